@@ -1,0 +1,334 @@
+//! Secure creation of uniquely named files and directories.
+
+use std::ffi::{OsStr, OsString};
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::path::{Path, PathBuf};
+
+use crate::error::with_path;
+use crate::{env, names};
+
+/// Applies the flags every ferrotemp file is opened with: mode 0600 (unless `mode` says
+/// otherwise), `O_NOFOLLOW` and close-on-exec on POSIX; binary or text on Windows.
+#[cfg(unix)]
+pub(crate) fn secure_file_options(options: &mut OpenOptions, _binary: bool) {
+    secure_file_options_mode(options, 0o600);
+}
+
+#[cfg(unix)]
+fn secure_file_options_mode(options: &mut OpenOptions, mode: u32) {
+    use std::os::unix::fs::OpenOptionsExt;
+    // std already adds O_CLOEXEC; it is repeated here so the intent is visible.
+    let flags = rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::CLOEXEC;
+    #[allow(clippy::cast_possible_wrap)]
+    options.mode(mode).custom_flags(flags.bits() as i32);
+}
+
+#[cfg(windows)]
+pub(crate) fn secure_file_options(options: &mut OpenOptions, binary: bool) {
+    secure_file_options_mode(options, 0o600, binary);
+}
+
+#[cfg(windows)]
+fn secure_file_options_mode(options: &mut OpenOptions, _mode: u32, _binary: bool) {
+    // Windows handles carry no text/binary flag; the C runtime's O_TEXT only matters for
+    // descriptors, which the Python layer opens in the mode it was asked for.
+    let _ = options;
+}
+
+/// True when `err` is Windows' way of saying "a directory with this name exists", which the
+/// standard module treats as a name collision.
+#[cfg(windows)]
+pub(crate) fn is_windows_dir_collision(err: &io::Error, dir: &Path) -> bool {
+    err.kind() == io::ErrorKind::PermissionDenied
+        && std::fs::metadata(dir).is_ok_and(|m| m.is_dir() && !m.permissions().readonly())
+}
+
+#[cfg(not(windows))]
+pub(crate) fn is_windows_dir_collision(_err: &io::Error, _dir: &Path) -> bool {
+    false
+}
+
+/// Configures and creates uniquely named temporary files and directories.
+///
+/// Names are `prefix + random + suffix`, the random part drawn from the OS CSPRNG. Files are
+/// created with `O_CREAT|O_EXCL|O_NOFOLLOW|O_CLOEXEC` and mode 0600, directories with mode
+/// 0700; a name that is taken is replaced by a fresh one up to [`names::TMP_MAX`] times.
+///
+/// ```
+/// let dir = ferrotemp::Builder::new().prefix("build-").create_dir()?;
+/// let (file, path) = ferrotemp::Builder::new().suffix(".log").create_file_in(&dir)?;
+/// assert!(path.starts_with(&dir));
+/// # drop(file);
+/// # std::fs::remove_file(&path)?;
+/// # std::fs::remove_dir(&dir)?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Builder {
+    prefix: OsString,
+    suffix: OsString,
+    rand_len: usize,
+    file_mode: u32,
+    dir_mode: u32,
+    binary: bool,
+}
+
+impl Default for Builder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Builder {
+    /// A builder with the standard module's defaults: prefix `tmp`, no suffix, 8 random
+    /// characters, files 0600, directories 0700, binary.
+    #[must_use]
+    pub fn new() -> Self {
+        Self {
+            prefix: OsString::from("tmp"),
+            suffix: OsString::new(),
+            rand_len: names::DEFAULT_RAND_LEN,
+            file_mode: 0o600,
+            dir_mode: 0o700,
+            binary: true,
+        }
+    }
+
+    /// Sets the text placed before the random part.
+    pub fn prefix(&mut self, prefix: impl AsRef<OsStr>) -> &mut Self {
+        prefix.as_ref().clone_into(&mut self.prefix);
+        self
+    }
+
+    /// Sets the text placed after the random part.
+    pub fn suffix(&mut self, suffix: impl AsRef<OsStr>) -> &mut Self {
+        suffix.as_ref().clone_into(&mut self.suffix);
+        self
+    }
+
+    /// Sets how many random characters a name has.
+    pub fn rand_len(&mut self, len: usize) -> &mut Self {
+        self.rand_len = len;
+        self
+    }
+
+    /// Sets the permission bits of created files (POSIX; the umask still applies).
+    pub fn file_permissions(&mut self, mode: u32) -> &mut Self {
+        self.file_mode = mode;
+        self
+    }
+
+    /// Sets the permission bits of created directories (POSIX; the umask still applies).
+    pub fn dir_permissions(&mut self, mode: u32) -> &mut Self {
+        self.dir_mode = mode;
+        self
+    }
+
+    /// Chooses binary (the default) or text mode for files on Windows; no effect elsewhere.
+    pub fn binary(&mut self, binary: bool) -> &mut Self {
+        self.binary = binary;
+        self
+    }
+
+    /// A fresh candidate path: `dir` joined with `prefix + random + suffix`.
+    ///
+    /// As with Python's `os.path.join`, an absolute prefix replaces `dir`.
+    ///
+    /// # Errors
+    ///
+    /// Fails only if the OS random source fails.
+    pub fn candidate_path(&self, dir: &Path) -> io::Result<PathBuf> {
+        let mut name =
+            OsString::with_capacity(self.prefix.len() + self.rand_len + self.suffix.len());
+        name.push(&self.prefix);
+        let mut random = Vec::with_capacity(self.rand_len);
+        names::push_random_chars(&mut random, self.rand_len)?;
+        // The alphabet is ASCII, so the bytes are valid UTF-8.
+        name.push(std::str::from_utf8(&random).unwrap_or_default());
+        name.push(&self.suffix);
+        Ok(dir.join(name))
+    }
+
+    /// Tries to create a new file at `path`. `Ok(None)` means the name is taken and another
+    /// should be tried.
+    ///
+    /// # Errors
+    ///
+    /// The OS error, naming `path`; an embedded NUL gives `InvalidInput`.
+    pub fn try_create_file(&self, path: &Path) -> io::Result<Option<File>> {
+        let mut options = OpenOptions::new();
+        options.read(true).write(true).create_new(true);
+        #[cfg(unix)]
+        secure_file_options_mode(&mut options, self.file_mode);
+        #[cfg(windows)]
+        secure_file_options_mode(&mut options, self.file_mode, self.binary);
+        match options.open(path) {
+            Ok(file) => Ok(Some(file)),
+            Err(err) if err.kind() == io::ErrorKind::AlreadyExists => Ok(None),
+            Err(err) if is_windows_dir_collision(&err, path.parent().unwrap_or(path)) => Ok(None),
+            Err(err) => Err(with_path(err, path)),
+        }
+    }
+
+    /// Tries to create a new directory at `path`. `Ok(false)` means the name is taken.
+    ///
+    /// # Errors
+    ///
+    /// The OS error, naming `path`.
+    pub fn try_create_dir(&self, path: &Path) -> io::Result<bool> {
+        let mut builder = std::fs::DirBuilder::new();
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, self.dir_mode);
+        match builder.create(path) {
+            Ok(()) => Ok(true),
+            Err(err) if err.kind() == io::ErrorKind::AlreadyExists => Ok(false),
+            Err(err) if is_windows_dir_collision(&err, path.parent().unwrap_or(path)) => Ok(false),
+            Err(err) => Err(with_path(err, path)),
+        }
+    }
+
+    /// Creates a uniquely named file in `dir` and returns it with its absolute, normalised
+    /// path. The caller owns the file: nothing removes it.
+    ///
+    /// # Errors
+    ///
+    /// The OS error naming the path tried, or `AlreadyExists` once [`names::TMP_MAX`] names
+    /// were taken.
+    pub fn create_file_in(&self, dir: impl AsRef<Path>) -> io::Result<(File, PathBuf)> {
+        let dir = dir.as_ref();
+        for _ in 0..names::TMP_MAX {
+            let path = self.candidate_path(dir)?;
+            if let Some(file) = self.try_create_file(&path)? {
+                return Ok((file, env::abspath(&path)));
+            }
+        }
+        Err(names_exhausted("file"))
+    }
+
+    /// Creates a uniquely named directory in `dir` and returns its absolute, normalised path.
+    /// The caller owns the directory: nothing removes it.
+    ///
+    /// # Errors
+    ///
+    /// As [`Builder::create_file_in`].
+    pub fn create_dir_in(&self, dir: impl AsRef<Path>) -> io::Result<PathBuf> {
+        let dir = dir.as_ref();
+        for _ in 0..names::TMP_MAX {
+            let path = self.candidate_path(dir)?;
+            if self.try_create_dir(&path)? {
+                return Ok(env::abspath(&path));
+            }
+        }
+        Err(names_exhausted("directory"))
+    }
+
+    /// [`Builder::create_file_in`] the default temporary directory.
+    ///
+    /// # Errors
+    ///
+    /// As [`Builder::create_file_in`], or discovery's error.
+    pub fn create_file(&self) -> io::Result<(File, PathBuf)> {
+        self.create_file_in(env::default_tempdir()?)
+    }
+
+    /// [`Builder::create_dir_in`] the default temporary directory.
+    ///
+    /// # Errors
+    ///
+    /// As [`Builder::create_dir_in`], or discovery's error.
+    pub fn create_dir(&self) -> io::Result<PathBuf> {
+        self.create_dir_in(env::default_tempdir()?)
+    }
+}
+
+/// The error for a directory where [`names::TMP_MAX`] names in a row were taken.
+#[must_use]
+pub fn names_exhausted(what: &str) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::AlreadyExists,
+        format!("No usable temporary {what} name found"),
+    )
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn scratch(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("ft-create-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn file_is_0600_with_prefix_and_suffix() {
+        let dir = scratch("mode");
+        let (_file, path) = Builder::new()
+            .prefix("pre.")
+            .suffix(".suf")
+            .create_file_in(&dir)
+            .unwrap();
+        let name = path.file_name().unwrap().to_str().unwrap();
+        assert!(name.starts_with("pre."), "{name}");
+        assert_eq!(&name[name.len() - 4..], ".suf");
+        assert_eq!(name.len(), 4 + 8 + 4);
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn dir_is_0700() {
+        let dir = scratch("dirmode");
+        let created = Builder::new().create_dir_in(&dir).unwrap();
+        let mode = std::fs::metadata(&created).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o700);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn taken_names_are_reported_as_exhausted() {
+        let dir = scratch("exhaust");
+        let builder = {
+            let mut b = Builder::new();
+            b.rand_len(0).prefix("only");
+            b
+        };
+        builder.create_file_in(&dir).unwrap();
+        let err = builder.create_file_in(&dir).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::AlreadyExists);
+        assert_eq!(err.to_string(), "No usable temporary file name found");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn missing_dir_error_names_the_path_tried() {
+        let err = Builder::new()
+            .create_file_in("/nonexistent-ferrotemp")
+            .unwrap_err();
+        assert_eq!(crate::error::raw_os_error(&err), Some(2));
+        let path = crate::error::error_path(&err).unwrap();
+        assert!(path.starts_with("/nonexistent-ferrotemp"));
+    }
+
+    #[test]
+    fn nul_in_prefix_is_invalid_input() {
+        let dir = scratch("nul");
+        let err = Builder::new()
+            .prefix("a\0b")
+            .create_file_in(&dir)
+            .unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn relative_dir_gives_absolute_path() {
+        let (_f, path) = Builder::new().create_file_in(".").unwrap();
+        assert!(path.is_absolute());
+        std::fs::remove_file(&path).unwrap();
+    }
+}

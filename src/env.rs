@@ -1,0 +1,380 @@
+//! Finding the default temporary directory, the way Python's `tempfile` does.
+//!
+//! Candidates are tried in order: the `TMPDIR`, `TEMP` and `TMP` environment variables, the
+//! platform's list, then the current directory. A candidate is used only once a file has been
+//! created, written and removed in it. The result is cached for the process and can be
+//! overridden with [`set_default_tempdir`].
+
+use std::ffi::{OsStr, OsString};
+use std::fmt;
+use std::fs::OpenOptions;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::RwLock;
+
+use crate::names;
+
+/// Where a discovered temporary directory came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// Named by this environment variable.
+    EnvVar(&'static str),
+    /// One of the platform's usual temporary directories.
+    Platform,
+    /// The current working directory, the last resort.
+    CurrentDir,
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Source::EnvVar(name) => write!(f, "${name}"),
+            Source::Platform => f.write_str("platform default"),
+            Source::CurrentDir => f.write_str("current directory"),
+        }
+    }
+}
+
+/// One directory considered during discovery.
+#[derive(Debug, Clone)]
+pub struct Candidate {
+    /// The directory as listed (made absolute before it is tried, except `.`).
+    pub dir: PathBuf,
+    /// Why it is on the list.
+    pub source: Source,
+}
+
+/// The outcome of a discovery run.
+#[derive(Debug)]
+pub struct Discovery {
+    /// The directory chosen, absolute unless the last-resort `.` was chosen.
+    pub dir: PathBuf,
+    /// Why it was chosen.
+    pub source: Source,
+    /// Candidates tried before it, each with the error that ruled it out.
+    pub rejected: Vec<(PathBuf, io::Error)>,
+}
+
+const ENV_VARS: [&str; 3] = ["TMPDIR", "TEMP", "TMP"];
+
+#[cfg(not(windows))]
+fn platform_dirs() -> Vec<PathBuf> {
+    ["/tmp", "/var/tmp", "/usr/tmp"]
+        .iter()
+        .map(PathBuf::from)
+        .collect()
+}
+
+#[cfg(windows)]
+fn platform_dirs() -> Vec<PathBuf> {
+    let mut dirs = Vec::new();
+    if let Some(profile) = std::env::var_os("USERPROFILE") {
+        dirs.push(Path::new(&profile).join(r"AppData\Local\Temp"));
+    }
+    if let Some(root) = std::env::var_os("SYSTEMROOT") {
+        dirs.push(Path::new(&root).join("Temp"));
+    }
+    dirs.extend(
+        [r"c:\temp", r"c:\tmp", r"\temp", r"\tmp"]
+            .iter()
+            .map(PathBuf::from),
+    );
+    dirs
+}
+
+/// The directories discovery tries, in order.
+#[must_use]
+pub fn candidate_dirs() -> Vec<Candidate> {
+    let mut list = Vec::new();
+    for name in ENV_VARS {
+        if let Some(value) = std::env::var_os(name) {
+            if !value.is_empty() {
+                list.push(Candidate {
+                    dir: PathBuf::from(value),
+                    source: Source::EnvVar(name),
+                });
+            }
+        }
+    }
+    list.extend(platform_dirs().into_iter().map(|dir| Candidate {
+        dir,
+        source: Source::Platform,
+    }));
+    list.push(Candidate {
+        dir: std::env::current_dir().unwrap_or_else(|_| PathBuf::from(".")),
+        source: Source::CurrentDir,
+    });
+    list
+}
+
+/// Proves `dir` usable by creating, writing and removing a file in it.
+///
+/// Returns `Ok(())` on success and the error that ruled the directory out otherwise.
+fn probe_dir(dir: &Path) -> io::Result<()> {
+    let mut last = io::Error::from(io::ErrorKind::AlreadyExists);
+    for _ in 0..100 {
+        let path = dir.join(names::random_name(names::DEFAULT_RAND_LEN)?);
+        let mut options = OpenOptions::new();
+        options.read(true).write(true).create_new(true);
+        crate::create::secure_file_options(&mut options, true);
+        match options.open(&path) {
+            Ok(mut file) => {
+                let written = file.write_all(b"blat");
+                drop(file);
+                let removed = std::fs::remove_file(&path);
+                written?;
+                return removed;
+            }
+            Err(err) if err.kind() == io::ErrorKind::AlreadyExists => last = err,
+            Err(err) if crate::create::is_windows_dir_collision(&err, dir) => last = err,
+            Err(err) => return Err(err),
+        }
+    }
+    Err(last)
+}
+
+/// Runs discovery now, without consulting or filling the cache.
+///
+/// # Errors
+///
+/// `NotFound` ("No usable temporary directory found in [...]") when no candidate works.
+pub fn discover() -> io::Result<Discovery> {
+    let candidates = candidate_dirs();
+    let mut rejected = Vec::new();
+    for candidate in &candidates {
+        let dir = if candidate.dir.as_os_str() == OsStr::new(".") {
+            candidate.dir.clone()
+        } else {
+            abspath(&candidate.dir)
+        };
+        match probe_dir(&dir) {
+            Ok(()) => {
+                return Ok(Discovery {
+                    dir,
+                    source: candidate.source.clone(),
+                    rejected,
+                })
+            }
+            Err(err) => rejected.push((dir, err)),
+        }
+    }
+    let listed: Vec<String> = candidates
+        .iter()
+        .map(|c| format!("'{}'", c.dir.display()))
+        .collect();
+    Err(io::Error::new(
+        io::ErrorKind::NotFound,
+        format!(
+            "No usable temporary directory found in [{}]",
+            listed.join(", ")
+        ),
+    ))
+}
+
+static DEFAULT_TEMPDIR: RwLock<Option<PathBuf>> = RwLock::new(None);
+
+/// The default temporary directory: the override if one is set, else the cached result of
+/// [`discover`] (run on first use).
+///
+/// # Errors
+///
+/// As [`discover`].
+pub fn default_tempdir() -> io::Result<PathBuf> {
+    if let Some(dir) = DEFAULT_TEMPDIR
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .as_ref()
+    {
+        return Ok(dir.clone());
+    }
+    let mut slot = DEFAULT_TEMPDIR
+        .write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(dir) = slot.as_ref() {
+        return Ok(dir.clone());
+    }
+    let dir = discover()?.dir;
+    *slot = Some(dir.clone());
+    Ok(dir)
+}
+
+/// Overrides the default temporary directory for the whole process; `None` forgets the
+/// override and the cache, so the next use runs discovery again.
+pub fn set_default_tempdir(dir: Option<PathBuf>) {
+    *DEFAULT_TEMPDIR
+        .write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner) = dir;
+}
+
+/// Lexically normalises a path as Python's `posixpath.normpath` does: collapses separators,
+/// drops `.` components and resolves `..` against the components before it.
+#[cfg(unix)]
+#[must_use]
+pub fn normpath(path: &Path) -> PathBuf {
+    use std::os::unix::ffi::{OsStrExt, OsStringExt};
+    let bytes = path.as_os_str().as_bytes();
+    if bytes.is_empty() {
+        return PathBuf::from(".");
+    }
+    let leading = if bytes.starts_with(b"//") && !bytes.starts_with(b"///") {
+        2
+    } else {
+        usize::from(bytes.starts_with(b"/"))
+    };
+    let mut parts: Vec<&[u8]> = Vec::new();
+    for comp in bytes.split(|&b| b == b'/') {
+        if comp.is_empty() || comp == b"." {
+            continue;
+        }
+        if comp != b".." || (leading == 0 && parts.is_empty()) || parts.last() == Some(&&b".."[..])
+        {
+            parts.push(comp);
+        } else if !parts.is_empty() {
+            parts.pop();
+        }
+    }
+    let mut out = vec![b'/'; leading];
+    out.extend_from_slice(&parts.join(&b'/'));
+    if out.is_empty() {
+        out.push(b'.');
+    }
+    PathBuf::from(OsString::from_vec(out))
+}
+
+/// Lexical normalisation on Windows: `std::path::absolute` already normalises there.
+#[cfg(not(unix))]
+#[must_use]
+pub fn normpath(path: &Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
+/// `path` made absolute against the current directory and normalised, as Python's
+/// `os.path.abspath` does. A path is returned unchanged but normalised if the current
+/// directory cannot be read.
+#[must_use]
+pub fn abspath(path: &Path) -> PathBuf {
+    if path.is_absolute() {
+        return normpath(path);
+    }
+    match std::env::current_dir() {
+        Ok(cwd) => normpath(&cwd.join(path)),
+        Err(_) => normpath(path),
+    }
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normpath_matches_posixpath() {
+        let cases = [
+            ("", "."),
+            ("/", "/"),
+            ("//", "//"),
+            ("///", "/"),
+            ("//a//b/", "//a/b"),
+            ("/a/./b/../c", "/a/c"),
+            ("a/../..", ".."),
+            ("../../a", "../../a"),
+            ("/../a", "/a"),
+            ("a/b/..", "a"),
+            ("./", "."),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(normpath(Path::new(input)), Path::new(expected), "{input}");
+        }
+    }
+
+    #[test]
+    fn abspath_is_absolute_and_normal() {
+        let got = abspath(Path::new("x/../y"));
+        assert!(got.is_absolute());
+        assert_eq!(got, std::env::current_dir().unwrap().join("y"));
+    }
+
+    #[test]
+    fn probe_accepts_a_writable_dir_and_leaves_it_empty() {
+        let dir = std::env::temp_dir().join(format!("ft-probe-{}", std::process::id()));
+        std::fs::create_dir(&dir).unwrap();
+        probe_dir(&dir).unwrap();
+        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0);
+        std::fs::remove_dir(&dir).unwrap();
+    }
+
+    #[test]
+    fn probe_rejects_a_missing_dir() {
+        let err = probe_dir(Path::new("/nonexistent-ferrotemp-dir")).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::NotFound);
+    }
+}
+
+/// What the filesystem holding a directory is and how much room it has.
+#[derive(Debug, Clone)]
+pub struct FsInfo {
+    /// The filesystem type's usual name (`tmpfs`, `ext4`, …), or its magic number in hex.
+    pub fs_type: String,
+    /// Bytes available to an unprivileged user.
+    pub free_bytes: u64,
+    /// Size of the filesystem in bytes.
+    pub total_bytes: u64,
+}
+
+/// The type and free space of the filesystem holding `dir`.
+///
+/// # Errors
+///
+/// The error of `statfs`, naming `dir`.
+#[cfg(target_os = "linux")]
+pub fn filesystem_info(dir: &Path) -> io::Result<FsInfo> {
+    let st = rustix::fs::statfs(dir).map_err(|e| crate::error::with_path(e.into(), dir))?;
+    let vst = rustix::fs::statvfs(dir).map_err(|e| crate::error::with_path(e.into(), dir))?;
+    #[allow(clippy::useless_conversion, clippy::unnecessary_cast)]
+    let magic = st.f_type as i64;
+    let fs_type = match magic {
+        0x0102_1994 => "tmpfs".to_owned(),
+        0xEF53 => "ext2/3/4".to_owned(),
+        0x5846_5342 => "xfs".to_owned(),
+        0x9123_683E => "btrfs".to_owned(),
+        0x794C_7630 => "overlayfs".to_owned(),
+        0x6969 => "nfs".to_owned(),
+        0x2FC1_2FC1 => "zfs".to_owned(),
+        0x0102_1997 => "9p".to_owned(),
+        0x8584_58F6 => "ramfs".to_owned(),
+        0x6573_5546 => "fuse".to_owned(),
+        0xF15F => "ecryptfs".to_owned(),
+        0x4d44 => "vfat".to_owned(),
+        0x5346_544E => "ntfs".to_owned(),
+        other => format!("0x{other:x}"),
+    };
+    Ok(FsInfo {
+        fs_type,
+        free_bytes: vst.f_bavail.saturating_mul(vst.f_frsize),
+        total_bytes: vst.f_blocks.saturating_mul(vst.f_frsize),
+    })
+}
+
+/// The filesystem type is not known off Linux; free space comes from `statvfs` on POSIX.
+///
+/// # Errors
+///
+/// The error of `statvfs`, naming `dir`.
+#[cfg(all(unix, not(target_os = "linux")))]
+pub fn filesystem_info(dir: &Path) -> io::Result<FsInfo> {
+    let vst = rustix::fs::statvfs(dir).map_err(|e| crate::error::with_path(e.into(), dir))?;
+    Ok(FsInfo {
+        fs_type: "unknown".to_owned(),
+        free_bytes: vst.f_bavail.saturating_mul(vst.f_frsize),
+        total_bytes: vst.f_blocks.saturating_mul(vst.f_frsize),
+    })
+}
+
+/// Not available on this platform.
+///
+/// # Errors
+///
+/// Always `Unsupported`.
+#[cfg(not(unix))]
+pub fn filesystem_info(_dir: &Path) -> io::Result<FsInfo> {
+    Err(io::Error::from(io::ErrorKind::Unsupported))
+}

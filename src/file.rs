@@ -1,0 +1,128 @@
+//! Unnamed temporary files: no name ever appears in the directory where the platform allows,
+//! and the kernel frees the file when its last descriptor closes.
+
+use std::fs::File;
+use std::io;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crate::create::Builder;
+use crate::env;
+
+/// Cleared once the kernel shows it does not know `O_TMPFILE` (it then reads the flag as
+/// `O_DIRECTORY` and opening fails with `EISDIR`), so later calls skip straight to the
+/// fallback. A filesystem that merely lacks support does not clear it.
+static O_TMPFILE_WORKS: AtomicBool = AtomicBool::new(cfg!(target_os = "linux"));
+
+/// Opens an unnamed file in `dir` with `O_TMPFILE`. `Ok(None)` means this directory (or this
+/// kernel) cannot do it and the caller should fall back.
+#[cfg(target_os = "linux")]
+fn open_unnamed(dir: &Path) -> Option<File> {
+    use rustix::fs::{Mode, OFlags, CWD};
+    if !O_TMPFILE_WORKS.load(Ordering::Relaxed) {
+        return None;
+    }
+    let flags = OFlags::TMPFILE | OFlags::RDWR | OFlags::CLOEXEC;
+    match rustix::fs::openat(CWD, dir, flags, Mode::from_raw_mode(0o600)) {
+        Ok(fd) => Some(File::from(fd)),
+        Err(rustix::io::Errno::ISDIR) => {
+            O_TMPFILE_WORKS.store(false, Ordering::Relaxed);
+            None
+        }
+        // Any other failure (EOPNOTSUPP, ENOENT, EACCES…) is left to the fallback, which
+        // reports it with the standard module's error and file name.
+        Err(_) => None,
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn open_unnamed(_dir: &Path) -> Option<File> {
+    let _ = &O_TMPFILE_WORKS;
+    None
+}
+
+/// Whether this process has seen `O_TMPFILE` work or not yet fail for lack of kernel
+/// support.
+#[must_use]
+pub fn o_tmpfile_enabled() -> bool {
+    O_TMPFILE_WORKS.load(Ordering::Relaxed)
+}
+
+/// Tries `O_TMPFILE` in `dir` once, without touching the process-wide switch: whether an
+/// unnamed file can be created there.
+#[must_use]
+pub fn o_tmpfile_supported_in(dir: &Path) -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        use rustix::fs::{Mode, OFlags, CWD};
+        let flags = OFlags::TMPFILE | OFlags::RDWR | OFlags::CLOEXEC;
+        rustix::fs::openat(CWD, dir, flags, Mode::from_raw_mode(0o600)).is_ok()
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = dir;
+        false
+    }
+}
+
+/// Creates an unnamed temporary file in `dir`, using `builder` for the fallback's name.
+///
+/// # Errors
+///
+/// The error of the named fallback (creation or removal), naming the path tried.
+pub fn tempfile_in_with(builder: &Builder, dir: &Path) -> io::Result<File> {
+    if let Some(file) = open_unnamed(dir) {
+        return Ok(file);
+    }
+    let (file, path) = builder.create_file_in(dir)?;
+    match std::fs::remove_file(&path) {
+        Ok(()) => Ok(file),
+        Err(err) => Err(crate::error::with_path(err, path)),
+    }
+}
+
+/// Creates an unnamed temporary file in `dir`: `O_TMPFILE` where the filesystem supports
+/// it, else a file created and unlinked at once. Either way it vanishes when closed.
+///
+/// # Errors
+///
+/// As [`tempfile_in_with`].
+pub fn tempfile_in(dir: impl AsRef<Path>) -> io::Result<File> {
+    tempfile_in_with(&Builder::new(), dir.as_ref())
+}
+
+/// [`tempfile_in`] the default temporary directory.
+///
+/// # Errors
+///
+/// As [`tempfile_in`], or discovery's error.
+pub fn tempfile() -> io::Result<File> {
+    tempfile_in(env::default_tempdir()?)
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+    use std::io::{Read, Seek, SeekFrom, Write};
+
+    #[test]
+    fn unnamed_file_leaves_no_entry_and_holds_data() {
+        let dir = std::env::temp_dir().join(format!("ft-unnamed-{}", std::process::id()));
+        std::fs::create_dir(&dir).unwrap();
+        let mut file = tempfile_in(&dir).unwrap();
+        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0);
+        file.write_all(b"hello").unwrap();
+        file.seek(SeekFrom::Start(0)).unwrap();
+        let mut back = String::new();
+        file.read_to_string(&mut back).unwrap();
+        assert_eq!(back, "hello");
+        std::fs::remove_dir(&dir).unwrap();
+    }
+
+    #[test]
+    fn unnamed_file_in_missing_dir_reports_enoent_with_path() {
+        let err = tempfile_in("/nonexistent-ferrotemp-dir").unwrap_err();
+        assert_eq!(crate::error::raw_os_error(&err), Some(2));
+        assert!(crate::error::error_path(&err).is_some());
+    }
+}

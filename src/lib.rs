@@ -1,0 +1,28 @@
+//! Secure temporary files and directories, with cleanup that survives crashes.
+//!
+//! This crate is the core of the Python package `ferrotemp` (a drop-in replacement for the
+//! standard `tempfile` module), and a Rust library in its own right: nothing here needs
+//! Python. The Python bindings live in the `python` module, compiled only with the cargo
+//! feature `python`.
+//!
+//! - [`Builder`] creates uniquely named files (mode 0600, `O_EXCL|O_NOFOLLOW|O_CLOEXEC`) and
+//!   directories (mode 0700) with names from the OS CSPRNG.
+//! - [`env`] finds the default temporary directory exactly as Python's `tempfile` does.
+
+#![warn(clippy::pedantic)]
+#![allow(clippy::module_name_repetitions)]
+
+pub mod create;
+pub mod env;
+pub mod error;
+pub mod file;
+pub mod names;
+
+#[cfg(feature = "python")]
+mod python;
+
+pub use create::Builder;
+pub use env::{default_tempdir, set_default_tempdir};
+pub use error::PathError;
+pub use file::{tempfile, tempfile_in};
+pub use names::TMP_MAX;

@@ -1,0 +1,104 @@
+//! Conversions between Python objects and the core's paths and errors.
+
+use std::ffi::OsString;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use pyo3::exceptions::{PyOSError, PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyBytes, PyString};
+
+use crate::error::{error_message, error_path, raw_os_error};
+
+/// A `str`, `bytes` or `os.PathLike` argument as a filesystem path. `str` is encoded with the
+/// filesystem encoding and `surrogateescape`, as `os.fsencode` does.
+pub(crate) fn fs_path(obj: &Bound<'_, PyAny>) -> PyResult<PathBuf> {
+    Ok(PathBuf::from(fs_os_string(obj)?))
+}
+
+pub(crate) fn fs_os_string(obj: &Bound<'_, PyAny>) -> PyResult<OsString> {
+    if let Ok(bytes) = obj.cast::<PyBytes>() {
+        return Ok(os_string_from_bytes(bytes.as_bytes()));
+    }
+    if obj.is_instance_of::<PyString>() {
+        return obj.extract::<OsString>();
+    }
+    static FSPATH: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+    let fspath = FSPATH.import(obj.py(), "os", "fspath")?;
+    let converted = fspath.call1((obj,)).map_err(|_| {
+        PyTypeError::new_err(format!(
+            "expected str, bytes or os.PathLike object, not {}",
+            obj.get_type()
+                .name()
+                .map_or_else(|_| "object".into(), |n| n.to_string())
+        ))
+    })?;
+    if converted.is_instance_of::<PyString>() || converted.is_instance_of::<PyBytes>() {
+        fs_os_string(&converted)
+    } else {
+        Err(PyTypeError::new_err(
+            "os.fspath() returned neither str nor bytes",
+        ))
+    }
+}
+
+#[cfg(unix)]
+fn os_string_from_bytes(bytes: &[u8]) -> OsString {
+    use std::os::unix::ffi::OsStringExt;
+    OsString::from_vec(bytes.to_vec())
+}
+
+#[cfg(not(unix))]
+fn os_string_from_bytes(bytes: &[u8]) -> OsString {
+    OsString::from(String::from_utf8_lossy(bytes).into_owned())
+}
+
+/// A path as `bytes` when `as_bytes`, else as `str` decoded like `os.fsdecode`.
+pub(crate) fn path_to_py<'py>(
+    py: Python<'py>,
+    path: &Path,
+    as_bytes: bool,
+) -> PyResult<Bound<'py, PyAny>> {
+    if as_bytes {
+        #[cfg(unix)]
+        {
+            use std::os::unix::ffi::OsStrExt;
+            return Ok(PyBytes::new(py, path.as_os_str().as_bytes()).into_any());
+        }
+        #[cfg(not(unix))]
+        {
+            return Ok(PyBytes::new(py, path.to_string_lossy().as_bytes()).into_any());
+        }
+    }
+    Ok(path.as_os_str().into_pyobject(py)?.into_any())
+}
+
+/// Maps a core error to the exception the standard module raises: an `OSError` subclass
+/// chosen by CPython from `errno`, with `strerror` and `filename` set (as `bytes` when the
+/// caller passed bytes); `ValueError` for an embedded NUL.
+pub(crate) fn to_pyerr(py: Python<'_>, err: &io::Error, as_bytes: bool) -> PyErr {
+    let message = error_message(err);
+    let filename = error_path(err).and_then(|p| path_to_py(py, p, as_bytes).ok());
+    match raw_os_error(err) {
+        Some(code) => match filename {
+            Some(name) => PyOSError::new_err((code, message, name.unbind())),
+            None => PyOSError::new_err((code, message)),
+        },
+        None => match err.kind() {
+            io::ErrorKind::InvalidInput => PyValueError::new_err("embedded null byte"),
+            io::ErrorKind::AlreadyExists => PyOSError::new_err((libc_errno::EEXIST, message)),
+            io::ErrorKind::NotFound => PyOSError::new_err((libc_errno::ENOENT, message)),
+            io::ErrorKind::PermissionDenied => PyOSError::new_err((libc_errno::EACCES, message)),
+            _ => PyOSError::new_err(message),
+        },
+    }
+}
+
+/// The POSIX error numbers the mapping needs for errors that carry none of their own; the
+/// values are the same on every platform CPython supports for these three.
+mod libc_errno {
+    pub(crate) const ENOENT: i32 = 2;
+    pub(crate) const EACCES: i32 = 13;
+    pub(crate) const EEXIST: i32 = 17;
+}

@@ -1,0 +1,100 @@
+//! `mkstemp` and `mkdtemp`: the core's builder, with the standard module's audit events and
+//! the GIL released around each syscall.
+
+use std::path::PathBuf;
+
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::PyBytes;
+
+use super::convert::{fs_os_string, fs_path, path_to_py, to_pyerr};
+use crate::create::{names_exhausted, Builder};
+use crate::{env, names};
+
+fn audit(py: Python<'_>, event: &'static str, path: &PathBuf, as_bytes: bool) -> PyResult<()> {
+    static AUDIT: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+    AUDIT
+        .import(py, "sys", "audit")?
+        .call1((event, path_to_py(py, path, as_bytes)?))?;
+    Ok(())
+}
+
+fn builder_for(prefix: &Bound<'_, PyAny>, suffix: &Bound<'_, PyAny>) -> PyResult<Builder> {
+    let mut builder = Builder::new();
+    builder
+        .prefix(fs_os_string(prefix)?)
+        .suffix(fs_os_string(suffix)?);
+    Ok(builder)
+}
+
+/// Creates a file as `tempfile.mkstemp` does, with already-sanitised arguments of one type.
+/// Returns the open descriptor and the absolute path (bytes if `prefix` is bytes).
+#[pyfunction]
+pub(crate) fn mkstemp<'py>(
+    py: Python<'py>,
+    dir: &Bound<'py, PyAny>,
+    prefix: &Bound<'py, PyAny>,
+    suffix: &Bound<'py, PyAny>,
+    text: bool,
+) -> PyResult<(i64, Bound<'py, PyAny>)> {
+    let as_bytes = prefix.is_instance_of::<PyBytes>();
+    let dir = fs_path(dir)?;
+    let mut builder = builder_for(prefix, suffix)?;
+    builder.binary(!text);
+    for _ in 0..names::TMP_MAX {
+        let path = builder
+            .candidate_path(&dir)
+            .map_err(|e| to_pyerr(py, &e, as_bytes))?;
+        audit(py, "tempfile.mkstemp", &path, as_bytes)?;
+        let created = py.detach(|| builder.try_create_file(&path));
+        match created {
+            Ok(Some(file)) => {
+                let fd = into_raw_descriptor(file);
+                return Ok((fd, path_to_py(py, &env::abspath(&path), as_bytes)?));
+            }
+            Ok(None) => {}
+            Err(err) => return Err(to_pyerr(py, &err, as_bytes)),
+        }
+    }
+    Err(to_pyerr(py, &names_exhausted("file"), as_bytes))
+}
+
+/// Creates a directory as `tempfile.mkdtemp` does, with already-sanitised arguments of one
+/// type. Returns its absolute path (bytes if `prefix` is bytes).
+#[pyfunction]
+pub(crate) fn mkdtemp<'py>(
+    py: Python<'py>,
+    dir: &Bound<'py, PyAny>,
+    prefix: &Bound<'py, PyAny>,
+    suffix: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let as_bytes = prefix.is_instance_of::<PyBytes>();
+    let dir = fs_path(dir)?;
+    let builder = builder_for(prefix, suffix)?;
+    for _ in 0..names::TMP_MAX {
+        let path = builder
+            .candidate_path(&dir)
+            .map_err(|e| to_pyerr(py, &e, as_bytes))?;
+        audit(py, "tempfile.mkdtemp", &path, as_bytes)?;
+        match py.detach(|| builder.try_create_dir(&path)) {
+            Ok(true) => return path_to_py(py, &env::abspath(&path), as_bytes),
+            Ok(false) => {}
+            Err(err) => return Err(to_pyerr(py, &err, as_bytes)),
+        }
+    }
+    Err(to_pyerr(py, &names_exhausted("directory"), as_bytes))
+}
+
+#[cfg(unix)]
+fn into_raw_descriptor(file: std::fs::File) -> i64 {
+    use std::os::fd::IntoRawFd;
+    i64::from(file.into_raw_fd())
+}
+
+#[cfg(windows)]
+fn into_raw_descriptor(file: std::fs::File) -> i64 {
+    use std::os::windows::io::IntoRawHandle;
+    // The Python layer turns the handle into a C runtime descriptor with
+    // msvcrt.open_osfhandle.
+    file.into_raw_handle() as i64
+}

@@ -1,0 +1,57 @@
+//! Temporary-directory discovery and the facts `ferrotemp info` reports.
+
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+
+use super::convert::{fs_path, path_to_py, to_pyerr};
+use crate::{env, file};
+
+/// Runs discovery afresh (no cache: the Python layer caches in the module global `tempdir`)
+/// and returns the directory as `str`.
+#[pyfunction]
+pub(crate) fn discover_tempdir(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
+    match py.detach(env::discover) {
+        Ok(found) => path_to_py(py, &found.dir, false),
+        Err(err) => Err(to_pyerr(py, &err, false)),
+    }
+}
+
+/// Discovery with its reasons: `{"dir", "source", "rejected": [(dir, error text)]}`.
+#[pyfunction]
+pub(crate) fn discovery_report(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
+    let found = py
+        .detach(env::discover)
+        .map_err(|e| to_pyerr(py, &e, false))?;
+    let report = PyDict::new(py);
+    report.set_item("dir", path_to_py(py, &found.dir, false)?)?;
+    report.set_item("source", found.source.to_string())?;
+    let rejected: Vec<(Bound<'_, PyAny>, String)> = found
+        .rejected
+        .iter()
+        .map(|(dir, err)| Ok((path_to_py(py, dir, false)?, err.to_string())))
+        .collect::<PyResult<_>>()?;
+    report.set_item("rejected", rejected)?;
+    Ok(report)
+}
+
+/// `{"fs_type", "free_bytes", "total_bytes", "o_tmpfile"}` for the filesystem holding `dir`.
+#[pyfunction]
+pub(crate) fn filesystem_info<'py>(
+    py: Python<'py>,
+    dir: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let path = fs_path(dir)?;
+    let (info, o_tmpfile) = py.detach(|| {
+        (
+            env::filesystem_info(&path),
+            file::o_tmpfile_supported_in(&path),
+        )
+    });
+    let info = info.map_err(|e| to_pyerr(py, &e, false))?;
+    let out = PyDict::new(py);
+    out.set_item("fs_type", info.fs_type)?;
+    out.set_item("free_bytes", info.free_bytes)?;
+    out.set_item("total_bytes", info.total_bytes)?;
+    out.set_item("o_tmpfile", o_tmpfile)?;
+    Ok(out)
+}

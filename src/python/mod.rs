@@ -1,0 +1,21 @@
+//! PyO3 bindings: the native module `ferrotemp._core`. Thin by design: argument conversion,
+//! error mapping and GIL release around the core's calls.
+
+mod convert;
+mod create;
+mod env;
+
+use pyo3::prelude::*;
+
+#[pymodule]
+#[pyo3(name = "_core")]
+fn ferrotemp_core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add("TMP_MAX", crate::names::TMP_MAX)?;
+    m.add_function(wrap_pyfunction!(create::mkstemp, m)?)?;
+    m.add_function(wrap_pyfunction!(create::mkdtemp, m)?)?;
+    m.add_function(wrap_pyfunction!(env::discover_tempdir, m)?)?;
+    m.add_function(wrap_pyfunction!(env::discovery_report, m)?)?;
+    m.add_function(wrap_pyfunction!(env::filesystem_info, m)?)?;
+    Ok(())
+}
