@@ -72,6 +72,7 @@ pub struct Builder {
     file_mode: u32,
     dir_mode: u32,
     binary: bool,
+    max_attempts: u32,
 }
 
 impl Default for Builder {
@@ -82,7 +83,7 @@ impl Default for Builder {
 
 impl Builder {
     /// A builder with the standard module's defaults: prefix `tmp`, no suffix, 8 random
-    /// characters, files 0600, directories 0700, binary.
+    /// characters, files 0600, directories 0700, binary, [`names::TMP_MAX`] attempts.
     #[must_use]
     pub fn new() -> Self {
         Self {
@@ -92,6 +93,7 @@ impl Builder {
             file_mode: 0o600,
             dir_mode: 0o700,
             binary: true,
+            max_attempts: names::TMP_MAX,
         }
     }
 
@@ -129,6 +131,18 @@ impl Builder {
     pub fn binary(&mut self, binary: bool) -> &mut Self {
         self.binary = binary;
         self
+    }
+
+    /// Sets how many names are tried before giving up (default [`names::TMP_MAX`]).
+    pub fn max_attempts(&mut self, attempts: u32) -> &mut Self {
+        self.max_attempts = attempts;
+        self
+    }
+
+    /// How many names are tried before giving up.
+    #[must_use]
+    pub fn attempts(&self) -> u32 {
+        self.max_attempts
     }
 
     /// A fresh candidate path: `dir` joined with `prefix + random + suffix`.
@@ -197,7 +211,7 @@ impl Builder {
     /// were taken.
     pub fn create_file_in(&self, dir: impl AsRef<Path>) -> io::Result<(File, PathBuf)> {
         let dir = dir.as_ref();
-        for _ in 0..names::TMP_MAX {
+        for _ in 0..self.max_attempts {
             let path = self.candidate_path(dir)?;
             if let Some(file) = self.try_create_file(&path)? {
                 return Ok((file, env::abspath(&path)));
@@ -214,7 +228,7 @@ impl Builder {
     /// As [`Builder::create_file_in`].
     pub fn create_dir_in(&self, dir: impl AsRef<Path>) -> io::Result<PathBuf> {
         let dir = dir.as_ref();
-        for _ in 0..names::TMP_MAX {
+        for _ in 0..self.max_attempts {
             let path = self.candidate_path(dir)?;
             if self.try_create_dir(&path)? {
                 return Ok(env::abspath(&path));

@@ -10,7 +10,7 @@
 //! - [`env`] finds the default temporary directory exactly as Python's `tempfile` does.
 
 #![warn(clippy::pedantic)]
-#![allow(clippy::module_name_repetitions)]
+#![allow(clippy::module_name_repetitions, clippy::doc_markdown)]
 
 pub mod create;
 pub mod env;

@@ -18,13 +18,13 @@ pub(crate) fn fs_path(obj: &Bound<'_, PyAny>) -> PyResult<PathBuf> {
 }
 
 pub(crate) fn fs_os_string(obj: &Bound<'_, PyAny>) -> PyResult<OsString> {
+    static FSPATH: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
     if let Ok(bytes) = obj.cast::<PyBytes>() {
         return Ok(os_string_from_bytes(bytes.as_bytes()));
     }
     if obj.is_instance_of::<PyString>() {
         return obj.extract::<OsString>();
     }
-    static FSPATH: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
     let fspath = FSPATH.import(obj.py(), "os", "fspath")?;
     let converted = fspath.call1((obj,)).map_err(|_| {
         PyTypeError::new_err(format!(

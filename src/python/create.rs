@@ -1,17 +1,18 @@
 //! `mkstemp` and `mkdtemp`: the core's builder, with the standard module's audit events and
 //! the GIL released around each syscall.
 
-use std::path::PathBuf;
+use std::path::Path;
 
+use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::PyBytes;
+use pyo3::types::{PyBytes, PyString};
 
 use super::convert::{fs_os_string, fs_path, path_to_py, to_pyerr};
 use crate::create::{names_exhausted, Builder};
-use crate::{env, names};
+use crate::env;
 
-fn audit(py: Python<'_>, event: &'static str, path: &PathBuf, as_bytes: bool) -> PyResult<()> {
+fn audit(py: Python<'_>, event: &'static str, path: &Path, as_bytes: bool) -> PyResult<()> {
     static AUDIT: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
     AUDIT
         .import(py, "sys", "audit")?
@@ -19,29 +20,50 @@ fn audit(py: Python<'_>, event: &'static str, path: &PathBuf, as_bytes: bool) ->
     Ok(())
 }
 
+/// A prefix or suffix: only `str` or `bytes`, as the standard module's string concatenation
+/// accepts.
+fn name_part(obj: &Bound<'_, PyAny>) -> PyResult<std::ffi::OsString> {
+    if obj.is_instance_of::<PyBytes>() || obj.is_instance_of::<PyString>() {
+        fs_os_string(obj)
+    } else {
+        Err(PyTypeError::new_err(format!(
+            "can only concatenate str (not \"{}\") to str",
+            obj.get_type().name()?
+        )))
+    }
+}
+
 fn builder_for(prefix: &Bound<'_, PyAny>, suffix: &Bound<'_, PyAny>) -> PyResult<Builder> {
     let mut builder = Builder::new();
     builder
-        .prefix(fs_os_string(prefix)?)
-        .suffix(fs_os_string(suffix)?);
+        .prefix(name_part(prefix)?)
+        .suffix(name_part(suffix)?);
     Ok(builder)
+}
+
+/// A random name of the standard length, for `mktemp`.
+#[pyfunction]
+pub(crate) fn random_name(py: Python<'_>) -> PyResult<String> {
+    crate::names::random_name(crate::names::DEFAULT_RAND_LEN).map_err(|e| to_pyerr(py, &e, false))
 }
 
 /// Creates a file as `tempfile.mkstemp` does, with already-sanitised arguments of one type.
 /// Returns the open descriptor and the absolute path (bytes if `prefix` is bytes).
 #[pyfunction]
+#[pyo3(signature = (dir, prefix, suffix, text, attempts, /))]
 pub(crate) fn mkstemp<'py>(
     py: Python<'py>,
     dir: &Bound<'py, PyAny>,
     prefix: &Bound<'py, PyAny>,
     suffix: &Bound<'py, PyAny>,
     text: bool,
+    attempts: u32,
 ) -> PyResult<(i64, Bound<'py, PyAny>)> {
     let as_bytes = prefix.is_instance_of::<PyBytes>();
     let dir = fs_path(dir)?;
     let mut builder = builder_for(prefix, suffix)?;
-    builder.binary(!text);
-    for _ in 0..names::TMP_MAX {
+    builder.binary(!text).max_attempts(attempts);
+    for _ in 0..builder.attempts() {
         let path = builder
             .candidate_path(&dir)
             .map_err(|e| to_pyerr(py, &e, as_bytes))?;
@@ -62,16 +84,19 @@ pub(crate) fn mkstemp<'py>(
 /// Creates a directory as `tempfile.mkdtemp` does, with already-sanitised arguments of one
 /// type. Returns its absolute path (bytes if `prefix` is bytes).
 #[pyfunction]
+#[pyo3(signature = (dir, prefix, suffix, attempts, /))]
 pub(crate) fn mkdtemp<'py>(
     py: Python<'py>,
     dir: &Bound<'py, PyAny>,
     prefix: &Bound<'py, PyAny>,
     suffix: &Bound<'py, PyAny>,
+    attempts: u32,
 ) -> PyResult<Bound<'py, PyAny>> {
     let as_bytes = prefix.is_instance_of::<PyBytes>();
     let dir = fs_path(dir)?;
-    let builder = builder_for(prefix, suffix)?;
-    for _ in 0..names::TMP_MAX {
+    let mut builder = builder_for(prefix, suffix)?;
+    builder.max_attempts(attempts);
+    for _ in 0..builder.attempts() {
         let path = builder
             .candidate_path(&dir)
             .map_err(|e| to_pyerr(py, &e, as_bytes))?;

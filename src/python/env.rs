@@ -36,6 +36,7 @@ pub(crate) fn discovery_report(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
 
 /// `{"fs_type", "free_bytes", "total_bytes", "o_tmpfile"}` for the filesystem holding `dir`.
 #[pyfunction]
+#[pyo3(signature = (dir, /))]
 pub(crate) fn filesystem_info<'py>(
     py: Python<'py>,
     dir: &Bound<'py, PyAny>,

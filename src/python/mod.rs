@@ -11,9 +11,9 @@ use pyo3::prelude::*;
 #[pyo3(name = "_core")]
 fn ferrotemp_core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
-    m.add("TMP_MAX", crate::names::TMP_MAX)?;
     m.add_function(wrap_pyfunction!(create::mkstemp, m)?)?;
     m.add_function(wrap_pyfunction!(create::mkdtemp, m)?)?;
+    m.add_function(wrap_pyfunction!(create::random_name, m)?)?;
     m.add_function(wrap_pyfunction!(env::discover_tempdir, m)?)?;
     m.add_function(wrap_pyfunction!(env::discovery_report, m)?)?;
     m.add_function(wrap_pyfunction!(env::filesystem_info, m)?)?;

@@ -1,0 +1,47 @@
+# The developer's entry points. `make test` is what CI runs (.ci/run calls it).
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+MATURIN_VERSION := 1.16.0
+
+.PHONY: venv build-dev lint lint-rust lint-python test test-rust test-python typecheck bench clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q maturin==$(MATURIN_VERSION)
+
+venv: $(PY)
+
+# Builds the extension in release mode into the venv, with the test dependencies.
+build-dev: $(PY)
+	$(VENV)/bin/maturin develop -q --release --extras test
+
+lint-rust:
+	cargo fmt --check
+	cargo clippy --all-targets -- -D warnings
+	cargo clippy --all-targets --features python -- -D warnings
+
+lint-python: build-dev
+	$(VENV)/bin/ruff check python tests/python benches
+	$(VENV)/bin/ruff format --check python tests/python benches
+
+lint: lint-rust lint-python
+
+test-rust:
+	cargo test
+
+test-python: build-dev
+	$(PY) -m pytest
+
+typecheck: build-dev
+	$(PY) -m mypy --strict python tests/python
+	$(PY) -m mypy.stubtest ferrotemp
+
+test: lint test-rust test-python typecheck
+
+bench: build-dev
+	$(PY) benches/bench.py
+
+clean:
+	rm -rf $(VENV) target python/ferrotemp/*.so

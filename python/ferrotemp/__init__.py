@@ -1,0 +1,200 @@
+"""Python's ``tempfile`` on a Rust core.
+
+ferrotemp has the standard module's API and behaviour (Python 3.13 semantics on every
+supported Python); the work is done by the native module ``ferrotemp._core``. Replace
+``import tempfile`` with ``import ferrotemp as tempfile``.
+
+The low-level functions live here rather than in a submodule because, as in the standard
+module, they read the module globals ``tempdir`` and ``template`` at every call, and code
+that assigns ``ferrotemp.tempdir = ...`` must be heard.
+"""
+
+from __future__ import annotations
+
+import errno as _errno
+import os as _os
+import threading as _threading
+from typing import Any, Optional, Tuple, Type, Union, overload
+
+from . import _core
+
+__version__: str = _core.__version__
+
+__all__ = [
+    "mkstemp",
+    "mkdtemp",
+    "mktemp",
+    "TMP_MAX",
+    "gettempprefix",
+    "tempdir",
+    "gettempdir",
+    "gettempprefixb",
+    "gettempdirb",
+]
+
+# The standard module's open flags, kept for code that reads them.
+_text_openflags: int = _os.O_RDWR | _os.O_CREAT | _os.O_EXCL
+if hasattr(_os, "O_NOFOLLOW"):
+    _text_openflags |= _os.O_NOFOLLOW
+_bin_openflags: int = _text_openflags
+if hasattr(_os, "O_BINARY"):
+    _bin_openflags |= _os.O_BINARY
+
+TMP_MAX: int = getattr(_os, "TMP_MAX", 10000)
+
+# The default prefix of every name; read at each call.
+template: str = "tmp"
+
+# The directory used when none is given; found on first use, then kept here. Assigning to it
+# (or to None, to run discovery again) is honoured by every later call.
+tempdir: Optional[Union[str, bytes]] = None
+
+_once_lock = _threading.Lock()
+
+_StrPath = Union[str, "_os.PathLike[str]"]
+_BytesPath = Union[bytes, "_os.PathLike[bytes]"]
+
+
+def _infer_return_type(*args: Any) -> Union[Type[str], Type[bytes]]:
+    """The path type (str or bytes) the arguments call for; mixing them is a TypeError."""
+    return_type: Union[Type[str], Type[bytes], None] = None
+    for arg in args:
+        if arg is None:
+            continue
+        if isinstance(arg, _os.PathLike):
+            arg = _os.fspath(arg)
+        if isinstance(arg, bytes):
+            if return_type is str:
+                raise TypeError("Can't mix bytes and non-bytes in path components.")
+            return_type = bytes
+        else:
+            if return_type is bytes:
+                raise TypeError("Can't mix bytes and non-bytes in path components.")
+            return_type = str
+    if return_type is None:
+        if tempdir is None or isinstance(tempdir, str):
+            return str
+        return bytes
+    return return_type
+
+
+def _sanitize_params(prefix: Any, suffix: Any, dir: Any) -> Tuple[Any, Any, Any, type]:
+    """Fills in defaults of the type the arguments call for."""
+    output_type = _infer_return_type(prefix, suffix, dir)
+    if suffix is None:
+        suffix = output_type()
+    if prefix is None:
+        prefix = template if output_type is str else _os.fsencode(template)
+    if dir is None:
+        dir = gettempdir() if output_type is str else gettempdirb()
+    return prefix, suffix, dir, output_type
+
+
+def _gettempdir() -> Union[str, bytes]:
+    global tempdir
+    if tempdir is None:
+        with _once_lock:
+            if tempdir is None:
+                tempdir = _core.discover_tempdir()
+    return tempdir
+
+
+def gettempprefix() -> str:
+    """The default prefix of temporary names, as str."""
+    return _os.fsdecode(template)
+
+
+def gettempprefixb() -> bytes:
+    """The default prefix of temporary names, as bytes."""
+    return _os.fsencode(template)
+
+
+def gettempdir() -> str:
+    """The default directory for temporary files, as str."""
+    return _os.fsdecode(_gettempdir())
+
+
+def gettempdirb() -> bytes:
+    """The default directory for temporary files, as bytes."""
+    return _os.fsencode(_gettempdir())
+
+
+if _os.name == "nt":
+    import msvcrt as _msvcrt
+
+    def _descriptor(handle: int, text: bool) -> int:
+        flags = _os.O_TEXT if text else _os.O_BINARY  # type: ignore[attr-defined]
+        return _msvcrt.open_osfhandle(handle, flags)  # type: ignore[attr-defined,no-any-return]
+
+else:
+
+    def _descriptor(handle: int, text: bool) -> int:
+        return handle
+
+
+@overload
+def mkstemp(
+    suffix: Optional[str] = None,
+    prefix: Optional[str] = None,
+    dir: Optional[_StrPath] = None,
+    text: bool = False,
+) -> Tuple[int, str]: ...
+@overload
+def mkstemp(
+    suffix: Optional[bytes] = None,
+    prefix: Optional[bytes] = None,
+    dir: Optional[_BytesPath] = None,
+    text: bool = False,
+) -> Tuple[int, bytes]: ...
+def mkstemp(
+    suffix: Any = None, prefix: Any = None, dir: Any = None, text: bool = False
+) -> Tuple[int, Any]:
+    """Create a file only its creator can open, and return ``(fd, absolute_path)``.
+
+    The file is opened for reading and writing (binary unless ``text``), mode 0600, with a
+    name no other process chose; the caller removes it. The path is bytes when the arguments
+    are bytes.
+    """
+    if prefix is None and suffix is None and dir is None and not isinstance(tempdir, bytes):
+        fd, name = _core.mkstemp(gettempdir(), template, "", text, TMP_MAX)
+    else:
+        prefix, suffix, dir, _ = _sanitize_params(prefix, suffix, dir)
+        fd, name = _core.mkstemp(dir, prefix, suffix, text, TMP_MAX)
+    return _descriptor(fd, text), name
+
+
+@overload
+def mkdtemp(
+    suffix: Optional[str] = None, prefix: Optional[str] = None, dir: Optional[_StrPath] = None
+) -> str: ...
+@overload
+def mkdtemp(
+    suffix: Optional[bytes] = None,
+    prefix: Optional[bytes] = None,
+    dir: Optional[_BytesPath] = None,
+) -> bytes: ...
+def mkdtemp(suffix: Any = None, prefix: Any = None, dir: Any = None) -> Any:
+    """Create a directory only its creator can use (mode 0700) and return its absolute path.
+
+    The caller removes it. The path is bytes when the arguments are bytes.
+    """
+    if prefix is None and suffix is None and dir is None and not isinstance(tempdir, bytes):
+        return _core.mkdtemp(gettempdir(), template, "", TMP_MAX)
+    prefix, suffix, dir, _ = _sanitize_params(prefix, suffix, dir)
+    return _core.mkdtemp(dir, prefix, suffix, TMP_MAX)
+
+
+def mktemp(suffix: str = "", prefix: str = template, dir: Optional[_StrPath] = None) -> str:
+    """Return a path that did not exist when checked (deprecated in the standard module).
+
+    Unsafe: another process may create the path before the caller does. Use ``mkstemp``.
+    """
+    if dir is None:
+        dir = gettempdir()
+    for _ in range(TMP_MAX):
+        file = _os.path.join(dir, prefix + _core.random_name() + suffix)
+        try:
+            _os.lstat(file)
+        except OSError:
+            return file
+    raise FileExistsError(_errno.EEXIST, "No usable temporary filename found")

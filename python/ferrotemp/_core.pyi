@@ -1,0 +1,60 @@
+"""The native module: thin bindings over ferrotemp's Rust core.
+
+Every function that touches the filesystem releases the GIL around its syscalls. OS errors
+are raised as the ``OSError`` subclass their ``errno`` selects (``FileNotFoundError``,
+``PermissionError``, ``FileExistsError`` …) with ``errno``, ``strerror`` and ``filename``
+set; an embedded NUL byte raises ``ValueError``.
+"""
+
+from typing import Any, TypedDict, Union, overload
+
+__all__: list[str]
+__version__: str
+
+class _Discovery(TypedDict):
+    dir: str
+    source: str
+    rejected: list[tuple[str, str]]
+
+class _FsInfo(TypedDict):
+    fs_type: str
+    free_bytes: int
+    total_bytes: int
+    o_tmpfile: bool
+
+@overload
+def mkstemp(dir: Any, prefix: str, suffix: str, text: bool, attempts: int, /) -> tuple[int, str]:
+    """Create a file (0600, O_EXCL|O_NOFOLLOW|O_CLOEXEC) named prefix+random+suffix in dir.
+
+    Emits the audit event ``tempfile.mkstemp`` before each attempt. Returns the descriptor
+    (a Windows handle on Windows) and the absolute path, bytes if prefix is bytes. Raises
+    ``FileExistsError`` after ``attempts`` taken names.
+    """
+
+@overload
+def mkstemp(
+    dir: Any, prefix: bytes, suffix: bytes, text: bool, attempts: int, /
+) -> tuple[int, bytes]: ...
+@overload
+def mkdtemp(dir: Any, prefix: str, suffix: str, attempts: int, /) -> str:
+    """Create a directory (0700) named prefix+random+suffix in dir; return its absolute path.
+
+    Emits the audit event ``tempfile.mkdtemp`` before each attempt.
+    """
+
+@overload
+def mkdtemp(dir: Any, prefix: bytes, suffix: bytes, attempts: int, /) -> bytes: ...
+def random_name() -> str:
+    """Eight characters of ``a-z0-9_`` from the OS CSPRNG."""
+
+def discover_tempdir() -> str:
+    """Find the default temporary directory as the standard module does, without caching.
+
+    Raises ``FileNotFoundError`` when no candidate is usable.
+    """
+
+def discovery_report() -> _Discovery:
+    """Discovery with its reasons: the directory, why it was chosen, what was rejected."""
+
+def filesystem_info(dir: Union[str, bytes], /) -> _FsInfo:
+    """Type, free and total bytes of the filesystem holding dir, and whether O_TMPFILE works."""
