@@ -8,7 +8,15 @@ set; an embedded NUL byte raises ``ValueError``.
 
 from typing import Any, TypedDict, Union, overload
 
-__all__: list[str]
+__all__ = [
+    "__version__",
+    "discover_tempdir",
+    "discovery_report",
+    "filesystem_info",
+    "mkdtemp",
+    "mkstemp",
+    "random_name",
+]
 __version__: str
 
 class _Discovery(TypedDict):
