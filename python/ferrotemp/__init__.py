@@ -119,6 +119,16 @@ def gettempdirb() -> bytes:
     return _os.fsencode(_gettempdir())
 
 
+# The fast path of mkstemp/mkdtemp: with no prefix or suffix and a str (or default) dir, the
+# result is a str path with the default prefix, so _sanitize_params can be skipped.
+def _default_is_str(dir: Any) -> bool:
+    return dir is None and type(tempdir) is not bytes
+
+
+def _str_tempdir() -> str:
+    return tempdir if type(tempdir) is str else gettempdir()
+
+
 if _os.name == "nt":
     import msvcrt as _msvcrt
 
@@ -155,8 +165,10 @@ def mkstemp(
     name no other process chose; the caller removes it. The path is bytes when the arguments
     are bytes.
     """
-    if prefix is None and suffix is None and dir is None and not isinstance(tempdir, bytes):
-        fd, name = _core.mkstemp(gettempdir(), template, "", text, TMP_MAX)
+    if prefix is None and suffix is None and (type(dir) is str or _default_is_str(dir)):
+        fd, name = _core.mkstemp(
+            _str_tempdir() if dir is None else dir, template, "", text, TMP_MAX
+        )
     else:
         prefix, suffix, dir, _ = _sanitize_params(prefix, suffix, dir)
         fd, name = _core.mkstemp(dir, prefix, suffix, text, TMP_MAX)
@@ -178,8 +190,8 @@ def mkdtemp(suffix: Any = None, prefix: Any = None, dir: Any = None) -> Any:
 
     The caller removes it. The path is bytes when the arguments are bytes.
     """
-    if prefix is None and suffix is None and dir is None and not isinstance(tempdir, bytes):
-        return _core.mkdtemp(gettempdir(), template, "", TMP_MAX)
+    if prefix is None and suffix is None and (type(dir) is str or _default_is_str(dir)):
+        return _core.mkdtemp(_str_tempdir() if dir is None else dir, template, "", TMP_MAX)
     prefix, suffix, dir, _ = _sanitize_params(prefix, suffix, dir)
     return _core.mkdtemp(dir, prefix, suffix, TMP_MAX)
 

@@ -416,3 +416,12 @@ def test_info_command_reports_the_chosen_dir_and_reason(tmp_path: Path) -> None:
         [sys.executable, "-m", "ferrotemp", "info"], capture_output=True, text=True, env=env
     )
     assert str(tmp_path) in text.stdout and "$TMPDIR" in text.stdout
+
+
+def test_empty_dir_means_the_current_directory(tmp_path: Path, monkeypatch: Any) -> None:
+    monkeypatch.chdir(tmp_path)
+    for module in (tempfile, ferrotemp):
+        fd, name = module.mkstemp(dir="")
+        os.close(fd)
+        assert os.path.dirname(name) == str(tmp_path)
+        assert os.path.dirname(module.mkdtemp(dir="")) == str(tmp_path)

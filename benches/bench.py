@@ -1,0 +1,165 @@
+"""Side-by-side benchmarks: ferrotemp against the standard module and the bare-syscall floor.
+
+Each case runs the standard module, ferrotemp and (where one exists) a floor of bare ``os``
+calls, interleaved A/B/C in every round so that machine noise hits all three alike. The
+table gives the median time per operation and ferrotemp's ratio to the standard module.
+
+    python benches/bench.py [--dir /dev/shm] [--rounds 15] [--json out.json] [--only NAME]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+import ferrotemp
+
+Op = Callable[[], None]
+
+
+@dataclass
+class Case:
+    name: str
+    target: float
+    number: int
+    std: Op
+    ours: Op
+    floor: Optional[Op] = None
+    samples: dict[str, list[float]] = field(default_factory=dict)
+
+
+def _time(op: Op, number: int) -> float:
+    start = time.perf_counter()
+    for _ in range(number):
+        op()
+    return (time.perf_counter() - start) / number
+
+
+def build_cases(d: str) -> list[Case]:
+    counter = [0]
+    flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+
+    def floor_file() -> None:
+        counter[0] += 1
+        path = f"{d}/floor{counter[0]}"
+        os.close(os.open(path, flags, 0o600))
+        os.unlink(path)
+
+    def floor_dir() -> None:
+        counter[0] += 1
+        path = f"{d}/floord{counter[0]}"
+        os.mkdir(path, 0o700)
+        os.rmdir(path)
+
+    def mkstemp_round_trip(module: object) -> Op:
+        make = module.mkstemp  # type: ignore[attr-defined]
+
+        def op() -> None:
+            fd, name = make(dir=d)
+            os.close(fd)
+            os.unlink(name)
+
+        return op
+
+    def mkdtemp_round_trip(module: object) -> Op:
+        make = module.mkdtemp  # type: ignore[attr-defined]
+
+        def op() -> None:
+            os.rmdir(make(dir=d))
+
+        return op
+
+    return [
+        Case(
+            "mkstemp+close+unlink",
+            0.6,
+            2000,
+            mkstemp_round_trip(tempfile),
+            mkstemp_round_trip(ferrotemp),
+            floor_file,
+        ),
+        Case(
+            "mkdtemp+rmdir",
+            0.6,
+            2000,
+            mkdtemp_round_trip(tempfile),
+            mkdtemp_round_trip(ferrotemp),
+            floor_dir,
+        ),
+    ]
+
+
+def run(cases: list[Case], rounds: int) -> None:
+    for case in cases:
+        for _ in range(2):  # warm-up: imports, caches, discovery
+            _time(case.std, 50)
+            _time(case.ours, 50)
+        for _ in range(rounds):
+            variants = [("std", case.std), ("ours", case.ours)]
+            if case.floor is not None:
+                variants.append(("floor", case.floor))
+            for label, op in variants:
+                case.samples.setdefault(label, []).append(_time(op, case.number))
+
+
+def report(cases: list[Case], d: str) -> dict[str, object]:
+    rows = []
+    for case in cases:
+        med = {k: statistics.median(v) for k, v in case.samples.items()}
+        ratio = med["ours"] / med["std"]
+        row: dict[str, object] = {
+            "case": case.name,
+            "std_us": med["std"] * 1e6,
+            "ours_us": med["ours"] * 1e6,
+            "ratio": ratio,
+            "target": case.target,
+            "met": ratio <= case.target,
+        }
+        if "floor" in med:
+            row["floor_us"] = med["floor"] * 1e6
+            row["floor_ratio_to_std"] = med["floor"] / med["std"]
+        rows.append(row)
+    return {"dir": d, "python": sys.version.split()[0], "rows": rows}
+
+
+def print_table(result: dict[str, object]) -> None:
+    print(f"directory: {result['dir']}   python {result['python']}")
+    header = f"{'case':<28}{'stdlib µs':>11}{'ferrotemp µs':>14}{'ratio':>8}{'target':>8}"
+    print(header + f"{'floor µs':>10}{'floor/std':>11}")
+    for row in result["rows"]:  # type: ignore[attr-defined]
+        line = (
+            f"{row['case']:<28}{row['std_us']:>11.2f}{row['ours_us']:>14.2f}"
+            f"{row['ratio']:>8.2f}{row['target']:>8.2f}"
+        )
+        if "floor_us" in row:
+            line += f"{row['floor_us']:>10.2f}{row['floor_ratio_to_std']:>11.2f}"
+        print(line + ("" if row["met"] else "   (target missed)"))
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    default_dir = "/dev/shm" if os.path.isdir("/dev/shm") else tempfile.gettempdir()
+    parser.add_argument("--dir", default=default_dir)
+    parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--json", dest="json_out")
+    parser.add_argument("--only")
+    args = parser.parse_args(argv)
+    cases = [c for c in build_cases(args.dir) if args.only is None or args.only in c.name]
+    run(cases, args.rounds)
+    result = report(cases, args.dir)
+    print_table(result)
+    if args.json_out:
+        with open(args.json_out, "w") as out:
+            json.dump(result, out, indent=2)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
