@@ -700,3 +700,62 @@ impl Seek for SpooledTempFile {
         self.position()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn capacity_doubles_but_stops_at_max_size() {
+        let mut spool = SpooledTempFile::new(1000);
+        for _ in 0..100 {
+            spool.write_unchecked(&[7u8; 10]).unwrap();
+        }
+        let Storage::Memory(buf) = &spool.storage else {
+            panic!("rolled over");
+        };
+        assert_eq!(buf.data.len(), 1000);
+        assert_eq!(buf.data.capacity(), 1000);
+    }
+
+    #[test]
+    fn crossing_write_reserves_exactly() {
+        let mut spool = SpooledTempFile::new(100);
+        spool.write_unchecked(&[1u8; 90]).unwrap();
+        spool.write_unchecked(&[2u8; 50]).unwrap();
+        let Storage::Memory(buf) = &spool.storage else {
+            panic!("rolled over");
+        };
+        assert_eq!(buf.data.capacity(), 140);
+    }
+
+    #[test]
+    fn unlimited_buffer_grows_geometrically() {
+        let mut spool = SpooledTempFile::new(0);
+        let mut reallocations = 0;
+        let mut last_capacity = 0;
+        for _ in 0..10_000 {
+            spool.write_unchecked(&[0u8; 64]).unwrap();
+            let Storage::Memory(buf) = &spool.storage else {
+                panic!("rolled over");
+            };
+            if buf.data.capacity() != last_capacity {
+                reallocations += 1;
+                last_capacity = buf.data.capacity();
+            }
+        }
+        assert!(reallocations <= 20, "{reallocations} reallocations");
+    }
+
+    #[test]
+    fn large_truncation_gives_memory_back() {
+        let mut spool = SpooledTempFile::new(1 << 21);
+        spool.write_unchecked(&vec![0u8; 1 << 20]).unwrap();
+        spool.truncate(Some(10)).unwrap();
+        let Storage::Memory(buf) = &spool.storage else {
+            panic!("rolled over");
+        };
+        assert!(buf.data.capacity() < 1 << 10, "{}", buf.data.capacity());
+        assert_eq!(buf.data.len(), 10);
+    }
+}
