@@ -147,7 +147,7 @@ impl SpoolBuffer {
         }
         let doubled = cap.saturating_mul(2).max(end).max(MIN_CAPACITY);
         let limit = usize::try_from(max_size).unwrap_or(0);
-        let target = if limit > 0 && cap < limit {
+        let target = if limit > 0 && cap <= limit {
             if end <= limit {
                 doubled.min(limit)
             } else {
@@ -727,6 +727,17 @@ mod tests {
             panic!("rolled over");
         };
         assert_eq!(buf.data.capacity(), 140);
+    }
+
+    #[test]
+    fn crossing_write_from_a_full_buffer_reserves_exactly() {
+        let mut spool = SpooledTempFile::new(128);
+        spool.write_unchecked(&[1u8; 128]).unwrap();
+        spool.write_unchecked(&[2u8; 10]).unwrap();
+        let Storage::Memory(buf) = &spool.storage else {
+            panic!("rolled over");
+        };
+        assert_eq!(buf.data.capacity(), 138);
     }
 
     #[test]
