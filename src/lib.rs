@@ -17,6 +17,7 @@ pub mod env;
 pub mod error;
 pub mod file;
 pub mod names;
+pub mod spool;
 
 #[cfg(feature = "python")]
 mod python;
@@ -26,3 +27,4 @@ pub use env::{default_tempdir, set_default_tempdir};
 pub use error::PathError;
 pub use file::{tempfile, tempfile_in};
 pub use names::TMP_MAX;
+pub use spool::SpooledTempFile;

@@ -1,0 +1,110 @@
+//! Peak heap use of a spool that rolls over, measured by a counting allocator. A separate
+//! test binary, so no other test's allocations are counted.
+//!
+//! `realloc` is counted as the change in size: large blocks grow in place or by `mremap`
+//! (glibc), so the old and new block are never resident together. The rollover itself is
+//! measured without that assumption.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::io::Write;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use ferrotemp::SpooledTempFile;
+
+struct Counting;
+
+static CURRENT: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+/// The two tests reset and read the shared counters: run them one at a time.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+// SAFETY: every call is forwarded unchanged to the system allocator.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let now = CURRENT.fetch_add(layout.size(), Ordering::SeqCst) + layout.size();
+        PEAK.fetch_max(now, Ordering::SeqCst);
+        // SAFETY: the caller upholds `GlobalAlloc::alloc`'s contract.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        CURRENT.fetch_sub(layout.size(), Ordering::SeqCst);
+        // SAFETY: `ptr` came from `alloc` with this layout.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        if new_size >= layout.size() {
+            let grown = new_size - layout.size();
+            let now = CURRENT.fetch_add(grown, Ordering::SeqCst) + grown;
+            PEAK.fetch_max(now, Ordering::SeqCst);
+        } else {
+            CURRENT.fetch_sub(layout.size() - new_size, Ordering::SeqCst);
+        }
+        // SAFETY: the caller upholds `GlobalAlloc::realloc`'s contract.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+const MAX_SIZE: usize = 8 << 20;
+const CHUNK: usize = 64 << 10;
+const SLACK: usize = 64 << 10;
+
+/// Writes 64 MiB in 64 KiB chunks through `write` and returns the peak heap growth.
+fn peak_while_writing(write: impl Fn(&mut SpooledTempFile, &[u8])) -> usize {
+    let chunk = vec![b'x'; CHUNK];
+    let mut spool = SpooledTempFile::new(i64::try_from(MAX_SIZE).unwrap());
+    // Discovering the default directory allocates once per process; keep it out of the count.
+    ferrotemp::default_tempdir().unwrap();
+    let base = CURRENT.load(Ordering::SeqCst);
+    PEAK.store(base, Ordering::SeqCst);
+    for _ in 0..(64 << 20) / CHUNK {
+        write(&mut spool, &chunk);
+    }
+    assert!(spool.is_rolled());
+    assert_eq!(spool.len().unwrap(), 64 << 20);
+    PEAK.load(Ordering::SeqCst) - base
+}
+
+#[test]
+fn test_rollover_allocates_at_most_64_kib_and_frees_the_buffer() {
+    let _serial = SERIAL.lock().unwrap();
+    ferrotemp::default_tempdir().unwrap();
+    let mut spool = SpooledTempFile::new(0);
+    spool.write_all(&vec![b'y'; MAX_SIZE]).unwrap();
+    let before = CURRENT.load(Ordering::SeqCst);
+    PEAK.store(before, Ordering::SeqCst);
+    spool.roll().unwrap();
+    let peak = PEAK.load(Ordering::SeqCst) - before;
+    assert!(peak <= SLACK, "rollover allocated {peak} bytes");
+    let after = CURRENT.load(Ordering::SeqCst);
+    assert!(
+        after + MAX_SIZE <= before,
+        "buffer not freed: {before} -> {after}"
+    );
+    assert_eq!(spool.len().unwrap(), MAX_SIZE as u64);
+}
+
+#[test]
+fn test_rollover_peak_stays_within_max_size() {
+    let _serial = SERIAL.lock().unwrap();
+    let peak = peak_while_writing(|spool, chunk| spool.write_all(chunk).unwrap());
+    assert!(peak <= MAX_SIZE + SLACK, "peak {peak} bytes");
+}
+
+#[test]
+fn test_rollover_peak_after_unchecked_write_stays_within_buffer_plus_slack() {
+    let _serial = SERIAL.lock().unwrap();
+    // The Python layer writes first and rolls afterwards, so the crossing chunk is buffered.
+    let peak = peak_while_writing(|spool, chunk| {
+        spool.write_unchecked(chunk).unwrap();
+        if spool.exceeds_max_size() {
+            spool.roll().unwrap();
+        }
+    });
+    assert!(peak <= MAX_SIZE + CHUNK + SLACK, "peak {peak} bytes");
+}
