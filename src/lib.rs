@@ -7,7 +7,7 @@
 //!
 //! - [`Builder`] creates uniquely named files (mode 0600, `O_EXCL|O_NOFOLLOW|O_CLOEXEC`) and
 //!   directories (mode 0700) with names from the OS CSPRNG.
-//! - [`env`] finds the default temporary directory exactly as Python's `tempfile` does.
+//! - [`env`](crate::env) finds the default temporary directory exactly as Python's `tempfile` does.
 
 #![warn(clippy::pedantic)]
 #![allow(clippy::module_name_repetitions, clippy::doc_markdown)]
