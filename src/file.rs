@@ -14,10 +14,11 @@ use crate::env;
 /// fallback. A filesystem that merely lacks support does not clear it.
 static O_TMPFILE_WORKS: AtomicBool = AtomicBool::new(cfg!(target_os = "linux"));
 
-/// Opens an unnamed file in `dir` with `O_TMPFILE`. `Ok(None)` means this directory (or this
-/// kernel) cannot do it and the caller should fall back.
+/// Opens an unnamed file in `dir` with `O_TMPFILE`. `None` means this directory (or this
+/// kernel) cannot do it and the caller should fall back to [`create_and_unlink`].
 #[cfg(target_os = "linux")]
-fn open_unnamed(dir: &Path) -> Option<File> {
+#[must_use]
+pub fn open_unnamed(dir: &Path) -> Option<File> {
     use rustix::fs::{Mode, OFlags, CWD};
     if !O_TMPFILE_WORKS.load(Ordering::Relaxed) {
         return None;
@@ -35,8 +36,10 @@ fn open_unnamed(dir: &Path) -> Option<File> {
     }
 }
 
+/// `O_TMPFILE` exists only on Linux: always `None` here.
 #[cfg(not(target_os = "linux"))]
-fn open_unnamed(_dir: &Path) -> Option<File> {
+#[must_use]
+pub fn open_unnamed(_dir: &Path) -> Option<File> {
     let _ = &O_TMPFILE_WORKS;
     None
 }
@@ -71,9 +74,18 @@ pub fn o_tmpfile_supported_in(dir: &Path) -> bool {
 ///
 /// The error of the named fallback (creation or removal), naming the path tried.
 pub fn tempfile_in_with(builder: &Builder, dir: &Path) -> io::Result<File> {
-    if let Some(file) = open_unnamed(dir) {
-        return Ok(file);
+    match open_unnamed(dir) {
+        Some(file) => Ok(file),
+        None => create_and_unlink(builder, dir),
     }
+}
+
+/// The fallback for an unnamed file: create a named one as `builder` says, then unlink it.
+///
+/// # Errors
+///
+/// The error of the creation or the removal, naming the path tried.
+pub fn create_and_unlink(builder: &Builder, dir: &Path) -> io::Result<File> {
     let (file, path) = builder.create_file_in(dir)?;
     match std::fs::remove_file(&path) {
         Ok(()) => Ok(file),

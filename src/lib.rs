@@ -16,6 +16,7 @@ pub mod create;
 pub mod env;
 pub mod error;
 pub mod file;
+pub mod named;
 pub mod names;
 pub mod spool;
 
@@ -26,5 +27,6 @@ pub use create::Builder;
 pub use env::{default_tempdir, set_default_tempdir};
 pub use error::PathError;
 pub use file::{tempfile, tempfile_in};
+pub use named::{NamedTempFile, TempPath};
 pub use names::TMP_MAX;
 pub use spool::SpooledTempFile;

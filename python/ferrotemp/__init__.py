@@ -21,6 +21,8 @@ from . import _core
 __version__: str = _core.__version__
 
 __all__ = [
+    "NamedTemporaryFile",
+    "TemporaryFile",
     "mkstemp",
     "mkdtemp",
     "mktemp",
@@ -210,3 +212,7 @@ def mktemp(suffix: str = "", prefix: str = template, dir: Optional[_StrPath] = N
         except OSError:
             return file
     raise FileExistsError(_errno.EEXIST, "No usable temporary filename found")
+
+
+from ._files import NamedTemporaryFile, TemporaryFile  # noqa: E402
+from ._files import _TemporaryFileWrapper as _TemporaryFileWrapper  # noqa: E402

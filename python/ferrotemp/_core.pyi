@@ -6,10 +6,13 @@ are raised as the ``OSError`` subclass their ``errno`` selects (``FileNotFoundEr
 set; an embedded NUL byte raises ``ValueError``.
 """
 
-from typing import Any, TypedDict, Union, overload
+from typing import Any, TypedDict, Union, final, overload
 
 __all__ = [
+    "NamedGuard",
     "__version__",
+    "create_named",
+    "create_unnamed",
     "discover_tempdir",
     "discovery_report",
     "filesystem_info",
@@ -66,3 +69,30 @@ def discovery_report() -> _Discovery:
 
 def filesystem_info(dir: Union[str, bytes], /) -> _FsInfo:
     """Type, free and total bytes of the filesystem holding dir, and whether O_TMPFILE works."""
+
+@final
+class NamedGuard:
+    """Owns a named temp file's descriptor and path; dropping it closes and (if deleting)
+    removes them at once."""
+
+    @property
+    def fd(self) -> int:
+        """The descriptor, valid until ``close_file``."""
+    @property
+    def name(self) -> Any:
+        """The absolute path, str or bytes as the arguments were."""
+    @property
+    def file_open(self) -> bool:
+        """Whether the descriptor is still open."""
+    def close_file(self) -> None:
+        """Close the descriptor; later calls do nothing."""
+    def remove(self) -> None:
+        """Remove the path if deletion is on; idempotent; a file already gone is no error."""
+    def discard(self) -> None:
+        """Close and remove whatever ``delete`` says (creation failed)."""
+
+def create_named(dir: Any, prefix: Any, suffix: Any, attempts: int, delete: bool, /) -> NamedGuard:
+    """Create a file as ``mkstemp`` does (audit event included) and return its guard."""
+
+def create_unnamed(dir: Any, prefix: Any, suffix: Any, attempts: int, /) -> int:
+    """Create an unnamed file (O_TMPFILE, else create and unlink); the caller owns the fd."""

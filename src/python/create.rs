@@ -1,7 +1,7 @@
 //! `mkstemp` and `mkdtemp`: the core's builder, with the standard module's audit events and
 //! the GIL released around each syscall.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
@@ -33,7 +33,10 @@ fn name_part(obj: &Bound<'_, PyAny>) -> PyResult<std::ffi::OsString> {
     }
 }
 
-fn builder_for(prefix: &Bound<'_, PyAny>, suffix: &Bound<'_, PyAny>) -> PyResult<Builder> {
+pub(crate) fn builder_for(
+    prefix: &Bound<'_, PyAny>,
+    suffix: &Bound<'_, PyAny>,
+) -> PyResult<Builder> {
     let mut builder = Builder::new();
     builder
         .prefix(name_part(prefix)?)
@@ -47,8 +50,36 @@ pub(crate) fn random_name(py: Python<'_>) -> PyResult<String> {
     crate::names::random_name(crate::names::DEFAULT_RAND_LEN).map_err(|e| to_pyerr(py, &e, false))
 }
 
-/// Creates a file as `tempfile.mkstemp` does, with already-sanitised arguments of one type.
-/// Returns the open descriptor and the absolute path (bytes if `prefix` is bytes).
+/// Creates a file as `tempfile.mkstemp` does: audit event before each attempt, GIL released
+/// around the open. Returns the file, its absolute path, and whether paths are bytes.
+pub(crate) fn create_file_audited(
+    py: Python<'_>,
+    dir: &Bound<'_, PyAny>,
+    prefix: &Bound<'_, PyAny>,
+    suffix: &Bound<'_, PyAny>,
+    text: bool,
+    attempts: u32,
+) -> PyResult<(std::fs::File, PathBuf, bool)> {
+    let as_bytes = prefix.is_instance_of::<PyBytes>();
+    let dir = fs_path(dir)?;
+    let mut builder = builder_for(prefix, suffix)?;
+    builder.binary(!text).max_attempts(attempts);
+    for _ in 0..builder.attempts() {
+        let path = builder
+            .candidate_path(&dir)
+            .map_err(|e| to_pyerr(py, &e, as_bytes))?;
+        audit(py, "tempfile.mkstemp", &path, as_bytes)?;
+        match py.detach(|| builder.try_create_file(&path)) {
+            Ok(Some(file)) => return Ok((file, env::abspath(&path), as_bytes)),
+            Ok(None) => {}
+            Err(err) => return Err(to_pyerr(py, &err, as_bytes)),
+        }
+    }
+    Err(to_pyerr(py, &names_exhausted("file"), as_bytes))
+}
+
+/// `tempfile.mkstemp` with already-sanitised arguments of one type. Returns the open
+/// descriptor and the absolute path (bytes if `prefix` is bytes).
 #[pyfunction]
 #[pyo3(signature = (dir, prefix, suffix, text, attempts, /))]
 pub(crate) fn mkstemp<'py>(
@@ -59,26 +90,8 @@ pub(crate) fn mkstemp<'py>(
     text: bool,
     attempts: u32,
 ) -> PyResult<(i64, Bound<'py, PyAny>)> {
-    let as_bytes = prefix.is_instance_of::<PyBytes>();
-    let dir = fs_path(dir)?;
-    let mut builder = builder_for(prefix, suffix)?;
-    builder.binary(!text).max_attempts(attempts);
-    for _ in 0..builder.attempts() {
-        let path = builder
-            .candidate_path(&dir)
-            .map_err(|e| to_pyerr(py, &e, as_bytes))?;
-        audit(py, "tempfile.mkstemp", &path, as_bytes)?;
-        let created = py.detach(|| builder.try_create_file(&path));
-        match created {
-            Ok(Some(file)) => {
-                let fd = into_raw_descriptor(file);
-                return Ok((fd, path_to_py(py, &env::abspath(&path), as_bytes)?));
-            }
-            Ok(None) => {}
-            Err(err) => return Err(to_pyerr(py, &err, as_bytes)),
-        }
-    }
-    Err(to_pyerr(py, &names_exhausted("file"), as_bytes))
+    let (file, path, as_bytes) = create_file_audited(py, dir, prefix, suffix, text, attempts)?;
+    Ok((into_raw_descriptor(file), path_to_py(py, &path, as_bytes)?))
 }
 
 /// Creates a directory as `tempfile.mkdtemp` does, with already-sanitised arguments of one
@@ -111,13 +124,13 @@ pub(crate) fn mkdtemp<'py>(
 }
 
 #[cfg(unix)]
-fn into_raw_descriptor(file: std::fs::File) -> i64 {
+pub(crate) fn into_raw_descriptor(file: std::fs::File) -> i64 {
     use std::os::fd::IntoRawFd;
     i64::from(file.into_raw_fd())
 }
 
 #[cfg(windows)]
-fn into_raw_descriptor(file: std::fs::File) -> i64 {
+pub(crate) fn into_raw_descriptor(file: std::fs::File) -> i64 {
     use std::os::windows::io::IntoRawHandle;
     // The Python layer turns the handle into a C runtime descriptor with
     // msvcrt.open_osfhandle.

@@ -4,6 +4,7 @@
 mod convert;
 mod create;
 mod env;
+mod named;
 
 use pyo3::prelude::*;
 
@@ -17,5 +18,8 @@ fn ferrotemp_core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(env::discover_tempdir, m)?)?;
     m.add_function(wrap_pyfunction!(env::discovery_report, m)?)?;
     m.add_function(wrap_pyfunction!(env::filesystem_info, m)?)?;
+    m.add_class::<named::NamedGuard>()?;
+    m.add_function(wrap_pyfunction!(named::create_named, m)?)?;
+    m.add_function(wrap_pyfunction!(named::create_unnamed, m)?)?;
     Ok(())
 }

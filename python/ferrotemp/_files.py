@@ -1,0 +1,191 @@
+"""TemporaryFile and NamedTemporaryFile: real ``io`` objects over descriptors made in Rust.
+
+A named file's descriptor and path belong to a ``_core.NamedGuard``. The ``io`` object reads
+and writes through that descriptor (opened with ``closefd=False``) and keeps the guard in its
+``__dict__``, so whatever the caller holds (the wrapper, the file, or one bound method such as
+``NamedTemporaryFile().write``) keeps the file open and present. When the last of them goes,
+the guard's Rust destructor closes the descriptor and removes the path: no ``__del__``, no
+reference cycle, no wait for the garbage collector.
+"""
+
+from __future__ import annotations
+
+import io as _io
+import os as _os
+from typing import IO, Any, Iterator, Optional
+
+import ferrotemp as _pkg
+
+from . import _core
+
+_text_encoding = getattr(_io, "text_encoding", lambda encoding, stacklevel=2: encoding)
+
+
+def _raw(file: Any) -> Any:
+    raw = getattr(file, "buffer", file)
+    return getattr(raw, "raw", raw)
+
+
+class _TemporaryFileWrapper:
+    """The object ``NamedTemporaryFile`` returns: delegates to ``file`` and owns its removal.
+
+    Attributes looked up on the wrapper are the file's own, cached on first use, so method
+    calls cost what they cost on the file itself.
+    """
+
+    def __init__(
+        self,
+        file: IO[Any],
+        name: Any,
+        delete: bool = True,
+        delete_on_close: bool = True,
+        *,
+        _guard: Optional[_core.NamedGuard] = None,
+    ) -> None:
+        self.file = file
+        self.name = name
+        self.delete = delete
+        self._delete_on_close = delete_on_close
+        self._guard = _guard
+        self._close_called = False
+        self._cleanup_called = False
+
+    def __getattr__(self, name: str) -> Any:
+        # Only reached for names not in the instance dict: fetch from the file and cache.
+        # Bound methods keep the file alive, and the file keeps the guard alive (bpo-18879).
+        file = self.__dict__["file"]
+        attr = getattr(file, name)
+        if not isinstance(attr, int):
+            setattr(self, name, attr)
+        return attr
+
+    def _close_file(self) -> None:
+        try:
+            self.file.close()
+        finally:
+            if self._guard is not None:
+                self._guard.close_file()
+
+    def _remove(self) -> None:
+        if self._guard is not None:
+            self._guard.remove()
+        elif self.delete:
+            try:
+                _os.unlink(self.name)
+            except FileNotFoundError:
+                pass
+
+    def close(self) -> None:
+        """Close the file; remove it too if ``delete`` and ``delete_on_close``."""
+        if self._close_called:
+            return
+        self._close_called = True
+        try:
+            self._close_file()
+        finally:
+            if self.delete and self._delete_on_close:
+                self._cleanup()
+
+    def _cleanup(self) -> None:
+        if self._cleanup_called:
+            return
+        self._cleanup_called = True
+        try:
+            if not self._close_called:
+                self._close_called = True
+                self._close_file()
+        finally:
+            if self.delete:
+                self._remove()
+
+    def __enter__(self) -> _TemporaryFileWrapper:
+        self.file.__enter__()
+        return self
+
+    def __exit__(self, exc: Any, value: Any, tb: Any) -> None:
+        try:
+            self.file.__exit__(exc, value, tb)
+        finally:
+            self._cleanup()
+
+    def __iter__(self) -> Iterator[Any]:
+        # A generator, as in the standard module, so a closed file fails on first next().
+        yield from self.file
+
+
+def NamedTemporaryFile(
+    mode: str = "w+b",
+    buffering: int = -1,
+    encoding: Optional[str] = None,
+    newline: Optional[str] = None,
+    suffix: Any = None,
+    prefix: Any = None,
+    dir: Any = None,
+    delete: bool = True,
+    *,
+    errors: Optional[str] = None,
+    delete_on_close: bool = True,
+) -> Any:
+    """A temporary file with a visible name, removed when closed (by default) or dropped.
+
+    Python 3.12 semantics of ``delete`` / ``delete_on_close``: with ``delete_on_close=False``
+    the file survives ``close()`` and goes when the context manager exits or the object is
+    dropped. ``delete=False`` leaves the file for the caller.
+    """
+    prefix, suffix, dir, _ = _pkg._sanitize_params(prefix, suffix, dir)
+    if "b" not in mode:
+        encoding = _text_encoding(encoding)
+    guard = _core.create_named(dir, prefix, suffix, _pkg.TMP_MAX, delete)
+    try:
+        file = _io.open(
+            guard.fd,
+            mode,
+            buffering=buffering,
+            newline=newline,
+            encoding=encoding,
+            errors=errors,
+            closefd=False,
+        )
+        raw = _raw(file)
+        raw.name = guard.name
+        raw._ferrotemp_guard = guard
+    except BaseException:
+        guard.discard()
+        raise
+    return _TemporaryFileWrapper(file, guard.name, delete, delete_on_close, _guard=guard)
+
+
+def TemporaryFile(
+    mode: str = "w+b",
+    buffering: int = -1,
+    encoding: Optional[str] = None,
+    newline: Optional[str] = None,
+    suffix: Any = None,
+    prefix: Any = None,
+    dir: Any = None,
+    *,
+    errors: Optional[str] = None,
+) -> Any:
+    """A temporary file with no name: ``O_TMPFILE`` where the filesystem allows, else created
+    and unlinked at once. The kernel frees it when it is closed."""
+    prefix, suffix, dir, _ = _pkg._sanitize_params(prefix, suffix, dir)
+    if "b" not in mode:
+        encoding = _text_encoding(encoding)
+
+    # The descriptor is made inside the opener, so io.open validates the mode first and, if
+    # anything fails after, closes the descriptor itself: it is never closed twice.
+    def opener(_path: Any, _flags: int) -> int:
+        return _core.create_unnamed(dir, prefix, suffix, _pkg.TMP_MAX)
+
+    file = _io.open(
+        dir,
+        mode,
+        buffering=buffering,
+        newline=newline,
+        encoding=encoding,
+        errors=errors,
+        opener=opener,
+    )
+    raw = _raw(file)
+    raw.name = raw.fileno()
+    return file

@@ -1,0 +1,257 @@
+//! Named temporary files removed by RAII.
+
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use crate::create::Builder;
+use crate::env;
+use crate::error::with_path;
+
+/// A path that is removed when this value is dropped (unless disarmed).
+///
+/// `close` removes it and reports errors; `Drop` removes it silently. A file already gone is
+/// not an error: the goal, no file at this path from us, is met.
+#[derive(Debug)]
+pub struct TempPath {
+    path: PathBuf,
+    delete: bool,
+}
+
+impl TempPath {
+    /// Takes ownership of `path`: it is removed on drop when `delete` is true.
+    #[must_use]
+    pub fn new(path: PathBuf, delete: bool) -> Self {
+        Self { path, delete }
+    }
+
+    /// The path.
+    #[must_use]
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Whether dropping this value removes the path.
+    #[must_use]
+    pub fn will_delete(&self) -> bool {
+        self.delete
+    }
+
+    /// Removes the path now (if armed), reporting any error other than "already gone".
+    ///
+    /// # Errors
+    ///
+    /// The OS error of the unlink, naming the path.
+    pub fn close(mut self) -> io::Result<()> {
+        let result = self.remove_now();
+        self.delete = false;
+        result
+    }
+
+    /// Gives up ownership: the path stays, and is returned.
+    #[must_use]
+    pub fn keep(mut self) -> PathBuf {
+        self.delete = false;
+        std::mem::take(&mut self.path)
+    }
+
+    fn remove_now(&self) -> io::Result<()> {
+        if !self.delete {
+            return Ok(());
+        }
+        match std::fs::remove_file(&self.path) {
+            Err(err) if err.kind() != io::ErrorKind::NotFound => Err(with_path(err, &self.path)),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl Drop for TempPath {
+    fn drop(&mut self) {
+        // Drop must stay silent; callers who need the error use `close`.
+        let _ = self.remove_now();
+    }
+}
+
+/// A named temporary file: open for reading and writing, removed when dropped.
+///
+/// ```
+/// use std::io::Write;
+/// let mut file = ferrotemp::NamedTempFile::new()?;
+/// file.write_all(b"data")?;
+/// let path = file.path().to_owned();
+/// assert!(path.exists());
+/// file.close()?;
+/// assert!(!path.exists());
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct NamedTempFile {
+    // Declared first so the descriptor closes before the path is removed.
+    file: File,
+    path: TempPath,
+}
+
+impl NamedTempFile {
+    /// A new file in the default temporary directory.
+    ///
+    /// # Errors
+    ///
+    /// As [`Builder::create_file_in`], or discovery's error.
+    pub fn new() -> io::Result<Self> {
+        Self::new_in(env::default_tempdir()?)
+    }
+
+    /// A new file in `dir`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Builder::create_file_in`].
+    pub fn new_in(dir: impl AsRef<Path>) -> io::Result<Self> {
+        Self::with_builder_in(&Builder::new(), dir)
+    }
+
+    /// A new file in `dir`, named and created as `builder` says.
+    ///
+    /// # Errors
+    ///
+    /// As [`Builder::create_file_in`].
+    pub fn with_builder_in(builder: &Builder, dir: impl AsRef<Path>) -> io::Result<Self> {
+        let (file, path) = builder.create_file_in(dir)?;
+        Ok(Self {
+            file,
+            path: TempPath::new(path, true),
+        })
+    }
+
+    /// The file's absolute path.
+    #[must_use]
+    pub fn path(&self) -> &Path {
+        self.path.path()
+    }
+
+    /// The open file.
+    #[must_use]
+    pub fn as_file(&self) -> &File {
+        &self.file
+    }
+
+    /// The open file, mutably.
+    pub fn as_file_mut(&mut self) -> &mut File {
+        &mut self.file
+    }
+
+    /// Closes the file and removes it, reporting a failed removal.
+    ///
+    /// # Errors
+    ///
+    /// The OS error of the unlink, naming the path.
+    pub fn close(self) -> io::Result<()> {
+        let Self { file, path } = self;
+        drop(file);
+        path.close()
+    }
+
+    /// Keeps the file: returns it and its path, and nothing removes it.
+    #[must_use]
+    pub fn keep(self) -> (File, PathBuf) {
+        let Self { file, path } = self;
+        (file, path.keep())
+    }
+
+    /// Splits into the open file and the guard that removes the path.
+    #[must_use]
+    pub fn into_parts(self) -> (File, TempPath) {
+        (self.file, self.path)
+    }
+}
+
+impl Read for NamedTempFile {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.file.read(buf)
+    }
+}
+
+impl Write for NamedTempFile {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.file.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.file.flush()
+    }
+}
+
+impl Seek for NamedTempFile {
+    fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
+        self.file.seek(pos)
+    }
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+
+    fn scratch(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("ft-named-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn drop_removes_the_file() {
+        let dir = scratch("drop");
+        let mut file = NamedTempFile::new_in(&dir).unwrap();
+        file.write_all(b"x").unwrap();
+        let path = file.path().to_owned();
+        assert!(path.exists());
+        drop(file);
+        assert!(!path.exists());
+        std::fs::remove_dir(&dir).unwrap();
+    }
+
+    #[test]
+    fn read_write_seek_round_trip() {
+        let dir = scratch("rw");
+        let mut file = NamedTempFile::new_in(&dir).unwrap();
+        file.write_all(b"hello").unwrap();
+        file.seek(SeekFrom::Start(1)).unwrap();
+        let mut out = String::new();
+        file.read_to_string(&mut out).unwrap();
+        assert_eq!(out, "ello");
+        assert_eq!(std::fs::read(file.path()).unwrap(), b"hello");
+        file.close().unwrap();
+        std::fs::remove_dir(&dir).unwrap();
+    }
+
+    #[test]
+    fn close_tolerates_a_file_removed_behind_its_back() {
+        let dir = scratch("gone");
+        let file = NamedTempFile::new_in(&dir).unwrap();
+        std::fs::remove_file(file.path()).unwrap();
+        file.close().unwrap();
+        std::fs::remove_dir(&dir).unwrap();
+    }
+
+    #[test]
+    fn close_reports_a_failed_removal() {
+        let dir = scratch("fail");
+        let file = NamedTempFile::new_in(&dir).unwrap();
+        let path = file.path().to_owned();
+        // A directory in the file's place makes unlink fail with EISDIR (even for root).
+        std::fs::remove_file(&path).unwrap();
+        std::fs::create_dir(&path).unwrap();
+        let err = file.close().unwrap_err();
+        assert_eq!(crate::error::error_path(&err), Some(path.as_path()));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn keep_leaves_the_file() {
+        let dir = scratch("keep");
+        let (_file, path) = NamedTempFile::new_in(&dir).unwrap().keep();
+        assert!(path.exists());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

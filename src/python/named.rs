@@ -1,0 +1,137 @@
+//! The guard behind `NamedTemporaryFile`, and the descriptor behind `TemporaryFile`.
+
+use std::fs::File;
+use std::io;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use pyo3::prelude::*;
+
+use super::convert::{fs_path, path_to_py, to_pyerr};
+use super::create::{builder_for, create_file_audited, into_raw_descriptor};
+use crate::file::{create_and_unlink, open_unnamed};
+use crate::named::TempPath;
+
+/// Owns a named temporary file's descriptor and path. The Python file object reads and
+/// writes through the descriptor (opened with `closefd=False`); dropping this object closes
+/// the descriptor and, when deletion is on, removes the path, at once and without the GC.
+#[pyclass(frozen, module = "ferrotemp._core", name = "NamedGuard")]
+pub(crate) struct NamedGuard {
+    fd: i64,
+    name: Py<PyAny>,
+    as_bytes: bool,
+    file: Mutex<Option<File>>,
+    path: Mutex<Option<TempPath>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+#[pymethods]
+impl NamedGuard {
+    /// The descriptor, valid until `close_file`.
+    #[getter]
+    fn fd(&self) -> i64 {
+        self.fd
+    }
+
+    /// The absolute path, `str` or `bytes` as the arguments were.
+    #[getter]
+    fn name(&self, py: Python<'_>) -> Py<PyAny> {
+        self.name.clone_ref(py)
+    }
+
+    /// Whether the descriptor is still open.
+    #[getter]
+    fn file_open(&self) -> bool {
+        lock(&self.file).is_some()
+    }
+
+    /// Closes the descriptor; later calls do nothing.
+    fn close_file(&self, py: Python<'_>) {
+        let file = lock(&self.file).take();
+        py.detach(|| drop(file));
+    }
+
+    /// Removes the path if deletion is on; later calls do nothing. A file already removed
+    /// is not an error.
+    fn remove(&self, py: Python<'_>) -> PyResult<()> {
+        let Some(path) = lock(&self.path).take() else {
+            return Ok(());
+        };
+        py.detach(|| path.close())
+            .map_err(|e| to_pyerr(py, &e, self.as_bytes))
+    }
+
+    /// Closes the descriptor and removes the path whatever `delete` says: creation failed.
+    fn discard(&self, py: Python<'_>) {
+        let file = lock(&self.file).take();
+        let path = lock(&self.path).take();
+        py.detach(|| {
+            drop(file);
+            if let Some(path) = path {
+                let _ = std::fs::remove_file(path.keep());
+            }
+        });
+    }
+}
+
+/// Creates a named file as `mkstemp` does and returns its guard; `delete` says whether the
+/// guard removes it.
+#[pyfunction]
+#[pyo3(signature = (dir, prefix, suffix, attempts, delete, /))]
+pub(crate) fn create_named(
+    py: Python<'_>,
+    dir: &Bound<'_, PyAny>,
+    prefix: &Bound<'_, PyAny>,
+    suffix: &Bound<'_, PyAny>,
+    attempts: u32,
+    delete: bool,
+) -> PyResult<NamedGuard> {
+    let (file, path, as_bytes) = create_file_audited(py, dir, prefix, suffix, false, attempts)?;
+    let name = path_to_py(py, &path, as_bytes)?.unbind();
+    let fd = raw_descriptor(&file);
+    Ok(NamedGuard {
+        fd,
+        name,
+        as_bytes,
+        file: Mutex::new(Some(file)),
+        path: Mutex::new(Some(TempPath::new(path, delete))),
+    })
+}
+
+/// Creates an unnamed file in `dir` (`O_TMPFILE`, else created and unlinked at once) and
+/// returns its descriptor, which the caller owns.
+#[pyfunction]
+#[pyo3(signature = (dir, prefix, suffix, attempts, /))]
+pub(crate) fn create_unnamed(
+    py: Python<'_>,
+    dir: &Bound<'_, PyAny>,
+    prefix: &Bound<'_, PyAny>,
+    suffix: &Bound<'_, PyAny>,
+    attempts: u32,
+) -> PyResult<i64> {
+    let as_bytes = prefix.is_instance_of::<pyo3::types::PyBytes>();
+    let dir = fs_path(dir)?;
+    if let Some(file) = py.detach(|| open_unnamed(&dir)) {
+        return Ok(into_raw_descriptor(file));
+    }
+    // Only the fallback uses the prefix and suffix, so only it can reject them.
+    let mut builder = builder_for(prefix, suffix)?;
+    builder.max_attempts(attempts);
+    let file: io::Result<File> = py.detach(|| create_and_unlink(&builder, &dir));
+    file.map(into_raw_descriptor)
+        .map_err(|e| to_pyerr(py, &e, as_bytes))
+}
+
+#[cfg(unix)]
+fn raw_descriptor(file: &File) -> i64 {
+    use std::os::fd::AsRawFd;
+    i64::from(file.as_raw_fd())
+}
+
+#[cfg(windows)]
+fn raw_descriptor(file: &File) -> i64 {
+    use std::os::windows::io::AsRawHandle;
+    file.as_raw_handle() as i64
+}

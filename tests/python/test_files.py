@@ -1,0 +1,318 @@
+"""TemporaryFile and NamedTemporaryFile compared with the standard module."""
+
+from __future__ import annotations
+
+import functools
+import gc
+import io
+import itertools
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import ferrotemp
+import pytest
+
+MODES = ["w+b", "wb", "rb+", "w+", "w", "a+", "r", "x+", "x+b", "ab+"]
+BUFFERINGS = [-1, 0, 1, 64]
+ENCODINGS = [None, "utf-8", "utf-16", "latin-1"]
+NEWLINES = [None, "", "\n", "\r\n"]
+ERRORS = [None, "strict", "replace"]
+
+
+def open_files() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+@pytest.fixture
+def no_gc() -> Iterator[None]:
+    gc.collect()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
+def outcome(call: Callable[[], Any]) -> Any:
+    try:
+        return ("ok", call())
+    except Exception as exc:  # noqa: BLE001 - the class is what is compared
+        return ("error", type(exc))
+
+
+def exercise(factory: Callable[..., Any], dir: Path, **kwargs: Any) -> Any:
+    """Writes, reads back and reports what a file object did, or the error class it raised."""
+    try:
+        f = factory(dir=dir, **kwargs)
+    except Exception as exc:  # noqa: BLE001
+        return ("create-error", type(exc))
+    with f:
+        inner = getattr(f, "file", f)
+        text = "b" not in kwargs["mode"]
+        data: Any = "héllo\nwörld\r\nend\r" if text else b"h\xe9llo\nw\x00rld\r\n"
+        steps: list[Any] = [type(inner).__name__, getattr(inner, "mode", None)]
+        steps.append(outcome(lambda: f.write(data)))
+        steps.append(outcome(f.flush))
+        steps.append(outcome(lambda: f.seek(0)))
+        steps.append(outcome(f.read))
+        name = getattr(f, "name", None)
+        if isinstance(name, str):
+            with open(name, "rb") as disk:
+                steps.append(disk.read())
+        return steps
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("buffering", BUFFERINGS)
+def test_mode_buffering_matrix_matches_stdlib(tmp_path: Path, mode: str, buffering: int) -> None:
+    for factory in ("NamedTemporaryFile", "TemporaryFile"):
+        std = exercise(getattr(tempfile, factory), tmp_path, mode=mode, buffering=buffering)
+        ours = exercise(getattr(ferrotemp, factory), tmp_path, mode=mode, buffering=buffering)
+        assert ours == std, (factory, mode, buffering)
+    assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize(
+    "encoding,newline,errors", list(itertools.product(ENCODINGS, NEWLINES, ERRORS))
+)
+def test_text_matrix_matches_stdlib(
+    tmp_path: Path, encoding: Any, newline: Any, errors: Any
+) -> None:
+    for mode in ("w+", "w+b"):
+        kwargs = {"mode": mode, "encoding": encoding, "newline": newline, "errors": errors}
+        for factory in ("NamedTemporaryFile", "TemporaryFile"):
+            std = exercise(getattr(tempfile, factory), tmp_path, **kwargs)
+            ours = exercise(getattr(ferrotemp, factory), tmp_path, **kwargs)
+            assert ours == std, (factory, kwargs)
+    assert os.listdir(tmp_path) == []
+
+
+def test_types_match_stdlib(tmp_path: Path) -> None:
+    for kwargs in ({}, {"buffering": 0}, {"mode": "w+"}, {"mode": "wb"}, {"mode": "rb"}):
+        for factory in ("NamedTemporaryFile", "TemporaryFile"):
+            std = getattr(tempfile, factory)(dir=tmp_path, **kwargs)
+            ours = getattr(ferrotemp, factory)(dir=tmp_path, **kwargs)
+            assert type(getattr(ours, "file", ours)) is type(getattr(std, "file", std))
+            std.close()
+            ours.close()
+
+
+def test_temporary_file_has_no_name_in_the_directory(tmp_path: Path) -> None:
+    f = ferrotemp.TemporaryFile(dir=tmp_path)
+    assert os.listdir(tmp_path) == []
+    assert isinstance(f, io.BufferedRandom)
+    assert f.name == f.fileno()
+    f.write(b"abc")
+    f.seek(0)
+    assert f.read() == b"abc"
+    f.close()
+
+
+def test_named_file_wrapper_type_and_attributes(tmp_path: Path) -> None:
+    with ferrotemp.NamedTemporaryFile(dir=tmp_path, suffix=".x", prefix="p") as f:
+        assert type(f) is ferrotemp._TemporaryFileWrapper
+        assert isinstance(f.file, io.BufferedRandom)
+        assert f.name == f.file.name
+        assert os.path.basename(f.name).startswith("p") and f.name.endswith(".x")
+        assert f.delete is True
+        assert os.path.dirname(f.name) == str(tmp_path)
+        assert os.stat(f.name).st_mode & 0o777 == 0o600
+
+
+def test_bytes_arguments_give_a_bytes_name(tmp_path: Path) -> None:
+    with ferrotemp.NamedTemporaryFile(dir=os.fsencode(tmp_path), prefix=b"b") as f:
+        assert isinstance(f.name, bytes)
+        assert os.path.exists(f.name)
+
+
+# -- lifecycle -------------------------------------------------------------------------------
+
+
+def test_close_removes_by_default_and_is_idempotent(tmp_path: Path) -> None:
+    f = ferrotemp.NamedTemporaryFile(dir=tmp_path)
+    name = f.name
+    f.close()
+    assert not os.path.exists(name)
+    f.close()
+    assert f.closed
+
+
+def test_delete_on_close_false_keeps_until_exit(tmp_path: Path) -> None:
+    with ferrotemp.NamedTemporaryFile(dir=tmp_path, delete_on_close=False) as f:
+        f.write(b"data")
+        f.close()
+        assert os.path.exists(f.name)
+        with open(f.name, "rb") as reader:
+            assert reader.read() == b"data"
+    assert not os.path.exists(f.name)
+
+
+def test_delete_on_close_false_removed_when_dropped(tmp_path: Path, no_gc: None) -> None:
+    f = ferrotemp.NamedTemporaryFile(dir=tmp_path, delete_on_close=False)
+    name = f.name
+    f.close()
+    assert os.path.exists(name)
+    del f
+    assert not os.path.exists(name)
+
+
+def test_delete_false_keeps_the_file(tmp_path: Path) -> None:
+    with ferrotemp.NamedTemporaryFile(dir=tmp_path, delete=False) as f:
+        name = f.name
+        assert f.delete is False
+    assert os.path.exists(name)
+    f2 = ferrotemp.NamedTemporaryFile(dir=tmp_path, delete=False)
+    name2 = f2.name
+    del f2
+    assert os.path.exists(name2)
+
+
+def test_dropping_the_last_reference_removes_at_once(tmp_path: Path, no_gc: None) -> None:
+    f = ferrotemp.NamedTemporaryFile(dir=tmp_path)
+    name = f.name
+    f.write(b"x")
+    del f
+    assert not os.path.exists(name)
+    assert os.listdir(tmp_path) == []
+
+
+def test_a_bound_method_keeps_the_file_usable(tmp_path: Path, no_gc: None) -> None:
+    # bpo-18879: the wrapper is gone as soon as .write is looked up.
+    write = ferrotemp.NamedTemporaryFile(dir=tmp_path).write
+    assert write(b"x") == 1
+    assert len(os.listdir(tmp_path)) == 1
+    del write
+    assert os.listdir(tmp_path) == []
+
+
+def test_holding_only_the_file_keeps_the_file(tmp_path: Path, no_gc: None) -> None:
+    inner = ferrotemp.NamedTemporaryFile(dir=tmp_path).file
+    inner.write(b"abc")
+    inner.seek(0)
+    assert inner.read() == b"abc"
+    del inner
+    assert os.listdir(tmp_path) == []
+
+
+def test_close_tolerates_a_file_removed_behind_its_back(tmp_path: Path) -> None:
+    f = ferrotemp.NamedTemporaryFile(dir=tmp_path)
+    os.unlink(f.name)
+    f.close()
+    with ferrotemp.NamedTemporaryFile(dir=tmp_path) as g:
+        os.unlink(g.name)
+
+
+def test_exit_propagates_exceptions_and_removes(tmp_path: Path) -> None:
+    with pytest.raises(KeyError):
+        with ferrotemp.NamedTemporaryFile(dir=tmp_path) as f:
+            raise KeyError("x")
+    assert not os.path.exists(f.name)
+
+
+def test_iteration_yields_lines(tmp_path: Path) -> None:
+    with ferrotemp.NamedTemporaryFile("w+", dir=tmp_path) as f:
+        f.write("a\nb\n")
+        f.seek(0)
+        assert list(f) == ["a\n", "b\n"]
+
+
+def test_another_process_reads_the_file_by_name(tmp_path: Path) -> None:
+    with ferrotemp.NamedTemporaryFile(dir=tmp_path, delete_on_close=False) as f:
+        f.write(b"shared")
+        f.flush()
+        code = f"print(open({f.name!r}, 'rb').read().decode())"
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+        assert out.stdout.strip() == "shared"
+
+
+@pytest.mark.parametrize("factory", ["NamedTemporaryFile", "TemporaryFile"])
+def test_descriptor_not_inherited(tmp_path: Path, factory: str) -> None:
+    with getattr(ferrotemp, factory)(dir=tmp_path) as f:
+        fd = f.fileno()
+        assert not os.get_inheritable(fd)
+        code = (
+            f"import os\ntry:\n    os.fstat({fd}); print('open')\nexcept OSError: print('closed')"
+        )
+        out = subprocess.run(
+            [sys.executable, "-c", code], close_fds=False, capture_output=True, text=True
+        )
+        assert out.stdout.strip() == "closed"
+
+
+@pytest.mark.parametrize("factory", ["NamedTemporaryFile", "TemporaryFile"])
+@pytest.mark.parametrize("op", ["write", "read", "seek", "flush", "fileno"])
+def test_closed_file_operations_raise_value_error(tmp_path: Path, factory: str, op: str) -> None:
+    args = {"write": (b"x",), "read": (), "seek": (0,), "flush": (), "fileno": ()}[op]
+    results = []
+    for module in (tempfile, ferrotemp):
+        f = getattr(module, factory)(dir=tmp_path)
+        f.close()
+        with pytest.raises(ValueError) as info:
+            getattr(f, op)(*args)
+        results.append(str(info.value))
+    assert results[0] == results[1]
+
+
+# -- bad input -------------------------------------------------------------------------------
+
+BAD_INPUTS: list[dict[str, Any]] = [
+    {"mode": "wt+b"},
+    {"mode": "q"},
+    {"mode": "w+", "encoding": "no-such-codec"},
+    {"mode": "w+", "newline": "bad"},
+    {"mode": "w+", "errors": 3},
+    {"mode": "wb", "encoding": "utf-8"},
+    {"buffering": "x"},
+    {"prefix": 3},
+    {"prefix": "a\0"},
+    {"suffix": b"x"},
+]
+
+
+@pytest.mark.parametrize("kwargs", BAD_INPUTS)
+@pytest.mark.parametrize("factory", ["NamedTemporaryFile", "TemporaryFile"])
+def test_bad_input_raises_like_stdlib_and_leaves_nothing(
+    tmp_path: Path, factory: str, kwargs: dict[str, Any]
+) -> None:
+    before = open_files()
+    results = []
+    for module in (tempfile, ferrotemp):
+        make: Callable[..., Any] = getattr(module, factory)
+        result = outcome(functools.partial(make, dir=str(tmp_path), **kwargs))
+        if result[0] == "ok":  # O_TMPFILE never uses prefix or suffix, so it may succeed
+            result[1].close()
+            result = ("ok", None)
+        results.append(result)
+    assert results[1] == results[0]
+    assert os.listdir(tmp_path) == []
+    assert open_files() == before
+
+
+@pytest.mark.parametrize("factory", ["NamedTemporaryFile", "TemporaryFile"])
+def test_missing_dir_raises_file_not_found_with_filename(tmp_path: Path, factory: str) -> None:
+    missing = tmp_path / "missing"
+    with pytest.raises(FileNotFoundError) as info:
+        getattr(ferrotemp, factory)(dir=missing)
+    assert info.value.filename is not None
+    assert os.path.dirname(info.value.filename) == str(missing)
+
+
+def test_no_descriptor_leaks_over_10000_cycles(tmp_path: Path) -> None:
+    before = open_files()
+    for i in range(10_000):
+        if i % 4 == 0:
+            with ferrotemp.NamedTemporaryFile(dir=tmp_path) as f:
+                f.write(b"x")
+        elif i % 4 == 1:
+            ferrotemp.TemporaryFile(dir=tmp_path).close()
+        elif i % 4 == 2:
+            ferrotemp.NamedTemporaryFile(dir=tmp_path, delete_on_close=False).close()
+        else:
+            with pytest.raises(LookupError):
+                ferrotemp.NamedTemporaryFile("w+", dir=tmp_path, encoding="no-such-codec")
+    assert open_files() == before
+    assert os.listdir(tmp_path) == []
