@@ -270,6 +270,26 @@ mod imp {
         })
     }
 
+    /// Linux reports `O_NOFOLLOW|O_DIRECTORY` on a symlink as `ENOTDIR`; a symlinked root
+    /// is reported as `ELOOP` instead, the errno `O_NOFOLLOW` is documented to give, so
+    /// callers can tell it from a regular file.
+    fn root_open_error(
+        parent: Option<&OwnedFd>,
+        split: Option<&(&Path, CString)>,
+        err: Errno,
+    ) -> io::Error {
+        if err == Errno::NOTDIR {
+            if let (Some(parent), Some((_, name))) = (parent, split) {
+                let is_link = rfs::statat(parent, name.as_c_str(), AtFlags::SYMLINK_NOFOLLOW)
+                    .is_ok_and(|st| FileType::from_raw_mode(st.st_mode) == FileType::Symlink);
+                if is_link {
+                    return Errno::LOOP.into();
+                }
+            }
+        }
+        err.into()
+    }
+
     pub(super) fn remove_tree(
         path: &Path,
         _options: &RemoveOptions,
@@ -876,6 +896,26 @@ mod imp {
         })
     }
 
+    /// Linux reports `O_NOFOLLOW|O_DIRECTORY` on a symlink as `ENOTDIR`; a symlinked root
+    /// is reported as `ELOOP` instead, the errno `O_NOFOLLOW` is documented to give, so
+    /// callers can tell it from a regular file.
+    fn root_open_error(
+        parent: Option<&OwnedFd>,
+        split: Option<&(&Path, CString)>,
+        err: Errno,
+    ) -> io::Error {
+        if err == Errno::NOTDIR {
+            if let (Some(parent), Some((_, name))) = (parent, split) {
+                let is_link = rfs::statat(parent, name.as_c_str(), AtFlags::SYMLINK_NOFOLLOW)
+                    .is_ok_and(|st| FileType::from_raw_mode(st.st_mode) == FileType::Symlink);
+                if is_link {
+                    return Errno::LOOP.into();
+                }
+            }
+        }
+        err.into()
+    }
+
     pub(super) fn remove_tree(
         path: &Path,
         options: &RemoveOptions,
@@ -898,7 +938,7 @@ mod imp {
             }
             _ => rfs::openat(CWD, path, DIR_FLAGS, Mode::empty()),
         }
-        .map_err(|e| single(e.into()))?;
+        .map_err(|err| single(root_open_error(parent_fd.as_ref(), split.as_ref(), err)))?;
 
         let stop = AtomicBool::new(false);
         let mut root_sink = Sink {
