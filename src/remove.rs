@@ -21,11 +21,13 @@
 //!
 //! # Parallelism
 //!
-//! After the root is listed, its entries are shared out between worker threads
-//! (`std::thread::scope`, up to [`std::thread::available_parallelism`]) when it holds at
-//! least two subdirectories: each worker claims the next top-level entry through an atomic
-//! counter and removes that whole subtree serially with its own descriptor budget. The root
-//! descriptor is shared read-only between workers.
+//! The root's entries are listed once, subdirectories first, and claimed one at a time
+//! through an atomic counter. The calling thread starts alone; once it has removed a few
+//! dozen entries and at least two subdirectories are still unclaimed, helper threads
+//! (`std::thread::scope`, up to [`std::thread::available_parallelism`]) join in, each
+//! removing whole subtrees serially with its own descriptor budget. Small trees never pay
+//! for a thread; a tree whose bulk sits under a single top-level directory is removed
+//! serially. The root descriptor is shared, read-only, between the threads.
 //!
 //! # Permissions
 //!
@@ -105,6 +107,8 @@ pub struct RemoveStats {
     pub dirs: u64,
     /// Directories whose mode was changed (through their descriptor) to allow removal.
     pub permissions_fixed: u64,
+    /// Threads that took part, the calling one included.
+    pub threads: usize,
 }
 
 impl RemoveStats {
@@ -229,73 +233,15 @@ mod imp {
 
     /// Off POSIX there are no `*at` calls to build on; the standard library's removal is
     /// the best available.
-    /// Removes the root's `entries`, sharing them out between `threads` walkers (the
-    /// calling thread is one of them); each claims the next entry through a counter.
-    fn remove_entries(
-        root: BorrowedFd<'_>,
-        path: &Path,
-        entries: &[Entry],
-        threads: usize,
-        stop: &AtomicBool,
-        options: &RemoveOptions,
-    ) -> Vec<(Vec<RemoveFailure>, RemoveStats)> {
-        let next = AtomicUsize::new(0);
-        let work = || {
-            let mut walker = Walker::new(root, path, stop, options.continue_on_error);
-            while !walker.sink.stopped() {
-                let Some(entry) = entries.get(next.fetch_add(1, Ordering::Relaxed)) else {
-                    break;
-                };
-                walker.remove_entry(&entry.name, entry.maybe_dir);
-            }
-            (walker.sink.failures, walker.sink.stats)
-        };
-        if threads < 2 {
-            return vec![work()];
-        }
-        std::thread::scope(|scope| {
-            let handles: Vec<_> = (1..threads)
-                // Too few threads is no failure: the calling thread does the rest.
-                .filter_map(|_| std::thread::Builder::new().spawn_scoped(scope, work).ok())
-                .collect();
-            let mut results = vec![work()];
-            for handle in handles {
-                results.push(handle.join().unwrap_or_else(|_| {
-                    let error = io::Error::other("a removal thread panicked");
-                    let path = path.to_path_buf();
-                    (vec![RemoveFailure { path, error }], RemoveStats::default())
-                }));
-            }
-            results
-        })
-    }
-
-    /// Linux reports `O_NOFOLLOW|O_DIRECTORY` on a symlink as `ENOTDIR`; a symlinked root
-    /// is reported as `ELOOP` instead, the errno `O_NOFOLLOW` is documented to give, so
-    /// callers can tell it from a regular file.
-    fn root_open_error(
-        parent: Option<&OwnedFd>,
-        split: Option<&(&Path, CString)>,
-        err: Errno,
-    ) -> io::Error {
-        if err == Errno::NOTDIR {
-            if let (Some(parent), Some((_, name))) = (parent, split) {
-                let is_link = rfs::statat(parent, name.as_c_str(), AtFlags::SYMLINK_NOFOLLOW)
-                    .is_ok_and(|st| FileType::from_raw_mode(st.st_mode) == FileType::Symlink);
-                if is_link {
-                    return Errno::LOOP.into();
-                }
-            }
-        }
-        err.into()
-    }
-
     pub(super) fn remove_tree(
         path: &Path,
         _options: &RemoveOptions,
     ) -> Result<RemoveStats, RemoveError> {
         std::fs::remove_dir_all(path)
-            .map(|()| RemoveStats::default())
+            .map(|()| RemoveStats {
+                threads: 1,
+                ..RemoveStats::default()
+            })
             .map_err(|err| RemoveError::single(path, err))
     }
 }
@@ -855,36 +801,49 @@ mod imp {
             .map(|name| (parent, name))
     }
 
-    /// Removes the root's `entries`, sharing them out between `threads` walkers (the
-    /// calling thread is one of them); each claims the next entry through a counter.
+    /// Entries removed by the calling thread before helper threads are worth their start-up
+    /// cost (tens of microseconds each, more than a small tree takes to remove).
+    const PARALLEL_AFTER: u64 = 64;
+
+    /// Removes the root's `entries` (subdirectories first), on the calling thread and, once
+    /// it has removed [`PARALLEL_AFTER`] entries with at least two subdirectories still
+    /// unclaimed, on up to `threads - 1` helpers. Each walker claims the next entry through
+    /// a shared counter, so every entry is removed by exactly one of them.
     fn remove_entries(
         root: BorrowedFd<'_>,
         path: &Path,
         entries: &[Entry],
+        subdirs: usize,
         threads: usize,
         stop: &AtomicBool,
         options: &RemoveOptions,
     ) -> Vec<(Vec<RemoveFailure>, RemoveStats)> {
         let next = AtomicUsize::new(0);
-        let work = || {
+        let claim = || entries.get(next.fetch_add(1, Ordering::Relaxed));
+        let helper = || {
             let mut walker = Walker::new(root, path, stop, options.continue_on_error);
-            while !walker.sink.stopped() {
-                let Some(entry) = entries.get(next.fetch_add(1, Ordering::Relaxed)) else {
-                    break;
-                };
+            while let Some(entry) = claim().filter(|_| !walker.sink.stopped()) {
                 walker.remove_entry(&entry.name, entry.maybe_dir);
             }
             (walker.sink.failures, walker.sink.stats)
         };
-        if threads < 2 {
-            return vec![work()];
-        }
         std::thread::scope(|scope| {
-            let handles: Vec<_> = (1..threads)
-                // Too few threads is no failure: the calling thread does the rest.
-                .filter_map(|_| std::thread::Builder::new().spawn_scoped(scope, work).ok())
-                .collect();
-            let mut results = vec![work()];
+            let mut walker = Walker::new(root, path, stop, options.continue_on_error);
+            let mut handles = Vec::new();
+            let mut may_spawn = threads >= 2;
+            while let Some(entry) = claim().filter(|_| !walker.sink.stopped()) {
+                walker.remove_entry(&entry.name, entry.maybe_dir);
+                let done = walker.sink.stats.files + walker.sink.stats.dirs;
+                let unclaimed_dirs = subdirs.saturating_sub(next.load(Ordering::Relaxed));
+                if may_spawn && done >= PARALLEL_AFTER && unclaimed_dirs >= 2 {
+                    may_spawn = false;
+                    // Too few threads is no failure: the calling thread does the rest.
+                    handles.extend((1..threads.min(unclaimed_dirs + 1)).filter_map(|_| {
+                        std::thread::Builder::new().spawn_scoped(scope, helper).ok()
+                    }));
+                }
+            }
+            let mut results = vec![(walker.sink.failures, walker.sink.stats)];
             for handle in handles {
                 results.push(handle.join().unwrap_or_else(|_| {
                     let error = io::Error::other("a removal thread panicked");
@@ -960,14 +919,12 @@ mod imp {
         // Subtrees first, so the largest pieces of work start early.
         entries.sort_by_key(|e| !e.maybe_dir);
         let subdirs = entries.iter().filter(|e| e.maybe_dir).count();
-        let threads = if stop.load(Ordering::Relaxed) {
-            1
-        } else {
-            options.thread_count().min(subdirs).max(1)
-        };
+        let threads = options.thread_count();
         let mut failures = root_sink.failures;
         let mut stats = root_sink.stats;
-        for (mut f, s) in remove_entries(root, path, &entries, threads, &stop, options) {
+        let results = remove_entries(root, path, &entries, subdirs, threads, &stop, options);
+        stats.threads = results.len();
+        for (mut f, s) in results {
             failures.append(&mut f);
             stats.add(&s);
         }

@@ -22,9 +22,25 @@ struct Scratch(PathBuf);
 
 impl Scratch {
     fn new(tag: &str) -> Self {
+        Self::new_in(tag, &std::env::temp_dir())
+    }
+
+    /// For the tests that build tens of thousands of entries: on tmpfs when there is one,
+    /// where building them is fast on any disk.
+    fn new_fast(tag: &str) -> Self {
+        let shm = Path::new("/dev/shm");
+        let writable = rustix::fs::access(shm, rustix::fs::Access::WRITE_OK).is_ok();
+        if shm.is_dir() && writable {
+            Self::new_in(tag, shm)
+        } else {
+            Self::new(tag)
+        }
+    }
+
+    fn new_in(tag: &str, base: &Path) -> Self {
         let path = Builder::new()
             .prefix(format!("ft-rm-{tag}-"))
-            .create_dir_in(std::env::temp_dir())
+            .create_dir_in(base)
             .unwrap();
         Self(path)
     }
@@ -151,6 +167,8 @@ fn nested_tree_is_removed_and_counted() {
     assert_eq!(stats.files, 5);
     assert_eq!(stats.dirs, 6);
     assert_eq!(stats.permissions_fixed, 0);
+    // Too little work to be worth a second thread.
+    assert_eq!(stats.threads, 1);
 }
 
 #[test]
@@ -173,6 +191,8 @@ fn serial_and_parallel_removal_agree() {
         assert!(!tree.exists(), "threads={threads}");
         assert_eq!(stats.files, 20 * 11 + 1, "threads={threads}");
         assert_eq!(stats.dirs, 1 + 20 * 2, "threads={threads}");
+        // 20 subdirectories of 13 entries each are enough work for every thread allowed.
+        assert_eq!(stats.threads, threads, "threads={threads}");
     }
 }
 
@@ -274,7 +294,7 @@ fn remove_any(path: &Path) {
 
 #[test]
 fn rename_exchange_attack_never_reaches_outside() {
-    let scratch = Scratch::new("attack");
+    let scratch = Scratch::new_fast("attack");
     let outside = scratch.path().join("outside");
     make_outside(&outside, 50);
     let before = snapshot(&outside);
@@ -324,7 +344,7 @@ fn rename_exchange_attack_never_reaches_outside() {
 fn rename_exchange_deep_in_a_long_chain_is_detected_on_reopen() {
     // Deeper than the descriptor window, so climbing back re-opens levels by name.
     let depth = 3 * ferrotemp::remove::WINDOW + 5;
-    let scratch = Scratch::new("deepattack");
+    let scratch = Scratch::new_fast("deepattack");
     let outside = scratch.path().join("outside");
     let chain: PathBuf = std::iter::repeat("d").take(depth).collect();
     fs::create_dir_all(outside.join(&chain)).unwrap();
@@ -334,6 +354,7 @@ fn rename_exchange_deep_in_a_long_chain_is_detected_on_reopen() {
         level.push("d");
     }
     let before = snapshot(&outside);
+    let mut caught = 0;
     for round in 0..60u64 {
         let tree = scratch.path().join("tree");
         fs::create_dir_all(tree.join(&chain)).unwrap();
@@ -358,7 +379,12 @@ fn rename_exchange_deep_in_a_long_chain_is_detected_on_reopen() {
             })
         };
         barrier.wait();
-        let _ = remove_tree_nofollow(&tree);
+        if let Err(err) = remove_tree_nofollow(&tree) {
+            // The walk met the swapped level while climbing back, and refused it.
+            if err.failures().iter().any(|f| f.path == target) {
+                caught += 1;
+            }
+        }
         attacker.join().unwrap();
         assert_eq!(snapshot(&outside), before, "round {round}");
         remove_any(&evil);
@@ -366,6 +392,10 @@ fn rename_exchange_deep_in_a_long_chain_is_detected_on_reopen() {
             fs::remove_dir_all(&tree).unwrap();
         }
     }
+    assert!(
+        caught > 0,
+        "the swap never landed during a walk in 60 rounds"
+    );
 }
 
 /// A tree whose directories are read-only (0500), including the root and an empty one.
@@ -471,7 +501,7 @@ fn which(program: &str) -> bool {
 
 #[test]
 fn hundred_thousand_entries_are_removed() {
-    let scratch = Scratch::new("big");
+    let scratch = Scratch::new_fast("big");
     let tree = scratch.path().join("tree");
     for d in 0..100 {
         let dir = tree.join(format!("d{d}"));
@@ -508,7 +538,7 @@ fn depth_ten_thousand_keeps_descriptors_bounded() {
         run_in_child("depth_ten_thousand_keeps_descriptors_bounded", &[]);
         return;
     }
-    let scratch = Scratch::new("deep");
+    let scratch = Scratch::new_fast("deep");
     let tree = scratch.path().join("tree");
     fs::create_dir(&tree).unwrap();
     make_deep_chain(&tree, 10_000);
