@@ -1,0 +1,172 @@
+//! Temporary directories owned by a guard that removes them.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use crate::create::Builder;
+use crate::env;
+use crate::remove::{remove_tree_nofollow, RemoveError};
+
+/// A uniquely named directory (mode 0700) removed, with everything in it, when the value is
+/// dropped or [`closed`](TempDir::close).
+///
+/// Removal goes through [`remove_tree_nofollow`], so symlinks inside are unlinked, never
+/// followed. While the value lives it holds a shared `flock` on a descriptor of the
+/// directory, which tells `systemd-tmpfiles` (and anything else that takes the lock
+/// exclusively) that the directory is in use.
+///
+/// ```
+/// let dir = ferrotemp::TempDir::new()?;
+/// std::fs::write(dir.path().join("data"), b"x")?;
+/// let path = dir.path().to_path_buf();
+/// dir.close()?;
+/// assert!(!path.exists());
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct TempDir {
+    path: PathBuf,
+    /// Cleared by [`TempDir::keep`] and [`TempDir::close`], which take over removal.
+    armed: bool,
+    /// Holds the shared lock; closing it releases the lock.
+    #[cfg(unix)]
+    lock: std::os::fd::OwnedFd,
+}
+
+impl TempDir {
+    /// Creates a directory named like the standard module's (`tmp` + 8 random characters)
+    /// in the default temporary directory.
+    ///
+    /// # Errors
+    ///
+    /// As [`Builder::create_dir_in`], or temp-dir discovery's error.
+    pub fn new() -> io::Result<Self> {
+        Builder::new().tempdir()
+    }
+
+    /// Creates the directory in `dir`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Builder::create_dir_in`].
+    pub fn new_in(dir: impl AsRef<Path>) -> io::Result<Self> {
+        Builder::new().tempdir_in(dir)
+    }
+
+    fn create_in(builder: &Builder, dir: &Path) -> io::Result<Self> {
+        let path = builder.create_dir_in(dir)?;
+        #[cfg(unix)]
+        {
+            let lock = match lock_dir(&path) {
+                Ok(lock) => lock,
+                Err(err) => {
+                    // Nothing else knows the directory: it must not outlive the failure.
+                    let _ = std::fs::remove_dir(&path);
+                    return Err(err);
+                }
+            };
+            Ok(Self {
+                path,
+                armed: true,
+                lock,
+            })
+        }
+        #[cfg(not(unix))]
+        Ok(Self { path, armed: true })
+    }
+
+    /// The directory's absolute path.
+    #[must_use]
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Gives up ownership: the directory stays, the lock is released, and its path is
+    /// returned.
+    #[must_use]
+    pub fn keep(mut self) -> PathBuf {
+        self.armed = false;
+        std::mem::take(&mut self.path)
+    }
+
+    /// Removes the directory and everything in it now, reporting what could not be removed.
+    ///
+    /// A directory that is already gone is not an error, as the standard module's
+    /// `TemporaryDirectory.cleanup()` tolerates it.
+    ///
+    /// # Errors
+    ///
+    /// Every failure of the removal; see [`RemoveError`].
+    pub fn close(mut self) -> Result<(), RemoveError> {
+        self.armed = false;
+        let path = std::mem::take(&mut self.path);
+        match remove_tree_nofollow(&path) {
+            Err(err) if is_already_gone(&err, &path) => Ok(()),
+            other => other,
+        }
+    }
+}
+
+fn is_already_gone(err: &RemoveError, path: &Path) -> bool {
+    let failures = err.failures();
+    failures.len() == 1
+        && failures[0].path == path
+        && failures[0].error.kind() == io::ErrorKind::NotFound
+}
+
+/// Opens `path` (not following a symlink) and takes a shared `flock` on it.
+#[cfg(unix)]
+fn lock_dir(path: &Path) -> io::Result<std::os::fd::OwnedFd> {
+    use rustix::fs::{FlockOperation, Mode, OFlags, CWD};
+    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let fd = rustix::fs::openat(CWD, path, flags, Mode::empty())
+        .map_err(|e| crate::error::with_path(e.into(), path))?;
+    // The lock is advice to cleaners; a filesystem without flock (some network mounts)
+    // leaves the directory merely unadvertised, which is no reason to fail.
+    let _ = rustix::fs::flock(&fd, FlockOperation::LockShared);
+    Ok(fd)
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        if self.armed {
+            // Drop cannot report; `close` is the way to see errors.
+            let _ = remove_tree_nofollow(&self.path);
+        }
+    }
+}
+
+impl AsRef<Path> for TempDir {
+    fn as_ref(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// The descriptor holding the lock: an `O_RDONLY|O_DIRECTORY` descriptor of the directory.
+#[cfg(unix)]
+impl std::os::fd::AsFd for TempDir {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.lock.as_fd()
+    }
+}
+
+/// Builder support: the same names and modes, with a guard that removes the directory.
+impl Builder {
+    /// Creates a [`TempDir`] in `dir` with this builder's prefix, suffix and mode.
+    ///
+    /// # Errors
+    ///
+    /// As [`Builder::create_dir_in`], or the error of opening the new directory.
+    pub fn tempdir_in(&self, dir: impl AsRef<Path>) -> io::Result<TempDir> {
+        TempDir::create_in(self, dir.as_ref())
+    }
+
+    /// [`Builder::tempdir_in`] the default temporary directory.
+    ///
+    /// # Errors
+    ///
+    /// As [`Builder::tempdir_in`], or discovery's error.
+    pub fn tempdir(&self) -> io::Result<TempDir> {
+        self.tempdir_in(env::default_tempdir()?)
+    }
+}
