@@ -30,6 +30,7 @@ __all__ = [
     "gettempdir",
     "gettempprefixb",
     "gettempdirb",
+    "SpooledTemporaryFile",
 ]
 
 # The standard module's open flags, kept for code that reads them.
@@ -210,3 +211,6 @@ def mktemp(suffix: str = "", prefix: str = template, dir: Optional[_StrPath] = N
         except OSError:
             return file
     raise FileExistsError(_errno.EEXIST, "No usable temporary filename found")
+
+
+from ._spooled import SpooledTemporaryFile  # noqa: E402

@@ -4,6 +4,7 @@
 mod convert;
 mod create;
 mod env;
+mod spool;
 
 use pyo3::prelude::*;
 
@@ -17,5 +18,7 @@ fn ferrotemp_core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(env::discover_tempdir, m)?)?;
     m.add_function(wrap_pyfunction!(env::discovery_report, m)?)?;
     m.add_function(wrap_pyfunction!(env::filesystem_info, m)?)?;
+    m.add_class::<spool::MemorySpoolPy>()?;
+    m.add_function(wrap_pyfunction!(spool::unnamed_file, m)?)?;
     Ok(())
 }
