@@ -374,10 +374,16 @@ class SpooledTemporaryFile(_io.IOBase, _GenericBase[AnyStr]):
         return rv  # type: ignore[no-any-return]
 
     def writelines(self, iterable: Iterable[AnyStr]) -> None:  # type: ignore[override]
-        # Checked after each item, so a long iterable never piles up in memory (gh-127371).
+        # Checked after each item, so a long iterable never piles up in memory (gh-127371);
+        # an empty one is checked once, as the standard module checks after writelines.
+        file = self._file
+        empty = True
         for line in iterable:
-            file = self._file
+            empty = False
             file.write(line)
+            self._check(file)
+            file = self._file
+        if empty:
             self._check(file)
 
     def detach(self) -> Any:
