@@ -50,8 +50,18 @@ def ops(data: st.SearchStrategy[Any]) -> st.SearchStrategy[List[Op]]:
     return st.lists(op, max_size=30)
 
 
-def apply(f: Any, op: Op, told: List[Any]) -> Any:
+def apply(f: Any, op: Op, told: List[Any], per_item_writelines: bool = False) -> Any:
     name, *args = op
+    if name == "writelines" and per_item_writelines:
+        # ferrotemp checks after each item (gh-127371): once rolled over, the remaining
+        # items go to the file. The standard module before 3.14 checks once at the end,
+        # which in text mode leaves a different decoder state behind; model the per-item
+        # rule with the standard module's own write() and _check().
+        for item in args[0]:
+            f.write(item)
+        if not args[0]:
+            f._check(f._file)
+        return None
     if name == "seek_told":
         return f.seek(told[args[0] % len(told)] if told else 0)
     if name == "readinto":
@@ -75,13 +85,15 @@ def outcome(call: Callable[[], Any]) -> Tuple[str, Any]:
         return "raised", type(exc)
 
 
-def run_side_by_side(make: Callable[[Any], Any], sequence: List[Op]) -> None:
+def run_side_by_side(
+    make: Callable[[Any], Any], sequence: List[Op], per_item_writelines: bool = False
+) -> None:
     ours = make(ferrotemp)
     theirs = make(tempfile)
     told: List[Any] = []
     try:
         for step, op in enumerate(sequence):
-            expected = outcome(lambda: apply(theirs, op, list(told)))
+            expected = outcome(lambda: apply(theirs, op, list(told), per_item_writelines))
             got = outcome(lambda: apply(ours, op, told))
             assert got == expected, (step, op)
             assert ours._rolled == theirs._rolled, (step, op)
@@ -116,11 +128,9 @@ def test_text_sequences_match_the_standard_module(
     max_size: int, encoding: str, newline: Optional[str], sequence: List[Op]
 ) -> None:
     def make(module: Any) -> Any:
-        return module.SpooledTemporaryFile(
-            max_size, "w+", encoding=encoding, newline=newline
-        )
+        return module.SpooledTemporaryFile(max_size, "w+", encoding=encoding, newline=newline)
 
-    run_side_by_side(make, sequence)
+    run_side_by_side(make, sequence, per_item_writelines=True)
     ours, theirs = make(ferrotemp), make(tempfile)
     with ours, theirs:
         assert (ours.encoding, ours.errors) == (theirs.encoding, theirs.errors)
@@ -360,15 +370,11 @@ MEMORY_PRELUDE = textwrap.dedent(
 
 def peak_increase(code: str) -> int:
     script = MEMORY_PRELUDE + textwrap.dedent(code) + "\nprint(hwm() - base)\n"
-    out = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, check=True
-    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     return int(out.stdout.split()[-1])
 
 
-needs_proc = pytest.mark.skipif(
-    not os.path.exists("/proc/self/status"), reason="VmHWM needs /proc"
-)
+needs_proc = pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="VmHWM needs /proc")
 
 
 @needs_proc
