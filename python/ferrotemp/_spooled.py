@@ -34,6 +34,8 @@ if TYPE_CHECKING:
     from typing import Generic as _GenericBase
     from typing import Literal
 
+    from typing_extensions import Buffer, Self
+
     _BinaryMode = Literal[
         "rb+", "r+b", "+rb", "br+", "b+r", "+br", "wb+", "w+b", "+wb", "bw+", "b+w", "+bw",
         "ab+", "a+b", "+ab", "ba+", "b+a", "+ba", "xb+", "x+b", "+xb", "bx+", "b+x", "+bx",
@@ -258,7 +260,7 @@ class SpooledTemporaryFile(_io.IOBase, _GenericBase[AnyStr]):
         self.__dict__.pop("write", None)
 
     # Context management protocol
-    def __enter__(self) -> SpooledTemporaryFile[AnyStr]:
+    def __enter__(self) -> Self:
         if self._file.closed:
             raise ValueError("Cannot enter context with closed file")
         return self
@@ -367,7 +369,11 @@ class SpooledTemporaryFile(_io.IOBase, _GenericBase[AnyStr]):
     def writable(self) -> bool:
         return self._file.writable()  # type: ignore[no-any-return]
 
-    def write(self, s: AnyStr) -> int:
+    @overload
+    def write(self: SpooledTemporaryFile[bytes], s: Buffer) -> int: ...
+    @overload
+    def write(self: SpooledTemporaryFile[str], s: str) -> int: ...
+    def write(self, s: Any) -> int:
         file = self._file
         rv = file.write(s)
         self._check(file)
