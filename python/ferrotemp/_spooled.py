@@ -58,6 +58,10 @@ else:
 _StrOrBytesPath = Union[str, bytes, "_os.PathLike[str]", "_os.PathLike[bytes]"]
 
 
+# Methods that, before rollover and in binary mode, are the buffer's own.
+_DIRECT = ("read", "read1", "readinto", "readinto1", "readline", "readlines", "seek", "tell")
+
+
 def _text_encoding(encoding: Optional[str]) -> Optional[str]:
     """The standard module's ``io.text_encoding(encoding)``, warning at the caller's caller."""
     if _sys.version_info >= (3, 10):
@@ -173,6 +177,11 @@ class SpooledTemporaryFile(_io.IOBase, _GenericBase[AnyStr]):
                 # One native call per write: write, check, and call self.rollover() when
                 # crossing. rollover() and a change of _max_size remove it again.
                 self.__dict__["write"] = buffer.write_checked
+            for name in _DIRECT:
+                # Until rollover these only delegate to the buffer: skip the Python frame,
+                # unless a subclass overrides them.
+                if getattr(cls, name) is getattr(SpooledTemporaryFile, name):
+                    self.__dict__[name] = getattr(buffer, name)
         else:
             encoding = _text_encoding(encoding)
             self._file = _io.TextIOWrapper(
@@ -258,6 +267,8 @@ class SpooledTemporaryFile(_io.IOBase, _GenericBase[AnyStr]):
         del self._TemporaryFileArgs
         self._rolled = True
         self.__dict__.pop("write", None)
+        for name in _DIRECT:
+            self.__dict__.pop(name, None)
 
     # Context management protocol
     def __enter__(self) -> Self:
