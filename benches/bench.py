@@ -122,6 +122,45 @@ def build_cases(d: str) -> list[Case]:
             wrapper.seek(0)
             wrapper.read(64)
 
+    chunk64 = b"x" * 64
+    chunk64k = b"x" * (64 << 10)
+
+    def spooled_small_writes(module: object) -> Op:
+        spool = module.SpooledTemporaryFile()  # type: ignore[attr-defined]
+
+        def op() -> None:
+            # 16 writes of 64 bytes, then back to the start so the buffer stays small.
+            f = spool
+            f.write(chunk64)
+            f.write(chunk64)
+            f.write(chunk64)
+            f.write(chunk64)
+            f.write(chunk64)
+            f.write(chunk64)
+            f.write(chunk64)
+            f.write(chunk64)
+            f.write(chunk64)
+            f.write(chunk64)
+            f.write(chunk64)
+            f.write(chunk64)
+            f.write(chunk64)
+            f.write(chunk64)
+            f.write(chunk64)
+            f.write(chunk64)
+            f.seek(0)
+
+        return op
+
+    def spooled_rollover_round_trip(module: object) -> Op:
+        make = module.SpooledTemporaryFile  # type: ignore[attr-defined]
+
+        def op() -> None:
+            with make(max_size=1 << 20, dir=d) as f:
+                for _ in range(20):  # 1.25 MiB in 64 KiB writes
+                    f.write(chunk64k)
+                f.seek(0)
+                assert len(f.read()) == 20 * len(chunk64k)
+
         return op
 
     return [
@@ -164,6 +203,20 @@ def build_cases(d: str) -> list[Case]:
             mkdtemp_round_trip(tempfile),
             mkdtemp_round_trip(ferrotemp),
             floor_dir,
+        ),
+        Case(
+            "Spooled 16x write 64 B",
+            0.6,
+            2000,
+            spooled_small_writes(tempfile),
+            spooled_small_writes(ferrotemp),
+        ),
+        Case(
+            "Spooled 1.25 MiB roll+read",
+            0.6,
+            100,
+            spooled_rollover_round_trip(tempfile),
+            spooled_rollover_round_trip(ferrotemp),
         ),
     ]
 

@@ -32,6 +32,7 @@ __all__ = [
     "gettempdir",
     "gettempprefixb",
     "gettempdirb",
+    "SpooledTemporaryFile",
 ]
 
 # The standard module's open flags, kept for code that reads them.
@@ -216,3 +217,4 @@ def mktemp(suffix: str = "", prefix: str = template, dir: Optional[_StrPath] = N
 
 from ._files import NamedTemporaryFile, TemporaryFile  # noqa: E402
 from ._files import _TemporaryFileWrapper as _TemporaryFileWrapper  # noqa: E402
+from ._spooled import SpooledTemporaryFile  # noqa: E402

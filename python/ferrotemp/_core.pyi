@@ -6,9 +6,12 @@ are raised as the ``OSError`` subclass their ``errno`` selects (``FileNotFoundEr
 set; an embedded NUL byte raises ``ValueError``.
 """
 
-from typing import Any, TypedDict, Union, final, overload
+import weakref
+from collections.abc import Iterator
+from typing import Any, Optional, TypedDict, Union, final, overload
 
 __all__ = [
+    "MemorySpool",
     "NamedGuard",
     "__version__",
     "create_named",
@@ -19,6 +22,7 @@ __all__ = [
     "mkdtemp",
     "mkstemp",
     "random_name",
+    "unnamed_file",
 ]
 __version__: str
 
@@ -96,3 +100,59 @@ def create_named(dir: Any, prefix: Any, suffix: Any, attempts: int, delete: bool
 
 def create_unnamed(dir: Any, prefix: Any, suffix: Any, attempts: int, /) -> int:
     """Create an unnamed file (O_TMPFILE, else create and unlink); the caller owns the fd."""
+
+def unnamed_file(dir: Union[str, bytes], /) -> int:
+    """Create an unnamed file in dir (O_TMPFILE, or create and unlink) for a rollover.
+
+    Returns the descriptor (an OS handle on Windows); the caller owns it. Releases the GIL.
+    """
+
+@final
+class MemorySpool:
+    """The in-memory phase of ``SpooledTemporaryFile``: an ``io.BytesIO`` in Rust.
+
+    Methods behave as ``io.BytesIO``'s (same errors and messages; ``ValueError("I/O
+    operation on closed file.")`` once closed). Nothing here rolls over by itself.
+    """
+
+    def __new__(cls, max_size: int, owner: Optional[weakref.ref[Any]] = None) -> MemorySpool: ...
+    def write(self, data: Any, /) -> int:
+        """``BytesIO.write``, without the rollover check."""
+
+    def write_checked(self, data: Any, /) -> int:
+        """``write``, then ``owner().rollover()`` if the position is past ``max_size``."""
+
+    def exceeds_max_size(self) -> bool: ...
+    def read(self, size: Optional[int] = None, /) -> bytes: ...
+    def read1(self, size: Optional[int] = None, /) -> bytes: ...
+    def readline(self, size: Optional[int] = None, /) -> bytes: ...
+    def readlines(self, hint: Optional[int] = None, /) -> list[bytes]: ...
+    def readinto(self, buffer: Any, /) -> int: ...
+    def readinto1(self, buffer: Any, /) -> int: ...
+    def seek(self, pos: int, whence: int = 0, /) -> int: ...
+    def tell(self) -> int: ...
+    def truncate(self, size: Optional[int] = None, /) -> int:
+        """``BytesIO.truncate``: never extends and never rolls over."""
+
+    def getvalue(self) -> bytes: ...
+    def flush(self) -> None: ...
+    def readable(self) -> bool: ...
+    def writable(self) -> bool: ...
+    def seekable(self) -> bool: ...
+    def isatty(self) -> bool: ...
+    def fileno(self) -> int:
+        """Raises ``io.UnsupportedOperation``."""
+
+    def detach(self) -> None:
+        """Raises ``io.UnsupportedOperation``."""
+
+    def close(self) -> None: ...
+    @property
+    def closed(self) -> bool: ...
+    def __iter__(self) -> Iterator[bytes]: ...
+    def __next__(self) -> bytes: ...
+    def move_to(self, fd: int, /) -> None:
+        """Write the data into the open file ``fd`` (an OS handle on Windows), leave that file
+        at this buffer's position, then free the buffer and close. Releases the GIL while
+        writing; on error the data stays here. ``fd`` stays the caller's.
+        """

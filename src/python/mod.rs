@@ -5,6 +5,7 @@ mod convert;
 mod create;
 mod env;
 mod named;
+mod spool;
 
 use pyo3::prelude::*;
 
@@ -21,5 +22,7 @@ fn ferrotemp_core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<named::NamedGuard>()?;
     m.add_function(wrap_pyfunction!(named::create_named, m)?)?;
     m.add_function(wrap_pyfunction!(named::create_unnamed, m)?)?;
+    m.add_class::<spool::MemorySpoolPy>()?;
+    m.add_function(wrap_pyfunction!(spool::unnamed_file, m)?)?;
     Ok(())
 }

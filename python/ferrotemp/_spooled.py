@@ -1,0 +1,407 @@
+"""``SpooledTemporaryFile``: the standard module's class, with its buffer in Rust.
+
+Before rollover ``_file`` is a ``_core.MemorySpool`` (an ``io.BytesIO`` with ``getvalue()``)
+or, in text mode, an ``io.TextIOWrapper`` around one, exactly as the standard module wraps
+a ``BytesIO``; after rollover it is the real ``io`` file object on an unnamed file.
+"""
+
+from __future__ import annotations
+
+import io as _io
+import os as _os
+import sys as _sys
+import types as _types
+import warnings as _warnings
+import weakref as _weakref
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    AnyStr,
+    Iterable,
+    Iterator,
+    List,
+    Optional,
+    Union,
+    overload,
+)
+
+from . import _core, _descriptor, _sanitize_params
+
+__all__ = ["SpooledTemporaryFile"]
+
+if TYPE_CHECKING:
+    from types import TracebackType
+    from typing import Generic as _GenericBase
+    from typing import Literal
+
+    from typing_extensions import Buffer, Self
+
+    _BinaryMode = Literal[
+        "rb+", "r+b", "+rb", "br+", "b+r", "+br", "wb+", "w+b", "+wb", "bw+", "b+w", "+bw",
+        "ab+", "a+b", "+ab", "ba+", "b+a", "+ba", "xb+", "x+b", "+xb", "bx+", "b+x", "+bx",
+        "rb", "br", "wb", "bw", "ab", "ba", "xb", "bx",
+    ]  # fmt: skip
+    _TextMode = Literal[
+        "r+", "+r", "rt+", "r+t", "+rt", "tr+", "t+r", "+tr", "w+", "+w", "wt+", "w+t", "+wt",
+        "tw+", "t+w", "+tw", "a+", "+a", "at+", "a+t", "+at", "ta+", "t+a", "+ta", "x+", "+x",
+        "xt+", "x+t", "+xt", "tx+", "t+x", "+tx", "w", "wt", "tw", "a", "at", "ta", "x", "xt",
+        "tx", "r", "rt", "tr",
+    ]  # fmt: skip
+else:
+    # At run time the class is subscripted through __class_getitem__, as in the standard
+    # module; this stand-in only lets the class statement name a generic base for mypy.
+    class _GenericBase:
+        def __class_getitem__(cls, item: object) -> type:
+            return cls
+
+
+_StrOrBytesPath = Union[str, bytes, "_os.PathLike[str]", "_os.PathLike[bytes]"]
+
+
+# Methods that, before rollover and in binary mode, are the buffer's own.
+_DIRECT = ("read", "read1", "readinto", "readinto1", "readline", "readlines", "seek", "tell")
+
+
+def _text_encoding(encoding: Optional[str]) -> Optional[str]:
+    """The standard module's ``io.text_encoding(encoding)``, warning at the caller's caller."""
+    if _sys.version_info >= (3, 10):
+        return _io.text_encoding(encoding, 3)  # type: ignore[attr-defined,no-any-return,unused-ignore]
+    return encoding  # Python 3.9 knows no "locale" encoding; None means the same there.
+
+
+if _os.name == "nt":
+    import msvcrt as _msvcrt
+
+    def _os_handle(fd: int) -> int:
+        return _msvcrt.get_osfhandle(fd)  # type: ignore[attr-defined,no-any-return]
+
+else:
+
+    def _os_handle(fd: int) -> int:
+        return fd
+
+
+class SpooledTemporaryFile(_io.IOBase, _GenericBase[AnyStr]):
+    """A temporary file kept in memory until it grows past ``max_size`` bytes, or until
+    ``fileno()`` is asked for, then moved to an unnamed file on disk.
+
+    The standard module's class, rule for rule: the check follows each write (each item of
+    ``writelines``), ``truncate(n)`` with ``n > max_size`` and ``fileno()`` roll over, and
+    ``rollover()`` is always called through the instance, so subclasses may override it.
+    """
+
+    _rolled: bool = False
+    _file: Any
+
+    @overload
+    def __init__(
+        self: SpooledTemporaryFile[bytes],
+        max_size: int = 0,
+        mode: _BinaryMode = "w+b",
+        buffering: int = -1,
+        encoding: Optional[str] = None,
+        newline: Optional[str] = None,
+        suffix: Optional[AnyStr] = None,
+        prefix: Optional[AnyStr] = None,
+        dir: Optional[_StrOrBytesPath] = None,
+        *,
+        errors: Optional[str] = None,
+    ) -> None: ...
+    @overload
+    def __init__(
+        self: SpooledTemporaryFile[str],
+        max_size: int,
+        mode: _TextMode,
+        buffering: int = -1,
+        encoding: Optional[str] = None,
+        newline: Optional[str] = None,
+        suffix: Optional[AnyStr] = None,
+        prefix: Optional[AnyStr] = None,
+        dir: Optional[_StrOrBytesPath] = None,
+        *,
+        errors: Optional[str] = None,
+    ) -> None: ...
+    @overload
+    def __init__(
+        self: SpooledTemporaryFile[str],
+        max_size: int = 0,
+        *,
+        mode: _TextMode,
+        buffering: int = -1,
+        encoding: Optional[str] = None,
+        newline: Optional[str] = None,
+        suffix: Optional[AnyStr] = None,
+        prefix: Optional[AnyStr] = None,
+        dir: Optional[_StrOrBytesPath] = None,
+        errors: Optional[str] = None,
+    ) -> None: ...
+    @overload
+    def __init__(
+        self: SpooledTemporaryFile[Any],
+        max_size: int = 0,
+        mode: str = "w+b",
+        buffering: int = -1,
+        encoding: Optional[str] = None,
+        newline: Optional[str] = None,
+        suffix: Optional[AnyStr] = None,
+        prefix: Optional[AnyStr] = None,
+        dir: Optional[_StrOrBytesPath] = None,
+        *,
+        errors: Optional[str] = None,
+    ) -> None: ...
+    def __init__(
+        self,
+        max_size: int = 0,
+        mode: str = "w+b",
+        buffering: int = -1,
+        encoding: Optional[str] = None,
+        newline: Optional[str] = None,
+        suffix: Any = None,
+        prefix: Any = None,
+        dir: Any = None,
+        *,
+        errors: Optional[str] = None,
+    ) -> None:
+        # The native buffer checks the threshold itself only for a plain int; any other
+        # max_size (the standard module accepts whatever compares) goes through _check.
+        native_limit = type(max_size) is int and -(2**63) <= max_size < 2**63
+        buffer = _core.MemorySpool(max_size if native_limit else 0, _weakref.ref(self))
+        if "b" in mode:
+            self._file = buffer
+            cls = type(self)
+            if (
+                native_limit
+                and cls.write is SpooledTemporaryFile.write
+                and cls._check is SpooledTemporaryFile._check
+            ):
+                # One native call per write: write, check, and call self.rollover() when
+                # crossing. rollover() and a change of _max_size remove it again.
+                self.__dict__["write"] = buffer.write_checked
+            for name in _DIRECT:
+                # Until rollover these only delegate to the buffer: skip the Python frame,
+                # unless a subclass overrides them.
+                if getattr(cls, name) is getattr(SpooledTemporaryFile, name):
+                    self.__dict__[name] = getattr(buffer, name)
+        else:
+            encoding = _text_encoding(encoding)
+            self._file = _io.TextIOWrapper(
+                buffer,
+                encoding=encoding,
+                errors=errors,
+                newline=newline,
+            )
+        self.__max_size = max_size
+        self._rolled = False
+        self._TemporaryFileArgs = {
+            "mode": mode,
+            "buffering": buffering,
+            "suffix": suffix,
+            "prefix": prefix,
+            "encoding": encoding,
+            "newline": newline,
+            "dir": dir,
+            "errors": errors,
+        }
+
+    __class_getitem__: Any = classmethod(_types.GenericAlias)
+
+    @property
+    def _max_size(self) -> Any:
+        return self.__max_size
+
+    @_max_size.setter
+    def _max_size(self, value: Any) -> None:
+        self.__max_size = value
+        self.__dict__.pop("write", None)
+
+    def _check(self, file: Any) -> None:
+        if self._rolled:
+            return
+        max_size = self._max_size
+        if max_size and file.tell() > max_size:
+            self.rollover()
+
+    def rollover(self) -> None:
+        """Move the data to an unnamed file on disk (once; later calls do nothing)."""
+        if self._rolled:
+            return
+        args = self._TemporaryFileArgs
+        _, _, dir, _ = _sanitize_params(args["prefix"], args["suffix"], args["dir"])
+        mode = args["mode"]
+        fd = _descriptor(_core.unnamed_file(dir), "b" not in mode)
+        try:
+            newfile = _io.open(
+                fd,
+                mode,
+                buffering=args["buffering"],
+                newline=args["newline"],
+                encoding=args["encoding"],
+                errors=args["errors"],
+            )
+        except BaseException:
+            _os.close(fd)
+            raise
+        file = self._file
+        try:
+            pos = file.tell()
+            if isinstance(file, _io.TextIOWrapper):
+                buffer = file.detach()
+                try:
+                    buffer.move_to(_os_handle(newfile.fileno()))
+                except BaseException:
+                    self._file = _io.TextIOWrapper(
+                        buffer,
+                        encoding=args["encoding"],
+                        errors=args["errors"],
+                        newline=args["newline"],
+                    )
+                    self._file.seek(pos, 0)
+                    raise
+            else:
+                file.move_to(_os_handle(newfile.fileno()))
+            newfile.seek(pos, 0)
+        except BaseException:
+            newfile.close()
+            raise
+        self._file = newfile
+        del self._TemporaryFileArgs
+        self._rolled = True
+        self.__dict__.pop("write", None)
+        for name in _DIRECT:
+            self.__dict__.pop(name, None)
+
+    # Context management protocol
+    def __enter__(self) -> Self:
+        if self._file.closed:
+            raise ValueError("Cannot enter context with closed file")
+        return self
+
+    def __exit__(
+        self,
+        exc: Optional[type[BaseException]],
+        value: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> None:
+        self._file.close()
+
+    def __iter__(self) -> Iterator[AnyStr]:  # type: ignore[override]
+        return self._file.__iter__()  # type: ignore[no-any-return]
+
+    def __del__(self) -> None:
+        if not self.closed:
+            _warnings.warn(
+                f"Unclosed file {self!r}",
+                ResourceWarning,
+                stacklevel=2,
+                source=self,
+            )
+            self.close()
+
+    def close(self) -> None:
+        self._file.close()
+
+    @property
+    def closed(self) -> bool:
+        return self._file.closed  # type: ignore[no-any-return]
+
+    @property
+    def encoding(self) -> str:
+        return self._file.encoding  # type: ignore[no-any-return]
+
+    @property
+    def errors(self) -> Optional[str]:
+        return self._file.errors  # type: ignore[no-any-return]
+
+    def fileno(self) -> int:
+        self.rollover()
+        return self._file.fileno()  # type: ignore[no-any-return]
+
+    def flush(self) -> None:
+        self._file.flush()
+
+    def isatty(self) -> bool:
+        return self._file.isatty()  # type: ignore[no-any-return]
+
+    @property
+    def mode(self) -> str:
+        try:
+            return self._file.mode  # type: ignore[no-any-return]
+        except AttributeError:
+            return self._TemporaryFileArgs["mode"]  # type: ignore[no-any-return]
+
+    @property
+    def name(self) -> Union[str, int, None]:
+        try:
+            return self._file.name  # type: ignore[no-any-return]
+        except AttributeError:
+            return None
+
+    @property
+    def newlines(self) -> Union[str, tuple[str, ...], None]:
+        return self._file.newlines  # type: ignore[no-any-return]
+
+    def readable(self) -> bool:
+        return self._file.readable()  # type: ignore[no-any-return]
+
+    def read(self, *args: Any) -> AnyStr:
+        return self._file.read(*args)  # type: ignore[no-any-return]
+
+    def read1(self, *args: Any) -> AnyStr:
+        return self._file.read1(*args)  # type: ignore[no-any-return]
+
+    def readinto(self, b: Any) -> int:
+        return self._file.readinto(b)  # type: ignore[no-any-return]
+
+    def readinto1(self, b: Any) -> int:
+        return self._file.readinto1(b)  # type: ignore[no-any-return]
+
+    def readline(self, *args: Any) -> AnyStr:  # type: ignore[override]
+        return self._file.readline(*args)  # type: ignore[no-any-return]
+
+    def readlines(self, *args: Any) -> List[AnyStr]:  # type: ignore[override]
+        return self._file.readlines(*args)  # type: ignore[no-any-return]
+
+    def seekable(self) -> bool:
+        return self._file.seekable()  # type: ignore[no-any-return]
+
+    def seek(self, *args: Any) -> int:
+        return self._file.seek(*args)  # type: ignore[no-any-return]
+
+    def tell(self) -> int:
+        return self._file.tell()  # type: ignore[no-any-return]
+
+    def truncate(self, size: Optional[int] = None) -> int:
+        if size is None:
+            return self._file.truncate()  # type: ignore[no-any-return]
+        if size > self._max_size:
+            self.rollover()
+        return self._file.truncate(size)  # type: ignore[no-any-return]
+
+    def writable(self) -> bool:
+        return self._file.writable()  # type: ignore[no-any-return]
+
+    @overload
+    def write(self: SpooledTemporaryFile[bytes], s: Buffer) -> int: ...
+    @overload
+    def write(self: SpooledTemporaryFile[str], s: str) -> int: ...
+    def write(self, s: Any) -> int:
+        file = self._file
+        rv = file.write(s)
+        self._check(file)
+        return rv  # type: ignore[no-any-return]
+
+    def writelines(self, iterable: Iterable[AnyStr]) -> None:  # type: ignore[override]
+        # Checked after each item, so a long iterable never piles up in memory (gh-127371);
+        # an empty one is checked once, as the standard module checks after writelines.
+        file = self._file
+        empty = True
+        for line in iterable:
+            empty = False
+            file.write(line)
+            self._check(file)
+            file = self._file
+        if empty:
+            self._check(file)
+
+    def detach(self) -> Any:
+        return self._file.detach()
