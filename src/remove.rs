@@ -895,14 +895,6 @@ mod imp {
             }
             None => None,
         };
-        let root_fd = match (&parent_fd, &split) {
-            (Some(parent), Some((_, name))) => {
-                rfs::openat(parent, name.as_c_str(), DIR_FLAGS, Mode::empty())
-            }
-            _ => rfs::openat(CWD, path, DIR_FLAGS, Mode::empty()),
-        }
-        .map_err(|err| single(root_open_error(parent_fd.as_ref(), split.as_ref(), err)))?;
-
         let stop = AtomicBool::new(false);
         let mut root_sink = Sink {
             failures: Vec::new(),
@@ -910,6 +902,16 @@ mod imp {
             stop: &stop,
             continue_on_error: options.continue_on_error,
         };
+        let opened = match (&parent_fd, &split) {
+            (Some(parent), Some((_, name))) => open_dir(&mut root_sink, parent.as_fd(), name),
+            _ => match CString::new(path.as_os_str().as_bytes()) {
+                Ok(whole) => open_dir(&mut root_sink, CWD, &whole),
+                Err(_) => Err(Errno::INVAL),
+            },
+        };
+        let root_fd = opened
+            .map_err(|err| single(root_open_error(parent_fd.as_ref(), split.as_ref(), err)))?;
+        // The root is the tree's own: it gets the same fix as any directory inside.
         if let Err(err) = root_sink.make_owner_rwx(root_fd.as_fd(), None) {
             root_sink.fail(path.to_path_buf(), err);
         }
