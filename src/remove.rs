@@ -90,11 +90,15 @@ impl RemoveOptions {
     }
 
     fn thread_count(&self) -> usize {
-        if self.threads == 0 {
-            std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
-        } else {
-            self.threads
+        // available_parallelism reads cgroup files on Linux, costing more than removing a
+        // small tree; the answer is taken once per process.
+        static AVAILABLE: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+        if self.threads != 0 {
+            return self.threads;
         }
+        *AVAILABLE.get_or_init(|| {
+            std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+        })
     }
 }
 
@@ -807,14 +811,13 @@ mod imp {
 
     /// Removes the root's `entries` (subdirectories first), on the calling thread and, once
     /// it has removed [`PARALLEL_AFTER`] entries with at least two subdirectories still
-    /// unclaimed, on up to `threads - 1` helpers. Each walker claims the next entry through
+    /// unclaimed, on up to [`RemoveOptions::threads`]` - 1` helpers. Each walker claims the next entry through
     /// a shared counter, so every entry is removed by exactly one of them.
     fn remove_entries(
         root: BorrowedFd<'_>,
         path: &Path,
         entries: &[Entry],
         subdirs: usize,
-        threads: usize,
         stop: &AtomicBool,
         options: &RemoveOptions,
     ) -> Vec<(Vec<RemoveFailure>, RemoveStats)> {
@@ -830,13 +833,14 @@ mod imp {
         std::thread::scope(|scope| {
             let mut walker = Walker::new(root, path, stop, options.continue_on_error);
             let mut handles = Vec::new();
-            let mut may_spawn = threads >= 2;
+            let mut may_spawn = true;
             while let Some(entry) = claim().filter(|_| !walker.sink.stopped()) {
                 walker.remove_entry(&entry.name, entry.maybe_dir);
                 let done = walker.sink.stats.files + walker.sink.stats.dirs;
                 let unclaimed_dirs = subdirs.saturating_sub(next.load(Ordering::Relaxed));
                 if may_spawn && done >= PARALLEL_AFTER && unclaimed_dirs >= 2 {
                     may_spawn = false;
+                    let threads = options.thread_count();
                     // Too few threads is no failure: the calling thread does the rest.
                     handles.extend((1..threads.min(unclaimed_dirs + 1)).filter_map(|_| {
                         std::thread::Builder::new().spawn_scoped(scope, helper).ok()
@@ -891,14 +895,6 @@ mod imp {
             }
             None => None,
         };
-        let root_fd = match (&parent_fd, &split) {
-            (Some(parent), Some((_, name))) => {
-                rfs::openat(parent, name.as_c_str(), DIR_FLAGS, Mode::empty())
-            }
-            _ => rfs::openat(CWD, path, DIR_FLAGS, Mode::empty()),
-        }
-        .map_err(|err| single(root_open_error(parent_fd.as_ref(), split.as_ref(), err)))?;
-
         let stop = AtomicBool::new(false);
         let mut root_sink = Sink {
             failures: Vec::new(),
@@ -906,6 +902,16 @@ mod imp {
             stop: &stop,
             continue_on_error: options.continue_on_error,
         };
+        let opened = match (&parent_fd, &split) {
+            (Some(parent), Some((_, name))) => open_dir(&mut root_sink, parent.as_fd(), name),
+            _ => match CString::new(path.as_os_str().as_bytes()) {
+                Ok(whole) => open_dir(&mut root_sink, CWD, &whole),
+                Err(_) => Err(Errno::INVAL),
+            },
+        };
+        let root_fd = opened
+            .map_err(|err| single(root_open_error(parent_fd.as_ref(), split.as_ref(), err)))?;
+        // The root is the tree's own: it gets the same fix as any directory inside.
         if let Err(err) = root_sink.make_owner_rwx(root_fd.as_fd(), None) {
             root_sink.fail(path.to_path_buf(), err);
         }
@@ -919,10 +925,9 @@ mod imp {
         // Subtrees first, so the largest pieces of work start early.
         entries.sort_by_key(|e| !e.maybe_dir);
         let subdirs = entries.iter().filter(|e| e.maybe_dir).count();
-        let threads = options.thread_count();
         let mut failures = root_sink.failures;
         let mut stats = root_sink.stats;
-        let results = remove_entries(root, path, &entries, subdirs, threads, &stop, options);
+        let results = remove_entries(root, path, &entries, subdirs, &stop, options);
         stats.threads = results.len();
         for (mut f, s) in results {
             failures.append(&mut f);

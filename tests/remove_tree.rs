@@ -446,7 +446,8 @@ fn symlink_to_read_only_outside_file_keeps_target_mode() {
 }
 
 /// Without `CAP_DAC_OVERRIDE`, `CAP_DAC_READ_SEARCH` and `CAP_FOWNER`, modes bind even root:
-/// the read-only tree, plus unreadable (0000) and write-only (0300) directories, is removed,
+/// the read-only tree, plus unreadable (0000) and write-only (0300) directories and an
+/// unreadable root, is removed,
 /// and read-only targets outside keep their mode.
 #[test]
 fn read_only_tree_is_removed_without_dac_override() {
@@ -488,6 +489,8 @@ fn read_only_tree_is_removed_without_dac_override() {
         let err = fs::remove_file(tree.join("a/file")).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::PermissionDenied);
     }
+    // A root that cannot even be listed is reached through an O_PATH descriptor.
+    fs::set_permissions(&tree, fs::Permissions::from_mode(0o000)).unwrap();
 
     remove_tree_nofollow(&tree).unwrap();
     assert!(!tree.exists());
