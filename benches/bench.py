@@ -54,6 +54,9 @@ def build_cases(d: str) -> list[Case]:
         os.close(os.open(path, flags, 0o600))
         os.unlink(path)
 
+    def floor_unnamed() -> None:
+        os.close(os.open(d, os.O_RDWR | getattr(os, "O_TMPFILE", 0) | os.O_CLOEXEC, 0o600))
+
     def floor_dir() -> None:
         counter[0] += 1
         path = f"{d}/floord{counter[0]}"
@@ -178,6 +181,7 @@ def build_cases(d: str) -> list[Case]:
             1000,
             unnamed_enter_exit(tempfile),
             unnamed_enter_exit(ferrotemp),
+            floor_unnamed,
         ),
         Case(
             "wrapper write/seek/read",

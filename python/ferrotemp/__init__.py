@@ -122,14 +122,17 @@ def gettempdirb() -> bytes:
     return _os.fsencode(_gettempdir())
 
 
-# The fast path of mkstemp/mkdtemp: with no prefix or suffix and a str (or default) dir, the
-# result is a str path with the default prefix, so _sanitize_params can be skipped.
-def _default_is_str(dir: Any) -> bool:
-    return dir is None and type(tempdir) is not bytes
-
-
-def _str_tempdir() -> str:
-    return tempdir if type(tempdir) is str else gettempdir()
+# The common case, no prefix or suffix and a str (or default) dir, gives a str path with the
+# default prefix whatever else holds, so _sanitize_params can be skipped.
+def _resolve_params(prefix: Any, suffix: Any, dir: Any) -> Tuple[Any, Any, Any]:
+    """(prefix, suffix, dir) with defaults filled in, as _sanitize_params gives them."""
+    if prefix is None and suffix is None:
+        if type(dir) is str:
+            return template, "", dir
+        if dir is None and type(tempdir) is not bytes:
+            return template, "", tempdir if type(tempdir) is str else gettempdir()
+    prefix, suffix, dir, _ = _sanitize_params(prefix, suffix, dir)
+    return prefix, suffix, dir
 
 
 if _os.name == "nt":
@@ -168,13 +171,8 @@ def mkstemp(
     name no other process chose; the caller removes it. The path is bytes when the arguments
     are bytes.
     """
-    if prefix is None and suffix is None and (type(dir) is str or _default_is_str(dir)):
-        fd, name = _core.mkstemp(
-            _str_tempdir() if dir is None else dir, template, "", text, TMP_MAX
-        )
-    else:
-        prefix, suffix, dir, _ = _sanitize_params(prefix, suffix, dir)
-        fd, name = _core.mkstemp(dir, prefix, suffix, text, TMP_MAX)
+    prefix, suffix, dir = _resolve_params(prefix, suffix, dir)
+    fd, name = _core.mkstemp(dir, prefix, suffix, text, TMP_MAX)
     return _descriptor(fd, text), name
 
 
@@ -193,9 +191,7 @@ def mkdtemp(suffix: Any = None, prefix: Any = None, dir: Any = None) -> Any:
 
     The caller removes it. The path is bytes when the arguments are bytes.
     """
-    if prefix is None and suffix is None and (type(dir) is str or _default_is_str(dir)):
-        return _core.mkdtemp(_str_tempdir() if dir is None else dir, template, "", TMP_MAX)
-    prefix, suffix, dir, _ = _sanitize_params(prefix, suffix, dir)
+    prefix, suffix, dir = _resolve_params(prefix, suffix, dir)
     return _core.mkdtemp(dir, prefix, suffix, TMP_MAX)
 
 

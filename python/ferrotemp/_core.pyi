@@ -92,6 +92,8 @@ class NamedGuard:
         """Close the descriptor; later calls do nothing."""
     def remove(self) -> None:
         """Remove the path if deletion is on; idempotent; a file already gone is no error."""
+    def close_and_remove(self) -> None:
+        """``close_file`` then ``remove`` in one call."""
     def discard(self) -> None:
         """Close and remove whatever ``delete`` says (creation failed)."""
 

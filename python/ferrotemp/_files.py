@@ -21,6 +21,50 @@ from . import _core
 _text_encoding = getattr(_io, "text_encoding", lambda encoding, stacklevel=2: encoding)
 
 
+def _is_default_binary(
+    mode: str,
+    buffering: int,
+    encoding: Optional[str],
+    errors: Optional[str],
+    newline: Optional[str],
+) -> bool:
+    return (
+        buffering == -1
+        and (mode == "w+b" or mode == "wb+")
+        and encoding is None
+        and errors is None
+        and newline is None
+    )
+
+
+def _open_fd(
+    fd: int,
+    mode: str,
+    buffering: int,
+    encoding: Optional[str],
+    errors: Optional[str],
+    newline: Optional[str],
+    closefd: bool,
+) -> Any:
+    """``io.open`` on a descriptor of a regular file we just created.
+
+    The default binary mode is built directly: ``io.open`` would also ask the kernel whether
+    the descriptor is a terminal, a system call whose answer here is always no.
+    """
+    if _is_default_binary(mode, buffering, encoding, errors, newline):
+        raw = _io.FileIO(fd, "w+", closefd=closefd)
+        return _io.BufferedRandom(raw, raw._blksize)  # type: ignore[attr-defined]
+    return _io.open(
+        fd,
+        mode,
+        buffering=buffering,
+        newline=newline,
+        encoding=encoding,
+        errors=errors,
+        closefd=closefd,
+    )
+
+
 def _raw(file: Any) -> Any:
     raw = getattr(file, "buffer", file)
     return getattr(raw, "raw", raw)
@@ -66,14 +110,18 @@ class _TemporaryFileWrapper:
             if self._guard is not None:
                 self._guard.close_file()
 
-    def _remove(self) -> None:
-        if self._guard is not None:
-            self._guard.remove()
-        elif self.delete:
-            try:
-                _os.unlink(self.name)
-            except FileNotFoundError:
-                pass
+    def _close_file_and_remove(self) -> None:
+        try:
+            self.file.close()
+        finally:
+            if self._guard is not None:
+                # One native call: close the descriptor, then remove the path if deleting.
+                self._guard.close_and_remove()
+            elif self.delete:
+                try:
+                    _os.unlink(self.name)
+                except FileNotFoundError:
+                    pass
 
     def close(self) -> None:
         """Close the file; remove it too if ``delete`` and ``delete_on_close``."""
@@ -90,13 +138,8 @@ class _TemporaryFileWrapper:
         if self._cleanup_called:
             return
         self._cleanup_called = True
-        try:
-            if not self._close_called:
-                self._close_called = True
-                self._close_file()
-        finally:
-            if self.delete:
-                self._remove()
+        self._close_called = True
+        self._close_file_and_remove()
 
     def __enter__(self) -> _TemporaryFileWrapper:
         self.file.__enter__()
@@ -132,20 +175,12 @@ def NamedTemporaryFile(
     the file survives ``close()`` and goes when the context manager exits or the object is
     dropped. ``delete=False`` leaves the file for the caller.
     """
-    prefix, suffix, dir, _ = _pkg._sanitize_params(prefix, suffix, dir)
+    prefix, suffix, dir = _pkg._resolve_params(prefix, suffix, dir)
     if "b" not in mode:
         encoding = _text_encoding(encoding)
     guard = _core.create_named(dir, prefix, suffix, _pkg.TMP_MAX, delete)
     try:
-        file = _io.open(
-            guard.fd,
-            mode,
-            buffering=buffering,
-            newline=newline,
-            encoding=encoding,
-            errors=errors,
-            closefd=False,
-        )
+        file = _open_fd(guard.fd, mode, buffering, encoding, errors, newline, False)
         raw = _raw(file)
         raw.name = guard.name
         raw._ferrotemp_guard = guard
@@ -168,9 +203,18 @@ def TemporaryFile(
 ) -> Any:
     """A temporary file with no name: ``O_TMPFILE`` where the filesystem allows, else created
     and unlinked at once. The kernel frees it when it is closed."""
-    prefix, suffix, dir, _ = _pkg._sanitize_params(prefix, suffix, dir)
+    prefix, suffix, dir = _pkg._resolve_params(prefix, suffix, dir)
     if "b" not in mode:
         encoding = _text_encoding(encoding)
+
+    if _is_default_binary(mode, buffering, encoding, errors, newline):
+        fd = _core.create_unnamed(dir, prefix, suffix, _pkg.TMP_MAX)
+        try:
+            raw = _io.FileIO(fd, "w+")
+        except BaseException:
+            _os.close(fd)
+            raise
+        return _io.BufferedRandom(raw, raw._blksize)  # type: ignore[attr-defined]
 
     # The descriptor is made inside the opener, so io.open validates the mode first and, if
     # anything fails after, closes the descriptor itself: it is never closed twice.

@@ -63,6 +63,17 @@ impl NamedGuard {
             .map_err(|e| to_pyerr(py, &e, self.as_bytes))
     }
 
+    /// `close_file` then `remove`, in one call and one release of the GIL.
+    fn close_and_remove(&self, py: Python<'_>) -> PyResult<()> {
+        let file = lock(&self.file).take();
+        let path = lock(&self.path).take();
+        py.detach(|| {
+            drop(file);
+            path.map_or(Ok(()), TempPath::close)
+        })
+        .map_err(|e| to_pyerr(py, &e, self.as_bytes))
+    }
+
     /// Closes the descriptor and removes the path whatever `delete` says: creation failed.
     fn discard(&self, py: Python<'_>) {
         let file = lock(&self.file).take();
