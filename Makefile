@@ -13,9 +13,13 @@ $(PY):
 
 venv: $(PY)
 
-# Builds the extension in release mode into the venv, with the test dependencies.
+# Builds the abi3 wheel and installs it (not an editable install: the tests then run against
+# exactly what users get, .pth hook included), with the test dependencies.
 build-dev: $(PY)
-	$(VENV)/bin/maturin develop -q --release --extras test
+	rm -rf dist
+	$(VENV)/bin/maturin build -q --release --out dist
+	$(PY) -m pip install -q --force-reinstall --no-deps dist/ferrotemp-*.whl
+	$(PY) -m pip install -q --find-links dist "ferrotemp[test]"
 
 lint-rust:
 	cargo fmt --check

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import errno as _errno
 import os as _os
+import sys as _sys
 import threading as _threading
 from typing import Any, Optional, Tuple, Type, Union, overload
 
@@ -214,3 +215,32 @@ def mktemp(suffix: str = "", prefix: str = template, dir: Optional[_StrPath] = N
 from ._files import NamedTemporaryFile, TemporaryFile  # noqa: E402
 from ._files import _TemporaryFileWrapper as _TemporaryFileWrapper  # noqa: E402
 from ._spooled import SpooledTemporaryFile  # noqa: E402
+
+
+_original_tempfile: Any = None
+
+
+def install() -> None:
+    """Serve ``import tempfile`` from ferrotemp for the rest of this process.
+
+    Every later ``import tempfile`` and ``from tempfile import ...`` gets this module. Modules
+    that imported the standard ``tempfile`` before this call keep the object they hold; set
+    ``FERROTEMP_AS_TEMPFILE=1`` in the environment to install at interpreter startup, before
+    any other code runs.
+    """
+    global _original_tempfile
+    current = _sys.modules.get("tempfile")
+    if current is not _sys.modules[__name__] and _original_tempfile is None:
+        _original_tempfile = current
+    _sys.modules["tempfile"] = _sys.modules[__name__]
+
+
+def uninstall() -> None:
+    """Undo ``install()``: later imports of ``tempfile`` get the standard module again."""
+    global _original_tempfile
+    if _sys.modules.get("tempfile") is _sys.modules[__name__]:
+        if _original_tempfile is not None:
+            _sys.modules["tempfile"] = _original_tempfile
+        else:
+            del _sys.modules["tempfile"]
+    _original_tempfile = None

@@ -5,6 +5,7 @@
 //! nothing here rolls over by itself: `write_checked` only asks the owner to roll.
 
 use std::io::{self, Seek, SeekFrom, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use pyo3::exceptions::{PyMemoryError, PyOverflowError, PyTypeError, PyValueError};
@@ -29,6 +30,11 @@ pub(crate) struct MemorySpoolPy {
     /// A weak reference to the `SpooledTemporaryFile` whose `rollover()` `write_checked`
     /// calls; a weak one, so that the spool and its buffer form no cycle.
     owner: Option<Py<PyAny>>,
+    /// Set once the data has moved to the owner's rollover file. Methods taken from this
+    /// buffer before that (`write = f.write`) then forward to the owner, whose own methods
+    /// use its new file, as the standard module's methods (which look up `self._file` on
+    /// every call) keep working after a rollover.
+    moved: AtomicBool,
 }
 
 fn closed_error() -> PyErr {
@@ -86,6 +92,26 @@ impl MemorySpoolPy {
             Slot::Open(spool) => f(spool),
             Slot::Moving | Slot::Closed => Err(closed_error()),
         }
+    }
+
+    /// After a rollover, calls the owner's method `name` with `args` instead.
+    fn forward<'py>(
+        &self,
+        py: Python<'py>,
+        name: &str,
+        args: impl pyo3::call::PyCallArgs<'py>,
+    ) -> PyResult<Option<Bound<'py, PyAny>>> {
+        if !self.moved.load(Ordering::Acquire) {
+            return Ok(None);
+        }
+        let owner = match &self.owner {
+            Some(owner) => owner.bind(py).call0()?,
+            None => return Err(closed_error()),
+        };
+        if owner.is_none() {
+            return Err(closed_error());
+        }
+        owner.call_method1(name, args).map(Some)
     }
 
     fn check_open(&self, py: Python<'_>) -> PyResult<()> {
@@ -160,6 +186,7 @@ impl MemorySpoolPy {
         Self {
             slot: Mutex::new(Slot::Open(SpooledTempFile::new(max_size))),
             owner,
+            moved: AtomicBool::new(false),
         }
     }
 
@@ -172,7 +199,14 @@ impl MemorySpoolPy {
     /// `write`, then the standard module's check: once the position passes `max_size`, the
     /// owner's `rollover()` is called (found by ordinary attribute lookup).
     #[pyo3(signature = (data, /))]
-    fn write_checked(&self, py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<usize> {
+    fn write_checked<'py>(
+        &self,
+        py: Python<'py>,
+        data: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        if let Some(result) = self.forward(py, "write", (data,))? {
+            return Ok(result);
+        }
         let (n, exceeds) = self.write_any(py, data)?;
         if exceeds {
             if let Some(owner) = &self.owner {
@@ -182,7 +216,7 @@ impl MemorySpoolPy {
                 }
             }
         }
-        Ok(n)
+        Ok(n.into_pyobject(py)?.into_any())
     }
 
     /// Whether the position is past `max_size` (and `max_size` is not 0).
@@ -191,33 +225,42 @@ impl MemorySpoolPy {
     }
 
     #[pyo3(signature = (size = None, /))]
-    fn read<'py>(&self, py: Python<'py>, size: Option<i64>) -> PyResult<Bound<'py, PyBytes>> {
+    fn read<'py>(&self, py: Python<'py>, size: Option<i64>) -> PyResult<Bound<'py, PyAny>> {
+        if let Some(result) = self.forward(py, "read", (size,))? {
+            return Ok(result);
+        }
         self.with_open(py, |spool| {
-            Ok(PyBytes::new(
-                py,
-                spool.memory_read(limit(size)).unwrap_or_default(),
-            ))
+            Ok(PyBytes::new(py, spool.memory_read(limit(size)).unwrap_or_default()).into_any())
         })
     }
 
     #[pyo3(signature = (size = None, /))]
-    fn read1<'py>(&self, py: Python<'py>, size: Option<i64>) -> PyResult<Bound<'py, PyBytes>> {
+    fn read1<'py>(&self, py: Python<'py>, size: Option<i64>) -> PyResult<Bound<'py, PyAny>> {
+        if let Some(result) = self.forward(py, "read1", (size,))? {
+            return Ok(result);
+        }
         self.read(py, size)
     }
 
     #[pyo3(signature = (size = None, /))]
-    fn readline<'py>(&self, py: Python<'py>, size: Option<i64>) -> PyResult<Bound<'py, PyBytes>> {
+    fn readline<'py>(&self, py: Python<'py>, size: Option<i64>) -> PyResult<Bound<'py, PyAny>> {
+        if let Some(result) = self.forward(py, "readline", (size,))? {
+            return Ok(result);
+        }
         self.with_open(py, |spool| {
-            Ok(PyBytes::new(
-                py,
-                spool.memory_read_line(limit(size)).unwrap_or_default(),
-            ))
+            Ok(
+                PyBytes::new(py, spool.memory_read_line(limit(size)).unwrap_or_default())
+                    .into_any(),
+            )
         })
     }
 
     /// Lines until their total length reaches `hint` (all of them when `hint` <= 0).
     #[pyo3(signature = (hint = None, /))]
-    fn readlines<'py>(&self, py: Python<'py>, hint: Option<i64>) -> PyResult<Bound<'py, PyList>> {
+    fn readlines<'py>(&self, py: Python<'py>, hint: Option<i64>) -> PyResult<Bound<'py, PyAny>> {
+        if let Some(result) = self.forward(py, "readlines", (hint,))? {
+            return Ok(result);
+        }
         let hint = limit(hint).filter(|&h| h > 0);
         let lines = self.with_open(py, |spool| {
             let mut lines = Vec::new();
@@ -235,32 +278,54 @@ impl MemorySpoolPy {
             }
             Ok(lines)
         })?;
-        PyList::new(py, lines.iter().map(|l| PyBytes::new(py, l)))
+        Ok(PyList::new(py, lines.iter().map(|l| PyBytes::new(py, l)))?.into_any())
     }
 
     #[pyo3(signature = (buffer, /))]
-    fn readinto(&self, py: Python<'_>, buffer: &Bound<'_, PyAny>) -> PyResult<usize> {
-        self.read_into(py, buffer)
+    fn readinto<'py>(
+        &self,
+        py: Python<'py>,
+        buffer: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        if let Some(result) = self.forward(py, "readinto", (buffer,))? {
+            return Ok(result);
+        }
+        Ok(self.read_into(py, buffer)?.into_pyobject(py)?.into_any())
     }
 
     #[pyo3(signature = (buffer, /))]
-    fn readinto1(&self, py: Python<'_>, buffer: &Bound<'_, PyAny>) -> PyResult<usize> {
-        self.read_into(py, buffer)
+    fn readinto1<'py>(
+        &self,
+        py: Python<'py>,
+        buffer: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        if let Some(result) = self.forward(py, "readinto1", (buffer,))? {
+            return Ok(result);
+        }
+        Ok(self.read_into(py, buffer)?.into_pyobject(py)?.into_any())
     }
 
     #[pyo3(signature = (pos, whence = 0, /))]
-    fn seek(&self, py: Python<'_>, pos: i64, whence: i32) -> PyResult<u64> {
-        self.with_open(py, |spool| {
+    fn seek<'py>(&self, py: Python<'py>, pos: i64, whence: i32) -> PyResult<Bound<'py, PyAny>> {
+        if let Some(result) = self.forward(py, "seek", (pos, whence))? {
+            return Ok(result);
+        }
+        let at = self.with_open(py, |spool| {
             spool
                 .seek_whence(pos, whence)
                 .map_err(|e| memory_error(py, &e))
-        })
+        })?;
+        Ok(at.into_pyobject(py)?.into_any())
     }
 
-    fn tell(&self, py: Python<'_>) -> PyResult<u64> {
-        self.with_open(py, |spool| {
+    fn tell<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        if let Some(result) = self.forward(py, "tell", ())? {
+            return Ok(result);
+        }
+        let at = self.with_open(py, |spool| {
             spool.position().map_err(|e| memory_error(py, &e))
-        })
+        })?;
+        Ok(at.into_pyobject(py)?.into_any())
     }
 
     /// `BytesIO.truncate`: never extends, never rolls over, leaves the position alone.
@@ -340,7 +405,7 @@ impl MemorySpoolPy {
 
     fn __next__<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyBytes>>> {
         let line = self.readline(py, None)?;
-        Ok((!line.as_bytes().is_empty()).then_some(line))
+        Ok((!line.cast::<PyBytes>()?.as_bytes().is_empty()).then_some(line.cast_into()?))
     }
 
     /// Writes the data into the open file `fd` (an OS handle on Windows), which the caller
@@ -366,6 +431,7 @@ impl MemorySpoolPy {
         match result {
             Ok(()) => {
                 *slot = Slot::Closed;
+                self.moved.store(true, Ordering::Release);
                 drop(slot);
                 py.detach(move || drop(spool));
                 Ok(())

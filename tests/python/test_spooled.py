@@ -417,3 +417,16 @@ def test_writelines_of_64_mib_with_max_size_8_mib_stays_under_12_mib() -> None:
         """
     )
     assert increase <= 12 * MiB, increase / MiB
+
+
+def test_methods_taken_before_rollover_keep_working_after_it() -> None:
+    for module in (tempfile, ferrotemp):
+        f: Any = module.SpooledTemporaryFile(max_size=30)
+        read, write, seek, tell = f.read, f.write, f.seek, f.tell
+        write(b"a" * 35)
+        assert f._rolled
+        write(b"b" * 35)
+        assert tell() == 70
+        seek(0, 0)
+        assert read(70) == b"a" * 35 + b"b" * 35
+        f.close()
