@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 MATURIN_VERSION := 1.16.0
 
-.PHONY: venv build-dev lint lint-rust lint-python test test-rust test-python typecheck bench clean
+.PHONY: venv build-dev lint lint-rust lint-python test test-rust test-python test-cpython typecheck bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -27,8 +27,8 @@ lint-rust:
 	cargo clippy --all-targets --features python -- -D warnings
 
 lint-python: build-dev
-	$(VENV)/bin/ruff check python tests/python benches
-	$(VENV)/bin/ruff format --check python tests/python benches
+	$(VENV)/bin/ruff check python tests benches
+	$(VENV)/bin/ruff format --check python tests benches
 
 lint: lint-rust lint-python
 
@@ -38,8 +38,13 @@ test-rust:
 test-python: build-dev
 	$(PY) -m pytest
 
+# CPython's own test_tempfile against ferrotemp: installed by install(), then at startup.
+test-cpython: build-dev
+	$(PY) tests/cpython/run_test_tempfile.py
+	FERROTEMP_AS_TEMPFILE=1 $(PY) tests/cpython/run_test_tempfile.py --env-only
+
 typecheck: build-dev
-	$(PY) -m mypy --strict python tests/python
+	$(PY) -m mypy --strict python tests/python tests/cpython benches
 	$(PY) -m mypy.stubtest ferrotemp
 
 test: lint test-rust test-python typecheck

@@ -125,6 +125,8 @@ def build_cases(d: str) -> list[Case]:
             wrapper.seek(0)
             wrapper.read(64)
 
+        return op
+
     chunk64 = b"x" * 64
     chunk64k = b"x" * (64 << 10)
 

@@ -103,6 +103,40 @@ def _gettempdir() -> Union[str, bytes]:
     return tempdir
 
 
+class _RandomNameSequence:
+    """An endless iterator of random names (8 characters of ``a-z0-9_``, OS CSPRNG).
+
+    Kept for code that uses the standard module's private name generator; ferrotemp's own
+    functions draw names in Rust.
+    """
+
+    characters = "abcdefghijklmnopqrstuvwxyz0123456789_"
+
+    def __iter__(self) -> _RandomNameSequence:
+        return self
+
+    def __next__(self) -> str:
+        return _core.random_name()
+
+
+_name_sequence: Optional[_RandomNameSequence] = None
+
+
+def _get_candidate_names() -> _RandomNameSequence:
+    """The process-wide ``_RandomNameSequence``."""
+    global _name_sequence
+    if _name_sequence is None:
+        with _once_lock:
+            if _name_sequence is None:
+                _name_sequence = _RandomNameSequence()
+    return _name_sequence
+
+
+def _candidate_tempdir_list() -> list[str]:
+    """The directories ``gettempdir`` tries, in order."""
+    return _core.candidate_dirs()
+
+
 def gettempprefix() -> str:
     """The default prefix of temporary names, as str."""
     return _os.fsdecode(template)

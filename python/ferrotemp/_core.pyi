@@ -14,6 +14,7 @@ __all__ = [
     "MemorySpool",
     "NamedGuard",
     "__version__",
+    "candidate_dirs",
     "create_named",
     "create_unnamed",
     "discover_tempdir",
@@ -61,6 +62,9 @@ def mkdtemp(dir: Any, prefix: str, suffix: str, attempts: int, /) -> str:
 def mkdtemp(dir: Any, prefix: bytes, suffix: bytes, attempts: int, /) -> bytes: ...
 def random_name() -> str:
     """Eight characters of ``a-z0-9_`` from the OS CSPRNG."""
+
+def candidate_dirs() -> list[str]:
+    """The directories discovery tries, in order: $TMPDIR, $TEMP, $TMP, the platform's, cwd."""
 
 def discover_tempdir() -> str:
     """Find the default temporary directory as the standard module does, without caching.

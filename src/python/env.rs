@@ -16,6 +16,15 @@ pub(crate) fn discover_tempdir(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
     }
 }
 
+/// The directories discovery tries, in order, as `str`.
+#[pyfunction]
+pub(crate) fn candidate_dirs(py: Python<'_>) -> PyResult<Vec<Bound<'_, PyAny>>> {
+    env::candidate_dirs()
+        .iter()
+        .map(|c| path_to_py(py, &c.dir, false))
+        .collect()
+}
+
 /// Discovery with its reasons: `{"dir", "source", "rejected": [(dir, error text)]}`.
 #[pyfunction]
 pub(crate) fn discovery_report(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {

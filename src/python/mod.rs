@@ -16,6 +16,7 @@ fn ferrotemp_core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(create::mkstemp, m)?)?;
     m.add_function(wrap_pyfunction!(create::mkdtemp, m)?)?;
     m.add_function(wrap_pyfunction!(create::random_name, m)?)?;
+    m.add_function(wrap_pyfunction!(env::candidate_dirs, m)?)?;
     m.add_function(wrap_pyfunction!(env::discover_tempdir, m)?)?;
     m.add_function(wrap_pyfunction!(env::discovery_report, m)?)?;
     m.add_function(wrap_pyfunction!(env::filesystem_info, m)?)?;
