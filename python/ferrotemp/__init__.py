@@ -250,7 +250,6 @@ from ._files import NamedTemporaryFile, TemporaryFile  # noqa: E402
 from ._files import _TemporaryFileWrapper as _TemporaryFileWrapper  # noqa: E402
 from ._spooled import SpooledTemporaryFile  # noqa: E402
 
-
 _original_tempfile: Any = None
 
 

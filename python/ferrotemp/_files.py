@@ -12,11 +12,26 @@ from __future__ import annotations
 
 import io as _io
 import os as _os
-from typing import IO, Any, Iterator, Optional
+from typing import IO, TYPE_CHECKING, Any, AnyStr, Iterator, Literal, Optional, Union, overload
 
 import ferrotemp as _pkg
 
 from . import _core
+
+if TYPE_CHECKING:
+    # For the type checker the wrapper is an IO[AnyStr], as in typeshed, so misuse such as
+    # bytes written to a text file is reported; at run time it only delegates.
+    from typing import IO as _WrapperBase
+
+    from _typeshed import (
+        OpenBinaryMode,
+        OpenBinaryModeReading,
+        OpenBinaryModeUpdating,
+        OpenBinaryModeWriting,
+        OpenTextMode,
+    )
+else:
+    from typing import Generic as _WrapperBase
 
 _text_encoding = getattr(_io, "text_encoding", lambda encoding, stacklevel=2: encoding)
 
@@ -70,16 +85,20 @@ def _raw(file: Any) -> Any:
     return getattr(raw, "raw", raw)
 
 
-class _TemporaryFileWrapper:
+class _TemporaryFileWrapper(_WrapperBase[AnyStr]):
     """The object ``NamedTemporaryFile`` returns: delegates to ``file`` and owns its removal.
 
     Attributes looked up on the wrapper are the file's own, cached on first use, so method
     calls cost what they cost on the file itself.
     """
 
+    file: IO[AnyStr]
+    name: Any
+    delete: bool
+
     def __init__(
         self,
-        file: IO[Any],
+        file: IO[AnyStr],
         name: Any,
         delete: bool = True,
         delete_on_close: bool = True,
@@ -141,7 +160,7 @@ class _TemporaryFileWrapper:
         self._close_called = True
         self._close_file_and_remove()
 
-    def __enter__(self) -> _TemporaryFileWrapper:
+    def __enter__(self) -> _TemporaryFileWrapper[AnyStr]:
         self.file.__enter__()
         return self
 
@@ -151,11 +170,53 @@ class _TemporaryFileWrapper:
         finally:
             self._cleanup()
 
-    def __iter__(self) -> Iterator[Any]:
+    def __iter__(self) -> Iterator[AnyStr]:
         # A generator, as in the standard module, so a closed file fails on first next().
         yield from self.file
 
 
+@overload
+def NamedTemporaryFile(
+    mode: OpenTextMode,
+    buffering: int = -1,
+    encoding: Optional[str] = None,
+    newline: Optional[str] = None,
+    suffix: Optional[AnyStr] = None,
+    prefix: Optional[AnyStr] = None,
+    dir: Optional[Union[AnyStr, _os.PathLike[AnyStr]]] = None,
+    delete: bool = True,
+    *,
+    errors: Optional[str] = None,
+    delete_on_close: bool = True,
+) -> _TemporaryFileWrapper[str]: ...
+@overload
+def NamedTemporaryFile(
+    mode: OpenBinaryMode = "w+b",
+    buffering: int = -1,
+    encoding: Optional[str] = None,
+    newline: Optional[str] = None,
+    suffix: Optional[AnyStr] = None,
+    prefix: Optional[AnyStr] = None,
+    dir: Optional[Union[AnyStr, _os.PathLike[AnyStr]]] = None,
+    delete: bool = True,
+    *,
+    errors: Optional[str] = None,
+    delete_on_close: bool = True,
+) -> _TemporaryFileWrapper[bytes]: ...
+@overload
+def NamedTemporaryFile(
+    mode: str = "w+b",
+    buffering: int = -1,
+    encoding: Optional[str] = None,
+    newline: Optional[str] = None,
+    suffix: Optional[AnyStr] = None,
+    prefix: Optional[AnyStr] = None,
+    dir: Optional[Union[AnyStr, _os.PathLike[AnyStr]]] = None,
+    delete: bool = True,
+    *,
+    errors: Optional[str] = None,
+    delete_on_close: bool = True,
+) -> _TemporaryFileWrapper[Any]: ...
 def NamedTemporaryFile(
     mode: str = "w+b",
     buffering: int = -1,
@@ -168,7 +229,7 @@ def NamedTemporaryFile(
     *,
     errors: Optional[str] = None,
     delete_on_close: bool = True,
-) -> Any:
+) -> _TemporaryFileWrapper[Any]:
     """A temporary file with a visible name, removed when closed (by default) or dropped.
 
     Python 3.12 semantics of ``delete`` / ``delete_on_close``: with ``delete_on_close=False``
@@ -187,9 +248,95 @@ def NamedTemporaryFile(
     except BaseException:
         guard.discard()
         raise
-    return _TemporaryFileWrapper(file, guard.name, delete, delete_on_close, _guard=guard)
+    # The checker sees an abstract IO subclass; at run time the wrapper delegates to `file`.
+    return _TemporaryFileWrapper(  # type: ignore[abstract]
+        file, guard.name, delete, delete_on_close, _guard=guard
+    )
 
 
+@overload
+def TemporaryFile(
+    mode: OpenTextMode,
+    buffering: int = -1,
+    encoding: Optional[str] = None,
+    newline: Optional[str] = None,
+    suffix: Optional[AnyStr] = None,
+    prefix: Optional[AnyStr] = None,
+    dir: Optional[Union[AnyStr, _os.PathLike[AnyStr]]] = None,
+    *,
+    errors: Optional[str] = None,
+) -> _io.TextIOWrapper: ...
+@overload
+def TemporaryFile(
+    mode: OpenBinaryMode,
+    buffering: Literal[0],
+    encoding: Optional[str] = None,
+    newline: Optional[str] = None,
+    suffix: Optional[AnyStr] = None,
+    prefix: Optional[AnyStr] = None,
+    dir: Optional[Union[AnyStr, _os.PathLike[AnyStr]]] = None,
+    *,
+    errors: Optional[str] = None,
+) -> _io.FileIO: ...
+@overload
+def TemporaryFile(
+    *,
+    buffering: Literal[0],
+    encoding: Optional[str] = None,
+    newline: Optional[str] = None,
+    suffix: Optional[AnyStr] = None,
+    prefix: Optional[AnyStr] = None,
+    dir: Optional[Union[AnyStr, _os.PathLike[AnyStr]]] = None,
+    errors: Optional[str] = None,
+) -> _io.FileIO: ...
+@overload
+def TemporaryFile(
+    mode: OpenBinaryModeWriting,
+    buffering: Literal[-1, 1] = -1,
+    encoding: Optional[str] = None,
+    newline: Optional[str] = None,
+    suffix: Optional[AnyStr] = None,
+    prefix: Optional[AnyStr] = None,
+    dir: Optional[Union[AnyStr, _os.PathLike[AnyStr]]] = None,
+    *,
+    errors: Optional[str] = None,
+) -> _io.BufferedWriter: ...
+@overload
+def TemporaryFile(
+    mode: OpenBinaryModeReading,
+    buffering: Literal[-1, 1] = -1,
+    encoding: Optional[str] = None,
+    newline: Optional[str] = None,
+    suffix: Optional[AnyStr] = None,
+    prefix: Optional[AnyStr] = None,
+    dir: Optional[Union[AnyStr, _os.PathLike[AnyStr]]] = None,
+    *,
+    errors: Optional[str] = None,
+) -> _io.BufferedReader: ...
+@overload
+def TemporaryFile(
+    mode: OpenBinaryModeUpdating = "w+b",
+    buffering: Literal[-1, 1] = -1,
+    encoding: Optional[str] = None,
+    newline: Optional[str] = None,
+    suffix: Optional[AnyStr] = None,
+    prefix: Optional[AnyStr] = None,
+    dir: Optional[Union[AnyStr, _os.PathLike[AnyStr]]] = None,
+    *,
+    errors: Optional[str] = None,
+) -> _io.BufferedRandom: ...
+@overload
+def TemporaryFile(
+    mode: str = "w+b",
+    buffering: int = -1,
+    encoding: Optional[str] = None,
+    newline: Optional[str] = None,
+    suffix: Optional[AnyStr] = None,
+    prefix: Optional[AnyStr] = None,
+    dir: Optional[Union[AnyStr, _os.PathLike[AnyStr]]] = None,
+    *,
+    errors: Optional[str] = None,
+) -> IO[Any]: ...
 def TemporaryFile(
     mode: str = "w+b",
     buffering: int = -1,
@@ -200,7 +347,7 @@ def TemporaryFile(
     dir: Any = None,
     *,
     errors: Optional[str] = None,
-) -> Any:
+) -> IO[Any]:
     """A temporary file with no name: ``O_TMPFILE`` where the filesystem allows, else created
     and unlinked at once. The kernel frees it when it is closed."""
     prefix, suffix, dir = _pkg._resolve_params(prefix, suffix, dir)
