@@ -54,7 +54,12 @@ impl TempDir {
     }
 
     fn create_in(builder: &Builder, dir: &Path) -> io::Result<Self> {
-        let path = builder.create_dir_in(dir)?;
+        Self::adopt(builder.create_dir_in(dir)?)
+    }
+
+    /// Takes ownership of a directory the caller has just created: locks it, or removes it
+    /// if it cannot be opened.
+    fn adopt(path: PathBuf) -> io::Result<Self> {
         #[cfg(unix)]
         {
             let lock = match lock_dir(&path) {
@@ -159,6 +164,20 @@ impl Builder {
     /// As [`Builder::create_dir_in`], or the error of opening the new directory.
     pub fn tempdir_in(&self, dir: impl AsRef<Path>) -> io::Result<TempDir> {
         TempDir::create_in(self, dir.as_ref())
+    }
+
+    /// Tries once to create a [`TempDir`] at exactly `path` (a [`Builder::candidate_path`]),
+    /// for callers that run their own naming loop (the Python bindings emit an audit event
+    /// before each attempt). `Ok(None)` means the name is taken and another should be tried.
+    ///
+    /// # Errors
+    ///
+    /// As [`Builder::try_create_dir`], or the error of opening the new directory.
+    pub fn try_tempdir(&self, path: &Path) -> io::Result<Option<TempDir>> {
+        if !self.try_create_dir(path)? {
+            return Ok(None);
+        }
+        TempDir::adopt(env::abspath(path)).map(Some)
     }
 
     /// [`Builder::tempdir_in`] the default temporary directory.
