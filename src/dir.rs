@@ -105,10 +105,22 @@ impl TempDir {
     pub fn close(mut self) -> Result<(), RemoveError> {
         self.armed = false;
         let path = std::mem::take(&mut self.path);
-        match remove_tree_nofollow(&path) {
+        match remove_tree_nofollow_fast(&path) {
             Err(err) if is_already_gone(&err, &path) => Ok(()),
             other => other,
         }
+    }
+}
+
+/// [`remove_tree_nofollow`], trying a plain `rmdir` first: an empty directory (a common
+/// end for a temporary one) then costs one syscall instead of a descriptor walk. `rmdir`
+/// never follows a symlink in the last component, so it is as safe as the walk; any failure
+/// (not empty, a symlink or file swapped in, a permission problem) leaves the verdict to the
+/// walk.
+fn remove_tree_nofollow_fast(path: &Path) -> Result<(), RemoveError> {
+    match std::fs::remove_dir(path) {
+        Ok(()) => Ok(()),
+        Err(_) => remove_tree_nofollow(path),
     }
 }
 
@@ -136,7 +148,7 @@ impl Drop for TempDir {
     fn drop(&mut self) {
         if self.armed {
             // Drop cannot report; `close` is the way to see errors.
-            let _ = remove_tree_nofollow(&self.path);
+            let _ = remove_tree_nofollow_fast(&self.path);
         }
     }
 }
