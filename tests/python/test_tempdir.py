@@ -121,9 +121,10 @@ def test_path_dir_gives_str_and_bytes_dir_gives_bytes(scratch: Path) -> None:
         assert os.path.isdir(bname)
     with ferrotemp.TemporaryDirectory() as default:
         assert os.path.dirname(default) == ferrotemp.gettempdir()
-    with pytest.raises(TypeError), tempfile.TemporaryDirectory(prefix=b"x", suffix="y"):
+    mixed: Any = b"x"
+    with pytest.raises(TypeError), tempfile.TemporaryDirectory(prefix=mixed, suffix="y"):
         pass
-    with pytest.raises(TypeError), ferrotemp.TemporaryDirectory(prefix=b"x", suffix="y"):
+    with pytest.raises(TypeError), ferrotemp.TemporaryDirectory(prefix=mixed, suffix="y"):
         pass
     assert os.listdir(scratch) == []
 
