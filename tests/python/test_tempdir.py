@@ -19,11 +19,19 @@ import time
 import types
 import warnings
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 import ferrotemp
 import pytest
 from _support import needs_setpriv, run_without_dac
+
+if TYPE_CHECKING:
+    from typing_extensions import assert_type
+else:
+
+    def assert_type(value: Any, _type: Any) -> Any:
+        return value
+
 
 Snapshot = dict[str, tuple[str, int, Any]]
 
@@ -127,6 +135,16 @@ def test_path_dir_gives_str_and_bytes_dir_gives_bytes(scratch: Path) -> None:
     with pytest.raises(TypeError), ferrotemp.TemporaryDirectory(prefix=mixed, suffix="y"):
         pass
     assert os.listdir(scratch) == []
+
+
+def test_name_type_follows_the_arguments_for_mypy_too(scratch: Path) -> None:
+    with ferrotemp.TemporaryDirectory(dir=scratch) as name:
+        assert isinstance(assert_type(name, str), str)
+    with ferrotemp.TemporaryDirectory(dir=os.fsencode(scratch)) as bname:
+        assert isinstance(assert_type(bname, bytes), bytes)
+    tmp = ferrotemp.TemporaryDirectory(prefix=b"p", dir=os.fsencode(scratch))
+    assert isinstance(assert_type(tmp, ferrotemp.TemporaryDirectory[bytes]).name, bytes)
+    tmp.cleanup()
 
 
 def test_enter_returns_name_and_exit_removes_the_tree(scratch: Path) -> None:
