@@ -93,11 +93,16 @@ class TemporaryDirectory(_GenericBase[AnyStr]):
         self.name = guard.name
         self._ignore_cleanup_errors = ignore_cleanup_errors
         self._delete = delete
+        # The warning names the object as its repr did at creation; for the usual repr that
+        # text is built only if the warning is due.
+        warn_message = None
+        if type(self).__repr__ is not TemporaryDirectory.__repr__:
+            warn_message = "Implicitly cleaning up {!r}".format(self)
         self._finalizer: _weakref.finalize[..., TemporaryDirectory[AnyStr]] = _weakref.finalize(
             self,
             self._cleanup,
             guard,
-            warn_message="Implicitly cleaning up {!r}".format(self),
+            warn_message=warn_message,
             ignore_errors=ignore_cleanup_errors,
             delete=delete,
         )
@@ -110,12 +115,14 @@ class TemporaryDirectory(_GenericBase[AnyStr]):
     def _cleanup(
         cls,
         guard: _core.TempDirGuard,
-        warn_message: str,
+        warn_message: Optional[str],
         ignore_errors: bool = False,
         delete: bool = True,
     ) -> None:
         if delete:
             guard.cleanup(ignore_errors)
+            if warn_message is None:
+                warn_message = "Implicitly cleaning up <{} {!r}>".format(cls.__name__, guard.name)
             _warnings.warn(warn_message, ResourceWarning, stacklevel=1)
         else:
             guard.keep()

@@ -218,6 +218,25 @@ def test_subclass_name_shows_in_repr_and_warning(scratch: Path) -> None:
     assert str(record[0].message) == f"Implicitly cleaning up <Mine {name!r}>"
 
 
+def test_overridden_repr_is_taken_at_creation_for_the_warning(scratch: Path) -> None:
+    messages = []
+    for module in (tempfile, ferrotemp):
+
+        class Custom(module.TemporaryDirectory):  # type: ignore[name-defined,misc]
+            label = "before"
+
+            def __repr__(self) -> str:
+                return f"<custom {self.label}>"
+
+        tmp = Custom(dir=scratch)
+        Custom.label = "after"
+        with pytest.warns(ResourceWarning) as record:
+            del tmp
+            gc.collect()
+        messages.append(str(record[0].message))
+    assert messages[0] == messages[1] == "Implicitly cleaning up <custom before>"
+
+
 def test_audit_events_match_standard_module(scratch: Path) -> None:
     code = f"""
 import sys, tempfile, ferrotemp, json
