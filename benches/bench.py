@@ -21,6 +21,11 @@ from typing import Any, Callable, Optional
 
 import ferrotemp
 
+try:
+    import fcntl
+except ImportError:  # Windows: no flock, and no locked-directory floor
+    fcntl = None  # type: ignore[assignment]
+
 Op = Callable[[], None]
 
 
@@ -63,6 +68,16 @@ def build_cases(d: str) -> list[Case]:
         path = f"{d}/floord{counter[0]}"
         os.mkdir(path, 0o700)
         os.rmdir(path)
+
+    def floor_dir_locked() -> None:
+        # What a TemporaryDirectory must do at least: create, lock for systemd-tmpfiles, remove.
+        counter[0] += 1
+        path = f"{d}/floorl{counter[0]}"
+        os.mkdir(path, 0o700)
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        fcntl.flock(fd, fcntl.LOCK_SH)
+        os.rmdir(path)
+        os.close(fd)
 
     def mkstemp_round_trip(module: object) -> Op:
         make = module.mkstemp  # type: ignore[attr-defined]
@@ -286,7 +301,7 @@ def build_cases(d: str) -> list[Case]:
             2000,
             tempdir_enter_exit(tempfile),
             tempdir_enter_exit(ferrotemp),
-            floor_dir,
+            floor_dir_locked,
         ),
         Case(
             "TemporaryDirectory 1k cleanup",
