@@ -47,7 +47,7 @@ typecheck: build-dev
 	$(PY) -m mypy --strict python tests/python tests/cpython benches
 	$(PY) -m mypy.stubtest ferrotemp
 
-test: lint test-rust test-python typecheck
+test: lint test-rust test-python test-cpython typecheck
 
 bench: build-dev
 	$(PY) benches/bench.py

@@ -21,6 +21,11 @@ from typing import Any, Callable, Optional
 
 import ferrotemp
 
+try:
+    import fcntl
+except ImportError:  # Windows: no flock, and no locked-directory floor
+    fcntl = None  # type: ignore[assignment]
+
 Op = Callable[[], None]
 
 
@@ -38,6 +43,10 @@ class Case:
 
 
 def _time(op: Op, number: int) -> float:
+    # An op may carry untimed preparation for its next `number` calls (trees to remove).
+    prepare = getattr(op, "prepare", None)
+    if prepare is not None:
+        prepare(number)
     start = time.perf_counter()
     for _ in range(number):
         op()
@@ -62,6 +71,16 @@ def build_cases(d: str) -> list[Case]:
         path = f"{d}/floord{counter[0]}"
         os.mkdir(path, 0o700)
         os.rmdir(path)
+
+    def floor_dir_locked() -> None:
+        # What a TemporaryDirectory must do at least: create, lock for systemd-tmpfiles, remove.
+        counter[0] += 1
+        path = f"{d}/floorl{counter[0]}"
+        os.mkdir(path, 0o700)
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        fcntl.flock(fd, fcntl.LOCK_SH)
+        os.rmdir(path)
+        os.close(fd)
 
     def mkstemp_round_trip(module: object) -> Op:
         make = module.mkstemp  # type: ignore[attr-defined]
@@ -168,6 +187,64 @@ def build_cases(d: str) -> list[Case]:
 
         return op
 
+    def tempdir_enter_exit(module: object) -> Op:
+        make = module.TemporaryDirectory  # type: ignore[attr-defined]
+
+        def op() -> None:
+            with make(dir=d):
+                pass
+
+        return op
+
+    # 1,000 entries: 20 directories of 50 files. Trees are built before the clock starts, and
+    # only cleanup() is timed.
+    tree_dirs = [f"d{i:02}" for i in range(20)]
+    tree_files = [f"f{j:02}" for j in range(50)]
+
+    def fill_tree(root: str) -> None:
+        for sub in tree_dirs:
+            os.mkdir(f"{root}/{sub}")
+            for name in tree_files:
+                os.close(os.open(f"{root}/{sub}/{name}", flags, 0o600))
+
+    class TreeCleanup:
+        def __init__(self, make: Callable[[], Any]) -> None:
+            self.make = make
+            self.ready: list[Any] = []
+
+        def prepare(self, number: int) -> None:
+            for _ in range(number):
+                tmp = self.make()
+                fill_tree(os.fsdecode(getattr(tmp, "name", tmp)))
+                self.ready.append(tmp)
+
+        def __call__(self) -> None:
+            self.ready.pop().cleanup()
+
+    class FloorTree:
+        """Bare unlink/rmdir of known names, serial, from Python: no listing, no checks."""
+
+        def __init__(self) -> None:
+            self.ready: list[str] = []
+
+        def prepare(self, number: int) -> None:
+            for _ in range(number):
+                counter[0] += 1
+                root = f"{d}/floort{counter[0]}"
+                os.mkdir(root, 0o700)
+                fill_tree(root)
+                self.ready.append(root)
+
+        def __call__(self) -> None:
+            root = self.ready.pop()
+            unlink, rmdir = os.unlink, os.rmdir
+            for sub in tree_dirs:
+                path = f"{root}/{sub}"
+                for name in tree_files:
+                    unlink(f"{path}/{name}")
+                rmdir(path)
+            rmdir(root)
+
     return [
         Case(
             "NamedTemporaryFile with",
@@ -223,6 +300,22 @@ def build_cases(d: str) -> list[Case]:
             100,
             spooled_rollover_round_trip(tempfile),
             spooled_rollover_round_trip(ferrotemp),
+        ),
+        Case(
+            "TemporaryDirectory with",
+            0.4,
+            2000,
+            tempdir_enter_exit(tempfile),
+            tempdir_enter_exit(ferrotemp),
+            floor_dir_locked,
+        ),
+        Case(
+            "TemporaryDirectory 1k cleanup",
+            0.6,
+            10,
+            TreeCleanup(lambda: tempfile.TemporaryDirectory(dir=d)),
+            TreeCleanup(lambda: ferrotemp.TemporaryDirectory(dir=d)),
+            FloorTree(),
         ),
     ]
 

@@ -54,7 +54,12 @@ impl TempDir {
     }
 
     fn create_in(builder: &Builder, dir: &Path) -> io::Result<Self> {
-        let path = builder.create_dir_in(dir)?;
+        Self::adopt(builder.create_dir_in(dir)?)
+    }
+
+    /// Takes ownership of a directory the caller has just created: locks it, or removes it
+    /// if it cannot be opened.
+    fn adopt(path: PathBuf) -> io::Result<Self> {
         #[cfg(unix)]
         {
             let lock = match lock_dir(&path) {
@@ -100,10 +105,22 @@ impl TempDir {
     pub fn close(mut self) -> Result<(), RemoveError> {
         self.armed = false;
         let path = std::mem::take(&mut self.path);
-        match remove_tree_nofollow(&path) {
+        match remove_tree_nofollow_fast(&path) {
             Err(err) if is_already_gone(&err, &path) => Ok(()),
             other => other,
         }
+    }
+}
+
+/// [`remove_tree_nofollow`], trying a plain `rmdir` first: an empty directory (a common
+/// end for a temporary one) then costs one syscall instead of a descriptor walk. `rmdir`
+/// never follows a symlink in the last component, so it is as safe as the walk; any failure
+/// (not empty, a symlink or file swapped in, a permission problem) leaves the verdict to the
+/// walk.
+fn remove_tree_nofollow_fast(path: &Path) -> Result<(), RemoveError> {
+    match std::fs::remove_dir(path) {
+        Ok(()) => Ok(()),
+        Err(_) => remove_tree_nofollow(path),
     }
 }
 
@@ -131,7 +148,7 @@ impl Drop for TempDir {
     fn drop(&mut self) {
         if self.armed {
             // Drop cannot report; `close` is the way to see errors.
-            let _ = remove_tree_nofollow(&self.path);
+            let _ = remove_tree_nofollow_fast(&self.path);
         }
     }
 }
@@ -159,6 +176,20 @@ impl Builder {
     /// As [`Builder::create_dir_in`], or the error of opening the new directory.
     pub fn tempdir_in(&self, dir: impl AsRef<Path>) -> io::Result<TempDir> {
         TempDir::create_in(self, dir.as_ref())
+    }
+
+    /// Tries once to create a [`TempDir`] at exactly `path` (a [`Builder::candidate_path`]),
+    /// for callers that run their own naming loop (the Python bindings emit an audit event
+    /// before each attempt). `Ok(None)` means the name is taken and another should be tried.
+    ///
+    /// # Errors
+    ///
+    /// As [`Builder::try_create_dir`], or the error of opening the new directory.
+    pub fn try_tempdir(&self, path: &Path) -> io::Result<Option<TempDir>> {
+        if !self.try_create_dir(path)? {
+            return Ok(None);
+        }
+        TempDir::adopt(env::abspath(path)).map(Some)
     }
 
     /// [`Builder::tempdir_in`] the default temporary directory.

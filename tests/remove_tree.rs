@@ -660,6 +660,22 @@ fn builder_tempdir_uses_prefix_and_suffix() {
     assert_eq!(dir.path().parent(), Some(scratch.path()));
 }
 
+#[test]
+fn builder_try_tempdir_takes_exactly_the_candidate_or_reports_it_taken() {
+    let scratch = Scratch::new("ttry");
+    let builder = Builder::new();
+    let candidate = builder.candidate_path(scratch.path()).unwrap();
+    let dir = builder.try_tempdir(&candidate).unwrap().unwrap();
+    assert_eq!(dir.path(), candidate);
+    assert_eq!(
+        try_exclusive_lock(&candidate),
+        Err(rustix::io::Errno::WOULDBLOCK)
+    );
+    assert!(builder.try_tempdir(&candidate).unwrap().is_none());
+    dir.close().unwrap();
+    assert!(!candidate.exists());
+}
+
 fn try_exclusive_lock(path: &Path) -> rustix::io::Result<()> {
     // A separate open file description: flock locks are per description.
     let file = fs::File::open(path).unwrap();

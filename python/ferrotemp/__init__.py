@@ -34,6 +34,7 @@ __all__ = [
     "gettempprefixb",
     "gettempdirb",
     "SpooledTemporaryFile",
+    "TemporaryDirectory",
 ]
 
 # The standard module's open flags, kept for code that reads them.
@@ -249,6 +250,7 @@ def mktemp(suffix: str = "", prefix: str = template, dir: Optional[_StrPath] = N
 from ._files import NamedTemporaryFile, TemporaryFile  # noqa: E402
 from ._files import _TemporaryFileWrapper as _TemporaryFileWrapper  # noqa: E402
 from ._spooled import SpooledTemporaryFile  # noqa: E402
+from ._tempdir import TemporaryDirectory  # noqa: E402
 
 _original_tempfile: Any = None
 

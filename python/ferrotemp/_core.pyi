@@ -13,9 +13,11 @@ from typing import Any, Optional, TypedDict, Union, final, overload
 __all__ = [
     "MemorySpool",
     "NamedGuard",
+    "TempDirGuard",
     "__version__",
     "candidate_dirs",
     "create_named",
+    "create_tempdir",
     "create_unnamed",
     "discover_tempdir",
     "discovery_report",
@@ -23,6 +25,7 @@ __all__ = [
     "mkdtemp",
     "mkstemp",
     "random_name",
+    "remove_tree",
     "unnamed_file",
 ]
 __version__: str
@@ -162,3 +165,38 @@ class MemorySpool:
         at this buffer's position, then free the buffer and close. Releases the GIL while
         writing; on error the data stays here. ``fd`` stays the caller's.
         """
+
+@final
+class TempDirGuard:
+    """Owns a temporary directory and holds a shared ``flock`` on it while alive.
+
+    Dropping the guard removes the tree (GIL released), or with ``delete`` off only releases
+    the lock; nothing is ever reported from a drop.
+    """
+
+    @property
+    def name(self) -> Any:
+        """The absolute path, str or bytes as the arguments were."""
+    @property
+    def active(self) -> bool:
+        """Whether the guard still owns the directory (neither cleaned up nor kept)."""
+    def cleanup(self, ignore_errors: bool = False) -> None:
+        """Remove the tree by descriptor, never following a symlink, with the GIL released.
+
+        Idempotent. Raises the audit event ``shutil.rmtree`` (as the standard module's
+        cleanup does). Entries already gone are no error; otherwise the first failure is
+        raised as the ``OSError`` subclass its errno selects, with ``filename`` set, unless
+        ``ignore_errors``.
+        """
+    def keep(self) -> None:
+        """Give the directory up: it stays and its lock is released. Idempotent."""
+
+def create_tempdir(
+    dir: Any, prefix: Any, suffix: Any, attempts: int, delete: bool, /
+) -> TempDirGuard:
+    """Create a directory as ``mkdtemp`` does (audit event ``tempfile.mkdtemp`` included)
+    and return its guard; ``delete`` says whether dropping the guard removes it."""
+
+def remove_tree(path: Union[str, bytes], ignore_errors: bool = False) -> None:
+    """Remove the tree at ``path`` as ``TempDirGuard.cleanup`` does; a symlink at ``path``
+    itself is refused (``ELOOP``). Releases the GIL."""

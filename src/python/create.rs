@@ -94,6 +94,35 @@ pub(crate) fn mkstemp<'py>(
     Ok((into_raw_descriptor(file), path_to_py(py, &path, as_bytes)?))
 }
 
+/// The loop of `tempfile.mkdtemp`: audit event `tempfile.mkdtemp` before each attempt, GIL
+/// released around `try_create` (which returns `None` for a taken name). Returns what it made
+/// and whether paths are bytes.
+pub(crate) fn create_dir_audited<T: Send>(
+    py: Python<'_>,
+    dir: &Bound<'_, PyAny>,
+    prefix: &Bound<'_, PyAny>,
+    suffix: &Bound<'_, PyAny>,
+    attempts: u32,
+    try_create: impl Fn(&Builder, &Path) -> std::io::Result<Option<T>> + Sync,
+) -> PyResult<(T, bool)> {
+    let as_bytes = prefix.is_instance_of::<PyBytes>();
+    let dir = fs_path(dir)?;
+    let mut builder = builder_for(prefix, suffix)?;
+    builder.max_attempts(attempts);
+    for _ in 0..builder.attempts() {
+        let path = builder
+            .candidate_path(&dir)
+            .map_err(|e| to_pyerr(py, &e, as_bytes))?;
+        audit(py, "tempfile.mkdtemp", &path, as_bytes)?;
+        match py.detach(|| try_create(&builder, &path)) {
+            Ok(Some(made)) => return Ok((made, as_bytes)),
+            Ok(None) => {}
+            Err(err) => return Err(to_pyerr(py, &err, as_bytes)),
+        }
+    }
+    Err(to_pyerr(py, &names_exhausted("directory"), as_bytes))
+}
+
 /// Creates a directory as `tempfile.mkdtemp` does, with already-sanitised arguments of one
 /// type. Returns its absolute path (bytes if `prefix` is bytes).
 #[pyfunction]
@@ -105,22 +134,11 @@ pub(crate) fn mkdtemp<'py>(
     suffix: &Bound<'py, PyAny>,
     attempts: u32,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let as_bytes = prefix.is_instance_of::<PyBytes>();
-    let dir = fs_path(dir)?;
-    let mut builder = builder_for(prefix, suffix)?;
-    builder.max_attempts(attempts);
-    for _ in 0..builder.attempts() {
-        let path = builder
-            .candidate_path(&dir)
-            .map_err(|e| to_pyerr(py, &e, as_bytes))?;
-        audit(py, "tempfile.mkdtemp", &path, as_bytes)?;
-        match py.detach(|| builder.try_create_dir(&path)) {
-            Ok(true) => return path_to_py(py, &env::abspath(&path), as_bytes),
-            Ok(false) => {}
-            Err(err) => return Err(to_pyerr(py, &err, as_bytes)),
-        }
-    }
-    Err(to_pyerr(py, &names_exhausted("directory"), as_bytes))
+    let (path, as_bytes) =
+        create_dir_audited(py, dir, prefix, suffix, attempts, |builder, path| {
+            Ok(builder.try_create_dir(path)?.then(|| env::abspath(path)))
+        })?;
+    path_to_py(py, &path, as_bytes)
 }
 
 #[cfg(unix)]

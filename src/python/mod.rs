@@ -6,6 +6,7 @@ mod create;
 mod env;
 mod named;
 mod spool;
+mod tempdir;
 
 use pyo3::prelude::*;
 
@@ -25,5 +26,8 @@ fn ferrotemp_core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(named::create_unnamed, m)?)?;
     m.add_class::<spool::MemorySpoolPy>()?;
     m.add_function(wrap_pyfunction!(spool::unnamed_file, m)?)?;
+    m.add_class::<tempdir::TempDirGuard>()?;
+    m.add_function(wrap_pyfunction!(tempdir::create_tempdir, m)?)?;
+    m.add_function(wrap_pyfunction!(tempdir::remove_tree, m)?)?;
     Ok(())
 }

@@ -1,0 +1,146 @@
+"""``TemporaryDirectory``: the standard module's class, with creation and removal in Rust.
+
+The directory belongs to a ``_core.TempDirGuard``, which holds a shared ``flock`` on it while
+it lives and removes the tree by file descriptor, never following a symlink, with the GIL
+released. As in the standard module, a ``weakref.finalize`` cleans up (with a
+``ResourceWarning``) on garbage collection and at interpreter exit; the finalizer holds the
+guard, not the object.
+"""
+
+from __future__ import annotations
+
+import os as _os
+import types as _types
+import warnings as _warnings
+import weakref as _weakref
+from typing import TYPE_CHECKING, Any, AnyStr, Optional, Union, overload
+
+import ferrotemp as _pkg
+
+from . import _core
+
+__all__ = ["TemporaryDirectory"]
+
+if TYPE_CHECKING:
+    from types import TracebackType
+    from typing import Generic as _GenericBase
+else:
+    # Subscripting names object, so the class's bases are exactly the standard module's; at
+    # run time the class itself is subscripted through __class_getitem__ (GenericAlias).
+    class _GenericBase:
+        def __class_getitem__(cls, item: object) -> type:
+            return object
+
+
+_StrPath = Union[str, "_os.PathLike[str]"]
+_BytesPath = Union[bytes, "_os.PathLike[bytes]"]
+
+
+class TemporaryDirectory(_GenericBase[AnyStr]):
+    """Create and return a temporary directory. This has the same behavior as mkdtemp but
+    can be used as a context manager. For example:
+
+        with TemporaryDirectory() as tmpdir:
+            ...
+
+    Upon exiting the context, the directory and everything contained in it are removed
+    (unless ``delete=False``), without following any symlink inside it.
+    """
+
+    name: AnyStr
+
+    @overload
+    def __init__(
+        self: TemporaryDirectory[str],
+        suffix: Optional[str] = None,
+        prefix: Optional[str] = None,
+        dir: Optional[_StrPath] = None,
+        ignore_cleanup_errors: bool = False,
+        *,
+        delete: bool = True,
+    ) -> None: ...
+    @overload
+    def __init__(
+        self: TemporaryDirectory[bytes],
+        suffix: Optional[bytes] = None,
+        prefix: Optional[bytes] = None,
+        dir: Optional[_BytesPath] = None,
+        ignore_cleanup_errors: bool = False,
+        *,
+        delete: bool = True,
+    ) -> None: ...
+    def __init__(
+        self,
+        suffix: Any = None,
+        prefix: Any = None,
+        dir: Any = None,
+        ignore_cleanup_errors: bool = False,
+        *,
+        delete: bool = True,
+    ) -> None:
+        prefix, suffix, dir = _pkg._resolve_params(prefix, suffix, dir)
+        guard = _core.create_tempdir(dir, prefix, suffix, _pkg.TMP_MAX, delete)
+        self._guard = guard
+        self.name = guard.name
+        self._ignore_cleanup_errors = ignore_cleanup_errors
+        self._delete = delete
+        # The warning names the object as its repr did at creation; for the usual repr that
+        # text is built only if the warning is due.
+        warn_message = None
+        if type(self).__repr__ is not TemporaryDirectory.__repr__:
+            warn_message = "Implicitly cleaning up {!r}".format(self)
+        self._finalizer: _weakref.finalize[..., TemporaryDirectory[AnyStr]] = _weakref.finalize(
+            self,
+            self._cleanup,
+            guard,
+            warn_message=warn_message,
+            ignore_errors=ignore_cleanup_errors,
+            delete=delete,
+        )
+
+    @classmethod
+    def _rmtree(cls, name: Union[str, bytes], ignore_errors: bool = False) -> None:
+        _core.remove_tree(name, ignore_errors)
+
+    @classmethod
+    def _cleanup(
+        cls,
+        guard: _core.TempDirGuard,
+        warn_message: Optional[str],
+        ignore_errors: bool = False,
+        delete: bool = True,
+    ) -> None:
+        if delete:
+            guard.cleanup(ignore_errors)
+            if warn_message is None:
+                warn_message = "Implicitly cleaning up <{} {!r}>".format(cls.__name__, guard.name)
+            _warnings.warn(warn_message, ResourceWarning, stacklevel=1)
+        else:
+            guard.keep()
+
+    def __repr__(self) -> str:
+        return "<{} {!r}>".format(self.__class__.__name__, self.name)
+
+    def __enter__(self) -> AnyStr:
+        return self.name
+
+    def __exit__(
+        self,
+        exc: Optional[type[BaseException]],
+        value: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> None:
+        if self._delete:
+            self.cleanup()
+
+    def cleanup(self) -> None:
+        """Remove the directory and everything in it. Idempotent; a directory already gone
+        is no error. Errors are raised (the first, as the ``OSError`` subclass its errno
+        selects) unless ``ignore_cleanup_errors`` was given."""
+        if self._finalizer.detach() is not None:
+            self._guard.cleanup(self._ignore_cleanup_errors)
+        elif _os.path.exists(self.name):
+            # Cleaned up before, yet something is there again: the standard module removes it.
+            self._rmtree(self.name, ignore_errors=self._ignore_cleanup_errors)
+
+    __class_getitem__: Any = classmethod(_types.GenericAlias)

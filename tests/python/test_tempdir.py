@@ -1,0 +1,675 @@
+"""TemporaryDirectory: the standard module's behaviour, and a removal that never leaves the
+tree. Every test that puts a link to the outside in a tree checks the outside is untouched."""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import fcntl
+import gc
+import json
+import os
+import shutil
+import stat
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import types
+import warnings
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterator
+
+import ferrotemp
+import pytest
+from _support import needs_setpriv, run_without_dac
+
+if TYPE_CHECKING:
+    from typing_extensions import assert_type
+else:
+
+    def assert_type(value: Any, _type: Any) -> Any:
+        return value
+
+
+Snapshot = dict[str, tuple[str, int, Any]]
+
+
+@pytest.fixture
+def scratch(tmp_path: Path) -> Iterator[Path]:
+    """A scratch directory, on tmpfs when there is one (big trees build fast there, and it
+    supports RENAME_EXCHANGE)."""
+    base = Path("/dev/shm")
+    if base.is_dir() and os.access(base, os.W_OK):
+        path = Path(tempfile.mkdtemp(prefix="ft-test-", dir=base))
+    else:
+        path = tmp_path / "scratch"
+        path.mkdir()
+    try:
+        yield path
+    finally:
+        for root, dirs, _ in os.walk(path):
+            for name in dirs:
+                full = os.path.join(root, name)
+                if not os.path.islink(full):
+                    os.chmod(full, 0o700)
+        shutil.rmtree(path)
+
+
+def snapshot(top: Path) -> Snapshot:
+    """Every entry under `top` (not following links): kind, mode, and content or target."""
+    result: Snapshot = {}
+    for root, dirs, files in os.walk(top):
+        for name in dirs + files:
+            full = os.path.join(root, name)
+            st = os.lstat(full)
+            rel = os.path.relpath(full, top)
+            if stat.S_ISLNK(st.st_mode):
+                result[rel] = ("link", 0, os.readlink(full))
+            elif stat.S_ISDIR(st.st_mode):
+                result[rel] = ("dir", stat.S_IMODE(st.st_mode), None)
+            else:
+                with open(full, "rb") as f:
+                    result[rel] = ("file", stat.S_IMODE(st.st_mode), f.read())
+    return result
+
+
+def make_outside(scratch: Path, names: list[str]) -> Path:
+    """A directory outside every tree, holding files of the given names and a subdirectory."""
+    out = scratch / "outside"
+    out.mkdir()
+    for name in names:
+        (out / name).write_bytes(b"precious " + name.encode())
+    (out / "nested").mkdir()
+    (out / "nested" / "deep").write_bytes(b"deep")
+    return out
+
+
+# -- the standard module's behaviour -------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {},
+        {"prefix": "pre-", "suffix": ".d"},
+        {"prefix": b"pre-", "suffix": b".d"},
+        {"suffix": b""},
+    ],
+)
+def test_name_type_and_affixes_match_standard_module(scratch: Path, kwargs: dict[str, Any]) -> None:
+    as_bytes = isinstance(kwargs.get("prefix", kwargs.get("suffix")), bytes)
+    base: Any = os.fsencode(scratch) if as_bytes else str(scratch)
+    std = tempfile.TemporaryDirectory(dir=base, **kwargs)
+    ours = ferrotemp.TemporaryDirectory(dir=base, **kwargs)
+    try:
+        assert type(ours.name) is type(std.name)
+        assert os.path.dirname(ours.name) == os.path.dirname(std.name) == base
+        prefix = kwargs.get("prefix", b"tmp" if as_bytes else "tmp")
+        suffix = kwargs.get("suffix", b"" if as_bytes else "")
+        for made in (std.name, ours.name):
+            made_base = os.path.basename(made)
+            assert made_base.startswith(prefix) and made_base.endswith(suffix)
+            assert len(made_base) == len(prefix) + 8 + len(suffix)
+        assert stat.S_IMODE(os.stat(ours.name).st_mode) == 0o700
+        assert repr(ours) == repr(std).replace(repr(std.name), repr(ours.name))
+        assert repr(ours) == f"<TemporaryDirectory {ours.name!r}>"
+    finally:
+        std.cleanup()
+        ours.cleanup()
+
+
+def test_path_dir_gives_str_and_bytes_dir_gives_bytes(scratch: Path) -> None:
+    with ferrotemp.TemporaryDirectory(dir=scratch) as name:
+        assert isinstance(name, str)
+        assert os.path.dirname(name) == str(scratch)
+    with ferrotemp.TemporaryDirectory(dir=os.fsencode(scratch)) as bname:
+        assert isinstance(bname, bytes)
+        assert os.path.isdir(bname)
+    with ferrotemp.TemporaryDirectory() as default:
+        assert os.path.dirname(default) == ferrotemp.gettempdir()
+    mixed: Any = b"x"
+    with pytest.raises(TypeError), tempfile.TemporaryDirectory(prefix=mixed, suffix="y"):
+        pass
+    with pytest.raises(TypeError), ferrotemp.TemporaryDirectory(prefix=mixed, suffix="y"):
+        pass
+    assert os.listdir(scratch) == []
+
+
+def test_name_type_follows_the_arguments_for_mypy_too(scratch: Path) -> None:
+    with ferrotemp.TemporaryDirectory(dir=scratch) as name:
+        assert isinstance(assert_type(name, str), str)
+    with ferrotemp.TemporaryDirectory(dir=os.fsencode(scratch)) as bname:
+        assert isinstance(assert_type(bname, bytes), bytes)
+    tmp = ferrotemp.TemporaryDirectory(prefix=b"p", dir=os.fsencode(scratch))
+    assert isinstance(assert_type(tmp, ferrotemp.TemporaryDirectory[bytes]).name, bytes)
+    tmp.cleanup()
+
+
+def test_enter_returns_name_and_exit_removes_the_tree(scratch: Path) -> None:
+    tmp = ferrotemp.TemporaryDirectory(dir=scratch)
+    with tmp as name:
+        assert name == tmp.name
+        os.makedirs(os.path.join(name, "a", "b"))
+        Path(name, "a", "b", "f").write_bytes(b"x")
+        Path(name, "g").write_bytes(b"y")
+    assert not os.path.exists(name)
+    assert os.listdir(scratch) == []
+
+
+def test_cleanup_is_idempotent_and_a_vanished_directory_is_no_error(scratch: Path) -> None:
+    for module in (tempfile, ferrotemp):
+        tmp = module.TemporaryDirectory(dir=scratch)
+        os.rmdir(tmp.name)
+        tmp.cleanup()
+        tmp.cleanup()
+        with tmp:
+            pass
+    assert os.listdir(scratch) == []
+
+
+def test_cleanup_removes_a_directory_recreated_after_cleanup(scratch: Path) -> None:
+    # The standard module checks os.path.exists after its finalizer is detached.
+    for module in (tempfile, ferrotemp):
+        tmp = module.TemporaryDirectory(dir=scratch)
+        tmp.cleanup()
+        os.mkdir(tmp.name)
+        Path(tmp.name, "f").write_bytes(b"")
+        tmp.cleanup()
+        assert not os.path.exists(tmp.name)
+
+
+def test_missing_parent_raises_file_not_found_like_standard_module(scratch: Path) -> None:
+    missing = scratch / "missing"
+    errors = []
+    for module in (tempfile, ferrotemp):
+        with pytest.raises(FileNotFoundError) as info:
+            module.TemporaryDirectory(dir=missing)
+        errors.append(info.value)
+    std, ours = errors
+    assert ours.errno == std.errno == errno.ENOENT
+    assert ours.strerror == std.strerror
+    assert os.path.dirname(ours.filename) == os.path.dirname(std.filename) == str(missing)
+    with pytest.raises(FileNotFoundError) as binfo:
+        ferrotemp.TemporaryDirectory(dir=os.fsencode(missing))
+    assert isinstance(binfo.value.filename, bytes)
+
+
+def test_class_getitem_gives_a_generic_alias() -> None:
+    alias = ferrotemp.TemporaryDirectory[str]
+    assert isinstance(alias, types.GenericAlias)
+    assert alias.__origin__ is ferrotemp.TemporaryDirectory
+    assert alias.__args__ == (str,)
+    assert ferrotemp.TemporaryDirectory.__mro__[1:] == (object,)
+    assert "TemporaryDirectory" in ferrotemp.__all__
+
+
+def test_subclass_name_shows_in_repr_and_warning(scratch: Path) -> None:
+    class Mine(ferrotemp.TemporaryDirectory[str]):
+        pass
+
+    tmp = Mine(dir=scratch)
+    name = tmp.name
+    assert repr(tmp) == f"<Mine {name!r}>"
+    with pytest.warns(ResourceWarning) as record:
+        del tmp
+        gc.collect()
+    assert str(record[0].message) == f"Implicitly cleaning up <Mine {name!r}>"
+
+
+def test_overridden_repr_is_taken_at_creation_for_the_warning(scratch: Path) -> None:
+    messages = []
+    for module in (tempfile, ferrotemp):
+
+        class Custom(module.TemporaryDirectory):  # type: ignore[name-defined,misc]
+            label = "before"
+
+            def __repr__(self) -> str:
+                return f"<custom {self.label}>"
+
+        tmp = Custom(dir=scratch)
+        Custom.label = "after"
+        with pytest.warns(ResourceWarning) as record:
+            del tmp
+            gc.collect()
+        messages.append(str(record[0].message))
+    assert messages[0] == messages[1] == "Implicitly cleaning up <custom before>"
+
+
+def test_audit_events_match_standard_module(scratch: Path) -> None:
+    code = f"""
+import sys, tempfile, ferrotemp, json
+seen = []
+def hook(ev, args):
+    if ev in ("tempfile.mkdtemp", "shutil.rmtree"):
+        seen.append([ev, [a if isinstance(a, (str, type(None))) else repr(a) for a in args]])
+sys.addaudithook(hook)
+out = []
+for m in (tempfile, ferrotemp):
+    seen.clear()
+    with m.TemporaryDirectory(dir={str(scratch)!r}) as name:
+        pass
+    out.append([[ev, [("NAME" if a == name else a) for a in args]] for ev, args in seen])
+print(json.dumps(out))
+"""
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    std, ours = json.loads(proc.stdout)
+    assert ours == std
+    assert [ev for ev, _ in ours] == ["tempfile.mkdtemp", "shutil.rmtree"]
+
+
+# -- delete=False, implicit cleanup, the lock ------------------------------------------------
+
+
+def test_delete_false_keeps_the_directory_on_exit_and_collection(scratch: Path) -> None:
+    with ferrotemp.TemporaryDirectory(dir=scratch, delete=False) as name:
+        Path(name, "f").write_bytes(b"kept")
+    assert Path(name, "f").read_bytes() == b"kept"
+    tmp = ferrotemp.TemporaryDirectory(dir=scratch, delete=False)
+    other = tmp.name
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        del tmp
+        gc.collect()
+    assert os.path.isdir(other)
+    # The lock goes with the object even though the directory stays.
+    fd = os.open(other, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    finally:
+        os.close(fd)
+
+
+def test_delete_false_still_removes_on_explicit_cleanup(scratch: Path) -> None:
+    tmp = ferrotemp.TemporaryDirectory(dir=scratch, delete=False)
+    Path(tmp.name, "f").write_bytes(b"")
+    tmp.cleanup()
+    assert not os.path.exists(tmp.name)
+
+
+def test_delete_false_at_interpreter_exit_keeps_the_directory(scratch: Path) -> None:
+    code = f"""
+import ferrotemp
+keep = ferrotemp.TemporaryDirectory(dir={str(scratch)!r}, delete=False)
+print(keep.name)
+"""
+    proc = subprocess.run(
+        [sys.executable, "-W", "error::ResourceWarning", "-c", code],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == ""
+    assert os.path.isdir(proc.stdout.strip())
+
+
+def test_implicit_cleanup_warns_exactly_as_standard_module(scratch: Path) -> None:
+    messages = []
+    for module in (tempfile, ferrotemp):
+        tmp = module.TemporaryDirectory(dir=scratch)
+        name = tmp.name
+        Path(name, "f").write_bytes(b"")
+        with pytest.warns(ResourceWarning) as record:
+            del tmp
+            gc.collect()
+        assert not os.path.exists(name)
+        assert len(record) == 1
+        messages.append(str(record[0].message).replace(name, "NAME"))
+    assert messages[0] == messages[1] == "Implicitly cleaning up <TemporaryDirectory 'NAME'>"
+
+
+def test_refcount_drop_removes_at_once_without_the_collector(scratch: Path) -> None:
+    gc.collect()
+    gc.disable()
+    try:
+        tmp = ferrotemp.TemporaryDirectory(dir=scratch)
+        name = tmp.name
+        with pytest.warns(ResourceWarning):
+            del tmp
+        assert not os.path.exists(name)
+    finally:
+        gc.enable()
+
+
+def test_implicit_cleanup_ignores_errors_when_asked(scratch: Path) -> None:
+    # A symlinked root is refused; ignore_cleanup_errors swallows that on collection too.
+    tmp = ferrotemp.TemporaryDirectory(dir=scratch, ignore_cleanup_errors=True)
+    name = tmp.name
+    os.rmdir(name)
+    os.symlink(scratch, name)
+    with pytest.warns(ResourceWarning):
+        del tmp
+        gc.collect()
+    assert os.path.islink(name)
+    os.unlink(name)
+
+
+def test_interpreter_exit_cleans_up_and_warns_like_standard_module(scratch: Path) -> None:
+    results = []
+    for module in ("tempfile", "ferrotemp"):
+        code = f"""
+import {module} as m, os
+tmp = m.TemporaryDirectory(dir={str(scratch)!r})
+os.mkdir(os.path.join(tmp.name, "sub"))
+print(tmp.name)
+"""
+        proc = subprocess.run(
+            [sys.executable, "-W", "always::ResourceWarning", "-c", code],
+            capture_output=True,
+            text=True,
+        )
+        assert proc.returncode == 0, proc.stderr
+        name = proc.stdout.strip()
+        assert not os.path.exists(name)
+        warning = [line for line in proc.stderr.splitlines() if "ResourceWarning: " in line]
+        assert len(warning) == 1, proc.stderr
+        results.append(warning[0].split("ResourceWarning: ")[1].replace(name, "NAME"))
+    assert results[0] == results[1]
+
+
+def test_live_directory_holds_a_shared_flock(scratch: Path) -> None:
+    tmp = ferrotemp.TemporaryDirectory(dir=scratch)
+    fd = os.open(tmp.name, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        with pytest.raises(BlockingIOError):
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        # Shared locks coexist, as systemd-tmpfiles' own check expects.
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        with pytest.raises(BlockingIOError):
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        tmp.cleanup()
+        # The descriptor still names the removed inode; the lock on it is gone.
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    finally:
+        os.close(fd)
+
+
+# -- symlinks and attacks --------------------------------------------------------------------
+
+
+def test_symlinks_to_outside_directories_and_files_are_unlinked_not_followed(
+    scratch: Path,
+) -> None:
+    out = make_outside(scratch, ["a", "b"])
+    os.chmod(out / "a", 0o400)
+    before = snapshot(out)
+    with ferrotemp.TemporaryDirectory(dir=scratch) as name:
+        root = Path(name)
+        (root / "sub" / "deeper").mkdir(parents=True)
+        os.symlink(out, root / "to-dir")
+        os.symlink(out / "a", root / "to-file")
+        os.symlink(out / "nested", root / "sub" / "to-nested")
+        os.symlink(out, root / "sub" / "deeper" / "to-dir")
+        os.symlink("../../..", root / "sub" / "deeper" / "relative-up")
+        os.symlink(root / "dangling", root / "sub" / "dangling")
+    assert not os.path.lexists(name)
+    assert snapshot(out) == before
+    assert sorted(os.listdir(scratch)) == ["outside"]
+
+
+def _renameat2_exchange() -> Any:
+    libc = ctypes.CDLL(None, use_errno=True)
+    try:
+        func = libc.renameat2
+    except AttributeError:
+        pytest.skip("libc has no renameat2")
+    func.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    func.restype = ctypes.c_int
+    at_fdcwd, rename_exchange = -100, 2
+
+    def exchange(a: bytes, b: bytes) -> int:
+        if func(at_fdcwd, a, at_fdcwd, b, rename_exchange) == 0:
+            return 0
+        return ctypes.get_errno()
+
+    return exchange
+
+
+def test_attacker_exchanging_a_subdirectory_for_a_symlink_never_redirects_cleanup(
+    scratch: Path,
+) -> None:
+    exchange = _renameat2_exchange()
+    names = [f"f{i:02}" for i in range(40)]
+    out = make_outside(scratch, names)
+    before = snapshot(out)
+    probe = scratch / "probe"
+    probe.mkdir()
+    os.symlink(out, scratch / "probe-link")
+    if exchange(bytes(scratch / "probe-link"), bytes(probe)) != 0:
+        pytest.skip("this filesystem does not support RENAME_EXCHANGE")
+    os.unlink(probe)
+    os.rmdir(scratch / "probe-link")
+
+    swaps = 0
+    single_shot_hits = 0
+    failures = 0
+    for round_no in range(100):
+        link = scratch / f"link{round_no}"
+        os.symlink(out, link)
+        tmp = ferrotemp.TemporaryDirectory(dir=scratch)
+        root = Path(tmp.name)
+        for sub in ("a", "victim", "z"):
+            (root / sub / "nested").mkdir(parents=True)
+            for name in names:
+                (root / sub / name).write_bytes(b"tree")
+                (root / sub / "nested" / name).write_bytes(b"tree")
+        victim = bytes(root / "victim")
+        # Rounds vary the moment of the first exchange; odd rounds keep exchanging back and
+        # forth until cleanup returns, so the walk meets both states.
+        delay = (round_no % 25) * 20e-6
+        keep_going = round_no % 2 == 1
+        done = threading.Event()
+        started = threading.Event()
+        count = [0]
+
+        def attack(
+            link: bytes = bytes(link),
+            victim: bytes = victim,
+            delay: float = delay,
+            keep_going: bool = keep_going,
+            started: threading.Event = started,
+            done: threading.Event = done,
+            count: list[int] = count,
+        ) -> None:
+            started.set()
+            deadline = time.perf_counter() + delay
+            while time.perf_counter() < deadline:
+                pass
+            while True:
+                if exchange(link, victim) == 0:
+                    count[0] += 1
+                if not keep_going or done.is_set():
+                    return
+
+        attacker = threading.Thread(target=attack)
+        attacker.start()
+        started.wait()
+        try:
+            tmp.cleanup()
+        except OSError:
+            failures += 1  # the walk may refuse a directory that changed under it
+        finally:
+            done.set()
+            attacker.join()
+        swaps += count[0]
+        if not keep_going and count[0]:
+            single_shot_hits += 1
+        assert snapshot(out) == before, f"round {round_no}: the outside changed"
+        # Whatever sits at the link's place now (the symlink or the exchanged-out directory)
+        # and whatever was left of the tree go, without following anything.
+        for leftover in (link, root):
+            if os.path.islink(leftover):
+                os.unlink(leftover)
+            elif os.path.lexists(leftover):
+                shutil.rmtree(leftover)
+        assert snapshot(out) == before
+    # The single exchange landed (the victim still existed) in most one-shot rounds, and the
+    # back-and-forth rounds exchanged many times each.
+    assert single_shot_hits >= 25, single_shot_hits
+    assert swaps >= 1000, swaps
+    assert sorted(os.listdir(scratch)) == ["outside"], failures
+
+
+# -- permissions -----------------------------------------------------------------------------
+
+
+@needs_setpriv
+def test_read_only_tree_is_removed_without_dac_override_and_link_targets_keep_modes(
+    scratch: Path,
+) -> None:
+    out = make_outside(scratch, ["target"])
+    os.chmod(out / "target", 0o400)
+    os.chmod(out / "nested", 0o500)
+    before = snapshot(out)
+    code = f"""
+import os, ferrotemp
+out = {str(out)!r}
+tmp = ferrotemp.TemporaryDirectory(dir={str(scratch)!r})
+root = tmp.name
+os.makedirs(os.path.join(root, "a", "b", "c"))
+for d in ("a", "a/b", "a/b/c"):
+    with open(os.path.join(root, d, "file"), "w") as f:
+        f.write("x")
+    os.chmod(os.path.join(root, d, "file"), 0o400)
+os.symlink(os.path.join(out, "target"), os.path.join(root, "a", "b", "to-target"))
+os.symlink(os.path.join(out, "nested"), os.path.join(root, "a", "to-nested"))
+for d in ("a/b/c", "a/b", "a", ""):
+    os.chmod(os.path.join(root, d), 0o500)
+try:
+    os.unlink(os.path.join(root, "a", "file"))
+except PermissionError:
+    print("read-only for real")
+tmp.cleanup()
+print(os.path.lexists(root))
+"""
+    proc = run_without_dac(code)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split("\n")[:2] == ["read-only for real", "False"]
+    assert snapshot(out) == before
+    assert stat.S_IMODE(os.stat(out / "target").st_mode) == 0o400
+    assert sorted(os.listdir(scratch)) == ["outside"]
+
+
+@needs_setpriv
+def test_cleanup_error_is_raised_like_standard_module_or_ignored_when_asked(
+    scratch: Path,
+) -> None:
+    # A read-only directory owned by someone else: without CAP_FOWNER its mode cannot be
+    # fixed, so the file in it cannot be removed, by either module.
+    code = f"""
+import os, json, tempfile, ferrotemp
+def tree(m, base={str(scratch)!r}, **kw):
+    tmp = m.TemporaryDirectory(dir=base, **kw)
+    root = os.fsdecode(tmp.name)
+    locked = os.path.join(root, "locked")
+    os.mkdir(locked)
+    open(os.path.join(locked, "file"), "w").close()
+    open(os.path.join(root, "free"), "w").close()
+    os.chmod(locked, 0o555)
+    os.chown(locked, 65534, 65534)
+    return tmp
+out = {{}}
+for m in (tempfile, ferrotemp):
+    tmp = tree(m)
+    try:
+        tmp.cleanup()
+        out[m.__name__] = None
+    except OSError as e:
+        out[m.__name__] = [type(e).__name__, e.errno, os.fsdecode(e.filename), tmp.name]
+ignored = tree(ferrotemp, ignore_cleanup_errors=True)
+ignored.cleanup()
+out["ignored"] = sorted(os.listdir(ignored.name))
+bytes_tmp = tree(ferrotemp, os.fsencode({str(scratch)!r}))
+try:
+    bytes_tmp.cleanup()
+except OSError as e:
+    out["bytes_filename"] = type(e.filename).__name__
+print(json.dumps(out))
+"""
+    proc = run_without_dac(code)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    std, ours = out["tempfile"], out["ferrotemp"]
+    assert std is not None and ours is not None
+    assert ours[0] == std[0] == "PermissionError"
+    assert ours[1] in (errno.EACCES, errno.EPERM)
+    assert ours[2].startswith(ours[3] + os.sep)
+    # What could be removed was; only the locked directory stays.
+    assert out["ignored"] == ["locked"]
+    assert out["bytes_filename"] == "bytes"
+
+
+# -- size and depth --------------------------------------------------------------------------
+
+
+def test_100000_entry_tree_is_removed_with_the_gil_released(scratch: Path) -> None:
+    out = make_outside(scratch, ["a"])
+    before = snapshot(out)
+    tmp = ferrotemp.TemporaryDirectory(dir=scratch)
+    root_fd = os.open(tmp.name, os.O_RDONLY | os.O_DIRECTORY)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
+    try:
+        for d in range(100):
+            os.mkdir(f"d{d}", dir_fd=root_fd)
+            sub_fd = os.open(f"d{d}", os.O_RDONLY | os.O_DIRECTORY, dir_fd=root_fd)
+            try:
+                for f in range(999):
+                    os.close(os.open(f"f{f}", flags, 0o600, dir_fd=sub_fd))
+                os.symlink(out, "to-outside", dir_fd=sub_fd)
+            finally:
+                os.close(sub_fd)
+    finally:
+        os.close(root_fd)
+
+    # A thread that wakes every millisecond and needs the GIL to count the wake-up: were the
+    # GIL held through the removal, it could count at most once while cleanup runs.
+    ticks = [0]
+    stop = threading.Event()
+
+    def count() -> None:
+        while not stop.is_set():
+            time.sleep(0.001)
+            ticks[0] += 1
+
+    counter = threading.Thread(target=count)
+    counter.start()
+    try:
+        time.sleep(0.01)
+        start, started = ticks[0], time.perf_counter()
+        tmp.cleanup()
+        elapsed, during = time.perf_counter() - started, ticks[0] - start
+    finally:
+        stop.set()
+        counter.join()
+    assert not os.path.lexists(tmp.name)
+    assert snapshot(out) == before
+    assert elapsed > 0.02, "too fast to tell whether the GIL was released"
+    assert during >= 3, (elapsed, during)
+
+
+def test_depth_10000_tree_is_removed(scratch: Path) -> None:
+    out = make_outside(scratch, ["a"])
+    before = snapshot(out)
+    tmp = ferrotemp.TemporaryDirectory(dir=scratch)
+    fd = os.open(tmp.name, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        for level in range(10_000):
+            os.mkdir("d", dir_fd=fd)
+            if level % 1000 == 0:
+                os.symlink(out, "to-outside", dir_fd=fd)
+                os.close(os.open("file", os.O_WRONLY | os.O_CREAT, dir_fd=fd))
+            child = os.open("d", os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+            os.close(fd)
+            fd = child
+    finally:
+        os.close(fd)
+    open_before = len(os.listdir("/proc/self/fd"))
+    tmp.cleanup()
+    # Only the lock's descriptor is gone: the walk leaked none.
+    assert len(os.listdir("/proc/self/fd")) == open_before - 1
+    assert not os.path.lexists(tmp.name)
+    assert snapshot(out) == before
+    assert sorted(os.listdir(scratch)) == ["outside"]
