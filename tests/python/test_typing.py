@@ -35,6 +35,10 @@ spool.write(b"x")  # error
 bspool = ferrotemp.SpooledTemporaryFile()
 bspool.write(b"fine")
 read_back: str = ferrotemp.NamedTemporaryFile("w+").read()
+with ferrotemp.TemporaryDirectory(dir=b"/tmp") as bytes_tmp:
+    as_text: str = bytes_tmp  # error
+with ferrotemp.TemporaryDirectory() as str_tmp:
+    fine_text: str = str_tmp
 """
 
 
