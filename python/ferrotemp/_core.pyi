@@ -26,7 +26,6 @@ __all__ = [
     "mkstemp",
     "random_name",
     "remove_tree",
-    "unnamed_file",
 ]
 __version__: str
 
@@ -109,12 +108,6 @@ def create_named(dir: Any, prefix: Any, suffix: Any, attempts: int, delete: bool
 
 def create_unnamed(dir: Any, prefix: Any, suffix: Any, attempts: int, /) -> int:
     """Create an unnamed file (O_TMPFILE, else create and unlink); the caller owns the fd."""
-
-def unnamed_file(dir: Union[str, bytes], /) -> int:
-    """Create an unnamed file in dir (O_TMPFILE, or create and unlink) for a rollover.
-
-    Returns the descriptor (an OS handle on Windows); the caller owns it. Releases the GIL.
-    """
 
 @final
 class MemorySpool:

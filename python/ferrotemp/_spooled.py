@@ -25,6 +25,8 @@ from typing import (
     overload,
 )
 
+import ferrotemp as _pkg
+
 from . import _core, _descriptor, _sanitize_params
 
 __all__ = ["SpooledTemporaryFile"]
@@ -226,9 +228,10 @@ class SpooledTemporaryFile(_io.IOBase, _GenericBase[AnyStr]):
         if self._rolled:
             return
         args = self._TemporaryFileArgs
-        _, _, dir, _ = _sanitize_params(args["prefix"], args["suffix"], args["dir"])
+        prefix, suffix, dir, _ = _sanitize_params(args["prefix"], args["suffix"], args["dir"])
         mode = args["mode"]
-        fd = _descriptor(_core.unnamed_file(dir), "b" not in mode)
+        # The unnamed file TemporaryFile(**args) would make: O_TMPFILE, else create+unlink.
+        fd = _descriptor(_core.create_unnamed(dir, prefix, suffix, _pkg.TMP_MAX), "b" not in mode)
         try:
             newfile = _io.open(
                 fd,

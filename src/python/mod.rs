@@ -25,7 +25,6 @@ fn ferrotemp_core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(named::create_named, m)?)?;
     m.add_function(wrap_pyfunction!(named::create_unnamed, m)?)?;
     m.add_class::<spool::MemorySpoolPy>()?;
-    m.add_function(wrap_pyfunction!(spool::unnamed_file, m)?)?;
     m.add_class::<tempdir::TempDirGuard>()?;
     m.add_function(wrap_pyfunction!(tempdir::create_tempdir, m)?)?;
     m.add_function(wrap_pyfunction!(tempdir::remove_tree, m)?)?;

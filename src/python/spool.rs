@@ -13,7 +13,7 @@ use pyo3::prelude::*;
 use pyo3::sync::{MutexExt, PyOnceLock};
 use pyo3::types::{PyByteArray, PyBytes, PyList, PySlice};
 
-use super::convert::{fs_path, to_pyerr};
+use super::convert::to_pyerr;
 use crate::spool::SpooledTempFile;
 
 enum Slot {
@@ -468,29 +468,4 @@ fn borrow_file(handle: i64) -> io::Result<std::fs::File> {
     // and the borrow is only used to duplicate it.
     let borrowed = unsafe { BorrowedHandle::borrow_raw(handle as isize as RawHandle) };
     Ok(std::fs::File::from(borrowed.try_clone_to_owned()?))
-}
-
-/// Creates an unnamed temporary file in `dir` for a spool's rollover and returns its
-/// descriptor (an OS handle on Windows), which the caller owns. The GIL is released.
-#[pyfunction]
-#[pyo3(signature = (dir, /))]
-pub(crate) fn unnamed_file(py: Python<'_>, dir: &Bound<'_, PyAny>) -> PyResult<i64> {
-    let as_bytes = dir.is_instance_of::<PyBytes>();
-    let path = fs_path(dir)?;
-    let file = py
-        .detach(|| crate::file::tempfile_in(&path))
-        .map_err(|e| to_pyerr(py, &e, as_bytes))?;
-    Ok(into_raw(file))
-}
-
-#[cfg(unix)]
-fn into_raw(file: std::fs::File) -> i64 {
-    use std::os::fd::IntoRawFd;
-    i64::from(file.into_raw_fd())
-}
-
-#[cfg(windows)]
-fn into_raw(file: std::fs::File) -> i64 {
-    use std::os::windows::io::IntoRawHandle;
-    file.into_raw_handle() as isize as i64
 }
