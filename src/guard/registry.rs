@@ -25,8 +25,17 @@ pub(super) fn open_registry(path: &Path, create: bool) -> io::Result<OwnedFd> {
     let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
     let fd = match rustix::fs::openat(CWD, path, flags, Mode::empty()) {
         Ok(fd) => fd,
-        Err(Errno::LOOP) => return Err(refused(path, "is a symbolic link")),
-        Err(Errno::NOTDIR) => return Err(refused(path, "is not a directory")),
+        // With O_DIRECTORY, Linux reports a symlink as ENOTDIR: lstat tells which it is.
+        Err(Errno::LOOP | Errno::NOTDIR) => {
+            let is_link = rustix::fs::lstat(path)
+                .is_ok_and(|st| FileType::from_raw_mode(st.st_mode) == FileType::Symlink);
+            let why = if is_link {
+                "is a symbolic link"
+            } else {
+                "is not a directory"
+            };
+            return Err(refused(path, why));
+        }
         Err(err) => return Err(with_path(err.into(), path)),
     };
     verify(&fd, path)?;

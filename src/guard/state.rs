@@ -21,7 +21,7 @@ struct State {
     unavailable: Option<String>,
     /// A warning not yet handed out by `take_warning`.
     warning: Option<String>,
-    /// Whether any warning was produced already: one per process is enough.
+    /// Whether a warning was produced already: one per process (and configuration) is enough.
     warned: bool,
     /// Whether this process started its automatic background sweep.
     swept: bool,
@@ -106,6 +106,9 @@ pub(super) fn set_config(config: GuardConfig) {
     state.config = Some(config);
     state.epoch += 1;
     state.swept = false;
+    // A new configuration may fail for a new reason: worth one new warning.
+    state.warned = false;
+    state.warning = None;
     if FORK_HANDLERS_OK.load(std::sync::atomic::Ordering::Relaxed) {
         state.unavailable = None;
     }

@@ -56,6 +56,7 @@ pub(super) fn sweep(options: &SweepOptions) -> std::io::Result<SweepReport> {
         used: 0,
     };
     let names = list(&dir).map_err(|e| with_path(e.into(), &path))?;
+    let use_flock = super::config().use_flock;
     for name in names {
         if budget.exhausted() {
             report.complete = false;
@@ -66,6 +67,7 @@ pub(super) fn sweep(options: &SweepOptions) -> std::io::Result<SweepReport> {
             registry_path: &path,
             name: &name,
             dry_run: options.dry_run,
+            use_flock,
             report: &mut report,
             budget: &mut budget,
         };
@@ -128,6 +130,8 @@ struct RecordSweep<'a> {
     registry_path: &'a Path,
     name: &'a str,
     dry_run: bool,
+    /// False: behave as on a filesystem without `flock` (see `GuardConfig::use_flock`).
+    use_flock: bool,
     report: &'a mut SweepReport,
     budget: &'a mut Budget,
 }
@@ -158,7 +162,12 @@ impl RecordSweep<'_> {
             // Not something this user's ferrotemp made: leave it, whatever it is.
             return;
         }
-        let locked = match rustix::fs::flock(&fd, FlockOperation::NonBlockingLockExclusive) {
+        let attempt = if self.use_flock {
+            rustix::fs::flock(&fd, FlockOperation::NonBlockingLockExclusive)
+        } else {
+            Err(Errno::NOLCK)
+        };
+        let locked = match attempt {
             Ok(()) => true,
             Err(Errno::WOULDBLOCK) => {
                 if self.name.ends_with(RECORD_SUFFIX) {
