@@ -789,3 +789,41 @@ fn age_sweep_skips_another_filesystem() {
     assert!(report.removed.is_empty());
     cleanup(&scratch);
 }
+
+/// Not a pass/fail test: `cargo test --release --test guard -- --ignored --nocapture`
+/// prints what the guard adds to a `NamedTempFile` round trip on `/dev/shm`.
+#[test]
+#[ignore = "a measurement; run by hand in release mode"]
+#[allow(clippy::print_stderr, clippy::cast_precision_loss)]
+fn measure_guarded_named_file_cost() {
+    let _serial = serial();
+    let shm = Path::new("/dev/shm");
+    if !shm.is_dir() {
+        return;
+    }
+    let scratch = scratch("measure");
+    guard::set_config(config_with_registry(&scratch.join("registry")));
+    let run = |guarded: bool| {
+        let mut builder = Builder::new();
+        builder.guarded(guarded);
+        let start = Instant::now();
+        for _ in 0..20_000 {
+            drop(ferrotemp::NamedTempFile::with_builder_in(&builder, shm).unwrap());
+        }
+        start.elapsed() / 20_000
+    };
+    run(true); // warm-up, creates the record
+    let mut best = (Duration::MAX, Duration::MAX);
+    for _ in 0..5 {
+        best.0 = best.0.min(run(false));
+        best.1 = best.1.min(run(true));
+    }
+    eprintln!(
+        "NamedTempFile create+drop on /dev/shm: off {:?}, on {:?}, ratio {:.3}",
+        best.0,
+        best.1,
+        best.1.as_nanos() as f64 / best.0.as_nanos() as f64
+    );
+    guard::reload_config();
+    cleanup(&scratch);
+}

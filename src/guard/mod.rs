@@ -187,8 +187,9 @@ pub struct GuardConfig {
     /// Start [`spawn_background_sweep`] after the first registration (`FERROTEMP_GUARD_SWEEP`,
     /// default on).
     pub auto_sweep: bool,
-    /// Lock records with `flock` (`FERROTEMP_GUARD_FLOCK`, default on). Off, liveness comes from
-    /// the process id and start time, as on filesystems without `flock`.
+    /// Lock records with `flock` (`FERROTEMP_GUARD_FLOCK`, default on). Off, records are
+    /// written and swept as on filesystems without `flock`: liveness comes from the process id
+    /// and start time, and sweepers claim a dead record by renaming it.
     pub use_flock: bool,
 }
 
@@ -265,6 +266,9 @@ pub fn set_config(config: GuardConfig) {
 /// Whether keep mode is on (`FERROTEMP_KEEP=1`): guarded entries must not be removed.
 #[must_use]
 pub fn keep_mode() -> bool {
+    #[cfg(unix)]
+    return state::switches().0;
+    #[cfg(not(unix))]
     config().keep
 }
 
@@ -293,11 +297,11 @@ pub fn register(path: &Path, kind: EntryKind, dev: u64, ino: u64) -> Registratio
 /// the entry just created.
 #[cfg(unix)]
 pub fn register_fd(path: &Path, kind: EntryKind, fd: impl std::os::fd::AsFd) -> Registration {
-    let config = config();
-    if config.keep {
+    let (keep, enabled) = state::switches();
+    if keep {
         return Registration::Keep;
     }
-    if !config.enabled {
+    if !enabled {
         return Registration::Unguarded;
     }
     match rustix::fs::fstat(fd) {

@@ -101,6 +101,13 @@ pub(super) fn config() -> GuardConfig {
     lock().config().clone()
 }
 
+/// `(keep, enabled)` without cloning the configuration: the per-entry fast path.
+pub(super) fn switches() -> (bool, bool) {
+    let mut state = lock();
+    let config = state.config();
+    (config.keep, config.enabled)
+}
+
 pub(super) fn set_config(config: GuardConfig) {
     let mut state = lock();
     state.config = Some(config);
@@ -117,9 +124,9 @@ pub(super) fn set_config(config: GuardConfig) {
 pub(super) fn register(path: &Path, kind: EntryKind, dev: u64, ino: u64) -> Registration {
     install_fork_handlers();
     let path = if path.is_absolute() {
-        path.to_path_buf()
+        std::borrow::Cow::Borrowed(path)
     } else {
-        crate::env::abspath(path)
+        std::borrow::Cow::Owned(crate::env::abspath(path))
     };
     let (registration, start_sweep) = {
         let mut state = lock();
