@@ -73,6 +73,7 @@ pub struct Builder {
     dir_mode: u32,
     binary: bool,
     max_attempts: u32,
+    guarded: bool,
 }
 
 impl Default for Builder {
@@ -94,6 +95,7 @@ impl Builder {
             dir_mode: 0o700,
             binary: true,
             max_attempts: names::TMP_MAX,
+            guarded: false,
         }
     }
 
@@ -137,6 +139,22 @@ impl Builder {
     pub fn max_attempts(&mut self, attempts: u32) -> &mut Self {
         self.max_attempts = attempts;
         self
+    }
+
+    /// Makes the [`NamedTempFile`](crate::NamedTempFile)s and [`TempDir`](crate::TempDir)s
+    /// this builder creates register with the [crash guard](crate::guard) (default off), so a
+    /// later sweep removes them if the process dies without running destructors. In keep mode
+    /// (`FERROTEMP_KEEP=1`) they are kept instead. Plain `create_*` calls are never guarded:
+    /// what they return belongs to the caller.
+    pub fn guarded(&mut self, guarded: bool) -> &mut Self {
+        self.guarded = guarded;
+        self
+    }
+
+    /// Whether [`Builder::guarded`] is on.
+    #[must_use]
+    pub fn is_guarded(&self) -> bool {
+        self.guarded
     }
 
     /// How many names are tried before giving up.

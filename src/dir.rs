@@ -31,6 +31,8 @@ pub struct TempDir {
     /// Holds the shared lock; closing it releases the lock.
     #[cfg(unix)]
     lock: std::os::fd::OwnedFd,
+    /// The crash-guard registration, dropped (unregistering) after the removal in `Drop`.
+    guard: Option<crate::guard::GuardToken>,
 }
 
 impl TempDir {
@@ -70,20 +72,47 @@ impl TempDir {
                     return Err(err);
                 }
             };
-            Ok(Self {
+            let mut dir = Self {
                 path,
                 armed: true,
                 lock,
-            })
+                guard: None,
+            };
+            if builder.is_guarded() {
+                let kind = crate::guard::EntryKind::Dir;
+                match crate::guard::register_fd(&dir.path, kind, &dir.lock) {
+                    crate::guard::Registration::Guarded(token) => dir.guard = Some(token),
+                    crate::guard::Registration::Keep => dir.armed = false,
+                    crate::guard::Registration::Unguarded => {}
+                }
+            }
+            Ok(dir)
         }
         #[cfg(not(unix))]
-        Ok(Self { path, armed: true })
+        Ok(Self {
+            path,
+            armed: true,
+            guard: None,
+        })
     }
 
     /// The directory's absolute path.
     #[must_use]
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Whether the directory is recorded by the [crash guard](crate::guard) (see
+    /// [`Builder::guarded`]).
+    #[must_use]
+    pub fn is_guarded(&self) -> bool {
+        self.guard.is_some()
+    }
+
+    /// Whether dropping this value removes the directory (false after keep mode disarmed it).
+    #[must_use]
+    pub fn will_delete(&self) -> bool {
+        self.armed
     }
 
     /// Gives up ownership: the directory stays, the lock is released, and its path is

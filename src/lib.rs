@@ -9,6 +9,8 @@
 //!   directories (mode 0700) with names from the OS CSPRNG.
 //! - [`TempDir`] owns a temporary directory and removes it with [`remove_tree_nofollow`],
 //!   which walks by file descriptor and never follows a symlink.
+//! - [`guard`] records named entries so that a later sweep removes what a killed process
+//!   left behind.
 //! - [`env`](crate::env) finds the default temporary directory exactly as Python's `tempfile` does.
 
 #![warn(clippy::pedantic)]
@@ -19,6 +21,7 @@ pub mod dir;
 pub mod env;
 pub mod error;
 pub mod file;
+pub mod guard;
 pub mod named;
 pub mod names;
 pub mod remove;
@@ -32,6 +35,7 @@ pub use dir::TempDir;
 pub use env::{default_tempdir, set_default_tempdir};
 pub use error::PathError;
 pub use file::{tempfile, tempfile_in};
+pub use guard::{GuardToken, Registration};
 pub use named::{NamedTempFile, TempPath};
 pub use names::TMP_MAX;
 pub use remove::{remove_tree_nofollow, RemoveError};

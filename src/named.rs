@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use crate::create::Builder;
 use crate::env;
 use crate::error::with_path;
+use crate::guard::{GuardToken, Registration};
 
 /// A path that is removed when this value is dropped (unless disarmed).
 ///
@@ -16,13 +17,36 @@ use crate::error::with_path;
 pub struct TempPath {
     path: PathBuf,
     delete: bool,
+    /// The crash-guard registration, dropped (unregistering) after the removal in `Drop`.
+    guard: Option<GuardToken>,
 }
 
 impl TempPath {
     /// Takes ownership of `path`: it is removed on drop when `delete` is true.
     #[must_use]
     pub fn new(path: PathBuf, delete: bool) -> Self {
-        Self { path, delete }
+        Self {
+            path,
+            delete,
+            guard: None,
+        }
+    }
+
+    /// Applies a [crash guard](crate::guard) registration of this path: a token is held
+    /// until the path is removed or kept (then the entry is unregistered); keep mode
+    /// ([`Registration::Keep`]) disarms removal.
+    pub fn set_guard(&mut self, registration: Registration) {
+        match registration {
+            Registration::Guarded(token) => self.guard = Some(token),
+            Registration::Keep => self.delete = false,
+            Registration::Unguarded => {}
+        }
+    }
+
+    /// Whether the path is recorded by the crash guard.
+    #[must_use]
+    pub fn is_guarded(&self) -> bool {
+        self.guard.is_some()
     }
 
     /// The path.
@@ -118,10 +142,14 @@ impl NamedTempFile {
     /// As [`Builder::create_file_in`].
     pub fn with_builder_in(builder: &Builder, dir: impl AsRef<Path>) -> io::Result<Self> {
         let (file, path) = builder.create_file_in(dir)?;
-        Ok(Self {
-            file,
-            path: TempPath::new(path, true),
-        })
+        let mut path = TempPath::new(path, true);
+        #[cfg(unix)]
+        if builder.is_guarded() {
+            let registration =
+                crate::guard::register_fd(path.path(), crate::guard::EntryKind::File, &file);
+            path.set_guard(registration);
+        }
+        Ok(Self { file, path })
     }
 
     /// The file's absolute path.

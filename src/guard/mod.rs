@@ -1,0 +1,594 @@
+//! Crash guard: temporary entries left behind by a killed process are found and removed.
+//!
+//! Destructors do not run on `SIGKILL`, an OOM kill or a segfault. The guard keeps, for each
+//! process, a small *record* of the named entries it owns, and holds an exclusive `flock` on
+//! that record for the process's lifetime. A record whose lock can be taken belongs to a
+//! dead process: [`sweep`] removes its entries — only those whose device and inode still
+//! match what was recorded — and then the record.
+//!
+//! # Using it
+//!
+//! ```no_run
+//! use ferrotemp::guard::{self, EntryKind, Registration};
+//! # fn main() -> std::io::Result<()> {
+//! let (file, path) = ferrotemp::Builder::new().create_file()?;
+//! // After creation: record the entry (one fstat, no other syscall).
+//! let registration = guard::register_fd(&path, EntryKind::File, &file);
+//! if let Some(warning) = guard::take_warning() {
+//!     eprintln!("ferrotemp: {warning}"); // once per process, when the guard is unavailable
+//! }
+//! match registration {
+//!     Registration::Keep => { /* FERROTEMP_KEEP=1: log the path, never remove it */ }
+//!     Registration::Guarded(token) => {
+//!         drop(file);
+//!         std::fs::remove_file(&path)?;
+//!         guard::unregister(token); // after the removal: a crash in between is harmless
+//!     }
+//!     Registration::Unguarded => { /* remove as usual; nothing was recorded */ }
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! Rust users get the same guard through [`Builder::guarded`](crate::Builder::guarded): a
+//! [`NamedTempFile`](crate::NamedTempFile) or [`TempDir`](crate::TempDir) made by a guarded
+//! builder registers itself and unregisters when removed. It is opt-in for Rust because it
+//! writes under the temp directory and starts a background sweep, which a library must not
+//! do behind its user's back; the Python package turns it on for `NamedTemporaryFile` and
+//! `TemporaryDirectory`.
+//!
+//! # Registry
+//!
+//! One directory per user, `<default temp dir>/ferrotemp-guard-<euid>` (or
+//! `FERROTEMP_GUARD_DIR`), mode 0700, created if missing. Every time a record is opened (once
+//! per process) and every sweep, it is opened with `O_DIRECTORY|O_NOFOLLOW` and the
+//! descriptor checked: owned by the effective uid, not writable by group or others. If it is
+//! not, the guard is off for that registry and [`take_warning`] says why, once; nothing is
+//! ever written into someone else's directory. Everything inside it is reached relative to
+//! that descriptor (`openat`, `unlinkat`, `renameat`), never by path.
+//!
+//! # Record
+//!
+//! `<pid>-<random>.rec`, created as `.new`, locked, filled with its header and renamed into
+//! place, so a sweeper never sees a half-made record under the final name. The file is
+//! memory-mapped: registering an entry writes it into the mapping and unregistering flips one
+//! byte, so neither costs a syscall; the page cache keeps what a killed process wrote. The
+//! layout (little-endian) is in [`record`]. Paths are stored as raw bytes with their length,
+//! so any byte but NUL (newlines included) is fine. Removed entries are compacted away into a
+//! second region of the same file, switched to by one aligned 8-byte store, so a crash at any
+//! instant leaves a valid record and the file stays bounded (a few times the live entries,
+//! at least 64 KiB per region) however many entries come and go.
+//!
+//! **Window:** an entry is recorded right after it is created. A process killed between the
+//! `open(O_CREAT)` and the registration leaves that one entry unrecorded: it is the standard
+//! module's behaviour for that entry, and age-based sweeping ([`sweep_older_than`]) catches it.
+//! An entry removed and then killed before unregistration is recorded but gone: the sweep
+//! finds nothing at the path (or a different inode) and skips it.
+//!
+//! # Fork
+//!
+//! A `pthread_atfork` child handler drops the inherited record in the child: it closes the
+//! inherited descriptor *without* `LOCK_UN` (the lock belongs to the open file description
+//! the parent still holds, so an unlock would release the parent's lock) and forgets the
+//! mapping, which is `MADV_DONTFORK` and so was never mapped in the child. The child starts its
+//! own record at its first registration. Tokens inherited from the parent carry the parent's
+//! epoch, so unregistering them in the child does nothing. The prepare handler takes the
+//! guard's lock so no other thread holds it mid-update at the instant of the fork.
+//!
+//! # Sweeping
+//!
+//! See [`sweep`] (dead processes' records), [`spawn_background_sweep`] (bounded, detached,
+//! started automatically after a process's first registration) and [`sweep_older_than`]
+//! (systemd-tmpfiles-style age rules for an application's own prefix).
+//!
+//! # Environment
+//!
+//! Read once per process ([`reload_config`] re-reads it; [`set_config`] overrides it):
+//!
+//! - `FERROTEMP_GUARD=0` disables the guard.
+//! - `FERROTEMP_KEEP=1` keeps every guarded entry: [`register`] returns
+//!   [`Registration::Keep`], records nothing, and the RAII types do not remove the entry.
+//! - `FERROTEMP_GUARD_DIR=/path` uses that registry directory instead of the default.
+//! - `FERROTEMP_GUARD_SWEEP=0` stops the automatic background sweep.
+//! - `FERROTEMP_GUARD_FLOCK=0` records without `flock`, as on a filesystem without it
+//!   (liveness then comes from the process id and start time); for testing.
+
+use std::ffi::OsStr;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+#[cfg(unix)]
+mod age;
+#[cfg(unix)]
+pub mod record;
+#[cfg(unix)]
+mod registry;
+#[cfg(unix)]
+mod state;
+#[cfg(unix)]
+mod sweep;
+#[cfg(unix)]
+mod tree;
+
+#[cfg(unix)]
+#[doc(hidden)]
+pub use state::current_record;
+
+/// What kind of entry is guarded; a sweep removes an entry only if it is still of this kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntryKind {
+    /// A regular file, removed with `unlink`.
+    File,
+    /// A directory, removed with everything in it by
+    /// [`remove_tree_nofollow`](crate::remove_tree_nofollow).
+    Dir,
+}
+
+/// The outcome of [`register`].
+#[derive(Debug)]
+#[must_use = "dropping a Guarded token unregisters the entry at once"]
+pub enum Registration {
+    /// The entry is recorded. Drop the token (or pass it to [`unregister`]) after removing the
+    /// entry; keep it as long as the entry should be cleaned up after a crash.
+    Guarded(GuardToken),
+    /// Keep mode (`FERROTEMP_KEEP=1`): nothing was recorded, and the caller must not remove the
+    /// entry. Log its path so the user can find it.
+    Keep,
+    /// The guard is off (disabled, unavailable, or this entry could not be recorded): remove
+    /// the entry as usual. [`take_warning`] tells, once, why the guard is unavailable.
+    Unguarded,
+}
+
+impl Registration {
+    /// Whether the caller must keep the entry (keep mode).
+    #[must_use]
+    pub fn is_keep(&self) -> bool {
+        matches!(self, Registration::Keep)
+    }
+
+    /// The token, if the entry was recorded.
+    #[must_use]
+    pub fn into_token(self) -> Option<GuardToken> {
+        match self {
+            Registration::Guarded(token) => Some(token),
+            _ => None,
+        }
+    }
+}
+
+/// Proof that an entry is recorded. Dropping it unregisters the entry (so a `TempPath`
+/// holding one unregisters after its own removal, fields dropping after `Drop::drop`).
+///
+/// Not `Clone`: an entry is unregistered once. A token inherited across `fork` belongs to the
+/// parent's record and does nothing in the child.
+#[derive(Debug)]
+pub struct GuardToken {
+    epoch: u64,
+    slot: u32,
+}
+
+impl Drop for GuardToken {
+    fn drop(&mut self) {
+        #[cfg(unix)]
+        state::unregister(self.epoch, self.slot);
+    }
+}
+
+/// The guard's settings; [`GuardConfig::from_env`] gives the environment's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(clippy::struct_excessive_bools)] // independent switches, one per variable
+pub struct GuardConfig {
+    /// Record entries (`FERROTEMP_GUARD`, default on).
+    pub enabled: bool,
+    /// Keep every guarded entry (`FERROTEMP_KEEP`, default off).
+    pub keep: bool,
+    /// The registry directory; `None` means [`default_registry_path`] (`FERROTEMP_GUARD_DIR`).
+    pub registry_dir: Option<PathBuf>,
+    /// Start [`spawn_background_sweep`] after the first registration (`FERROTEMP_GUARD_SWEEP`,
+    /// default on).
+    pub auto_sweep: bool,
+    /// Lock records with `flock` (`FERROTEMP_GUARD_FLOCK`, default on). Off, records are
+    /// written and swept as on filesystems without `flock`: liveness comes from the process id
+    /// and start time, and sweepers claim a dead record by renaming it.
+    pub use_flock: bool,
+}
+
+impl Default for GuardConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            keep: false,
+            registry_dir: None,
+            auto_sweep: true,
+            use_flock: true,
+        }
+    }
+}
+
+impl GuardConfig {
+    /// The configuration the `FERROTEMP_*` variables describe (see the module docs).
+    #[must_use]
+    pub fn from_env() -> Self {
+        let flag = |name: &str, default: bool| match std::env::var_os(name) {
+            Some(value) => parse_flag(&value).unwrap_or(default),
+            None => default,
+        };
+        Self {
+            enabled: flag("FERROTEMP_GUARD", true),
+            keep: flag("FERROTEMP_KEEP", false),
+            registry_dir: std::env::var_os("FERROTEMP_GUARD_DIR")
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from),
+            auto_sweep: flag("FERROTEMP_GUARD_SWEEP", true),
+            use_flock: flag("FERROTEMP_GUARD_FLOCK", true),
+        }
+    }
+}
+
+/// `1/true/yes/on` and `0/false/no/off`, any case; anything else is no answer.
+fn parse_flag(value: &OsStr) -> Option<bool> {
+    let value = value.to_str()?.trim().to_ascii_lowercase();
+    match value.as_str() {
+        "1" | "true" | "yes" | "on" => Some(true),
+        "0" | "false" | "no" | "off" | "" => Some(false),
+        _ => None,
+    }
+}
+
+/// The configuration in force (read from the environment on first use).
+#[must_use]
+pub fn config() -> GuardConfig {
+    #[cfg(unix)]
+    return state::config();
+    #[cfg(not(unix))]
+    GuardConfig::from_env()
+}
+
+/// Re-reads the environment, as at process start. See [`set_config`] for what happens to
+/// entries already recorded.
+pub fn reload_config() {
+    set_config(GuardConfig::from_env());
+}
+
+/// Replaces the configuration for the whole process.
+///
+/// Entries recorded before stay in their record, which stays open and locked until the
+/// process exits (closing it would hand live entries to a sweeper); their tokens keep working.
+/// New registrations go to a new record under the new settings, and a guard that was
+/// unavailable is tried again.
+pub fn set_config(config: GuardConfig) {
+    #[cfg(unix)]
+    state::set_config(config);
+    #[cfg(not(unix))]
+    let _ = config;
+}
+
+/// Whether keep mode is on (`FERROTEMP_KEEP=1`): guarded entries must not be removed.
+#[must_use]
+pub fn keep_mode() -> bool {
+    #[cfg(unix)]
+    return state::switches().0;
+    #[cfg(not(unix))]
+    config().keep
+}
+
+/// Records `path` (absolute, or made absolute against the current directory) with the device
+/// and inode the caller obtained from the entry it just created.
+///
+/// Never fails: a guard that cannot work answers [`Registration::Unguarded`] and leaves one
+/// warning for [`take_warning`]. The first registration in a process (or forked child) opens
+/// the registry and creates the record, and may start [`spawn_background_sweep`]; later ones
+/// cost no syscall.
+pub fn register(path: &Path, kind: EntryKind, dev: u64, ino: u64) -> Registration {
+    #[cfg(unix)]
+    return state::register(path, kind, dev, ino);
+    #[cfg(not(unix))]
+    {
+        let _ = (path, kind, dev, ino);
+        if keep_mode() {
+            Registration::Keep
+        } else {
+            Registration::Unguarded
+        }
+    }
+}
+
+/// [`register`] with the device and inode taken from `fd` (one `fstat`), the descriptor of
+/// the entry just created.
+#[cfg(unix)]
+pub fn register_fd(path: &Path, kind: EntryKind, fd: impl std::os::fd::AsFd) -> Registration {
+    let (keep, enabled) = state::switches();
+    if keep {
+        return Registration::Keep;
+    }
+    if !enabled {
+        return Registration::Unguarded;
+    }
+    match rustix::fs::fstat(fd) {
+        Ok(st) => register(path, kind, stat_dev(&st), stat_ino(&st)),
+        Err(err) => {
+            state::note_entry_failure(path, &err.into());
+            Registration::Unguarded
+        }
+    }
+}
+
+/// Unregisters an entry after its normal removal (the same as dropping the token).
+pub fn unregister(token: GuardToken) {
+    drop(token);
+}
+
+/// Why the guard is unavailable, the first time it is asked after the guard gave up (the
+/// registry was refused, or a record could not be made); `None` otherwise and on every later
+/// call, so the caller can warn exactly once.
+#[must_use]
+pub fn take_warning() -> Option<String> {
+    #[cfg(unix)]
+    return state::take_warning();
+    #[cfg(not(unix))]
+    None
+}
+
+/// Why the guard is off, if it is: disabled, or the reason it became unavailable.
+#[must_use]
+pub fn unavailable_reason() -> Option<String> {
+    #[cfg(unix)]
+    return state::unavailable_reason();
+    #[cfg(not(unix))]
+    Some("the crash guard is only implemented on POSIX systems".to_owned())
+}
+
+/// The name of the registry directory inside a temp dir: `ferrotemp-guard-<euid>`.
+#[must_use]
+pub fn registry_name() -> String {
+    #[cfg(unix)]
+    return format!("ferrotemp-guard-{}", rustix::process::geteuid().as_raw());
+    #[cfg(not(unix))]
+    "ferrotemp-guard".to_owned()
+}
+
+/// The registry inside `tempdir`: `tempdir/ferrotemp-guard-<euid>`.
+#[must_use]
+pub fn registry_path_in(tempdir: &Path) -> PathBuf {
+    tempdir.join(registry_name())
+}
+
+/// The default registry: [`registry_path_in`] the default temp dir.
+///
+/// # Errors
+///
+/// Temp-dir discovery's error.
+pub fn default_registry_path() -> io::Result<PathBuf> {
+    Ok(registry_path_in(&crate::env::default_tempdir()?))
+}
+
+/// The registry in use: the configured one, else [`default_registry_path`].
+///
+/// # Errors
+///
+/// Temp-dir discovery's error.
+pub fn registry_path() -> io::Result<PathBuf> {
+    match config().registry_dir {
+        Some(dir) => Ok(dir),
+        None => default_registry_path(),
+    }
+}
+
+/// What [`sweep`] and [`sweep_older_than`] look at and how far they go.
+#[derive(Debug, Clone, Default)]
+pub struct SweepOptions {
+    /// The registry to sweep; `None` means [`registry_path`].
+    pub registry: Option<PathBuf>,
+    /// Report what would be removed, and remove nothing.
+    pub dry_run: bool,
+    /// Stop after this many entries (removed or skipped).
+    pub max_entries: Option<usize>,
+    /// Stop once this much time has passed.
+    pub max_time: Option<Duration>,
+}
+
+/// Why an entry was left alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SkipReason {
+    /// Nothing is at the path any more.
+    Gone,
+    /// Something else is at the path now (another device or inode, or another kind).
+    Replaced,
+    /// A symbolic link: never followed, never removed.
+    Symlink,
+    /// On another filesystem than the directory swept (or a mount point inside it).
+    OtherFilesystem,
+    /// Owned by another user.
+    OtherOwner,
+    /// Locked with `flock` by a live user.
+    InUse,
+    /// A timestamp (of the entry or of something inside) is newer than the cutoff.
+    Recent,
+    /// Neither a regular file nor a directory.
+    NotFileOrDir,
+    /// Too big or too deep to examine completely within the walk's bounds.
+    TooLarge,
+}
+
+/// One entry a sweep removed (or, in a dry run, would remove).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SweptEntry {
+    /// Its path.
+    pub path: PathBuf,
+    /// File or directory.
+    pub kind: EntryKind,
+    /// Bytes it held: a file's size, or the sum of the file sizes in a directory tree.
+    pub bytes: u64,
+}
+
+/// What a sweep did.
+#[derive(Debug, Default)]
+pub struct SweepReport {
+    /// Whether this was a dry run (nothing removed; `removed` lists what would have been).
+    pub dry_run: bool,
+    /// Entries removed, or that a dry run would remove.
+    pub removed: Vec<SweptEntry>,
+    /// Entries examined and left alone, with the reason.
+    pub skipped: Vec<(PathBuf, SkipReason)>,
+    /// Failures, each with the path it concerns.
+    pub errors: Vec<(PathBuf, io::Error)>,
+    /// Dead processes' records removed (or that a dry run would remove).
+    pub records_removed: usize,
+    /// Records of live processes, left alone.
+    pub records_live: usize,
+    /// False when a limit (count or time) stopped the sweep early.
+    pub complete: bool,
+}
+
+impl SweepReport {
+    /// How many entries were removed (or would be).
+    #[must_use]
+    pub fn entries(&self) -> usize {
+        self.removed.len()
+    }
+
+    /// How many bytes were reclaimed (or would be), as far as known.
+    #[must_use]
+    pub fn bytes(&self) -> u64 {
+        self.removed.iter().map(|e| e.bytes).sum()
+    }
+}
+
+/// Removes the entries of dead processes' records in the registry, then those records.
+///
+/// A record is dead when its `flock` can be taken (`LOCK_EX|LOCK_NB`); it stays locked until
+/// it is unlinked, and after locking the sweeper checks that the record's name still refers to
+/// the locked inode, so two sweepers never both process one record and a live owner's record
+/// is never read as dead. An entry is removed only if `lstat` of its path still shows the
+/// recorded device, inode and kind (files are unlinked; directories go through
+/// [`remove_tree_nofollow`](crate::remove_tree_nofollow)). Records made without `flock`
+/// (unsupported filesystem) are judged by process id and start time, and claimed by an atomic
+/// rename before their entries are touched.
+///
+/// A missing registry is an empty sweep. Limits stop early, leaving the rest (the record of
+/// an unfinished dead process included) for a later sweep.
+///
+/// # Errors
+///
+/// The registry's refusal (not ours, a symlink, …) or an error listing it. Per-entry failures
+/// are in the report.
+pub fn sweep(options: &SweepOptions) -> io::Result<SweepReport> {
+    #[cfg(unix)]
+    return sweep::sweep(options);
+    #[cfg(not(unix))]
+    Ok(SweepReport {
+        dry_run: options.dry_run,
+        complete: true,
+        ..SweepReport::default()
+    })
+}
+
+/// Bounds for [`spawn_background_sweep`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SweepLimits {
+    /// The most entries examined.
+    pub max_entries: usize,
+    /// The most time spent.
+    pub max_time: Duration,
+}
+
+impl Default for SweepLimits {
+    /// 10,000 entries or two seconds, whichever comes first.
+    fn default() -> Self {
+        Self {
+            max_entries: 10_000,
+            max_time: Duration::from_secs(2),
+        }
+    }
+}
+
+/// Runs a bounded [`sweep`] of the configured registry on a new detached thread and returns
+/// at once. The thread never delays process exit (Rust does not join threads at exit); drop
+/// the handle to detach it, or join it to read the report.
+///
+/// # Errors
+///
+/// The error of spawning the thread.
+pub fn spawn_background_sweep(
+    limits: SweepLimits,
+) -> io::Result<std::thread::JoinHandle<io::Result<SweepReport>>> {
+    let options = SweepOptions {
+        registry: None,
+        dry_run: false,
+        max_entries: Some(limits.max_entries),
+        max_time: Some(limits.max_time),
+    };
+    std::thread::Builder::new()
+        .name("ferrotemp-sweep".to_owned())
+        .spawn(move || sweep(&options))
+}
+
+/// Removes the top-level entries of `dir` whose name starts with `prefix` and whose
+/// timestamps (access, modification and change, of the entry and of everything inside a
+/// directory) are all older than `cutoff`, following systemd-tmpfiles' rules: an entry is
+/// skipped if it is a symlink, owned by another user, on another filesystem than `dir` (or
+/// holds a mount point), neither a file nor a directory, locked with `flock` (a live
+/// `TempDir` holds a shared lock), or too big to examine within the walk's bounds. The
+/// registry directories (`ferrotemp-guard-*`) are never touched.
+///
+/// Timestamps are read before anything is opened, and opens use `O_NOATIME` where allowed,
+/// so a dry run does not make entries look recent.
+///
+/// # Errors
+///
+/// `InvalidInput` for an empty prefix (which would mean every entry), or the error of opening
+/// `dir`. Per-entry failures are in the report.
+pub fn sweep_older_than(
+    dir: &Path,
+    prefix: &OsStr,
+    cutoff: Duration,
+    dry_run: bool,
+) -> io::Result<SweepReport> {
+    #[cfg(unix)]
+    return age::sweep_older_than(dir, prefix, cutoff, dry_run);
+    #[cfg(not(unix))]
+    {
+        let _ = (dir, prefix, cutoff);
+        Ok(SweepReport {
+            dry_run,
+            complete: true,
+            ..SweepReport::default()
+        })
+    }
+}
+
+// `Stat` field types differ between rustix backends (and platforms); these keep the casts
+// in one place.
+#[cfg(unix)]
+#[allow(
+    clippy::unnecessary_cast,
+    clippy::cast_sign_loss,
+    clippy::useless_conversion
+)]
+pub(crate) fn stat_dev(st: &rustix::fs::Stat) -> u64 {
+    st.st_dev as u64
+}
+
+#[cfg(unix)]
+#[allow(
+    clippy::unnecessary_cast,
+    clippy::cast_sign_loss,
+    clippy::useless_conversion
+)]
+pub(crate) fn stat_ino(st: &rustix::fs::Stat) -> u64 {
+    st.st_ino as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_parse_like_the_documentation_says() {
+        assert_eq!(parse_flag(OsStr::new("1")), Some(true));
+        assert_eq!(parse_flag(OsStr::new(" ON ")), Some(true));
+        assert_eq!(parse_flag(OsStr::new("0")), Some(false));
+        assert_eq!(parse_flag(OsStr::new("no")), Some(false));
+        assert_eq!(parse_flag(OsStr::new("maybe")), None);
+    }
+}

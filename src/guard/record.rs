@@ -1,0 +1,651 @@
+//! The per-process record: its on-disk layout, the memory-mapped writer, and the parser
+//! sweepers use.
+//!
+//! # Layout
+//!
+//! All integers little-endian, offsets in bytes.
+//!
+//! ```text
+//! header (64 bytes)
+//!    0  magic "FTGUARD1"
+//!    8  u32 version (1)
+//!   12  u32 flags: bit 0 = the owner holds an exclusive flock on this file
+//!   16  u64 owner pid
+//!   24  u64 owner start time (Linux: /proc/<pid>/stat field 22, clock ticks; 0 = unknown)
+//!   32  u64 offset of the active region
+//! region (at a 64-aligned offset)
+//!    0  u64 capacity of the entry area
+//!    8  u64 bytes of entries written (the commit point of an append)
+//!   16  entries, back to back
+//! entry (32 bytes + the path padded to 8)
+//!    0  u32 path length
+//!    4  u32 slot (the writer's index; meaningless to readers)
+//!    8  u64 device
+//!   16  u64 inode
+//!   24  u8  state: 1 live, 2 removed
+//!   25  u8  kind: b'f' file, b'd' directory
+//!   32  path bytes (any byte but NUL)
+//! ```
+//!
+//! An append writes the entry, then stores the region's new length; a removal stores one
+//! state byte; a compaction fills the other region and then stores the header's active
+//! offset. Each commit is one aligned store, so whatever instant the owner dies at, a reader
+//! sees a consistent record: entries past the length, and a region not yet switched to, do
+//! not exist.
+
+use std::fs::File;
+use std::io;
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+use rustix::fs::{FallocateFlags, FlockOperation, Mode, OFlags};
+use rustix::io::Errno;
+use rustix::mm::{Advice, MapFlags, ProtFlags};
+
+use super::EntryKind;
+
+/// The first bytes of every record.
+pub const MAGIC: &[u8; 8] = b"FTGUARD1";
+/// The layout version written by this code.
+pub const VERSION: u32 = 1;
+/// Header flag: the owner locks the record with `flock`.
+pub const FLAG_LOCKED: u32 = 1;
+/// The suffix of a record in use.
+pub const RECORD_SUFFIX: &str = ".rec";
+/// The suffix of a record being created (renamed to [`RECORD_SUFFIX`] once complete).
+pub const NEW_SUFFIX: &str = ".new";
+/// The infix of a record claimed by a sweeper on a filesystem without `flock`.
+pub const CLAIMED_INFIX: &str = ".claimed-";
+
+const HEADER_LEN: usize = 64;
+const H_VERSION: usize = 8;
+const H_FLAGS: usize = 12;
+const H_PID: usize = 16;
+const H_START: usize = 24;
+const H_ACTIVE: usize = 32;
+const REGION_HDR: usize = 16;
+const ENTRY_HDR: usize = 32;
+const E_SLOT: usize = 4;
+const E_DEV: usize = 8;
+const E_INO: usize = 16;
+const E_STATE: usize = 24;
+const E_KIND: usize = 25;
+const LIVE: u8 = 1;
+const DEAD: u8 = 2;
+/// The smallest entry area: a region this size holds ~1,000 typical entries, so compaction
+/// (a memcpy of the live ones) happens at most once per ~1,000 registrations.
+const MIN_CAP: usize = 64 * 1024;
+/// A trailing stale region is truncated away only when it is this much larger than needed,
+/// so a steady state does not grow and shrink the file at every compaction.
+const SHRINK_SLACK: usize = 1 << 20;
+const FREE: usize = usize::MAX;
+
+fn entry_len(path_len: usize) -> usize {
+    ENTRY_HDR + path_len.next_multiple_of(8)
+}
+
+fn kind_byte(kind: EntryKind) -> u8 {
+    match kind {
+        EntryKind::File => b'f',
+        EntryKind::Dir => b'd',
+    }
+}
+
+/// A shared, writable mapping of the whole record file.
+struct Mapping {
+    ptr: *mut u8,
+    len: usize,
+}
+
+// The mapping is only reached through `RecordWriter`, itself behind the guard's mutex.
+unsafe impl Send for Mapping {}
+
+impl Mapping {
+    fn new(fd: impl AsFd, len: usize) -> io::Result<Self> {
+        // SAFETY: a fresh mapping at an address of the kernel's choosing aliases nothing.
+        let ptr = unsafe {
+            rustix::mm::mmap(
+                std::ptr::null_mut(),
+                len,
+                ProtFlags::READ | ProtFlags::WRITE,
+                MapFlags::SHARED,
+                fd,
+                0,
+            )?
+        };
+        // A forked child must never write into its parent's record; not mapping it there at
+        // all turns any such bug into a clean fault instead of corruption. Best effort.
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        // SAFETY: advising on exactly the range just mapped.
+        let _ = unsafe { rustix::mm::madvise(ptr, len, Advice::LinuxDontFork) };
+        #[cfg(not(any(target_os = "linux", target_os = "android")))]
+        let _ = Advice::Normal;
+        Ok(Self {
+            ptr: ptr.cast(),
+            len,
+        })
+    }
+
+    fn bytes(&mut self) -> &mut [u8] {
+        // SAFETY: the mapping is `len` bytes, alive until drop, and `&mut self` is exclusive.
+        // The file is never shrunk below `len` while mapped (see `RecordWriter::remap`).
+        unsafe { std::slice::from_raw_parts_mut(self.ptr, self.len) }
+    }
+
+    /// After fork: the mapping does not exist in the child (`MADV_DONTFORK`), and where it
+    /// was, something else may be mapped later; never unmap it.
+    fn forget(self) {
+        std::mem::forget(self);
+    }
+}
+
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        // SAFETY: unmapping exactly the range `new` mapped; no slice outlives `&mut self`.
+        let _ = unsafe { rustix::mm::munmap(self.ptr.cast(), self.len) };
+    }
+}
+
+fn put_u32(buf: &mut [u8], off: usize, value: u32) {
+    buf[off..off + 4].copy_from_slice(&value.to_le_bytes());
+}
+
+fn put_u64(buf: &mut [u8], off: usize, value: u64) {
+    buf[off..off + 8].copy_from_slice(&value.to_le_bytes());
+}
+
+fn get_u32(buf: &[u8], off: usize) -> Option<u32> {
+    Some(u32::from_le_bytes(buf.get(off..off + 4)?.try_into().ok()?))
+}
+
+fn get_u64(buf: &[u8], off: usize) -> Option<u64> {
+    Some(u64::from_le_bytes(buf.get(off..off + 8)?.try_into().ok()?))
+}
+
+fn to_usize(value: u64) -> Option<usize> {
+    usize::try_from(value).ok()
+}
+
+/// Makes sure `[from, to)` of the file has blocks behind it, extending the file to `to`.
+///
+/// A store into a mapped page with no block behind it raises `SIGBUS` when the filesystem is
+/// full — exactly when temp files pile up. Reserving the blocks up front turns that into an
+/// ordinary error here.
+fn reserve(file: &File, from: usize, to: usize) -> io::Result<()> {
+    let len = (to - from) as u64;
+    match rustix::fs::fallocate(file, FallocateFlags::empty(), from as u64, len) {
+        Ok(()) => Ok(()),
+        Err(Errno::OPNOTSUPP | Errno::NOSYS | Errno::INVAL) => {
+            // No fallocate here: writing zeros allocates the blocks just as well.
+            let zeros = vec![0u8; 64 * 1024];
+            let mut at = from;
+            while at < to {
+                let n = (to - at).min(zeros.len());
+                file.write_all_at(&zeros[..n], at as u64)?;
+                at += n;
+            }
+            Ok(())
+        }
+        Err(err) => Err(err.into()),
+    }
+}
+
+/// Whether `flock` failing with `err` means "not supported here" rather than a real error.
+pub(super) fn flock_unsupported(err: Errno) -> bool {
+    // ENOTSUP and EOPNOTSUPP are one value on Linux and two elsewhere.
+    matches!(
+        err,
+        Errno::NOLCK | Errno::OPNOTSUPP | Errno::NOSYS | Errno::INVAL
+    ) || err == Errno::NOTSUP
+}
+
+/// The start time of process `pid` in clock ticks since boot (Linux `/proc/<pid>/stat`
+/// field 22), which tells a process from a later one reusing its id; `None` if unknown.
+#[must_use]
+pub fn process_start_time(pid: u32) -> Option<u64> {
+    let stat = std::fs::read(format!("/proc/{pid}/stat")).ok()?;
+    // Field 2 (the command) is in parentheses and may hold anything: parse after the last ')'.
+    let close = stat.iter().rposition(|&b| b == b')')?;
+    let rest = std::str::from_utf8(&stat[close + 1..]).ok()?;
+    // After ')' come fields 3, 4, …; field 22 is the 20th of them.
+    rest.split_ascii_whitespace().nth(19)?.parse().ok()
+}
+
+/// The writer side of a record: owned by one process, which holds the file's lock.
+pub(super) struct RecordWriter {
+    /// Holds the `flock` (when `locked`) and keeps the mapping's file alive.
+    file: File,
+    map: Mapping,
+    file_len: usize,
+    active: usize,
+    cap: usize,
+    len: usize,
+    live_bytes: usize,
+    /// Offset (within the active region's entry area) of each slot's entry, or `FREE`.
+    slots: Vec<usize>,
+    free: Vec<u32>,
+    name: String,
+    locked: bool,
+}
+
+impl RecordWriter {
+    /// Creates a new record in the registry `dir`: `<pid>-<random>.new`, locked, sized,
+    /// mapped, headed, then renamed to `.rec`.
+    pub(super) fn create(dir: &OwnedFd, use_flock: bool) -> io::Result<Self> {
+        let pid = std::process::id();
+        let start = process_start_time(pid).unwrap_or(0);
+        for _ in 0..16 {
+            let stem = format!("{pid}-{}", crate::names::random_name(8)?);
+            let temp = format!("{stem}{NEW_SUFFIX}");
+            let flags =
+                OFlags::RDWR | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+            let fd = match rustix::fs::openat(dir, &temp, flags, Mode::RUSR | Mode::WUSR) {
+                Ok(fd) => fd,
+                Err(Errno::EXIST) => continue,
+                Err(err) => return Err(err.into()),
+            };
+            let file = File::from(fd);
+            let name = format!("{stem}{RECORD_SUFFIX}");
+            return match Self::init(file, dir, &temp, name, pid, start, use_flock) {
+                Ok(writer) => Ok(writer),
+                Err(err) => {
+                    let _ = rustix::fs::unlinkat(dir, &temp, rustix::fs::AtFlags::empty());
+                    Err(err)
+                }
+            };
+        }
+        Err(crate::create::names_exhausted("record"))
+    }
+
+    fn init(
+        file: File,
+        dir: &OwnedFd,
+        temp: &str,
+        name: String,
+        pid: u32,
+        start: u64,
+        use_flock: bool,
+    ) -> io::Result<Self> {
+        let locked = if use_flock {
+            match rustix::fs::flock(&file, FlockOperation::NonBlockingLockExclusive) {
+                Ok(()) => true,
+                Err(err) if flock_unsupported(err) => false,
+                Err(err) => return Err(err.into()),
+            }
+        } else {
+            false
+        };
+        let file_len = HEADER_LEN + REGION_HDR + MIN_CAP;
+        reserve(&file, 0, file_len)?;
+        let mut map = Mapping::new(&file, file_len)?;
+        let buf = map.bytes();
+        buf[..8].copy_from_slice(MAGIC);
+        put_u32(buf, H_VERSION, VERSION);
+        put_u32(buf, H_FLAGS, if locked { FLAG_LOCKED } else { 0 });
+        put_u64(buf, H_PID, u64::from(pid));
+        put_u64(buf, H_START, start);
+        put_u64(buf, HEADER_LEN, MIN_CAP as u64);
+        put_u64(buf, HEADER_LEN + 8, 0);
+        put_u64(buf, H_ACTIVE, HEADER_LEN as u64);
+        // Only a complete, locked record may carry the name sweepers act on.
+        rustix::fs::renameat(dir, temp, dir, &name)?;
+        Ok(Self {
+            file,
+            map,
+            file_len,
+            active: HEADER_LEN,
+            cap: MIN_CAP,
+            len: 0,
+            live_bytes: 0,
+            slots: Vec::new(),
+            free: Vec::new(),
+            name,
+            locked,
+        })
+    }
+
+    /// The record's file name in the registry.
+    pub(super) fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Whether the record is protected by `flock` (else by pid and start time).
+    pub(super) fn locked(&self) -> bool {
+        self.locked
+    }
+
+    /// The record file's current size.
+    #[cfg(test)]
+    pub(super) fn file_len(&self) -> usize {
+        self.file_len
+    }
+
+    /// Appends a live entry and returns its slot.
+    pub(super) fn add(
+        &mut self,
+        path: &Path,
+        kind: EntryKind,
+        dev: u64,
+        ino: u64,
+    ) -> io::Result<u32> {
+        let path = path.as_os_str().as_bytes();
+        let path_len = u32::try_from(path.len())
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path too long"))?;
+        let need = entry_len(path.len());
+        if self.len + need > self.cap {
+            self.relocate(need)?;
+        }
+        let slot = if let Some(slot) = self.free.pop() {
+            slot
+        } else {
+            let slot = u32::try_from(self.slots.len())
+                .map_err(|_| io::Error::other("too many guarded entries"))?;
+            self.slots.push(FREE);
+            slot
+        };
+        let rel = self.len;
+        let at = self.active + REGION_HDR + rel;
+        let buf = self.map.bytes();
+        put_u32(buf, at, path_len);
+        put_u32(buf, at + E_SLOT, slot);
+        put_u64(buf, at + E_DEV, dev);
+        put_u64(buf, at + E_INO, ino);
+        buf[at + E_STATE] = LIVE;
+        buf[at + E_KIND] = kind_byte(kind);
+        buf[at + ENTRY_HDR..at + ENTRY_HDR + path.len()].copy_from_slice(path);
+        // The commit: until this store, the entry does not exist for a reader.
+        put_u64(buf, self.active + 8, (rel + need) as u64);
+        self.len = rel + need;
+        self.live_bytes += need;
+        self.slots[slot as usize] = rel;
+        Ok(slot)
+    }
+
+    /// Marks the entry in `slot` removed; an unknown or free slot is ignored.
+    pub(super) fn remove(&mut self, slot: u32) {
+        let Some(rel) = self.slots.get_mut(slot as usize) else {
+            return;
+        };
+        if *rel == FREE {
+            return;
+        }
+        let at = self.active + REGION_HDR + *rel;
+        *rel = FREE;
+        self.free.push(slot);
+        let buf = self.map.bytes();
+        buf[at + E_STATE] = DEAD;
+        let path_len = get_u32(buf, at).unwrap_or(0) as usize;
+        self.live_bytes -= entry_len(path_len);
+    }
+
+    /// Moves the live entries to a fresh region with room for `need` more bytes, and switches
+    /// to it with one store.
+    fn relocate(&mut self, need: usize) -> io::Result<()> {
+        let wanted = (self.live_bytes + need)
+            .checked_mul(4)
+            .ok_or_else(|| io::Error::other("record too large"))?;
+        let new_cap = wanted.next_multiple_of(4096).max(MIN_CAP);
+        // The new region goes before the active one if it fits there, else after it.
+        let new_at = if HEADER_LEN + REGION_HDR + new_cap <= self.active {
+            HEADER_LEN
+        } else {
+            (self.active + REGION_HDR + self.cap).next_multiple_of(64)
+        };
+        let new_end = new_at + REGION_HDR + new_cap;
+        if new_end > self.file_len {
+            reserve(&self.file, self.file_len, new_end)?;
+            self.remap(new_end)?;
+        }
+        let old_data = self.active + REGION_HDR;
+        let new_data = new_at + REGION_HDR;
+        let buf = self.map.bytes();
+        let mut written = 0;
+        for rel in self.slots.iter_mut().filter(|rel| **rel != FREE) {
+            let src = old_data + *rel;
+            let size = entry_len(get_u32(buf, src).unwrap_or(0) as usize);
+            buf.copy_within(src..src + size, new_data + written);
+            *rel = written;
+            written += size;
+        }
+        put_u64(buf, new_at, new_cap as u64);
+        put_u64(buf, new_at + 8, written as u64);
+        // The commit: readers now see the compacted region.
+        put_u64(buf, H_ACTIVE, new_at as u64);
+        self.active = new_at;
+        self.cap = new_cap;
+        self.len = written;
+        self.live_bytes = written;
+        if new_at == HEADER_LEN && self.file_len > new_end + SHRINK_SLACK {
+            // Unmap the tail first: the file must never be shorter than the mapping.
+            self.remap(new_end)?;
+            self.file.set_len(new_end as u64)?;
+            self.file_len = new_end;
+        }
+        Ok(())
+    }
+
+    /// Maps `len` bytes of the file in place of the current mapping. The new mapping is made
+    /// before the old one goes, so a failure leaves the writer as it was.
+    fn remap(&mut self, len: usize) -> io::Result<()> {
+        let map = Mapping::new(&self.file, len)?;
+        self.map = map;
+        if len > self.file_len {
+            self.file_len = len;
+        }
+        Ok(())
+    }
+
+    /// In a forked child: let go of the parent's record without touching it. Closing the
+    /// inherited descriptor does not release the parent's lock (its own descriptor still
+    /// refers to the locked open file description); `LOCK_UN` would, so it is never called.
+    pub(super) fn abandon_after_fork(self) {
+        let Self { file, map, .. } = self;
+        map.forget();
+        drop(file);
+    }
+}
+
+/// An entry as a sweeper reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordEntry {
+    /// The absolute path.
+    pub path: PathBuf,
+    /// File or directory.
+    pub kind: EntryKind,
+    /// The device it was created on.
+    pub dev: u64,
+    /// Its inode.
+    pub ino: u64,
+}
+
+/// A record as a sweeper reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParsedRecord {
+    /// The owner's process id.
+    pub pid: u32,
+    /// The owner's start time (see [`process_start_time`]); 0 when unknown.
+    pub start_time: u64,
+    /// Whether the owner locked the record with `flock`.
+    pub locked: bool,
+    /// The live entries.
+    pub entries: Vec<RecordEntry>,
+    /// Whether the record ended in something unreadable (the entries before it are listed).
+    pub truncated: bool,
+}
+
+/// Reads a record's bytes; `None` if it is not a record at all (wrong magic, version or
+/// header). A damaged entry list yields the entries before the damage, marked `truncated`.
+#[must_use]
+pub fn parse(bytes: &[u8]) -> Option<ParsedRecord> {
+    if bytes.get(..8)? != MAGIC || get_u32(bytes, H_VERSION)? != VERSION {
+        return None;
+    }
+    let flags = get_u32(bytes, H_FLAGS)?;
+    let pid = u32::try_from(get_u64(bytes, H_PID)?).ok()?;
+    let start_time = get_u64(bytes, H_START)?;
+    let active = to_usize(get_u64(bytes, H_ACTIVE)?)?;
+    let cap = to_usize(get_u64(bytes, active)?)?;
+    let len = to_usize(get_u64(bytes, active.checked_add(8)?)?)?;
+    let data = active.checked_add(REGION_HDR)?;
+    let mut record = ParsedRecord {
+        pid,
+        start_time,
+        locked: flags & FLAG_LOCKED != 0,
+        entries: Vec::new(),
+        truncated: false,
+    };
+    let end = match data.checked_add(len.min(cap)) {
+        Some(end) if end <= bytes.len() && len <= cap => end,
+        _ => {
+            record.truncated = true;
+            bytes.len()
+        }
+    };
+    let mut at = data;
+    while at < end {
+        let Some(entry) = parse_entry(&bytes[..end], at) else {
+            record.truncated = true;
+            break;
+        };
+        at += entry.0;
+        if let Some(entry) = entry.1 {
+            record.entries.push(entry);
+        }
+    }
+    Some(record)
+}
+
+/// One entry at `at`: its size, and the entry if it is live.
+fn parse_entry(bytes: &[u8], at: usize) -> Option<(usize, Option<RecordEntry>)> {
+    let path_len = get_u32(bytes, at)? as usize;
+    let size = entry_len(path_len);
+    let path = bytes.get(at + ENTRY_HDR..at + ENTRY_HDR + path_len)?;
+    if at + size > bytes.len() {
+        return None;
+    }
+    let state = *bytes.get(at + E_STATE)?;
+    let kind = match *bytes.get(at + E_KIND)? {
+        b'f' => EntryKind::File,
+        b'd' => EntryKind::Dir,
+        _ => return None,
+    };
+    let entry = match state {
+        LIVE => Some(RecordEntry {
+            path: PathBuf::from(std::ffi::OsStr::from_bytes(path)),
+            kind,
+            dev: get_u64(bytes, at + E_DEV)?,
+            ino: get_u64(bytes, at + E_INO)?,
+        }),
+        DEAD => None,
+        _ => return None,
+    };
+    Some((size, entry))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scratch(name: &str) -> (PathBuf, OwnedFd) {
+        let dir = std::env::temp_dir().join(format!("ft-record-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir(&dir).unwrap();
+        let fd = rustix::fs::open(&dir, OFlags::RDONLY | OFlags::DIRECTORY, Mode::empty()).unwrap();
+        (dir, fd)
+    }
+
+    fn read(dir: &Path, writer: &RecordWriter) -> ParsedRecord {
+        parse(&std::fs::read(dir.join(writer.name())).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn entries_round_trip_with_any_bytes_in_the_path() {
+        let (dir, fd) = scratch("roundtrip");
+        let mut writer = RecordWriter::create(&fd, true).unwrap();
+        let odd = Path::new(std::ffi::OsStr::from_bytes(b"/tmp/a\nb\xff c"));
+        let a = writer.add(odd, EntryKind::File, 1, 2).unwrap();
+        let b = writer
+            .add(Path::new("/tmp/d"), EntryKind::Dir, 3, 4)
+            .unwrap();
+        let parsed = read(&dir, &writer);
+        assert!(parsed.locked);
+        assert_eq!(parsed.pid, std::process::id());
+        assert!(!parsed.truncated);
+        assert_eq!(parsed.entries.len(), 2);
+        assert_eq!(parsed.entries[0].path, odd);
+        assert_eq!((parsed.entries[1].dev, parsed.entries[1].ino), (3, 4));
+        writer.remove(a);
+        let parsed = read(&dir, &writer);
+        assert_eq!(parsed.entries.len(), 1);
+        assert_eq!(parsed.entries[0].kind, EntryKind::Dir);
+        writer.remove(b);
+        writer.remove(b);
+        assert!(read(&dir, &writer).entries.is_empty());
+        drop(writer);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn compaction_keeps_live_entries_and_bounds_the_file() {
+        let (dir, fd) = scratch("compact");
+        let mut writer = RecordWriter::create(&fd, true).unwrap();
+        let keep = writer
+            .add(Path::new("/tmp/kept"), EntryKind::File, 9, 9)
+            .unwrap();
+        for i in 0..50_000u64 {
+            let path = PathBuf::from(format!("/tmp/some-longer-temporary-name-{i}"));
+            let slot = writer.add(&path, EntryKind::File, 1, i).unwrap();
+            writer.remove(slot);
+        }
+        let parsed = read(&dir, &writer);
+        assert_eq!(parsed.entries.len(), 1);
+        assert_eq!(parsed.entries[0].path, Path::new("/tmp/kept"));
+        assert!(writer.file_len() <= HEADER_LEN + 2 * (REGION_HDR + MIN_CAP) + 64);
+        // Growth: many live entries at once, then all removed.
+        let slots: Vec<u32> = (0..20_000u64)
+            .map(|i| {
+                let path = PathBuf::from(format!("/tmp/live-{i}"));
+                writer.add(&path, EntryKind::Dir, 2, i).unwrap()
+            })
+            .collect();
+        assert_eq!(read(&dir, &writer).entries.len(), 20_001);
+        for slot in slots {
+            writer.remove(slot);
+        }
+        writer.remove(keep);
+        assert!(read(&dir, &writer).entries.is_empty());
+        drop(writer);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn garbage_is_not_a_record_and_damage_is_truncation() {
+        assert!(parse(b"").is_none());
+        assert!(parse(b"FTGUARD1").is_none());
+        assert!(parse(&[0u8; 200]).is_none());
+        let (dir, fd) = scratch("damage");
+        let mut writer = RecordWriter::create(&fd, true).unwrap();
+        writer
+            .add(Path::new("/tmp/x"), EntryKind::File, 1, 1)
+            .unwrap();
+        let mut bytes = std::fs::read(dir.join(writer.name())).unwrap();
+        bytes[HEADER_LEN + REGION_HDR + E_KIND] = b'?';
+        let parsed = parse(&bytes).unwrap();
+        assert!(parsed.truncated);
+        assert!(parsed.entries.is_empty());
+        bytes.truncate(HEADER_LEN + 20);
+        assert!(parse(&bytes).unwrap().truncated);
+        drop(writer);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn start_time_of_this_process_is_known() {
+        let start = process_start_time(std::process::id());
+        if cfg!(target_os = "linux") {
+            assert!(start.is_some_and(|t| t > 0));
+        }
+    }
+}

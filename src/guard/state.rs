@@ -1,0 +1,251 @@
+//! The process-wide guard state: configuration, the open record(s), fork handling.
+
+use std::cell::RefCell;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard, Once, PoisonError};
+
+use super::record::RecordWriter;
+use super::{registry, EntryKind, GuardConfig, GuardToken, Registration, SweepLimits};
+
+struct State {
+    config: Option<GuardConfig>,
+    /// Records opened by this process, each with its epoch; the last is the current one while
+    /// `current_epoch` matches it. Older ones stay open (and locked) until exit: their entries
+    /// may still be live.
+    records: Vec<(u64, RecordWriter)>,
+    /// Bumped by fork and reconfiguration: tokens of another epoch belong to a record this
+    /// process does not write to.
+    epoch: u64,
+    /// Why the guard gave up in this epoch; no record is tried again until reconfigured.
+    unavailable: Option<String>,
+    /// A warning not yet handed out by `take_warning`.
+    warning: Option<String>,
+    /// Whether a warning was produced already: one per process (and configuration) is enough.
+    warned: bool,
+    /// Whether this process started its automatic background sweep.
+    swept: bool,
+}
+
+static STATE: Mutex<State> = Mutex::new(State {
+    config: None,
+    records: Vec::new(),
+    epoch: 1,
+    unavailable: None,
+    warning: None,
+    warned: false,
+    swept: false,
+});
+
+fn lock() -> MutexGuard<'static, State> {
+    STATE.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl State {
+    fn config(&mut self) -> &GuardConfig {
+        self.config.get_or_insert_with(GuardConfig::from_env)
+    }
+
+    fn warn(&mut self, message: String) {
+        if !self.warned {
+            self.warned = true;
+            self.warning = Some(message);
+        }
+    }
+
+    /// The current record, created on first use; `None` if the guard is unavailable.
+    fn current(&mut self) -> Option<(&mut RecordWriter, u64, bool)> {
+        let epoch = self.epoch;
+        let mut created = false;
+        if !matches!(self.records.last(), Some((e, _)) if *e == epoch) {
+            if self.unavailable.is_some() {
+                return None;
+            }
+            match open_record(self.config()) {
+                Ok(writer) => {
+                    self.records.push((epoch, writer));
+                    created = true;
+                }
+                Err(err) => {
+                    let message = format!("crash guard disabled: {err}");
+                    self.unavailable = Some(message.clone());
+                    self.warn(message);
+                    return None;
+                }
+            }
+        }
+        let (_, writer) = self.records.last_mut()?;
+        Some((writer, epoch, created))
+    }
+
+    /// In the child after fork: the parent's records are not ours.
+    fn forget_parent(&mut self) {
+        for (_, writer) in self.records.drain(..) {
+            writer.abandon_after_fork();
+        }
+        self.epoch += 1;
+        self.swept = false;
+    }
+}
+
+fn open_record(config: &GuardConfig) -> io::Result<RecordWriter> {
+    let path = match &config.registry_dir {
+        Some(dir) => dir.clone(),
+        None => super::default_registry_path()?,
+    };
+    let dir = registry::open_registry(&path, true)?;
+    RecordWriter::create(&dir, config.use_flock).map_err(|e| crate::error::with_path(e, path))
+}
+
+pub(super) fn config() -> GuardConfig {
+    lock().config().clone()
+}
+
+/// `(keep, enabled)` without cloning the configuration: the per-entry fast path.
+pub(super) fn switches() -> (bool, bool) {
+    let mut state = lock();
+    let config = state.config();
+    (config.keep, config.enabled)
+}
+
+pub(super) fn set_config(config: GuardConfig) {
+    let mut state = lock();
+    state.config = Some(config);
+    state.epoch += 1;
+    state.swept = false;
+    // A new configuration may fail for a new reason: worth one new warning.
+    state.warned = false;
+    state.warning = None;
+    if FORK_HANDLERS_OK.load(std::sync::atomic::Ordering::Relaxed) {
+        state.unavailable = None;
+    }
+}
+
+pub(super) fn register(path: &Path, kind: EntryKind, dev: u64, ino: u64) -> Registration {
+    install_fork_handlers();
+    let path = if path.is_absolute() {
+        std::borrow::Cow::Borrowed(path)
+    } else {
+        std::borrow::Cow::Owned(crate::env::abspath(path))
+    };
+    let (registration, start_sweep) = {
+        let mut state = lock();
+        let config = state.config();
+        if config.keep {
+            return Registration::Keep;
+        }
+        if !config.enabled {
+            return Registration::Unguarded;
+        }
+        let auto_sweep = config.auto_sweep;
+        let Some((writer, epoch, created)) = state.current() else {
+            return Registration::Unguarded;
+        };
+        match writer.add(&path, kind, dev, ino) {
+            Ok(slot) => {
+                let start = created && auto_sweep && !state.swept;
+                state.swept |= start;
+                (Registration::Guarded(GuardToken { epoch, slot }), start)
+            }
+            Err(err) => {
+                let message = format!("crash guard could not record {}: {err}", path.display());
+                state.warn(message);
+                (Registration::Unguarded, false)
+            }
+        }
+    };
+    if start_sweep {
+        // Detached: the handle is dropped. A failure to spawn only delays cleanup.
+        let _ = super::spawn_background_sweep(SweepLimits::default());
+    }
+    registration
+}
+
+pub(super) fn unregister(epoch: u64, slot: u32) {
+    let mut state = lock();
+    if let Some((_, writer)) = state.records.iter_mut().find(|(e, _)| *e == epoch) {
+        writer.remove(slot);
+    }
+}
+
+pub(super) fn note_entry_failure(path: &Path, err: &io::Error) {
+    lock().warn(format!(
+        "crash guard could not record {}: {err}",
+        path.display()
+    ));
+}
+
+pub(super) fn take_warning() -> Option<String> {
+    lock().warning.take()
+}
+
+pub(super) fn unavailable_reason() -> Option<String> {
+    let mut state = lock();
+    if !state.config().enabled {
+        return Some("crash guard disabled by FERROTEMP_GUARD=0".to_owned());
+    }
+    state.unavailable.clone()
+}
+
+/// The current record's name and whether it is `flock`ed, if one is open (for tests and
+/// diagnostics).
+#[doc(hidden)]
+#[must_use]
+pub fn current_record() -> Option<(PathBuf, bool)> {
+    let state = lock();
+    let (epoch, writer) = state.records.last()?;
+    (*epoch == state.epoch).then(|| (PathBuf::from(writer.name()), writer.locked()))
+}
+
+thread_local! {
+    /// The guard's lock, held by the forking thread from `prepare` to `parent`/`child`.
+    static FORK_HELD: RefCell<Option<MutexGuard<'static, State>>> = const { RefCell::new(None) };
+}
+
+extern "C" fn before_fork() {
+    // Holding the lock across fork means no other thread is halfway through an update the
+    // child would inherit, nor holds a lock that would never be released in the child.
+    let guard = lock();
+    let _ = FORK_HELD.try_with(|held| *held.borrow_mut() = Some(guard));
+}
+
+extern "C" fn after_fork_in_parent() {
+    let _ = FORK_HELD.try_with(|held| held.borrow_mut().take());
+}
+
+extern "C" fn after_fork_in_child() {
+    let _ = FORK_HELD.try_with(|held| {
+        if let Some(mut state) = held.borrow_mut().take() {
+            state.forget_parent();
+        }
+    });
+}
+
+/// False once registering the fork handlers failed: the guard then stays off for good.
+static FORK_HANDLERS_OK: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+
+fn install_fork_handlers() {
+    static INSTALL: Once = Once::new();
+    INSTALL.call_once(|| {
+        // SAFETY: the handlers are `extern "C"`, never unwind (they only lock, move a guard
+        // and close descriptors), and live for the whole program.
+        let rc = unsafe {
+            libc::pthread_atfork(
+                Some(before_fork),
+                Some(after_fork_in_parent),
+                Some(after_fork_in_child),
+            )
+        };
+        if rc != 0 {
+            // Without the child handler a forked child would write into its parent's record.
+            let message = format!(
+                "crash guard disabled: cannot watch for fork: {}",
+                io::Error::from_raw_os_error(rc)
+            );
+            FORK_HANDLERS_OK.store(false, std::sync::atomic::Ordering::Relaxed);
+            let mut state = lock();
+            state.unavailable = Some(message.clone());
+            state.warn(message);
+        }
+    });
+}

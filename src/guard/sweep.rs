@@ -1,0 +1,381 @@
+//! Sweeping dead processes' records.
+
+use std::ffi::CStr;
+use std::io::Read;
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime};
+
+use rustix::fs::{AtFlags, Dir, FileType, FlockOperation, Mode, OFlags, Stat, CWD};
+use rustix::io::Errno;
+
+use super::record::{self, ParsedRecord, RecordEntry, CLAIMED_INFIX, NEW_SUFFIX, RECORD_SUFFIX};
+use super::tree::{file_bytes, open_nofollow, scan_tree};
+use super::{
+    registry, stat_dev, stat_ino, EntryKind, SkipReason, SweepOptions, SweepReport, SweptEntry,
+};
+use crate::error::with_path;
+
+/// A `.new` record older than this was abandoned by a creator that died before renaming it.
+const ABANDONED_NEW_AGE: Duration = Duration::from_secs(60);
+/// A claimed record older than this was abandoned by a sweeper that died mid-way.
+const ABANDONED_CLAIM_AGE: Duration = Duration::from_secs(600);
+
+struct Budget {
+    deadline: Option<Instant>,
+    max_entries: Option<usize>,
+    used: usize,
+}
+
+impl Budget {
+    fn exhausted(&self) -> bool {
+        self.max_entries.is_some_and(|max| self.used >= max)
+            || self.deadline.is_some_and(|d| Instant::now() >= d)
+    }
+}
+
+pub(super) fn sweep(options: &SweepOptions) -> std::io::Result<SweepReport> {
+    let mut report = SweepReport {
+        dry_run: options.dry_run,
+        complete: true,
+        ..SweepReport::default()
+    };
+    let path = match &options.registry {
+        Some(path) => path.clone(),
+        None => super::registry_path()?,
+    };
+    let dir = match registry::open_registry(&path, false) {
+        Ok(dir) => dir,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(report),
+        Err(err) => return Err(err),
+    };
+    let mut budget = Budget {
+        deadline: options.max_time.map(|t| Instant::now() + t),
+        max_entries: options.max_entries,
+        used: 0,
+    };
+    let names = list(&dir).map_err(|e| with_path(e.into(), &path))?;
+    let use_flock = super::config().use_flock;
+    for name in names {
+        if budget.exhausted() {
+            report.complete = false;
+            break;
+        }
+        let mut sweeper = RecordSweep {
+            registry: &dir,
+            registry_path: &path,
+            name: &name,
+            dry_run: options.dry_run,
+            use_flock,
+            report: &mut report,
+            budget: &mut budget,
+        };
+        sweeper.run();
+    }
+    Ok(report)
+}
+
+/// The registry's record-like names, in directory order.
+fn list(dir: &OwnedFd) -> rustix::io::Result<Vec<String>> {
+    let mut names = Vec::new();
+    for entry in Dir::read_from(dir)? {
+        let entry = entry?;
+        let Ok(name) = entry.file_name().to_str() else {
+            continue;
+        };
+        if name.ends_with(RECORD_SUFFIX)
+            || name.ends_with(NEW_SUFFIX)
+            || name.contains(CLAIMED_INFIX)
+        {
+            names.push(name.to_owned());
+        }
+    }
+    Ok(names)
+}
+
+fn same_file(a: &Stat, b: &Stat) -> bool {
+    stat_dev(a) == stat_dev(b) && stat_ino(a) == stat_ino(b)
+}
+
+fn age_of(st: &Stat) -> Duration {
+    #[allow(clippy::cast_sign_loss)]
+    let changed = SystemTime::UNIX_EPOCH + Duration::from_secs(st.st_ctime.max(0) as u64);
+    SystemTime::now()
+        .duration_since(changed)
+        .unwrap_or(Duration::ZERO)
+}
+
+/// Whether the process that wrote `record` still runs (for records kept without `flock`).
+fn owner_alive(record: &ParsedRecord) -> bool {
+    let Some(pid) = i32::try_from(record.pid)
+        .ok()
+        .and_then(rustix::process::Pid::from_raw)
+    else {
+        return false;
+    };
+    match rustix::process::test_kill_process(pid) {
+        Ok(()) | Err(Errno::PERM) => {}
+        Err(_) => return false,
+    }
+    // The id may have been reused by a later process: the start time tells them apart.
+    match record::process_start_time(record.pid) {
+        Some(now) if record.start_time != 0 => now == record.start_time,
+        _ => true,
+    }
+}
+
+struct RecordSweep<'a> {
+    registry: &'a OwnedFd,
+    registry_path: &'a Path,
+    name: &'a str,
+    dry_run: bool,
+    /// False: behave as on a filesystem without `flock` (see `GuardConfig::use_flock`).
+    use_flock: bool,
+    report: &'a mut SweepReport,
+    budget: &'a mut Budget,
+}
+
+impl RecordSweep<'_> {
+    fn error(&mut self, err: impl Into<std::io::Error>) {
+        let path = self.registry_path.join(self.name);
+        self.report
+            .errors
+            .push((path.clone(), with_path(err.into(), path)));
+    }
+
+    fn run(&mut self) {
+        let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NONBLOCK;
+        let fd = match rustix::fs::openat(self.registry, self.name, flags, Mode::empty()) {
+            Ok(fd) => fd,
+            // Another sweeper finished it, or its creator renamed it.
+            Err(Errno::NOENT) => return,
+            Err(err) => return self.error(err),
+        };
+        let st = match rustix::fs::fstat(&fd) {
+            Ok(st) => st,
+            Err(err) => return self.error(err),
+        };
+        if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile
+            || st.st_uid != rustix::process::geteuid().as_raw()
+        {
+            // Not something this user's ferrotemp made: leave it, whatever it is.
+            return;
+        }
+        let attempt = if self.use_flock {
+            rustix::fs::flock(&fd, FlockOperation::NonBlockingLockExclusive)
+        } else {
+            Err(Errno::NOLCK)
+        };
+        let locked = match attempt {
+            Ok(()) => true,
+            Err(Errno::WOULDBLOCK) => {
+                if self.name.ends_with(RECORD_SUFFIX) {
+                    self.report.records_live += 1;
+                }
+                return;
+            }
+            Err(err) if record::flock_unsupported(err) => false,
+            Err(err) => return self.error(err),
+        };
+        // The lock is ours (or there are no locks): the name must still be this file, else it
+        // was removed by another sweeper (whose lock we now hold on an unlinked inode) or is
+        // a new file of the same name.
+        match rustix::fs::statat(self.registry, self.name, AtFlags::SYMLINK_NOFOLLOW) {
+            Ok(now) if same_file(&now, &st) => {}
+            _ => return,
+        }
+        if self.name.ends_with(NEW_SUFFIX) {
+            // A record its creator never finished. Young ones may be mid-creation (their
+            // creator locks just after creating them).
+            if age_of(&st) >= ABANDONED_NEW_AGE && !self.dry_run {
+                let _ = rustix::fs::unlinkat(self.registry, self.name, AtFlags::empty());
+            }
+            return;
+        }
+        let parsed = match read_record(fd.as_fd()) {
+            Ok(parsed) => parsed,
+            Err(err) => return self.error(err),
+        };
+        if self.name.contains(CLAIMED_INFIX) {
+            if age_of(&st) < ABANDONED_CLAIM_AGE {
+                return;
+            }
+        } else if !locked || parsed.as_ref().is_some_and(|p| !p.locked) {
+            // No flock to go by (here, or for the owner): the owner's pid and start time.
+            if parsed.as_ref().is_some_and(owner_alive) {
+                self.report.records_live += 1;
+                return;
+            }
+        }
+        let name = if locked || self.dry_run {
+            self.name.to_owned()
+        } else {
+            // Without locks, two sweepers are kept apart by an atomic rename: the one that
+            // moves the record away owns it.
+            match self.claim(&st) {
+                Some(name) => name,
+                None => return,
+            }
+        };
+        let Some(parsed) = parsed else {
+            // Not a record (damaged header): nothing in it can be trusted, only it removed.
+            if !self.dry_run {
+                let _ = rustix::fs::unlinkat(self.registry, name.as_str(), AtFlags::empty());
+            }
+            return;
+        };
+        if parsed.truncated {
+            self.error(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "damaged crash guard record; its readable entries were swept",
+            ));
+        }
+        for entry in &parsed.entries {
+            if self.budget.exhausted() {
+                // The record stays, to be finished by a later sweep.
+                self.report.complete = false;
+                return;
+            }
+            self.budget.used += 1;
+            sweep_entry(entry, self.dry_run, self.report);
+        }
+        self.report.records_removed += 1;
+        if !self.dry_run {
+            // Unlinked while still locked: no other sweeper can have started on it.
+            if let Err(err) = rustix::fs::unlinkat(self.registry, name.as_str(), AtFlags::empty()) {
+                self.error(err);
+            }
+        }
+    }
+
+    /// Renames the record to a unique claimed name; `None` if another sweeper got it first.
+    fn claim(&mut self, st: &Stat) -> Option<String> {
+        let stem = self.name.split('.').next().unwrap_or(self.name);
+        let random = crate::names::random_name(8).ok()?;
+        let claimed = format!("{stem}{CLAIMED_INFIX}{random}");
+        match rustix::fs::renameat(self.registry, self.name, self.registry, claimed.as_str()) {
+            Ok(()) => {}
+            Err(Errno::NOENT) => return None,
+            Err(err) => {
+                self.error(err);
+                return None;
+            }
+        }
+        // What was renamed must be what was read.
+        match rustix::fs::statat(self.registry, claimed.as_str(), AtFlags::SYMLINK_NOFOLLOW) {
+            Ok(now) if same_file(&now, st) => Some(claimed),
+            _ => None,
+        }
+    }
+}
+
+fn read_record(fd: std::os::fd::BorrowedFd<'_>) -> std::io::Result<Option<ParsedRecord>> {
+    let mut file = std::fs::File::from(fd.try_clone_to_owned()?);
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes)?;
+    Ok(record::parse(&bytes))
+}
+
+/// Removes one entry of a dead record if it is still what was recorded.
+fn sweep_entry(entry: &RecordEntry, dry_run: bool, report: &mut SweepReport) {
+    let path = &entry.path;
+    let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
+        report.skipped.push((path.clone(), SkipReason::Gone));
+        return;
+    };
+    // Check and removal go through one descriptor of the parent, so the name checked is the
+    // name removed. The parent path itself may contain symlinks (a `dir=` through one).
+    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
+    let parent_fd = match rustix::fs::openat(CWD, parent, flags, Mode::empty()) {
+        Ok(fd) => fd,
+        Err(Errno::NOENT | Errno::NOTDIR) => {
+            report.skipped.push((path.clone(), SkipReason::Gone));
+            return;
+        }
+        Err(err) => {
+            report
+                .errors
+                .push((path.clone(), with_path(err.into(), path)));
+            return;
+        }
+    };
+    let Ok(name) = std::ffi::CString::new(name.as_bytes()) else {
+        // A NUL cannot be in a real path: nothing of ours is there.
+        report.skipped.push((path.clone(), SkipReason::Gone));
+        return;
+    };
+    let st = match rustix::fs::statat(&parent_fd, &name, AtFlags::SYMLINK_NOFOLLOW) {
+        Ok(st) => st,
+        Err(Errno::NOENT) => {
+            report.skipped.push((path.clone(), SkipReason::Gone));
+            return;
+        }
+        Err(err) => {
+            report
+                .errors
+                .push((path.clone(), with_path(err.into(), path)));
+            return;
+        }
+    };
+    let kind_matches = match entry.kind {
+        EntryKind::File => FileType::from_raw_mode(st.st_mode) == FileType::RegularFile,
+        EntryKind::Dir => FileType::from_raw_mode(st.st_mode) == FileType::Directory,
+    };
+    if stat_dev(&st) != entry.dev || stat_ino(&st) != entry.ino || !kind_matches {
+        report.skipped.push((path.clone(), SkipReason::Replaced));
+        return;
+    }
+    let bytes = match entry.kind {
+        EntryKind::File => file_bytes(&st),
+        EntryKind::Dir => dir_bytes(&parent_fd, &name, &st),
+    };
+    if !dry_run {
+        let result = match entry.kind {
+            EntryKind::File => rustix::fs::unlinkat(&parent_fd, &name, AtFlags::empty())
+                .map_err(|e| with_path(e.into(), path)),
+            EntryKind::Dir => remove_dir(path, report),
+        };
+        if let Err(err) = result {
+            report.errors.push((path.clone(), err));
+            return;
+        }
+    }
+    report.removed.push(SweptEntry {
+        path: path.clone(),
+        kind: entry.kind,
+        bytes,
+    });
+}
+
+fn dir_bytes(parent: &OwnedFd, name: &CStr, st: &Stat) -> u64 {
+    match open_nofollow(parent, name, OFlags::DIRECTORY) {
+        Ok(fd) => scan_tree(fd, st).bytes,
+        Err(_) => 0,
+    }
+}
+
+/// Removes a directory tree; failures inside it are reported, and the entry counts as
+/// removed only if its root went.
+fn remove_dir(path: &PathBuf, report: &mut SweepReport) -> std::io::Result<()> {
+    match crate::remove::remove_tree_nofollow(path) {
+        Ok(()) => Ok(()),
+        Err(err) => {
+            let failures = err.into_failures();
+            let root_failed = failures.iter().any(|f| f.path == *path);
+            let mut first = None;
+            for failure in failures {
+                if failure.path == *path && first.is_none() {
+                    first = Some(with_path(failure.error, &failure.path));
+                } else {
+                    let error = with_path(failure.error, &failure.path);
+                    report.errors.push((failure.path, error));
+                }
+            }
+            match first {
+                Some(err) if root_failed => Err(err),
+                _ => Ok(()),
+            }
+        }
+    }
+}

@@ -1,0 +1,829 @@
+//! The crash guard with real processes: children that create entries and are killed with
+//! SIGKILL, and sweeps afterwards.
+//!
+//! Children are this test binary re-executed with `FT_GUARD_CHILD=<mode>`, running only
+//! `child_process_entry`; they report through files in a scratch directory. Every test uses
+//! its own registry (`FERROTEMP_GUARD_DIR` in children, `guard::set_config` here), never the
+//! real one.
+#![cfg(unix)]
+
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use ferrotemp::guard::{self, EntryKind, GuardConfig, Registration, SkipReason, SweepOptions};
+use ferrotemp::Builder;
+
+/// Tests change the process-wide guard configuration: one at a time.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn serial() -> MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("ft-guard-{name}-{}", std::process::id()));
+    if dir.exists() {
+        ferrotemp::remove_tree_nofollow(&dir).unwrap();
+    }
+    std::fs::create_dir(&dir).unwrap();
+    dir
+}
+
+fn cleanup(dir: &Path) {
+    let _ = ferrotemp::remove_tree_nofollow(dir);
+}
+
+fn config_with_registry(registry: &Path) -> GuardConfig {
+    GuardConfig {
+        registry_dir: Some(registry.to_path_buf()),
+        auto_sweep: false,
+        ..GuardConfig::default()
+    }
+}
+
+fn sweep_registry(registry: &Path, dry_run: bool) -> guard::SweepReport {
+    guard::sweep(&SweepOptions {
+        registry: Some(registry.to_path_buf()),
+        dry_run,
+        ..SweepOptions::default()
+    })
+    .unwrap()
+}
+
+/// A child process, killed and reaped when dropped.
+struct ChildProcess {
+    child: Child,
+}
+
+impl ChildProcess {
+    fn spawn(mode: &str, scratch: &Path, registry: &Path, env: &[(&str, &str)]) -> Self {
+        let mut command = Command::new(std::env::current_exe().unwrap());
+        command
+            .args([
+                "child_process_entry",
+                "--exact",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env("FT_GUARD_CHILD", mode)
+            .env("FT_GUARD_SCRATCH", scratch)
+            .env("FERROTEMP_GUARD_DIR", registry)
+            .env("FERROTEMP_GUARD_SWEEP", "0")
+            .env_remove("FERROTEMP_KEEP")
+            .env_remove("FERROTEMP_GUARD")
+            .stdout(Stdio::null());
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        Self {
+            child: command.spawn().unwrap(),
+        }
+    }
+
+    fn kill(&mut self) {
+        let _ = self.child.kill(); // SIGKILL
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for ChildProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn wait_for_file(path: &Path) -> String {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(text) = std::fs::read_to_string(path) {
+            if text.ends_with("\nend\n") || text == "end\n" {
+                return text;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {}",
+            path.display()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Reads a list the child wrote: one path per line, then "end".
+fn read_list(path: &Path) -> BTreeSet<PathBuf> {
+    wait_for_file(path)
+        .lines()
+        .filter(|l| *l != "end")
+        .map(PathBuf::from)
+        .collect()
+}
+
+fn write_list(path: &Path, items: &[PathBuf]) {
+    let mut text = String::new();
+    for item in items {
+        text.push_str(item.to_str().unwrap());
+        text.push('\n');
+    }
+    text.push_str("end\n");
+    let temp = path.with_extension("tmp");
+    std::fs::write(&temp, text).unwrap();
+    std::fs::rename(&temp, path).unwrap();
+}
+
+fn removed_set(report: &guard::SweepReport) -> BTreeSet<PathBuf> {
+    report.removed.iter().map(|e| e.path.clone()).collect()
+}
+
+fn record_count(registry: &Path) -> usize {
+    std::fs::read_dir(registry)
+        .map(|d| {
+            d.filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .ends_with(".rec")
+            })
+            .count()
+        })
+        .unwrap_or(0)
+}
+
+// ---------------------------------------------------------------------------------------
+// The child side.
+
+fn sleep_forever() -> ! {
+    loop {
+        std::thread::sleep(Duration::from_secs(60));
+    }
+}
+
+/// Creates guarded files and a guarded directory with contents under `work`, plus entries
+/// the guard must not touch; writes the lists; returns the owners (to keep them alive).
+fn create_entries(work: &Path, scratch: &Path) -> Vec<Box<dyn std::any::Any>> {
+    let mut guarded_builder = Builder::new();
+    guarded_builder.guarded(true);
+    let mut keep_alive: Vec<Box<dyn std::any::Any>> = Vec::new();
+    let mut guarded = Vec::new();
+    let mut unguarded = Vec::new();
+    for i in 0..3 {
+        let mut file = ferrotemp::NamedTempFile::with_builder_in(&guarded_builder, work).unwrap();
+        file.write_all(&vec![b'x'; 100 * (i + 1)]).unwrap();
+        guarded.push(file.path().to_path_buf());
+        keep_alive.push(Box::new(file));
+    }
+    let dir = guarded_builder.tempdir_in(work).unwrap();
+    std::fs::create_dir(dir.path().join("sub")).unwrap();
+    std::fs::write(dir.path().join("sub/data"), vec![b'y'; 1000]).unwrap();
+    std::os::unix::fs::symlink("/etc/passwd", dir.path().join("link")).unwrap();
+    guarded.push(dir.path().to_path_buf());
+    keep_alive.push(Box::new(dir));
+    // delete=False: guarded at creation, then kept, which unregisters it.
+    let kept = ferrotemp::NamedTempFile::with_builder_in(&guarded_builder, work).unwrap();
+    unguarded.push(kept.keep().1);
+    // mkstemp: never guarded.
+    let (_file, path) = Builder::new().create_file_in(work).unwrap();
+    unguarded.push(path);
+    // A guarded-builder file closed normally: removed and unregistered.
+    let closed = ferrotemp::NamedTempFile::with_builder_in(&guarded_builder, work).unwrap();
+    closed.close().unwrap();
+    write_list(&scratch.join("unguarded"), &unguarded);
+    write_list(&scratch.join("guarded"), &guarded);
+    keep_alive
+}
+
+#[test]
+fn child_process_entry() {
+    let Some(mode) = std::env::var_os("FT_GUARD_CHILD") else {
+        return; // An ordinary test run: nothing to do.
+    };
+    let scratch = PathBuf::from(std::env::var_os("FT_GUARD_SCRATCH").unwrap());
+    let work = scratch.join("work");
+    match mode.to_str().unwrap() {
+        "crash" => {
+            let _owners = create_entries(&work, &scratch);
+            sleep_forever();
+        }
+        "fork" => {
+            let mut builder = Builder::new();
+            builder.guarded(true);
+            let parent_file = ferrotemp::NamedTempFile::with_builder_in(&builder, &work).unwrap();
+            // A token the child inherits: dropping it there must not touch our record.
+            let raw = work.join("raw-registered");
+            std::fs::write(&raw, b"raw").unwrap();
+            let meta = std::fs::metadata(&raw).unwrap();
+            let token = guard::register(&raw, EntryKind::File, meta.dev(), meta.ino())
+                .into_token()
+                .unwrap();
+            // SAFETY: the child only creates files, writes lists and sleeps.
+            let pid = unsafe { libc::fork() };
+            assert!(pid >= 0);
+            if pid == 0 {
+                drop(token);
+                let child_file =
+                    ferrotemp::NamedTempFile::with_builder_in(&builder, &work).unwrap();
+                let record = guard::current_record().unwrap().0;
+                write_list(
+                    &scratch.join("child"),
+                    &[
+                        PathBuf::from(std::process::id().to_string()),
+                        child_file.path().to_path_buf(),
+                        record,
+                    ],
+                );
+                std::mem::forget(parent_file); // the parent's, not ours to remove
+                std::mem::forget(child_file);
+                sleep_forever();
+            }
+            let record = guard::current_record().unwrap().0;
+            write_list(
+                &scratch.join("parent"),
+                &[parent_file.path().to_path_buf(), raw, record],
+            );
+            let _keep = (parent_file, token);
+            sleep_forever();
+        }
+        "sweeper" => {
+            // Registering starts the automatic background sweep.
+            let mut builder = Builder::new();
+            builder.guarded(true);
+            let file = ferrotemp::NamedTempFile::with_builder_in(&builder, &work).unwrap();
+            write_list(&scratch.join("sweeper"), &[file.path().to_path_buf()]);
+            sleep_forever();
+        }
+        other => panic!("unknown child mode {other}"),
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The tests.
+
+fn spawn_crash_child(name: &str, env: &[(&str, &str)]) -> (PathBuf, PathBuf, ChildProcess) {
+    let scratch = scratch(name);
+    let registry = scratch.join("registry");
+    std::fs::create_dir(scratch.join("work")).unwrap();
+    let child = ChildProcess::spawn("crash", &scratch, &registry, env);
+    (scratch, registry, child)
+}
+
+#[test]
+fn sweep_removes_exactly_the_guarded_entries_of_a_killed_process() {
+    let _serial = serial();
+    let (scratch, registry, mut child) = spawn_crash_child("killed", &[]);
+    let guarded = read_list(&scratch.join("guarded"));
+    let unguarded = read_list(&scratch.join("unguarded"));
+    assert_eq!(guarded.len(), 4);
+    assert_eq!(record_count(&registry), 1);
+    child.kill();
+
+    let report = sweep_registry(&registry, false);
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    assert_eq!(removed_set(&report), guarded);
+    assert_eq!(report.records_removed, 1);
+    // Files of 100, 200 and 300 bytes, and a directory holding 1,000.
+    assert_eq!(report.bytes(), 1600);
+    for path in &guarded {
+        assert!(
+            std::fs::symlink_metadata(path).is_err(),
+            "{} left",
+            path.display()
+        );
+    }
+    for path in &unguarded {
+        assert!(path.exists(), "{} removed", path.display());
+    }
+    assert!(Path::new("/etc/passwd").exists());
+    assert_eq!(record_count(&registry), 0);
+    // Only what the child was told to keep remains in its work directory.
+    let left: BTreeSet<PathBuf> = std::fs::read_dir(scratch.join("work"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(left, unguarded);
+    cleanup(&scratch);
+}
+
+#[test]
+fn a_reused_path_with_a_new_inode_survives() {
+    let _serial = serial();
+    let (scratch, registry, mut child) = spawn_crash_child("reused", &[]);
+    let guarded = read_list(&scratch.join("guarded"));
+    child.kill();
+    let reused = guarded.iter().find(|p| p.is_file()).unwrap().clone();
+    let old_ino = std::fs::metadata(&reused).unwrap().ino();
+    // Renamed over the old file, the new one cannot get the old inode number.
+    let replacement = scratch.join("replacement");
+    std::fs::write(&replacement, b"not yours").unwrap();
+    std::fs::rename(&replacement, &reused).unwrap();
+    assert_ne!(std::fs::metadata(&reused).unwrap().ino(), old_ino);
+
+    let report = sweep_registry(&registry, false);
+    assert!(report
+        .skipped
+        .contains(&(reused.clone(), SkipReason::Replaced)));
+    assert_eq!(std::fs::read(&reused).unwrap(), b"not yours");
+    assert_eq!(report.entries(), guarded.len() - 1);
+    cleanup(&scratch);
+}
+
+#[test]
+fn a_live_process_entries_survive_concurrent_sweeps() {
+    let _serial = serial();
+    let (scratch, registry, mut child) = spawn_crash_child("live", &[]);
+    let guarded = read_list(&scratch.join("guarded"));
+    let sweepers: Vec<_> = (0..2)
+        .map(|_| {
+            let registry = registry.clone();
+            std::thread::spawn(move || {
+                (0..50)
+                    .map(|_| sweep_registry(&registry, false))
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    for sweeper in sweepers {
+        for report in sweeper.join().unwrap() {
+            assert!(report.removed.is_empty());
+            assert!(report.errors.is_empty(), "{:?}", report.errors);
+            assert_eq!(report.records_live, 1);
+        }
+    }
+    for path in &guarded {
+        assert!(path.exists());
+    }
+
+    // Dead now: two sweepers racing share the work, never both removing one entry.
+    child.kill();
+    let sweepers: Vec<_> = (0..2)
+        .map(|_| {
+            let registry = registry.clone();
+            std::thread::spawn(move || sweep_registry(&registry, false))
+        })
+        .collect();
+    let mut all = Vec::new();
+    for sweeper in sweepers {
+        let report = sweeper.join().unwrap();
+        assert!(report.errors.is_empty(), "{:?}", report.errors);
+        all.extend(report.removed.into_iter().map(|e| e.path));
+    }
+    assert_eq!(all.len(), guarded.len());
+    assert_eq!(all.into_iter().collect::<BTreeSet<_>>(), guarded);
+    cleanup(&scratch);
+}
+
+#[test]
+fn dry_run_removes_nothing_and_reports_what_would_go() {
+    let _serial = serial();
+    let (scratch, registry, mut child) = spawn_crash_child("dryrun", &[]);
+    let guarded = read_list(&scratch.join("guarded"));
+    child.kill();
+    let report = sweep_registry(&registry, true);
+    assert!(report.dry_run);
+    assert_eq!(removed_set(&report), guarded);
+    assert_eq!(report.bytes(), 1600);
+    for path in &guarded {
+        assert!(path.exists());
+    }
+    assert_eq!(record_count(&registry), 1);
+    let report = sweep_registry(&registry, false);
+    assert_eq!(removed_set(&report), guarded);
+    cleanup(&scratch);
+}
+
+#[test]
+fn a_forked_child_keeps_its_own_record() {
+    let _serial = serial();
+    let scratch = scratch("fork");
+    let registry = scratch.join("registry");
+    std::fs::create_dir(scratch.join("work")).unwrap();
+    let mut parent = ChildProcess::spawn("fork", &scratch, &registry, &[]);
+    let parent_list: Vec<PathBuf> = read_list(&scratch.join("parent")).into_iter().collect();
+    let child_text = wait_for_file(&scratch.join("child"));
+    let child_list: Vec<&str> = child_text.lines().collect();
+    let child_pid: i32 = child_list[0].parse().unwrap();
+    let child_file = PathBuf::from(child_list[1]);
+    let child_record = child_list[2];
+    assert_eq!(record_count(&registry), 2);
+    assert!(parent_list.iter().all(|p| p.to_str() != Some(child_record)));
+
+    // SAFETY: signalling the grandchild whose id it wrote.
+    assert_eq!(unsafe { libc::kill(child_pid, libc::SIGKILL) }, 0);
+    // The grandchild is not ours to reap; its lock goes when it dies.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let report = loop {
+        let report = sweep_registry(&registry, false);
+        if report.records_removed == 1 || Instant::now() > deadline {
+            break report;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(removed_set(&report), BTreeSet::from([child_file.clone()]));
+    assert_eq!(report.records_live, 1);
+    // The parent's entries, its lock (closing the inherited descriptor did not release it)
+    // and the token the child dropped are all intact.
+    let parent_entries: BTreeSet<PathBuf> = parent_list[..2].iter().cloned().collect();
+    for path in &parent_entries {
+        assert!(path.exists(), "{} removed", path.display());
+    }
+
+    parent.kill();
+    let report = sweep_registry(&registry, false);
+    assert_eq!(removed_set(&report), parent_entries);
+    assert_eq!(record_count(&registry), 0);
+    cleanup(&scratch);
+}
+
+#[test]
+fn records_without_flock_fall_back_to_pid_and_start_time() {
+    let _serial = serial();
+    let (scratch, registry, mut child) =
+        spawn_crash_child("noflock", &[("FERROTEMP_GUARD_FLOCK", "0")]);
+    let guarded = read_list(&scratch.join("guarded"));
+    // This process sweeps without flock too: liveness by pid, claims by rename.
+    guard::set_config(GuardConfig {
+        use_flock: false,
+        ..config_with_registry(&scratch.join("unused"))
+    });
+    let alive = sweep_registry(&registry, false);
+    assert!(alive.removed.is_empty());
+    assert_eq!(alive.records_live, 1);
+    child.kill();
+    let sweepers: Vec<_> = (0..2)
+        .map(|_| {
+            let registry = registry.clone();
+            std::thread::spawn(move || sweep_registry(&registry, false))
+        })
+        .collect();
+    let mut all = Vec::new();
+    for sweeper in sweepers {
+        let report = sweeper.join().unwrap();
+        assert!(report.errors.is_empty(), "{:?}", report.errors);
+        all.extend(report.removed.into_iter().map(|e| e.path));
+    }
+    guard::reload_config();
+    assert_eq!(all.len(), guarded.len());
+    assert_eq!(all.into_iter().collect::<BTreeSet<_>>(), guarded);
+    assert_eq!(std::fs::read_dir(&registry).unwrap().count(), 0);
+    cleanup(&scratch);
+}
+
+#[test]
+fn a_later_process_reclaims_a_dead_ones_entries_by_itself() {
+    let _serial = serial();
+    let (scratch, registry, mut child) = spawn_crash_child("auto", &[]);
+    let guarded = read_list(&scratch.join("guarded"));
+    child.kill();
+    let _sweeper = ChildProcess::spawn(
+        "sweeper",
+        &scratch,
+        &registry,
+        &[("FERROTEMP_GUARD_SWEEP", "1")],
+    );
+    let own = read_list(&scratch.join("sweeper"));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while guarded.iter().any(|p| p.exists()) {
+        assert!(Instant::now() < deadline, "not reclaimed within 5 s");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Its own entry is live and stays.
+    assert!(own.iter().all(|p| p.exists()));
+    cleanup(&scratch);
+}
+
+#[test]
+fn keep_mode_keeps_entries_and_records_nothing() {
+    let _serial = serial();
+    let scratch = scratch("keep");
+    let registry = scratch.join("registry");
+    guard::set_config(GuardConfig {
+        keep: true,
+        ..config_with_registry(&registry)
+    });
+    assert!(guard::keep_mode());
+    let mut builder = Builder::new();
+    builder.guarded(true);
+    let file = ferrotemp::NamedTempFile::with_builder_in(&builder, &scratch).unwrap();
+    let dir = builder.tempdir_in(&scratch).unwrap();
+    assert!(!dir.will_delete());
+    let (file_path, dir_path) = (file.path().to_path_buf(), dir.path().to_path_buf());
+    drop((file, dir));
+    assert!(file_path.exists() && dir_path.exists());
+    assert!(guard::register(&file_path, EntryKind::File, 0, 0).is_keep());
+    assert!(!registry.exists(), "keep mode created a registry");
+    guard::reload_config();
+    assert!(!guard::keep_mode());
+    cleanup(&scratch);
+}
+
+#[test]
+fn guarded_rust_types_register_and_unregister() {
+    let _serial = serial();
+    let scratch = scratch("rusttypes");
+    let registry = scratch.join("registry");
+    guard::set_config(config_with_registry(&registry));
+    let live_entries = || {
+        let (name, locked) = guard::current_record().unwrap();
+        assert!(locked);
+        let bytes = std::fs::read(registry.join(name)).unwrap();
+        guard::record::parse(&bytes).unwrap().entries
+    };
+    let mut builder = Builder::new();
+    builder.guarded(true);
+    let file = ferrotemp::NamedTempFile::with_builder_in(&builder, &scratch).unwrap();
+    let dir = builder.tempdir_in(&scratch).unwrap();
+    assert!(dir.is_guarded());
+    let entries = live_entries();
+    assert_eq!(entries.len(), 2);
+    assert_eq!(entries[0].path, file.path());
+    assert_eq!(
+        entries[0].ino,
+        std::fs::metadata(file.path()).unwrap().ino()
+    );
+    assert_eq!(
+        (entries[1].path.as_path(), entries[1].kind),
+        (dir.path(), EntryKind::Dir)
+    );
+    let unguarded = ferrotemp::NamedTempFile::new_in(&scratch).unwrap();
+    assert_eq!(live_entries().len(), 2);
+    drop((file, unguarded));
+    dir.close().unwrap();
+    assert!(live_entries().is_empty());
+    guard::reload_config();
+    cleanup(&scratch);
+}
+
+#[test]
+#[allow(clippy::print_stderr)] // the measurement is the point
+fn record_stays_bounded_after_100k_cycles() {
+    let _serial = serial();
+    let scratch = scratch("bounded");
+    let registry = scratch.join("registry");
+    guard::set_config(config_with_registry(&registry));
+    let path = scratch.join("tmpabcdefgh");
+    // Warm up: the first registration creates the record.
+    drop(guard::register(&path, EntryKind::File, 1, 1));
+    let start = Instant::now();
+    for i in 0..100_000u64 {
+        let Registration::Guarded(token) = guard::register(&path, EntryKind::File, 1, i) else {
+            panic!("not guarded");
+        };
+        guard::unregister(token);
+    }
+    let per_cycle = start.elapsed() / 100_000;
+    let (name, _) = guard::current_record().unwrap();
+    let size = std::fs::metadata(registry.join(&name)).unwrap().len();
+    eprintln!("register+unregister: {per_cycle:?} per cycle; record {size} bytes");
+    assert!(size <= 256 * 1024, "record grew to {size} bytes");
+    assert!(
+        guard::record::parse(&std::fs::read(registry.join(&name)).unwrap())
+            .unwrap()
+            .entries
+            .is_empty()
+    );
+    guard::reload_config();
+    cleanup(&scratch);
+}
+
+#[test]
+fn a_registry_that_is_a_symlink_is_refused() {
+    let _serial = serial();
+    let scratch = scratch("symlink");
+    let target = scratch.join("target");
+    std::fs::create_dir(&target).unwrap();
+    let registry = scratch.join("registry");
+    std::os::unix::fs::symlink(&target, &registry).unwrap();
+    guard::set_config(config_with_registry(&registry));
+    let _ = guard::take_warning();
+    let (_file, path) = Builder::new().create_file_in(&scratch).unwrap();
+    let registration = guard::register(&path, EntryKind::File, 1, 1);
+    assert!(matches!(registration, Registration::Unguarded));
+    let reason = guard::unavailable_reason().unwrap();
+    assert!(reason.contains("symbolic link"), "{reason}");
+    assert_eq!(std::fs::read_dir(&target).unwrap().count(), 0);
+    assert!(guard::sweep(&SweepOptions {
+        registry: Some(registry.clone()),
+        ..SweepOptions::default()
+    })
+    .is_err());
+    guard::reload_config();
+    cleanup(&scratch);
+}
+
+#[test]
+fn a_registry_owned_by_another_user_or_writable_by_others_is_refused() {
+    let _serial = serial();
+    let scratch = scratch("foreign");
+    let registry = scratch.join("registry");
+    std::fs::create_dir(&registry).unwrap();
+    let (_file, path) = Builder::new().create_file_in(&scratch).unwrap();
+
+    std::fs::set_permissions(
+        &registry,
+        std::os::unix::fs::PermissionsExt::from_mode(0o777),
+    )
+    .unwrap();
+    guard::set_config(config_with_registry(&registry));
+    assert!(matches!(
+        guard::register(&path, EntryKind::File, 1, 1),
+        Registration::Unguarded
+    ));
+    assert!(guard::unavailable_reason()
+        .unwrap()
+        .contains("writable by group or others"));
+    assert_eq!(std::fs::read_dir(&registry).unwrap().count(), 0);
+
+    if rustix::process::geteuid().is_root() {
+        std::fs::set_permissions(
+            &registry,
+            std::os::unix::fs::PermissionsExt::from_mode(0o700),
+        )
+        .unwrap();
+        std::os::unix::fs::chown(&registry, Some(65534), Some(65534)).unwrap();
+        guard::set_config(config_with_registry(&registry));
+        assert!(matches!(
+            guard::register(&path, EntryKind::File, 1, 1),
+            Registration::Unguarded
+        ));
+        let reason = guard::unavailable_reason().unwrap();
+        assert!(reason.contains("owned by uid 65534"), "{reason}");
+        assert_eq!(std::fs::read_dir(&registry).unwrap().count(), 0);
+    }
+    guard::reload_config();
+    cleanup(&scratch);
+}
+
+#[test]
+fn the_guard_warns_once_when_unavailable() {
+    let _serial = serial();
+    let scratch = scratch("warnonce");
+    let registry = scratch.join("missing-parent").join("registry");
+    guard::set_config(config_with_registry(&registry));
+    let (_file, path) = Builder::new().create_file_in(&scratch).unwrap();
+    assert!(guard::take_warning().is_none());
+    assert!(matches!(
+        guard::register(&path, EntryKind::File, 1, 1),
+        Registration::Unguarded
+    ));
+    assert!(matches!(
+        guard::register(&path, EntryKind::File, 1, 1),
+        Registration::Unguarded
+    ));
+    let warning = guard::take_warning().unwrap();
+    assert!(warning.contains("crash guard disabled"), "{warning}");
+    assert!(warning.contains("missing-parent"), "{warning}");
+    assert!(guard::take_warning().is_none());
+    guard::reload_config();
+    cleanup(&scratch);
+}
+
+// ---------------------------------------------------------------------------------------
+// Age-based sweeping.
+
+fn age_fixture(scratch: &Path) {
+    std::fs::write(scratch.join("myapp_old"), b"12345").unwrap();
+    std::fs::create_dir_all(scratch.join("myapp_olddir/a/b")).unwrap();
+    std::fs::write(scratch.join("myapp_olddir/a/b/data"), b"1234567890").unwrap();
+    std::fs::write(scratch.join("other_old"), b"x").unwrap();
+    std::fs::write(scratch.join("outside"), b"target").unwrap();
+    std::os::unix::fs::symlink(scratch.join("outside"), scratch.join("myapp_link")).unwrap();
+    std::fs::write(scratch.join("myapp_locked"), b"x").unwrap();
+    std::fs::create_dir(scratch.join("myapp_freshinside")).unwrap();
+}
+
+#[test]
+fn age_sweep_follows_prefix_cutoff_symlink_owner_and_flock_rules() {
+    let _serial = serial();
+    let scratch = scratch("age");
+    age_fixture(&scratch);
+    let locked = std::fs::File::open(scratch.join("myapp_locked")).unwrap();
+    rustix::fs::flock(&locked, rustix::fs::FlockOperation::LockShared).unwrap();
+    let live_dir = Builder::new()
+        .prefix("myapp_")
+        .tempdir_in(&scratch)
+        .unwrap();
+    let is_root = rustix::process::geteuid().is_root();
+    if is_root {
+        std::fs::write(scratch.join("myapp_foreign"), b"x").unwrap();
+        std::os::unix::fs::chown(scratch.join("myapp_foreign"), Some(65534), None).unwrap();
+    }
+    // ctime cannot be set back: let the fixture age past a one-second cutoff instead.
+    std::thread::sleep(Duration::from_millis(1200));
+    std::fs::write(scratch.join("myapp_fresh"), b"x").unwrap();
+    std::fs::write(scratch.join("myapp_freshinside/new"), b"x").unwrap();
+    let cutoff = Duration::from_secs(1);
+
+    let dry = guard::sweep_older_than(&scratch, "myapp_".as_ref(), cutoff, true).unwrap();
+    let expected: BTreeSet<PathBuf> =
+        [scratch.join("myapp_old"), scratch.join("myapp_olddir")].into();
+    assert_eq!(removed_set(&dry), expected);
+    assert_eq!(dry.bytes(), 15);
+    assert!(expected.iter().all(|p| p.exists()));
+
+    // The dry run's walk did not make anything look recent.
+    let report = guard::sweep_older_than(&scratch, "myapp_".as_ref(), cutoff, false).unwrap();
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    assert_eq!(removed_set(&report), expected);
+    assert!(expected.iter().all(|p| !p.exists()));
+    let skipped = |name: &str| {
+        report
+            .skipped
+            .iter()
+            .find(|(p, _)| *p == scratch.join(name))
+            .map(|(_, r)| *r)
+    };
+    assert_eq!(skipped("myapp_link"), Some(SkipReason::Symlink));
+    assert_eq!(skipped("myapp_locked"), Some(SkipReason::InUse));
+    assert_eq!(skipped("myapp_fresh"), Some(SkipReason::Recent));
+    assert_eq!(skipped("myapp_freshinside"), Some(SkipReason::Recent));
+    let live_name = live_dir.path().file_name().unwrap().to_str().unwrap();
+    assert_eq!(skipped(live_name), Some(SkipReason::InUse));
+    if is_root {
+        assert_eq!(skipped("myapp_foreign"), Some(SkipReason::OtherOwner));
+    }
+    assert_eq!(skipped("other_old"), None);
+    assert!(scratch.join("other_old").exists() && scratch.join("outside").exists());
+    assert!(scratch.join("myapp_link").symlink_metadata().is_ok());
+    drop((locked, live_dir));
+    cleanup(&scratch);
+}
+
+#[test]
+fn age_sweep_needs_a_prefix() {
+    let scratch = scratch("ageprefix");
+    let err = guard::sweep_older_than(&scratch, "".as_ref(), Duration::ZERO, true).unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+    cleanup(&scratch);
+}
+
+#[test]
+fn age_sweep_skips_another_filesystem() {
+    let _serial = serial();
+    let scratch = scratch("agefs");
+    let mount_point = scratch.join("myapp_mnt");
+    std::fs::create_dir(&mount_point).unwrap();
+    let mounted = rustix::process::geteuid().is_root()
+        && Command::new("mount")
+            .args(["-t", "tmpfs", "none"])
+            .arg(&mount_point)
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+    if !mounted {
+        cleanup(&scratch);
+        return; // needs root and mount(8): nothing to check here
+    }
+    std::thread::sleep(Duration::from_millis(1200));
+    let report =
+        guard::sweep_older_than(&scratch, "myapp_".as_ref(), Duration::from_secs(1), false)
+            .unwrap();
+    let _ = Command::new("umount").arg(&mount_point).status();
+    assert_eq!(
+        report.skipped,
+        vec![(mount_point.clone(), SkipReason::OtherFilesystem)]
+    );
+    assert!(report.removed.is_empty());
+    cleanup(&scratch);
+}
+
+/// Not a pass/fail test: `cargo test --release --test guard -- --ignored --nocapture`
+/// prints what the guard adds to a `NamedTempFile` round trip on `/dev/shm`.
+#[test]
+#[ignore = "a measurement; run by hand in release mode"]
+#[allow(clippy::print_stderr, clippy::cast_precision_loss)]
+fn measure_guarded_named_file_cost() {
+    let _serial = serial();
+    let shm = Path::new("/dev/shm");
+    if !shm.is_dir() {
+        return;
+    }
+    let scratch = scratch("measure");
+    guard::set_config(config_with_registry(&scratch.join("registry")));
+    let run = |guarded: bool| {
+        let mut builder = Builder::new();
+        builder.guarded(guarded);
+        let start = Instant::now();
+        for _ in 0..20_000 {
+            drop(ferrotemp::NamedTempFile::with_builder_in(&builder, shm).unwrap());
+        }
+        start.elapsed() / 20_000
+    };
+    run(true); // warm-up, creates the record
+    let mut best = (Duration::MAX, Duration::MAX);
+    for _ in 0..5 {
+        best.0 = best.0.min(run(false));
+        best.1 = best.1.min(run(true));
+    }
+    eprintln!(
+        "NamedTempFile create+drop on /dev/shm: off {:?}, on {:?}, ratio {:.3}",
+        best.0,
+        best.1,
+        best.1.as_nanos() as f64 / best.0.as_nanos() as f64
+    );
+    guard::reload_config();
+    cleanup(&scratch);
+}
