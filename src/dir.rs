@@ -56,12 +56,12 @@ impl TempDir {
     }
 
     fn create_in(builder: &Builder, dir: &Path) -> io::Result<Self> {
-        Self::adopt(builder.create_dir_in(dir)?)
+        Self::adopt(builder.create_dir_in(dir)?, builder.is_guarded())
     }
 
-    /// Takes ownership of a directory the caller has just created: locks it, or removes it
-    /// if it cannot be opened.
-    fn adopt(path: PathBuf) -> io::Result<Self> {
+    /// Takes ownership of a directory the caller has just created: locks it (and records it
+    /// with the crash guard when `guarded`), or removes it if it cannot be opened.
+    fn adopt(path: PathBuf, guarded: bool) -> io::Result<Self> {
         #[cfg(unix)]
         {
             let lock = match lock_dir(&path) {
@@ -78,7 +78,7 @@ impl TempDir {
                 lock,
                 guard: None,
             };
-            if builder.is_guarded() {
+            if guarded {
                 let kind = crate::guard::EntryKind::Dir;
                 match crate::guard::register_fd(&dir.path, kind, &dir.lock) {
                     crate::guard::Registration::Guarded(token) => dir.guard = Some(token),
@@ -89,11 +89,14 @@ impl TempDir {
             Ok(dir)
         }
         #[cfg(not(unix))]
-        Ok(Self {
-            path,
-            armed: true,
-            guard: None,
-        })
+        {
+            let _ = guarded;
+            Ok(Self {
+                path,
+                armed: true,
+                guard: None,
+            })
+        }
     }
 
     /// The directory's absolute path.
@@ -218,7 +221,7 @@ impl Builder {
         if !self.try_create_dir(path)? {
             return Ok(None);
         }
-        TempDir::adopt(env::abspath(path)).map(Some)
+        TempDir::adopt(env::abspath(path), self.is_guarded()).map(Some)
     }
 
     /// [`Builder::tempdir_in`] the default temporary directory.
