@@ -37,14 +37,14 @@ _BytesPath = Union[bytes, "_os.PathLike[bytes]"]
 
 
 class TemporaryDirectory(_GenericBase[AnyStr]):
-    """Create and return a temporary directory. This has the same behavior as mkdtemp but
-    can be used as a context manager. For example:
+    """A directory made as ``mkdtemp`` makes one (mode 0700, a fresh name), removed with
+    everything in it when the ``with`` block ends, ``cleanup()`` is called, or the object is
+    collected (unless ``delete=False``)::
 
-        with TemporaryDirectory() as tmpdir:
+        with TemporaryDirectory() as path:
             ...
 
-    Upon exiting the context, the directory and everything contained in it are removed
-    (unless ``delete=False``), without following any symlink inside it.
+    Removal walks the tree by file descriptor and never follows a symlink inside it.
     """
 
     name: AnyStr
