@@ -165,8 +165,11 @@ def _resolve_params(prefix: Any, suffix: Any, dir: Any) -> Tuple[Any, Any, Any]:
     if prefix is None and suffix is None:
         if type(dir) is str:
             return template, "", dir
-        if dir is None and type(tempdir) is not bytes:
-            return template, "", tempdir if type(tempdir) is str else gettempdir()
+        if dir is None:
+            if type(tempdir) is str:
+                return template, "", tempdir
+            if tempdir is None:
+                return template, "", gettempdir()
     prefix, suffix, dir, _ = _sanitize_params(prefix, suffix, dir)
     return prefix, suffix, dir
 

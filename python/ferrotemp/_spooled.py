@@ -27,7 +27,7 @@ from typing import (
 
 import ferrotemp as _pkg
 
-from . import _core, _descriptor, _sanitize_params
+from . import _core
 
 __all__ = ["SpooledTemporaryFile"]
 
@@ -58,10 +58,6 @@ else:
 
 
 _StrOrBytesPath = Union[str, bytes, "_os.PathLike[str]", "_os.PathLike[bytes]"]
-
-
-# Methods that, before rollover and in binary mode, are the buffer's own.
-_DIRECT = ("read", "read1", "readinto", "readinto1", "readline", "readlines", "seek", "tell")
 
 
 def _text_encoding(encoding: Optional[str]) -> Optional[str]:
@@ -168,22 +164,15 @@ class SpooledTemporaryFile(_io.IOBase, _GenericBase[AnyStr]):
         # max_size (the standard module accepts whatever compares) goes through _check.
         native_limit = type(max_size) is int and -(2**63) <= max_size < 2**63
         buffer = _core.MemorySpool(max_size if native_limit else 0, _weakref.ref(self))
+        # The fast write: one native call that writes, checks, and calls self.rollover()
+        # (through the instance) when crossing. Only the buffer's bound method is kept, never
+        # a reference to self, so there is no cycle; rollover() and a change of _max_size
+        # turn it off, and a subclass overriding _check keeps the Python path.
+        self._native_write: Any = None
         if "b" in mode:
             self._file = buffer
-            cls = type(self)
-            if (
-                native_limit
-                and cls.write is SpooledTemporaryFile.write
-                and cls._check is SpooledTemporaryFile._check
-            ):
-                # One native call per write: write, check, and call self.rollover() when
-                # crossing. rollover() and a change of _max_size remove it again.
-                self.__dict__["write"] = buffer.write_checked
-            for name in _DIRECT:
-                # Until rollover these only delegate to the buffer: skip the Python frame,
-                # unless a subclass overrides them.
-                if getattr(cls, name) is getattr(SpooledTemporaryFile, name):
-                    self.__dict__[name] = getattr(buffer, name)
+            if native_limit and type(self)._check is SpooledTemporaryFile._check:
+                self._native_write = buffer.write_checked
         else:
             encoding = _text_encoding(encoding)
             self._file = _io.TextIOWrapper(
@@ -214,7 +203,7 @@ class SpooledTemporaryFile(_io.IOBase, _GenericBase[AnyStr]):
     @_max_size.setter
     def _max_size(self, value: Any) -> None:
         self.__max_size = value
-        self.__dict__.pop("write", None)
+        self._native_write = None
 
     def _check(self, file: Any) -> None:
         if self._rolled:
@@ -228,22 +217,9 @@ class SpooledTemporaryFile(_io.IOBase, _GenericBase[AnyStr]):
         if self._rolled:
             return
         args = self._TemporaryFileArgs
-        prefix, suffix, dir, _ = _sanitize_params(args["prefix"], args["suffix"], args["dir"])
-        mode = args["mode"]
-        # The unnamed file TemporaryFile(**args) would make: O_TMPFILE, else create+unlink.
-        fd = _descriptor(_core.create_unnamed(dir, prefix, suffix, _pkg.TMP_MAX), "b" not in mode)
-        try:
-            newfile = _io.open(
-                fd,
-                mode,
-                buffering=args["buffering"],
-                newline=args["newline"],
-                encoding=args["encoding"],
-                errors=args["errors"],
-            )
-        except BaseException:
-            _os.close(fd)
-            raise
+        # The standard module's move: the file TemporaryFile(**args) makes (unnamed; io.open
+        # checks the mode before the descriptor exists and closes it itself on failure).
+        newfile = _pkg.TemporaryFile(**args)
         file = self._file
         try:
             pos = file.tell()
@@ -269,9 +245,7 @@ class SpooledTemporaryFile(_io.IOBase, _GenericBase[AnyStr]):
         self._file = newfile
         del self._TemporaryFileArgs
         self._rolled = True
-        self.__dict__.pop("write", None)
-        for name in _DIRECT:
-            self.__dict__.pop(name, None)
+        self._native_write = None
 
     # Context management protocol
     def __enter__(self) -> Self:
@@ -388,6 +362,9 @@ class SpooledTemporaryFile(_io.IOBase, _GenericBase[AnyStr]):
     @overload
     def write(self: SpooledTemporaryFile[str], s: str) -> int: ...
     def write(self, s: Any) -> int:
+        native_write = self._native_write
+        if native_write is not None:
+            return native_write(s)  # type: ignore[no-any-return]
         file = self._file
         rv = file.write(s)
         self._check(file)

@@ -426,3 +426,15 @@ def test_empty_dir_means_the_current_directory(tmp_path: Path, monkeypatch: Any)
         assert os.path.dirname(name) == str(tmp_path)
     # mkdtemp returns an absolute path since Python 3.12; ferrotemp does on every version.
     assert os.path.dirname(ferrotemp.mkdtemp(dir="")) == str(tmp_path)
+
+
+def test_pathlike_tempdir_makes_bytes_defaults_as_stdlib(tmp_path: Path, monkeypatch: Any) -> None:
+    # The standard module infers bytes when tempdir is neither None nor str.
+    for module in (tempfile, ferrotemp):
+        monkeypatch.setattr(module, "tempdir", tmp_path)
+    results = []
+    for module in (tempfile, ferrotemp):
+        fd, name = module.mkstemp()
+        os.close(fd)
+        results.append((type(name), type(module.mkdtemp())))
+    assert results[0] == results[1]

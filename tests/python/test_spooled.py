@@ -11,6 +11,7 @@ import sys
 import tempfile
 import textwrap
 import types
+import warnings
 from pathlib import Path
 from typing import Any, Callable, Iterator, List, Optional, Tuple
 
@@ -430,3 +431,40 @@ def test_methods_taken_before_rollover_keep_working_after_it() -> None:
         seek(0, 0)
         assert read(70) == b"a" * 35 + b"b" * 35
         f.close()
+
+
+def test_a_method_outlives_its_file_object() -> None:
+    # The bound method keeps the object alive, as the standard module's do (bpo-18879).
+    def write_method(module: Any) -> Any:
+        f = module.SpooledTemporaryFile(max_size=100)
+        return f.write
+
+    for module in (tempfile, ferrotemp):
+        write = write_method(module)
+        assert write(b"x") == 1
+        assert write.__self__._file.getvalue() == b"x"
+        write.__self__.close()
+
+
+def test_bad_whence_on_a_temporary_object_is_reported_as_such() -> None:
+    def seek_on_a_temporary(module: Any) -> None:
+        module.SpooledTemporaryFile().seek(0, 3)
+
+    for module in (tempfile, ferrotemp):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ResourceWarning)  # the object is never closed
+            with pytest.raises(ValueError, match="whence"):
+                seek_on_a_temporary(module)
+            gc.collect()
+
+
+def test_rollover_failure_raises_the_io_error_alone() -> None:
+    # Unbuffered text I/O is refused when the file is made; nothing is closed twice.
+    outcomes = []
+    for module in (tempfile, ferrotemp):
+        f = module.SpooledTemporaryFile(5, "w+", buffering=0)
+        with pytest.raises(ValueError) as info:
+            f.write("hello world")
+        outcomes.append((str(info.value), info.value.__context__ is None))
+        f.close()
+    assert outcomes[0] == outcomes[1]

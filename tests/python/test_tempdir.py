@@ -506,10 +506,11 @@ def test_attacker_exchanging_a_subdirectory_for_a_symlink_never_redirects_cleanu
             elif os.path.lexists(leftover):
                 shutil.rmtree(leftover)
         assert snapshot(out) == before
-    # The single exchange landed (the victim still existed) in most one-shot rounds, and the
-    # back-and-forth rounds exchanged many times each.
-    assert single_shot_hits >= 25, single_shot_hits
-    assert swaps >= 1000, swaps
+    # The attack really ran: single exchanges landed in a good share of the one-shot rounds
+    # and the back-and-forth rounds exchanged many times (bounds loose enough for a loaded
+    # machine; the counts seen on an idle one are several times higher).
+    assert single_shot_hits >= 10, single_shot_hits
+    assert swaps >= 200, swaps
     assert sorted(os.listdir(scratch)) == ["outside"], failures
 
 
