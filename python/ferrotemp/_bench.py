@@ -806,7 +806,7 @@ def draw_chart(report: dict[str, Any], path: str) -> bool:
         ax.invert_yaxis()
         ax.set_xlabel("time relative to the standard module (lower is better)")
         ax.set_title(f"{result['dir']} ({result['fs_type']})", fontsize=10)
-        ax.legend(fontsize=7, loc="lower right")
+        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=3)
     m = report["machine"]
     fig.suptitle(
         f"ferrotemp {m['ferrotemp']} vs tempfile — Python {m['python']}, {m['cpus']} CPUs, "
