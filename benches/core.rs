@@ -28,7 +28,7 @@ fn create(c: &mut Criterion) {
         b.iter(|| {
             NamedTempFile::new_in(&dir)
                 .and_then(NamedTempFile::close)
-                .unwrap()
+                .unwrap();
         });
     });
     group.bench_function("directory: create + remove", |b| {
