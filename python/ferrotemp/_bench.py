@@ -73,7 +73,7 @@ PROFILES = {
     # python benches/bench.py: the figures for the README.
     "full": Profile(15, 1.0, 64, (10, 100, 1_000, 10_000, 100_000), 20_000),
     # ferrotemp bench: a few seconds per directory on the user's machine.
-    "short": Profile(3, 0.2, 32, (10, 1_000, 10_000), 4_000),
+    "short": Profile(3, 0.1, 16, (10, 1_000, 10_000), 2_000),
     # ferrotemp bench --quick: the table's shape, for tests.
     "quick": Profile(1, 0.02, 8, (10, 1_000), 400),
 }
@@ -401,7 +401,7 @@ def build_cases(d: str, scale: float = 1.0) -> list[Case]:
         Case(
             "TemporaryDirectory 1k cleanup",
             0.6,
-            max(2, n(10)),
+            n(10),
             TreeCleanup(tree, lambda: tempfile.TemporaryDirectory(dir=d)),
             TreeCleanup(tree, lambda: ferrotemp.TemporaryDirectory(dir=d)),
             FloorTree(tree),
@@ -439,7 +439,8 @@ def run(cases: list[Case], rounds: int) -> None:
         if case.skip is not None:
             continue
         warm = min(50, case.number)
-        for _ in range(2):  # warm-up: imports, caches, discovery
+        # Warm-up: imports, caches, discovery; once for cases that build trees first.
+        for _ in range(1 if hasattr(case.std, "prepare") else 2):
             _time(case.std, warm)
             _time(case.ours, warm)
         for _ in range(rounds):
