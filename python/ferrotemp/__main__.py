@@ -1,4 +1,4 @@
-"""The ``ferrotemp`` command: ``python -m ferrotemp info``."""
+"""The ``ferrotemp`` command: ``python -m ferrotemp info``, ``python -m ferrotemp bench``."""
 
 from __future__ import annotations
 
@@ -59,9 +59,17 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     commands = parser.add_subparsers(dest="command")
     info = commands.add_parser("info", help="show the temp dir chosen, why, and its filesystem")
     info.add_argument("--json", action="store_true", help="print JSON")
+    bench = commands.add_parser(
+        "bench", help="time ferrotemp against the standard module here (a short run)"
+    )
+    from . import _bench
+
+    _bench.add_arguments(bench, default_profile="short")
     args = parser.parse_args(argv)
     if args.command in (None, "info"):
         return _print_info(getattr(args, "json", False))
+    if args.command == "bench":
+        return _bench.run_from_args(args)
     parser.error(f"unknown command {args.command!r}")  # argparse exits; keeps mypy informed
     return 2
 

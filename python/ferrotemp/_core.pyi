@@ -11,6 +11,8 @@ from collections.abc import Iterator
 from typing import Any, Optional, TypedDict, Union, final, overload
 
 __all__ = [
+    "_floor_create_unlink",
+    "_floor_mkdir_rmdir",
     "MemorySpool",
     "NamedGuard",
     "TempDirGuard",
@@ -193,3 +195,12 @@ def create_tempdir(
 def remove_tree(path: Union[str, bytes], ignore_errors: bool = False) -> None:
     """Remove the tree at ``path`` as ``TempDirGuard.cleanup`` does; a symlink at ``path``
     itself is refused (``ELOOP``). Releases the GIL."""
+
+# Benchmark floors (ferrotemp._bench), not API: each runs ``n`` rounds of bare syscalls in
+# ``dir`` in Rust with the GIL released and returns the seconds taken. POSIX only
+# (``NotImplementedError`` elsewhere); OS errors are raised as above.
+def _floor_create_unlink(dir: Union[str, bytes], n: int, /) -> float:
+    """``open(O_RDWR|O_CREAT|O_EXCL|O_NOFOLLOW|O_CLOEXEC, 0600)`` + ``close`` + ``unlink``."""
+
+def _floor_mkdir_rmdir(dir: Union[str, bytes], n: int, /) -> float:
+    """``mkdir(0700)`` + ``rmdir``."""

@@ -1,6 +1,7 @@
 //! PyO3 bindings: the native module `ferrotemp._core`. Thin by design: argument conversion,
 //! error mapping and GIL release around the core's calls.
 
+mod bench;
 mod convert;
 mod create;
 mod env;
@@ -28,5 +29,7 @@ fn ferrotemp_core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<tempdir::TempDirGuard>()?;
     m.add_function(wrap_pyfunction!(tempdir::create_tempdir, m)?)?;
     m.add_function(wrap_pyfunction!(tempdir::remove_tree, m)?)?;
+    m.add_function(wrap_pyfunction!(bench::floor_create_unlink, m)?)?;
+    m.add_function(wrap_pyfunction!(bench::floor_mkdir_rmdir, m)?)?;
     Ok(())
 }
