@@ -7,7 +7,7 @@ import json
 import sys
 from typing import Any, Optional, Sequence
 
-from . import __version__, _core
+from . import __version__, _core, _sweep_cli
 
 
 def _human(size: int) -> str:
@@ -59,7 +59,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     commands = parser.add_subparsers(dest="command")
     info = commands.add_parser("info", help="show the temp dir chosen, why, and its filesystem")
     info.add_argument("--json", action="store_true", help="print JSON")
+    _sweep_cli.add_parser(commands)
     args = parser.parse_args(argv)
+    if args.command == "sweep":
+        return _sweep_cli.run(args, commands.choices["sweep"])
     if args.command in (None, "info"):
         return _print_info(getattr(args, "json", False))
     parser.error(f"unknown command {args.command!r}")  # argparse exits; keeps mypy informed

@@ -4,6 +4,7 @@
 mod convert;
 mod create;
 mod env;
+mod guard;
 mod named;
 mod spool;
 mod tempdir;
@@ -21,6 +22,11 @@ fn ferrotemp_core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(env::discover_tempdir, m)?)?;
     m.add_function(wrap_pyfunction!(env::discovery_report, m)?)?;
     m.add_function(wrap_pyfunction!(env::filesystem_info, m)?)?;
+    m.add_function(wrap_pyfunction!(guard::sweep, m)?)?;
+    m.add_function(wrap_pyfunction!(guard::sweep_older_than, m)?)?;
+    m.add_function(wrap_pyfunction!(guard::set_guard_enabled, m)?)?;
+    m.add_function(wrap_pyfunction!(guard::guard_unavailable_reason, m)?)?;
+    m.add_function(wrap_pyfunction!(guard::guard_registry_path, m)?)?;
     m.add_class::<named::NamedGuard>()?;
     m.add_function(wrap_pyfunction!(named::create_named, m)?)?;
     m.add_function(wrap_pyfunction!(named::create_unnamed, m)?)?;
