@@ -230,9 +230,7 @@ def sweep(root: Optional[Any], dry_run: bool, /) -> _SweepTuple:
     writable by others).
     """
 
-def sweep_older_than(
-    dir: Any, prefix: Any, older_than: float, dry_run: bool, /
-) -> _SweepTuple:
+def sweep_older_than(dir: Any, prefix: Any, older_than: float, dry_run: bool, /) -> _SweepTuple:
     """Remove the top-level entries of ``dir`` named ``prefix``… whose timestamps are all
     older than ``older_than`` seconds, skipping symlinks, other users' entries, other
     filesystems and ``flock``ed entries. Returns as ``sweep``; GIL released throughout.

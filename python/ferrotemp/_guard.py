@@ -97,6 +97,4 @@ def report_notice(notice: Tuple[bool, Optional[str]], path: Any) -> None:
     if kept:
         import logging
 
-        logging.getLogger("ferrotemp").info(
-            "FERROTEMP_KEEP=1: keeping %s", _os.fsdecode(path)
-        )
+        logging.getLogger("ferrotemp").info("FERROTEMP_KEEP=1: keeping %s", _os.fsdecode(path))

@@ -1,7 +1,7 @@
 """``ferrotemp sweep``: reclaim what killed processes left behind, or sweep by age.
 
-    ferrotemp sweep [--dir D] [--dry-run] [--json]
-    ferrotemp sweep --older-than 12h --prefix myapp_ [--dir D] [--dry-run] [--json]
+ferrotemp sweep [--dir D] [--dry-run] [--json]
+ferrotemp sweep --older-than 12h --prefix myapp_ [--dir D] [--dry-run] [--json]
 """
 
 from __future__ import annotations
