@@ -109,6 +109,19 @@ def build_cases(d: str) -> list[Case]:
 
         return op
 
+    def named_with_guard(enabled: bool) -> Op:
+        # The guard is process-wide: each timed batch switches it first (untimed), so the two
+        # sides of the case can run interleaved in one process.
+        def op() -> None:
+            with ferrotemp.NamedTemporaryFile(dir=d):
+                pass
+
+        def prepare(_number: int) -> None:
+            ferrotemp._core._set_guard_enabled(enabled)
+
+        op.prepare = prepare  # type: ignore[attr-defined]
+        return op
+
     def unnamed_enter_exit(module: object) -> Op:
         make = module.TemporaryFile  # type: ignore[attr-defined]
 
@@ -316,6 +329,15 @@ def build_cases(d: str) -> list[Case]:
             TreeCleanup(lambda: tempfile.TemporaryDirectory(dir=d)),
             TreeCleanup(lambda: ferrotemp.TemporaryDirectory(dir=d)),
             FloorTree(),
+        ),
+        # "std" here is ferrotemp with the crash guard off; "ours" has it on.
+        Case(
+            "guard on/off: NamedTempFile",
+            1.10,
+            1000,
+            named_with_guard(False),
+            named_with_guard(True),
+            floor_file,
         ),
     ]
 

@@ -260,6 +260,7 @@ pub fn reload_config() {
 ///
 /// Entries recorded before stay in their record, which stays open and locked until the
 /// process exits (closing it would hand live entries to a sweeper); their tokens keep working.
+/// Records with no live entry left are removed at once.
 /// New registrations go to a new record under the new settings, and a guard that was
 /// unavailable is tried again.
 pub fn set_config(config: GuardConfig) {

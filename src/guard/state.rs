@@ -158,6 +158,8 @@ pub(super) fn set_config(config: GuardConfig) {
     if FORK_HANDLERS_OK.load(std::sync::atomic::Ordering::Relaxed) {
         state.unavailable = None;
     }
+    // Records no token can add to any more and holding no live entry would only wait for exit.
+    state.discard_empty();
 }
 
 pub(super) fn register(path: &Path, kind: EntryKind, dev: u64, ino: u64) -> Registration {
