@@ -129,12 +129,17 @@ impl TempDir {
     /// Removes the directory and everything in it now, reporting what could not be removed.
     ///
     /// A directory that is already gone is not an error, as the standard module's
-    /// `TemporaryDirectory.cleanup()` tolerates it.
+    /// `TemporaryDirectory.cleanup()` tolerates it. A guarded directory made in keep mode
+    /// (`FERROTEMP_KEEP=1`, see [`TempDir::will_delete`]) is left in place.
     ///
     /// # Errors
     ///
     /// Every failure of the removal; see [`RemoveError`].
     pub fn close(mut self) -> Result<(), RemoveError> {
+        if !self.armed {
+            // Disarmed by keep mode at creation: the directory stays.
+            return Ok(());
+        }
         self.armed = false;
         let path = std::mem::take(&mut self.path);
         match remove_tree_nofollow_fast(&path) {

@@ -32,6 +32,26 @@ impl TempPath {
         }
     }
 
+    /// Takes ownership of `path`, just created as `file`, to remove it on drop, and records it
+    /// with the [crash guard](crate::guard) (one `fstat`); in keep mode it is kept instead
+    /// ([`TempPath::will_delete`] is then false).
+    #[must_use]
+    pub fn new_guarded(path: PathBuf, file: &File) -> Self {
+        let mut temp = Self::new(path, true);
+        #[cfg(unix)]
+        {
+            let registration =
+                crate::guard::register_fd(&temp.path, crate::guard::EntryKind::File, file);
+            temp.set_guard(registration);
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = file;
+            temp.delete = !crate::guard::keep_mode();
+        }
+        temp
+    }
+
     /// Applies a [crash guard](crate::guard) registration of this path: a token is held
     /// until the path is removed or kept (then the entry is unregistered); keep mode
     /// ([`Registration::Keep`]) disarms removal.
@@ -142,13 +162,11 @@ impl NamedTempFile {
     /// As [`Builder::create_file_in`].
     pub fn with_builder_in(builder: &Builder, dir: impl AsRef<Path>) -> io::Result<Self> {
         let (file, path) = builder.create_file_in(dir)?;
-        let mut path = TempPath::new(path, true);
-        #[cfg(unix)]
-        if builder.is_guarded() {
-            let registration =
-                crate::guard::register_fd(path.path(), crate::guard::EntryKind::File, &file);
-            path.set_guard(registration);
-        }
+        let path = if builder.is_guarded() {
+            TempPath::new_guarded(path, &file)
+        } else {
+            TempPath::new(path, true)
+        };
         Ok(Self { file, path })
     }
 

@@ -256,6 +256,28 @@ fn child_process_entry() {
             write_list(&scratch.join("sweeper"), &[file.path().to_path_buf()]);
             sleep_forever();
         }
+        "exit" => {
+            // Entries created and removed, one left live, then a normal exit.
+            let mut builder = Builder::new();
+            builder.guarded(true);
+            for _ in 0..3 {
+                ferrotemp::NamedTempFile::with_builder_in(&builder, &work)
+                    .unwrap()
+                    .close()
+                    .unwrap();
+            }
+            builder.tempdir_in(&work).unwrap().close().unwrap();
+            let live = ferrotemp::NamedTempFile::with_builder_in(&builder, &work).unwrap();
+            let path = live.path().to_path_buf();
+            let record = guard::current_record().unwrap().0;
+            if std::env::var_os("FT_GUARD_LEAK").is_some() {
+                std::mem::forget(live); // still recorded at exit: left for a sweep
+            } else {
+                drop(live);
+            }
+            write_list(&scratch.join("exited"), &[path, record]);
+            std::process::exit(0);
+        }
         other => panic!("unknown child mode {other}"),
     }
 }
@@ -305,6 +327,41 @@ fn sweep_removes_exactly_the_guarded_entries_of_a_killed_process() {
         .map(|e| e.unwrap().path())
         .collect();
     assert_eq!(left, unguarded);
+    cleanup(&scratch);
+}
+
+fn run_exiting_child(name: &str, env: &[(&str, &str)]) -> (PathBuf, PathBuf, Vec<PathBuf>) {
+    let scratch = scratch(name);
+    let registry = scratch.join("registry");
+    std::fs::create_dir(scratch.join("work")).unwrap();
+    let mut child = ChildProcess::spawn("exit", &scratch, &registry, env);
+    assert!(child.child.wait().unwrap().success());
+    let listed = read_list(&scratch.join("exited")).into_iter().collect();
+    (scratch, registry, listed)
+}
+
+#[test]
+fn a_normal_exit_leaves_no_record_behind() {
+    let _serial = serial();
+    let (scratch, registry, _) = run_exiting_child("exit-clean", &[]);
+    assert_eq!(record_count(&registry), 0);
+    assert_eq!(std::fs::read_dir(&registry).unwrap().count(), 0);
+    cleanup(&scratch);
+}
+
+#[test]
+fn a_normal_exit_with_live_entries_leaves_them_to_a_sweep() {
+    let _serial = serial();
+    let (scratch, registry, _) = run_exiting_child("exit-leak", &[("FT_GUARD_LEAK", "1")]);
+    let live = std::fs::read_dir(scratch.join("work"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect::<BTreeSet<_>>();
+    assert_eq!(live.len(), 1);
+    assert_eq!(record_count(&registry), 1);
+    let report = sweep_registry(&registry, false);
+    assert_eq!(removed_set(&report), live);
+    assert_eq!(record_count(&registry), 0);
     cleanup(&scratch);
 }
 
@@ -513,6 +570,11 @@ fn keep_mode_keeps_entries_and_records_nothing() {
     let (file_path, dir_path) = (file.path().to_path_buf(), dir.path().to_path_buf());
     drop((file, dir));
     assert!(file_path.exists() && dir_path.exists());
+    // An explicit close keeps too.
+    let closed = builder.tempdir_in(&scratch).unwrap();
+    let closed_path = closed.path().to_path_buf();
+    closed.close().unwrap();
+    assert!(closed_path.exists(), "close() removed a kept directory");
     assert!(guard::register(&file_path, EntryKind::File, 0, 0).is_keep());
     assert!(!registry.exists(), "keep mode created a registry");
     guard::reload_config();

@@ -35,6 +35,9 @@ __all__ = [
     "gettempdirb",
     "SpooledTemporaryFile",
     "TemporaryDirectory",
+    # Beyond the standard module: the crash guard's sweep.
+    "sweep",
+    "SweepReport",
 ]
 
 # The standard module's open flags, kept for code that reads them.
@@ -252,6 +255,7 @@ def mktemp(suffix: str = "", prefix: str = template, dir: Optional[_StrPath] = N
 
 from ._files import NamedTemporaryFile, TemporaryFile  # noqa: E402
 from ._files import _TemporaryFileWrapper as _TemporaryFileWrapper  # noqa: E402
+from ._guard import SweepReport, sweep  # noqa: E402
 from ._spooled import SpooledTemporaryFile  # noqa: E402
 from ._tempdir import TemporaryDirectory  # noqa: E402
 

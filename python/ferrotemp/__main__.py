@@ -7,7 +7,7 @@ import json
 import sys
 from typing import Any, Optional, Sequence
 
-from . import __version__, _core
+from . import __version__, _core, _sweep_cli
 
 
 def _human(size: int) -> str:
@@ -65,7 +65,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     from . import _bench
 
     _bench.add_arguments(bench, default_profile="short")
+    _sweep_cli.add_parser(commands)
     args = parser.parse_args(argv)
+    if args.command == "sweep":
+        return _sweep_cli.run(args, commands.choices["sweep"])
     if args.command in (None, "info"):
         return _print_info(getattr(args, "json", False))
     if args.command == "bench":

@@ -106,18 +106,23 @@ def _time(op: Op, number: int) -> float:
     return (time.perf_counter() - start) / number
 
 
-def _skipped_op() -> None:
-    raise AssertionError("a skipped case is never timed")
+def guard_case(d: str, number: int, floor: Op) -> Case:
+    """Crash guard on vs off: ``NamedTemporaryFile`` enter/exit with the guard switched off
+    (the "std" column of this row) and on ("ours"). The switch is process-wide, so each timed
+    batch sets it first, untimed, and both sides run interleaved in one process."""
 
+    def side(enabled: bool) -> Op:
+        def op() -> None:
+            with ferrotemp.NamedTemporaryFile(dir=d):
+                pass
 
-def guard_case(d: str) -> Case:
-    """Crash guard on vs off: a placeholder until the guard (``ferrotemp.sweep``) and a
-    switch for it exist; it is skipped with its reason rather than given a made-up number."""
-    if not hasattr(ferrotemp, "sweep"):
-        reason = "no crash guard in this build (ferrotemp.sweep is missing)"
-    else:
-        reason = "the crash guard exists but the harness has no on/off switch for it yet"
-    return Case("crash guard on vs off", 1.10, 0, _skipped_op, _skipped_op, skip=reason)
+        def prepare(_number: int) -> None:
+            _core._set_guard_enabled(enabled)
+
+        op.prepare = prepare  # type: ignore[attr-defined]
+        return op
+
+    return Case("crash guard on vs off", 1.10, number, side(False), side(True), floor)
 
 
 class TreeShape:
@@ -420,7 +425,7 @@ def build_cases(d: str, scale: float = 1.0) -> list[Case]:
             spooled_rollover_round_trip(tempfile),
             spooled_rollover_round_trip(ferrotemp),
         ),
-        guard_case(d),
+        guard_case(d, n(1000), floor_file),
         Case(
             "wrapper write/seek/read",
             1.1,

@@ -17,6 +17,7 @@ __all__ = [
     "NamedGuard",
     "TempDirGuard",
     "__version__",
+    "_set_guard_enabled",
     "candidate_dirs",
     "create_named",
     "create_tempdir",
@@ -24,10 +25,14 @@ __all__ = [
     "discover_tempdir",
     "discovery_report",
     "filesystem_info",
+    "guard_registry_path",
+    "guard_unavailable_reason",
     "mkdtemp",
     "mkstemp",
     "random_name",
     "remove_tree",
+    "sweep",
+    "sweep_older_than",
 ]
 __version__: str
 
@@ -96,6 +101,11 @@ class NamedGuard:
     @property
     def file_open(self) -> bool:
         """Whether the descriptor is still open."""
+    @property
+    def guard_notice(self) -> Optional[tuple[bool, Optional[str]]]:
+        """``None``, unless the crash guard has something to say about this file:
+        ``(kept, warning)``: keep mode keeps it (log its path), and the guard's
+        once-per-process message that it is unavailable."""
     def close_file(self) -> None:
         """Close the descriptor; later calls do nothing."""
     def remove(self) -> None:
@@ -106,7 +116,10 @@ class NamedGuard:
         """Close and remove whatever ``delete`` says (creation failed)."""
 
 def create_named(dir: Any, prefix: Any, suffix: Any, attempts: int, delete: bool, /) -> NamedGuard:
-    """Create a file as ``mkstemp`` does (audit event included) and return its guard."""
+    """Create a file as ``mkstemp`` does (audit event included) and return its guard.
+
+    With ``delete``, the file is recorded with the crash guard (or kept, in keep mode).
+    """
 
 def create_unnamed(dir: Any, prefix: Any, suffix: Any, attempts: int, /) -> int:
     """Create an unnamed file (O_TMPFILE, else create and unlink); the caller owns the fd."""
@@ -175,6 +188,9 @@ class TempDirGuard:
     @property
     def active(self) -> bool:
         """Whether the guard still owns the directory (neither cleaned up nor kept)."""
+    @property
+    def guard_notice(self) -> Optional[tuple[bool, Optional[str]]]:
+        """``None``, or ``(kept, warning)`` as ``NamedGuard.guard_notice``."""
     def cleanup(self, ignore_errors: bool = False) -> None:
         """Remove the tree by descriptor, never following a symlink, with the GIL released.
 
@@ -204,3 +220,39 @@ def _floor_create_unlink(dir: Union[str, bytes], n: int, /) -> float:
 
 def _floor_mkdir_rmdir(dir: Union[str, bytes], n: int, /) -> float:
     """``mkdir(0700)`` + ``rmdir``."""
+
+_SweepTuple = tuple[
+    bool,
+    list[tuple[str, str, int]],
+    list[tuple[str, str]],
+    list[tuple[str, str]],
+    int,
+    int,
+    bool,
+]
+
+def sweep(root: Optional[Any], dry_run: bool, /) -> _SweepTuple:
+    """Sweep dead processes' crash-guard records: the registry in temp dir ``root``, or the
+    configured one (``FERROTEMP_GUARD_DIR``, else the default temp dir's) when ``None``.
+
+    Returns ``(dry_run, removed [(path, "file"|"dir", bytes)], skipped [(path, reason)],
+    errors [(path, message)], records_removed, records_live, complete)``. The GIL is released
+    throughout. Raises ``PermissionError`` when the registry is refused (not ours, a symlink,
+    writable by others).
+    """
+
+def sweep_older_than(dir: Any, prefix: Any, older_than: float, dry_run: bool, /) -> _SweepTuple:
+    """Remove the top-level entries of ``dir`` named ``prefix``… whose timestamps are all
+    older than ``older_than`` seconds, skipping symlinks, other users' entries, other
+    filesystems and ``flock``ed entries. Returns as ``sweep``; GIL released throughout.
+    Raises ``OSError`` (``EINVAL``) for an empty prefix."""
+
+def _set_guard_enabled(enabled: bool) -> None:
+    """Turn the crash guard on or off for the whole process (benchmarks and tests only; users
+    set ``FERROTEMP_GUARD``). Entries recorded before stay recorded."""
+
+def guard_unavailable_reason() -> Optional[str]:
+    """Why the crash guard is off, or ``None`` when it is on (or not yet tried)."""
+
+def guard_registry_path() -> str:
+    """The registry directory in use (``FERROTEMP_GUARD_DIR``, else the default temp dir's)."""

@@ -17,6 +17,7 @@ from typing import IO, TYPE_CHECKING, Any, AnyStr, Iterator, Literal, Optional, 
 import ferrotemp as _pkg
 
 from . import _core
+from ._guard import report_notice as _report_guard_notice
 
 if TYPE_CHECKING:
     # For the type checker the wrapper is an IO[AnyStr], as in typeshed, so misuse such as
@@ -241,6 +242,8 @@ def NamedTemporaryFile(
         encoding = _text_encoding(encoding)
     guard = _core.create_named(dir, prefix, suffix, _pkg.TMP_MAX, delete)
     try:
+        if guard.guard_notice is not None:
+            _report_guard_notice(guard.guard_notice, guard.name)
         file = _open_fd(guard.fd, mode, buffering, encoding, errors, newline, False)
         raw = _raw(file)
         raw.name = guard.name

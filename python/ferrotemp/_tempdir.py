@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, AnyStr, Optional, Union, overload
 import ferrotemp as _pkg
 
 from . import _core
+from ._guard import report_notice as _report_guard_notice
 
 __all__ = ["TemporaryDirectory"]
 
@@ -82,6 +83,11 @@ class TemporaryDirectory(_GenericBase[AnyStr]):
         guard = _core.create_tempdir(dir, prefix, suffix, _pkg.TMP_MAX, delete)
         self._guard = guard
         self.name = guard.name
+        # Keep mode (FERROTEMP_KEEP=1) keeps the directory through every cleanup path.
+        self._kept = False
+        if guard.guard_notice is not None:
+            self._kept = guard.guard_notice[0]
+            _report_guard_notice(guard.guard_notice, guard.name)
         self._ignore_cleanup_errors = ignore_cleanup_errors
         self._delete = delete
         # The warning names the object as its repr did at creation; for the usual repr that
@@ -139,7 +145,7 @@ class TemporaryDirectory(_GenericBase[AnyStr]):
         selects) unless ``ignore_cleanup_errors`` was given."""
         if self._finalizer.detach() is not None:
             self._guard.cleanup(self._ignore_cleanup_errors)
-        elif _os.path.exists(self.name):
+        elif not self._kept and _os.path.exists(self.name):
             # Cleaned up before, yet something is there again: the standard module removes it.
             self._rmtree(self.name, ignore_errors=self._ignore_cleanup_errors)
 

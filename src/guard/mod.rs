@@ -74,6 +74,12 @@
 //! epoch, so unregistering them in the child does nothing. The prepare handler takes the
 //! guard's lock so no other thread holds it mid-update at the instant of the fork.
 //!
+//! # Exit
+//!
+//! At normal exit a C `atexit` hook ([`shutdown`]) removes the process's records that hold no
+//! live entry, so clean exits leave nothing in the registry; records of processes that died
+//! (or exited with entries still live) wait for a sweep.
+//!
 //! # Sweeping
 //!
 //! See [`sweep`] (dead processes' records), [`spawn_background_sweep`] (bounded, detached,
@@ -254,6 +260,7 @@ pub fn reload_config() {
 ///
 /// Entries recorded before stay in their record, which stays open and locked until the
 /// process exits (closing it would hand live entries to a sweeper); their tokens keep working.
+/// Records with no live entry left are removed at once.
 /// New registrations go to a new record under the new settings, and a guard that was
 /// unavailable is tried again.
 pub fn set_config(config: GuardConfig) {
@@ -316,6 +323,19 @@ pub fn register_fd(path: &Path, kind: EntryKind, fd: impl std::os::fd::AsFd) -> 
 /// Unregisters an entry after its normal removal (the same as dropping the token).
 pub fn unregister(token: GuardToken) {
     drop(token);
+}
+
+/// Removes this process's records that hold no live entry, and from then on removes a record
+/// as soon as its last entry is unregistered.
+///
+/// Runs by itself at normal process exit (a C `atexit` hook installed with the first record;
+/// in a Python process that is after the interpreter has finalized its objects), so processes
+/// that exit cleanly leave no record behind. `_exit`, a signal or a crash skip it: the record
+/// then stays for a sweep, as intended. Entries still live at exit stay recorded, and a later
+/// sweep removes them. Call it by hand only when the process is about to end.
+pub fn shutdown() {
+    #[cfg(unix)]
+    state::shutdown();
 }
 
 /// Why the guard is unavailable, the first time it is asked after the guard gave up (the

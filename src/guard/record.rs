@@ -437,6 +437,19 @@ impl RecordWriter {
         Ok(())
     }
 
+    /// Whether no live entry is recorded.
+    pub(super) fn is_empty(&self) -> bool {
+        self.live_bytes == 0
+    }
+
+    /// Removes the record from `registry` (the directory it was created in) while still
+    /// holding its lock, then closes it. A sweeper that opened it before the unlink finds, once
+    /// it gets the lock, that the name no longer refers to the locked file, and leaves it.
+    pub(super) fn discard(self, registry: &OwnedFd) -> io::Result<()> {
+        rustix::fs::unlinkat(registry, self.name.as_str(), rustix::fs::AtFlags::empty())?;
+        Ok(())
+    }
+
     /// In a forked child: let go of the parent's record without touching it. Closing the
     /// inherited descriptor does not release the parent's lock (its own descriptor still
     /// refers to the locked open file description); `LOCK_UN` would, so it is never called.

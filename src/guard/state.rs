@@ -6,6 +6,13 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, Once, PoisonError};
 
 use super::record::RecordWriter;
+
+/// A record this process writes, with the epoch its tokens carry and the registry it is in.
+struct OpenRecord {
+    epoch: u64,
+    writer: RecordWriter,
+    registry: PathBuf,
+}
 use super::{registry, EntryKind, GuardConfig, GuardToken, Registration, SweepLimits};
 
 struct State {
@@ -13,7 +20,7 @@ struct State {
     /// Records opened by this process, each with its epoch; the last is the current one while
     /// `current_epoch` matches it. Older ones stay open (and locked) until exit: their entries
     /// may still be live.
-    records: Vec<(u64, RecordWriter)>,
+    records: Vec<OpenRecord>,
     /// Bumped by fork and reconfiguration: tokens of another epoch belong to a record this
     /// process does not write to.
     epoch: u64,
@@ -25,6 +32,9 @@ struct State {
     warned: bool,
     /// Whether this process started its automatic background sweep.
     swept: bool,
+    /// Set by [`shutdown`] at exit: from then on a record left with no live entry is removed
+    /// at once rather than left for a sweep.
+    exiting: bool,
 }
 
 static STATE: Mutex<State> = Mutex::new(State {
@@ -35,6 +45,7 @@ static STATE: Mutex<State> = Mutex::new(State {
     warning: None,
     warned: false,
     swept: false,
+    exiting: false,
 });
 
 fn lock() -> MutexGuard<'static, State> {
@@ -57,14 +68,19 @@ impl State {
     fn current(&mut self) -> Option<(&mut RecordWriter, u64, bool)> {
         let epoch = self.epoch;
         let mut created = false;
-        if !matches!(self.records.last(), Some((e, _)) if *e == epoch) {
+        if !matches!(self.records.last(), Some(r) if r.epoch == epoch) {
             if self.unavailable.is_some() {
                 return None;
             }
             match open_record(self.config()) {
-                Ok(writer) => {
-                    self.records.push((epoch, writer));
+                Ok((writer, registry)) => {
+                    self.records.push(OpenRecord {
+                        epoch,
+                        writer,
+                        registry,
+                    });
                     created = true;
+                    install_exit_hook();
                 }
                 Err(err) => {
                     let message = format!("crash guard disabled: {err}");
@@ -74,27 +90,50 @@ impl State {
                 }
             }
         }
-        let (_, writer) = self.records.last_mut()?;
-        Some((writer, epoch, created))
+        let record = self.records.last_mut()?;
+        Some((&mut record.writer, epoch, created))
+    }
+
+    /// Removes the records that hold no live entry.
+    fn discard_empty(&mut self) {
+        let mut kept = Vec::with_capacity(self.records.len());
+        for record in self.records.drain(..) {
+            if !record.writer.is_empty() {
+                kept.push(record);
+                continue;
+            }
+            // A registry that cannot be reopened (or a failed unlink) leaves the record for a
+            // sweep, which finds it dead and empty: nothing is lost but a little tidiness.
+            match registry::open_registry(&record.registry, false) {
+                Ok(dir) => {
+                    let _ = record.writer.discard(&dir);
+                }
+                Err(_) => drop(record),
+            }
+        }
+        self.records = kept;
     }
 
     /// In the child after fork: the parent's records are not ours.
     fn forget_parent(&mut self) {
-        for (_, writer) in self.records.drain(..) {
-            writer.abandon_after_fork();
+        for record in self.records.drain(..) {
+            record.writer.abandon_after_fork();
         }
         self.epoch += 1;
         self.swept = false;
     }
 }
 
-fn open_record(config: &GuardConfig) -> io::Result<RecordWriter> {
+fn open_record(config: &GuardConfig) -> io::Result<(RecordWriter, PathBuf)> {
     let path = match &config.registry_dir {
         Some(dir) => dir.clone(),
         None => super::default_registry_path()?,
     };
     let dir = registry::open_registry(&path, true)?;
-    RecordWriter::create(&dir, config.use_flock).map_err(|e| crate::error::with_path(e, path))
+    match RecordWriter::create(&dir, config.use_flock) {
+        Ok(writer) => Ok((writer, path)),
+        Err(err) => Err(crate::error::with_path(err, path)),
+    }
 }
 
 pub(super) fn config() -> GuardConfig {
@@ -119,6 +158,8 @@ pub(super) fn set_config(config: GuardConfig) {
     if FORK_HANDLERS_OK.load(std::sync::atomic::Ordering::Relaxed) {
         state.unavailable = None;
     }
+    // Records no token can add to any more and holding no live entry would only wait for exit.
+    state.discard_empty();
 }
 
 pub(super) fn register(path: &Path, kind: EntryKind, dev: u64, ino: u64) -> Registration {
@@ -163,9 +204,44 @@ pub(super) fn register(path: &Path, kind: EntryKind, dev: u64, ino: u64) -> Regi
 
 pub(super) fn unregister(epoch: u64, slot: u32) {
     let mut state = lock();
-    if let Some((_, writer)) = state.records.iter_mut().find(|(e, _)| *e == epoch) {
-        writer.remove(slot);
+    let exiting = state.exiting;
+    let Some(record) = state.records.iter_mut().find(|r| r.epoch == epoch) else {
+        return;
+    };
+    record.writer.remove(slot);
+    if exiting && record.writer.is_empty() {
+        state.discard_empty();
     }
+}
+
+/// At normal exit: removes this process's records that hold no live entry, and from then on
+/// removes a record as soon as its last entry is unregistered (finalizers that run later).
+/// Never blocks: if another thread holds the guard's lock, the records are left for a sweep.
+pub(super) fn shutdown() {
+    let mut state = match STATE.try_lock() {
+        Ok(state) => state,
+        Err(std::sync::TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+        Err(std::sync::TryLockError::WouldBlock) => return,
+    };
+    state.exiting = true;
+    state.discard_empty();
+}
+
+extern "C" fn shutdown_at_exit() {
+    // A panic must not cross the C boundary; there is nothing to report at exit anyway.
+    let _ = std::panic::catch_unwind(shutdown);
+}
+
+/// Registers [`shutdown`] with the C library's `atexit`, once: it then runs at every normal
+/// exit (after the Python interpreter has finalized its objects, in a Python process), and not
+/// on `_exit`, a signal or a crash, which leave the record to a sweep as intended.
+fn install_exit_hook() {
+    static INSTALL: Once = Once::new();
+    INSTALL.call_once(|| {
+        // SAFETY: `shutdown_at_exit` is `extern "C"`, never unwinds, and lives as long as the
+        // program. A failure to register only leaves records for the next sweep.
+        let _ = unsafe { libc::atexit(shutdown_at_exit) };
+    });
 }
 
 pub(super) fn note_entry_failure(path: &Path, err: &io::Error) {
@@ -193,8 +269,9 @@ pub(super) fn unavailable_reason() -> Option<String> {
 #[must_use]
 pub fn current_record() -> Option<(PathBuf, bool)> {
     let state = lock();
-    let (epoch, writer) = state.records.last()?;
-    (*epoch == state.epoch).then(|| (PathBuf::from(writer.name()), writer.locked()))
+    let record = state.records.last()?;
+    (record.epoch == state.epoch)
+        .then(|| (PathBuf::from(record.writer.name()), record.writer.locked()))
 }
 
 thread_local! {

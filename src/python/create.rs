@@ -60,6 +60,25 @@ pub(crate) fn create_file_audited(
     text: bool,
     attempts: u32,
 ) -> PyResult<(std::fs::File, PathBuf, bool)> {
+    let ((file, path), as_bytes) =
+        create_file_audited_with(py, dir, prefix, suffix, text, attempts, |file, path| {
+            (file, path)
+        })?;
+    Ok((file, path, as_bytes))
+}
+
+/// [`create_file_audited`], handing the new file and its absolute path to `adopt` in the same
+/// release of the GIL (for work that belongs with the creation, such as the crash guard's
+/// registration). Returns what `adopt` made and whether paths are bytes.
+pub(crate) fn create_file_audited_with<T: Send>(
+    py: Python<'_>,
+    dir: &Bound<'_, PyAny>,
+    prefix: &Bound<'_, PyAny>,
+    suffix: &Bound<'_, PyAny>,
+    text: bool,
+    attempts: u32,
+    adopt: impl Fn(std::fs::File, PathBuf) -> T + Sync,
+) -> PyResult<(T, bool)> {
     let as_bytes = prefix.is_instance_of::<PyBytes>();
     let dir = fs_path(dir)?;
     let mut builder = builder_for(prefix, suffix)?;
@@ -69,8 +88,13 @@ pub(crate) fn create_file_audited(
             .candidate_path(&dir)
             .map_err(|e| to_pyerr(py, &e, as_bytes))?;
         audit(py, "tempfile.mkstemp", &path, as_bytes)?;
-        match py.detach(|| builder.try_create_file(&path)) {
-            Ok(Some(file)) => return Ok((file, env::abspath(&path), as_bytes)),
+        let made = py.detach(|| {
+            builder
+                .try_create_file(&path)
+                .map(|file| file.map(|file| adopt(file, env::abspath(&path))))
+        });
+        match made {
+            Ok(Some(made)) => return Ok((made, as_bytes)),
             Ok(None) => {}
             Err(err) => return Err(to_pyerr(py, &err, as_bytes)),
         }
@@ -95,20 +119,21 @@ pub(crate) fn mkstemp<'py>(
 }
 
 /// The loop of `tempfile.mkdtemp`: audit event `tempfile.mkdtemp` before each attempt, GIL
-/// released around `try_create` (which returns `None` for a taken name). Returns what it made
-/// and whether paths are bytes.
+/// released around `try_create` (which returns `None` for a taken name). `guarded` sets the
+/// builder's crash-guard flag. Returns what it made and whether paths are bytes.
 pub(crate) fn create_dir_audited<T: Send>(
     py: Python<'_>,
     dir: &Bound<'_, PyAny>,
     prefix: &Bound<'_, PyAny>,
     suffix: &Bound<'_, PyAny>,
     attempts: u32,
+    guarded: bool,
     try_create: impl Fn(&Builder, &Path) -> std::io::Result<Option<T>> + Sync,
 ) -> PyResult<(T, bool)> {
     let as_bytes = prefix.is_instance_of::<PyBytes>();
     let dir = fs_path(dir)?;
     let mut builder = builder_for(prefix, suffix)?;
-    builder.max_attempts(attempts);
+    builder.max_attempts(attempts).guarded(guarded);
     for _ in 0..builder.attempts() {
         let path = builder
             .candidate_path(&dir)
@@ -135,7 +160,7 @@ pub(crate) fn mkdtemp<'py>(
     attempts: u32,
 ) -> PyResult<Bound<'py, PyAny>> {
     let (path, as_bytes) =
-        create_dir_audited(py, dir, prefix, suffix, attempts, |builder, path| {
+        create_dir_audited(py, dir, prefix, suffix, attempts, false, |builder, path| {
             Ok(builder.try_create_dir(path)?.then(|| env::abspath(path)))
         })?;
     path_to_py(py, &path, as_bytes)

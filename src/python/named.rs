@@ -7,7 +7,8 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use pyo3::prelude::*;
 
 use super::convert::{fs_path, path_to_py, to_pyerr};
-use super::create::{builder_for, create_file_audited, into_raw_descriptor};
+use super::create::{builder_for, create_file_audited_with, into_raw_descriptor};
+use super::guard::{guard_notice, GuardNotice};
 use crate::file::{create_and_unlink, open_unnamed};
 use crate::named::TempPath;
 
@@ -21,6 +22,7 @@ pub(crate) struct NamedGuard {
     as_bytes: bool,
     file: Mutex<Option<File>>,
     path: Mutex<Option<TempPath>>,
+    notice: GuardNotice,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -39,6 +41,14 @@ impl NamedGuard {
     #[getter]
     fn name(&self, py: Python<'_>) -> Py<PyAny> {
         self.name.clone_ref(py)
+    }
+
+    /// `None`, unless the crash guard has something to say about this file: `(kept, warning)`,
+    /// where `kept` means keep mode keeps it (log its path) and `warning` is the guard's
+    /// one-per-process message that it is unavailable.
+    #[getter]
+    fn guard_notice(&self) -> GuardNotice {
+        self.notice.clone()
     }
 
     /// Whether the descriptor is still open.
@@ -88,7 +98,7 @@ impl NamedGuard {
 }
 
 /// Creates a named file as `mkstemp` does and returns its guard; `delete` says whether the
-/// guard removes it.
+/// guard removes it, and so whether the crash guard records it.
 #[pyfunction]
 #[pyo3(signature = (dir, prefix, suffix, attempts, delete, /))]
 pub(crate) fn create_named(
@@ -99,15 +109,31 @@ pub(crate) fn create_named(
     attempts: u32,
     delete: bool,
 ) -> PyResult<NamedGuard> {
-    let (file, path, as_bytes) = create_file_audited(py, dir, prefix, suffix, false, attempts)?;
-    let name = path_to_py(py, &path, as_bytes)?.unbind();
+    let ((file, path), as_bytes) =
+        create_file_audited_with(py, dir, prefix, suffix, false, attempts, |file, path| {
+            let path = if delete {
+                TempPath::new_guarded(path, &file)
+            } else {
+                TempPath::new(path, false)
+            };
+            (file, path)
+        })?;
+    let notice = guard_notice(delete && !path.will_delete());
+    let name = match path_to_py(py, path.path(), as_bytes) {
+        Ok(name) => name.unbind(),
+        Err(err) => {
+            py.detach(|| drop((file, path)));
+            return Err(err);
+        }
+    };
     let fd = raw_descriptor(&file);
     Ok(NamedGuard {
         fd,
         name,
         as_bytes,
         file: Mutex::new(Some(file)),
-        path: Mutex::new(Some(TempPath::new(path, delete))),
+        path: Mutex::new(Some(path)),
+        notice,
     })
 }
 

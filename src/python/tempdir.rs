@@ -10,6 +10,7 @@ use pyo3::types::PyBytes;
 
 use super::convert::{fs_path, path_to_py, to_pyerr};
 use super::create::create_dir_audited;
+use super::guard::{guard_notice, GuardNotice};
 use crate::create::Builder;
 use crate::dir::TempDir;
 use crate::error::with_path;
@@ -24,6 +25,7 @@ pub(crate) struct TempDirGuard {
     as_bytes: bool,
     delete: bool,
     dir: Mutex<Option<TempDir>>,
+    notice: GuardNotice,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -61,6 +63,13 @@ impl TempDirGuard {
     #[getter]
     fn name(&self, py: Python<'_>) -> Py<PyAny> {
         self.name.clone_ref(py)
+    }
+
+    /// `None`, unless the crash guard has something to say about this directory: `(kept,
+    /// warning)`, as `NamedGuard.guard_notice`.
+    #[getter]
+    fn guard_notice(&self) -> GuardNotice {
+        self.notice.clone()
     }
 
     /// Whether the guard still owns the directory (neither cleaned up nor kept).
@@ -118,7 +127,8 @@ impl Drop for TempDirGuard {
 }
 
 /// Creates a directory as `mkdtemp` does (same audit event, names, errors) and returns its
-/// guard; `delete` says whether dropping the guard removes it.
+/// guard; `delete` says whether dropping the guard removes it, and so whether the crash guard
+/// records it.
 #[pyfunction]
 #[pyo3(signature = (dir, prefix, suffix, attempts, delete, /))]
 pub(crate) fn create_tempdir(
@@ -129,8 +139,16 @@ pub(crate) fn create_tempdir(
     attempts: u32,
     delete: bool,
 ) -> PyResult<TempDirGuard> {
-    let (made, as_bytes) =
-        create_dir_audited(py, dir, prefix, suffix, attempts, Builder::try_tempdir)?;
+    let (made, as_bytes) = create_dir_audited(
+        py,
+        dir,
+        prefix,
+        suffix,
+        attempts,
+        delete,
+        Builder::try_tempdir,
+    )?;
+    let notice = guard_notice(delete && !made.will_delete());
     let name = match path_to_py(py, made.path(), as_bytes) {
         Ok(name) => name.unbind(),
         Err(err) => {
@@ -143,6 +161,7 @@ pub(crate) fn create_tempdir(
         as_bytes,
         delete,
         dir: Mutex::new(Some(made)),
+        notice,
     })
 }
 

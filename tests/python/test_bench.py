@@ -70,15 +70,14 @@ def test_bench_quick_prints_every_row_with_positive_ratios(tmp_path: Path) -> No
     assert sorted(os.listdir(tmp_path)) == ["bench.json"]
 
 
-def test_crash_guard_row_is_skipped_with_a_reason_until_the_guard_exists(
-    tmp_path: Path,
-) -> None:
-    import ferrotemp
-
-    out = run_bench(tmp_path, "--only", "crash guard")
+def test_crash_guard_row_times_both_sides_and_leaves_nothing(tmp_path: Path) -> None:
+    out = run_bench(tmp_path, "--only", "crash guard", "--json", str(tmp_path / "g.json"))
     assert out.returncode == 0, out.stderr
-    if not hasattr(ferrotemp, "sweep"):
-        assert "crash guard on vs off: skipped: no crash guard in this build" in out.stdout
+    (result,) = json.loads((tmp_path / "g.json").read_text())["results"]
+    (row,) = result["rows"]
+    assert "skip" not in row
+    assert row["std"] > 0 and row["ours"] > 0
+    assert sorted(os.listdir(tmp_path)) == ["g.json"]
 
 
 def test_rust_floor_loop_times_and_cleans_up(tmp_path: Path) -> None:

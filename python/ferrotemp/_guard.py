@@ -1,0 +1,100 @@
+"""The crash guard's Python face: sweeps and their reports, keep-mode logging, the warning.
+
+The guard itself lives in the Rust core (``src/guard``): ``NamedTemporaryFile`` and
+``TemporaryDirectory`` with deletion on are recorded there at creation, and a sweep removes
+the entries of processes that died without cleaning up. See the README's "Crash guard".
+"""
+
+from __future__ import annotations
+
+import os as _os
+import warnings as _warnings
+from dataclasses import dataclass
+from typing import Any, Optional, Tuple, Union
+
+from . import _core
+
+__all__ = ["SweepReport", "sweep", "sweep_older_than"]
+
+_PathArg = Union[str, bytes, "_os.PathLike[str]", "_os.PathLike[bytes]"]
+
+
+@dataclass(frozen=True)
+class SweepReport:
+    """What a sweep removed (or, with ``dry_run``, would remove)."""
+
+    dry_run: bool
+    #: How many entries were removed.
+    entries: int
+    #: How many bytes they held (file sizes; a directory counts the files inside).
+    bytes: int
+    #: The removed entries' paths.
+    paths: Tuple[str, ...]
+    #: Entries examined and left alone: ``(path, reason)``, reason one of ``gone``,
+    #: ``replaced``, ``symlink``, ``other_filesystem``, ``other_owner``, ``in_use``,
+    #: ``recent``, ``not_file_or_dir``, ``too_large``.
+    skipped: Tuple[Tuple[str, str], ...]
+    #: Failures: ``(path, message)``.
+    errors: Tuple[Tuple[str, str], ...]
+    #: Dead processes' records removed (registry sweeps only).
+    records_removed: int
+    #: Live processes' records left alone (registry sweeps only).
+    records_live: int
+    #: False when the sweep stopped at a limit before the end.
+    complete: bool
+
+
+def _report(raw: Any) -> SweepReport:
+    dry_run, removed, skipped, errors, records_removed, records_live, complete = raw
+    return SweepReport(
+        dry_run=dry_run,
+        entries=len(removed),
+        bytes=sum(size for _, _, size in removed),
+        paths=tuple(path for path, _, _ in removed),
+        skipped=tuple(skipped),
+        errors=tuple(errors),
+        records_removed=records_removed,
+        records_live=records_live,
+        complete=complete,
+    )
+
+
+def sweep(dir: Optional[_PathArg] = None, *, dry_run: bool = False) -> SweepReport:
+    """Remove what killed processes left behind: the guarded entries of every dead process's
+    record, where the path still holds the very file or directory that was recorded (same
+    device and inode), never following a symlink.
+
+    ``dir`` is the temp dir whose registry to sweep (``None``: the registry in use, i.e.
+    ``FERROTEMP_GUARD_DIR`` or the default temp dir's). With ``dry_run`` nothing is removed
+    and the report says what would be. Live processes' entries are never touched. The GIL is
+    released during the sweep. Raises ``PermissionError`` if the registry is refused (a
+    symlink, or not owned by this user).
+    """
+    return _report(_core.sweep(dir, dry_run))
+
+
+def sweep_older_than(
+    dir: _PathArg, prefix: Union[str, bytes], older_than: float, *, dry_run: bool = False
+) -> SweepReport:
+    """Remove the top-level entries of ``dir`` whose name starts with ``prefix`` and whose
+    timestamps (of the entry and of everything inside) are all older than ``older_than``
+    seconds, by systemd-tmpfiles' rules: symlinks, other users' entries, other filesystems
+    and ``flock``ed entries (a live ``TemporaryDirectory``) are skipped. The GIL is released
+    during the sweep."""
+    if not prefix:
+        raise ValueError("an age-based sweep needs a non-empty prefix")
+    return _report(_core.sweep_older_than(dir, prefix, float(older_than), dry_run))
+
+
+def report_notice(notice: Tuple[bool, Optional[str]], path: Any) -> None:
+    """Acts on a guard's ``guard_notice``: warns (``RuntimeWarning``, once per process) that
+    the crash guard is unavailable, and logs a kept entry's path on the ``ferrotemp`` logger.
+    Called only when there is a notice, so the usual creation pays no logger lookup."""
+    kept, warning = notice
+    if warning is not None:
+        # 1: here, 2: NamedTemporaryFile / TemporaryDirectory.__init__, 3: their caller.
+        _warnings.warn(warning, RuntimeWarning, stacklevel=3)
+    if kept:
+        import logging
+
+        logging.getLogger("ferrotemp").info("FERROTEMP_KEEP=1: keeping %s", _os.fsdecode(path))

@@ -1,0 +1,102 @@
+"""``ferrotemp sweep``: reclaim what killed processes left behind, or sweep by age.
+
+ferrotemp sweep [--dir D] [--dry-run] [--json]
+ferrotemp sweep --older-than 12h --prefix myapp_ [--dir D] [--dry-run] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import re
+from typing import Any
+
+from ._guard import SweepReport, sweep, sweep_older_than
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)([smhd])")
+
+
+def parse_duration(text: str) -> float:
+    """``30s``, ``15m``, ``12h``, ``7d`` (or a sum such as ``1h30m``) in seconds."""
+    spec = text.strip().lower()
+    parts = _DURATION.findall(spec)
+    if not spec or "".join(n + u for n, u in parts) != spec:
+        raise argparse.ArgumentTypeError(
+            f"invalid duration {text!r}: use a number with a unit, like 30s, 15m, 12h or 7d"
+        )
+    return sum(float(n) * _UNITS[u] for n, u in parts)
+
+
+def add_parser(commands: Any) -> None:
+    """Adds the ``sweep`` subcommand to ``commands`` (an argparse subparsers action)."""
+    parser = commands.add_parser(
+        "sweep",
+        help="remove temp entries left by killed processes (or, with --older-than, by age)",
+        description=(
+            "Without --older-than: remove the guarded temp files and directories recorded by "
+            "processes that died without cleaning up (only where the path still holds the "
+            "recorded file). With --older-than and --prefix: remove top-level entries of the "
+            "temp dir named PREFIX... whose timestamps are all older than the age, skipping "
+            "symlinks, other users' entries, other filesystems and locked entries."
+        ),
+    )
+    parser.add_argument(
+        "--dir",
+        help="the temp dir to sweep (default: the one ferrotemp uses; FERROTEMP_GUARD_DIR "
+        "overrides the registry location)",
+    )
+    parser.add_argument(
+        "--older-than",
+        type=parse_duration,
+        metavar="AGE",
+        help="age-based sweep: entries untouched for AGE (30s, 15m, 12h, 7d)",
+    )
+    parser.add_argument("--prefix", help="age-based sweep: only names starting with this")
+    parser.add_argument("--dry-run", action="store_true", help="report, remove nothing")
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+
+
+def _human(size: int) -> str:
+    value = float(size)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024:
+            return f"{size} B" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} TiB"
+
+
+def _print(report: SweepReport, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(dataclasses.asdict(report), indent=2))
+        return
+    verb = "would reclaim" if report.dry_run else "reclaimed"
+    noun = "entry" if report.entries == 1 else "entries"
+    print(f"{verb} {report.entries} {noun}, {_human(report.bytes)}")
+    for path in report.paths:
+        print(f"  {path}")
+    for path, message in report.errors:
+        print(f"  error: {path}: {message}")
+    if not report.complete:
+        print("stopped early at a limit; run again to continue")
+
+
+def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    """Runs ``ferrotemp sweep``; returns the exit status (1 if an entry could not be removed)."""
+    if (args.older_than is None) != (args.prefix is None):
+        parser.error("--older-than and --prefix go together")
+    if args.prefix == "":
+        parser.error("--prefix must not be empty")
+    try:
+        if args.older_than is None:
+            report = sweep(args.dir, dry_run=args.dry_run)
+        else:
+            import ferrotemp
+
+            root = args.dir if args.dir is not None else ferrotemp.gettempdir()
+            report = sweep_older_than(root, args.prefix, args.older_than, dry_run=args.dry_run)
+    except OSError as err:
+        parser.exit(1, f"ferrotemp sweep: {err}\n")
+    _print(report, args.json)
+    return 1 if report.errors else 0

@@ -1,0 +1,561 @@
+"""The crash guard from Python, with real processes: children create temp entries and are
+killed with SIGKILL; sweeps (the API and the CLI) afterwards remove exactly what was guarded.
+
+Every child gets its own registry through ``FERROTEMP_GUARD_DIR`` (inside a scratch temp
+root, so ``ferrotemp.sweep(root)`` finds it), never the real one, and no automatic sweep
+unless a test is about it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+from typing import Any, Optional
+
+import ferrotemp
+import pytest
+from ferrotemp._sweep_cli import parse_duration
+
+pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="the crash guard is POSIX-only")
+
+REGISTRY_NAME = f"ferrotemp-guard-{os.geteuid()}" if hasattr(os, "geteuid") else ""
+
+
+def guard_env(registry: Path, **extra: str) -> dict[str, str]:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("FERROTEMP_KEEP", "FERROTEMP_GUARD", "FERROTEMP_AS_TEMPFILE")
+    }
+    env["FERROTEMP_GUARD_DIR"] = str(registry)
+    env["FERROTEMP_GUARD_SWEEP"] = "0"
+    env.update(extra)
+    return env
+
+
+class Child:
+    """A Python child running ``code`` with ``argv[1] = work``; it prints one JSON line when
+    ready, then waits. Killed with SIGKILL by ``kill`` (and on leaving the ``with``)."""
+
+    def __init__(self, code: str, work: Path, env: dict[str, str]) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", textwrap.dedent(code), str(work)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+            text=True,
+        )
+
+    def ready(self) -> Any:
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if not line:
+            _, err = self.proc.communicate(timeout=30)
+            raise AssertionError(f"child failed: {err}")
+        return json.loads(line)
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+        self.proc.communicate(timeout=30)
+
+    def __enter__(self) -> Child:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.kill()
+
+
+CRASH_CHILD = """
+import json, os, sys, time
+import ferrotemp
+work = sys.argv[1]
+files = [ferrotemp.NamedTemporaryFile(dir=work) for _ in range(3)]
+for i, f in enumerate(files):
+    f.write(b"x" * 100 * (i + 1))
+    f.flush()
+d = ferrotemp.TemporaryDirectory(dir=work)
+os.mkdir(os.path.join(d.name, "sub"))
+with open(os.path.join(d.name, "sub", "data"), "wb") as out:
+    out.write(b"y" * 1000)
+os.symlink("/etc/passwd", os.path.join(d.name, "link"))
+kept = ferrotemp.NamedTemporaryFile(dir=work, delete=False)
+kept.close()
+fd, made = ferrotemp.mkstemp(dir=work)
+os.close(fd)
+dmade = ferrotemp.mkdtemp(dir=work)
+unnamed = ferrotemp.TemporaryFile(dir=work)
+spooled = ferrotemp.SpooledTemporaryFile(max_size=10, dir=work)
+spooled.write(b"z" * 100)  # rolled over to an unnamed file
+closed = ferrotemp.NamedTemporaryFile(dir=work)
+closed.close()
+with ferrotemp.TemporaryDirectory(dir=work):
+    pass
+guarded = [f.name for f in files] + [d.name]
+print(json.dumps({"guarded": guarded, "unguarded": [kept.name, made, dmade]}), flush=True)
+time.sleep(600)
+"""
+
+
+def make_root(tmp_path: Path) -> tuple[Path, Path, Path]:
+    """A temp root holding the registry, and a work dir for the entries."""
+    root = tmp_path / "root"
+    work = tmp_path / "work"
+    root.mkdir()
+    work.mkdir()
+    return root, root / REGISTRY_NAME, work
+
+
+def records(registry: Path) -> list[str]:
+    if not registry.exists():
+        return []
+    return sorted(n for n in os.listdir(registry) if n.endswith(".rec"))
+
+
+def crash_child(tmp_path: Path, **env: str) -> tuple[Path, Path, Path, set[str], set[str]]:
+    """Runs CRASH_CHILD to readiness and kills it; returns root, registry, work and the sets
+    of guarded and unguarded paths."""
+    root, registry, work = make_root(tmp_path)
+    with Child(CRASH_CHILD, work, guard_env(registry, **env)) as child:
+        listed = child.ready()
+        assert len(records(registry)) == 1
+    return root, registry, work, set(listed["guarded"]), set(listed["unguarded"])
+
+
+def test_sweep_removes_exactly_the_guarded_entries_of_a_killed_process(tmp_path: Path) -> None:
+    root, registry, work, guarded, unguarded = crash_child(tmp_path)
+    assert all(os.path.lexists(p) for p in guarded | unguarded)
+
+    report = ferrotemp.sweep(root)
+
+    assert isinstance(report, ferrotemp.SweepReport)
+    assert not report.dry_run and report.complete and report.errors == ()
+    assert set(report.paths) == guarded
+    assert report.entries == 4
+    assert report.bytes == 100 + 200 + 300 + 1000
+    assert report.records_removed == 1
+    assert not any(os.path.lexists(p) for p in guarded)
+    assert all(os.path.exists(p) for p in unguarded)
+    assert set(os.listdir(work)) == {os.path.basename(p) for p in unguarded}
+    assert os.path.exists("/etc/passwd")
+    assert records(registry) == []
+    # Nothing is left to do.
+    assert ferrotemp.sweep(root).entries == 0
+
+
+def run_cli(*args: str, env: Optional[dict[str, str]] = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "ferrotemp", "sweep", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+
+
+def test_cli_sweep_reclaims_a_killed_process_entries_and_prints_entries_and_bytes(
+    tmp_path: Path,
+) -> None:
+    root, registry, _, guarded, unguarded = crash_child(tmp_path)
+
+    done = run_cli("--dir", str(root), "--json")
+
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert set(report["paths"]) == guarded
+    assert (report["entries"], report["bytes"]) == (4, 1600)
+    assert not any(os.path.lexists(p) for p in guarded)
+    assert all(os.path.exists(p) for p in unguarded)
+    assert records(registry) == []
+
+
+def test_cli_sweep_plain_output_says_how_much_was_reclaimed(tmp_path: Path) -> None:
+    root, _, _, guarded, _ = crash_child(tmp_path)
+    # FERROTEMP_GUARD_DIR selects the registry when --dir is not given.
+    done = run_cli(env=guard_env(root / REGISTRY_NAME))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[0] == "reclaimed 4 entries, 1.6 KiB"
+    assert not any(os.path.lexists(p) for p in guarded)
+
+
+def test_dry_run_removes_nothing_and_reports_what_would_go(tmp_path: Path) -> None:
+    root, registry, _, guarded, _ = crash_child(tmp_path)
+
+    report = ferrotemp.sweep(root, dry_run=True)
+    assert report.dry_run
+    assert set(report.paths) == guarded and report.bytes == 1600
+    done = run_cli("--dir", str(root), "--dry-run")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[0] == "would reclaim 4 entries, 1.6 KiB"
+
+    assert all(os.path.lexists(p) for p in guarded)
+    assert len(records(registry)) == 1
+    assert ferrotemp.sweep(root).entries == 4
+
+
+def test_a_path_reused_by_a_new_file_survives(tmp_path: Path) -> None:
+    root, _, _, guarded, _ = crash_child(tmp_path)
+    reused = sorted(p for p in guarded if os.path.isfile(p))[0]
+    # Same path, new inode: made while the old file exists, so its inode cannot be reused.
+    replacement = Path(reused + ".new")
+    replacement.write_bytes(b"someone else's")
+    assert replacement.stat().st_ino != os.stat(reused).st_ino
+    os.replace(replacement, reused)
+
+    report = ferrotemp.sweep(root)
+
+    assert set(report.paths) == guarded - {reused}
+    assert (reused, "replaced") in report.skipped
+    assert Path(reused).read_bytes() == b"someone else's"
+
+
+def test_a_live_process_entries_survive_concurrent_sweeps(tmp_path: Path) -> None:
+    root, registry, work = make_root(tmp_path)
+    with Child(CRASH_CHILD, work, guard_env(registry)) as child:
+        guarded = set(child.ready()["guarded"])
+        reports: list[ferrotemp.SweepReport] = []
+
+        def sweep_repeatedly() -> None:
+            for _ in range(20):
+                reports.append(ferrotemp.sweep(root))
+
+        threads = [threading.Thread(target=sweep_repeatedly) for _ in range(4)]
+        for t in threads:
+            t.start()
+        clis = [run_cli("--dir", str(root), "--json") for _ in range(2)]
+        for t in threads:
+            t.join()
+        assert len(reports) == 80
+        assert all(r.entries == 0 and r.records_live == 1 for r in reports)
+        assert all(json.loads(c.stdout)["entries"] == 0 for c in clis)
+        assert all(os.path.lexists(p) for p in guarded)
+    assert set(ferrotemp.sweep(root).paths) == guarded
+
+
+LATER_CHILD = """
+import json, sys, time
+import ferrotemp
+f = ferrotemp.NamedTemporaryFile(dir=sys.argv[1])
+print(json.dumps(f.name), flush=True)
+time.sleep(600)
+"""
+
+
+def test_a_later_process_reclaims_a_dead_ones_entries_by_itself(tmp_path: Path) -> None:
+    root, registry, work, guarded, unguarded = crash_child(tmp_path)
+    env = guard_env(registry, FERROTEMP_GUARD_SWEEP="1")
+    with Child(LATER_CHILD, work, env) as later:
+        own = later.ready()
+        deadline = time.monotonic() + 10
+        while any(os.path.lexists(p) for p in guarded):
+            assert time.monotonic() < deadline, "the background sweep did not reclaim"
+            time.sleep(0.02)
+        assert os.path.exists(own)
+        assert all(os.path.exists(p) for p in unguarded)
+        assert len(records(registry)) == 1  # the later process's own
+
+
+KEEP_CHILD = """
+import json, logging, os, sys
+import ferrotemp
+logging.basicConfig(level=logging.INFO, format="%(name)s %(levelname)s %(message)s")
+work = sys.argv[1]
+with ferrotemp.NamedTemporaryFile(dir=work) as f:
+    name = f.name
+d = ferrotemp.TemporaryDirectory(dir=work)
+d.cleanup()
+d.cleanup()
+with ferrotemp.TemporaryDirectory(dir=work) as d2:
+    pass
+g = ferrotemp.NamedTemporaryFile(dir=work)  # dropped at exit
+plain = ferrotemp.NamedTemporaryFile(dir=work, delete=False)  # not guarded: not logged
+plain.close()
+print(json.dumps([name, d.name, d2, g.name, plain.name]), flush=True)
+"""
+
+
+def test_keep_mode_keeps_guarded_entries_and_logs_each_path(tmp_path: Path) -> None:
+    root, registry, work = make_root(tmp_path)
+    done = subprocess.run(
+        [sys.executable, "-c", KEEP_CHILD, str(work)],
+        capture_output=True,
+        text=True,
+        env=guard_env(registry, FERROTEMP_KEEP="1"),
+        check=True,
+    )
+    *kept, plain = json.loads(done.stdout)
+    assert all(os.path.exists(p) for p in kept + [plain])
+    logged = [line for line in done.stderr.splitlines() if line.startswith("ferrotemp INFO")]
+    assert logged == [f"ferrotemp INFO FERROTEMP_KEEP=1: keeping {p}" for p in kept]
+    assert not registry.exists(), "keep mode records nothing"
+
+
+FORK_CHILD = """
+import json, os, sys, time
+import ferrotemp
+work = sys.argv[1]
+mine = ferrotemp.NamedTemporaryFile(dir=work)
+pid = os.fork()
+if pid == 0:
+    theirs = ferrotemp.NamedTemporaryFile(dir=work)
+    d = ferrotemp.TemporaryDirectory(dir=work)
+    print(json.dumps({"pid": os.getpid(), "child": [theirs.name, d.name]}), flush=True)
+    time.sleep(600)
+    os._exit(0)
+time.sleep(0.5)
+print(json.dumps({"pid": os.getpid(), "parent": [mine.name]}), flush=True)
+time.sleep(600)
+"""
+
+
+def test_a_forked_child_entries_are_its_own(tmp_path: Path) -> None:
+    root, registry, work = make_root(tmp_path)
+    with Child(FORK_CHILD, work, guard_env(registry)) as child:
+        first, second = child.ready(), child.ready()
+        forked = first if "child" in first else second
+        parent = second if forked is first else first
+        assert len(records(registry)) == 2
+        os.kill(forked["pid"], signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while True:
+            report = ferrotemp.sweep(root)
+            if report.records_removed or time.monotonic() > deadline:
+                break
+            time.sleep(0.02)  # the killed child's lock goes once it is reaped
+        assert set(report.paths) == set(forked["child"])
+        assert report.records_live == 1
+        assert os.path.exists(parent["parent"][0])
+    assert set(ferrotemp.sweep(root).paths) == set(parent["parent"])
+    assert records(registry) == []
+
+
+CYCLE_CHILD = """
+import json, os, sys, time
+import ferrotemp
+work = sys.argv[1]
+for _ in range(100_000):
+    with ferrotemp.NamedTemporaryFile(dir=work):
+        pass
+live = ferrotemp.NamedTemporaryFile(dir=work)
+print(json.dumps(live.name), flush=True)
+time.sleep(600)
+"""
+
+
+def test_the_record_stays_bounded_after_100k_create_close_cycles(tmp_path: Path) -> None:
+    root, registry, work = make_root(tmp_path)
+    shm = Path("/dev/shm")
+    if shm.is_dir() and os.access(shm, os.W_OK):
+        work = Path(ferrotemp.mkdtemp(dir=shm))
+    try:
+        with Child(CYCLE_CHILD, work, guard_env(registry)) as child:
+            live = child.ready()
+            (record,) = records(registry)
+            size = (registry / record).stat().st_size
+            assert size <= 256 * 1024, f"record grew to {size} bytes"
+            assert os.listdir(work) == [os.path.basename(live)]
+        report = ferrotemp.sweep(root)
+        assert report.paths == (live,)
+    finally:
+        if work.parent == shm:
+            ferrotemp._core.remove_tree(str(work))
+
+
+EXIT_CHILD = """
+import sys
+import ferrotemp
+work = sys.argv[1]
+for _ in range(5):
+    with ferrotemp.NamedTemporaryFile(dir=work):
+        pass
+    with ferrotemp.TemporaryDirectory(dir=work):
+        pass
+# Still alive at exit: removed when the interpreter finalizes them.
+still_open = ferrotemp.NamedTemporaryFile(dir=work)
+still_here = ferrotemp.TemporaryDirectory(dir=work)
+"""
+
+
+def test_a_normal_exit_leaves_no_record_and_no_entry(tmp_path: Path) -> None:
+    root, registry, work = make_root(tmp_path)
+    done = subprocess.run(
+        [sys.executable, "-W", "ignore::ResourceWarning", "-c", EXIT_CHILD, str(work)],
+        capture_output=True,
+        text=True,
+        env=guard_env(registry),
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert registry.is_dir()
+    assert os.listdir(registry) == []
+    assert os.listdir(work) == []
+
+
+WARN_CHILD = """
+import json, os, sys, warnings
+import ferrotemp
+work = sys.argv[1]
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    names = []
+    for _ in range(3):
+        with ferrotemp.NamedTemporaryFile(dir=work) as f:
+            names.append(f.name)
+        with ferrotemp.TemporaryDirectory(dir=work) as d:
+            names.append(d)
+messages = [(w.category.__name__, str(w.message)) for w in caught]
+gone = not any(os.path.lexists(n) for n in names)
+print(json.dumps({"warnings": messages, "gone": gone}), flush=True)
+"""
+
+
+def run_warn_child(work: Path, registry: Path) -> Any:
+    done = subprocess.run(
+        [sys.executable, "-c", WARN_CHILD, str(work)],
+        capture_output=True,
+        text=True,
+        env=guard_env(registry),
+        check=True,
+    )
+    return json.loads(done.stdout)
+
+
+def test_a_registry_precreated_as_a_symlink_is_refused_with_one_warning(tmp_path: Path) -> None:
+    root, registry, work = make_root(tmp_path)
+    target = tmp_path / "attacker"
+    target.mkdir(mode=0o700)
+    registry.symlink_to(target)
+
+    result = run_warn_child(work, registry)
+
+    assert len(result["warnings"]) == 1
+    category, message = result["warnings"][0]
+    assert category == "RuntimeWarning"
+    assert "symbolic link" in message and str(registry) in message
+    assert result["gone"], "entries are still removed normally"
+    assert os.listdir(target) == [], "something was written through the link"
+    assert registry.is_symlink()
+    with pytest.raises(PermissionError):
+        ferrotemp.sweep(root)
+    done = run_cli("--dir", str(root))
+    assert done.returncode == 1 and "symbolic link" in done.stderr
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="needs root to chown")
+def test_a_registry_owned_by_another_user_is_refused(tmp_path: Path) -> None:
+    root, registry, work = make_root(tmp_path)
+    registry.mkdir(mode=0o700)
+    os.chown(registry, 65534, 65534)
+
+    result = run_warn_child(work, registry)
+
+    assert len(result["warnings"]) == 1
+    assert "owned by uid 65534" in result["warnings"][0][1]
+    assert result["gone"]
+    assert os.listdir(registry) == []
+    with pytest.raises(PermissionError):
+        ferrotemp.sweep(root)
+
+
+def test_the_default_registry_works_in_the_test_environment() -> None:
+    # pytest turns warnings into errors: a refused default registry would fail every test.
+    # Here the guard is on, recording in the real (default or configured) registry.
+    with ferrotemp.NamedTemporaryFile() as f:
+        assert os.path.exists(f.name)
+    assert ferrotemp._core.guard_unavailable_reason() is None
+
+
+def test_durations_parse_and_bad_ones_are_clear_errors(tmp_path: Path) -> None:
+    assert parse_duration("30s") == 30
+    assert parse_duration("15m") == 900
+    assert parse_duration("12h") == 43200
+    assert parse_duration("7d") == 604800
+    assert parse_duration("1h30m") == 5400
+    for bad in ("", "12", "h", "12x", "-1h", "1h 2"):
+        done = run_cli(f"--older-than={bad}", "--prefix", "x", "--dir", str(tmp_path))
+        assert done.returncode == 2, bad
+        assert "invalid duration" in done.stderr, done.stderr
+    done = run_cli("--prefix", "x", "--dir", str(tmp_path))
+    assert done.returncode == 2 and "go together" in done.stderr
+
+
+def make_recent(path: Path) -> None:
+    """Moves the timestamps an age sweep can be told about (access, modification) to the
+    future: the entry is recent whatever its change time."""
+    future = time.time() + 3600
+    os.utime(path, (future, future), follow_symlinks=False)
+
+
+# Age sweeps look at the change time too (as systemd-tmpfiles does), which os.utime cannot set
+# back: fixtures age by waiting past a one-second cutoff, and os.utime makes entries recent.
+AGE_WAIT = 1.3
+
+
+def test_age_sweep_follows_prefix_cutoff_symlink_and_flock_rules(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / "myapp_old").write_bytes(b"o" * 10)
+    (root / "myapp_touched").write_bytes(b"n")
+    (root / "other_old").write_bytes(b"x")
+    tree = root / "myapp_tree"
+    (tree / "sub").mkdir(parents=True)
+    (tree / "sub" / "data").write_bytes(b"d" * 20)
+    touched_inside = root / "myapp_tree_touched"
+    (touched_inside / "sub").mkdir(parents=True)
+    (touched_inside / "sub" / "recent").write_bytes(b"r")
+    target = tmp_path / "outside"
+    target.mkdir()
+    (target / "precious").write_bytes(b"p")
+    (root / "myapp_link").symlink_to(target)
+
+    with ferrotemp.TemporaryDirectory(prefix="myapp_", dir=root) as live:
+        time.sleep(AGE_WAIT)
+        make_recent(root / "myapp_touched")
+        make_recent(touched_inside / "sub" / "recent")
+        (root / "myapp_new").write_bytes(b"n")
+        args = ("--older-than", "1s", "--prefix", "myapp_", "--dir", str(root), "--json")
+        expected = [str(root / "myapp_old"), str(tree)]
+        dry = run_cli(*args, "--dry-run")
+        assert dry.returncode == 0, dry.stderr
+        assert sorted(json.loads(dry.stdout)["paths"]) == expected
+        assert (root / "myapp_old").exists() and tree.exists()
+
+        done = run_cli(*args)
+        assert done.returncode == 0, done.stderr
+        report = json.loads(done.stdout)
+        assert sorted(report["paths"]) == expected
+        assert report["bytes"] == 30
+        skipped = {os.path.basename(p): why for p, why in report["skipped"]}
+        assert skipped["myapp_link"] == "symlink"
+        assert skipped[os.path.basename(live)] == "in_use"
+        assert skipped["myapp_touched"] == "recent"
+        assert skipped["myapp_new"] == "recent"
+        assert skipped["myapp_tree_touched"] == "recent"
+        assert "other_old" not in skipped
+        assert os.path.isdir(live)
+    assert sorted(os.listdir(root)) == [
+        "myapp_link",
+        "myapp_new",
+        "myapp_touched",
+        "myapp_tree_touched",
+        "other_old",
+    ]
+    assert (target / "precious").read_bytes() == b"p"
+
+
+def test_age_sweep_plain_output(tmp_path: Path) -> None:
+    (tmp_path / "job_1").write_bytes(b"12345")
+    time.sleep(AGE_WAIT)
+    done = run_cli("--older-than", "1s", "--prefix", "job_", "--dir", str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["reclaimed 1 entry, 5 B", f"  {tmp_path / 'job_1'}"]
+    with pytest.raises(ValueError):
+        ferrotemp._guard.sweep_older_than(tmp_path, "", 1.0)
