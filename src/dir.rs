@@ -5,12 +5,16 @@ use std::path::{Path, PathBuf};
 
 use crate::create::Builder;
 use crate::env;
-use crate::remove::{remove_tree_nofollow, RemoveError};
+#[cfg(not(unix))]
+use crate::remove::remove_tree_nofollow;
+use crate::remove::RemoveError;
+#[cfg(unix)]
+use crate::remove::{remove_tree_nofollow_with, RemoveOptions};
 
 /// A uniquely named directory (mode 0700) removed, with everything in it, when the value is
 /// dropped or [`closed`](TempDir::close).
 ///
-/// Removal goes through [`remove_tree_nofollow`], so symlinks inside are unlinked, never
+/// Removal goes through [`remove_tree_nofollow`](crate::remove_tree_nofollow), so symlinks inside are unlinked, never
 /// followed. While the value lives it holds a shared `flock` on a descriptor of the
 /// directory, which tells `systemd-tmpfiles` (and anything else that takes the lock
 /// exclusively) that the directory is in use.
@@ -142,7 +146,11 @@ impl TempDir {
         }
         self.armed = false;
         let path = std::mem::take(&mut self.path);
-        match remove_tree_nofollow_fast(&path) {
+        #[cfg(unix)]
+        let removed = remove_tree_nofollow_fast(&path, &self.lock);
+        #[cfg(not(unix))]
+        let removed = remove_tree_nofollow_fast(&path);
+        match removed {
             Err(err) if is_already_gone(&err, &path) => Ok(()),
             other => other,
         }
@@ -154,6 +162,25 @@ impl TempDir {
 /// never follows a symlink in the last component, so it is as safe as the walk; any failure
 /// (not empty, a symlink or file swapped in, a permission problem) leaves the verdict to the
 /// walk.
+///
+/// The walk removes the tree only if its root is still the directory `lock` is open on, so a
+/// directory renamed away and replaced by another at the same path (possible in a shared
+/// `dir=` without the sticky bit) is never what gets removed. (An *empty* replacement could
+/// still go by the first `rmdir`.)
+#[cfg(unix)]
+fn remove_tree_nofollow_fast(path: &Path, lock: &std::os::fd::OwnedFd) -> Result<(), RemoveError> {
+    if std::fs::remove_dir(path).is_ok() {
+        return Ok(());
+    }
+    let mut options = RemoveOptions::new();
+    if let Ok(st) = rustix::fs::fstat(lock) {
+        #[allow(clippy::useless_conversion, clippy::unnecessary_cast)]
+        options.expect_root(st.st_dev as u64, st.st_ino as u64);
+    }
+    remove_tree_nofollow_with(path, &options).map(|_| ())
+}
+
+#[cfg(not(unix))]
 fn remove_tree_nofollow_fast(path: &Path) -> Result<(), RemoveError> {
     match std::fs::remove_dir(path) {
         Ok(()) => Ok(()),
@@ -185,6 +212,9 @@ impl Drop for TempDir {
     fn drop(&mut self) {
         if self.armed {
             // Drop cannot report; `close` is the way to see errors.
+            #[cfg(unix)]
+            let _ = remove_tree_nofollow_fast(&self.path, &self.lock);
+            #[cfg(not(unix))]
             let _ = remove_tree_nofollow_fast(&self.path);
         }
     }

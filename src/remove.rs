@@ -57,6 +57,7 @@ pub const MAX_ANCHORS: usize = 32;
 pub struct RemoveOptions {
     continue_on_error: bool,
     threads: usize,
+    expected_root: Option<(u64, u64)>,
 }
 
 impl Default for RemoveOptions {
@@ -72,6 +73,7 @@ impl RemoveOptions {
         Self {
             continue_on_error: true,
             threads: 0,
+            expected_root: None,
         }
     }
 
@@ -79,6 +81,15 @@ impl RemoveOptions {
     /// `shutil.rmtree` with an `onexc` handler), or to stop at the first one.
     pub fn continue_on_error(&mut self, yes: bool) -> &mut Self {
         self.continue_on_error = yes;
+        self
+    }
+
+    /// Removes the tree only if its root is this (device, inode): a caller that recorded the
+    /// directory's identity (a guard's record, an open descriptor of it) is then sure that
+    /// what it removes is what it made, even if the path was re-pointed meanwhile. On a
+    /// mismatch nothing is removed and the error names the path.
+    pub fn expect_root(&mut self, dev: u64, ino: u64) -> &mut Self {
+        self.expected_root = Some((dev, ino));
         self
     }
 
@@ -911,6 +922,14 @@ mod imp {
         };
         let root_fd = opened
             .map_err(|err| single(root_open_error(parent_fd.as_ref(), split.as_ref(), err)))?;
+        if let Some(expected) = options.expected_root {
+            let st = rfs::fstat(&root_fd).map_err(|e| single(e.into()))?;
+            if identity(&st) != expected {
+                return Err(single(io::Error::other(
+                    "not the directory expected (its path now leads elsewhere); left in place",
+                )));
+            }
+        }
         // The root is the tree's own: it gets the same fix as any directory inside.
         if let Err(err) = root_sink.make_owner_rwx(root_fd.as_fd(), None) {
             root_sink.fail(path.to_path_buf(), err);

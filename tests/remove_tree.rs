@@ -709,3 +709,38 @@ fn tempdir_keep_releases_the_flock() {
     let path = dir.keep();
     try_exclusive_lock(&path).unwrap();
 }
+
+#[test]
+fn expected_root_mismatch_removes_nothing() {
+    use std::os::unix::fs::MetadataExt;
+    let base = Scratch::new("expect-root");
+    let original = base.path().join("tree");
+    fs::create_dir(&original).unwrap();
+    let meta = fs::metadata(&original).unwrap();
+    let identity = (meta.dev(), meta.ino());
+    // The directory is moved away and another, holding data, takes its path.
+    let moved = base.path().join("moved");
+    fs::rename(&original, &moved).unwrap();
+    fs::create_dir(&original).unwrap();
+    fs::write(original.join("precious"), b"keep").unwrap();
+    let mut options = RemoveOptions::new();
+    options.expect_root(identity.0, identity.1);
+    let err = remove_tree_nofollow_with(&original, &options).unwrap_err();
+    assert_eq!(err.failures().len(), 1);
+    assert_eq!(fs::read(original.join("precious")).unwrap(), b"keep");
+    // The directory it was made for is removed with the same expectation.
+    remove_tree_nofollow_with(&moved, &options).unwrap();
+    assert!(!moved.exists());
+}
+
+#[test]
+fn tempdir_never_removes_a_replacement_at_its_path() {
+    let base = Scratch::new("tempdir-replaced");
+    let dir = TempDir::new_in(base.path()).unwrap();
+    let path = dir.path().to_path_buf();
+    fs::rename(&path, base.path().join("moved")).unwrap();
+    fs::create_dir(&path).unwrap();
+    fs::write(path.join("precious"), b"keep").unwrap();
+    assert!(dir.close().is_err());
+    assert_eq!(fs::read(path.join("precious")).unwrap(), b"keep");
+}

@@ -231,6 +231,7 @@ impl RecordSweep<'_> {
                 "damaged crash guard record; its readable entries were swept",
             ));
         }
+        let mut in_use = false;
         for entry in &parsed.entries {
             if self.budget.exhausted() {
                 // The record stays, to be finished by a later sweep.
@@ -238,7 +239,12 @@ impl RecordSweep<'_> {
                 return;
             }
             self.budget.used += 1;
-            sweep_entry(entry, self.dry_run, self.report);
+            in_use |= sweep_entry(entry, self.dry_run, self.report);
+        }
+        if in_use {
+            // A directory still locked by a live user (a worker the dead owner forked): the
+            // record stays so that a later sweep removes it once the lock is released.
+            return;
         }
         self.report.records_removed += 1;
         if !self.dry_run {
@@ -278,11 +284,13 @@ fn read_record(fd: std::os::fd::BorrowedFd<'_>) -> std::io::Result<Option<Parsed
 }
 
 /// Removes one entry of a dead record if it is still what was recorded.
-fn sweep_entry(entry: &RecordEntry, dry_run: bool, report: &mut SweepReport) {
+/// Sweeps one entry; returns true when it was left because a live user still holds it, so
+/// the record must stay for a later sweep.
+fn sweep_entry(entry: &RecordEntry, dry_run: bool, report: &mut SweepReport) -> bool {
     let path = &entry.path;
     let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
         report.skipped.push((path.clone(), SkipReason::Gone));
-        return;
+        return false;
     };
     // Check and removal go through one descriptor of the parent, so the name checked is the
     // name removed. The parent path itself may contain symlinks (a `dir=` through one).
@@ -291,31 +299,31 @@ fn sweep_entry(entry: &RecordEntry, dry_run: bool, report: &mut SweepReport) {
         Ok(fd) => fd,
         Err(Errno::NOENT | Errno::NOTDIR) => {
             report.skipped.push((path.clone(), SkipReason::Gone));
-            return;
+            return false;
         }
         Err(err) => {
             report
                 .errors
                 .push((path.clone(), with_path(err.into(), path)));
-            return;
+            return false;
         }
     };
     let Ok(name) = std::ffi::CString::new(name.as_bytes()) else {
         // A NUL cannot be in a real path: nothing of ours is there.
         report.skipped.push((path.clone(), SkipReason::Gone));
-        return;
+        return false;
     };
     let st = match rustix::fs::statat(&parent_fd, &name, AtFlags::SYMLINK_NOFOLLOW) {
         Ok(st) => st,
         Err(Errno::NOENT) => {
             report.skipped.push((path.clone(), SkipReason::Gone));
-            return;
+            return false;
         }
         Err(err) => {
             report
                 .errors
                 .push((path.clone(), with_path(err.into(), path)));
-            return;
+            return false;
         }
     };
     let kind_matches = match entry.kind {
@@ -324,8 +332,34 @@ fn sweep_entry(entry: &RecordEntry, dry_run: bool, report: &mut SweepReport) {
     };
     if stat_dev(&st) != entry.dev || stat_ino(&st) != entry.ino || !kind_matches {
         report.skipped.push((path.clone(), SkipReason::Replaced));
-        return;
+        return false;
     }
+    // A directory someone still holds a lock on (a forked child of the dead owner, say) is
+    // in use: left alone. The lock taken here is held until the removal is done.
+    let _dir_lock = match entry.kind {
+        EntryKind::Dir => match lock_dir_if_free(&parent_fd, &name) {
+            Ok(Some(fd)) => Some(fd),
+            Ok(None) => {
+                report.skipped.push((path.clone(), SkipReason::InUse));
+                return true;
+            }
+            Err(Errno::NOENT) => {
+                report.skipped.push((path.clone(), SkipReason::Gone));
+                return false;
+            }
+            Err(Errno::LOOP | Errno::NOTDIR) => {
+                report.skipped.push((path.clone(), SkipReason::Replaced));
+                return false;
+            }
+            Err(err) => {
+                report
+                    .errors
+                    .push((path.clone(), with_path(err.into(), path)));
+                return false;
+            }
+        },
+        EntryKind::File => None,
+    };
     let bytes = match entry.kind {
         EntryKind::File => file_bytes(&st),
         EntryKind::Dir => dir_bytes(&parent_fd, &name, &st),
@@ -334,11 +368,11 @@ fn sweep_entry(entry: &RecordEntry, dry_run: bool, report: &mut SweepReport) {
         let result = match entry.kind {
             EntryKind::File => rustix::fs::unlinkat(&parent_fd, &name, AtFlags::empty())
                 .map_err(|e| with_path(e.into(), path)),
-            EntryKind::Dir => remove_dir(path, report),
+            EntryKind::Dir => remove_dir(path, (entry.dev, entry.ino), report),
         };
         if let Err(err) = result {
             report.errors.push((path.clone(), err));
-            return;
+            return false;
         }
     }
     report.removed.push(SweptEntry {
@@ -346,6 +380,7 @@ fn sweep_entry(entry: &RecordEntry, dry_run: bool, report: &mut SweepReport) {
         kind: entry.kind,
         bytes,
     });
+    false
 }
 
 fn dir_bytes(parent: &OwnedFd, name: &CStr, st: &Stat) -> u64 {
@@ -357,9 +392,27 @@ fn dir_bytes(parent: &OwnedFd, name: &CStr, st: &Stat) -> u64 {
 
 /// Removes a directory tree; failures inside it are reported, and the entry counts as
 /// removed only if its root went.
-fn remove_dir(path: &PathBuf, report: &mut SweepReport) -> std::io::Result<()> {
-    match crate::remove::remove_tree_nofollow(path) {
-        Ok(()) => Ok(()),
+/// Opens the directory `name` of `parent` without following a link and takes an exclusive
+/// `flock` on it if nobody holds one: `Ok(None)` when it is locked by someone else. A
+/// filesystem without `flock` counts as unlocked.
+fn lock_dir_if_free(parent: &OwnedFd, name: &CStr) -> Result<Option<OwnedFd>, Errno> {
+    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let fd = rustix::fs::openat(parent, name, flags, Mode::empty())?;
+    match rustix::fs::flock(&fd, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+        Ok(()) => Ok(Some(fd)),
+        Err(Errno::WOULDBLOCK) => Ok(None),
+        Err(err) if super::record::flock_unsupported(err) => Ok(Some(fd)),
+        Err(err) => Err(err),
+    }
+}
+
+/// Removes the tree at `path` only if its root is still `(dev, ino)`: the walk re-resolves
+/// the path, so the identity checked above is checked again on the descriptor it removes.
+fn remove_dir(path: &PathBuf, root: (u64, u64), report: &mut SweepReport) -> std::io::Result<()> {
+    let mut options = crate::remove::RemoveOptions::new();
+    options.expect_root(root.0, root.1);
+    match crate::remove::remove_tree_nofollow_with(path, &options) {
+        Ok(_) => Ok(()),
         Err(err) => {
             let failures = err.into_failures();
             let root_failed = failures.iter().any(|f| f.path == *path);

@@ -559,3 +559,52 @@ def test_age_sweep_plain_output(tmp_path: Path) -> None:
     assert done.stdout.splitlines() == ["reclaimed 1 entry, 5 B", f"  {tmp_path / 'job_1'}"]
     with pytest.raises(ValueError):
         ferrotemp._guard.sweep_older_than(tmp_path, "", 1.0)
+
+
+FORKING_CHILD = """
+import json, os, sys, time
+import ferrotemp
+work = sys.argv[1]
+d = ferrotemp.TemporaryDirectory(dir=work)
+with open(os.path.join(d.name, "data"), "wb") as out:
+    out.write(b"w" * 10)
+pid = os.fork()
+if pid == 0:
+    # A worker that inherited the directory's descriptor, and so its shared lock. It lets go
+    # of the test's pipes so that killing its parent ends them.
+    quiet = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(quiet, fd)
+    time.sleep(600)
+    os._exit(0)
+print(json.dumps({"dir": d.name, "worker": pid}), flush=True)
+time.sleep(600)
+"""
+
+
+def test_a_directory_still_locked_by_a_live_worker_is_not_swept(tmp_path: Path) -> None:
+    root, registry, work = make_root(tmp_path)
+    with Child(FORKING_CHILD, work, guard_env(registry)) as child:
+        listed = child.ready()
+    worker = listed["worker"]
+    try:
+        report = ferrotemp.sweep(root)
+        assert report.entries == 0
+        assert list(report.skipped) == [(listed["dir"], "in_use")]
+        assert os.path.exists(os.path.join(listed["dir"], "data"))
+        assert len(records(registry)) == 1  # kept for a later sweep
+    finally:
+        os.kill(worker, signal.SIGKILL)
+        # The worker is the killed child's child: reparented, reaped by init, not by us.
+        deadline = time.monotonic() + 10
+        while os.path.exists(f"/proc/{worker}") and time.monotonic() < deadline:
+            with open(f"/proc/{worker}/stat") as stat:
+                if stat.read().split(") ")[1].startswith("Z"):
+                    break
+            time.sleep(0.05)
+    # With the worker gone the lock is free, and the record kept by the first sweep lets a
+    # later one finish the job.
+    second = ferrotemp.sweep(root)
+    assert second.paths == (listed["dir"],)
+    assert not os.path.exists(listed["dir"])
+    assert records(registry) == []
