@@ -779,10 +779,11 @@ def format_threads(result: dict[str, Any]) -> str:
 def draw_chart(report: dict[str, Any], path: str) -> bool:
     """A PNG of ours/std and floor/std per row and directory; False without matplotlib."""
     try:
-        import matplotlib
-
+        # Imported by name: matplotlib is an optional extra, unknown to type checkers that
+        # look at an installed ferrotemp.
+        matplotlib: Any = importlib.import_module("matplotlib")
         matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        plt: Any = importlib.import_module("matplotlib.pyplot")
     except ImportError:
         return False
     results = report["results"]

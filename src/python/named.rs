@@ -1,15 +1,14 @@
 //! The guard behind `NamedTemporaryFile`, and the descriptor behind `TemporaryFile`.
 
 use std::fs::File;
-use std::io;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use pyo3::prelude::*;
 
 use super::convert::{fs_path, path_to_py, to_pyerr};
-use super::create::{builder_for, create_file_audited_with, into_raw_descriptor};
+use super::create::{create_file_audited_with, into_raw_descriptor};
 use super::guard::{guard_notice, GuardNotice};
-use crate::file::{create_and_unlink, open_unnamed};
+use crate::file::open_unnamed;
 use crate::named::TempPath;
 
 /// Owns a named temporary file's descriptor and path. The Python file object reads and
@@ -148,16 +147,21 @@ pub(crate) fn create_unnamed(
     suffix: &Bound<'_, PyAny>,
     attempts: u32,
 ) -> PyResult<i64> {
-    let as_bytes = prefix.is_instance_of::<pyo3::types::PyBytes>();
-    let dir = fs_path(dir)?;
-    if let Some(file) = py.detach(|| open_unnamed(&dir)) {
+    let path = fs_path(dir)?;
+    if let Some(file) = py.detach(|| open_unnamed(&path)) {
         return Ok(into_raw_descriptor(file));
     }
-    // Only the fallback uses the prefix and suffix, so only it can reject them.
-    let mut builder = builder_for(prefix, suffix)?;
-    builder.max_attempts(attempts);
-    let file: io::Result<File> = py.detach(|| create_and_unlink(&builder, &dir));
-    file.map(into_raw_descriptor)
+    // The fallback is mkstemp's, audit event included, with the unlink in the same release
+    // of the GIL; only it uses (and so can reject) the prefix and suffix.
+    let (unlinked, as_bytes) =
+        create_file_audited_with(py, dir, prefix, suffix, false, attempts, |file, path| {
+            match std::fs::remove_file(&path) {
+                Ok(()) => Ok(file),
+                Err(err) => Err(crate::error::with_path(err, path)),
+            }
+        })?;
+    unlinked
+        .map(into_raw_descriptor)
         .map_err(|e| to_pyerr(py, &e, as_bytes))
 }
 
