@@ -25,6 +25,7 @@ lint-rust:
 	cargo fmt --check
 	cargo clippy --all-targets -- -D warnings
 	cargo clippy --all-targets --features python -- -D warnings
+	RUSTDOCFLAGS="-D warnings" cargo doc --no-deps -q
 
 lint-python: build-dev
 	$(VENV)/bin/ruff check python tests benches

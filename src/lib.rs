@@ -11,7 +11,7 @@
 //!   which walks by file descriptor and never follows a symlink.
 //! - [`guard`] records named entries so that a later sweep removes what a killed process
 //!   left behind.
-//! - [`env`](crate::env) finds the default temporary directory exactly as Python's `tempfile` does.
+//! - [`env`](mod@env) finds the default temporary directory exactly as Python's `tempfile` does.
 
 #![warn(clippy::pedantic)]
 #![allow(clippy::module_name_repetitions, clippy::doc_markdown)]

@@ -24,7 +24,8 @@ ERRORS = [None, "strict", "replace"]
 
 
 def open_files() -> int:
-    return len(os.listdir("/proc/self/fd"))
+    # /proc/self/fd on Linux, /dev/fd on macOS and the BSDs.
+    return len(os.listdir("/proc/self/fd" if os.path.isdir("/proc/self/fd") else "/dev/fd"))
 
 
 @pytest.fixture
