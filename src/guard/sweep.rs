@@ -283,80 +283,86 @@ fn read_record(fd: std::os::fd::BorrowedFd<'_>) -> std::io::Result<Option<Parsed
     Ok(record::parse(&bytes))
 }
 
-/// Removes one entry of a dead record if it is still what was recorded.
-/// Sweeps one entry; returns true when it was left because a live user still holds it, so
-/// the record must stay for a later sweep.
+/// Why an entry was left: skipped for a reason, or an error.
+enum Left {
+    Skipped(SkipReason),
+    Failed(std::io::Error),
+}
+
+impl Left {
+    /// An OS error where "no such entry" means the entry is gone, not a failure.
+    fn from_errno(err: Errno, path: &Path) -> Self {
+        match err {
+            Errno::NOENT => Left::Skipped(SkipReason::Gone),
+            err => Left::Failed(with_path(err.into(), path)),
+        }
+    }
+}
+
+/// Removes one entry of a dead record if it is still what was recorded, and reports it.
+/// Returns true when it was left because a live user still holds it, so the record must
+/// stay for a later sweep.
 fn sweep_entry(entry: &RecordEntry, dry_run: bool, report: &mut SweepReport) -> bool {
+    match examine_and_remove(entry, dry_run, report) {
+        Ok(bytes) => {
+            report.removed.push(SweptEntry {
+                path: entry.path.clone(),
+                kind: entry.kind,
+                bytes,
+            });
+            false
+        }
+        Err(Left::Skipped(reason)) => {
+            report.skipped.push((entry.path.clone(), reason));
+            reason == SkipReason::InUse
+        }
+        Err(Left::Failed(err)) => {
+            report.errors.push((entry.path.clone(), err));
+            false
+        }
+    }
+}
+
+/// The checks and the removal of [`sweep_entry`]; returns the bytes reclaimed.
+fn examine_and_remove(
+    entry: &RecordEntry,
+    dry_run: bool,
+    report: &mut SweepReport,
+) -> Result<u64, Left> {
     let path = &entry.path;
     let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
-        report.skipped.push((path.clone(), SkipReason::Gone));
-        return false;
+        return Err(Left::Skipped(SkipReason::Gone));
     };
     // Check and removal go through one descriptor of the parent, so the name checked is the
     // name removed. The parent path itself may contain symlinks (a `dir=` through one).
     let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
-    let parent_fd = match rustix::fs::openat(CWD, parent, flags, Mode::empty()) {
-        Ok(fd) => fd,
-        Err(Errno::NOENT | Errno::NOTDIR) => {
-            report.skipped.push((path.clone(), SkipReason::Gone));
-            return false;
+    let parent_fd = rustix::fs::openat(CWD, parent, flags, Mode::empty()).map_err(|err| {
+        if err == Errno::NOTDIR {
+            Left::Skipped(SkipReason::Gone)
+        } else {
+            Left::from_errno(err, path)
         }
-        Err(err) => {
-            report
-                .errors
-                .push((path.clone(), with_path(err.into(), path)));
-            return false;
-        }
-    };
-    let Ok(name) = std::ffi::CString::new(name.as_bytes()) else {
-        // A NUL cannot be in a real path: nothing of ours is there.
-        report.skipped.push((path.clone(), SkipReason::Gone));
-        return false;
-    };
-    let st = match rustix::fs::statat(&parent_fd, &name, AtFlags::SYMLINK_NOFOLLOW) {
-        Ok(st) => st,
-        Err(Errno::NOENT) => {
-            report.skipped.push((path.clone(), SkipReason::Gone));
-            return false;
-        }
-        Err(err) => {
-            report
-                .errors
-                .push((path.clone(), with_path(err.into(), path)));
-            return false;
-        }
-    };
+    })?;
+    // A NUL cannot be in a real path: nothing of ours is there.
+    let name =
+        std::ffi::CString::new(name.as_bytes()).map_err(|_| Left::Skipped(SkipReason::Gone))?;
+    let st = rustix::fs::statat(&parent_fd, &name, AtFlags::SYMLINK_NOFOLLOW)
+        .map_err(|err| Left::from_errno(err, path))?;
     let kind_matches = match entry.kind {
         EntryKind::File => FileType::from_raw_mode(st.st_mode) == FileType::RegularFile,
         EntryKind::Dir => FileType::from_raw_mode(st.st_mode) == FileType::Directory,
     };
     if stat_dev(&st) != entry.dev || stat_ino(&st) != entry.ino || !kind_matches {
-        report.skipped.push((path.clone(), SkipReason::Replaced));
-        return false;
+        return Err(Left::Skipped(SkipReason::Replaced));
     }
-    // A directory someone still holds a lock on (a forked child of the dead owner, say) is
-    // in use: left alone. The lock taken here is held until the removal is done.
+    // A directory someone still holds a lock on (a worker the dead owner forked, say) is in
+    // use: left alone. The lock taken here is held until the removal is done.
     let _dir_lock = match entry.kind {
         EntryKind::Dir => match lock_dir_if_free(&parent_fd, &name) {
             Ok(Some(fd)) => Some(fd),
-            Ok(None) => {
-                report.skipped.push((path.clone(), SkipReason::InUse));
-                return true;
-            }
-            Err(Errno::NOENT) => {
-                report.skipped.push((path.clone(), SkipReason::Gone));
-                return false;
-            }
-            Err(Errno::LOOP | Errno::NOTDIR) => {
-                report.skipped.push((path.clone(), SkipReason::Replaced));
-                return false;
-            }
-            Err(err) => {
-                report
-                    .errors
-                    .push((path.clone(), with_path(err.into(), path)));
-                return false;
-            }
+            Ok(None) => return Err(Left::Skipped(SkipReason::InUse)),
+            Err(Errno::LOOP | Errno::NOTDIR) => return Err(Left::Skipped(SkipReason::Replaced)),
+            Err(err) => return Err(Left::from_errno(err, path)),
         },
         EntryKind::File => None,
     };
@@ -365,22 +371,15 @@ fn sweep_entry(entry: &RecordEntry, dry_run: bool, report: &mut SweepReport) -> 
         EntryKind::Dir => dir_bytes(&parent_fd, &name, &st),
     };
     if !dry_run {
-        let result = match entry.kind {
+        match entry.kind {
             EntryKind::File => rustix::fs::unlinkat(&parent_fd, &name, AtFlags::empty())
-                .map_err(|e| with_path(e.into(), path)),
-            EntryKind::Dir => remove_dir(path, (entry.dev, entry.ino), report),
-        };
-        if let Err(err) = result {
-            report.errors.push((path.clone(), err));
-            return false;
+                .map_err(|e| Left::Failed(with_path(e.into(), path)))?,
+            EntryKind::Dir => {
+                remove_dir(path, (entry.dev, entry.ino), report).map_err(Left::Failed)?;
+            }
         }
     }
-    report.removed.push(SweptEntry {
-        path: path.clone(),
-        kind: entry.kind,
-        bytes,
-    });
-    false
+    Ok(bytes)
 }
 
 fn dir_bytes(parent: &OwnedFd, name: &CStr, st: &Stat) -> u64 {
@@ -390,8 +389,6 @@ fn dir_bytes(parent: &OwnedFd, name: &CStr, st: &Stat) -> u64 {
     }
 }
 
-/// Removes a directory tree; failures inside it are reported, and the entry counts as
-/// removed only if its root went.
 /// Opens the directory `name` of `parent` without following a link and takes an exclusive
 /// `flock` on it if nobody holds one: `Ok(None)` when it is locked by someone else. A
 /// filesystem without `flock` counts as unlocked.
@@ -408,6 +405,7 @@ fn lock_dir_if_free(parent: &OwnedFd, name: &CStr) -> Result<Option<OwnedFd>, Er
 
 /// Removes the tree at `path` only if its root is still `(dev, ino)`: the walk re-resolves
 /// the path, so the identity checked above is checked again on the descriptor it removes.
+/// Failures inside the tree are reported; the entry counts as removed only if its root went.
 fn remove_dir(path: &PathBuf, root: (u64, u64), report: &mut SweepReport) -> std::io::Result<()> {
     let mut options = crate::remove::RemoveOptions::new();
     options.expect_root(root.0, root.1);
