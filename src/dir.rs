@@ -17,7 +17,8 @@ use crate::remove::{remove_tree_nofollow_with, RemoveOptions};
 /// Removal goes through [`remove_tree_nofollow`](crate::remove_tree_nofollow), so symlinks inside are unlinked, never
 /// followed. While the value lives it holds a shared `flock` on a descriptor of the
 /// directory, which tells `systemd-tmpfiles` (and anything else that takes the lock
-/// exclusively) that the directory is in use.
+/// exclusively) that the directory is in use — unless the process was out of descriptors when
+/// it was made, in which case it lives unlocked, as the standard module's would.
 ///
 /// ```
 /// let dir = ferrotemp::TempDir::new()?;
@@ -32,9 +33,10 @@ pub struct TempDir {
     path: PathBuf,
     /// Cleared by [`TempDir::keep`] and [`TempDir::close`], which take over removal.
     armed: bool,
-    /// Holds the shared lock; closing it releases the lock.
+    /// What ties the value to the directory it made: normally a descriptor holding the
+    /// shared lock (closing it releases the lock).
     #[cfg(unix)]
-    lock: std::os::fd::OwnedFd,
+    anchor: Anchor,
     /// The crash-guard registration, dropped (unregistering) after the removal in `Drop`.
     guard: Option<crate::guard::GuardToken>,
 }
@@ -68,8 +70,17 @@ impl TempDir {
     fn adopt(path: PathBuf, guarded: bool) -> io::Result<Self> {
         #[cfg(unix)]
         {
-            let lock = match lock_dir(&path) {
-                Ok(lock) => lock,
+            let anchor = match lock_dir(&path) {
+                Ok(lock) => Anchor::Locked(lock),
+                // Out of descriptors: the standard module needs none for a live directory, so
+                // neither do we; it is kept unlocked, known by its (device, inode).
+                Err(err) if is_out_of_descriptors(&err) => match identity_of(&path) {
+                    Ok(identity) => Anchor::Unlocked(identity),
+                    Err(err) => {
+                        let _ = std::fs::remove_dir(&path);
+                        return Err(err);
+                    }
+                },
                 Err(err) => {
                     // Nothing else knows the directory: it must not outlive the failure.
                     let _ = std::fs::remove_dir(&path);
@@ -79,12 +90,18 @@ impl TempDir {
             let mut dir = Self {
                 path,
                 armed: true,
-                lock,
+                anchor,
                 guard: None,
             };
             if guarded {
                 let kind = crate::guard::EntryKind::Dir;
-                match crate::guard::register_fd(&dir.path, kind, &dir.lock) {
+                let registration = match &dir.anchor {
+                    Anchor::Locked(lock) => crate::guard::register_fd(&dir.path, kind, lock),
+                    Anchor::Unlocked((dev, ino)) => {
+                        crate::guard::register(&dir.path, kind, *dev, *ino)
+                    }
+                };
+                match registration {
                     crate::guard::Registration::Guarded(token) => dir.guard = Some(token),
                     crate::guard::Registration::Keep => dir.armed = false,
                     crate::guard::Registration::Unguarded => {}
@@ -147,7 +164,7 @@ impl TempDir {
         self.armed = false;
         let path = std::mem::take(&mut self.path);
         #[cfg(unix)]
-        let removed = remove_tree_nofollow_fast(&path, &self.lock);
+        let removed = remove_tree_nofollow_fast(&path, self.anchor.identity());
         #[cfg(not(unix))]
         let removed = remove_tree_nofollow_fast(&path);
         match removed {
@@ -163,21 +180,63 @@ impl TempDir {
 /// (not empty, a symlink or file swapped in, a permission problem) leaves the verdict to the
 /// walk.
 ///
-/// The walk removes the tree only if its root is still the directory `lock` is open on, so a
-/// directory renamed away and replaced by another at the same path (possible in a shared
-/// `dir=` without the sticky bit) is never what gets removed. (An *empty* replacement could
-/// still go by the first `rmdir`.)
+/// The walk removes the tree only if its root is still `identity` (the directory this value
+/// made), so a directory renamed away and replaced by another at the same path (possible in
+/// a shared `dir=` without the sticky bit) is never what gets removed. (An *empty*
+/// replacement could still go by the first `rmdir`.)
 #[cfg(unix)]
-fn remove_tree_nofollow_fast(path: &Path, lock: &std::os::fd::OwnedFd) -> Result<(), RemoveError> {
+fn remove_tree_nofollow_fast(path: &Path, identity: Option<(u64, u64)>) -> Result<(), RemoveError> {
     if std::fs::remove_dir(path).is_ok() {
         return Ok(());
     }
     let mut options = RemoveOptions::new();
-    if let Ok(st) = rustix::fs::fstat(lock) {
-        #[allow(clippy::useless_conversion, clippy::unnecessary_cast)]
-        options.expect_root(st.st_dev as u64, st.st_ino as u64);
+    if let Some((dev, ino)) = identity {
+        options.expect_root(dev, ino);
     }
     remove_tree_nofollow_with(path, &options).map(|_| ())
+}
+
+/// How a [`TempDir`] knows its directory.
+#[cfg(unix)]
+#[derive(Debug)]
+enum Anchor {
+    /// An `O_RDONLY|O_DIRECTORY` descriptor of it, holding the shared `flock`.
+    Locked(std::os::fd::OwnedFd),
+    /// Its (device, inode), when no descriptor was left to hold it with.
+    Unlocked((u64, u64)),
+}
+
+#[cfg(unix)]
+impl Anchor {
+    /// The directory's (device, inode); `None` only if the descriptor cannot be examined.
+    fn identity(&self) -> Option<(u64, u64)> {
+        match self {
+            Anchor::Locked(lock) => rustix::fs::fstat(lock).ok().map(|st| stat_identity(&st)),
+            Anchor::Unlocked(identity) => Some(*identity),
+        }
+    }
+}
+
+#[cfg(unix)]
+#[allow(clippy::useless_conversion, clippy::unnecessary_cast)]
+fn stat_identity(st: &rustix::fs::Stat) -> (u64, u64) {
+    (st.st_dev as u64, st.st_ino as u64)
+}
+
+#[cfg(unix)]
+fn identity_of(path: &Path) -> io::Result<(u64, u64)> {
+    rustix::fs::lstat(path)
+        .map(|st| stat_identity(&st))
+        .map_err(|e| crate::error::with_path(e.into(), path))
+}
+
+#[cfg(unix)]
+fn is_out_of_descriptors(err: &io::Error) -> bool {
+    matches!(
+        crate::error::raw_os_error(err),
+        Some(code) if code == rustix::io::Errno::MFILE.raw_os_error()
+            || code == rustix::io::Errno::NFILE.raw_os_error()
+    )
 }
 
 #[cfg(not(unix))]
@@ -213,7 +272,7 @@ impl Drop for TempDir {
         if self.armed {
             // Drop cannot report; `close` is the way to see errors.
             #[cfg(unix)]
-            let _ = remove_tree_nofollow_fast(&self.path, &self.lock);
+            let _ = remove_tree_nofollow_fast(&self.path, self.anchor.identity());
             #[cfg(not(unix))]
             let _ = remove_tree_nofollow_fast(&self.path);
         }
@@ -223,14 +282,6 @@ impl Drop for TempDir {
 impl AsRef<Path> for TempDir {
     fn as_ref(&self) -> &Path {
         &self.path
-    }
-}
-
-/// The descriptor holding the lock: an `O_RDONLY|O_DIRECTORY` descriptor of the directory.
-#[cfg(unix)]
-impl std::os::fd::AsFd for TempDir {
-    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
-        self.lock.as_fd()
     }
 }
 

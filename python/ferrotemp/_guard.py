@@ -92,8 +92,15 @@ def report_notice(notice: Tuple[bool, Optional[str]], path: Any) -> None:
     Called only when there is a notice, so the usual creation pays no logger lookup."""
     kept, warning = notice
     if warning is not None:
-        # 1: here, 2: NamedTemporaryFile / TemporaryDirectory.__init__, 3: their caller.
-        _warnings.warn(warning, RuntimeWarning, stacklevel=3)
+        try:
+            # 1: here, 2: NamedTemporaryFile / TemporaryDirectory.__init__, 3: their caller.
+            _warnings.warn(warning, RuntimeWarning, stacklevel=3)
+        except Exception:  # noqa: BLE001 - warnings turned into errors (-W error)
+            # The guard being off must never make creating a temp file fail: the entry is
+            # still removed normally. Say it on the logger instead.
+            import logging
+
+            logging.getLogger("ferrotemp").warning("%s", warning)
     if kept:
         import logging
 

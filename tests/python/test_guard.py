@@ -608,3 +608,33 @@ def test_a_directory_still_locked_by_a_live_worker_is_not_swept(tmp_path: Path) 
     assert second.paths == (listed["dir"],)
     assert not os.path.exists(listed["dir"])
     assert records(registry) == []
+
+
+def test_a_refused_registry_never_makes_creation_fail_under_warnings_as_errors(
+    tmp_path: Path,
+) -> None:
+    root, registry, work = make_root(tmp_path)
+    target = tmp_path / "elsewhere"
+    target.mkdir(mode=0o700)
+    registry.symlink_to(target)
+    code = """
+import logging, os, sys, warnings
+warnings.simplefilter("error")
+logging.basicConfig(level=logging.WARNING, format="%(name)s:%(message)s")
+import ferrotemp
+f = ferrotemp.NamedTemporaryFile(dir=sys.argv[1])
+d = ferrotemp.TemporaryDirectory(dir=sys.argv[1])
+print(os.path.exists(f.name), os.path.isdir(d.name))
+"""
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(work)],
+        capture_output=True,
+        text=True,
+        env=guard_env(registry),
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["True", "True"]
+    assert "ferrotemp:" in out.stderr and "symbolic link" in out.stderr
+    assert os.listdir(work) == []
+    assert os.listdir(target) == []

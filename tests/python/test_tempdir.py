@@ -674,3 +674,21 @@ def test_depth_10000_tree_is_removed(scratch: Path) -> None:
     assert not os.path.lexists(tmp.name)
     assert snapshot(out) == before
     assert sorted(os.listdir(scratch)) == ["outside"]
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="RLIMIT_NOFILE is POSIX")
+def test_many_live_directories_need_no_descriptor_each(tmp_path: Path) -> None:
+    # Each live directory normally holds a descriptor for its lock; out of descriptors, it
+    # lives unlocked rather than failing where the standard module would not.
+    code = f"""
+import resource, os, ferrotemp
+resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
+dirs = [ferrotemp.TemporaryDirectory(dir={str(tmp_path)!r}) for _ in range(200)]
+print(sum(os.path.isdir(d.name) for d in dirs))
+for d in dirs:
+    d.cleanup()
+print(len(os.listdir({str(tmp_path)!r})))
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["200", "0"]
