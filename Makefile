@@ -9,13 +9,16 @@ MATURIN_VERSION := 1.16.0
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
+
+# A venv made by hand gets maturin too.
+$(VENV)/bin/maturin: | $(PY)
 	$(PY) -m pip install -q maturin==$(MATURIN_VERSION)
 
-venv: $(PY)
+venv: $(VENV)/bin/maturin
 
 # Builds the abi3 wheel and installs it (not an editable install: the tests then run against
 # exactly what users get, .pth hook included), with the test dependencies.
-build-dev: $(PY)
+build-dev: $(VENV)/bin/maturin
 	rm -rf dist
 	$(VENV)/bin/maturin build -q --release --out dist
 	$(PY) -m pip install -q --force-reinstall --no-deps dist/ferrotemp-*.whl
