@@ -46,6 +46,24 @@ fn config_with_registry(registry: &Path) -> GuardConfig {
     }
 }
 
+/// Sets the guard's configuration and restores the environment's when dropped, so a failed
+/// assertion does not leave the next test with this one's settings.
+#[must_use = "the configuration is restored when this is dropped"]
+struct ConfigRestore;
+
+impl ConfigRestore {
+    fn set(config: GuardConfig) -> Self {
+        guard::set_config(config);
+        ConfigRestore
+    }
+}
+
+impl Drop for ConfigRestore {
+    fn drop(&mut self) {
+        guard::reload_config();
+    }
+}
+
 fn sweep_registry(registry: &Path, dry_run: bool) -> guard::SweepReport {
     guard::sweep(&SweepOptions {
         registry: Some(registry.to_path_buf()),
@@ -812,6 +830,52 @@ fn age_sweep_follows_prefix_cutoff_symlink_owner_and_flock_rules() {
     assert!(scratch.join("myapp_link").symlink_metadata().is_ok());
     drop((locked, live_dir));
     cleanup(&scratch);
+}
+
+#[test]
+fn age_sweep_leaves_entries_of_live_records_alone() {
+    let _serial = serial();
+    for use_flock in [true, false] {
+        let scratch = scratch(if use_flock {
+            "agelive"
+        } else {
+            "agelive-noflock"
+        });
+        let registry = scratch.join("registry");
+        let _config = ConfigRestore::set(GuardConfig {
+            use_flock,
+            ..config_with_registry(&registry)
+        });
+        let mut builder = Builder::new();
+        builder.prefix("myapp_").guarded(true);
+        // Guarded files hold no lock: only the record says they are in use.
+        let live_file = ferrotemp::NamedTempFile::with_builder_in(&builder, &scratch).unwrap();
+        let outer = scratch.join("myapp_outer");
+        std::fs::create_dir_all(outer.join("sub")).unwrap();
+        let inner = ferrotemp::NamedTempFile::with_builder_in(&builder, outer.join("sub")).unwrap();
+        std::fs::write(scratch.join("myapp_plain"), b"x").unwrap();
+        std::thread::sleep(Duration::from_millis(1200));
+        let report =
+            guard::sweep_older_than(&scratch, "myapp_".as_ref(), Duration::from_secs(1), false)
+                .unwrap();
+        assert!(report.errors.is_empty(), "{:?}", report.errors);
+        assert_eq!(
+            removed_set(&report),
+            BTreeSet::from([scratch.join("myapp_plain")])
+        );
+        let skipped = &report.skipped;
+        assert!(
+            skipped.contains(&(live_file.path().to_path_buf(), SkipReason::InUse)),
+            "{skipped:?}"
+        );
+        assert!(
+            skipped.contains(&(outer.clone(), SkipReason::InUse)),
+            "{skipped:?}"
+        );
+        assert!(live_file.path().exists() && inner.path().exists());
+        drop((live_file, inner));
+        cleanup(&scratch);
+    }
 }
 
 #[test]

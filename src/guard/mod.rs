@@ -548,16 +548,22 @@ pub fn spawn_background_sweep(
 /// directory) are all older than `cutoff`, following systemd-tmpfiles' rules: an entry is
 /// skipped if it is a symlink, owned by another user, on another filesystem than `dir` (or
 /// holds a mount point), neither a file nor a directory, locked with `flock` (a live
-/// `TempDir` holds a shared lock), or too big to examine within the walk's bounds. The
-/// registry directories (`ferrotemp-guard-*`) are never touched.
+/// `TempDir` holds a shared lock), or too big to examine within the walk's bounds. An entry a
+/// live process's record lists (or a directory holding one) is in use too, whatever its age:
+/// guarded files hold no lock. The records consulted are those of the registry in use and of
+/// `dir`'s own registry; entries guarded in any other registry are not known. A directory is
+/// removed only if its path still leads to the directory examined, a file only if its name
+/// (checked through a descriptor of `dir`) still does. The registry directories
+/// (`ferrotemp-guard-*`) are never touched.
 ///
 /// Timestamps are read before anything is opened, and opens use `O_NOATIME` where allowed,
 /// so a dry run does not make entries look recent.
 ///
 /// # Errors
 ///
-/// `InvalidInput` for an empty prefix (which would mean every entry), or the error of opening
-/// `dir`. Per-entry failures are in the report.
+/// `InvalidInput` for an empty prefix (which would mean every entry), the error of opening
+/// `dir`, or an error reading a registry's records (nothing is removed then: what is in use
+/// is not known). Per-entry failures are in the report.
 pub fn sweep_older_than(
     dir: &Path,
     prefix: &OsStr,

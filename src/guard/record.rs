@@ -488,6 +488,28 @@ pub struct ParsedRecord {
     pub truncated: bool,
 }
 
+/// What a file in the registry turned out to be.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Parsed {
+    /// A record this code can read.
+    Record(ParsedRecord),
+    /// A record (the magic matches) of a layout version this code does not know.
+    UnknownVersion,
+    /// Not a record at all.
+    NotARecord,
+}
+
+/// Reads a registry file's bytes: a record, one of an unknown version, or not a record.
+#[must_use]
+pub fn classify(bytes: &[u8]) -> Parsed {
+    if bytes.get(..8) == Some(MAGIC.as_slice())
+        && get_u32(bytes, H_VERSION).is_some_and(|v| v != VERSION)
+    {
+        return Parsed::UnknownVersion;
+    }
+    parse(bytes).map_or(Parsed::NotARecord, Parsed::Record)
+}
+
 /// Reads a record's bytes; `None` if it is not a record at all (wrong magic, version or
 /// header). A damaged entry list yields the entries before the damage, marked `truncated`.
 #[must_use]

@@ -1,5 +1,6 @@
 //! Sweeping dead processes' records.
 
+use std::collections::HashSet;
 use std::ffi::CStr;
 use std::io::Read;
 use std::os::fd::{AsFd, OwnedFd};
@@ -10,8 +11,10 @@ use std::time::{Duration, Instant, SystemTime};
 use rustix::fs::{AtFlags, Dir, FileType, FlockOperation, Mode, OFlags, Stat, CWD};
 use rustix::io::Errno;
 
-use super::record::{self, ParsedRecord, RecordEntry, CLAIMED_INFIX, NEW_SUFFIX, RECORD_SUFFIX};
-use super::tree::{file_bytes, open_nofollow, scan_tree};
+use super::record::{
+    self, Parsed, ParsedRecord, RecordEntry, CLAIMED_INFIX, NEW_SUFFIX, RECORD_SUFFIX,
+};
+use super::tree::{file_bytes, open_nofollow, scan_tree, ScanBounds};
 use super::{
     registry, stat_dev, stat_ino, EntryKind, SkipReason, SweepOptions, SweepReport, SweptEntry,
 };
@@ -125,6 +128,99 @@ fn owner_alive(record: &ParsedRecord) -> bool {
     }
 }
 
+/// What `flock(LOCK_NB)` on a record said.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LockState {
+    /// Someone else holds it: the owner is alive, whatever else the record says.
+    HeldElsewhere,
+    /// Taken by us (and held until the descriptor is closed).
+    Ours,
+    /// The filesystem has no `flock`.
+    Unsupported,
+}
+
+fn try_lock(fd: &OwnedFd, operation: FlockOperation) -> Result<LockState, Errno> {
+    match rustix::fs::flock(fd, operation) {
+        Ok(()) => Ok(LockState::Ours),
+        Err(Errno::WOULDBLOCK) => Ok(LockState::HeldElsewhere),
+        Err(err) if record::flock_unsupported(err) => Ok(LockState::Unsupported),
+        Err(err) => Err(err),
+    }
+}
+
+/// Whether the owner of `parsed` still runs, given what trying its lock said. A lock held by
+/// someone else always means live; a lock we could take means dead only if the owner said it
+/// holds one; otherwise the header's identity of the owner decides.
+fn record_live(lock: LockState, parsed: &ParsedRecord) -> bool {
+    match lock {
+        LockState::HeldElsewhere => true,
+        LockState::Ours if parsed.locked => false,
+        LockState::Ours | LockState::Unsupported => owner_alive(parsed),
+    }
+}
+
+/// The `(device, inode)` of every entry listed in a live record of the registry at `path`:
+/// what an age-based sweep must leave alone. A missing or refused registry lists nothing
+/// (nothing of ours can be recorded there).
+///
+/// # Errors
+///
+/// Listing the registry or reading a record failed, or a live record could not be read: the
+/// caller cannot tell what is in use and must not remove anything.
+pub(super) fn live_entries(path: &Path) -> std::io::Result<HashSet<(u64, u64)>> {
+    let mut live = HashSet::new();
+    let dir = match registry::open_registry(path, false) {
+        Ok(dir) => dir,
+        Err(err)
+            if matches!(
+                err.kind(),
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied
+            ) =>
+        {
+            return Ok(live)
+        }
+        Err(err) => return Err(err),
+    };
+    let euid = rustix::process::geteuid().as_raw();
+    for name in list(&dir).map_err(|e| with_path(e.into(), path))? {
+        if !name.ends_with(RECORD_SUFFIX) {
+            continue; // `.new`: no entry yet; claimed: a dead owner's, being swept
+        }
+        let record_path = path.join(&name);
+        let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NONBLOCK;
+        let fd = match rustix::fs::openat(&dir, name.as_str(), flags, Mode::empty()) {
+            Ok(fd) => fd,
+            Err(Errno::NOENT) => continue,
+            Err(err) => return Err(with_path(err.into(), record_path)),
+        };
+        let st = rustix::fs::fstat(&fd).map_err(|e| with_path(e.into(), &record_path))?;
+        if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile || st.st_uid != euid {
+            continue;
+        }
+        // Shared: other age sweeps are not kept out; the owner's exclusive lock refuses it.
+        let lock = try_lock(&fd, FlockOperation::NonBlockingLockShared)
+            .map_err(|e| with_path(e.into(), &record_path))?;
+        match read_record(fd.as_fd()).map_err(|e| with_path(e, &record_path))? {
+            Parsed::Record(parsed) => {
+                if record_live(lock, &parsed) {
+                    live.extend(parsed.entries.iter().map(|e| (e.dev, e.ino)));
+                }
+            }
+            Parsed::NotARecord => {}
+            Parsed::UnknownVersion => {
+                return Err(with_path(
+                    std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        "a crash guard record of an unknown version: cannot tell what is in use",
+                    ),
+                    record_path,
+                ));
+            }
+        }
+    }
+    Ok(live)
+}
+
 struct RecordSweep<'a> {
     registry: &'a OwnedFd,
     registry_path: &'a Path,
@@ -194,7 +290,8 @@ impl RecordSweep<'_> {
             return;
         }
         let parsed = match read_record(fd.as_fd()) {
-            Ok(parsed) => parsed,
+            Ok(Parsed::Record(parsed)) => Some(parsed),
+            Ok(Parsed::NotARecord | Parsed::UnknownVersion) => None,
             Err(err) => return self.error(err),
         };
         if self.name.contains(CLAIMED_INFIX) {
@@ -276,11 +373,11 @@ impl RecordSweep<'_> {
     }
 }
 
-fn read_record(fd: std::os::fd::BorrowedFd<'_>) -> std::io::Result<Option<ParsedRecord>> {
+fn read_record(fd: std::os::fd::BorrowedFd<'_>) -> std::io::Result<Parsed> {
     let mut file = std::fs::File::from(fd.try_clone_to_owned()?);
     let mut bytes = Vec::new();
     file.read_to_end(&mut bytes)?;
-    Ok(record::parse(&bytes))
+    Ok(record::classify(&bytes))
 }
 
 /// Why an entry was left: skipped for a reason, or an error.
@@ -384,7 +481,7 @@ fn examine_and_remove(
 
 fn dir_bytes(parent: &OwnedFd, name: &CStr, st: &Stat) -> u64 {
     match open_nofollow(parent, name, OFlags::DIRECTORY) {
-        Ok(fd) => scan_tree(fd, st).bytes,
+        Ok(fd) => scan_tree(fd, st, &ScanBounds::default()).bytes,
         Err(_) => 0,
     }
 }

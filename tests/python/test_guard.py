@@ -608,3 +608,30 @@ def test_a_directory_still_locked_by_a_live_worker_is_not_swept(tmp_path: Path) 
     assert second.paths == (listed["dir"],)
     assert not os.path.exists(listed["dir"])
     assert records(registry) == []
+
+
+LIVE_PREFIXED_CHILD = """
+import json, sys, time
+import ferrotemp
+f = ferrotemp.NamedTemporaryFile(prefix="myapp_", dir=sys.argv[1])
+f.write(b"live")
+f.flush()
+print(json.dumps({"name": f.name}), flush=True)
+time.sleep(600)
+"""
+
+
+def test_age_sweep_leaves_a_live_guarded_file_alone(tmp_path: Path) -> None:
+    # A guarded NamedTemporaryFile holds no lock: only its live record says it is in use.
+    root, registry, _ = make_root(tmp_path)
+    with Child(LIVE_PREFIXED_CHILD, root, guard_env(registry)) as child:
+        name = child.ready()["name"]
+        (root / "myapp_stale").write_bytes(b"s")
+        time.sleep(AGE_WAIT)
+        args = ("--older-than", "1s", "--prefix", "myapp_", "--dir", str(root), "--json")
+        done = run_cli(*args, env=guard_env(registry))
+        assert done.returncode == 0, done.stderr
+        report = json.loads(done.stdout)
+        assert report["paths"] == [str(root / "myapp_stale")]
+        assert [name, "in_use"] in report["skipped"]
+        assert Path(name).read_bytes() == b"live"
