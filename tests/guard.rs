@@ -519,7 +519,8 @@ fn records_without_flock_fall_back_to_pid_and_start_time() {
     let (scratch, registry, mut child) =
         spawn_crash_child("noflock", &[("FERROTEMP_GUARD_FLOCK", "0")]);
     let guarded = read_list(&scratch.join("guarded"));
-    // This process sweeps without flock too: liveness by pid, claims by rename.
+    // This process records and sweeps without flock too: the child holds no lock, so its
+    // liveness comes from its pid; claims go by rename or, when the lock can be taken, by it.
     guard::set_config(GuardConfig {
         use_flock: false,
         ..config_with_registry(&scratch.join("unused"))
@@ -544,6 +545,106 @@ fn records_without_flock_fall_back_to_pid_and_start_time() {
     assert_eq!(all.len(), guarded.len());
     assert_eq!(all.into_iter().collect::<BTreeSet<_>>(), guarded);
     assert_eq!(std::fs::read_dir(&registry).unwrap().count(), 0);
+    cleanup(&scratch);
+}
+
+/// Header offsets (see `ferrotemp::guard::record`).
+const H_FLAGS: usize = 12;
+const H_PID: usize = 16;
+const H_ACTIVE: usize = 32;
+const H_PIDNS: usize = 40;
+const H_BOOT: usize = 48;
+/// Above any `pid_max`: no process has it.
+const NO_SUCH_PID: u64 = 0x3fff_fff0;
+
+#[test]
+fn liveness_follows_lock_pid_namespace_and_boot_whatever_the_sweeper_config() {
+    let _serial = serial();
+    let scratch = scratch("liveness");
+    let registry = scratch.join("registry");
+    // This process records and sweeps without flock: its config must not make it ignore
+    // locks that owners hold.
+    let _config = ConfigRestore::set(GuardConfig {
+        use_flock: false,
+        ..config_with_registry(&registry)
+    });
+    let entry = scratch.join("entry");
+    let forged = registry.join(format!("{NO_SUCH_PID}-forged.rec"));
+    // Forges a record listing `entry` (freshly made) from this process's own, patched.
+    let forge = |patch: &dyn Fn(&mut Vec<u8>)| {
+        std::fs::write(&entry, b"data").unwrap();
+        let meta = std::fs::metadata(&entry).unwrap();
+        let token = guard::register(&entry, EntryKind::File, meta.dev(), meta.ino())
+            .into_token()
+            .unwrap();
+        let (name, locked) = guard::current_record().unwrap();
+        assert!(!locked);
+        let mut bytes = std::fs::read(registry.join(name)).unwrap();
+        bytes[H_PID..H_PID + 8].copy_from_slice(&NO_SUCH_PID.to_le_bytes());
+        patch(&mut bytes);
+        std::fs::write(&forged, &bytes).unwrap();
+        std::fs::set_permissions(&forged, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            .unwrap();
+        token // dropped by the caller: the forged copy still lists the entry
+    };
+    let sweep_forged = || {
+        let report = sweep_registry(&registry, false);
+        (removed_set(&report).contains(&entry), forged.exists())
+    };
+
+    // (a) The owner holds its lock (as from another pid namespace, where its pid means
+    // nothing here): live.
+    drop(forge(&|b| b[H_FLAGS] = 1));
+    let holder = std::fs::File::open(&forged).unwrap();
+    rustix::fs::flock(&holder, rustix::fs::FlockOperation::LockExclusive).unwrap();
+    assert_eq!(sweep_forged(), (false, true), "a locked record was swept");
+    drop(holder);
+    // Its lock released: dead.
+    assert_eq!(sweep_forged(), (true, false));
+
+    // (b) Without flock, from another pid namespace on this boot: live.
+    let ours = guard::record::pid_namespace();
+    drop(forge(&|b| {
+        b[H_PIDNS..H_PIDNS + 8].copy_from_slice(&(ours ^ 0x5a5a).to_le_bytes());
+    }));
+    assert_eq!(
+        sweep_forged(),
+        (false, true),
+        "another namespace's record was swept"
+    );
+    // The same, from another boot: dead.
+    drop(forge(&|b| {
+        b[H_PIDNS..H_PIDNS + 8].copy_from_slice(&(ours ^ 0x5a5a).to_le_bytes());
+        for byte in &mut b[H_BOOT..H_BOOT + 16] {
+            *byte ^= 0xff;
+        }
+    }));
+    if guard::record::boot_id() != [0; 16] {
+        assert_eq!(
+            sweep_forged(),
+            (true, false),
+            "a record of another boot stayed"
+        );
+    } else {
+        std::fs::remove_file(&forged).unwrap();
+    }
+    // From this namespace, its pid gone: dead.
+    drop(forge(&|_| {}));
+    assert_eq!(sweep_forged(), (true, false));
+
+    // (c) A header naming a live owner (this process) before a damaged region: judged by
+    // the header, not removed as garbage.
+    let pid = u64::from(std::process::id());
+    drop(forge(&|b| {
+        b[H_PID..H_PID + 8].copy_from_slice(&pid.to_le_bytes());
+        b[H_ACTIVE..H_ACTIVE + 8].copy_from_slice(&u64::MAX.to_le_bytes());
+    }));
+    assert_eq!(
+        sweep_forged(),
+        (false, true),
+        "a live owner's damaged record was swept"
+    );
+    std::fs::remove_file(&forged).unwrap();
     cleanup(&scratch);
 }
 

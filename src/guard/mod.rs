@@ -96,7 +96,8 @@
 //! - `FERROTEMP_GUARD_DIR=/path` uses that registry directory instead of the default.
 //! - `FERROTEMP_GUARD_SWEEP=0` stops the automatic background sweep.
 //! - `FERROTEMP_GUARD_FLOCK=0` records without `flock`, as on a filesystem without it
-//!   (liveness then comes from the process id and start time); for testing.
+//!   (liveness then comes from the boot id, pid namespace, process id and start time in the
+//!   record's header); for testing.
 
 use std::ffi::OsStr;
 use std::io;
@@ -194,8 +195,10 @@ pub struct GuardConfig {
     /// default on).
     pub auto_sweep: bool,
     /// Lock records with `flock` (`FERROTEMP_GUARD_FLOCK`, default on). Off, records are
-    /// written and swept as on filesystems without `flock`: liveness comes from the process id
-    /// and start time, and sweepers claim a dead record by renaming it.
+    /// written as on filesystems without `flock`: their liveness comes from the owner's boot,
+    /// pid namespace, process id and start time, and sweepers claim a dead one by renaming
+    /// it. A sweeper still tries every record's lock first, whatever this setting: a lock
+    /// its owner holds means live.
     pub use_flock: bool,
 }
 
@@ -481,9 +484,15 @@ impl SweepReport {
 /// the locked inode, so two sweepers never both process one record and a live owner's record
 /// is never read as dead. An entry is removed only if `lstat` of its path still shows the
 /// recorded device, inode and kind (files are unlinked; directories go through
-/// [`remove_tree_nofollow`](crate::remove_tree_nofollow)). Records made without `flock`
-/// (unsupported filesystem) are judged by process id and start time, and claimed by an atomic
-/// rename before their entries are touched.
+/// [`remove_tree_nofollow`](crate::remove_tree_nofollow)). The lock is always tried first: held
+/// by someone, the record is live. Records made without `flock` (unsupported filesystem, or
+/// [`GuardConfig::use_flock`] off) are judged by their header: dead if made in another boot
+/// (boot id) or if their process id, in the sweeper's own pid namespace, is gone or reused
+/// (start time); live if made in another pid namespace (a container sharing the temp dir),
+/// whose process ids mean nothing here, or if the namespace is unknown (records of layout
+/// version 1). They are claimed by an atomic rename before their entries are touched. A
+/// record whose entries are damaged is judged by its header all the same; one of an unknown
+/// layout version is left alone.
 ///
 /// A missing registry is an empty sweep. Limits stop early, leaving the rest (the record of
 /// an unfinished dead process included) for a later sweep.

@@ -8,11 +8,13 @@
 //! ```text
 //! header (64 bytes)
 //!    0  magic "FTGUARD1"
-//!    8  u32 version (1)
+//!    8  u32 version (2; version 1 had zeros in 40..64)
 //!   12  u32 flags: bit 0 = the owner holds an exclusive flock on this file
 //!   16  u64 owner pid
 //!   24  u64 owner start time (Linux: /proc/<pid>/stat field 22, clock ticks; 0 = unknown)
 //!   32  u64 offset of the active region
+//!   40  u64 the owner's pid namespace: inode of /proc/self/ns/pid (0 = unknown)
+//!   48  16 bytes boot id (/proc/sys/kernel/random/boot_id, as bytes; zeros = unknown)
 //! region (at a 64-aligned offset)
 //!    0  u64 capacity of the entry area
 //!    8  u64 bytes of entries written (the commit point of an append)
@@ -49,7 +51,9 @@ use super::EntryKind;
 /// The first bytes of every record.
 pub const MAGIC: &[u8; 8] = b"FTGUARD1";
 /// The layout version written by this code.
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
+/// The oldest layout version this code reads.
+pub const OLDEST_VERSION: u32 = 1;
 /// Header flag: the owner locks the record with `flock`.
 pub const FLAG_LOCKED: u32 = 1;
 /// The suffix of a record in use.
@@ -65,6 +69,8 @@ const H_FLAGS: usize = 12;
 const H_PID: usize = 16;
 const H_START: usize = 24;
 const H_ACTIVE: usize = 32;
+const H_PIDNS: usize = 40;
+const H_BOOT: usize = 48;
 const REGION_HDR: usize = 16;
 const ENTRY_HDR: usize = 32;
 const E_SLOT: usize = 4;
@@ -156,12 +162,17 @@ fn put_u64(buf: &mut [u8], off: usize, value: u64) {
     buf[off..off + 8].copy_from_slice(&value.to_le_bytes());
 }
 
+// Offsets come from files anyone may have damaged: no arithmetic on them may overflow.
 fn get_u32(buf: &[u8], off: usize) -> Option<u32> {
-    Some(u32::from_le_bytes(buf.get(off..off + 4)?.try_into().ok()?))
+    Some(u32::from_le_bytes(
+        buf.get(off..off.checked_add(4)?)?.try_into().ok()?,
+    ))
 }
 
 fn get_u64(buf: &[u8], off: usize) -> Option<u64> {
-    Some(u64::from_le_bytes(buf.get(off..off + 8)?.try_into().ok()?))
+    Some(u64::from_le_bytes(
+        buf.get(off..off.checked_add(8)?)?.try_into().ok()?,
+    ))
 }
 
 fn to_usize(value: u64) -> Option<usize> {
@@ -211,6 +222,36 @@ pub fn process_start_time(pid: u32) -> Option<u64> {
     let rest = std::str::from_utf8(&stat[close + 1..]).ok()?;
     // After ')' come fields 3, 4, …; field 22 is the 20th of them.
     rest.split_ascii_whitespace().nth(19)?.parse().ok()
+}
+
+/// The pid namespace this process is in: the inode of `/proc/self/ns/pid`; 0 if unknown
+/// (not Linux, or no `/proc`). Process ids mean something only within one namespace.
+#[must_use]
+pub fn pid_namespace() -> u64 {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    if let Ok(st) = rustix::fs::stat("/proc/self/ns/pid") {
+        return super::stat_ino(&st);
+    }
+    0
+}
+
+/// This boot's id (`/proc/sys/kernel/random/boot_id`, a UUID, as its 16 bytes); zeros if
+/// unknown. A record made under another boot id belongs to a process that no longer runs.
+#[must_use]
+pub fn boot_id() -> [u8; 16] {
+    let mut id = [0u8; 16];
+    let Ok(text) = std::fs::read_to_string("/proc/sys/kernel/random/boot_id") else {
+        return id;
+    };
+    let hex: Vec<u8> = text.bytes().filter(u8::is_ascii_hexdigit).collect();
+    if hex.len() != 32 {
+        return id;
+    }
+    for (byte, pair) in id.iter_mut().zip(hex.chunks(2)) {
+        let digits = std::str::from_utf8(pair).unwrap_or("00");
+        *byte = u8::from_str_radix(digits, 16).unwrap_or(0);
+    }
+    id
 }
 
 /// The writer side of a record: owned by one process, which holds the file's lock.
@@ -289,6 +330,8 @@ impl RecordWriter {
         put_u64(buf, HEADER_LEN, MIN_CAP as u64);
         put_u64(buf, HEADER_LEN + 8, 0);
         put_u64(buf, H_ACTIVE, HEADER_LEN as u64);
+        put_u64(buf, H_PIDNS, pid_namespace());
+        buf[H_BOOT..H_BOOT + 16].copy_from_slice(&boot_id());
         // Only a complete, locked record may carry the name sweepers act on.
         rustix::fs::renameat(dir, temp, dir, &name)?;
         Ok(Self {
@@ -482,6 +525,10 @@ pub struct ParsedRecord {
     pub start_time: u64,
     /// Whether the owner locked the record with `flock`.
     pub locked: bool,
+    /// The owner's pid namespace (see [`pid_namespace`]); 0 when unknown (and in version 1).
+    pub pid_ns: u64,
+    /// The boot the owner ran in (see [`boot_id`]); zeros when unknown (and in version 1).
+    pub boot_id: [u8; 16],
     /// The live entries.
     pub entries: Vec<RecordEntry>,
     /// Whether the record ended in something unreadable (the entries before it are listed).
@@ -502,34 +549,54 @@ pub enum Parsed {
 /// Reads a registry file's bytes: a record, one of an unknown version, or not a record.
 #[must_use]
 pub fn classify(bytes: &[u8]) -> Parsed {
-    if bytes.get(..8) == Some(MAGIC.as_slice())
-        && get_u32(bytes, H_VERSION).is_some_and(|v| v != VERSION)
-    {
-        return Parsed::UnknownVersion;
+    if bytes.get(..8) != Some(MAGIC.as_slice()) {
+        return Parsed::NotARecord;
+    }
+    match get_u32(bytes, H_VERSION) {
+        Some(version) if (OLDEST_VERSION..=VERSION).contains(&version) => {}
+        Some(_) => return Parsed::UnknownVersion,
+        None => return Parsed::NotARecord,
     }
     parse(bytes).map_or(Parsed::NotARecord, Parsed::Record)
 }
 
-/// Reads a record's bytes; `None` if it is not a record at all (wrong magic, version or
-/// header). A damaged entry list yields the entries before the damage, marked `truncated`.
+/// Reads a record's bytes; `None` if it is not a record at all (wrong magic or version, or a
+/// header cut short). A header followed by a damaged entry list (or a region that is not
+/// there) yields the entries before the damage, marked `truncated`: the header alone still
+/// says whose record it is.
 #[must_use]
 pub fn parse(bytes: &[u8]) -> Option<ParsedRecord> {
-    if bytes.get(..8)? != MAGIC || get_u32(bytes, H_VERSION)? != VERSION {
+    let version = get_u32(bytes, H_VERSION)?;
+    if bytes.get(..8)? != MAGIC || !(OLDEST_VERSION..=VERSION).contains(&version) {
         return None;
     }
     let flags = get_u32(bytes, H_FLAGS)?;
     let pid = u32::try_from(get_u64(bytes, H_PID)?).ok()?;
     let start_time = get_u64(bytes, H_START)?;
-    let active = to_usize(get_u64(bytes, H_ACTIVE)?)?;
-    let cap = to_usize(get_u64(bytes, active)?)?;
-    let len = to_usize(get_u64(bytes, active.checked_add(8)?)?)?;
-    let data = active.checked_add(REGION_HDR)?;
+    let active = get_u64(bytes, H_ACTIVE)?;
+    let (pid_ns, boot_id) = if version >= 2 {
+        let boot: [u8; 16] = bytes.get(H_BOOT..H_BOOT + 16)?.try_into().ok()?;
+        (get_u64(bytes, H_PIDNS)?, boot)
+    } else {
+        (0, [0; 16])
+    };
     let mut record = ParsedRecord {
         pid,
         start_time,
         locked: flags & FLAG_LOCKED != 0,
+        pid_ns,
+        boot_id,
         entries: Vec::new(),
         truncated: false,
+    };
+    let region = to_usize(active).and_then(|active| {
+        let cap = to_usize(get_u64(bytes, active)?)?;
+        let len = to_usize(get_u64(bytes, active.checked_add(8)?)?)?;
+        Some((active.checked_add(REGION_HDR)?, cap, len))
+    });
+    let Some((data, cap, len)) = region else {
+        record.truncated = true;
+        return Some(record);
     };
     let end = match data.checked_add(len.min(cap)) {
         Some(end) if end <= bytes.len() && len <= cap => end,
@@ -674,6 +741,44 @@ mod tests {
         assert!(parse(&bytes).unwrap().truncated);
         drop(writer);
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn version_1_records_are_read_and_unknown_versions_recognised() {
+        let (dir, fd) = scratch("versions");
+        let mut writer = RecordWriter::create(&fd, true).unwrap();
+        writer
+            .add(Path::new("/tmp/v1"), EntryKind::File, 5, 6)
+            .unwrap();
+        let mut bytes = std::fs::read(dir.join(writer.name())).unwrap();
+        let current = parse(&bytes).unwrap();
+        assert_eq!(current.pid_ns, pid_namespace());
+        assert_eq!(current.boot_id, boot_id());
+        put_u32(&mut bytes, H_VERSION, 1);
+        bytes[H_PIDNS..HEADER_LEN].fill(0);
+        let old = parse(&bytes).unwrap();
+        assert_eq!((old.pid_ns, old.boot_id), (0, [0; 16]));
+        assert_eq!(old.entries, current.entries);
+        put_u32(&mut bytes, H_VERSION, VERSION + 1);
+        assert_eq!(classify(&bytes), Parsed::UnknownVersion);
+        assert!(parse(&bytes).is_none());
+        // A sound header before a region that is not there: the header still counts.
+        put_u32(&mut bytes, H_VERSION, VERSION);
+        put_u64(&mut bytes, H_ACTIVE, u64::MAX - 3);
+        let damaged = parse(&bytes).unwrap();
+        assert!(damaged.truncated && damaged.entries.is_empty());
+        assert_eq!(damaged.pid, std::process::id());
+        drop(writer);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn this_process_identity_is_known_on_linux() {
+        if cfg!(target_os = "linux") && Path::new("/proc/self/ns/pid").exists() {
+            assert_ne!(pid_namespace(), 0);
+            assert_ne!(boot_id(), [0; 16]);
+            assert_eq!(boot_id(), boot_id());
+        }
     }
 
     #[test]

@@ -59,7 +59,7 @@ pub(super) fn sweep(options: &SweepOptions) -> std::io::Result<SweepReport> {
         used: 0,
     };
     let names = list(&dir).map_err(|e| with_path(e.into(), &path))?;
-    let use_flock = super::config().use_flock;
+    let us = Identity::current();
     for name in names {
         if budget.exhausted() {
             report.complete = false;
@@ -70,7 +70,7 @@ pub(super) fn sweep(options: &SweepOptions) -> std::io::Result<SweepReport> {
             registry_path: &path,
             name: &name,
             dry_run: options.dry_run,
-            use_flock,
+            us: &us,
             report: &mut report,
             budget: &mut budget,
         };
@@ -109,8 +109,45 @@ fn age_of(st: &Stat) -> Duration {
         .unwrap_or(Duration::ZERO)
 }
 
-/// Whether the process that wrote `record` still runs (for records kept without `flock`).
-fn owner_alive(record: &ParsedRecord) -> bool {
+/// Who the sweeping process is, for judging records kept without `flock`.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Identity {
+    /// See [`record::pid_namespace`].
+    pid_ns: u64,
+    /// See [`record::boot_id`].
+    boot_id: [u8; 16],
+}
+
+impl Identity {
+    pub(super) fn current() -> Self {
+        Self {
+            pid_ns: record::pid_namespace(),
+            boot_id: record::boot_id(),
+        }
+    }
+}
+
+/// Whether the process that wrote `record` may still run, when no lock tells (records kept
+/// without `flock`). Dead: made in another boot, or its pid (in our pid namespace) is gone
+/// or now belongs to a later process. Live: the pid runs with the recorded start time, or
+/// the record comes from another pid namespace (a container sharing the temp dir), where
+/// its pid means nothing here, or its namespace is unknown where namespaces exist (a
+/// version-1 record). A sweep must never remove what a live process uses: when in doubt, live.
+fn owner_alive(record: &ParsedRecord, us: &Identity) -> bool {
+    const UNKNOWN_BOOT: [u8; 16] = [0; 16];
+    if record.boot_id != UNKNOWN_BOOT && us.boot_id != UNKNOWN_BOOT && record.boot_id != us.boot_id
+    {
+        return false;
+    }
+    let same_namespace = match (record.pid_ns, us.pid_ns) {
+        // No namespace known on either side: one namespace, unless this system has them.
+        (0, 0) => !cfg!(any(target_os = "linux", target_os = "android")),
+        (0, _) | (_, 0) => false,
+        (theirs, ours) => theirs == ours,
+    };
+    if !same_namespace {
+        return true;
+    }
     let Some(pid) = i32::try_from(record.pid)
         .ok()
         .and_then(rustix::process::Pid::from_raw)
@@ -151,11 +188,11 @@ fn try_lock(fd: &OwnedFd, operation: FlockOperation) -> Result<LockState, Errno>
 /// Whether the owner of `parsed` still runs, given what trying its lock said. A lock held by
 /// someone else always means live; a lock we could take means dead only if the owner said it
 /// holds one; otherwise the header's identity of the owner decides.
-fn record_live(lock: LockState, parsed: &ParsedRecord) -> bool {
+fn record_live(lock: LockState, parsed: &ParsedRecord, us: &Identity) -> bool {
     match lock {
         LockState::HeldElsewhere => true,
         LockState::Ours if parsed.locked => false,
-        LockState::Ours | LockState::Unsupported => owner_alive(parsed),
+        LockState::Ours | LockState::Unsupported => owner_alive(parsed, us),
     }
 }
 
@@ -182,6 +219,7 @@ pub(super) fn live_entries(path: &Path) -> std::io::Result<HashSet<(u64, u64)>> 
         Err(err) => return Err(err),
     };
     let euid = rustix::process::geteuid().as_raw();
+    let us = Identity::current();
     for name in list(&dir).map_err(|e| with_path(e.into(), path))? {
         if !name.ends_with(RECORD_SUFFIX) {
             continue; // `.new`: no entry yet; claimed: a dead owner's, being swept
@@ -202,7 +240,7 @@ pub(super) fn live_entries(path: &Path) -> std::io::Result<HashSet<(u64, u64)>> 
             .map_err(|e| with_path(e.into(), &record_path))?;
         match read_record(fd.as_fd()).map_err(|e| with_path(e, &record_path))? {
             Parsed::Record(parsed) => {
-                if record_live(lock, &parsed) {
+                if record_live(lock, &parsed, &us) {
                     live.extend(parsed.entries.iter().map(|e| (e.dev, e.ino)));
                 }
             }
@@ -226,8 +264,8 @@ struct RecordSweep<'a> {
     registry_path: &'a Path,
     name: &'a str,
     dry_run: bool,
-    /// False: behave as on a filesystem without `flock` (see `GuardConfig::use_flock`).
-    use_flock: bool,
+    /// This process, to judge records kept without `flock` by.
+    us: &'a Identity,
     report: &'a mut SweepReport,
     budget: &'a mut Budget,
 }
@@ -258,22 +296,19 @@ impl RecordSweep<'_> {
             // Not something this user's ferrotemp made: leave it, whatever it is.
             return;
         }
-        let attempt = if self.use_flock {
-            rustix::fs::flock(&fd, FlockOperation::NonBlockingLockExclusive)
-        } else {
-            Err(Errno::NOLCK)
-        };
-        let locked = match attempt {
-            Ok(()) => true,
-            Err(Errno::WOULDBLOCK) => {
+        // Always tried, whatever this process's own settings: a lock the owner holds means
+        // live, wherever the owner runs (another pid namespace included).
+        let lock = match try_lock(&fd, FlockOperation::NonBlockingLockExclusive) {
+            Ok(LockState::HeldElsewhere) => {
                 if self.name.ends_with(RECORD_SUFFIX) {
                     self.report.records_live += 1;
                 }
                 return;
             }
-            Err(err) if record::flock_unsupported(err) => false,
+            Ok(lock) => lock,
             Err(err) => return self.error(err),
         };
+        let locked = lock == LockState::Ours;
         // The lock is ours (or there are no locks): the name must still be this file, else it
         // was removed by another sweeper (whose lock we now hold on an unlinked inode) or is
         // a new file of the same name.
@@ -291,19 +326,25 @@ impl RecordSweep<'_> {
         }
         let parsed = match read_record(fd.as_fd()) {
             Ok(Parsed::Record(parsed)) => Some(parsed),
-            Ok(Parsed::NotARecord | Parsed::UnknownVersion) => None,
+            // A later version's record: its layout (and its owner) cannot be judged here.
+            Ok(Parsed::UnknownVersion) => {
+                self.report.records_live += 1;
+                return;
+            }
+            Ok(Parsed::NotARecord) => None,
             Err(err) => return self.error(err),
         };
         if self.name.contains(CLAIMED_INFIX) {
             if age_of(&st) < ABANDONED_CLAIM_AGE {
                 return;
             }
-        } else if !locked || parsed.as_ref().is_some_and(|p| !p.locked) {
-            // No flock to go by (here, or for the owner): the owner's pid and start time.
-            if parsed.as_ref().is_some_and(owner_alive) {
-                self.report.records_live += 1;
-                return;
-            }
+        } else if parsed
+            .as_ref()
+            .is_some_and(|p| record_live(lock, p, self.us))
+        {
+            // Judged by its header even when its entries are damaged.
+            self.report.records_live += 1;
+            return;
         }
         let name = if locked || self.dry_run {
             self.name.to_owned()
