@@ -296,6 +296,56 @@ fn child_process_entry() {
             write_list(&scratch.join("exited"), &[path, record]);
             std::process::exit(0);
         }
+        "transient" => {
+            // Out of descriptors when the record is first needed: the guard must come back.
+            let entry = work.join("entry");
+            std::fs::write(&entry, b"x").unwrap();
+            let meta = std::fs::metadata(&entry).unwrap();
+            let register = || guard::register(&entry, EntryKind::File, meta.dev(), meta.ino());
+            let outcome = |r: Registration| match r {
+                Registration::Guarded(token) => {
+                    std::mem::forget(token);
+                    "guarded"
+                }
+                Registration::Keep => "keep",
+                Registration::Unguarded => "unguarded",
+            };
+            let mut limit = libc::rlimit {
+                rlim_cur: 0,
+                rlim_max: 0,
+            };
+            // SAFETY: plain libc calls on a local struct and descriptor numbers.
+            let next_fd = unsafe {
+                assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit), 0);
+                let fd = libc::dup(0);
+                libc::close(fd);
+                fd
+            };
+            let lowered = libc::rlimit {
+                rlim_cur: libc::rlim_t::try_from(next_fd).unwrap(),
+                rlim_max: limit.rlim_max,
+            };
+            // SAFETY: as above.
+            assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lowered) }, 0);
+            let starved = outcome(register());
+            // SAFETY: as above.
+            assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) }, 0);
+            let backing_off = outcome(register());
+            let reason = guard::unavailable_reason().unwrap_or_default();
+            std::thread::sleep(Duration::from_millis(300));
+            let later = outcome(register());
+            let warning = guard::take_warning().unwrap_or_default();
+            write_list(
+                &scratch.join("transient"),
+                &[
+                    PathBuf::from(starved),
+                    PathBuf::from(backing_off),
+                    PathBuf::from(later),
+                    PathBuf::from(reason.replace('\n', " ")),
+                    PathBuf::from(warning.replace('\n', " ")),
+                ],
+            );
+        }
         other => panic!("unknown child mode {other}"),
     }
 }
@@ -645,6 +695,61 @@ fn liveness_follows_lock_pid_namespace_and_boot_whatever_the_sweeper_config() {
         "a live owner's damaged record was swept"
     );
     std::fs::remove_file(&forged).unwrap();
+    cleanup(&scratch);
+}
+
+#[test]
+fn a_transient_failure_does_not_disable_the_guard_for_good() {
+    let _serial = serial();
+    let scratch = scratch("transient");
+    let registry = scratch.join("registry");
+    std::fs::create_dir(scratch.join("work")).unwrap();
+    let mut child = ChildProcess::spawn("transient", &scratch, &registry, &[]);
+    assert!(child.child.wait().unwrap().success());
+    let text = wait_for_file(&scratch.join("transient"));
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[..3], ["unguarded", "unguarded", "guarded"], "{text}");
+    assert!(lines[3].contains("will retry"), "{text}");
+    assert!(lines[4].contains("will retry"), "{text}");
+    cleanup(&scratch);
+}
+
+#[test]
+fn sweeps_never_lock_a_young_record_being_created() {
+    let _serial = serial();
+    let scratch = scratch("newrecord");
+    let registry = scratch.join("registry");
+    std::fs::create_dir(&registry).unwrap();
+    std::fs::set_permissions(
+        &registry,
+        std::os::unix::fs::PermissionsExt::from_mode(0o700),
+    )
+    .unwrap();
+    let young = registry.join("1-abcdefgh.new");
+    std::fs::write(&young, b"").unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sweeper = {
+        let (registry, stop) = (registry.clone(), stop.clone());
+        std::thread::spawn(move || {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                sweep_registry(&registry, false);
+            }
+        })
+    };
+    // The creator's own attempts: none may find the lock taken.
+    let mut refused = 0;
+    for _ in 0..2000 {
+        let file = std::fs::File::open(&young).unwrap();
+        match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+            Ok(()) => {}
+            Err(rustix::io::Errno::WOULDBLOCK) => refused += 1,
+            Err(err) => panic!("{err}"),
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    sweeper.join().unwrap();
+    assert_eq!(refused, 0, "a sweeper locked a record being created");
+    assert!(young.exists());
     cleanup(&scratch);
 }
 

@@ -344,6 +344,10 @@ pub fn shutdown() {
 /// Why the guard is unavailable, the first time it is asked after the guard gave up (the
 /// registry was refused, or a record could not be made); `None` otherwise and on every later
 /// call, so the caller can warn exactly once.
+///
+/// A failure that may pass (out of descriptors, memory or space, `EAGAIN`, `EINTR`) does not
+/// turn the guard off: registrations answer [`Registration::Unguarded`] for a while (100 ms,
+/// doubling at each new failure up to a minute), then a record is tried again.
 #[must_use]
 pub fn take_warning() -> Option<String> {
     #[cfg(unix)]

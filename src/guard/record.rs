@@ -212,6 +212,25 @@ pub(super) fn flock_unsupported(err: Errno) -> bool {
     ) || err == Errno::NOTSUP
 }
 
+/// Takes the exclusive lock on a record just created: `Ok(false)` if the filesystem has no
+/// `flock`. A sweeper may hold the lock for an instant (an older one locked `.new` files
+/// before looking at their age): a few short retries, about 60 ms in all, ride that out.
+fn lock_new_record(file: &File) -> io::Result<bool> {
+    let mut delay = std::time::Duration::from_micros(500);
+    for attempt in 0.. {
+        match rustix::fs::flock(file, FlockOperation::NonBlockingLockExclusive) {
+            Ok(()) => return Ok(true),
+            Err(err) if flock_unsupported(err) => return Ok(false),
+            Err(Errno::WOULDBLOCK | Errno::INTR) if attempt < 7 => {
+                std::thread::sleep(delay);
+                delay *= 2;
+            }
+            Err(err) => return Err(err.into()),
+        }
+    }
+    unreachable!("the loop returns")
+}
+
 /// The start time of process `pid` in clock ticks since boot (Linux `/proc/<pid>/stat`
 /// field 22), which tells a process from a later one reusing its id; `None` if unknown.
 #[must_use]
@@ -309,15 +328,7 @@ impl RecordWriter {
         start: u64,
         use_flock: bool,
     ) -> io::Result<Self> {
-        let locked = if use_flock {
-            match rustix::fs::flock(&file, FlockOperation::NonBlockingLockExclusive) {
-                Ok(()) => true,
-                Err(err) if flock_unsupported(err) => false,
-                Err(err) => return Err(err.into()),
-            }
-        } else {
-            false
-        };
+        let locked = use_flock && lock_new_record(&file)?;
         let file_len = HEADER_LEN + REGION_HDR + MIN_CAP;
         reserve(&file, 0, file_len)?;
         let mut map = Mapping::new(&file, file_len)?;
@@ -769,6 +780,30 @@ mod tests {
         assert!(damaged.truncated && damaged.entries.is_empty());
         assert_eq!(damaged.pid, std::process::id());
         drop(writer);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_new_record_briefly_locked_by_someone_else_is_still_locked_by_its_creator() {
+        let (dir, _fd) = scratch("newlock");
+        let path = dir.join("1-x.new");
+        let file = File::create(&path).unwrap();
+        let other = File::open(&path).unwrap();
+        rustix::fs::flock(&other, FlockOperation::LockExclusive).unwrap();
+        let release = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+            drop(other);
+        });
+        assert!(lock_new_record(&file).unwrap());
+        release.join().unwrap();
+        drop(file);
+        // Held for good (a sweeper that never lets go): an error, after about 60 ms.
+        let held = File::open(&path).unwrap();
+        rustix::fs::flock(&held, FlockOperation::LockExclusive).unwrap();
+        let start = std::time::Instant::now();
+        let err = lock_new_record(&File::open(&path).unwrap()).unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::EWOULDBLOCK));
+        assert!(start.elapsed() < std::time::Duration::from_secs(1));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -4,6 +4,7 @@ use std::cell::RefCell;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, Once, PoisonError};
+use std::time::{Duration, Instant};
 
 use super::record::RecordWriter;
 
@@ -26,6 +27,14 @@ struct State {
     epoch: u64,
     /// Why the guard gave up in this epoch; no record is tried again until reconfigured.
     unavailable: Option<String>,
+    /// Why the last attempt at a record failed for a reason that may pass (out of
+    /// descriptors or space, a lock held for an instant); cleared by a success.
+    transient: Option<String>,
+    /// No record is tried again before this instant, after a transient failure.
+    retry_at: Option<Instant>,
+    /// The wait before the next attempt: doubled at each transient failure, up to
+    /// [`MAX_BACKOFF`], so a broken registry costs one attempt a minute, not one per entry.
+    backoff: Duration,
     /// A warning not yet handed out by `take_warning`.
     warning: Option<String>,
     /// Whether a warning was produced already: one per process (and configuration) is enough.
@@ -37,11 +46,36 @@ struct State {
     exiting: bool,
 }
 
+/// The first wait after a transient failure.
+const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+/// The longest wait between two attempts.
+const MAX_BACKOFF: Duration = Duration::from_secs(60);
+
+/// Whether a failure to make a record may pass by itself: worth another try later, not a
+/// reason to give up for the rest of the process.
+fn is_transient(err: &io::Error) -> bool {
+    matches!(
+        crate::error::raw_os_error(err),
+        Some(
+            libc::EAGAIN
+                | libc::EINTR
+                | libc::EMFILE
+                | libc::ENFILE
+                | libc::ENOSPC
+                | libc::ENOMEM
+                | libc::EDQUOT
+        )
+    ) || crate::error::raw_os_error(err) == Some(libc::EWOULDBLOCK)
+}
+
 static STATE: Mutex<State> = Mutex::new(State {
     config: None,
     records: Vec::new(),
     epoch: 1,
     unavailable: None,
+    transient: None,
+    retry_at: None,
+    backoff: Duration::ZERO,
     warning: None,
     warned: false,
     swept: false,
@@ -72,8 +106,12 @@ impl State {
             if self.unavailable.is_some() {
                 return None;
             }
+            if self.retry_at.is_some_and(|at| Instant::now() < at) {
+                return None;
+            }
             match open_record(self.config()) {
                 Ok((writer, registry)) => {
+                    self.clear_retry();
                     self.records.push(OpenRecord {
                         epoch,
                         writer,
@@ -81,6 +119,14 @@ impl State {
                     });
                     created = true;
                     install_exit_hook();
+                }
+                Err(err) if is_transient(&err) => {
+                    self.backoff = (self.backoff * 2).clamp(FIRST_BACKOFF, MAX_BACKOFF);
+                    self.retry_at = Some(Instant::now() + self.backoff);
+                    let message = format!("crash guard unavailable for now (will retry): {err}");
+                    self.transient = Some(message.clone());
+                    self.warn(message);
+                    return None;
                 }
                 Err(err) => {
                     let message = format!("crash guard disabled: {err}");
@@ -92,6 +138,13 @@ impl State {
         }
         let record = self.records.last_mut()?;
         Some((&mut record.writer, epoch, created))
+    }
+
+    /// Forgets transient failures: the next registration tries at once.
+    fn clear_retry(&mut self) {
+        self.transient = None;
+        self.retry_at = None;
+        self.backoff = Duration::ZERO;
     }
 
     /// Removes the records that hold no live entry.
@@ -121,6 +174,7 @@ impl State {
         }
         self.epoch += 1;
         self.swept = false;
+        self.clear_retry();
     }
 }
 
@@ -152,6 +206,7 @@ pub(super) fn set_config(config: GuardConfig) {
     state.config = Some(config);
     state.epoch += 1;
     state.swept = false;
+    state.clear_retry();
     // A new configuration may fail for a new reason: worth one new warning.
     state.warned = false;
     state.warning = None;
@@ -260,7 +315,10 @@ pub(super) fn unavailable_reason() -> Option<String> {
     if !state.config().enabled {
         return Some("crash guard disabled by FERROTEMP_GUARD=0".to_owned());
     }
-    state.unavailable.clone()
+    state
+        .unavailable
+        .clone()
+        .or_else(|| state.transient.clone())
 }
 
 /// The current record's name and whether it is `flock`ed, if one is open (for tests and

@@ -296,6 +296,9 @@ impl RecordSweep<'_> {
             // Not something this user's ferrotemp made: leave it, whatever it is.
             return;
         }
+        if self.name.ends_with(NEW_SUFFIX) {
+            return self.sweep_new(&fd, &st);
+        }
         // Always tried, whatever this process's own settings: a lock the owner holds means
         // live, wherever the owner runs (another pid namespace included).
         let lock = match try_lock(&fd, FlockOperation::NonBlockingLockExclusive) {
@@ -315,14 +318,6 @@ impl RecordSweep<'_> {
         match rustix::fs::statat(self.registry, self.name, AtFlags::SYMLINK_NOFOLLOW) {
             Ok(now) if same_file(&now, &st) => {}
             _ => return,
-        }
-        if self.name.ends_with(NEW_SUFFIX) {
-            // A record its creator never finished. Young ones may be mid-creation (their
-            // creator locks just after creating them).
-            if age_of(&st) >= ABANDONED_NEW_AGE && !self.dry_run {
-                let _ = rustix::fs::unlinkat(self.registry, self.name, AtFlags::empty());
-            }
-            return;
         }
         let parsed = match read_record(fd.as_fd()) {
             Ok(Parsed::Record(parsed)) => Some(parsed),
@@ -390,6 +385,27 @@ impl RecordSweep<'_> {
             if let Err(err) = rustix::fs::unlinkat(self.registry, name.as_str(), AtFlags::empty()) {
                 self.error(err);
             }
+        }
+    }
+
+    /// A `.new` record, which its creator has not finished. A young one may be mid-creation:
+    /// it is left alone without even trying its lock (the creator locks it just after
+    /// creating it, and must not find it locked). An old one was abandoned by a creator that
+    /// died: removed unless someone holds its lock.
+    fn sweep_new(&mut self, fd: &OwnedFd, st: &Stat) {
+        if age_of(st) < ABANDONED_NEW_AGE || self.dry_run {
+            return;
+        }
+        match try_lock(fd, FlockOperation::NonBlockingLockExclusive) {
+            Ok(LockState::HeldElsewhere) => return,
+            Ok(_) => {}
+            Err(err) => return self.error(err),
+        }
+        match rustix::fs::statat(self.registry, self.name, AtFlags::SYMLINK_NOFOLLOW) {
+            Ok(now) if same_file(&now, st) => {
+                let _ = rustix::fs::unlinkat(self.registry, self.name, AtFlags::empty());
+            }
+            _ => {}
         }
     }
 
