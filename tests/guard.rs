@@ -753,6 +753,91 @@ fn sweeps_never_lock_a_young_record_being_created() {
     cleanup(&scratch);
 }
 
+/// Registers `entries` in this process's record (under `registry`), then copies the record
+/// as a dead process's (a pid no process has, marked locked, and nobody holds its lock).
+fn forge_dead_record(registry: &Path, entries: &[(&Path, EntryKind)]) -> PathBuf {
+    let tokens: Vec<_> = entries
+        .iter()
+        .map(|(path, kind)| {
+            let meta = std::fs::metadata(path).unwrap();
+            guard::register(path, *kind, meta.dev(), meta.ino())
+                .into_token()
+                .unwrap()
+        })
+        .collect();
+    let (name, _) = guard::current_record().unwrap();
+    let mut bytes = std::fs::read(registry.join(name)).unwrap();
+    bytes[H_PID..H_PID + 8].copy_from_slice(&NO_SUCH_PID.to_le_bytes());
+    bytes[H_FLAGS] = 1;
+    let forged = registry.join(format!("{NO_SUCH_PID}-dead.rec"));
+    std::fs::write(&forged, &bytes).unwrap();
+    drop(tokens);
+    forged
+}
+
+fn big_tree(dir: &Path, files: usize) -> u64 {
+    std::fs::create_dir(dir).unwrap();
+    for i in 0..files {
+        std::fs::write(dir.join(format!("f{i}")), b"0123456789").unwrap();
+    }
+    10 * files as u64
+}
+
+#[test]
+fn the_sweep_budget_covers_the_work_inside_trees() {
+    let _serial = serial();
+    let scratch = scratch("budget");
+    let registry = scratch.join("registry");
+    let _config = ConfigRestore::set(config_with_registry(&registry));
+    let tree = scratch.join("tree");
+    let total = big_tree(&tree, 2000);
+    let file = scratch.join("file");
+    std::fs::write(&file, b"f").unwrap();
+    let forged = forge_dead_record(
+        &registry,
+        &[(&tree, EntryKind::Dir), (&file, EntryKind::File)],
+    );
+
+    // An entry budget: the tree's walk stops within it (bytes as counted so far), and the
+    // work removing it uses the rest, so the next entry is left for a later sweep.
+    let report = guard::sweep(&SweepOptions {
+        registry: Some(registry.clone()),
+        max_entries: Some(100),
+        ..SweepOptions::default()
+    })
+    .unwrap();
+    assert!(!report.complete);
+    assert_eq!(removed_set(&report), BTreeSet::from([tree.clone()]));
+    assert!(
+        report.bytes() > 0 && report.bytes() < total,
+        "{}",
+        report.bytes()
+    );
+    assert!(file.exists() && forged.exists());
+    let rest = sweep_registry(&registry, false);
+    assert!(rest.complete);
+    assert_eq!(removed_set(&rest), BTreeSet::from([file.clone()]));
+    assert!(!forged.exists());
+
+    // A time budget stops the removal of a tree midway; a later sweep finishes it.
+    big_tree(&tree, 5000);
+    let forged = forge_dead_record(&registry, &[(&tree, EntryKind::Dir)]);
+    let report = guard::sweep(&SweepOptions {
+        registry: Some(registry.clone()),
+        max_time: Some(Duration::from_millis(1)),
+        ..SweepOptions::default()
+    })
+    .unwrap();
+    assert!(!report.complete);
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    assert!(tree.exists() && forged.exists());
+    let rest = sweep_registry(&registry, false);
+    assert!(rest.complete && rest.errors.is_empty(), "{:?}", rest.errors);
+    assert_eq!(removed_set(&rest), BTreeSet::from([tree.clone()]));
+    assert!(!tree.exists() && !forged.exists());
+    cleanup(&scratch);
+}
+
 #[test]
 fn a_later_process_reclaims_a_dead_ones_entries_by_itself() {
     let _serial = serial();

@@ -499,7 +499,10 @@ impl SweepReport {
 /// layout version is left alone.
 ///
 /// A missing registry is an empty sweep. Limits stop early, leaving the rest (the record of
-/// an unfinished dead process included) for a later sweep.
+/// an unfinished dead process included) for a later sweep. The work inside a directory entry
+/// counts against them: its measuring walk stops at what is left of the budget (its bytes are
+/// then those counted so far), the entries its removal deletes are counted, and the removal
+/// stops at the time limit, leaving the rest of the tree for a later sweep.
 ///
 /// # Errors
 ///

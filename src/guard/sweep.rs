@@ -36,6 +36,18 @@ impl Budget {
         self.max_entries.is_some_and(|max| self.used >= max)
             || self.deadline.is_some_and(|d| Instant::now() >= d)
     }
+
+    /// The bounds for walking a tree with what is left (at least one entry, so that an
+    /// entry started is measured at all).
+    fn scan_bounds(&self) -> ScanBounds<'static> {
+        ScanBounds {
+            max_entries: self
+                .max_entries
+                .map_or(usize::MAX, |max| max.saturating_sub(self.used).max(1)),
+            deadline: self.deadline,
+            live: None,
+        }
+    }
 }
 
 pub(super) fn sweep(options: &SweepOptions) -> std::io::Result<SweepReport> {
@@ -372,7 +384,15 @@ impl RecordSweep<'_> {
                 return;
             }
             self.budget.used += 1;
-            in_use |= sweep_entry(entry, self.dry_run, self.report);
+            match sweep_entry(entry, self.dry_run, self.report, self.budget) {
+                Outcome::Done => {}
+                Outcome::InUse => in_use = true,
+                Outcome::Unfinished => {
+                    // The budget ran out inside a tree: a later sweep goes on with it.
+                    self.report.complete = false;
+                    return;
+                }
+            }
         }
         if in_use {
             // A directory still locked by a live user (a worker the dead owner forked): the
@@ -437,10 +457,11 @@ fn read_record(fd: std::os::fd::BorrowedFd<'_>) -> std::io::Result<Parsed> {
     Ok(record::classify(&bytes))
 }
 
-/// Why an entry was left: skipped for a reason, or an error.
+/// Why an entry was left: skipped for a reason, an error, or the budget ran out.
 enum Left {
     Skipped(SkipReason),
     Failed(std::io::Error),
+    Unfinished,
 }
 
 impl Left {
@@ -453,27 +474,46 @@ impl Left {
     }
 }
 
+/// What became of one entry of a dead record, for the record's sake.
+enum Outcome {
+    /// Removed, skipped or failed: nothing more to do for it.
+    Done,
+    /// A live user still holds it: the record must stay for a later sweep.
+    InUse,
+    /// The sweep's budget ran out while removing it: the record stays, to finish later.
+    Unfinished,
+}
+
 /// Removes one entry of a dead record if it is still what was recorded, and reports it.
-/// Returns true when it was left because a live user still holds it, so the record must
-/// stay for a later sweep.
-fn sweep_entry(entry: &RecordEntry, dry_run: bool, report: &mut SweepReport) -> bool {
-    match examine_and_remove(entry, dry_run, report) {
+/// The tree work (measuring, removing) counts against `budget`.
+fn sweep_entry(
+    entry: &RecordEntry,
+    dry_run: bool,
+    report: &mut SweepReport,
+    budget: &mut Budget,
+) -> Outcome {
+    match examine_and_remove(entry, dry_run, report, budget) {
         Ok(bytes) => {
             report.removed.push(SweptEntry {
                 path: entry.path.clone(),
                 kind: entry.kind,
                 bytes,
             });
-            false
+            Outcome::Done
         }
         Err(Left::Skipped(reason)) => {
             report.skipped.push((entry.path.clone(), reason));
-            reason == SkipReason::InUse
+            if reason == SkipReason::InUse {
+                Outcome::InUse
+            } else {
+                Outcome::Done
+            }
         }
         Err(Left::Failed(err)) => {
             report.errors.push((entry.path.clone(), err));
-            false
+            Outcome::Done
         }
+        Err(Left::Unfinished) => Outcome::Unfinished,
     }
 }
 
@@ -482,6 +522,7 @@ fn examine_and_remove(
     entry: &RecordEntry,
     dry_run: bool,
     report: &mut SweepReport,
+    budget: &mut Budget,
 ) -> Result<u64, Left> {
     let path = &entry.path;
     let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
@@ -522,23 +563,29 @@ fn examine_and_remove(
     };
     let bytes = match entry.kind {
         EntryKind::File => file_bytes(&st),
-        EntryKind::Dir => dir_bytes(&parent_fd, &name, &st),
+        EntryKind::Dir => dir_bytes(&parent_fd, &name, &st, budget),
     };
     if !dry_run {
         match entry.kind {
             EntryKind::File => rustix::fs::unlinkat(&parent_fd, &name, AtFlags::empty())
                 .map_err(|e| Left::Failed(with_path(e.into(), path)))?,
             EntryKind::Dir => {
-                remove_dir(path, (entry.dev, entry.ino), report).map_err(Left::Failed)?;
+                remove_dir(path, (entry.dev, entry.ino), budget, report)?;
             }
         }
     }
     Ok(bytes)
 }
 
-fn dir_bytes(parent: &OwnedFd, name: &CStr, st: &Stat) -> u64 {
+/// The bytes in the tree `name` of `parent`, walking no further than the budget allows (and
+/// counting the walk against it): bytes as counted so far when it runs out.
+fn dir_bytes(parent: &OwnedFd, name: &CStr, st: &Stat, budget: &mut Budget) -> u64 {
     match open_nofollow(parent, name, OFlags::DIRECTORY) {
-        Ok(fd) => scan_tree(fd, st, &ScanBounds::default()).bytes,
+        Ok(fd) => {
+            let scan = scan_tree(fd, st, &budget.scan_bounds());
+            budget.used += scan.seen;
+            scan.bytes
+        }
         Err(_) => 0,
     }
 }
@@ -559,17 +606,40 @@ fn lock_dir_if_free(parent: &OwnedFd, name: &CStr) -> Result<Option<OwnedFd>, Er
 
 /// Removes the tree at `path` only if its root is still `(dev, ino)`: the walk re-resolves
 /// the path, so the identity checked above is checked again on the descriptor it removes.
-/// Failures inside the tree are reported; the entry counts as removed only if its root went.
-fn remove_dir(path: &PathBuf, root: (u64, u64), report: &mut SweepReport) -> std::io::Result<()> {
+/// The removal stops at the budget's deadline (the rest, root included, is left for a later
+/// sweep: [`Left::Unfinished`]) and what it removed counts against the budget. Failures
+/// inside the tree are reported; the entry counts as removed only if its root went.
+fn remove_dir(
+    path: &PathBuf,
+    root: (u64, u64),
+    budget: &mut Budget,
+    report: &mut SweepReport,
+) -> Result<(), Left> {
     let mut options = crate::remove::RemoveOptions::new();
     options.expect_root(root.0, root.1);
+    if let Some(deadline) = budget.deadline {
+        options.deadline(deadline);
+    }
+    let count = |stats: crate::remove::RemoveStats| {
+        usize::try_from(stats.files + stats.dirs).unwrap_or(usize::MAX)
+    };
     match crate::remove::remove_tree_nofollow_with(path, &options) {
-        Ok(_) => Ok(()),
+        Ok(stats) => {
+            budget.used = budget.used.saturating_add(count(stats));
+            Ok(())
+        }
         Err(err) => {
+            budget.used = budget.used.saturating_add(count(err.stats()));
             let failures = err.into_failures();
+            let timed_out = failures
+                .iter()
+                .any(|f| f.path == *path && f.error.kind() == std::io::ErrorKind::TimedOut);
             let root_failed = failures.iter().any(|f| f.path == *path);
             let mut first = None;
             for failure in failures {
+                if failure.path == *path && failure.error.kind() == std::io::ErrorKind::TimedOut {
+                    continue;
+                }
                 if failure.path == *path && first.is_none() {
                     first = Some(with_path(failure.error, &failure.path));
                 } else {
@@ -578,7 +648,8 @@ fn remove_dir(path: &PathBuf, root: (u64, u64), report: &mut SweepReport) -> std
                 }
             }
             match first {
-                Some(err) if root_failed => Err(err),
+                Some(err) if root_failed => Err(Left::Failed(err)),
+                _ if timed_out => Err(Left::Unfinished),
                 _ => Ok(()),
             }
         }
