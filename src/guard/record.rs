@@ -29,7 +29,8 @@
 //!   32  path bytes (any byte but NUL)
 //! ```
 //!
-//! An append writes the entry, then stores the region's new length; a removal stores one
+//! An append writes the entry, then stores the region's new length (a release store, so
+//! no reader sees a length before the data it covers); a removal stores one
 //! state byte; a compaction fills the other region and then stores the header's active
 //! offset. Each commit is one aligned store, so whatever instant the owner dies at, a reader
 //! sees a consistent record: entries past the length, and a region not yet switched to, do
@@ -41,6 +42,7 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 
 use rustix::fs::{FallocateFlags, FlockOperation, Mode, OFlags};
 use rustix::io::Errno;
@@ -277,8 +279,10 @@ pub fn boot_id() -> [u8; 16] {
 pub(super) struct RecordWriter {
     /// Holds the `flock` (when `locked`) and keeps the mapping's file alive.
     file: File,
+    /// The whole file mapped. Its length is the only length the writer goes by: the file is
+    /// never shorter (it is extended before a larger mapping is made, and shrunk only after a
+    /// smaller one replaced it), though it may be longer after a failed shrink.
     map: Mapping,
-    file_len: usize,
     active: usize,
     cap: usize,
     len: usize,
@@ -288,6 +292,9 @@ pub(super) struct RecordWriter {
     free: Vec<u32>,
     name: String,
     locked: bool,
+    /// Tests: make the next shrink's `set_len` fail.
+    #[cfg(test)]
+    fail_shrink: bool,
 }
 
 impl RecordWriter {
@@ -348,7 +355,6 @@ impl RecordWriter {
         Ok(Self {
             file,
             map,
-            file_len,
             active: HEADER_LEN,
             cap: MIN_CAP,
             len: 0,
@@ -357,6 +363,8 @@ impl RecordWriter {
             free: Vec::new(),
             name,
             locked,
+            #[cfg(test)]
+            fail_shrink: false,
         })
     }
 
@@ -370,10 +378,26 @@ impl RecordWriter {
         self.locked
     }
 
-    /// The record file's current size.
+    /// The length of the record the writer uses (the file may be longer after a failed
+    /// shrink).
     #[cfg(test)]
     pub(super) fn file_len(&self) -> usize {
-        self.file_len
+        self.map.len
+    }
+
+    /// Stores `value` at `off` (8-aligned) as the commit of what was written before it: a
+    /// release store, so no reader (a sweeper reading the file while this process runs, or
+    /// after it died) can see it before the data it commits.
+    fn commit_u64(&mut self, off: usize, value: u64) {
+        let buf = self.map.bytes();
+        assert!(
+            off % 8 == 0 && off + 8 <= buf.len(),
+            "commit out of the record"
+        );
+        // SAFETY: in bounds (checked), 8-aligned (the mapping is page-aligned and `off` a
+        // multiple of 8), and only ever accessed by this writer, behind `&mut self`.
+        let atomic = unsafe { AtomicU64::from_ptr(buf.as_mut_ptr().add(off).cast()) };
+        atomic.store(value.to_le(), Ordering::Release);
     }
 
     /// Appends a live entry and returns its slot.
@@ -410,7 +434,7 @@ impl RecordWriter {
         buf[at + E_KIND] = kind_byte(kind);
         buf[at + ENTRY_HDR..at + ENTRY_HDR + path.len()].copy_from_slice(path);
         // The commit: until this store, the entry does not exist for a reader.
-        put_u64(buf, self.active + 8, (rel + need) as u64);
+        self.commit_u64(self.active + 8, (rel + need) as u64);
         self.len = rel + need;
         self.live_bytes += need;
         self.slots[slot as usize] = rel;
@@ -429,7 +453,10 @@ impl RecordWriter {
         *rel = FREE;
         self.free.push(slot);
         let buf = self.map.bytes();
-        buf[at + E_STATE] = DEAD;
+        // SAFETY: in bounds (a live slot's entry is inside the active region, in the
+        // mapping); a byte is always aligned; only this writer touches it, behind `&mut self`.
+        unsafe { AtomicU8::from_ptr(buf.as_mut_ptr().add(at + E_STATE)) }
+            .store(DEAD, Ordering::Release);
         let path_len = get_u32(buf, at).unwrap_or(0) as usize;
         self.live_bytes -= entry_len(path_len);
     }
@@ -448,8 +475,8 @@ impl RecordWriter {
             (self.active + REGION_HDR + self.cap).next_multiple_of(64)
         };
         let new_end = new_at + REGION_HDR + new_cap;
-        if new_end > self.file_len {
-            reserve(&self.file, self.file_len, new_end)?;
+        if new_end > self.map.len {
+            reserve(&self.file, self.map.len, new_end)?;
             self.remap(new_end)?;
         }
         let old_data = self.active + REGION_HDR;
@@ -466,28 +493,36 @@ impl RecordWriter {
         put_u64(buf, new_at, new_cap as u64);
         put_u64(buf, new_at + 8, written as u64);
         // The commit: readers now see the compacted region.
-        put_u64(buf, H_ACTIVE, new_at as u64);
+        self.commit_u64(H_ACTIVE, new_at as u64);
         self.active = new_at;
         self.cap = new_cap;
         self.len = written;
         self.live_bytes = written;
-        if new_at == HEADER_LEN && self.file_len > new_end + SHRINK_SLACK {
-            // Unmap the tail first: the file must never be shorter than the mapping.
-            self.remap(new_end)?;
-            self.file.set_len(new_end as u64)?;
-            self.file_len = new_end;
+        if new_at == HEADER_LEN && self.map.len > new_end + SHRINK_SLACK {
+            self.shrink(new_end);
         }
         Ok(())
+    }
+
+    /// Drops the stale tail past `len`, best effort: the relocation it follows is done and
+    /// committed whatever happens here. The tail is unmapped first (the file must never be
+    /// shorter than the mapping); if the truncation then fails the file just stays longer
+    /// than the mapping, which is harmless, and the writer goes by the mapping's length.
+    fn shrink(&mut self, len: usize) {
+        if self.remap(len).is_err() {
+            return;
+        }
+        #[cfg(test)]
+        if std::mem::take(&mut self.fail_shrink) {
+            return;
+        }
+        let _ = self.file.set_len(len as u64);
     }
 
     /// Maps `len` bytes of the file in place of the current mapping. The new mapping is made
     /// before the old one goes, so a failure leaves the writer as it was.
     fn remap(&mut self, len: usize) -> io::Result<()> {
-        let map = Mapping::new(&self.file, len)?;
-        self.map = map;
-        if len > self.file_len {
-            self.file_len = len;
-        }
+        self.map = Mapping::new(&self.file, len)?;
         Ok(())
     }
 
@@ -729,6 +764,46 @@ mod tests {
         }
         writer.remove(keep);
         assert!(read(&dir, &writer).entries.is_empty());
+        drop(writer);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_failed_shrink_leaves_the_writer_consistent() {
+        let (dir, fd) = scratch("shrinkfail");
+        let mut writer = RecordWriter::create(&fd, true).unwrap();
+        // Grow well past the slack, then empty it: the next relocation shrinks the file.
+        let slots: Vec<u32> = (0..40_000u64)
+            .map(|i| {
+                let path = PathBuf::from(format!("/tmp/grow-{i:08}"));
+                writer.add(&path, EntryKind::File, 1, i).unwrap()
+            })
+            .collect();
+        let grown = writer.file_len();
+        assert!(grown > 2 * SHRINK_SLACK);
+        for slot in slots {
+            writer.remove(slot);
+        }
+        writer.fail_shrink = true;
+        let path = |i: u64| PathBuf::from(format!("/tmp/after-{i:08}"));
+        let mut i = 0;
+        while writer.fail_shrink {
+            assert!(i < 1_000_000, "the shrink was never attempted");
+            let slot = writer.add(&path(i), EntryKind::File, 2, i).unwrap();
+            writer.remove(slot);
+            i += 1;
+        }
+        // The truncation failed: the file stays long, the writer goes by its mapping.
+        let on_disk = std::fs::metadata(dir.join(writer.name())).unwrap().len();
+        assert!(writer.file_len() < grown);
+        assert!(on_disk >= grown as u64);
+        // Growing again, past the mapping, must extend it (this used to index past it).
+        for j in i..i + 40_000 {
+            writer.add(&path(j), EntryKind::File, 2, j).unwrap();
+        }
+        let parsed = read(&dir, &writer);
+        assert!(!parsed.truncated);
+        assert_eq!(parsed.entries.len(), 40_000);
         drop(writer);
         std::fs::remove_dir_all(&dir).unwrap();
     }
