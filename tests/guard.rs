@@ -296,6 +296,52 @@ fn child_process_entry() {
             write_list(&scratch.join("exited"), &[path, record]);
             std::process::exit(0);
         }
+        #[cfg(target_os = "linux")]
+        "rawfork" => {
+            // A fork that runs no pthread_atfork handler (a raw clone, as _Fork or a
+            // language runtime may do): the child must not write into the parent's record.
+            let mut builder = Builder::new();
+            builder.guarded(true);
+            let parent_file = ferrotemp::NamedTempFile::with_builder_in(&builder, &work).unwrap();
+            let raw = work.join("raw-registered");
+            std::fs::write(&raw, b"raw").unwrap();
+            let meta = std::fs::metadata(&raw).unwrap();
+            let token = guard::register(&raw, EntryKind::File, meta.dev(), meta.ino())
+                .into_token()
+                .unwrap();
+            let parent_record = guard::current_record().unwrap().0;
+            // SAFETY: clone(SIGCHLD) is fork without the C library's handlers; this process
+            // runs one test thread, and the child exits without returning.
+            let pid = unsafe { libc::syscall(libc::SYS_clone, libc::SIGCHLD, 0, 0, 0, 0) };
+            assert!(pid >= 0);
+            if pid == 0 {
+                drop(token); // the parent's: must write nothing (its mapping is not here)
+                let child_file =
+                    ferrotemp::NamedTempFile::with_builder_in(&builder, &work).unwrap();
+                let record = guard::current_record().unwrap().0;
+                write_list(
+                    &scratch.join("rawchild"),
+                    &[child_file.path().to_path_buf(), record],
+                );
+                drop(child_file);
+                std::mem::forget(parent_file); // the parent's, not ours to remove
+                std::process::exit(0); // atexit: must not discard the parent's record
+            }
+            let mut status = 0;
+            // SAFETY: waiting for the child just made.
+            let waited = unsafe { libc::waitpid(i32::try_from(pid).unwrap(), &mut status, 0) };
+            assert_eq!(i64::from(waited), pid);
+            write_list(
+                &scratch.join("rawparent"),
+                &[
+                    PathBuf::from(status.to_string()),
+                    parent_record,
+                    parent_file.path().to_path_buf(),
+                ],
+            );
+            let _keep = (parent_file, token);
+            sleep_forever();
+        }
         "transient" => {
             // Out of descriptors when the record is first needed: the guard must come back.
             let entry = work.join("entry");
@@ -560,6 +606,38 @@ fn a_forked_child_keeps_its_own_record() {
     let report = sweep_registry(&registry, false);
     assert_eq!(removed_set(&report), parent_entries);
     assert_eq!(record_count(&registry), 0);
+    cleanup(&scratch);
+}
+
+#[test]
+#[cfg(target_os = "linux")]
+fn a_child_forked_without_atfork_handlers_leaves_the_parent_record_alone() {
+    let _serial = serial();
+    let scratch = scratch("rawfork");
+    let registry = scratch.join("registry");
+    std::fs::create_dir(scratch.join("work")).unwrap();
+    let mut parent = ChildProcess::spawn("rawfork", &scratch, &registry, &[]);
+    let text = wait_for_file(&scratch.join("rawparent"));
+    let lines: Vec<&str> = text.lines().collect();
+    // Exited normally with 0: no SIGSEGV from writing into an unmapped record.
+    assert_eq!(lines[0], "0", "child wait status {}", lines[0]);
+    let child_text = wait_for_file(&scratch.join("rawchild"));
+    let child: Vec<&str> = child_text.lines().collect();
+    assert_ne!(
+        child[1], lines[1],
+        "the child wrote into its parent's record"
+    );
+    assert!(!Path::new(child[0]).exists());
+    // The parent's record is intact and live, with both its entries.
+    assert!(registry.join(lines[1]).exists());
+    let bytes = std::fs::read(registry.join(lines[1])).unwrap();
+    let parsed = guard::record::parse(&bytes).unwrap();
+    assert_eq!(parsed.entries.len(), 2);
+    let report = sweep_registry(&registry, false);
+    assert!(report.removed.is_empty());
+    parent.kill();
+    let report = sweep_registry(&registry, false);
+    assert_eq!(report.entries(), 2);
     cleanup(&scratch);
 }
 

@@ -74,6 +74,11 @@
 //! epoch, so unregistering them in the child does nothing. The prepare handler takes the
 //! guard's lock so no other thread holds it mid-update at the instant of the fork.
 //!
+//! A fork that runs no handler (a raw `clone`, `_Fork`) is caught too: the guard's state
+//! remembers its process, and every use first checks it — one load of a `MADV_WIPEONFORK`
+//! page, which reads as zero in any child (Linux; elsewhere a `getpid`). In a child the
+//! inherited records are let go as above, with no write and no unlink.
+//!
 //! # Exit
 //!
 //! At normal exit a C `atexit` hook ([`shutdown`]) removes the process's records that hold no
