@@ -342,6 +342,39 @@ fn child_process_entry() {
             let _keep = (parent_file, token);
             sleep_forever();
         }
+        "cwdtemp" => {
+            // No usable temp dir but the current directory: discovery's last resort.
+            std::env::set_current_dir(&work).unwrap();
+            ferrotemp::env::set_default_tempdir(Some(std::env::current_dir().unwrap()));
+            guard::set_config(GuardConfig {
+                registry_dir: None,
+                ..GuardConfig::from_env()
+            });
+            let mut builder = Builder::new();
+            builder.guarded(true);
+            let file = ferrotemp::NamedTempFile::with_builder_in(
+                &builder,
+                ferrotemp::default_tempdir().unwrap(),
+            )
+            .unwrap();
+            let guarded = guard::current_record().is_some();
+            let again = ferrotemp::NamedTempFile::with_builder_in(
+                &builder,
+                ferrotemp::default_tempdir().unwrap(),
+            )
+            .unwrap();
+            let first = guard::take_warning().unwrap_or_default();
+            let second = guard::take_warning().unwrap_or_default();
+            drop((file, again));
+            write_list(
+                &scratch.join("cwdtemp"),
+                &[
+                    PathBuf::from(guarded.to_string()),
+                    PathBuf::from(first),
+                    PathBuf::from(second),
+                ],
+            );
+        }
         "transient" => {
             // Out of descriptors when the record is first needed: the guard must come back.
             let entry = work.join("entry");
@@ -773,6 +806,24 @@ fn liveness_follows_lock_pid_namespace_and_boot_whatever_the_sweeper_config() {
         "a live owner's damaged record was swept"
     );
     std::fs::remove_file(&forged).unwrap();
+    cleanup(&scratch);
+}
+
+#[test]
+fn no_registry_in_the_current_directory_when_it_is_the_last_resort_temp_dir() {
+    let _serial = serial();
+    let scratch = scratch("cwdtemp");
+    let work = scratch.join("work");
+    std::fs::create_dir(&work).unwrap();
+    let mut child = ChildProcess::spawn("cwdtemp", &scratch, &scratch.join("unused"), &[]);
+    assert!(child.child.wait().unwrap().success());
+    let text = wait_for_file(&scratch.join("cwdtemp"));
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "false", "a record was made: {text}");
+    assert!(lines[1].contains("current directory"), "{text}");
+    assert_eq!(lines[2], "", "warned twice: {text}");
+    // Nothing left in the directory: no registry, and the files were removed.
+    assert_eq!(std::fs::read_dir(&work).unwrap().count(), 0);
     cleanup(&scratch);
 }
 

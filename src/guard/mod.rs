@@ -39,7 +39,10 @@
 //! # Registry
 //!
 //! One directory per user, `<default temp dir>/ferrotemp-guard-<euid>` (or
-//! `FERROTEMP_GUARD_DIR`), mode 0700, created if missing. Every time a record is opened (once
+//! `FERROTEMP_GUARD_DIR`), mode 0700, created if missing. When the default temp dir is the
+//! current directory — discovery's last resort, not a directory `TMPDIR`/`TEMP`/`TMP` or the
+//! platform names — no registry is made there (it would land in the user's checkout): the
+//! guard is off, with one warning. Every time a record is opened (once
 //! per process) and every sweep, it is opened with `O_DIRECTORY|O_NOFOLLOW` and the
 //! descriptor checked: owned by the effective uid, not writable by group or others. If it is
 //! not, the guard is off for that registry and [`take_warning`] says why, once; nothing is

@@ -250,15 +250,50 @@ impl State {
 }
 
 fn open_record(config: &GuardConfig) -> io::Result<(RecordWriter, PathBuf)> {
-    let path = match &config.registry_dir {
-        Some(dir) => dir.clone(),
-        None => super::default_registry_path()?,
+    let path = if let Some(dir) = &config.registry_dir {
+        dir.clone()
+    } else {
+        let tempdir = crate::env::default_tempdir()?;
+        if is_cwd_fallback(&tempdir) {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                format!(
+                    "the default temp dir is the current directory ({}), the last resort when \
+                     no temp dir is usable; the crash guard does not put its registry there \
+                     (set FERROTEMP_GUARD_DIR to choose one)",
+                    tempdir.display()
+                ),
+            ));
+        }
+        super::registry_path_in(&tempdir)
     };
     let dir = registry::open_registry(&path, true)?;
     match RecordWriter::create(&dir, config.use_flock) {
         Ok(writer) => Ok((writer, path)),
         Err(err) => Err(crate::error::with_path(err, path)),
     }
+}
+
+/// Whether `tempdir` is the current directory, chosen as discovery's last resort: not one of
+/// the directories the environment or the platform names. The registry never goes there
+/// (it would land in the user's checkout, or wherever the program was started).
+fn is_cwd_fallback(tempdir: &Path) -> bool {
+    let named: Vec<PathBuf> = crate::env::candidate_dirs()
+        .into_iter()
+        .filter(|c| !matches!(c.source, crate::env::Source::CurrentDir))
+        .map(|c| c.dir)
+        .collect();
+    cwd_fallback(tempdir, std::env::current_dir().ok().as_deref(), &named)
+}
+
+fn cwd_fallback(tempdir: &Path, cwd: Option<&Path>, named: &[PathBuf]) -> bool {
+    let absolute = |p: &Path| match cwd {
+        Some(cwd) => crate::env::normpath(&cwd.join(p)),
+        None => crate::env::normpath(p),
+    };
+    let dir = absolute(tempdir);
+    let is_cwd = tempdir == Path::new(".") || cwd.is_some_and(|cwd| dir == absolute(cwd));
+    is_cwd && !named.iter().any(|n| absolute(n) == dir)
 }
 
 pub(super) fn config() -> GuardConfig {
@@ -457,4 +492,27 @@ fn install_fork_handlers() {
             state.warn(message);
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_current_directory_as_last_resort_is_no_place_for_the_registry() {
+        let cwd = Path::new("/home/u/checkout");
+        let named = [PathBuf::from("/tmp"), PathBuf::from("/var/tmp")];
+        assert!(cwd_fallback(cwd, Some(cwd), &named));
+        assert!(cwd_fallback(Path::new("."), Some(cwd), &named));
+        assert!(cwd_fallback(Path::new("."), None, &named));
+        assert!(!cwd_fallback(Path::new("/tmp"), Some(cwd), &named));
+        // Named by TMPDIR (or the platform): chosen on purpose, even if it is the cwd.
+        let named_cwd = [PathBuf::from("/home/u/checkout/")];
+        assert!(!cwd_fallback(cwd, Some(cwd), &named_cwd));
+        assert!(!cwd_fallback(
+            Path::new("/tmp"),
+            Some(Path::new("/tmp")),
+            &named
+        ));
+    }
 }
