@@ -828,6 +828,18 @@ fn no_registry_in_the_current_directory_when_it_is_the_last_resort_temp_dir() {
 }
 
 #[test]
+fn a_relative_registry_dir_is_made_absolute() {
+    let _serial = serial();
+    let _config = ConfigRestore::set(config_with_registry(Path::new("relative/registry")));
+    let dir = guard::config().registry_dir.unwrap();
+    assert!(dir.is_absolute(), "{}", dir.display());
+    assert_eq!(
+        dir,
+        std::env::current_dir().unwrap().join("relative/registry")
+    );
+}
+
+#[test]
 fn a_transient_failure_does_not_disable_the_guard_for_good() {
     let _serial = serial();
     let scratch = scratch("transient");

@@ -101,7 +101,8 @@
 //! - `FERROTEMP_GUARD=0` disables the guard.
 //! - `FERROTEMP_KEEP=1` keeps every guarded entry: [`register`] returns
 //!   [`Registration::Keep`], records nothing, and the RAII types do not remove the entry.
-//! - `FERROTEMP_GUARD_DIR=/path` uses that registry directory instead of the default.
+//! - `FERROTEMP_GUARD_DIR=/path` uses that registry directory instead of the default (a
+//!   relative path is taken from the current directory at the time the variable is read).
 //! - `FERROTEMP_GUARD_SWEEP=0` stops the automatic background sweep.
 //! - `FERROTEMP_GUARD_FLOCK=0` records without `flock`, as on a filesystem without it
 //!   (liveness then comes from the boot id, pid namespace, process id and start time in the
@@ -198,6 +199,8 @@ pub struct GuardConfig {
     /// Keep every guarded entry (`FERROTEMP_KEEP`, default off).
     pub keep: bool,
     /// The registry directory; `None` means [`default_registry_path`] (`FERROTEMP_GUARD_DIR`).
+    /// A relative path is made absolute against the current directory when the configuration
+    /// is read or set, so a later `chdir` does not move the registry.
     pub registry_dir: Option<PathBuf>,
     /// Start [`spawn_background_sweep`] after the first registration (`FERROTEMP_GUARD_SWEEP`,
     /// default on).
@@ -233,9 +236,10 @@ impl GuardConfig {
         Self {
             enabled: flag("FERROTEMP_GUARD", true),
             keep: flag("FERROTEMP_KEEP", false),
+            // Absolute now: a chdir later must not move the registry.
             registry_dir: std::env::var_os("FERROTEMP_GUARD_DIR")
                 .filter(|v| !v.is_empty())
-                .map(PathBuf::from),
+                .map(|v| crate::env::abspath(Path::new(&v))),
             auto_sweep: flag("FERROTEMP_GUARD_SWEEP", true),
             use_flock: flag("FERROTEMP_GUARD_FLOCK", true),
         }

@@ -307,7 +307,12 @@ pub(super) fn switches() -> (bool, bool) {
     (config.keep, config.enabled)
 }
 
-pub(super) fn set_config(config: GuardConfig) {
+pub(super) fn set_config(mut config: GuardConfig) {
+    if let Some(dir) = config.registry_dir.as_mut() {
+        if dir.is_relative() {
+            *dir = crate::env::abspath(dir);
+        }
+    }
     let mut state = lock();
     state.config = Some(config);
     state.epoch += 1;

@@ -635,3 +635,38 @@ def test_age_sweep_leaves_a_live_guarded_file_alone(tmp_path: Path) -> None:
         assert report["paths"] == [str(root / "myapp_stale")]
         assert [name, "in_use"] in report["skipped"]
         assert Path(name).read_bytes() == b"live"
+
+
+RELATIVE_REGISTRY_CHILD = """
+import json, os, sys
+import ferrotemp
+work = sys.argv[1]
+f = ferrotemp.NamedTemporaryFile(dir=work)
+made = sorted(os.listdir("reg"))
+os.chdir("/")
+d = ferrotemp.TemporaryDirectory(dir=work)
+d.cleanup()
+f.close()
+print(json.dumps({"made": made}), flush=True)
+"""
+
+
+def test_a_relative_registry_dir_survives_a_chdir(tmp_path: Path) -> None:
+    work = tmp_path / "work"
+    work.mkdir()
+    env = guard_env(tmp_path / "unused")
+    env["FERROTEMP_GUARD_DIR"] = "reg"  # relative to the child's starting directory
+    done = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(RELATIVE_REGISTRY_CHILD), str(work)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert len(json.loads(done.stdout)["made"]) == 1
+    assert "crash guard" not in done.stderr, done.stderr
+    # The exit hook found the registry after the chdir: the empty record is gone.
+    assert os.listdir(tmp_path / "reg") == []
+    assert os.listdir(work) == []
