@@ -4,7 +4,8 @@
 //! Children are this test binary re-executed with `FT_GUARD_CHILD=<mode>`, running only
 //! `child_process_entry`; they report through files in a scratch directory. Every test uses
 //! its own registry (`FERROTEMP_GUARD_DIR` in children, `guard::set_config` here), never the
-//! real one.
+//! real one. A test that changes this process's configuration holds a `ConfigRestore`, which
+//! puts the environment's back even when an assertion fails, so one failure does not spread.
 #![cfg(unix)]
 
 use std::collections::BTreeSet;
@@ -682,7 +683,7 @@ fn records_without_flock_fall_back_to_pid_and_start_time() {
     let guarded = read_list(&scratch.join("guarded"));
     // This process records and sweeps without flock too: the child holds no lock, so its
     // liveness comes from its pid; claims go by rename or, when the lock can be taken, by it.
-    guard::set_config(GuardConfig {
+    let _config = ConfigRestore::set(GuardConfig {
         use_flock: false,
         ..config_with_registry(&scratch.join("unused"))
     });
@@ -702,7 +703,6 @@ fn records_without_flock_fall_back_to_pid_and_start_time() {
         assert!(report.errors.is_empty(), "{:?}", report.errors);
         all.extend(report.removed.into_iter().map(|e| e.path));
     }
-    guard::reload_config();
     assert_eq!(all.len(), guarded.len());
     assert_eq!(all.into_iter().collect::<BTreeSet<_>>(), guarded);
     assert_eq!(std::fs::read_dir(&registry).unwrap().count(), 0);
@@ -1007,7 +1007,7 @@ fn keep_mode_keeps_entries_and_records_nothing() {
     let _serial = serial();
     let scratch = scratch("keep");
     let registry = scratch.join("registry");
-    guard::set_config(GuardConfig {
+    let _config = ConfigRestore::set(GuardConfig {
         keep: true,
         ..config_with_registry(&registry)
     });
@@ -1027,7 +1027,7 @@ fn keep_mode_keeps_entries_and_records_nothing() {
     assert!(closed_path.exists(), "close() removed a kept directory");
     assert!(guard::register(&file_path, EntryKind::File, 0, 0).is_keep());
     assert!(!registry.exists(), "keep mode created a registry");
-    guard::reload_config();
+    drop(_config);
     assert!(!guard::keep_mode());
     cleanup(&scratch);
 }
@@ -1037,7 +1037,7 @@ fn guarded_rust_types_register_and_unregister() {
     let _serial = serial();
     let scratch = scratch("rusttypes");
     let registry = scratch.join("registry");
-    guard::set_config(config_with_registry(&registry));
+    let _config = ConfigRestore::set(config_with_registry(&registry));
     let live_entries = || {
         let (name, locked) = guard::current_record().unwrap();
         assert!(locked);
@@ -1065,7 +1065,6 @@ fn guarded_rust_types_register_and_unregister() {
     drop((file, unguarded));
     dir.close().unwrap();
     assert!(live_entries().is_empty());
-    guard::reload_config();
     cleanup(&scratch);
 }
 
@@ -1075,7 +1074,7 @@ fn record_stays_bounded_after_100k_cycles() {
     let _serial = serial();
     let scratch = scratch("bounded");
     let registry = scratch.join("registry");
-    guard::set_config(config_with_registry(&registry));
+    let _config = ConfigRestore::set(config_with_registry(&registry));
     let path = scratch.join("tmpabcdefgh");
     // Warm up: the first registration creates the record.
     drop(guard::register(&path, EntryKind::File, 1, 1));
@@ -1097,7 +1096,6 @@ fn record_stays_bounded_after_100k_cycles() {
             .entries
             .is_empty()
     );
-    guard::reload_config();
     cleanup(&scratch);
 }
 
@@ -1109,7 +1107,7 @@ fn a_registry_that_is_a_symlink_is_refused() {
     std::fs::create_dir(&target).unwrap();
     let registry = scratch.join("registry");
     std::os::unix::fs::symlink(&target, &registry).unwrap();
-    guard::set_config(config_with_registry(&registry));
+    let _config = ConfigRestore::set(config_with_registry(&registry));
     let _ = guard::take_warning();
     let (_file, path) = Builder::new().create_file_in(&scratch).unwrap();
     let registration = guard::register(&path, EntryKind::File, 1, 1);
@@ -1122,7 +1120,6 @@ fn a_registry_that_is_a_symlink_is_refused() {
         ..SweepOptions::default()
     })
     .is_err());
-    guard::reload_config();
     cleanup(&scratch);
 }
 
@@ -1139,7 +1136,7 @@ fn a_registry_owned_by_another_user_or_writable_by_others_is_refused() {
         std::os::unix::fs::PermissionsExt::from_mode(0o777),
     )
     .unwrap();
-    guard::set_config(config_with_registry(&registry));
+    let _config = ConfigRestore::set(config_with_registry(&registry));
     assert!(matches!(
         guard::register(&path, EntryKind::File, 1, 1),
         Registration::Unguarded
@@ -1165,7 +1162,6 @@ fn a_registry_owned_by_another_user_or_writable_by_others_is_refused() {
         assert!(reason.contains("owned by uid 65534"), "{reason}");
         assert_eq!(std::fs::read_dir(&registry).unwrap().count(), 0);
     }
-    guard::reload_config();
     cleanup(&scratch);
 }
 
@@ -1174,7 +1170,7 @@ fn the_guard_warns_once_when_unavailable() {
     let _serial = serial();
     let scratch = scratch("warnonce");
     let registry = scratch.join("missing-parent").join("registry");
-    guard::set_config(config_with_registry(&registry));
+    let _config = ConfigRestore::set(config_with_registry(&registry));
     let (_file, path) = Builder::new().create_file_in(&scratch).unwrap();
     assert!(guard::take_warning().is_none());
     assert!(matches!(
@@ -1189,7 +1185,6 @@ fn the_guard_warns_once_when_unavailable() {
     assert!(warning.contains("crash guard disabled"), "{warning}");
     assert!(warning.contains("missing-parent"), "{warning}");
     assert!(guard::take_warning().is_none());
-    guard::reload_config();
     cleanup(&scratch);
 }
 
@@ -1360,7 +1355,7 @@ fn measure_guarded_named_file_cost() {
         return;
     }
     let scratch = scratch("measure");
-    guard::set_config(config_with_registry(&scratch.join("registry")));
+    let _config = ConfigRestore::set(config_with_registry(&scratch.join("registry")));
     let run = |guarded: bool| {
         let mut builder = Builder::new();
         builder.guarded(guarded);
@@ -1382,6 +1377,5 @@ fn measure_guarded_named_file_cost() {
         best.1,
         best.1.as_nanos() as f64 / best.0.as_nanos() as f64
     );
-    guard::reload_config();
     cleanup(&scratch);
 }
