@@ -58,6 +58,7 @@ pub struct RemoveOptions {
     continue_on_error: bool,
     threads: usize,
     expected_root: Option<(u64, u64)>,
+    deadline: Option<std::time::Instant>,
 }
 
 impl Default for RemoveOptions {
@@ -74,6 +75,7 @@ impl RemoveOptions {
             continue_on_error: true,
             threads: 0,
             expected_root: None,
+            deadline: None,
         }
     }
 
@@ -90,6 +92,14 @@ impl RemoveOptions {
     /// mismatch nothing is removed and the error names the path.
     pub fn expect_root(&mut self, dev: u64, ino: u64) -> &mut Self {
         self.expected_root = Some((dev, ino));
+        self
+    }
+
+    /// Stops starting on new entries once `deadline` has passed: the rest of the tree, its
+    /// root included, stays in place, and the error lists the root with
+    /// [`io::ErrorKind::TimedOut`]. For bounded cleanups that finish the job later.
+    pub fn deadline(&mut self, deadline: std::time::Instant) -> &mut Self {
+        self.deadline = Some(deadline);
         self
     }
 
@@ -338,6 +348,7 @@ mod imp {
         stats: RemoveStats,
         stop: &'a AtomicBool,
         continue_on_error: bool,
+        deadline: Option<std::time::Instant>,
     }
 
     impl Sink<'_> {
@@ -349,7 +360,16 @@ mod imp {
         }
 
         fn stopped(&self) -> bool {
-            self.stop.load(Ordering::Relaxed)
+            if self.stop.load(Ordering::Relaxed) {
+                return true;
+            }
+            let late = self
+                .deadline
+                .is_some_and(|d| std::time::Instant::now() >= d);
+            if late {
+                self.stop.store(true, Ordering::Relaxed);
+            }
+            late
         }
 
         /// Adds `u+rwx` to the directory behind `fd` if it lacks any of them. Returns
@@ -486,6 +506,7 @@ mod imp {
             base_path: &'a Path,
             stop: &'a AtomicBool,
             continue_on_error: bool,
+            deadline: Option<std::time::Instant>,
         ) -> Self {
             Self {
                 base,
@@ -498,6 +519,7 @@ mod imp {
                     stats: RemoveStats::default(),
                     stop,
                     continue_on_error,
+                    deadline,
                 },
             }
         }
@@ -835,14 +857,26 @@ mod imp {
         let next = AtomicUsize::new(0);
         let claim = || entries.get(next.fetch_add(1, Ordering::Relaxed));
         let helper = || {
-            let mut walker = Walker::new(root, path, stop, options.continue_on_error);
+            let mut walker = Walker::new(
+                root,
+                path,
+                stop,
+                options.continue_on_error,
+                options.deadline,
+            );
             while let Some(entry) = claim().filter(|_| !walker.sink.stopped()) {
                 walker.remove_entry(&entry.name, entry.maybe_dir);
             }
             (walker.sink.failures, walker.sink.stats)
         };
         std::thread::scope(|scope| {
-            let mut walker = Walker::new(root, path, stop, options.continue_on_error);
+            let mut walker = Walker::new(
+                root,
+                path,
+                stop,
+                options.continue_on_error,
+                options.deadline,
+            );
             let mut handles = Vec::new();
             let mut may_spawn = true;
             while let Some(entry) = claim().filter(|_| !walker.sink.stopped()) {
@@ -912,6 +946,7 @@ mod imp {
             stats: RemoveStats::default(),
             stop: &stop,
             continue_on_error: options.continue_on_error,
+            deadline: options.deadline,
         };
         let opened = match (&parent_fd, &split) {
             (Some(parent), Some((_, name))) => open_dir(&mut root_sink, parent.as_fd(), name),
@@ -954,7 +989,18 @@ mod imp {
         }
         drop(root_dir);
 
-        if !stop.load(Ordering::Relaxed) {
+        if options
+            .deadline
+            .is_some_and(|d| stop.load(Ordering::Relaxed) && std::time::Instant::now() >= d)
+        {
+            failures.push(RemoveFailure {
+                path: path.to_path_buf(),
+                error: io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "time limit reached; the rest of the tree is left in place",
+                ),
+            });
+        } else if !stop.load(Ordering::Relaxed) {
             // The root's parent is outside the tree: its mode is never touched.
             let removed = match (&parent_fd, &split) {
                 (Some(parent), Some((_, name))) => {

@@ -4,7 +4,8 @@
 //! Children are this test binary re-executed with `FT_GUARD_CHILD=<mode>`, running only
 //! `child_process_entry`; they report through files in a scratch directory. Every test uses
 //! its own registry (`FERROTEMP_GUARD_DIR` in children, `guard::set_config` here), never the
-//! real one.
+//! real one. A test that changes this process's configuration holds a `ConfigRestore`, which
+//! puts the environment's back even when an assertion fails, so one failure does not spread.
 #![cfg(unix)]
 
 use std::collections::BTreeSet;
@@ -43,6 +44,24 @@ fn config_with_registry(registry: &Path) -> GuardConfig {
         registry_dir: Some(registry.to_path_buf()),
         auto_sweep: false,
         ..GuardConfig::default()
+    }
+}
+
+/// Sets the guard's configuration and restores the environment's when dropped, so a failed
+/// assertion does not leave the next test with this one's settings.
+#[must_use = "the configuration is restored when this is dropped"]
+struct ConfigRestore;
+
+impl ConfigRestore {
+    fn set(config: GuardConfig) -> Self {
+        guard::set_config(config);
+        ConfigRestore
+    }
+}
+
+impl Drop for ConfigRestore {
+    fn drop(&mut self) {
+        guard::reload_config();
     }
 }
 
@@ -278,6 +297,135 @@ fn child_process_entry() {
             write_list(&scratch.join("exited"), &[path, record]);
             std::process::exit(0);
         }
+        #[cfg(target_os = "linux")]
+        "rawfork" => {
+            // A fork that runs no pthread_atfork handler (a raw clone, as _Fork or a
+            // language runtime may do): the child must not write into the parent's record.
+            let mut builder = Builder::new();
+            builder.guarded(true);
+            let parent_file = ferrotemp::NamedTempFile::with_builder_in(&builder, &work).unwrap();
+            let raw = work.join("raw-registered");
+            std::fs::write(&raw, b"raw").unwrap();
+            let meta = std::fs::metadata(&raw).unwrap();
+            let token = guard::register(&raw, EntryKind::File, meta.dev(), meta.ino())
+                .into_token()
+                .unwrap();
+            let parent_record = guard::current_record().unwrap().0;
+            // SAFETY: clone(SIGCHLD) is fork without the C library's handlers; this process
+            // runs one test thread, and the child exits without returning.
+            let pid = unsafe { libc::syscall(libc::SYS_clone, libc::SIGCHLD, 0, 0, 0, 0) };
+            assert!(pid >= 0);
+            if pid == 0 {
+                drop(token); // the parent's: must write nothing (its mapping is not here)
+                let child_file =
+                    ferrotemp::NamedTempFile::with_builder_in(&builder, &work).unwrap();
+                let record = guard::current_record().unwrap().0;
+                write_list(
+                    &scratch.join("rawchild"),
+                    &[child_file.path().to_path_buf(), record],
+                );
+                drop(child_file);
+                std::mem::forget(parent_file); // the parent's, not ours to remove
+                std::process::exit(0); // atexit: must not discard the parent's record
+            }
+            let mut status = 0;
+            // SAFETY: waiting for the child just made.
+            let waited = unsafe { libc::waitpid(i32::try_from(pid).unwrap(), &mut status, 0) };
+            assert_eq!(i64::from(waited), pid);
+            write_list(
+                &scratch.join("rawparent"),
+                &[
+                    PathBuf::from(status.to_string()),
+                    parent_record,
+                    parent_file.path().to_path_buf(),
+                ],
+            );
+            let _keep = (parent_file, token);
+            sleep_forever();
+        }
+        "cwdtemp" => {
+            // No usable temp dir but the current directory: discovery's last resort.
+            std::env::set_current_dir(&work).unwrap();
+            ferrotemp::env::set_default_tempdir(Some(std::env::current_dir().unwrap()));
+            guard::set_config(GuardConfig {
+                registry_dir: None,
+                ..GuardConfig::from_env()
+            });
+            let mut builder = Builder::new();
+            builder.guarded(true);
+            let file = ferrotemp::NamedTempFile::with_builder_in(
+                &builder,
+                ferrotemp::default_tempdir().unwrap(),
+            )
+            .unwrap();
+            let guarded = guard::current_record().is_some();
+            let again = ferrotemp::NamedTempFile::with_builder_in(
+                &builder,
+                ferrotemp::default_tempdir().unwrap(),
+            )
+            .unwrap();
+            let first = guard::take_warning().unwrap_or_default();
+            let second = guard::take_warning().unwrap_or_default();
+            drop((file, again));
+            write_list(
+                &scratch.join("cwdtemp"),
+                &[
+                    PathBuf::from(guarded.to_string()),
+                    PathBuf::from(first),
+                    PathBuf::from(second),
+                ],
+            );
+        }
+        "transient" => {
+            // Out of descriptors when the record is first needed: the guard must come back.
+            let entry = work.join("entry");
+            std::fs::write(&entry, b"x").unwrap();
+            let meta = std::fs::metadata(&entry).unwrap();
+            let register = || guard::register(&entry, EntryKind::File, meta.dev(), meta.ino());
+            let outcome = |r: Registration| match r {
+                Registration::Guarded(token) => {
+                    std::mem::forget(token);
+                    "guarded"
+                }
+                Registration::Keep => "keep",
+                Registration::Unguarded => "unguarded",
+            };
+            let mut limit = libc::rlimit {
+                rlim_cur: 0,
+                rlim_max: 0,
+            };
+            // SAFETY: plain libc calls on a local struct and descriptor numbers.
+            let next_fd = unsafe {
+                assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit), 0);
+                let fd = libc::dup(0);
+                libc::close(fd);
+                fd
+            };
+            let lowered = libc::rlimit {
+                rlim_cur: libc::rlim_t::try_from(next_fd).unwrap(),
+                rlim_max: limit.rlim_max,
+            };
+            // SAFETY: as above.
+            assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lowered) }, 0);
+            let starved = outcome(register());
+            // SAFETY: as above.
+            assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) }, 0);
+            let backing_off = outcome(register());
+            let reason = guard::unavailable_reason().unwrap_or_default();
+            std::thread::sleep(Duration::from_millis(300));
+            let later = outcome(register());
+            let warning = guard::take_warning().unwrap_or_default();
+            write_list(
+                &scratch.join("transient"),
+                &[
+                    PathBuf::from(starved),
+                    PathBuf::from(backing_off),
+                    PathBuf::from(later),
+                    PathBuf::from(reason.replace('\n', " ")),
+                    PathBuf::from(warning.replace('\n', " ")),
+                ],
+            );
+        }
         other => panic!("unknown child mode {other}"),
     }
 }
@@ -496,13 +644,46 @@ fn a_forked_child_keeps_its_own_record() {
 }
 
 #[test]
+#[cfg(target_os = "linux")]
+fn a_child_forked_without_atfork_handlers_leaves_the_parent_record_alone() {
+    let _serial = serial();
+    let scratch = scratch("rawfork");
+    let registry = scratch.join("registry");
+    std::fs::create_dir(scratch.join("work")).unwrap();
+    let mut parent = ChildProcess::spawn("rawfork", &scratch, &registry, &[]);
+    let text = wait_for_file(&scratch.join("rawparent"));
+    let lines: Vec<&str> = text.lines().collect();
+    // Exited normally with 0: no SIGSEGV from writing into an unmapped record.
+    assert_eq!(lines[0], "0", "child wait status {}", lines[0]);
+    let child_text = wait_for_file(&scratch.join("rawchild"));
+    let child: Vec<&str> = child_text.lines().collect();
+    assert_ne!(
+        child[1], lines[1],
+        "the child wrote into its parent's record"
+    );
+    assert!(!Path::new(child[0]).exists());
+    // The parent's record is intact and live, with both its entries.
+    assert!(registry.join(lines[1]).exists());
+    let bytes = std::fs::read(registry.join(lines[1])).unwrap();
+    let parsed = guard::record::parse(&bytes).unwrap();
+    assert_eq!(parsed.entries.len(), 2);
+    let report = sweep_registry(&registry, false);
+    assert!(report.removed.is_empty());
+    parent.kill();
+    let report = sweep_registry(&registry, false);
+    assert_eq!(report.entries(), 2);
+    cleanup(&scratch);
+}
+
+#[test]
 fn records_without_flock_fall_back_to_pid_and_start_time() {
     let _serial = serial();
     let (scratch, registry, mut child) =
         spawn_crash_child("noflock", &[("FERROTEMP_GUARD_FLOCK", "0")]);
     let guarded = read_list(&scratch.join("guarded"));
-    // This process sweeps without flock too: liveness by pid, claims by rename.
-    guard::set_config(GuardConfig {
+    // This process records and sweeps without flock too: the child holds no lock, so its
+    // liveness comes from its pid; claims go by rename or, when the lock can be taken, by it.
+    let _config = ConfigRestore::set(GuardConfig {
         use_flock: false,
         ..config_with_registry(&scratch.join("unused"))
     });
@@ -522,10 +703,279 @@ fn records_without_flock_fall_back_to_pid_and_start_time() {
         assert!(report.errors.is_empty(), "{:?}", report.errors);
         all.extend(report.removed.into_iter().map(|e| e.path));
     }
-    guard::reload_config();
     assert_eq!(all.len(), guarded.len());
     assert_eq!(all.into_iter().collect::<BTreeSet<_>>(), guarded);
     assert_eq!(std::fs::read_dir(&registry).unwrap().count(), 0);
+    cleanup(&scratch);
+}
+
+/// Header offsets (see `ferrotemp::guard::record`).
+const H_FLAGS: usize = 12;
+const H_PID: usize = 16;
+const H_ACTIVE: usize = 32;
+const H_PIDNS: usize = 40;
+const H_BOOT: usize = 48;
+/// Above any `pid_max`: no process has it.
+const NO_SUCH_PID: u64 = 0x3fff_fff0;
+
+#[test]
+fn liveness_follows_lock_pid_namespace_and_boot_whatever_the_sweeper_config() {
+    let _serial = serial();
+    let scratch = scratch("liveness");
+    let registry = scratch.join("registry");
+    // This process records and sweeps without flock: its config must not make it ignore
+    // locks that owners hold.
+    let _config = ConfigRestore::set(GuardConfig {
+        use_flock: false,
+        ..config_with_registry(&registry)
+    });
+    let entry = scratch.join("entry");
+    let forged = registry.join(format!("{NO_SUCH_PID}-forged.rec"));
+    // Forges a record listing `entry` (freshly made) from this process's own, patched.
+    let forge = |patch: &dyn Fn(&mut Vec<u8>)| {
+        std::fs::write(&entry, b"data").unwrap();
+        let meta = std::fs::metadata(&entry).unwrap();
+        let token = guard::register(&entry, EntryKind::File, meta.dev(), meta.ino())
+            .into_token()
+            .unwrap();
+        let (name, locked) = guard::current_record().unwrap();
+        assert!(!locked);
+        let mut bytes = std::fs::read(registry.join(name)).unwrap();
+        bytes[H_PID..H_PID + 8].copy_from_slice(&NO_SUCH_PID.to_le_bytes());
+        patch(&mut bytes);
+        std::fs::write(&forged, &bytes).unwrap();
+        std::fs::set_permissions(&forged, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            .unwrap();
+        token // dropped by the caller: the forged copy still lists the entry
+    };
+    let sweep_forged = || {
+        let report = sweep_registry(&registry, false);
+        (removed_set(&report).contains(&entry), forged.exists())
+    };
+
+    // (a) The owner holds its lock (as from another pid namespace, where its pid means
+    // nothing here): live.
+    drop(forge(&|b| b[H_FLAGS] = 1));
+    let holder = std::fs::File::open(&forged).unwrap();
+    rustix::fs::flock(&holder, rustix::fs::FlockOperation::LockExclusive).unwrap();
+    assert_eq!(sweep_forged(), (false, true), "a locked record was swept");
+    drop(holder);
+    // Its lock released: dead.
+    assert_eq!(sweep_forged(), (true, false));
+
+    // (b) Without flock, from another pid namespace on this boot: live.
+    let ours = guard::record::pid_namespace();
+    drop(forge(&|b| {
+        b[H_PIDNS..H_PIDNS + 8].copy_from_slice(&(ours ^ 0x5a5a).to_le_bytes());
+    }));
+    assert_eq!(
+        sweep_forged(),
+        (false, true),
+        "another namespace's record was swept"
+    );
+    // The same, from another boot: dead.
+    drop(forge(&|b| {
+        b[H_PIDNS..H_PIDNS + 8].copy_from_slice(&(ours ^ 0x5a5a).to_le_bytes());
+        for byte in &mut b[H_BOOT..H_BOOT + 16] {
+            *byte ^= 0xff;
+        }
+    }));
+    if guard::record::boot_id() != [0; 16] {
+        assert_eq!(
+            sweep_forged(),
+            (true, false),
+            "a record of another boot stayed"
+        );
+    } else {
+        std::fs::remove_file(&forged).unwrap();
+    }
+    // From this namespace, its pid gone: dead.
+    drop(forge(&|_| {}));
+    assert_eq!(sweep_forged(), (true, false));
+
+    // (c) A header naming a live owner (this process) before a damaged region: judged by
+    // the header, not removed as garbage.
+    let pid = u64::from(std::process::id());
+    drop(forge(&|b| {
+        b[H_PID..H_PID + 8].copy_from_slice(&pid.to_le_bytes());
+        b[H_ACTIVE..H_ACTIVE + 8].copy_from_slice(&u64::MAX.to_le_bytes());
+    }));
+    assert_eq!(
+        sweep_forged(),
+        (false, true),
+        "a live owner's damaged record was swept"
+    );
+    std::fs::remove_file(&forged).unwrap();
+    cleanup(&scratch);
+}
+
+#[test]
+fn no_registry_in_the_current_directory_when_it_is_the_last_resort_temp_dir() {
+    let _serial = serial();
+    let scratch = scratch("cwdtemp");
+    let work = scratch.join("work");
+    std::fs::create_dir(&work).unwrap();
+    let mut child = ChildProcess::spawn("cwdtemp", &scratch, &scratch.join("unused"), &[]);
+    assert!(child.child.wait().unwrap().success());
+    let text = wait_for_file(&scratch.join("cwdtemp"));
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "false", "a record was made: {text}");
+    assert!(lines[1].contains("current directory"), "{text}");
+    assert_eq!(lines[2], "", "warned twice: {text}");
+    // Nothing left in the directory: no registry, and the files were removed.
+    assert_eq!(std::fs::read_dir(&work).unwrap().count(), 0);
+    cleanup(&scratch);
+}
+
+#[test]
+fn a_relative_registry_dir_is_made_absolute() {
+    let _serial = serial();
+    let _config = ConfigRestore::set(config_with_registry(Path::new("relative/registry")));
+    let dir = guard::config().registry_dir.unwrap();
+    assert!(dir.is_absolute(), "{}", dir.display());
+    assert_eq!(
+        dir,
+        std::env::current_dir().unwrap().join("relative/registry")
+    );
+}
+
+#[test]
+fn a_transient_failure_does_not_disable_the_guard_for_good() {
+    let _serial = serial();
+    let scratch = scratch("transient");
+    let registry = scratch.join("registry");
+    std::fs::create_dir(scratch.join("work")).unwrap();
+    let mut child = ChildProcess::spawn("transient", &scratch, &registry, &[]);
+    assert!(child.child.wait().unwrap().success());
+    let text = wait_for_file(&scratch.join("transient"));
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[..3], ["unguarded", "unguarded", "guarded"], "{text}");
+    assert!(lines[3].contains("will retry"), "{text}");
+    assert!(lines[4].contains("will retry"), "{text}");
+    cleanup(&scratch);
+}
+
+#[test]
+fn sweeps_never_lock_a_young_record_being_created() {
+    let _serial = serial();
+    let scratch = scratch("newrecord");
+    let registry = scratch.join("registry");
+    std::fs::create_dir(&registry).unwrap();
+    std::fs::set_permissions(
+        &registry,
+        std::os::unix::fs::PermissionsExt::from_mode(0o700),
+    )
+    .unwrap();
+    let young = registry.join("1-abcdefgh.new");
+    std::fs::write(&young, b"").unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sweeper = {
+        let (registry, stop) = (registry.clone(), stop.clone());
+        std::thread::spawn(move || {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                sweep_registry(&registry, false);
+            }
+        })
+    };
+    // The creator's own attempts: none may find the lock taken.
+    let mut refused = 0;
+    for _ in 0..2000 {
+        let file = std::fs::File::open(&young).unwrap();
+        match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+            Ok(()) => {}
+            Err(rustix::io::Errno::WOULDBLOCK) => refused += 1,
+            Err(err) => panic!("{err}"),
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    sweeper.join().unwrap();
+    assert_eq!(refused, 0, "a sweeper locked a record being created");
+    assert!(young.exists());
+    cleanup(&scratch);
+}
+
+/// Registers `entries` in this process's record (under `registry`), then copies the record
+/// as a dead process's (a pid no process has, marked locked, and nobody holds its lock).
+fn forge_dead_record(registry: &Path, entries: &[(&Path, EntryKind)]) -> PathBuf {
+    let tokens: Vec<_> = entries
+        .iter()
+        .map(|(path, kind)| {
+            let meta = std::fs::metadata(path).unwrap();
+            guard::register(path, *kind, meta.dev(), meta.ino())
+                .into_token()
+                .unwrap()
+        })
+        .collect();
+    let (name, _) = guard::current_record().unwrap();
+    let mut bytes = std::fs::read(registry.join(name)).unwrap();
+    bytes[H_PID..H_PID + 8].copy_from_slice(&NO_SUCH_PID.to_le_bytes());
+    bytes[H_FLAGS] = 1;
+    let forged = registry.join(format!("{NO_SUCH_PID}-dead.rec"));
+    std::fs::write(&forged, &bytes).unwrap();
+    drop(tokens);
+    forged
+}
+
+fn big_tree(dir: &Path, files: usize) -> u64 {
+    std::fs::create_dir(dir).unwrap();
+    for i in 0..files {
+        std::fs::write(dir.join(format!("f{i}")), b"0123456789").unwrap();
+    }
+    10 * files as u64
+}
+
+#[test]
+fn the_sweep_budget_covers_the_work_inside_trees() {
+    let _serial = serial();
+    let scratch = scratch("budget");
+    let registry = scratch.join("registry");
+    let _config = ConfigRestore::set(config_with_registry(&registry));
+    let tree = scratch.join("tree");
+    let total = big_tree(&tree, 2000);
+    let file = scratch.join("file");
+    std::fs::write(&file, b"f").unwrap();
+    let forged = forge_dead_record(
+        &registry,
+        &[(&tree, EntryKind::Dir), (&file, EntryKind::File)],
+    );
+
+    // An entry budget: the tree's walk stops within it (bytes as counted so far), and the
+    // work removing it uses the rest, so the next entry is left for a later sweep.
+    let report = guard::sweep(&SweepOptions {
+        registry: Some(registry.clone()),
+        max_entries: Some(100),
+        ..SweepOptions::default()
+    })
+    .unwrap();
+    assert!(!report.complete);
+    assert_eq!(removed_set(&report), BTreeSet::from([tree.clone()]));
+    assert!(
+        report.bytes() > 0 && report.bytes() < total,
+        "{}",
+        report.bytes()
+    );
+    assert!(file.exists() && forged.exists());
+    let rest = sweep_registry(&registry, false);
+    assert!(rest.complete);
+    assert_eq!(removed_set(&rest), BTreeSet::from([file.clone()]));
+    assert!(!forged.exists());
+
+    // A time budget stops the removal of a tree midway; a later sweep finishes it.
+    big_tree(&tree, 5000);
+    let forged = forge_dead_record(&registry, &[(&tree, EntryKind::Dir)]);
+    let report = guard::sweep(&SweepOptions {
+        registry: Some(registry.clone()),
+        max_time: Some(Duration::from_millis(1)),
+        ..SweepOptions::default()
+    })
+    .unwrap();
+    assert!(!report.complete);
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    assert!(tree.exists() && forged.exists());
+    let rest = sweep_registry(&registry, false);
+    assert!(rest.complete && rest.errors.is_empty(), "{:?}", rest.errors);
+    assert_eq!(removed_set(&rest), BTreeSet::from([tree.clone()]));
+    assert!(!tree.exists() && !forged.exists());
     cleanup(&scratch);
 }
 
@@ -557,7 +1007,7 @@ fn keep_mode_keeps_entries_and_records_nothing() {
     let _serial = serial();
     let scratch = scratch("keep");
     let registry = scratch.join("registry");
-    guard::set_config(GuardConfig {
+    let _config = ConfigRestore::set(GuardConfig {
         keep: true,
         ..config_with_registry(&registry)
     });
@@ -577,7 +1027,7 @@ fn keep_mode_keeps_entries_and_records_nothing() {
     assert!(closed_path.exists(), "close() removed a kept directory");
     assert!(guard::register(&file_path, EntryKind::File, 0, 0).is_keep());
     assert!(!registry.exists(), "keep mode created a registry");
-    guard::reload_config();
+    drop(_config);
     assert!(!guard::keep_mode());
     cleanup(&scratch);
 }
@@ -587,7 +1037,7 @@ fn guarded_rust_types_register_and_unregister() {
     let _serial = serial();
     let scratch = scratch("rusttypes");
     let registry = scratch.join("registry");
-    guard::set_config(config_with_registry(&registry));
+    let _config = ConfigRestore::set(config_with_registry(&registry));
     let live_entries = || {
         let (name, locked) = guard::current_record().unwrap();
         assert!(locked);
@@ -615,7 +1065,6 @@ fn guarded_rust_types_register_and_unregister() {
     drop((file, unguarded));
     dir.close().unwrap();
     assert!(live_entries().is_empty());
-    guard::reload_config();
     cleanup(&scratch);
 }
 
@@ -625,7 +1074,7 @@ fn record_stays_bounded_after_100k_cycles() {
     let _serial = serial();
     let scratch = scratch("bounded");
     let registry = scratch.join("registry");
-    guard::set_config(config_with_registry(&registry));
+    let _config = ConfigRestore::set(config_with_registry(&registry));
     let path = scratch.join("tmpabcdefgh");
     // Warm up: the first registration creates the record.
     drop(guard::register(&path, EntryKind::File, 1, 1));
@@ -647,7 +1096,6 @@ fn record_stays_bounded_after_100k_cycles() {
             .entries
             .is_empty()
     );
-    guard::reload_config();
     cleanup(&scratch);
 }
 
@@ -659,7 +1107,7 @@ fn a_registry_that_is_a_symlink_is_refused() {
     std::fs::create_dir(&target).unwrap();
     let registry = scratch.join("registry");
     std::os::unix::fs::symlink(&target, &registry).unwrap();
-    guard::set_config(config_with_registry(&registry));
+    let _config = ConfigRestore::set(config_with_registry(&registry));
     let _ = guard::take_warning();
     let (_file, path) = Builder::new().create_file_in(&scratch).unwrap();
     let registration = guard::register(&path, EntryKind::File, 1, 1);
@@ -672,7 +1120,6 @@ fn a_registry_that_is_a_symlink_is_refused() {
         ..SweepOptions::default()
     })
     .is_err());
-    guard::reload_config();
     cleanup(&scratch);
 }
 
@@ -689,7 +1136,7 @@ fn a_registry_owned_by_another_user_or_writable_by_others_is_refused() {
         std::os::unix::fs::PermissionsExt::from_mode(0o777),
     )
     .unwrap();
-    guard::set_config(config_with_registry(&registry));
+    let _config = ConfigRestore::set(config_with_registry(&registry));
     assert!(matches!(
         guard::register(&path, EntryKind::File, 1, 1),
         Registration::Unguarded
@@ -715,7 +1162,6 @@ fn a_registry_owned_by_another_user_or_writable_by_others_is_refused() {
         assert!(reason.contains("owned by uid 65534"), "{reason}");
         assert_eq!(std::fs::read_dir(&registry).unwrap().count(), 0);
     }
-    guard::reload_config();
     cleanup(&scratch);
 }
 
@@ -724,7 +1170,7 @@ fn the_guard_warns_once_when_unavailable() {
     let _serial = serial();
     let scratch = scratch("warnonce");
     let registry = scratch.join("missing-parent").join("registry");
-    guard::set_config(config_with_registry(&registry));
+    let _config = ConfigRestore::set(config_with_registry(&registry));
     let (_file, path) = Builder::new().create_file_in(&scratch).unwrap();
     assert!(guard::take_warning().is_none());
     assert!(matches!(
@@ -739,7 +1185,6 @@ fn the_guard_warns_once_when_unavailable() {
     assert!(warning.contains("crash guard disabled"), "{warning}");
     assert!(warning.contains("missing-parent"), "{warning}");
     assert!(guard::take_warning().is_none());
-    guard::reload_config();
     cleanup(&scratch);
 }
 
@@ -815,6 +1260,52 @@ fn age_sweep_follows_prefix_cutoff_symlink_owner_and_flock_rules() {
 }
 
 #[test]
+fn age_sweep_leaves_entries_of_live_records_alone() {
+    let _serial = serial();
+    for use_flock in [true, false] {
+        let scratch = scratch(if use_flock {
+            "agelive"
+        } else {
+            "agelive-noflock"
+        });
+        let registry = scratch.join("registry");
+        let _config = ConfigRestore::set(GuardConfig {
+            use_flock,
+            ..config_with_registry(&registry)
+        });
+        let mut builder = Builder::new();
+        builder.prefix("myapp_").guarded(true);
+        // Guarded files hold no lock: only the record says they are in use.
+        let live_file = ferrotemp::NamedTempFile::with_builder_in(&builder, &scratch).unwrap();
+        let outer = scratch.join("myapp_outer");
+        std::fs::create_dir_all(outer.join("sub")).unwrap();
+        let inner = ferrotemp::NamedTempFile::with_builder_in(&builder, outer.join("sub")).unwrap();
+        std::fs::write(scratch.join("myapp_plain"), b"x").unwrap();
+        std::thread::sleep(Duration::from_millis(1200));
+        let report =
+            guard::sweep_older_than(&scratch, "myapp_".as_ref(), Duration::from_secs(1), false)
+                .unwrap();
+        assert!(report.errors.is_empty(), "{:?}", report.errors);
+        assert_eq!(
+            removed_set(&report),
+            BTreeSet::from([scratch.join("myapp_plain")])
+        );
+        let skipped = &report.skipped;
+        assert!(
+            skipped.contains(&(live_file.path().to_path_buf(), SkipReason::InUse)),
+            "{skipped:?}"
+        );
+        assert!(
+            skipped.contains(&(outer.clone(), SkipReason::InUse)),
+            "{skipped:?}"
+        );
+        assert!(live_file.path().exists() && inner.path().exists());
+        drop((live_file, inner));
+        cleanup(&scratch);
+    }
+}
+
+#[test]
 fn age_sweep_needs_a_prefix() {
     let scratch = scratch("ageprefix");
     let err = guard::sweep_older_than(&scratch, "".as_ref(), Duration::ZERO, true).unwrap_err();
@@ -864,7 +1355,7 @@ fn measure_guarded_named_file_cost() {
         return;
     }
     let scratch = scratch("measure");
-    guard::set_config(config_with_registry(&scratch.join("registry")));
+    let _config = ConfigRestore::set(config_with_registry(&scratch.join("registry")));
     let run = |guarded: bool| {
         let mut builder = Builder::new();
         builder.guarded(guarded);
@@ -886,6 +1377,5 @@ fn measure_guarded_named_file_cost() {
         best.1,
         best.1.as_nanos() as f64 / best.0.as_nanos() as f64
     );
-    guard::reload_config();
     cleanup(&scratch);
 }

@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 use rustix::fs::{AtFlags, Dir, FileType, FlockOperation, Mode, OFlags, CWD};
 use rustix::io::Errno;
 
-use super::tree::{file_bytes, newest_time_ns, open_nofollow, scan_tree};
+use super::tree::{file_bytes, newest_time_ns, open_nofollow, scan_tree, ScanBounds};
 use super::{stat_dev, stat_ino, EntryKind, SkipReason, SweepReport, SweptEntry};
 use crate::error::with_path;
 
@@ -43,6 +43,14 @@ pub(super) fn sweep_older_than(
         .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
         .map_or(0, |d| i128::try_from(d.as_nanos()).unwrap_or(i128::MAX));
     let euid = rustix::process::geteuid().as_raw();
+    // Guarded files hold no lock: what live processes' records list is in use, whatever its
+    // age. The registry in use, and the one in `dir` if that is a temp root with its own.
+    let configured = super::registry_path().ok();
+    let local = super::registry_path_in(dir);
+    let mut live = super::sweep::live_entries(&local)?;
+    if let Some(configured) = configured.filter(|c| *c != local) {
+        live.extend(super::sweep::live_entries(&configured)?);
+    }
     let mut names = Vec::new();
     for entry in Dir::read_from(&dir_fd).map_err(|e| with_path(e.into(), dir))? {
         let entry = entry.map_err(|e| with_path(e.into(), dir))?;
@@ -74,6 +82,8 @@ pub(super) fn sweep_older_than(
             Some(SkipReason::OtherOwner)
         } else if file_type != FileType::RegularFile && file_type != FileType::Directory {
             Some(SkipReason::NotFileOrDir)
+        } else if live.contains(&(stat_dev(&st), stat_ino(&st))) {
+            Some(SkipReason::InUse)
         } else if newest_time_ns(&st) >= threshold {
             Some(SkipReason::Recent)
         } else {
@@ -125,13 +135,23 @@ pub(super) fn sweep_older_than(
         }
         let bytes = if is_dir {
             let scan = match fd.try_clone() {
-                Ok(walk_fd) => scan_tree(walk_fd, &st),
+                Ok(walk_fd) => scan_tree(
+                    walk_fd,
+                    &st,
+                    &ScanBounds {
+                        live: Some(&live),
+                        ..ScanBounds::default()
+                    },
+                ),
                 Err(err) => {
                     report.errors.push((path.clone(), with_path(err, &path)));
                     continue;
                 }
             };
-            let reason = if scan.other_fs {
+            let reason = if scan.live_entry {
+                // A live process's guarded entry inside.
+                Some(SkipReason::InUse)
+            } else if scan.other_fs {
                 Some(SkipReason::OtherFilesystem)
             } else if scan.other_owner {
                 Some(SkipReason::OtherOwner)
@@ -152,14 +172,25 @@ pub(super) fn sweep_older_than(
         };
         if !dry_run {
             let result = if is_dir {
-                crate::remove::remove_tree_nofollow(&path).map_err(std::io::Error::from)
+                // Only the directory examined: one renamed into its place since is left.
+                let mut options = crate::remove::RemoveOptions::new();
+                options.expect_root(stat_dev(&st), stat_ino(&st));
+                crate::remove::remove_tree_nofollow_with(&path, &options)
+                    .map(|_| true)
+                    .map_err(std::io::Error::from)
             } else {
-                rustix::fs::unlinkat(&dir_fd, &name, AtFlags::empty())
-                    .map_err(|e| with_path(e.into(), &path))
+                unlink_if_same(&dir_fd, &name, &st).map_err(|e| with_path(e.into(), &path))
             };
-            if let Err(err) = result {
-                report.errors.push((path, err));
-                continue;
+            match result {
+                Ok(true) => {}
+                Ok(false) => {
+                    report.skipped.push((path, SkipReason::Replaced));
+                    continue;
+                }
+                Err(err) => {
+                    report.errors.push((path, err));
+                    continue;
+                }
             }
         }
         report.removed.push(SweptEntry {
@@ -174,4 +205,22 @@ pub(super) fn sweep_older_than(
         drop(fd);
     }
     Ok(report)
+}
+
+/// Unlinks the file `name` of `dir` only if it is still the one examined (`st`), checked
+/// through the same directory descriptor just before: `Ok(false)` if something else is there.
+fn unlink_if_same(
+    dir: &rustix::fd::OwnedFd,
+    name: &std::ffi::CStr,
+    st: &rustix::fs::Stat,
+) -> rustix::io::Result<bool> {
+    match rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW) {
+        Ok(now)
+            if stat_dev(&now) == stat_dev(st)
+                && stat_ino(&now) == stat_ino(st)
+                && FileType::from_raw_mode(now.st_mode) == FileType::RegularFile => {}
+        Ok(_) | Err(Errno::NOENT) => return Ok(false),
+        Err(err) => return Err(err),
+    }
+    rustix::fs::unlinkat(dir, name, AtFlags::empty()).map(|()| true)
 }

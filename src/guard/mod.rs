@@ -39,7 +39,10 @@
 //! # Registry
 //!
 //! One directory per user, `<default temp dir>/ferrotemp-guard-<euid>` (or
-//! `FERROTEMP_GUARD_DIR`), mode 0700, created if missing. Every time a record is opened (once
+//! `FERROTEMP_GUARD_DIR`), mode 0700, created if missing. When the default temp dir is the
+//! current directory — discovery's last resort, not a directory `TMPDIR`/`TEMP`/`TMP` or the
+//! platform names — no registry is made there (it would land in the user's checkout): the
+//! guard is off, with one warning. Every time a record is opened (once
 //! per process) and every sweep, it is opened with `O_DIRECTORY|O_NOFOLLOW` and the
 //! descriptor checked: owned by the effective uid, not writable by group or others. If it is
 //! not, the guard is off for that registry and [`take_warning`] says why, once; nothing is
@@ -74,6 +77,11 @@
 //! epoch, so unregistering them in the child does nothing. The prepare handler takes the
 //! guard's lock so no other thread holds it mid-update at the instant of the fork.
 //!
+//! A fork that runs no handler (a raw `clone`, `_Fork`) is caught too: the guard's state
+//! remembers its process, and every use first checks it — one load of a `MADV_WIPEONFORK`
+//! page, which reads as zero in any child (Linux; elsewhere a `getpid`). In a child the
+//! inherited records are let go as above, with no write and no unlink.
+//!
 //! # Exit
 //!
 //! At normal exit a C `atexit` hook ([`shutdown`]) removes the process's records that hold no
@@ -93,10 +101,12 @@
 //! - `FERROTEMP_GUARD=0` disables the guard.
 //! - `FERROTEMP_KEEP=1` keeps every guarded entry: [`register`] returns
 //!   [`Registration::Keep`], records nothing, and the RAII types do not remove the entry.
-//! - `FERROTEMP_GUARD_DIR=/path` uses that registry directory instead of the default.
+//! - `FERROTEMP_GUARD_DIR=/path` uses that registry directory instead of the default (a
+//!   relative path is taken from the current directory at the time the variable is read).
 //! - `FERROTEMP_GUARD_SWEEP=0` stops the automatic background sweep.
 //! - `FERROTEMP_GUARD_FLOCK=0` records without `flock`, as on a filesystem without it
-//!   (liveness then comes from the process id and start time); for testing.
+//!   (liveness then comes from the boot id, pid namespace, process id and start time in the
+//!   record's header); for testing.
 
 use std::ffi::OsStr;
 use std::io;
@@ -189,13 +199,17 @@ pub struct GuardConfig {
     /// Keep every guarded entry (`FERROTEMP_KEEP`, default off).
     pub keep: bool,
     /// The registry directory; `None` means [`default_registry_path`] (`FERROTEMP_GUARD_DIR`).
+    /// A relative path is made absolute against the current directory when the configuration
+    /// is read or set, so a later `chdir` does not move the registry.
     pub registry_dir: Option<PathBuf>,
     /// Start [`spawn_background_sweep`] after the first registration (`FERROTEMP_GUARD_SWEEP`,
     /// default on).
     pub auto_sweep: bool,
     /// Lock records with `flock` (`FERROTEMP_GUARD_FLOCK`, default on). Off, records are
-    /// written and swept as on filesystems without `flock`: liveness comes from the process id
-    /// and start time, and sweepers claim a dead record by renaming it.
+    /// written as on filesystems without `flock`: their liveness comes from the owner's boot,
+    /// pid namespace, process id and start time, and sweepers claim a dead one by renaming
+    /// it. A sweeper still tries every record's lock first, whatever this setting: a lock
+    /// its owner holds means live.
     pub use_flock: bool,
 }
 
@@ -222,9 +236,10 @@ impl GuardConfig {
         Self {
             enabled: flag("FERROTEMP_GUARD", true),
             keep: flag("FERROTEMP_KEEP", false),
+            // Absolute now: a chdir later must not move the registry.
             registry_dir: std::env::var_os("FERROTEMP_GUARD_DIR")
                 .filter(|v| !v.is_empty())
-                .map(PathBuf::from),
+                .map(|v| crate::env::abspath(Path::new(&v))),
             auto_sweep: flag("FERROTEMP_GUARD_SWEEP", true),
             use_flock: flag("FERROTEMP_GUARD_FLOCK", true),
         }
@@ -341,6 +356,10 @@ pub fn shutdown() {
 /// Why the guard is unavailable, the first time it is asked after the guard gave up (the
 /// registry was refused, or a record could not be made); `None` otherwise and on every later
 /// call, so the caller can warn exactly once.
+///
+/// A failure that may pass (out of descriptors, memory or space, `EAGAIN`, `EINTR`) does not
+/// turn the guard off: registrations answer [`Registration::Unguarded`] for a while (100 ms,
+/// doubling at each new failure up to a minute), then a record is tried again.
 #[must_use]
 pub fn take_warning() -> Option<String> {
     #[cfg(unix)]
@@ -481,12 +500,21 @@ impl SweepReport {
 /// the locked inode, so two sweepers never both process one record and a live owner's record
 /// is never read as dead. An entry is removed only if `lstat` of its path still shows the
 /// recorded device, inode and kind (files are unlinked; directories go through
-/// [`remove_tree_nofollow`](crate::remove_tree_nofollow)). Records made without `flock`
-/// (unsupported filesystem) are judged by process id and start time, and claimed by an atomic
-/// rename before their entries are touched.
+/// [`remove_tree_nofollow`](crate::remove_tree_nofollow)). The lock is always tried first: held
+/// by someone, the record is live. Records made without `flock` (unsupported filesystem, or
+/// [`GuardConfig::use_flock`] off) are judged by their header: dead if made in another boot
+/// (boot id) or if their process id, in the sweeper's own pid namespace, is gone or reused
+/// (start time); live if made in another pid namespace (a container sharing the temp dir),
+/// whose process ids mean nothing here, or if the namespace is unknown (records of layout
+/// version 1). They are claimed by an atomic rename before their entries are touched. A
+/// record whose entries are damaged is judged by its header all the same; one of an unknown
+/// layout version is left alone.
 ///
 /// A missing registry is an empty sweep. Limits stop early, leaving the rest (the record of
-/// an unfinished dead process included) for a later sweep.
+/// an unfinished dead process included) for a later sweep. The work inside a directory entry
+/// counts against them: its measuring walk stops at what is left of the budget (its bytes are
+/// then those counted so far), the entries its removal deletes are counted, and the removal
+/// stops at the time limit, leaving the rest of the tree for a later sweep.
 ///
 /// # Errors
 ///
@@ -548,16 +576,22 @@ pub fn spawn_background_sweep(
 /// directory) are all older than `cutoff`, following systemd-tmpfiles' rules: an entry is
 /// skipped if it is a symlink, owned by another user, on another filesystem than `dir` (or
 /// holds a mount point), neither a file nor a directory, locked with `flock` (a live
-/// `TempDir` holds a shared lock), or too big to examine within the walk's bounds. The
-/// registry directories (`ferrotemp-guard-*`) are never touched.
+/// `TempDir` holds a shared lock), or too big to examine within the walk's bounds. An entry a
+/// live process's record lists (or a directory holding one) is in use too, whatever its age:
+/// guarded files hold no lock. The records consulted are those of the registry in use and of
+/// `dir`'s own registry; entries guarded in any other registry are not known. A directory is
+/// removed only if its path still leads to the directory examined, a file only if its name
+/// (checked through a descriptor of `dir`) still does. The registry directories
+/// (`ferrotemp-guard-*`) are never touched.
 ///
 /// Timestamps are read before anything is opened, and opens use `O_NOATIME` where allowed,
 /// so a dry run does not make entries look recent.
 ///
 /// # Errors
 ///
-/// `InvalidInput` for an empty prefix (which would mean every entry), or the error of opening
-/// `dir`. Per-entry failures are in the report.
+/// `InvalidInput` for an empty prefix (which would mean every entry), the error of opening
+/// `dir`, or an error reading a registry's records (nothing is removed then: what is in use
+/// is not known). Per-entry failures are in the report.
 pub fn sweep_older_than(
     dir: &Path,
     prefix: &OsStr,

@@ -8,11 +8,13 @@
 //! ```text
 //! header (64 bytes)
 //!    0  magic "FTGUARD1"
-//!    8  u32 version (1)
+//!    8  u32 version (2; version 1 had zeros in 40..64)
 //!   12  u32 flags: bit 0 = the owner holds an exclusive flock on this file
 //!   16  u64 owner pid
 //!   24  u64 owner start time (Linux: /proc/<pid>/stat field 22, clock ticks; 0 = unknown)
 //!   32  u64 offset of the active region
+//!   40  u64 the owner's pid namespace: inode of /proc/self/ns/pid (0 = unknown)
+//!   48  16 bytes boot id (/proc/sys/kernel/random/boot_id, as bytes; zeros = unknown)
 //! region (at a 64-aligned offset)
 //!    0  u64 capacity of the entry area
 //!    8  u64 bytes of entries written (the commit point of an append)
@@ -27,7 +29,8 @@
 //!   32  path bytes (any byte but NUL)
 //! ```
 //!
-//! An append writes the entry, then stores the region's new length; a removal stores one
+//! An append writes the entry, then stores the region's new length (a release store, so
+//! no reader sees a length before the data it covers); a removal stores one
 //! state byte; a compaction fills the other region and then stores the header's active
 //! offset. Each commit is one aligned store, so whatever instant the owner dies at, a reader
 //! sees a consistent record: entries past the length, and a region not yet switched to, do
@@ -39,6 +42,7 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 
 use rustix::fs::{FallocateFlags, FlockOperation, Mode, OFlags};
 use rustix::io::Errno;
@@ -49,7 +53,9 @@ use super::EntryKind;
 /// The first bytes of every record.
 pub const MAGIC: &[u8; 8] = b"FTGUARD1";
 /// The layout version written by this code.
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
+/// The oldest layout version this code reads.
+pub const OLDEST_VERSION: u32 = 1;
 /// Header flag: the owner locks the record with `flock`.
 pub const FLAG_LOCKED: u32 = 1;
 /// The suffix of a record in use.
@@ -65,6 +71,8 @@ const H_FLAGS: usize = 12;
 const H_PID: usize = 16;
 const H_START: usize = 24;
 const H_ACTIVE: usize = 32;
+const H_PIDNS: usize = 40;
+const H_BOOT: usize = 48;
 const REGION_HDR: usize = 16;
 const ENTRY_HDR: usize = 32;
 const E_SLOT: usize = 4;
@@ -156,12 +164,17 @@ fn put_u64(buf: &mut [u8], off: usize, value: u64) {
     buf[off..off + 8].copy_from_slice(&value.to_le_bytes());
 }
 
+// Offsets come from files anyone may have damaged: no arithmetic on them may overflow.
 fn get_u32(buf: &[u8], off: usize) -> Option<u32> {
-    Some(u32::from_le_bytes(buf.get(off..off + 4)?.try_into().ok()?))
+    Some(u32::from_le_bytes(
+        buf.get(off..off.checked_add(4)?)?.try_into().ok()?,
+    ))
 }
 
 fn get_u64(buf: &[u8], off: usize) -> Option<u64> {
-    Some(u64::from_le_bytes(buf.get(off..off + 8)?.try_into().ok()?))
+    Some(u64::from_le_bytes(
+        buf.get(off..off.checked_add(8)?)?.try_into().ok()?,
+    ))
 }
 
 fn to_usize(value: u64) -> Option<usize> {
@@ -201,6 +214,25 @@ pub(super) fn flock_unsupported(err: Errno) -> bool {
     ) || err == Errno::NOTSUP
 }
 
+/// Takes the exclusive lock on a record just created: `Ok(false)` if the filesystem has no
+/// `flock`. A sweeper may hold the lock for an instant (an older one locked `.new` files
+/// before looking at their age): a few short retries, about 60 ms in all, ride that out.
+fn lock_new_record(file: &File) -> io::Result<bool> {
+    let mut delay = std::time::Duration::from_micros(500);
+    for attempt in 0.. {
+        match rustix::fs::flock(file, FlockOperation::NonBlockingLockExclusive) {
+            Ok(()) => return Ok(true),
+            Err(err) if flock_unsupported(err) => return Ok(false),
+            Err(Errno::WOULDBLOCK | Errno::INTR) if attempt < 7 => {
+                std::thread::sleep(delay);
+                delay *= 2;
+            }
+            Err(err) => return Err(err.into()),
+        }
+    }
+    unreachable!("the loop returns")
+}
+
 /// The start time of process `pid` in clock ticks since boot (Linux `/proc/<pid>/stat`
 /// field 22), which tells a process from a later one reusing its id; `None` if unknown.
 #[must_use]
@@ -213,12 +245,44 @@ pub fn process_start_time(pid: u32) -> Option<u64> {
     rest.split_ascii_whitespace().nth(19)?.parse().ok()
 }
 
+/// The pid namespace this process is in: the inode of `/proc/self/ns/pid`; 0 if unknown
+/// (not Linux, or no `/proc`). Process ids mean something only within one namespace.
+#[must_use]
+pub fn pid_namespace() -> u64 {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    if let Ok(st) = rustix::fs::stat("/proc/self/ns/pid") {
+        return super::stat_ino(&st);
+    }
+    0
+}
+
+/// This boot's id (`/proc/sys/kernel/random/boot_id`, a UUID, as its 16 bytes); zeros if
+/// unknown. A record made under another boot id belongs to a process that no longer runs.
+#[must_use]
+pub fn boot_id() -> [u8; 16] {
+    let mut id = [0u8; 16];
+    let Ok(text) = std::fs::read_to_string("/proc/sys/kernel/random/boot_id") else {
+        return id;
+    };
+    let hex: Vec<u8> = text.bytes().filter(u8::is_ascii_hexdigit).collect();
+    if hex.len() != 32 {
+        return id;
+    }
+    for (byte, pair) in id.iter_mut().zip(hex.chunks(2)) {
+        let digits = std::str::from_utf8(pair).unwrap_or("00");
+        *byte = u8::from_str_radix(digits, 16).unwrap_or(0);
+    }
+    id
+}
+
 /// The writer side of a record: owned by one process, which holds the file's lock.
 pub(super) struct RecordWriter {
     /// Holds the `flock` (when `locked`) and keeps the mapping's file alive.
     file: File,
+    /// The whole file mapped. Its length is the only length the writer goes by: the file is
+    /// never shorter (it is extended before a larger mapping is made, and shrunk only after a
+    /// smaller one replaced it), though it may be longer after a failed shrink.
     map: Mapping,
-    file_len: usize,
     active: usize,
     cap: usize,
     len: usize,
@@ -228,6 +292,9 @@ pub(super) struct RecordWriter {
     free: Vec<u32>,
     name: String,
     locked: bool,
+    /// Tests: make the next shrink's `set_len` fail.
+    #[cfg(test)]
+    fail_shrink: bool,
 }
 
 impl RecordWriter {
@@ -268,15 +335,7 @@ impl RecordWriter {
         start: u64,
         use_flock: bool,
     ) -> io::Result<Self> {
-        let locked = if use_flock {
-            match rustix::fs::flock(&file, FlockOperation::NonBlockingLockExclusive) {
-                Ok(()) => true,
-                Err(err) if flock_unsupported(err) => false,
-                Err(err) => return Err(err.into()),
-            }
-        } else {
-            false
-        };
+        let locked = use_flock && lock_new_record(&file)?;
         let file_len = HEADER_LEN + REGION_HDR + MIN_CAP;
         reserve(&file, 0, file_len)?;
         let mut map = Mapping::new(&file, file_len)?;
@@ -289,12 +348,13 @@ impl RecordWriter {
         put_u64(buf, HEADER_LEN, MIN_CAP as u64);
         put_u64(buf, HEADER_LEN + 8, 0);
         put_u64(buf, H_ACTIVE, HEADER_LEN as u64);
+        put_u64(buf, H_PIDNS, pid_namespace());
+        buf[H_BOOT..H_BOOT + 16].copy_from_slice(&boot_id());
         // Only a complete, locked record may carry the name sweepers act on.
         rustix::fs::renameat(dir, temp, dir, &name)?;
         Ok(Self {
             file,
             map,
-            file_len,
             active: HEADER_LEN,
             cap: MIN_CAP,
             len: 0,
@@ -303,6 +363,8 @@ impl RecordWriter {
             free: Vec::new(),
             name,
             locked,
+            #[cfg(test)]
+            fail_shrink: false,
         })
     }
 
@@ -316,10 +378,26 @@ impl RecordWriter {
         self.locked
     }
 
-    /// The record file's current size.
+    /// The length of the record the writer uses (the file may be longer after a failed
+    /// shrink).
     #[cfg(test)]
     pub(super) fn file_len(&self) -> usize {
-        self.file_len
+        self.map.len
+    }
+
+    /// Stores `value` at `off` (8-aligned) as the commit of what was written before it: a
+    /// release store, so no reader (a sweeper reading the file while this process runs, or
+    /// after it died) can see it before the data it commits.
+    fn commit_u64(&mut self, off: usize, value: u64) {
+        let buf = self.map.bytes();
+        assert!(
+            off % 8 == 0 && off + 8 <= buf.len(),
+            "commit out of the record"
+        );
+        // SAFETY: in bounds (checked), 8-aligned (the mapping is page-aligned and `off` a
+        // multiple of 8), and only ever accessed by this writer, behind `&mut self`.
+        let atomic = unsafe { AtomicU64::from_ptr(buf.as_mut_ptr().add(off).cast()) };
+        atomic.store(value.to_le(), Ordering::Release);
     }
 
     /// Appends a live entry and returns its slot.
@@ -356,7 +434,7 @@ impl RecordWriter {
         buf[at + E_KIND] = kind_byte(kind);
         buf[at + ENTRY_HDR..at + ENTRY_HDR + path.len()].copy_from_slice(path);
         // The commit: until this store, the entry does not exist for a reader.
-        put_u64(buf, self.active + 8, (rel + need) as u64);
+        self.commit_u64(self.active + 8, (rel + need) as u64);
         self.len = rel + need;
         self.live_bytes += need;
         self.slots[slot as usize] = rel;
@@ -375,7 +453,10 @@ impl RecordWriter {
         *rel = FREE;
         self.free.push(slot);
         let buf = self.map.bytes();
-        buf[at + E_STATE] = DEAD;
+        // SAFETY: in bounds (a live slot's entry is inside the active region, in the
+        // mapping); a byte is always aligned; only this writer touches it, behind `&mut self`.
+        unsafe { AtomicU8::from_ptr(buf.as_mut_ptr().add(at + E_STATE)) }
+            .store(DEAD, Ordering::Release);
         let path_len = get_u32(buf, at).unwrap_or(0) as usize;
         self.live_bytes -= entry_len(path_len);
     }
@@ -394,8 +475,8 @@ impl RecordWriter {
             (self.active + REGION_HDR + self.cap).next_multiple_of(64)
         };
         let new_end = new_at + REGION_HDR + new_cap;
-        if new_end > self.file_len {
-            reserve(&self.file, self.file_len, new_end)?;
+        if new_end > self.map.len {
+            reserve(&self.file, self.map.len, new_end)?;
             self.remap(new_end)?;
         }
         let old_data = self.active + REGION_HDR;
@@ -412,28 +493,36 @@ impl RecordWriter {
         put_u64(buf, new_at, new_cap as u64);
         put_u64(buf, new_at + 8, written as u64);
         // The commit: readers now see the compacted region.
-        put_u64(buf, H_ACTIVE, new_at as u64);
+        self.commit_u64(H_ACTIVE, new_at as u64);
         self.active = new_at;
         self.cap = new_cap;
         self.len = written;
         self.live_bytes = written;
-        if new_at == HEADER_LEN && self.file_len > new_end + SHRINK_SLACK {
-            // Unmap the tail first: the file must never be shorter than the mapping.
-            self.remap(new_end)?;
-            self.file.set_len(new_end as u64)?;
-            self.file_len = new_end;
+        if new_at == HEADER_LEN && self.map.len > new_end + SHRINK_SLACK {
+            self.shrink(new_end);
         }
         Ok(())
+    }
+
+    /// Drops the stale tail past `len`, best effort: the relocation it follows is done and
+    /// committed whatever happens here. The tail is unmapped first (the file must never be
+    /// shorter than the mapping); if the truncation then fails the file just stays longer
+    /// than the mapping, which is harmless, and the writer goes by the mapping's length.
+    fn shrink(&mut self, len: usize) {
+        if self.remap(len).is_err() {
+            return;
+        }
+        #[cfg(test)]
+        if std::mem::take(&mut self.fail_shrink) {
+            return;
+        }
+        let _ = self.file.set_len(len as u64);
     }
 
     /// Maps `len` bytes of the file in place of the current mapping. The new mapping is made
     /// before the old one goes, so a failure leaves the writer as it was.
     fn remap(&mut self, len: usize) -> io::Result<()> {
-        let map = Mapping::new(&self.file, len)?;
-        self.map = map;
-        if len > self.file_len {
-            self.file_len = len;
-        }
+        self.map = Mapping::new(&self.file, len)?;
         Ok(())
     }
 
@@ -482,32 +571,78 @@ pub struct ParsedRecord {
     pub start_time: u64,
     /// Whether the owner locked the record with `flock`.
     pub locked: bool,
+    /// The owner's pid namespace (see [`pid_namespace`]); 0 when unknown (and in version 1).
+    pub pid_ns: u64,
+    /// The boot the owner ran in (see [`boot_id`]); zeros when unknown (and in version 1).
+    pub boot_id: [u8; 16],
     /// The live entries.
     pub entries: Vec<RecordEntry>,
     /// Whether the record ended in something unreadable (the entries before it are listed).
     pub truncated: bool,
 }
 
-/// Reads a record's bytes; `None` if it is not a record at all (wrong magic, version or
-/// header). A damaged entry list yields the entries before the damage, marked `truncated`.
+/// What a file in the registry turned out to be.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Parsed {
+    /// A record this code can read.
+    Record(ParsedRecord),
+    /// A record (the magic matches) of a layout version this code does not know.
+    UnknownVersion,
+    /// Not a record at all.
+    NotARecord,
+}
+
+/// Reads a registry file's bytes: a record, one of an unknown version, or not a record.
+#[must_use]
+pub fn classify(bytes: &[u8]) -> Parsed {
+    if bytes.get(..8) != Some(MAGIC.as_slice()) {
+        return Parsed::NotARecord;
+    }
+    match get_u32(bytes, H_VERSION) {
+        Some(version) if (OLDEST_VERSION..=VERSION).contains(&version) => {}
+        Some(_) => return Parsed::UnknownVersion,
+        None => return Parsed::NotARecord,
+    }
+    parse(bytes).map_or(Parsed::NotARecord, Parsed::Record)
+}
+
+/// Reads a record's bytes; `None` if it is not a record at all (wrong magic or version, or a
+/// header cut short). A header followed by a damaged entry list (or a region that is not
+/// there) yields the entries before the damage, marked `truncated`: the header alone still
+/// says whose record it is.
 #[must_use]
 pub fn parse(bytes: &[u8]) -> Option<ParsedRecord> {
-    if bytes.get(..8)? != MAGIC || get_u32(bytes, H_VERSION)? != VERSION {
+    let version = get_u32(bytes, H_VERSION)?;
+    if bytes.get(..8)? != MAGIC || !(OLDEST_VERSION..=VERSION).contains(&version) {
         return None;
     }
     let flags = get_u32(bytes, H_FLAGS)?;
     let pid = u32::try_from(get_u64(bytes, H_PID)?).ok()?;
     let start_time = get_u64(bytes, H_START)?;
-    let active = to_usize(get_u64(bytes, H_ACTIVE)?)?;
-    let cap = to_usize(get_u64(bytes, active)?)?;
-    let len = to_usize(get_u64(bytes, active.checked_add(8)?)?)?;
-    let data = active.checked_add(REGION_HDR)?;
+    let active = get_u64(bytes, H_ACTIVE)?;
+    let (pid_ns, boot_id) = if version >= 2 {
+        let boot: [u8; 16] = bytes.get(H_BOOT..H_BOOT + 16)?.try_into().ok()?;
+        (get_u64(bytes, H_PIDNS)?, boot)
+    } else {
+        (0, [0; 16])
+    };
     let mut record = ParsedRecord {
         pid,
         start_time,
         locked: flags & FLAG_LOCKED != 0,
+        pid_ns,
+        boot_id,
         entries: Vec::new(),
         truncated: false,
+    };
+    let region = to_usize(active).and_then(|active| {
+        let cap = to_usize(get_u64(bytes, active)?)?;
+        let len = to_usize(get_u64(bytes, active.checked_add(8)?)?)?;
+        Some((active.checked_add(REGION_HDR)?, cap, len))
+    });
+    let Some((data, cap, len)) = region else {
+        record.truncated = true;
+        return Some(record);
     };
     let end = match data.checked_add(len.min(cap)) {
         Some(end) if end <= bytes.len() && len <= cap => end,
@@ -634,6 +769,46 @@ mod tests {
     }
 
     #[test]
+    fn a_failed_shrink_leaves_the_writer_consistent() {
+        let (dir, fd) = scratch("shrinkfail");
+        let mut writer = RecordWriter::create(&fd, true).unwrap();
+        // Grow well past the slack, then empty it: the next relocation shrinks the file.
+        let slots: Vec<u32> = (0..40_000u64)
+            .map(|i| {
+                let path = PathBuf::from(format!("/tmp/grow-{i:08}"));
+                writer.add(&path, EntryKind::File, 1, i).unwrap()
+            })
+            .collect();
+        let grown = writer.file_len();
+        assert!(grown > 2 * SHRINK_SLACK);
+        for slot in slots {
+            writer.remove(slot);
+        }
+        writer.fail_shrink = true;
+        let path = |i: u64| PathBuf::from(format!("/tmp/after-{i:08}"));
+        let mut i = 0;
+        while writer.fail_shrink {
+            assert!(i < 1_000_000, "the shrink was never attempted");
+            let slot = writer.add(&path(i), EntryKind::File, 2, i).unwrap();
+            writer.remove(slot);
+            i += 1;
+        }
+        // The truncation failed: the file stays long, the writer goes by its mapping.
+        let on_disk = std::fs::metadata(dir.join(writer.name())).unwrap().len();
+        assert!(writer.file_len() < grown);
+        assert!(on_disk >= grown as u64);
+        // Growing again, past the mapping, must extend it (this used to index past it).
+        for j in i..i + 40_000 {
+            writer.add(&path(j), EntryKind::File, 2, j).unwrap();
+        }
+        let parsed = read(&dir, &writer);
+        assert!(!parsed.truncated);
+        assert_eq!(parsed.entries.len(), 40_000);
+        drop(writer);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
     fn garbage_is_not_a_record_and_damage_is_truncation() {
         assert!(parse(b"").is_none());
         assert!(parse(b"FTGUARD1").is_none());
@@ -652,6 +827,68 @@ mod tests {
         assert!(parse(&bytes).unwrap().truncated);
         drop(writer);
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn version_1_records_are_read_and_unknown_versions_recognised() {
+        let (dir, fd) = scratch("versions");
+        let mut writer = RecordWriter::create(&fd, true).unwrap();
+        writer
+            .add(Path::new("/tmp/v1"), EntryKind::File, 5, 6)
+            .unwrap();
+        let mut bytes = std::fs::read(dir.join(writer.name())).unwrap();
+        let current = parse(&bytes).unwrap();
+        assert_eq!(current.pid_ns, pid_namespace());
+        assert_eq!(current.boot_id, boot_id());
+        put_u32(&mut bytes, H_VERSION, 1);
+        bytes[H_PIDNS..HEADER_LEN].fill(0);
+        let old = parse(&bytes).unwrap();
+        assert_eq!((old.pid_ns, old.boot_id), (0, [0; 16]));
+        assert_eq!(old.entries, current.entries);
+        put_u32(&mut bytes, H_VERSION, VERSION + 1);
+        assert_eq!(classify(&bytes), Parsed::UnknownVersion);
+        assert!(parse(&bytes).is_none());
+        // A sound header before a region that is not there: the header still counts.
+        put_u32(&mut bytes, H_VERSION, VERSION);
+        put_u64(&mut bytes, H_ACTIVE, u64::MAX - 3);
+        let damaged = parse(&bytes).unwrap();
+        assert!(damaged.truncated && damaged.entries.is_empty());
+        assert_eq!(damaged.pid, std::process::id());
+        drop(writer);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_new_record_briefly_locked_by_someone_else_is_still_locked_by_its_creator() {
+        let (dir, _fd) = scratch("newlock");
+        let path = dir.join("1-x.new");
+        let file = File::create(&path).unwrap();
+        let other = File::open(&path).unwrap();
+        rustix::fs::flock(&other, FlockOperation::LockExclusive).unwrap();
+        let release = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+            drop(other);
+        });
+        assert!(lock_new_record(&file).unwrap());
+        release.join().unwrap();
+        drop(file);
+        // Held for good (a sweeper that never lets go): an error, after about 60 ms.
+        let held = File::open(&path).unwrap();
+        rustix::fs::flock(&held, FlockOperation::LockExclusive).unwrap();
+        let start = std::time::Instant::now();
+        let err = lock_new_record(&File::open(&path).unwrap()).unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::EWOULDBLOCK));
+        assert!(start.elapsed() < std::time::Duration::from_secs(1));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn this_process_identity_is_known_on_linux() {
+        if cfg!(target_os = "linux") && Path::new("/proc/self/ns/pid").exists() {
+            assert_ne!(pid_namespace(), 0);
+            assert_ne!(boot_id(), [0; 16]);
+            assert_eq!(boot_id(), boot_id());
+        }
     }
 
     #[test]

@@ -3,7 +3,9 @@
 use std::cell::RefCell;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicPtr, AtomicU8, Ordering};
 use std::sync::{Mutex, MutexGuard, Once, PoisonError};
+use std::time::{Duration, Instant};
 
 use super::record::RecordWriter;
 
@@ -26,6 +28,14 @@ struct State {
     epoch: u64,
     /// Why the guard gave up in this epoch; no record is tried again until reconfigured.
     unavailable: Option<String>,
+    /// Why the last attempt at a record failed for a reason that may pass (out of
+    /// descriptors or space, a lock held for an instant); cleared by a success.
+    transient: Option<String>,
+    /// No record is tried again before this instant, after a transient failure.
+    retry_at: Option<Instant>,
+    /// The wait before the next attempt: doubled at each transient failure, up to
+    /// [`MAX_BACKOFF`], so a broken registry costs one attempt a minute, not one per entry.
+    backoff: Duration,
     /// A warning not yet handed out by `take_warning`.
     warning: Option<String>,
     /// Whether a warning was produced already: one per process (and configuration) is enough.
@@ -35,6 +45,32 @@ struct State {
     /// Set by [`shutdown`] at exit: from then on a record left with no live entry is removed
     /// at once rather than left for a sweep.
     exiting: bool,
+    /// The process the records belong to (0 before first use). A child forked without the
+    /// `pthread_atfork` handlers (a raw `clone`, `_Fork`) finds another pid here and lets the
+    /// records go without a write: their mappings do not exist in it (`MADV_DONTFORK`).
+    pid: u32,
+}
+
+/// The first wait after a transient failure.
+const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+/// The longest wait between two attempts.
+const MAX_BACKOFF: Duration = Duration::from_secs(60);
+
+/// Whether a failure to make a record may pass by itself: worth another try later, not a
+/// reason to give up for the rest of the process.
+fn is_transient(err: &io::Error) -> bool {
+    matches!(
+        crate::error::raw_os_error(err),
+        Some(
+            libc::EAGAIN
+                | libc::EINTR
+                | libc::EMFILE
+                | libc::ENFILE
+                | libc::ENOSPC
+                | libc::ENOMEM
+                | libc::EDQUOT
+        )
+    ) || crate::error::raw_os_error(err) == Some(libc::EWOULDBLOCK)
 }
 
 static STATE: Mutex<State> = Mutex::new(State {
@@ -42,14 +78,67 @@ static STATE: Mutex<State> = Mutex::new(State {
     records: Vec::new(),
     epoch: 1,
     unavailable: None,
+    transient: None,
+    retry_at: None,
+    backoff: Duration::ZERO,
     warning: None,
     warned: false,
     swept: false,
     exiting: false,
+    pid: 0,
 });
 
 fn lock() -> MutexGuard<'static, State> {
-    STATE.lock().unwrap_or_else(PoisonError::into_inner)
+    let mut state = STATE.lock().unwrap_or_else(PoisonError::into_inner);
+    state.check_owner();
+    state
+}
+
+/// A private anonymous page that reads as 1 in the process that armed it and as 0 in any
+/// child, however forked (`MADV_WIPEONFORK`, Linux 4.14+): it tells a fork with one load,
+/// where `getpid` would cost a system call on every registration. Null where unavailable.
+static FORK_MARK: AtomicPtr<AtomicU8> = AtomicPtr::new(std::ptr::null_mut());
+
+/// Whether this process is the one that armed the fork mark (false if there is none).
+fn fork_mark_intact() -> bool {
+    let mark = FORK_MARK.load(Ordering::Acquire);
+    // SAFETY: a non-null mark is a page mapped for the whole program (never unmapped), and
+    // a fork keeps it mapped (wiped, not removed).
+    !mark.is_null() && unsafe { &*mark }.load(Ordering::Relaxed) == 1
+}
+
+/// Sets the fork mark to 1 in this process, mapping it first if needed. Called with the
+/// guard's lock held, so never twice at once.
+fn arm_fork_mark() {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        let mut mark = FORK_MARK.load(Ordering::Acquire);
+        if mark.is_null() {
+            // SAFETY: a fresh anonymous mapping at an address of the kernel's choosing.
+            let Ok(page) = (unsafe {
+                rustix::mm::mmap_anonymous(
+                    std::ptr::null_mut(),
+                    4096,
+                    rustix::mm::ProtFlags::READ | rustix::mm::ProtFlags::WRITE,
+                    rustix::mm::MapFlags::PRIVATE,
+                )
+            }) else {
+                return;
+            };
+            // SAFETY: advising on exactly the page just mapped.
+            if unsafe { rustix::mm::madvise(page, 4096, rustix::mm::Advice::LinuxWipeOnFork) }
+                .is_err()
+            {
+                // SAFETY: unmapping the page just mapped, which nothing refers to.
+                let _ = unsafe { rustix::mm::munmap(page, 4096) };
+                return;
+            }
+            mark = page.cast();
+            FORK_MARK.store(mark, Ordering::Release);
+        }
+        // SAFETY: as in `fork_mark_intact`.
+        unsafe { &*mark }.store(1, Ordering::Relaxed);
+    }
 }
 
 impl State {
@@ -72,8 +161,12 @@ impl State {
             if self.unavailable.is_some() {
                 return None;
             }
+            if self.retry_at.is_some_and(|at| Instant::now() < at) {
+                return None;
+            }
             match open_record(self.config()) {
                 Ok((writer, registry)) => {
+                    self.clear_retry();
                     self.records.push(OpenRecord {
                         epoch,
                         writer,
@@ -81,6 +174,14 @@ impl State {
                     });
                     created = true;
                     install_exit_hook();
+                }
+                Err(err) if is_transient(&err) => {
+                    self.backoff = (self.backoff * 2).clamp(FIRST_BACKOFF, MAX_BACKOFF);
+                    self.retry_at = Some(Instant::now() + self.backoff);
+                    let message = format!("crash guard unavailable for now (will retry): {err}");
+                    self.transient = Some(message.clone());
+                    self.warn(message);
+                    return None;
                 }
                 Err(err) => {
                     let message = format!("crash guard disabled: {err}");
@@ -92,6 +193,13 @@ impl State {
         }
         let record = self.records.last_mut()?;
         Some((&mut record.writer, epoch, created))
+    }
+
+    /// Forgets transient failures: the next registration tries at once.
+    fn clear_retry(&mut self) {
+        self.transient = None;
+        self.retry_at = None;
+        self.backoff = Duration::ZERO;
     }
 
     /// Removes the records that hold no live entry.
@@ -114,6 +222,22 @@ impl State {
         self.records = kept;
     }
 
+    /// Lets the records go if this is not the process they belong to (a child forked
+    /// without the `pthread_atfork` handlers): no write into them, no unlink of them.
+    fn check_owner(&mut self) {
+        if fork_mark_intact() {
+            return;
+        }
+        let pid = std::process::id();
+        if pid != self.pid {
+            if self.pid != 0 {
+                self.forget_parent();
+            }
+            self.pid = pid;
+        }
+        arm_fork_mark();
+    }
+
     /// In the child after fork: the parent's records are not ours.
     fn forget_parent(&mut self) {
         for record in self.records.drain(..) {
@@ -121,19 +245,55 @@ impl State {
         }
         self.epoch += 1;
         self.swept = false;
+        self.clear_retry();
     }
 }
 
 fn open_record(config: &GuardConfig) -> io::Result<(RecordWriter, PathBuf)> {
-    let path = match &config.registry_dir {
-        Some(dir) => dir.clone(),
-        None => super::default_registry_path()?,
+    let path = if let Some(dir) = &config.registry_dir {
+        dir.clone()
+    } else {
+        let tempdir = crate::env::default_tempdir()?;
+        if is_cwd_fallback(&tempdir) {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                format!(
+                    "the default temp dir is the current directory ({}), the last resort when \
+                     no temp dir is usable; the crash guard does not put its registry there \
+                     (set FERROTEMP_GUARD_DIR to choose one)",
+                    tempdir.display()
+                ),
+            ));
+        }
+        super::registry_path_in(&tempdir)
     };
     let dir = registry::open_registry(&path, true)?;
     match RecordWriter::create(&dir, config.use_flock) {
         Ok(writer) => Ok((writer, path)),
         Err(err) => Err(crate::error::with_path(err, path)),
     }
+}
+
+/// Whether `tempdir` is the current directory, chosen as discovery's last resort: not one of
+/// the directories the environment or the platform names. The registry never goes there
+/// (it would land in the user's checkout, or wherever the program was started).
+fn is_cwd_fallback(tempdir: &Path) -> bool {
+    let named: Vec<PathBuf> = crate::env::candidate_dirs()
+        .into_iter()
+        .filter(|c| !matches!(c.source, crate::env::Source::CurrentDir))
+        .map(|c| c.dir)
+        .collect();
+    cwd_fallback(tempdir, std::env::current_dir().ok().as_deref(), &named)
+}
+
+fn cwd_fallback(tempdir: &Path, cwd: Option<&Path>, named: &[PathBuf]) -> bool {
+    let absolute = |p: &Path| match cwd {
+        Some(cwd) => crate::env::normpath(&cwd.join(p)),
+        None => crate::env::normpath(p),
+    };
+    let dir = absolute(tempdir);
+    let is_cwd = tempdir == Path::new(".") || cwd.is_some_and(|cwd| dir == absolute(cwd));
+    is_cwd && !named.iter().any(|n| absolute(n) == dir)
 }
 
 pub(super) fn config() -> GuardConfig {
@@ -147,11 +307,17 @@ pub(super) fn switches() -> (bool, bool) {
     (config.keep, config.enabled)
 }
 
-pub(super) fn set_config(config: GuardConfig) {
+pub(super) fn set_config(mut config: GuardConfig) {
+    if let Some(dir) = config.registry_dir.as_mut() {
+        if dir.is_relative() {
+            *dir = crate::env::abspath(dir);
+        }
+    }
     let mut state = lock();
     state.config = Some(config);
     state.epoch += 1;
     state.swept = false;
+    state.clear_retry();
     // A new configuration may fail for a new reason: worth one new warning.
     state.warned = false;
     state.warning = None;
@@ -223,6 +389,7 @@ pub(super) fn shutdown() {
         Err(std::sync::TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
         Err(std::sync::TryLockError::WouldBlock) => return,
     };
+    state.check_owner();
     state.exiting = true;
     state.discard_empty();
 }
@@ -260,7 +427,10 @@ pub(super) fn unavailable_reason() -> Option<String> {
     if !state.config().enabled {
         return Some("crash guard disabled by FERROTEMP_GUARD=0".to_owned());
     }
-    state.unavailable.clone()
+    state
+        .unavailable
+        .clone()
+        .or_else(|| state.transient.clone())
 }
 
 /// The current record's name and whether it is `flock`ed, if one is open (for tests and
@@ -294,6 +464,8 @@ extern "C" fn after_fork_in_child() {
     let _ = FORK_HELD.try_with(|held| {
         if let Some(mut state) = held.borrow_mut().take() {
             state.forget_parent();
+            state.pid = std::process::id();
+            arm_fork_mark();
         }
     });
 }
@@ -325,4 +497,27 @@ fn install_fork_handlers() {
             state.warn(message);
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_current_directory_as_last_resort_is_no_place_for_the_registry() {
+        let cwd = Path::new("/home/u/checkout");
+        let named = [PathBuf::from("/tmp"), PathBuf::from("/var/tmp")];
+        assert!(cwd_fallback(cwd, Some(cwd), &named));
+        assert!(cwd_fallback(Path::new("."), Some(cwd), &named));
+        assert!(cwd_fallback(Path::new("."), None, &named));
+        assert!(!cwd_fallback(Path::new("/tmp"), Some(cwd), &named));
+        // Named by TMPDIR (or the platform): chosen on purpose, even if it is the cwd.
+        let named_cwd = [PathBuf::from("/home/u/checkout/")];
+        assert!(!cwd_fallback(cwd, Some(cwd), &named_cwd));
+        assert!(!cwd_fallback(
+            Path::new("/tmp"),
+            Some(Path::new("/tmp")),
+            &named
+        ));
+    }
 }

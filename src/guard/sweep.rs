@@ -1,5 +1,6 @@
 //! Sweeping dead processes' records.
 
+use std::collections::HashSet;
 use std::ffi::CStr;
 use std::io::Read;
 use std::os::fd::{AsFd, OwnedFd};
@@ -10,8 +11,10 @@ use std::time::{Duration, Instant, SystemTime};
 use rustix::fs::{AtFlags, Dir, FileType, FlockOperation, Mode, OFlags, Stat, CWD};
 use rustix::io::Errno;
 
-use super::record::{self, ParsedRecord, RecordEntry, CLAIMED_INFIX, NEW_SUFFIX, RECORD_SUFFIX};
-use super::tree::{file_bytes, open_nofollow, scan_tree};
+use super::record::{
+    self, Parsed, ParsedRecord, RecordEntry, CLAIMED_INFIX, NEW_SUFFIX, RECORD_SUFFIX,
+};
+use super::tree::{file_bytes, open_nofollow, scan_tree, ScanBounds};
 use super::{
     registry, stat_dev, stat_ino, EntryKind, SkipReason, SweepOptions, SweepReport, SweptEntry,
 };
@@ -32,6 +35,18 @@ impl Budget {
     fn exhausted(&self) -> bool {
         self.max_entries.is_some_and(|max| self.used >= max)
             || self.deadline.is_some_and(|d| Instant::now() >= d)
+    }
+
+    /// The bounds for walking a tree with what is left (at least one entry, so that an
+    /// entry started is measured at all).
+    fn scan_bounds(&self) -> ScanBounds<'static> {
+        ScanBounds {
+            max_entries: self
+                .max_entries
+                .map_or(usize::MAX, |max| max.saturating_sub(self.used).max(1)),
+            deadline: self.deadline,
+            live: None,
+        }
     }
 }
 
@@ -56,7 +71,7 @@ pub(super) fn sweep(options: &SweepOptions) -> std::io::Result<SweepReport> {
         used: 0,
     };
     let names = list(&dir).map_err(|e| with_path(e.into(), &path))?;
-    let use_flock = super::config().use_flock;
+    let us = Identity::current();
     for name in names {
         if budget.exhausted() {
             report.complete = false;
@@ -67,7 +82,7 @@ pub(super) fn sweep(options: &SweepOptions) -> std::io::Result<SweepReport> {
             registry_path: &path,
             name: &name,
             dry_run: options.dry_run,
-            use_flock,
+            us: &us,
             report: &mut report,
             budget: &mut budget,
         };
@@ -106,8 +121,45 @@ fn age_of(st: &Stat) -> Duration {
         .unwrap_or(Duration::ZERO)
 }
 
-/// Whether the process that wrote `record` still runs (for records kept without `flock`).
-fn owner_alive(record: &ParsedRecord) -> bool {
+/// Who the sweeping process is, for judging records kept without `flock`.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Identity {
+    /// See [`record::pid_namespace`].
+    pid_ns: u64,
+    /// See [`record::boot_id`].
+    boot_id: [u8; 16],
+}
+
+impl Identity {
+    pub(super) fn current() -> Self {
+        Self {
+            pid_ns: record::pid_namespace(),
+            boot_id: record::boot_id(),
+        }
+    }
+}
+
+/// Whether the process that wrote `record` may still run, when no lock tells (records kept
+/// without `flock`). Dead: made in another boot, or its pid (in our pid namespace) is gone
+/// or now belongs to a later process. Live: the pid runs with the recorded start time, or
+/// the record comes from another pid namespace (a container sharing the temp dir), where
+/// its pid means nothing here, or its namespace is unknown where namespaces exist (a
+/// version-1 record). A sweep must never remove what a live process uses: when in doubt, live.
+fn owner_alive(record: &ParsedRecord, us: &Identity) -> bool {
+    const UNKNOWN_BOOT: [u8; 16] = [0; 16];
+    if record.boot_id != UNKNOWN_BOOT && us.boot_id != UNKNOWN_BOOT && record.boot_id != us.boot_id
+    {
+        return false;
+    }
+    let same_namespace = match (record.pid_ns, us.pid_ns) {
+        // No namespace known on either side: one namespace, unless this system has them.
+        (0, 0) => !cfg!(any(target_os = "linux", target_os = "android")),
+        (0, _) | (_, 0) => false,
+        (theirs, ours) => theirs == ours,
+    };
+    if !same_namespace {
+        return true;
+    }
     let Some(pid) = i32::try_from(record.pid)
         .ok()
         .and_then(rustix::process::Pid::from_raw)
@@ -125,13 +177,107 @@ fn owner_alive(record: &ParsedRecord) -> bool {
     }
 }
 
+/// What `flock(LOCK_NB)` on a record said.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LockState {
+    /// Someone else holds it: the owner is alive, whatever else the record says.
+    HeldElsewhere,
+    /// Taken by us (and held until the descriptor is closed).
+    Ours,
+    /// The filesystem has no `flock`.
+    Unsupported,
+}
+
+fn try_lock(fd: &OwnedFd, operation: FlockOperation) -> Result<LockState, Errno> {
+    match rustix::fs::flock(fd, operation) {
+        Ok(()) => Ok(LockState::Ours),
+        Err(Errno::WOULDBLOCK) => Ok(LockState::HeldElsewhere),
+        Err(err) if record::flock_unsupported(err) => Ok(LockState::Unsupported),
+        Err(err) => Err(err),
+    }
+}
+
+/// Whether the owner of `parsed` still runs, given what trying its lock said. A lock held by
+/// someone else always means live; a lock we could take means dead only if the owner said it
+/// holds one; otherwise the header's identity of the owner decides.
+fn record_live(lock: LockState, parsed: &ParsedRecord, us: &Identity) -> bool {
+    match lock {
+        LockState::HeldElsewhere => true,
+        LockState::Ours if parsed.locked => false,
+        LockState::Ours | LockState::Unsupported => owner_alive(parsed, us),
+    }
+}
+
+/// The `(device, inode)` of every entry listed in a live record of the registry at `path`:
+/// what an age-based sweep must leave alone. A missing or refused registry lists nothing
+/// (nothing of ours can be recorded there).
+///
+/// # Errors
+///
+/// Listing the registry or reading a record failed, or a live record could not be read: the
+/// caller cannot tell what is in use and must not remove anything.
+pub(super) fn live_entries(path: &Path) -> std::io::Result<HashSet<(u64, u64)>> {
+    let mut live = HashSet::new();
+    let dir = match registry::open_registry(path, false) {
+        Ok(dir) => dir,
+        Err(err)
+            if matches!(
+                err.kind(),
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied
+            ) =>
+        {
+            return Ok(live)
+        }
+        Err(err) => return Err(err),
+    };
+    let euid = rustix::process::geteuid().as_raw();
+    let us = Identity::current();
+    for name in list(&dir).map_err(|e| with_path(e.into(), path))? {
+        if !name.ends_with(RECORD_SUFFIX) {
+            continue; // `.new`: no entry yet; claimed: a dead owner's, being swept
+        }
+        let record_path = path.join(&name);
+        let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NONBLOCK;
+        let fd = match rustix::fs::openat(&dir, name.as_str(), flags, Mode::empty()) {
+            Ok(fd) => fd,
+            Err(Errno::NOENT) => continue,
+            Err(err) => return Err(with_path(err.into(), record_path)),
+        };
+        let st = rustix::fs::fstat(&fd).map_err(|e| with_path(e.into(), &record_path))?;
+        if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile || st.st_uid != euid {
+            continue;
+        }
+        // Shared: other age sweeps are not kept out; the owner's exclusive lock refuses it.
+        let lock = try_lock(&fd, FlockOperation::NonBlockingLockShared)
+            .map_err(|e| with_path(e.into(), &record_path))?;
+        match read_record(fd.as_fd()).map_err(|e| with_path(e, &record_path))? {
+            Parsed::Record(parsed) => {
+                if record_live(lock, &parsed, &us) {
+                    live.extend(parsed.entries.iter().map(|e| (e.dev, e.ino)));
+                }
+            }
+            Parsed::NotARecord => {}
+            Parsed::UnknownVersion => {
+                return Err(with_path(
+                    std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        "a crash guard record of an unknown version: cannot tell what is in use",
+                    ),
+                    record_path,
+                ));
+            }
+        }
+    }
+    Ok(live)
+}
+
 struct RecordSweep<'a> {
     registry: &'a OwnedFd,
     registry_path: &'a Path,
     name: &'a str,
     dry_run: bool,
-    /// False: behave as on a filesystem without `flock` (see `GuardConfig::use_flock`).
-    use_flock: bool,
+    /// This process, to judge records kept without `flock` by.
+    us: &'a Identity,
     report: &'a mut SweepReport,
     budget: &'a mut Budget,
 }
@@ -162,22 +308,22 @@ impl RecordSweep<'_> {
             // Not something this user's ferrotemp made: leave it, whatever it is.
             return;
         }
-        let attempt = if self.use_flock {
-            rustix::fs::flock(&fd, FlockOperation::NonBlockingLockExclusive)
-        } else {
-            Err(Errno::NOLCK)
-        };
-        let locked = match attempt {
-            Ok(()) => true,
-            Err(Errno::WOULDBLOCK) => {
+        if self.name.ends_with(NEW_SUFFIX) {
+            return self.sweep_new(&fd, &st);
+        }
+        // Always tried, whatever this process's own settings: a lock the owner holds means
+        // live, wherever the owner runs (another pid namespace included).
+        let lock = match try_lock(&fd, FlockOperation::NonBlockingLockExclusive) {
+            Ok(LockState::HeldElsewhere) => {
                 if self.name.ends_with(RECORD_SUFFIX) {
                     self.report.records_live += 1;
                 }
                 return;
             }
-            Err(err) if record::flock_unsupported(err) => false,
+            Ok(lock) => lock,
             Err(err) => return self.error(err),
         };
+        let locked = lock == LockState::Ours;
         // The lock is ours (or there are no locks): the name must still be this file, else it
         // was removed by another sweeper (whose lock we now hold on an unlinked inode) or is
         // a new file of the same name.
@@ -185,28 +331,27 @@ impl RecordSweep<'_> {
             Ok(now) if same_file(&now, &st) => {}
             _ => return,
         }
-        if self.name.ends_with(NEW_SUFFIX) {
-            // A record its creator never finished. Young ones may be mid-creation (their
-            // creator locks just after creating them).
-            if age_of(&st) >= ABANDONED_NEW_AGE && !self.dry_run {
-                let _ = rustix::fs::unlinkat(self.registry, self.name, AtFlags::empty());
-            }
-            return;
-        }
         let parsed = match read_record(fd.as_fd()) {
-            Ok(parsed) => parsed,
+            Ok(Parsed::Record(parsed)) => Some(parsed),
+            // A later version's record: its layout (and its owner) cannot be judged here.
+            Ok(Parsed::UnknownVersion) => {
+                self.report.records_live += 1;
+                return;
+            }
+            Ok(Parsed::NotARecord) => None,
             Err(err) => return self.error(err),
         };
         if self.name.contains(CLAIMED_INFIX) {
             if age_of(&st) < ABANDONED_CLAIM_AGE {
                 return;
             }
-        } else if !locked || parsed.as_ref().is_some_and(|p| !p.locked) {
-            // No flock to go by (here, or for the owner): the owner's pid and start time.
-            if parsed.as_ref().is_some_and(owner_alive) {
-                self.report.records_live += 1;
-                return;
-            }
+        } else if parsed
+            .as_ref()
+            .is_some_and(|p| record_live(lock, p, self.us))
+        {
+            // Judged by its header even when its entries are damaged.
+            self.report.records_live += 1;
+            return;
         }
         let name = if locked || self.dry_run {
             self.name.to_owned()
@@ -239,7 +384,15 @@ impl RecordSweep<'_> {
                 return;
             }
             self.budget.used += 1;
-            in_use |= sweep_entry(entry, self.dry_run, self.report);
+            match sweep_entry(entry, self.dry_run, self.report, self.budget) {
+                Outcome::Done => {}
+                Outcome::InUse => in_use = true,
+                Outcome::Unfinished => {
+                    // The budget ran out inside a tree: a later sweep goes on with it.
+                    self.report.complete = false;
+                    return;
+                }
+            }
         }
         if in_use {
             // A directory still locked by a live user (a worker the dead owner forked): the
@@ -252,6 +405,27 @@ impl RecordSweep<'_> {
             if let Err(err) = rustix::fs::unlinkat(self.registry, name.as_str(), AtFlags::empty()) {
                 self.error(err);
             }
+        }
+    }
+
+    /// A `.new` record, which its creator has not finished. A young one may be mid-creation:
+    /// it is left alone without even trying its lock (the creator locks it just after
+    /// creating it, and must not find it locked). An old one was abandoned by a creator that
+    /// died: removed unless someone holds its lock.
+    fn sweep_new(&mut self, fd: &OwnedFd, st: &Stat) {
+        if age_of(st) < ABANDONED_NEW_AGE || self.dry_run {
+            return;
+        }
+        match try_lock(fd, FlockOperation::NonBlockingLockExclusive) {
+            Ok(LockState::HeldElsewhere) => return,
+            Ok(_) => {}
+            Err(err) => return self.error(err),
+        }
+        match rustix::fs::statat(self.registry, self.name, AtFlags::SYMLINK_NOFOLLOW) {
+            Ok(now) if same_file(&now, st) => {
+                let _ = rustix::fs::unlinkat(self.registry, self.name, AtFlags::empty());
+            }
+            _ => {}
         }
     }
 
@@ -276,17 +450,18 @@ impl RecordSweep<'_> {
     }
 }
 
-fn read_record(fd: std::os::fd::BorrowedFd<'_>) -> std::io::Result<Option<ParsedRecord>> {
+fn read_record(fd: std::os::fd::BorrowedFd<'_>) -> std::io::Result<Parsed> {
     let mut file = std::fs::File::from(fd.try_clone_to_owned()?);
     let mut bytes = Vec::new();
     file.read_to_end(&mut bytes)?;
-    Ok(record::parse(&bytes))
+    Ok(record::classify(&bytes))
 }
 
-/// Why an entry was left: skipped for a reason, or an error.
+/// Why an entry was left: skipped for a reason, an error, or the budget ran out.
 enum Left {
     Skipped(SkipReason),
     Failed(std::io::Error),
+    Unfinished,
 }
 
 impl Left {
@@ -299,27 +474,46 @@ impl Left {
     }
 }
 
+/// What became of one entry of a dead record, for the record's sake.
+enum Outcome {
+    /// Removed, skipped or failed: nothing more to do for it.
+    Done,
+    /// A live user still holds it: the record must stay for a later sweep.
+    InUse,
+    /// The sweep's budget ran out while removing it: the record stays, to finish later.
+    Unfinished,
+}
+
 /// Removes one entry of a dead record if it is still what was recorded, and reports it.
-/// Returns true when it was left because a live user still holds it, so the record must
-/// stay for a later sweep.
-fn sweep_entry(entry: &RecordEntry, dry_run: bool, report: &mut SweepReport) -> bool {
-    match examine_and_remove(entry, dry_run, report) {
+/// The tree work (measuring, removing) counts against `budget`.
+fn sweep_entry(
+    entry: &RecordEntry,
+    dry_run: bool,
+    report: &mut SweepReport,
+    budget: &mut Budget,
+) -> Outcome {
+    match examine_and_remove(entry, dry_run, report, budget) {
         Ok(bytes) => {
             report.removed.push(SweptEntry {
                 path: entry.path.clone(),
                 kind: entry.kind,
                 bytes,
             });
-            false
+            Outcome::Done
         }
         Err(Left::Skipped(reason)) => {
             report.skipped.push((entry.path.clone(), reason));
-            reason == SkipReason::InUse
+            if reason == SkipReason::InUse {
+                Outcome::InUse
+            } else {
+                Outcome::Done
+            }
         }
         Err(Left::Failed(err)) => {
             report.errors.push((entry.path.clone(), err));
-            false
+            Outcome::Done
         }
+        Err(Left::Unfinished) => Outcome::Unfinished,
     }
 }
 
@@ -328,6 +522,7 @@ fn examine_and_remove(
     entry: &RecordEntry,
     dry_run: bool,
     report: &mut SweepReport,
+    budget: &mut Budget,
 ) -> Result<u64, Left> {
     let path = &entry.path;
     let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
@@ -368,23 +563,29 @@ fn examine_and_remove(
     };
     let bytes = match entry.kind {
         EntryKind::File => file_bytes(&st),
-        EntryKind::Dir => dir_bytes(&parent_fd, &name, &st),
+        EntryKind::Dir => dir_bytes(&parent_fd, &name, &st, budget),
     };
     if !dry_run {
         match entry.kind {
             EntryKind::File => rustix::fs::unlinkat(&parent_fd, &name, AtFlags::empty())
                 .map_err(|e| Left::Failed(with_path(e.into(), path)))?,
             EntryKind::Dir => {
-                remove_dir(path, (entry.dev, entry.ino), report).map_err(Left::Failed)?;
+                remove_dir(path, (entry.dev, entry.ino), budget, report)?;
             }
         }
     }
     Ok(bytes)
 }
 
-fn dir_bytes(parent: &OwnedFd, name: &CStr, st: &Stat) -> u64 {
+/// The bytes in the tree `name` of `parent`, walking no further than the budget allows (and
+/// counting the walk against it): bytes as counted so far when it runs out.
+fn dir_bytes(parent: &OwnedFd, name: &CStr, st: &Stat, budget: &mut Budget) -> u64 {
     match open_nofollow(parent, name, OFlags::DIRECTORY) {
-        Ok(fd) => scan_tree(fd, st).bytes,
+        Ok(fd) => {
+            let scan = scan_tree(fd, st, &budget.scan_bounds());
+            budget.used += scan.seen;
+            scan.bytes
+        }
         Err(_) => 0,
     }
 }
@@ -405,17 +606,40 @@ fn lock_dir_if_free(parent: &OwnedFd, name: &CStr) -> Result<Option<OwnedFd>, Er
 
 /// Removes the tree at `path` only if its root is still `(dev, ino)`: the walk re-resolves
 /// the path, so the identity checked above is checked again on the descriptor it removes.
-/// Failures inside the tree are reported; the entry counts as removed only if its root went.
-fn remove_dir(path: &PathBuf, root: (u64, u64), report: &mut SweepReport) -> std::io::Result<()> {
+/// The removal stops at the budget's deadline (the rest, root included, is left for a later
+/// sweep: [`Left::Unfinished`]) and what it removed counts against the budget. Failures
+/// inside the tree are reported; the entry counts as removed only if its root went.
+fn remove_dir(
+    path: &PathBuf,
+    root: (u64, u64),
+    budget: &mut Budget,
+    report: &mut SweepReport,
+) -> Result<(), Left> {
     let mut options = crate::remove::RemoveOptions::new();
     options.expect_root(root.0, root.1);
+    if let Some(deadline) = budget.deadline {
+        options.deadline(deadline);
+    }
+    let count = |stats: crate::remove::RemoveStats| {
+        usize::try_from(stats.files + stats.dirs).unwrap_or(usize::MAX)
+    };
     match crate::remove::remove_tree_nofollow_with(path, &options) {
-        Ok(_) => Ok(()),
+        Ok(stats) => {
+            budget.used = budget.used.saturating_add(count(stats));
+            Ok(())
+        }
         Err(err) => {
+            budget.used = budget.used.saturating_add(count(err.stats()));
             let failures = err.into_failures();
+            let timed_out = failures
+                .iter()
+                .any(|f| f.path == *path && f.error.kind() == std::io::ErrorKind::TimedOut);
             let root_failed = failures.iter().any(|f| f.path == *path);
             let mut first = None;
             for failure in failures {
+                if failure.path == *path && failure.error.kind() == std::io::ErrorKind::TimedOut {
+                    continue;
+                }
                 if failure.path == *path && first.is_none() {
                     first = Some(with_path(failure.error, &failure.path));
                 } else {
@@ -424,7 +648,8 @@ fn remove_dir(path: &PathBuf, root: (u64, u64), report: &mut SweepReport) -> std
                 }
             }
             match first {
-                Some(err) if root_failed => Err(err),
+                Some(err) if root_failed => Err(Left::Failed(err)),
+                _ if timed_out => Err(Left::Unfinished),
                 _ => Ok(()),
             }
         }

@@ -1,6 +1,8 @@
 //! A bounded, descriptor-based walk that measures a directory tree without changing it.
 
+use std::collections::HashSet;
 use std::os::fd::{AsFd, OwnedFd};
+use std::time::Instant;
 
 use rustix::fs::{AtFlags, Dir, FileType, Mode, OFlags, Stat};
 use rustix::io::Errno;
@@ -14,6 +16,7 @@ pub(super) const MAX_DEPTH: usize = 64;
 
 /// What a walk found.
 #[derive(Debug, Default)]
+#[allow(clippy::struct_excessive_bools)] // independent findings, one per flag
 pub(super) struct TreeScan {
     /// The sum of the sizes of the regular files.
     pub bytes: u64,
@@ -25,6 +28,31 @@ pub(super) struct TreeScan {
     pub other_fs: bool,
     /// Whether some entry belongs to another user.
     pub other_owner: bool,
+    /// Whether some entry is one a live process's record lists (see [`ScanBounds::live`]).
+    pub live_entry: bool,
+    /// How many entries were examined.
+    pub seen: usize,
+}
+
+/// How far a walk may go, and what it watches for.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct ScanBounds<'a> {
+    /// The most entries examined (at most [`MAX_ENTRIES`]).
+    pub max_entries: usize,
+    /// The walk stops (incomplete) once this instant has passed.
+    pub deadline: Option<Instant>,
+    /// `(device, inode)` of entries live processes guard: finding one sets `live_entry`.
+    pub live: Option<&'a HashSet<(u64, u64)>>,
+}
+
+impl Default for ScanBounds<'_> {
+    fn default() -> Self {
+        Self {
+            max_entries: MAX_ENTRIES,
+            deadline: None,
+            live: None,
+        }
+    }
 }
 
 /// The newest of an entry's three timestamps, in nanoseconds since the epoch.
@@ -65,11 +93,11 @@ pub(super) fn open_nofollow(
     rustix::fs::openat(dir.as_fd(), name, flags, Mode::empty())
 }
 
-/// Walks the tree under `root` (an open directory whose own `Stat` is `root_stat`), at most
-/// [`MAX_ENTRIES`] entries and [`MAX_DEPTH`] levels, never following a symlink and never
-/// descending into another filesystem. Every entry is `stat`ed before it is opened, so the
-/// times seen are those from before the walk.
-pub(super) fn scan_tree(root: OwnedFd, root_stat: &Stat) -> TreeScan {
+/// Walks the tree under `root` (an open directory whose own `Stat` is `root_stat`), within
+/// `bounds` (and never more than [`MAX_ENTRIES`] entries and [`MAX_DEPTH`] levels), never
+/// following a symlink and never descending into another filesystem. Every entry is `stat`ed
+/// before it is opened, so the times seen are those from before the walk.
+pub(super) fn scan_tree(root: OwnedFd, root_stat: &Stat, bounds: &ScanBounds<'_>) -> TreeScan {
     let euid = rustix::process::geteuid().as_raw();
     let dev = stat_dev(root_stat);
     let mut scan = TreeScan {
@@ -101,11 +129,13 @@ pub(super) fn scan_tree(root: OwnedFd, root_stat: &Stat) -> TreeScan {
         if name == c"." || name == c".." {
             continue;
         }
-        seen += 1;
-        if seen > MAX_ENTRIES {
+        if seen >= bounds.max_entries.min(MAX_ENTRIES)
+            || (seen % 64 == 0 && bounds.deadline.is_some_and(|d| Instant::now() >= d))
+        {
             scan.complete = false;
             break;
         }
+        seen += 1;
         let Ok(fd) = dir.fd() else {
             scan.complete = false;
             break;
@@ -121,6 +151,9 @@ pub(super) fn scan_tree(root: OwnedFd, root_stat: &Stat) -> TreeScan {
         scan.bytes += file_bytes(&st);
         scan.newest_ns = scan.newest_ns.max(newest_time_ns(&st));
         scan.other_owner |= st.st_uid != euid;
+        if let Some(live) = bounds.live {
+            scan.live_entry |= live.contains(&(stat_dev(&st), stat_ino(&st)));
+        }
         if stat_dev(&st) != dev {
             scan.other_fs = true;
             continue;
@@ -144,5 +177,6 @@ pub(super) fn scan_tree(root: OwnedFd, root_stat: &Stat) -> TreeScan {
             _ => scan.complete = false,
         }
     }
+    scan.seen = seen;
     scan
 }

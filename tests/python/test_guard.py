@@ -638,3 +638,65 @@ print(os.path.exists(f.name), os.path.isdir(d.name))
     assert "ferrotemp:" in out.stderr and "symbolic link" in out.stderr
     assert os.listdir(work) == []
     assert os.listdir(target) == []
+
+
+LIVE_PREFIXED_CHILD = """
+import json, sys, time
+import ferrotemp
+f = ferrotemp.NamedTemporaryFile(prefix="myapp_", dir=sys.argv[1])
+f.write(b"live")
+f.flush()
+print(json.dumps({"name": f.name}), flush=True)
+time.sleep(600)
+"""
+
+
+def test_age_sweep_leaves_a_live_guarded_file_alone(tmp_path: Path) -> None:
+    # A guarded NamedTemporaryFile holds no lock: only its live record says it is in use.
+    root, registry, _ = make_root(tmp_path)
+    with Child(LIVE_PREFIXED_CHILD, root, guard_env(registry)) as child:
+        name = child.ready()["name"]
+        (root / "myapp_stale").write_bytes(b"s")
+        time.sleep(AGE_WAIT)
+        args = ("--older-than", "1s", "--prefix", "myapp_", "--dir", str(root), "--json")
+        done = run_cli(*args, env=guard_env(registry))
+        assert done.returncode == 0, done.stderr
+        report = json.loads(done.stdout)
+        assert report["paths"] == [str(root / "myapp_stale")]
+        assert [name, "in_use"] in report["skipped"]
+        assert Path(name).read_bytes() == b"live"
+
+
+RELATIVE_REGISTRY_CHILD = """
+import json, os, sys
+import ferrotemp
+work = sys.argv[1]
+f = ferrotemp.NamedTemporaryFile(dir=work)
+made = sorted(os.listdir("reg"))
+os.chdir("/")
+d = ferrotemp.TemporaryDirectory(dir=work)
+d.cleanup()
+f.close()
+print(json.dumps({"made": made}), flush=True)
+"""
+
+
+def test_a_relative_registry_dir_survives_a_chdir(tmp_path: Path) -> None:
+    work = tmp_path / "work"
+    work.mkdir()
+    env = guard_env(tmp_path / "unused")
+    env["FERROTEMP_GUARD_DIR"] = "reg"  # relative to the child's starting directory
+    done = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(RELATIVE_REGISTRY_CHILD), str(work)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert len(json.loads(done.stdout)["made"]) == 1
+    assert "crash guard" not in done.stderr, done.stderr
+    # The exit hook found the registry after the chdir: the empty record is gone.
+    assert os.listdir(tmp_path / "reg") == []
+    assert os.listdir(work) == []
