@@ -564,18 +564,7 @@ fn a_live_process_entries_survive_concurrent_sweeps() {
 
     // Dead now: two sweepers racing share the work, never both removing one entry.
     child.kill();
-    let sweepers: Vec<_> = (0..2)
-        .map(|_| {
-            let registry = registry.clone();
-            std::thread::spawn(move || sweep_registry(&registry, false))
-        })
-        .collect();
-    let mut all = Vec::new();
-    for sweeper in sweepers {
-        let report = sweeper.join().unwrap();
-        assert!(report.errors.is_empty(), "{:?}", report.errors);
-        all.extend(report.removed.into_iter().map(|e| e.path));
-    }
+    let all = race_two_sweepers(&registry);
     assert_eq!(all.len(), guarded.len());
     assert_eq!(all.into_iter().collect::<BTreeSet<_>>(), guarded);
     cleanup(&scratch);
@@ -691,9 +680,19 @@ fn records_without_flock_fall_back_to_pid_and_start_time() {
     assert!(alive.removed.is_empty());
     assert_eq!(alive.records_live, 1);
     child.kill();
+    let all = race_two_sweepers(&registry);
+    assert_eq!(all.len(), guarded.len());
+    assert_eq!(all.into_iter().collect::<BTreeSet<_>>(), guarded);
+    assert_eq!(std::fs::read_dir(&registry).unwrap().count(), 0);
+    cleanup(&scratch);
+}
+
+/// Runs two sweepers at once on `registry` and returns every path either removed (a path
+/// removed twice would appear twice). Neither may report an error.
+fn race_two_sweepers(registry: &Path) -> Vec<PathBuf> {
     let sweepers: Vec<_> = (0..2)
         .map(|_| {
-            let registry = registry.clone();
+            let registry = registry.to_path_buf();
             std::thread::spawn(move || sweep_registry(&registry, false))
         })
         .collect();
@@ -703,10 +702,7 @@ fn records_without_flock_fall_back_to_pid_and_start_time() {
         assert!(report.errors.is_empty(), "{:?}", report.errors);
         all.extend(report.removed.into_iter().map(|e| e.path));
     }
-    assert_eq!(all.len(), guarded.len());
-    assert_eq!(all.into_iter().collect::<BTreeSet<_>>(), guarded);
-    assert_eq!(std::fs::read_dir(&registry).unwrap().count(), 0);
-    cleanup(&scratch);
+    all
 }
 
 /// Header offsets (see `ferrotemp::guard::record`).
