@@ -62,12 +62,19 @@ impl TempDir {
     }
 
     fn create_in(builder: &Builder, dir: &Path) -> io::Result<Self> {
-        Self::adopt(builder.create_dir_in(dir)?, builder.is_guarded())
+        for _ in 0..builder.attempts() {
+            let candidate = builder.candidate_path(dir)?;
+            if let Some(made) = builder.try_tempdir(&candidate)? {
+                return Ok(made);
+            }
+        }
+        Err(crate::create::names_exhausted("directory"))
     }
 
-    /// Takes ownership of a directory the caller has just created: locks it (and records it
-    /// with the crash guard when `guarded`), or removes it if it cannot be opened.
-    fn adopt(path: PathBuf, guarded: bool) -> io::Result<Self> {
+    /// Takes ownership of a directory the caller has just created: locks it (and confirms
+    /// its crash-guard registration, `pending`, with its identity), or removes it if it
+    /// cannot be opened.
+    fn adopt(path: PathBuf, pending: Option<crate::guard::Registration>) -> io::Result<Self> {
         #[cfg(unix)]
         {
             let anchor = match lock_dir(&path) {
@@ -93,14 +100,20 @@ impl TempDir {
                 anchor,
                 guard: None,
             };
-            if guarded {
-                let kind = crate::guard::EntryKind::Dir;
-                let registration = match &dir.anchor {
-                    Anchor::Locked(lock) => crate::guard::register_fd(&dir.path, kind, lock),
-                    Anchor::Unlocked((dev, ino)) => {
-                        crate::guard::register(&dir.path, kind, *dev, *ino)
+            if let Some(registration) = pending {
+                if let crate::guard::Registration::Guarded(token) = &registration {
+                    match &dir.anchor {
+                        Anchor::Locked(lock) => crate::guard::confirm_fd(token, lock),
+                        Anchor::Unlocked((dev, ino)) => {
+                            let identity = crate::guard::EntryIdentity {
+                                dev: *dev,
+                                ino: *ino,
+                                ..crate::guard::EntryIdentity::default()
+                            };
+                            crate::guard::confirm(token, &identity);
+                        }
                     }
-                };
+                }
                 match registration {
                     crate::guard::Registration::Guarded(token) => dir.guard = Some(token),
                     crate::guard::Registration::Keep => dir.armed = false,
@@ -111,7 +124,7 @@ impl TempDir {
         }
         #[cfg(not(unix))]
         {
-            let _ = guarded;
+            let _ = pending;
             Ok(Self {
                 path,
                 armed: true,
@@ -304,10 +317,16 @@ impl Builder {
     ///
     /// As [`Builder::try_create_dir`], or the error of opening the new directory.
     pub fn try_tempdir(&self, path: &Path) -> io::Result<Option<TempDir>> {
+        let absolute = env::abspath(path);
+        // Guarded: recorded before the creation (pending), so that a kill at any instant
+        // leaves nothing unrecorded; dropped at once if the attempt fails.
+        let pending = self
+            .is_guarded()
+            .then(|| crate::guard::register_pending(&absolute, crate::guard::EntryKind::Dir));
         if !self.try_create_dir(path)? {
             return Ok(None);
         }
-        TempDir::adopt(env::abspath(path), self.is_guarded()).map(Some)
+        TempDir::adopt(absolute, pending).map(Some)
     }
 
     /// [`Builder::tempdir_in`] the default temporary directory.

@@ -33,8 +33,10 @@ impl TempPath {
     }
 
     /// Takes ownership of `path`, just created as `file`, to remove it on drop, and records it
-    /// with the [crash guard](crate::guard) (one `fstat`); in keep mode it is kept instead
-    /// ([`TempPath::will_delete`] is then false).
+    /// with the [crash guard](crate::guard) (one `statx`); in keep mode it is kept instead
+    /// ([`TempPath::will_delete`] is then false). Recording after the creation leaves an
+    /// instant in which a kill leaks the file: [`Builder::try_create_temp_path`] records
+    /// first.
     #[must_use]
     pub fn new_guarded(path: PathBuf, file: &File) -> Self {
         let mut temp = Self::new(path, true);
@@ -117,6 +119,40 @@ impl Drop for TempPath {
     }
 }
 
+impl Builder {
+    /// Tries once to create a file at exactly `path` (a [`Builder::candidate_path`]) owned
+    /// by a [`TempPath`] that removes it, for callers that run their own naming loop.
+    /// `Ok(None)` means the name is taken.
+    ///
+    /// A [guarded](Builder::guarded) builder records the path with the crash guard *before*
+    /// creating it (pending), then confirms it with the new file's identity, so a kill at any
+    /// instant leaves nothing unrecorded; a failed attempt drops the pending entry at once.
+    ///
+    /// # Errors
+    ///
+    /// As [`Builder::try_create_file`].
+    pub fn try_create_temp_path(&self, path: &Path) -> io::Result<Option<(File, TempPath)>> {
+        let absolute = env::abspath(path);
+        if !self.is_guarded() {
+            return Ok(self
+                .try_create_file(path)?
+                .map(|file| (file, TempPath::new(absolute, true))));
+        }
+        let registration = crate::guard::register_pending(&absolute, crate::guard::EntryKind::File);
+        // On `None` or an error the registration is dropped here: the pending entry goes.
+        let Some(file) = self.try_create_file(path)? else {
+            return Ok(None);
+        };
+        #[cfg(unix)]
+        if let Registration::Guarded(token) = &registration {
+            crate::guard::confirm_fd(token, &file);
+        }
+        let mut temp = TempPath::new(absolute, true);
+        temp.set_guard(registration);
+        Ok(Some((file, temp)))
+    }
+}
+
 /// A named temporary file: open for reading and writing, removed when dropped.
 ///
 /// ```
@@ -161,13 +197,14 @@ impl NamedTempFile {
     ///
     /// As [`Builder::create_file_in`].
     pub fn with_builder_in(builder: &Builder, dir: impl AsRef<Path>) -> io::Result<Self> {
-        let (file, path) = builder.create_file_in(dir)?;
-        let path = if builder.is_guarded() {
-            TempPath::new_guarded(path, &file)
-        } else {
-            TempPath::new(path, true)
-        };
-        Ok(Self { file, path })
+        let dir = dir.as_ref();
+        for _ in 0..builder.attempts() {
+            let candidate = builder.candidate_path(dir)?;
+            if let Some((file, path)) = builder.try_create_temp_path(&candidate)? {
+                return Ok(Self { file, path });
+            }
+        }
+        Err(crate::create::names_exhausted("file"))
     }
 
     /// The file's absolute path.

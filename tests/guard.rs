@@ -729,6 +729,9 @@ fn liveness_follows_lock_pid_namespace_and_boot_whatever_the_sweeper_config() {
     let forged = registry.join(format!("{NO_SUCH_PID}-forged.rec"));
     // Forges a record listing `entry` (freshly made) from this process's own, patched.
     let forge = |patch: &dyn Fn(&mut Vec<u8>)| {
+        // The forged record's file is born before the entry: a sweep never takes a record's
+        // word for a file older than the record.
+        plant_record_file(&forged);
         std::fs::write(&entry, b"data").unwrap();
         let meta = std::fs::metadata(&entry).unwrap();
         let token = guard::register(&entry, EntryKind::File, meta.dev(), meta.ino())
@@ -890,9 +893,40 @@ fn sweeps_never_lock_a_young_record_being_created() {
     cleanup(&scratch);
 }
 
+/// Makes the (empty) file a forged record will be written into, and its registry, unless
+/// they exist. Call it before creating the entries the record will list: a sweep removes
+/// no entry born before its record.
+fn plant_record_file(record: &Path) {
+    let registry = record.parent().unwrap();
+    if !registry.exists() {
+        std::fs::create_dir(registry).unwrap();
+        std::fs::set_permissions(
+            registry,
+            std::os::unix::fs::PermissionsExt::from_mode(0o700),
+        )
+        .unwrap();
+    }
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(record)
+        .unwrap();
+}
+
+/// The record [`forge_dead_record`] writes: plant it before making the entries.
+fn dead_record_path(registry: &Path) -> PathBuf {
+    registry.join(format!("{NO_SUCH_PID}-dead.rec"))
+}
+
 /// Registers `entries` in this process's record (under `registry`), then copies the record
-/// as a dead process's (a pid no process has, marked locked, and nobody holds its lock).
+/// as a dead process's (a pid no process has, marked locked, and nobody holds its lock) into
+/// [`dead_record_path`], which must have been planted before the entries were made.
 fn forge_dead_record(registry: &Path, entries: &[(&Path, EntryKind)]) -> PathBuf {
+    let forged = dead_record_path(registry);
+    assert!(
+        forged.exists(),
+        "plant the record before making its entries"
+    );
     let tokens: Vec<_> = entries
         .iter()
         .map(|(path, kind)| {
@@ -906,7 +940,6 @@ fn forge_dead_record(registry: &Path, entries: &[(&Path, EntryKind)]) -> PathBuf
     let mut bytes = std::fs::read(registry.join(name)).unwrap();
     bytes[H_PID..H_PID + 8].copy_from_slice(&NO_SUCH_PID.to_le_bytes());
     bytes[H_FLAGS] = 1;
-    let forged = registry.join(format!("{NO_SUCH_PID}-dead.rec"));
     std::fs::write(&forged, &bytes).unwrap();
     drop(tokens);
     forged
@@ -927,6 +960,7 @@ fn the_sweep_budget_covers_the_work_inside_trees() {
     let registry = scratch.join("registry");
     let _config = ConfigRestore::set(config_with_registry(&registry));
     let tree = scratch.join("tree");
+    plant_record_file(&dead_record_path(&registry));
     let total = big_tree(&tree, 2000);
     let file = scratch.join("file");
     std::fs::write(&file, b"f").unwrap();
@@ -957,6 +991,7 @@ fn the_sweep_budget_covers_the_work_inside_trees() {
     assert!(!forged.exists());
 
     // A time budget stops the removal of a tree midway; a later sweep finishes it.
+    plant_record_file(&dead_record_path(&registry));
     big_tree(&tree, 5000);
     let forged = forge_dead_record(&registry, &[(&tree, EntryKind::Dir)]);
     let report = guard::sweep(&SweepOptions {
@@ -1049,7 +1084,7 @@ fn guarded_rust_types_register_and_unregister() {
     assert_eq!(entries.len(), 2);
     assert_eq!(entries[0].path, file.path());
     assert_eq!(
-        entries[0].ino,
+        entries[0].ino(),
         std::fs::metadata(file.path()).unwrap().ino()
     );
     assert_eq!(

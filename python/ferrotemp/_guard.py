@@ -32,7 +32,9 @@ class SweepReport:
     paths: Tuple[str, ...]
     #: Entries examined and left alone: ``(path, reason)``, reason one of ``gone``,
     #: ``replaced``, ``symlink``, ``other_filesystem``, ``other_owner``, ``in_use``,
-    #: ``recent``, ``not_file_or_dir``, ``too_large``.
+    #: ``recent``, ``not_file_or_dir``, ``too_large``, ``born_before_owner`` (a record naming
+    #: a file older than the record: never its owner's), ``unconfirmed`` (a pending entry
+    #: whose path exists but cannot be shown to be the owner's).
     skipped: Tuple[Tuple[str, str], ...]
     #: Failures: ``(path, message)``.
     errors: Tuple[Tuple[str, str], ...]

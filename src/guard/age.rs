@@ -8,6 +8,7 @@ use std::time::{Duration, SystemTime};
 use rustix::fs::{AtFlags, Dir, FileType, FlockOperation, Mode, OFlags, CWD};
 use rustix::io::Errno;
 
+use super::identity;
 use super::tree::{file_bytes, newest_time_ns, open_nofollow, scan_tree, ScanBounds};
 use super::{stat_dev, stat_ino, EntryKind, SkipReason, SweepReport, SweptEntry};
 use crate::error::with_path;
@@ -93,6 +94,12 @@ pub(super) fn sweep_older_than(
             report.skipped.push((path, reason));
             continue;
         }
+        // The birth time of what was examined: a file that replaced it under the same inode
+        // number (ext4 reuses them at once) is told apart by it.
+        let examined_btime = identity::at(std::os::fd::AsFd::as_fd(&dir_fd), &name)
+            .ok()
+            .filter(|seen| seen.dev == stat_dev(&st) && seen.ino == stat_ino(&st))
+            .and_then(|seen| seen.btime_ns);
         let is_dir = file_type == FileType::Directory;
         let extra = if is_dir {
             OFlags::DIRECTORY
@@ -109,8 +116,21 @@ pub(super) fn sweep_older_than(
                 continue;
             }
         };
+        // Still the one examined: same device, inode and birth time, and — judged on the
+        // inode now held open, which no other file can take the number of until it is closed —
+        // as old as the cutoff wants.
+        let held = identity::of_fd(std::os::fd::AsFd::as_fd(&fd)).ok();
         match rustix::fs::fstat(&fd) {
-            Ok(now) if stat_ino(&now) == stat_ino(&st) && stat_dev(&now) == stat_dev(&st) => {}
+            Ok(now)
+                if stat_ino(&now) == stat_ino(&st)
+                    && stat_dev(&now) == stat_dev(&st)
+                    && held.is_some_and(|h| h.btime_ns == examined_btime) =>
+            {
+                if newest_time_ns(&now) >= threshold {
+                    report.skipped.push((path, SkipReason::Recent));
+                    continue;
+                }
+            }
             _ => {
                 report.skipped.push((path, SkipReason::Replaced));
                 continue;

@@ -116,6 +116,8 @@ use std::time::Duration;
 #[cfg(unix)]
 mod age;
 #[cfg(unix)]
+mod identity;
+#[cfg(unix)]
 pub mod record;
 #[cfg(unix)]
 mod registry;
@@ -126,6 +128,8 @@ mod sweep;
 #[cfg(unix)]
 mod tree;
 
+#[cfg(unix)]
+pub use identity::EntryIdentity;
 #[cfg(unix)]
 #[doc(hidden)]
 pub use state::current_record;
@@ -301,9 +305,23 @@ pub fn keep_mode() -> bool {
 /// warning for [`take_warning`]. The first registration in a process (or forked child) opens
 /// the registry and creates the record, and may start [`spawn_background_sweep`]; later ones
 /// cost no syscall.
+///
+/// A sweep never removes an entry born before the process's record was made (see
+/// [`record`]): an entry created before the first registration stays, reported as
+/// [`SkipReason::BornBeforeOwner`]. Create guarded entries with [`register_pending`] first,
+/// as [`Builder::guarded`](crate::Builder::guarded) does. Without a birth time or generation
+/// recorded, identity rests on the device and inode alone: prefer [`register_fd`].
 pub fn register(path: &Path, kind: EntryKind, dev: u64, ino: u64) -> Registration {
     #[cfg(unix)]
-    return state::register(path, kind, dev, ino);
+    return state::register(
+        path,
+        kind,
+        Some(&EntryIdentity {
+            dev,
+            ino,
+            ..EntryIdentity::default()
+        }),
+    );
     #[cfg(not(unix))]
     {
         let _ = (path, kind, dev, ino);
@@ -315,8 +333,9 @@ pub fn register(path: &Path, kind: EntryKind, dev: u64, ino: u64) -> Registratio
     }
 }
 
-/// [`register`] with the device and inode taken from `fd` (one `fstat`), the descriptor of
-/// the entry just created.
+/// [`register`] with the full identity (device, inode, birth time, generation) of `fd`, the
+/// descriptor of the entry just created: one `statx`, plus one `ioctl` where the filesystem
+/// keeps inode generations.
 #[cfg(unix)]
 pub fn register_fd(path: &Path, kind: EntryKind, fd: impl std::os::fd::AsFd) -> Registration {
     let (keep, enabled) = state::switches();
@@ -326,13 +345,54 @@ pub fn register_fd(path: &Path, kind: EntryKind, fd: impl std::os::fd::AsFd) -> 
     if !enabled {
         return Registration::Unguarded;
     }
-    match rustix::fs::fstat(fd) {
-        Ok(st) => register(path, kind, stat_dev(&st), stat_ino(&st)),
+    match identity::identify(fd) {
+        Ok(id) => state::register(path, kind, Some(&id)),
         Err(err) => {
             state::note_entry_failure(path, &err.into());
             Registration::Unguarded
         }
     }
+}
+
+/// Records `path` *before* it is created, as pending, so that no instant exists in which the
+/// entry exists and is not recorded. Then create it: on success, [`confirm_fd`] (or
+/// [`confirm`]) with what was made; on any failure (the name taken, `EEXIST`, included) drop
+/// the token, which drops the pending entry at once.
+///
+/// A sweep of a dead owner's pending entry removes the path only if it is plainly the one
+/// the owner went on to create: of the recorded kind and of the owner's user, born no earlier
+/// than the pending entry was written, and no earlier than the owner's record. Where the
+/// filesystem gives no birth time, an existing pending path is left alone and reported
+/// ([`SkipReason::Unconfirmed`]).
+pub fn register_pending(path: &Path, kind: EntryKind) -> Registration {
+    #[cfg(unix)]
+    return state::register(path, kind, None);
+    #[cfg(not(unix))]
+    {
+        let _ = (path, kind);
+        if keep_mode() {
+            Registration::Keep
+        } else {
+            Registration::Unguarded
+        }
+    }
+}
+
+/// Confirms a [`register_pending`] entry with the identity of `fd`, the entry just created
+/// (as [`register_fd`] takes it). If the identity cannot be read, the entry stays pending,
+/// which a sweep still handles.
+#[cfg(unix)]
+pub fn confirm_fd(token: &GuardToken, fd: impl std::os::fd::AsFd) {
+    if let Ok(id) = identity::identify(fd) {
+        confirm(token, &id);
+    }
+}
+
+/// Confirms a [`register_pending`] entry with `identity`; a token of a live entry, or of
+/// another process's record (inherited across `fork`), is left as it is.
+#[cfg(unix)]
+pub fn confirm(token: &GuardToken, identity: &EntryIdentity) {
+    state::confirm(token.epoch, token.slot, identity);
 }
 
 /// Unregisters an entry after its normal removal (the same as dropping the token).
@@ -447,6 +507,13 @@ pub enum SkipReason {
     NotFileOrDir,
     /// Too big or too deep to examine completely within the walk's bounds.
     TooLarge,
+    /// Born before its owner's record (or before the owner started): the owner cannot have
+    /// created it, so the record's word is not taken (a planted or damaged record).
+    BornBeforeOwner,
+    /// A pending entry (recorded before its creation) whose path exists but cannot be shown
+    /// to be what the owner created: no birth time here, or born before the entry was
+    /// written (a name the creation collided with).
+    Unconfirmed,
 }
 
 /// One entry a sweep removed (or, in a dry run, would remove).

@@ -3,38 +3,69 @@
 //!
 //! # Layout
 //!
-//! All integers little-endian, offsets in bytes.
+//! All integers little-endian, offsets in bytes. Version 3 is written; versions 1 and 2 are
+//! still read (their differences are noted).
 //!
 //! ```text
-//! header (64 bytes)
+//! header (128 bytes; 64 in versions 1 and 2)
 //!    0  magic "FTGUARD1"
-//!    8  u32 version (2; version 1 had zeros in 40..64)
+//!    8  u32 version (3)
 //!   12  u32 flags: bit 0 = the owner holds an exclusive flock on this file
+//!                  bit 1 = the machine id is a hash of the host name (no /etc/machine-id)
 //!   16  u64 owner pid
 //!   24  u64 owner start time (Linux: /proc/<pid>/stat field 22, clock ticks; 0 = unknown)
 //!   32  u64 offset of the active region
-//!   40  u64 the owner's pid namespace: inode of /proc/self/ns/pid (0 = unknown)
-//!   48  16 bytes boot id (/proc/sys/kernel/random/boot_id, as bytes; zeros = unknown)
+//!   40  u64 the owner's pid namespace: inode of /proc/self/ns/pid (0 = unknown; v2+)
+//!   48  16 bytes boot id (/proc/sys/kernel/random/boot_id, as bytes; zeros = unknown; v2+)
+//!   64  i64 owner start, wall clock, ns since the epoch (0 = unknown; v3)
+//!   72  16 bytes machine id (/etc/machine-id as bytes, else see flag bit 1; zeros = unknown; v3)
+//!   88  zeros up to 128
 //! region (at a 64-aligned offset)
 //!    0  u64 capacity of the entry area
 //!    8  u64 bytes of entries written (the commit point of an append)
 //!   16  entries, back to back
-//! entry (32 bytes + the path padded to 8)
+//! entry (48 bytes + the path padded to 8; versions 1 and 2: 32 bytes, fields 26..48 absent)
 //!    0  u32 path length
 //!    4  u32 slot (the writer's index; meaningless to readers)
-//!    8  u64 device
-//!   16  u64 inode
-//!   24  u8  state: 1 live, 2 removed
+//!    8  u64 device          (0 while pending)
+//!   16  u64 inode           (0 while pending)
+//!   24  u8  state: 1 live, 2 removed, 3 pending (recorded before its creation; v3)
 //!   25  u8  kind: b'f' file, b'd' directory
-//!   32  path bytes (any byte but NUL)
+//!   26  u8  identity flags: bit 0 = birth time valid, bit 1 = generation valid
+//!   28  u32 inode generation (FS_IOC_GETVERSION)
+//!   32  i64 birth time, ns since the epoch (statx stx_btime)
+//!   40  i64 when the entry was written, ns since the epoch, coarse clock (for a pending
+//!           entry: before the creation was tried)
+//!   48  path bytes (any byte but NUL)
 //! ```
 //!
 //! An append writes the entry, then stores the region's new length (a release store, so
 //! no reader sees a length before the data it covers); a removal stores one
-//! state byte; a compaction fills the other region and then stores the header's active
+//! state byte; a confirmation (pending to live) writes the identity, then stores the state
+//! byte; a compaction fills the other region and then stores the header's active
 //! offset. Each commit is one aligned store, so whatever instant the owner dies at, a reader
 //! sees a consistent record: entries past the length, and a region not yet switched to, do
-//! not exist.
+//! not exist, and a pending entry's identity fields are not read.
+//!
+//! The file's blocks are reserved (`fallocate`) as the entries need them, 4 KiB at a time,
+//! so that a record on a nearly full filesystem costs what its live entries take, not a
+//! fixed reserve. A record is never longer than [`MAX_RECORD_LEN`]; a sweeper refuses to
+//! read a longer file (it is damaged, or not ferrotemp's) rather than load it.
+//!
+//! # Owner start and host
+//!
+//! The owner start (offset 64) is the process's start: boot time plus the start time in
+//! ticks, read when the record is made, less one second for the tick rounding and clock
+//! slew between the two clocks. A sweeper never removes an entry born before the later of
+//! it and the record file's own birth time (the kernel's, which a record's writer cannot set
+//! back): a record planted by another process of the same user cannot name a file older than
+//! the planted record. Versions 1 and 2 have no owner start: only the record's birth time
+//! counts.
+//!
+//! The machine id tells hosts apart where one temp dir is shared (a network filesystem,
+//! containers of different machines on one volume): the 16 bytes of `/etc/machine-id` (or
+//! `/var/lib/dbus/machine-id`); without either, the FNV-1a hashes (64-bit, two seeds) of the
+//! host name, with flag bit 1 set. A record of another host is never judged dead.
 
 use std::fs::File;
 use std::io;
@@ -48,16 +79,22 @@ use rustix::fs::{FallocateFlags, FlockOperation, Mode, OFlags};
 use rustix::io::Errno;
 use rustix::mm::{Advice, MapFlags, ProtFlags};
 
+use super::identity::{coarse_now_ns, EntryIdentity};
 use super::EntryKind;
 
 /// The first bytes of every record.
 pub const MAGIC: &[u8; 8] = b"FTGUARD1";
 /// The layout version written by this code.
-pub const VERSION: u32 = 2;
+pub const VERSION: u32 = 3;
 /// The oldest layout version this code reads.
 pub const OLDEST_VERSION: u32 = 1;
 /// Header flag: the owner locks the record with `flock`.
 pub const FLAG_LOCKED: u32 = 1;
+/// Header flag: the machine id is a hash of the host name.
+pub const FLAG_HOSTNAME_ID: u32 = 2;
+/// The longest record the writer ever makes (about 90,000 live entries of typical paths); a
+/// longer file in a registry is damaged or not ferrotemp's, and no sweep reads it.
+pub const MAX_RECORD_LEN: u64 = 64 << 20;
 /// The suffix of a record in use.
 pub const RECORD_SUFFIX: &str = ".rec";
 /// The suffix of a record being created (renamed to [`RECORD_SUFFIX`] once complete).
@@ -65,7 +102,9 @@ pub const NEW_SUFFIX: &str = ".new";
 /// The infix of a record claimed by a sweeper on a filesystem without `flock`.
 pub const CLAIMED_INFIX: &str = ".claimed-";
 
-const HEADER_LEN: usize = 64;
+const HEADER_LEN: usize = 128;
+/// The header length of versions 1 and 2.
+const HEADER_LEN_V2: usize = 64;
 const H_VERSION: usize = 8;
 const H_FLAGS: usize = 12;
 const H_PID: usize = 16;
@@ -73,15 +112,28 @@ const H_START: usize = 24;
 const H_ACTIVE: usize = 32;
 const H_PIDNS: usize = 40;
 const H_BOOT: usize = 48;
+const H_START_NS: usize = 64;
+const H_MACHINE: usize = 72;
 const REGION_HDR: usize = 16;
-const ENTRY_HDR: usize = 32;
+const ENTRY_HDR: usize = 48;
+/// The entry header of versions 1 and 2.
+const ENTRY_HDR_V2: usize = 32;
 const E_SLOT: usize = 4;
 const E_DEV: usize = 8;
 const E_INO: usize = 16;
 const E_STATE: usize = 24;
 const E_KIND: usize = 25;
+const E_IDFLAGS: usize = 26;
+const E_GENERATION: usize = 28;
+const E_BTIME: usize = 32;
+const E_RECORDED: usize = 40;
 const LIVE: u8 = 1;
 const DEAD: u8 = 2;
+const PENDING: u8 = 3;
+const ID_BTIME: u8 = 1;
+const ID_GENERATION: u8 = 2;
+/// Blocks are reserved for the file in steps of this size.
+const RESERVE_STEP: usize = 4096;
 /// The smallest entry area: a region this size holds ~1,000 typical entries, so compaction
 /// (a memcpy of the live ones) happens at most once per ~1,000 registrations.
 const MIN_CAP: usize = 64 * 1024;
@@ -92,6 +144,19 @@ const FREE: usize = usize::MAX;
 
 fn entry_len(path_len: usize) -> usize {
     ENTRY_HDR + path_len.next_multiple_of(8)
+}
+
+/// The header, entry header and entry length of layout `version`.
+fn entry_len_v(version: u32, path_len: usize) -> usize {
+    entry_hdr(version) + path_len.next_multiple_of(8)
+}
+
+fn entry_hdr(version: u32) -> usize {
+    if version >= 3 {
+        ENTRY_HDR
+    } else {
+        ENTRY_HDR_V2
+    }
 }
 
 fn kind_byte(kind: EntryKind) -> u8 {
@@ -162,6 +227,32 @@ fn put_u32(buf: &mut [u8], off: usize, value: u32) {
 
 fn put_u64(buf: &mut [u8], off: usize, value: u64) {
     buf[off..off + 8].copy_from_slice(&value.to_le_bytes());
+}
+
+fn put_i64(buf: &mut [u8], off: usize, value: i64) {
+    buf[off..off + 8].copy_from_slice(&value.to_le_bytes());
+}
+
+/// Writes an entry's identity fields (not its state byte).
+fn put_identity(buf: &mut [u8], at: usize, id: &EntryIdentity) {
+    put_u64(buf, at + E_DEV, id.dev);
+    put_u64(buf, at + E_INO, id.ino);
+    let mut flags = 0;
+    if let Some(btime) = id.btime_ns {
+        flags |= ID_BTIME;
+        put_i64(buf, at + E_BTIME, btime);
+    }
+    if let Some(generation) = id.generation {
+        flags |= ID_GENERATION;
+        put_u32(buf, at + E_GENERATION, generation);
+    }
+    buf[at + E_IDFLAGS] = flags;
+}
+
+fn get_i64(buf: &[u8], off: usize) -> Option<i64> {
+    Some(i64::from_le_bytes(
+        buf.get(off..off.checked_add(8)?)?.try_into().ok()?,
+    ))
 }
 
 // Offsets come from files anyone may have damaged: no arithmetic on them may overflow.
@@ -275,6 +366,94 @@ pub fn boot_id() -> [u8; 16] {
     id
 }
 
+/// The wall-clock time (ns since the epoch) at which the process that started `ticks` clock
+/// ticks after boot started: boot time by the clocks now, plus the ticks; 0 if unknown.
+fn start_wall_ns(ticks: u64) -> i64 {
+    if ticks == 0 {
+        return 0;
+    }
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        let clock_ns = |clock| {
+            let mut ts = libc::timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            };
+            // SAFETY: `ts` is a valid timespec for the call to fill.
+            (unsafe { libc::clock_gettime(clock, &mut ts) } == 0)
+                .then(|| i128::from(ts.tv_sec) * 1_000_000_000 + i128::from(ts.tv_nsec))
+        };
+        // SAFETY: sysconf has no preconditions.
+        let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+        let (Some(real), Some(boot), Ok(hz)) = (
+            clock_ns(libc::CLOCK_REALTIME),
+            clock_ns(libc::CLOCK_BOOTTIME),
+            Ok::<i128, ()>(i128::from(hz)),
+        ) else {
+            return 0;
+        };
+        if hz <= 0 {
+            return 0;
+        }
+        let start = real - boot + i128::from(ticks) * 1_000_000_000 / hz;
+        // Ticks are whole (10 ms), and the two clocks drift apart by NTP slew: a second of
+        // margin keeps the estimate at or before the true start.
+        i64::try_from(start - 1_000_000_000).unwrap_or(0).max(0)
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    0
+}
+
+/// 64-bit FNV-1a of `bytes` from `seed`.
+fn fnv1a(seed: u64, bytes: &[u8]) -> u64 {
+    bytes.iter().fold(seed, |hash, &b| {
+        (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// This machine's id, as 16 bytes, and whether it is a hash of the host name: the hex of
+/// `/etc/machine-id` (or dbus's copy of it), else FNV-1a of the host name with two seeds;
+/// zeros if neither is known.
+#[must_use]
+pub fn machine_id() -> ([u8; 16], bool) {
+    for path in ["/etc/machine-id", "/var/lib/dbus/machine-id"] {
+        if let Some(id) = std::fs::read_to_string(path)
+            .ok()
+            .and_then(|t| parse_hex16(&t))
+        {
+            if id != [0; 16] {
+                return (id, false);
+            }
+        }
+    }
+    let mut name = [0u8; 256];
+    // SAFETY: the buffer is valid for its length; the result is NUL-terminated when it fits.
+    if unsafe { libc::gethostname(name.as_mut_ptr().cast(), name.len()) } != 0 {
+        return ([0; 16], false);
+    }
+    let host = &name[..name.iter().position(|&b| b == 0).unwrap_or(name.len())];
+    if host.is_empty() {
+        return ([0; 16], false);
+    }
+    let mut id = [0u8; 16];
+    id[..8].copy_from_slice(&fnv1a(0xcbf2_9ce4_8422_2325, host).to_le_bytes());
+    id[8..].copy_from_slice(&fnv1a(0x6c62_272e_07bb_0142, host).to_le_bytes());
+    (id, true)
+}
+
+/// 32 hex digits (other characters ignored) as 16 bytes.
+fn parse_hex16(text: &str) -> Option<[u8; 16]> {
+    let hex: Vec<u8> = text.bytes().filter(u8::is_ascii_hexdigit).collect();
+    if hex.len() != 32 {
+        return None;
+    }
+    let mut id = [0u8; 16];
+    for (byte, pair) in id.iter_mut().zip(hex.chunks(2)) {
+        *byte = u8::from_str_radix(std::str::from_utf8(pair).ok()?, 16).ok()?;
+    }
+    Some(id)
+}
+
 /// The writer side of a record: owned by one process, which holds the file's lock.
 pub(super) struct RecordWriter {
     /// Holds the `flock` (when `locked`) and keeps the mapping's file alive.
@@ -283,6 +462,9 @@ pub(super) struct RecordWriter {
     /// never shorter (it is extended before a larger mapping is made, and shrunk only after a
     /// smaller one replaced it), though it may be longer after a failed shrink.
     map: Mapping,
+    /// The file's length, all of it with blocks behind it (`reserve`): the writer never
+    /// stores past it. The mapping may be longer (pages past the end are never touched).
+    reserved: usize,
     active: usize,
     cap: usize,
     len: usize,
@@ -336,13 +518,20 @@ impl RecordWriter {
         use_flock: bool,
     ) -> io::Result<Self> {
         let locked = use_flock && lock_new_record(&file)?;
-        let file_len = HEADER_LEN + REGION_HDR + MIN_CAP;
-        reserve(&file, 0, file_len)?;
-        let mut map = Mapping::new(&file, file_len)?;
+        // Mapped for a full first region, but only the first page has blocks: the rest are
+        // reserved as entries need them.
+        let map_len = HEADER_LEN + REGION_HDR + MIN_CAP;
+        reserve(&file, 0, RESERVE_STEP)?;
+        let mut map = Mapping::new(&file, map_len)?;
+        let (machine, from_hostname) = machine_id();
+        let mut flags = if locked { FLAG_LOCKED } else { 0 };
+        if from_hostname {
+            flags |= FLAG_HOSTNAME_ID;
+        }
         let buf = map.bytes();
         buf[..8].copy_from_slice(MAGIC);
         put_u32(buf, H_VERSION, VERSION);
-        put_u32(buf, H_FLAGS, if locked { FLAG_LOCKED } else { 0 });
+        put_u32(buf, H_FLAGS, flags);
         put_u64(buf, H_PID, u64::from(pid));
         put_u64(buf, H_START, start);
         put_u64(buf, HEADER_LEN, MIN_CAP as u64);
@@ -350,11 +539,14 @@ impl RecordWriter {
         put_u64(buf, H_ACTIVE, HEADER_LEN as u64);
         put_u64(buf, H_PIDNS, pid_namespace());
         buf[H_BOOT..H_BOOT + 16].copy_from_slice(&boot_id());
+        put_i64(buf, H_START_NS, start_wall_ns(start));
+        buf[H_MACHINE..H_MACHINE + 16].copy_from_slice(&machine);
         // Only a complete, locked record may carry the name sweepers act on.
         rustix::fs::renameat(dir, temp, dir, &name)?;
         Ok(Self {
             file,
             map,
+            reserved: RESERVE_STEP,
             active: HEADER_LEN,
             cap: MIN_CAP,
             len: 0,
@@ -400,13 +592,30 @@ impl RecordWriter {
         atomic.store(value.to_le(), Ordering::Release);
     }
 
-    /// Appends a live entry and returns its slot.
+    /// Appends a live entry known by its device and inode only, and returns its slot.
+    #[cfg(test)]
     pub(super) fn add(
         &mut self,
         path: &Path,
         kind: EntryKind,
         dev: u64,
         ino: u64,
+    ) -> io::Result<u32> {
+        let id = EntryIdentity {
+            dev,
+            ino,
+            ..EntryIdentity::default()
+        };
+        self.add_entry(path, kind, Some(&id))
+    }
+
+    /// Appends an entry and returns its slot: live with `identity`, or pending (recorded
+    /// before its creation is tried) without.
+    pub(super) fn add_entry(
+        &mut self,
+        path: &Path,
+        kind: EntryKind,
+        identity: Option<&EntryIdentity>,
     ) -> io::Result<u32> {
         let path = path.as_os_str().as_bytes();
         let path_len = u32::try_from(path.len())
@@ -415,6 +624,9 @@ impl RecordWriter {
         if self.len + need > self.cap {
             self.relocate(need)?;
         }
+        let rel = self.len;
+        let at = self.active + REGION_HDR + rel;
+        self.ensure_reserved(at + need)?;
         let slot = if let Some(slot) = self.free.pop() {
             slot
         } else {
@@ -423,22 +635,59 @@ impl RecordWriter {
             self.slots.push(FREE);
             slot
         };
-        let rel = self.len;
-        let at = self.active + REGION_HDR + rel;
         let buf = self.map.bytes();
+        buf[at..at + ENTRY_HDR].fill(0);
         put_u32(buf, at, path_len);
         put_u32(buf, at + E_SLOT, slot);
-        put_u64(buf, at + E_DEV, dev);
-        put_u64(buf, at + E_INO, ino);
-        buf[at + E_STATE] = LIVE;
         buf[at + E_KIND] = kind_byte(kind);
+        put_i64(buf, at + E_RECORDED, coarse_now_ns());
         buf[at + ENTRY_HDR..at + ENTRY_HDR + path.len()].copy_from_slice(path);
+        match identity {
+            Some(id) => {
+                put_identity(buf, at, id);
+                buf[at + E_STATE] = LIVE;
+            }
+            None => buf[at + E_STATE] = PENDING,
+        }
         // The commit: until this store, the entry does not exist for a reader.
         self.commit_u64(self.active + 8, (rel + need) as u64);
         self.len = rel + need;
         self.live_bytes += need;
         self.slots[slot as usize] = rel;
         Ok(slot)
+    }
+
+    /// Turns the pending entry in `slot` live with `identity`: the fields first, then the
+    /// state byte (the commit). An unknown, free or already live slot is left as it is.
+    pub(super) fn confirm(&mut self, slot: u32, identity: &EntryIdentity) {
+        let Some(&rel) = self.slots.get(slot as usize) else {
+            return;
+        };
+        if rel == FREE {
+            return;
+        }
+        let at = self.active + REGION_HDR + rel;
+        let buf = self.map.bytes();
+        if buf[at + E_STATE] != PENDING {
+            return;
+        }
+        put_identity(buf, at, identity);
+        // SAFETY: in bounds (a live slot's entry is inside the active region, in the
+        // reserved part of the mapping); a byte is always aligned; only this writer touches
+        // it, behind `&mut self`.
+        unsafe { AtomicU8::from_ptr(buf.as_mut_ptr().add(at + E_STATE)) }
+            .store(LIVE, Ordering::Release);
+    }
+
+    /// Makes sure the file has blocks up to `end`, growing it a step at a time.
+    fn ensure_reserved(&mut self, end: usize) -> io::Result<()> {
+        if end <= self.reserved {
+            return Ok(());
+        }
+        let to = end.next_multiple_of(RESERVE_STEP);
+        reserve(&self.file, self.reserved, to)?;
+        self.reserved = to;
+        Ok(())
     }
 
     /// Marks the entry in `slot` removed; an unknown or free slot is ignored.
@@ -475,12 +724,17 @@ impl RecordWriter {
             (self.active + REGION_HDR + self.cap).next_multiple_of(64)
         };
         let new_end = new_at + REGION_HDR + new_cap;
+        if new_end as u64 > MAX_RECORD_LEN {
+            return Err(io::Error::other("too many guarded entries for one record"));
+        }
         if new_end > self.map.len {
-            reserve(&self.file, self.map.len, new_end)?;
+            // Pages past the file's end are mapped but never touched before they are
+            // reserved.
             self.remap(new_end)?;
         }
         let old_data = self.active + REGION_HDR;
         let new_data = new_at + REGION_HDR;
+        self.ensure_reserved(new_data + self.live_bytes + need)?;
         let buf = self.map.bytes();
         let mut written = 0;
         for rel in self.slots.iter_mut().filter(|rel| **rel != FREE) {
@@ -516,7 +770,9 @@ impl RecordWriter {
         if std::mem::take(&mut self.fail_shrink) {
             return;
         }
-        let _ = self.file.set_len(len as u64);
+        if self.file.set_len(len as u64).is_ok() {
+            self.reserved = self.reserved.min(len);
+        }
     }
 
     /// Maps `len` bytes of the file in place of the current mapping. The new mapping is made
@@ -549,6 +805,16 @@ impl RecordWriter {
     }
 }
 
+/// Whether an entry's creation was confirmed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntryState {
+    /// Created, with its identity recorded.
+    Live,
+    /// Recorded before its creation was tried: the path may never have been created, or may
+    /// be someone else's file the creation collided with.
+    Pending,
+}
+
 /// An entry as a sweeper reads it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordEntry {
@@ -556,29 +822,68 @@ pub struct RecordEntry {
     pub path: PathBuf,
     /// File or directory.
     pub kind: EntryKind,
+    /// Live or pending.
+    pub state: EntryState,
+    /// Its identity (device and inode 0 while pending; birth time and generation where the
+    /// filesystem gave them, never in versions 1 and 2).
+    pub identity: EntryIdentity,
+    /// When the entry was written, ns since the epoch on the coarse clock (before the
+    /// creation, for a pending one); 0 when unknown (versions 1 and 2).
+    pub recorded_ns: i64,
+}
+
+impl RecordEntry {
     /// The device it was created on.
-    pub dev: u64,
+    #[must_use]
+    pub fn dev(&self) -> u64 {
+        self.identity.dev
+    }
+
     /// Its inode.
-    pub ino: u64,
+    #[must_use]
+    pub fn ino(&self) -> u64 {
+        self.identity.ino
+    }
 }
 
 /// A record as a sweeper reads it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ParsedRecord {
+    /// The layout version.
+    pub version: u32,
     /// The owner's process id.
     pub pid: u32,
     /// The owner's start time (see [`process_start_time`]); 0 when unknown.
     pub start_time: u64,
+    /// The owner's start on the wall clock, ns since the epoch (see the module docs); 0 when
+    /// unknown (and in versions 1 and 2).
+    pub start_ns: i64,
     /// Whether the owner locked the record with `flock`.
     pub locked: bool,
     /// The owner's pid namespace (see [`pid_namespace`]); 0 when unknown (and in version 1).
     pub pid_ns: u64,
     /// The boot the owner ran in (see [`boot_id`]); zeros when unknown (and in version 1).
     pub boot_id: [u8; 16],
-    /// The live entries.
+    /// The owner's host (see [`machine_id`]); zeros when unknown (and in versions 1 and 2).
+    pub machine_id: [u8; 16],
+    /// Whether `machine_id` is a hash of the host name.
+    pub machine_id_from_hostname: bool,
+    /// The live and pending entries.
     pub entries: Vec<RecordEntry>,
     /// Whether the record ended in something unreadable (the entries before it are listed).
     pub truncated: bool,
+}
+
+impl ParsedRecord {
+    /// Whether the record names a host, and it is not this one (see [`machine_id`]). Ids of
+    /// different sources (machine id, host name hash) are not compared: not known to differ.
+    #[must_use]
+    pub fn other_host(&self, ours: &([u8; 16], bool)) -> bool {
+        self.machine_id != [0; 16]
+            && ours.0 != [0; 16]
+            && self.machine_id_from_hostname == ours.1
+            && self.machine_id != ours.0
+    }
 }
 
 /// What a file in the registry turned out to be.
@@ -588,6 +893,8 @@ pub enum Parsed {
     Record(ParsedRecord),
     /// A record (the magic matches) of a layout version this code does not know.
     UnknownVersion,
+    /// Longer than [`MAX_RECORD_LEN`]: damaged, or not ferrotemp's; not read.
+    TooLarge,
     /// Not a record at all.
     NotARecord,
 }
@@ -604,6 +911,27 @@ pub fn classify(bytes: &[u8]) -> Parsed {
         None => return Parsed::NotARecord,
     }
     parse(bytes).map_or(Parsed::NotARecord, Parsed::Record)
+}
+
+/// Reads the record open as `file`, never holding more than [`MAX_RECORD_LEN`] bytes of it
+/// in memory: a longer file is [`Parsed::TooLarge`], left unread.
+///
+/// # Errors
+///
+/// The error of `fstat` or of reading.
+pub fn read_bounded(file: &File) -> io::Result<Parsed> {
+    use std::io::Read;
+    if file.metadata()?.len() > MAX_RECORD_LEN {
+        return Ok(Parsed::TooLarge);
+    }
+    let mut bytes = Vec::new();
+    // It may grow meanwhile: read no further than the cap, and one byte to tell.
+    let reader = file;
+    reader.take(MAX_RECORD_LEN + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_RECORD_LEN {
+        return Ok(Parsed::TooLarge);
+    }
+    Ok(classify(&bytes))
 }
 
 /// Reads a record's bytes; `None` if it is not a record at all (wrong magic or version, or a
@@ -626,20 +954,37 @@ pub fn parse(bytes: &[u8]) -> Option<ParsedRecord> {
     } else {
         (0, [0; 16])
     };
+    let (start_ns, machine_id) = if version >= 3 {
+        let machine: [u8; 16] = bytes.get(H_MACHINE..H_MACHINE + 16)?.try_into().ok()?;
+        (get_i64(bytes, H_START_NS)?, machine)
+    } else {
+        (0, [0; 16])
+    };
     let mut record = ParsedRecord {
+        version,
         pid,
         start_time,
+        start_ns,
         locked: flags & FLAG_LOCKED != 0,
         pid_ns,
         boot_id,
+        machine_id,
+        machine_id_from_hostname: version >= 3 && flags & FLAG_HOSTNAME_ID != 0,
         entries: Vec::new(),
         truncated: false,
     };
-    let region = to_usize(active).and_then(|active| {
-        let cap = to_usize(get_u64(bytes, active)?)?;
-        let len = to_usize(get_u64(bytes, active.checked_add(8)?)?)?;
-        Some((active.checked_add(REGION_HDR)?, cap, len))
-    });
+    let header_len = if version >= 3 {
+        HEADER_LEN
+    } else {
+        HEADER_LEN_V2
+    };
+    let region = to_usize(active)
+        .filter(|&active| active >= header_len)
+        .and_then(|active| {
+            let cap = to_usize(get_u64(bytes, active)?)?;
+            let len = to_usize(get_u64(bytes, active.checked_add(8)?)?)?;
+            Some((active.checked_add(REGION_HDR)?, cap, len))
+        });
     let Some((data, cap, len)) = region else {
         record.truncated = true;
         return Some(record);
@@ -653,7 +998,7 @@ pub fn parse(bytes: &[u8]) -> Option<ParsedRecord> {
     };
     let mut at = data;
     while at < end {
-        let Some(entry) = parse_entry(&bytes[..end], at) else {
+        let Some(entry) = parse_entry(&bytes[..end], at, version) else {
             record.truncated = true;
             break;
         };
@@ -665,12 +1010,13 @@ pub fn parse(bytes: &[u8]) -> Option<ParsedRecord> {
     Some(record)
 }
 
-/// One entry at `at`: its size, and the entry if it is live.
-fn parse_entry(bytes: &[u8], at: usize) -> Option<(usize, Option<RecordEntry>)> {
+/// One entry at `at`: its size, and the entry if it is live or pending.
+fn parse_entry(bytes: &[u8], at: usize, version: u32) -> Option<(usize, Option<RecordEntry>)> {
     let path_len = get_u32(bytes, at)? as usize;
-    let size = entry_len(path_len);
-    let path = bytes.get(at + ENTRY_HDR..at + ENTRY_HDR + path_len)?;
-    if at + size > bytes.len() {
+    let size = entry_len_v(version, path_len);
+    let hdr = entry_hdr(version);
+    let path = bytes.get(at.checked_add(hdr)?..at.checked_add(hdr)?.checked_add(path_len)?)?;
+    if at.checked_add(size)? > bytes.len() {
         return None;
     }
     let state = *bytes.get(at + E_STATE)?;
@@ -679,17 +1025,42 @@ fn parse_entry(bytes: &[u8], at: usize) -> Option<(usize, Option<RecordEntry>)> 
         b'd' => EntryKind::Dir,
         _ => return None,
     };
-    let entry = match state {
-        LIVE => Some(RecordEntry {
-            path: PathBuf::from(std::ffi::OsStr::from_bytes(path)),
-            kind,
-            dev: get_u64(bytes, at + E_DEV)?,
-            ino: get_u64(bytes, at + E_INO)?,
-        }),
-        DEAD => None,
+    let state = match state {
+        LIVE => EntryState::Live,
+        PENDING if version >= 3 => EntryState::Pending,
+        DEAD => return Some((size, None)),
         _ => return None,
     };
-    Some((size, entry))
+    let mut identity = EntryIdentity {
+        dev: get_u64(bytes, at + E_DEV)?,
+        ino: get_u64(bytes, at + E_INO)?,
+        btime_ns: None,
+        generation: None,
+    };
+    let mut recorded_ns = 0;
+    if version >= 3 {
+        let flags = *bytes.get(at + E_IDFLAGS)?;
+        if state == EntryState::Live {
+            if flags & ID_BTIME != 0 {
+                identity.btime_ns = Some(get_i64(bytes, at + E_BTIME)?);
+            }
+            if flags & ID_GENERATION != 0 {
+                identity.generation = Some(get_u32(bytes, at + E_GENERATION)?);
+            }
+        } else {
+            // A pending entry's identity fields are not committed: never read.
+            identity = EntryIdentity::default();
+        }
+        recorded_ns = get_i64(bytes, at + E_RECORDED)?;
+    }
+    let entry = RecordEntry {
+        path: PathBuf::from(std::ffi::OsStr::from_bytes(path)),
+        kind,
+        state,
+        identity,
+        recorded_ns,
+    };
+    Some((size, Some(entry)))
 }
 
 #[cfg(test)]
@@ -723,7 +1094,7 @@ mod tests {
         assert!(!parsed.truncated);
         assert_eq!(parsed.entries.len(), 2);
         assert_eq!(parsed.entries[0].path, odd);
-        assert_eq!((parsed.entries[1].dev, parsed.entries[1].ino), (3, 4));
+        assert_eq!((parsed.entries[1].dev(), parsed.entries[1].ino()), (3, 4));
         writer.remove(a);
         let parsed = read(&dir, &writer);
         assert_eq!(parsed.entries.len(), 1);
@@ -829,22 +1200,77 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
+    /// A record of layout version 1 or 2 (64-byte header, 32-byte entries), by hand.
+    fn old_record(version: u32, entries: &[(&[u8], u8, u64, u64)]) -> Vec<u8> {
+        let mut bytes = vec![0u8; HEADER_LEN_V2 + REGION_HDR];
+        bytes[..8].copy_from_slice(MAGIC);
+        put_u32(&mut bytes, H_VERSION, version);
+        put_u32(&mut bytes, H_FLAGS, FLAG_LOCKED);
+        put_u64(&mut bytes, H_PID, 77);
+        put_u64(&mut bytes, H_ACTIVE, HEADER_LEN_V2 as u64);
+        if version >= 2 {
+            put_u64(&mut bytes, H_PIDNS, 9);
+            bytes[H_BOOT..H_BOOT + 16].fill(7);
+        }
+        for &(path, kind, dev, ino) in entries {
+            let at = bytes.len();
+            bytes.resize(at + entry_len_v(version, path.len()), 0);
+            put_u32(&mut bytes, at, u32::try_from(path.len()).unwrap());
+            put_u64(&mut bytes, at + E_DEV, dev);
+            put_u64(&mut bytes, at + E_INO, ino);
+            bytes[at + E_STATE] = LIVE;
+            bytes[at + E_KIND] = kind;
+            bytes[at + ENTRY_HDR_V2..at + ENTRY_HDR_V2 + path.len()].copy_from_slice(path);
+        }
+        let len = (bytes.len() - HEADER_LEN_V2 - REGION_HDR) as u64;
+        put_u64(&mut bytes, HEADER_LEN_V2, len);
+        put_u64(&mut bytes, HEADER_LEN_V2 + 8, len);
+        bytes
+    }
+
     #[test]
-    fn version_1_records_are_read_and_unknown_versions_recognised() {
+    fn version_1_and_2_records_are_read_and_unknown_versions_recognised() {
+        let entries: [(&[u8], u8, u64, u64); 2] = [
+            (b"/tmp/v-file", b'f', 5, 6),
+            (b"/tmp/v-dir-longer", b'd', 7, 8),
+        ];
+        for version in [1, 2] {
+            let old = parse(&old_record(version, &entries)).unwrap();
+            assert!(!old.truncated);
+            assert_eq!(old.version, version);
+            assert_eq!(old.pid, 77);
+            assert_eq!((old.start_ns, old.machine_id), (0, [0; 16]));
+            if version == 1 {
+                assert_eq!((old.pid_ns, old.boot_id), (0, [0; 16]));
+            } else {
+                assert_eq!((old.pid_ns, old.boot_id), (9, [7; 16]));
+            }
+            assert_eq!(old.entries.len(), 2);
+            assert_eq!(old.entries[1].path, Path::new("/tmp/v-dir-longer"));
+            assert_eq!(old.entries[1].kind, EntryKind::Dir);
+            assert_eq!(old.entries[1].state, EntryState::Live);
+            let id = old.entries[0].identity;
+            assert_eq!(
+                (id.dev, id.ino, id.btime_ns, id.generation),
+                (5, 6, None, None)
+            );
+        }
         let (dir, fd) = scratch("versions");
         let mut writer = RecordWriter::create(&fd, true).unwrap();
         writer
-            .add(Path::new("/tmp/v1"), EntryKind::File, 5, 6)
+            .add(Path::new("/tmp/v3"), EntryKind::File, 5, 6)
             .unwrap();
         let mut bytes = std::fs::read(dir.join(writer.name())).unwrap();
         let current = parse(&bytes).unwrap();
+        assert_eq!(current.version, VERSION);
         assert_eq!(current.pid_ns, pid_namespace());
         assert_eq!(current.boot_id, boot_id());
-        put_u32(&mut bytes, H_VERSION, 1);
-        bytes[H_PIDNS..HEADER_LEN].fill(0);
-        let old = parse(&bytes).unwrap();
-        assert_eq!((old.pid_ns, old.boot_id), (0, [0; 16]));
-        assert_eq!(old.entries, current.entries);
+        let machine = machine_id();
+        assert_eq!(
+            (current.machine_id, current.machine_id_from_hostname),
+            machine
+        );
+        assert!(!current.other_host(&machine));
         put_u32(&mut bytes, H_VERSION, VERSION + 1);
         assert_eq!(classify(&bytes), Parsed::UnknownVersion);
         assert!(parse(&bytes).is_none());
@@ -855,6 +1281,80 @@ mod tests {
         assert!(damaged.truncated && damaged.entries.is_empty());
         assert_eq!(damaged.pid, std::process::id());
         drop(writer);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn pending_entries_are_read_without_identity_and_confirmed_in_place() {
+        let (dir, fd) = scratch("pending");
+        let mut writer = RecordWriter::create(&fd, true).unwrap();
+        let before = coarse_now_ns();
+        let slot = writer
+            .add_entry(Path::new("/tmp/pending"), EntryKind::Dir, None)
+            .unwrap();
+        let parsed = read(&dir, &writer);
+        assert_eq!(parsed.entries.len(), 1);
+        let entry = &parsed.entries[0];
+        assert_eq!(entry.state, EntryState::Pending);
+        assert_eq!(entry.identity, EntryIdentity::default());
+        assert!(entry.recorded_ns >= before && entry.recorded_ns > 0);
+        let id = EntryIdentity {
+            dev: 3,
+            ino: 4,
+            btime_ns: Some(1_700_000_000_123_456_789),
+            generation: Some(0xdead_beef),
+        };
+        writer.confirm(slot, &id);
+        let parsed = read(&dir, &writer);
+        assert_eq!(parsed.entries[0].state, EntryState::Live);
+        assert_eq!(parsed.entries[0].identity, id);
+        assert_eq!(parsed.entries[0].recorded_ns, entry.recorded_ns);
+        writer.remove(slot);
+        assert!(read(&dir, &writer).entries.is_empty());
+        drop(writer);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn blocks_are_reserved_in_small_steps_as_entries_need_them() {
+        let (dir, fd) = scratch("reserve");
+        let mut writer = RecordWriter::create(&fd, true).unwrap();
+        let record = dir.join(writer.name());
+        let blocks = || {
+            let meta = std::fs::metadata(&record).unwrap();
+            (
+                std::os::unix::fs::MetadataExt::blocks(&meta) * 512,
+                meta.len(),
+            )
+        };
+        let (used, len) = blocks();
+        assert_eq!(len, RESERVE_STEP as u64);
+        assert!(
+            used <= RESERVE_STEP as u64,
+            "{used} bytes reserved up front"
+        );
+        // About 60 entries of 64 bytes fill a page: the file grows one step after them.
+        for i in 0..100u64 {
+            writer
+                .add(Path::new(&format!("/tmp/e{i:04}")), EntryKind::File, 1, i)
+                .unwrap();
+        }
+        let (used, len) = blocks();
+        assert_eq!(len, 2 * RESERVE_STEP as u64);
+        assert!(used <= len);
+        assert_eq!(read(&dir, &writer).entries.len(), 100);
+        drop(writer);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_record_past_the_cap_is_not_read() {
+        let (dir, _fd) = scratch("huge");
+        let path = dir.join("1-huge.rec");
+        let file = File::create(&path).unwrap();
+        file.set_len(MAX_RECORD_LEN + 1).unwrap();
+        assert_eq!(read_bounded(&file).unwrap(), Parsed::TooLarge);
+        drop(file);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

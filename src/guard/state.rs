@@ -328,7 +328,12 @@ pub(super) fn set_config(mut config: GuardConfig) {
     state.discard_empty();
 }
 
-pub(super) fn register(path: &Path, kind: EntryKind, dev: u64, ino: u64) -> Registration {
+/// Records `path`: live with `identity`, or pending (before its creation) without.
+pub(super) fn register(
+    path: &Path,
+    kind: EntryKind,
+    identity: Option<&super::EntryIdentity>,
+) -> Registration {
     install_fork_handlers();
     let path = if path.is_absolute() {
         std::borrow::Cow::Borrowed(path)
@@ -348,7 +353,7 @@ pub(super) fn register(path: &Path, kind: EntryKind, dev: u64, ino: u64) -> Regi
         let Some((writer, epoch, created)) = state.current() else {
             return Registration::Unguarded;
         };
-        match writer.add(&path, kind, dev, ino) {
+        match writer.add_entry(&path, kind, identity) {
             Ok(slot) => {
                 let start = created && auto_sweep && !state.swept;
                 state.swept |= start;
@@ -366,6 +371,14 @@ pub(super) fn register(path: &Path, kind: EntryKind, dev: u64, ino: u64) -> Regi
         let _ = super::spawn_background_sweep(SweepLimits::default());
     }
     registration
+}
+
+/// Confirms a pending entry with the identity of what was created.
+pub(super) fn confirm(epoch: u64, slot: u32, identity: &super::EntryIdentity) {
+    let mut state = lock();
+    if let Some(record) = state.records.iter_mut().find(|r| r.epoch == epoch) {
+        record.writer.confirm(slot, identity);
+    }
 }
 
 pub(super) fn unregister(epoch: u64, slot: u32) {

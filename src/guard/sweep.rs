@@ -2,7 +2,6 @@
 
 use std::collections::HashSet;
 use std::ffi::CStr;
-use std::io::Read;
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
@@ -11,8 +10,9 @@ use std::time::{Duration, Instant, SystemTime};
 use rustix::fs::{AtFlags, Dir, FileType, FlockOperation, Mode, OFlags, Stat, CWD};
 use rustix::io::Errno;
 
+use super::identity;
 use super::record::{
-    self, Parsed, ParsedRecord, RecordEntry, CLAIMED_INFIX, NEW_SUFFIX, RECORD_SUFFIX,
+    self, EntryState, Parsed, ParsedRecord, RecordEntry, CLAIMED_INFIX, NEW_SUFFIX, RECORD_SUFFIX,
 };
 use super::tree::{file_bytes, open_nofollow, scan_tree, ScanBounds};
 use super::{
@@ -72,6 +72,7 @@ pub(super) fn sweep(options: &SweepOptions) -> std::io::Result<SweepReport> {
     };
     let names = list(&dir).map_err(|e| with_path(e.into(), &path))?;
     let us = Identity::current();
+    let host = record::machine_id();
     for name in names {
         if budget.exhausted() {
             report.complete = false;
@@ -83,6 +84,7 @@ pub(super) fn sweep(options: &SweepOptions) -> std::io::Result<SweepReport> {
             name: &name,
             dry_run: options.dry_run,
             us: &us,
+            host: &host,
             report: &mut report,
             budget: &mut budget,
         };
@@ -232,6 +234,7 @@ pub(super) fn live_entries(path: &Path) -> std::io::Result<HashSet<(u64, u64)>> 
     };
     let euid = rustix::process::geteuid().as_raw();
     let us = Identity::current();
+    let host = record::machine_id();
     for name in list(&dir).map_err(|e| with_path(e.into(), path))? {
         if !name.ends_with(RECORD_SUFFIX) {
             continue; // `.new`: no entry yet; claimed: a dead owner's, being swept
@@ -252,11 +255,20 @@ pub(super) fn live_entries(path: &Path) -> std::io::Result<HashSet<(u64, u64)>> 
             .map_err(|e| with_path(e.into(), &record_path))?;
         match read_record(fd.as_fd()).map_err(|e| with_path(e, &record_path))? {
             Parsed::Record(parsed) => {
-                if record_live(lock, &parsed, &us) {
-                    live.extend(parsed.entries.iter().map(|e| (e.dev, e.ino)));
+                // Another host's entries are judged by age alone (its owner's liveness cannot
+                // be told from here); pending ones are too young for any age rule.
+                if !parsed.other_host(&host) && record_live(lock, &parsed, &us) {
+                    live.extend(
+                        parsed
+                            .entries
+                            .iter()
+                            .filter(|e| e.state == EntryState::Live)
+                            .map(|e| (e.dev(), e.ino())),
+                    );
                 }
             }
-            Parsed::NotARecord => {}
+            // Not something ferrotemp writes: it lists nothing in use.
+            Parsed::NotARecord | Parsed::TooLarge => {}
             Parsed::UnknownVersion => {
                 return Err(with_path(
                     std::io::Error::new(
@@ -278,6 +290,8 @@ struct RecordSweep<'a> {
     dry_run: bool,
     /// This process, to judge records kept without `flock` by.
     us: &'a Identity,
+    /// This machine (see [`record::machine_id`]).
+    host: &'a ([u8; 16], bool),
     report: &'a mut SweepReport,
     budget: &'a mut Budget,
 }
@@ -339,6 +353,7 @@ impl RecordSweep<'_> {
                 return;
             }
             Ok(Parsed::NotARecord) => None,
+            Ok(Parsed::TooLarge) => return self.error(too_large()),
             Err(err) => return self.error(err),
         };
         if self.name.contains(CLAIMED_INFIX) {
@@ -347,9 +362,11 @@ impl RecordSweep<'_> {
             }
         } else if parsed
             .as_ref()
-            .is_some_and(|p| record_live(lock, p, self.us))
+            .is_some_and(|p| p.other_host(self.host) || record_live(lock, p, self.us))
         {
-            // Judged by its header even when its entries are damaged.
+            // Judged by its header even when its entries are damaged. Another machine's (a
+            // shared temp dir) is never judged dead: its lock and its pid say nothing here;
+            // only an age-based sweep removes such entries.
             self.report.records_live += 1;
             return;
         }
@@ -376,6 +393,7 @@ impl RecordSweep<'_> {
                 "damaged crash guard record; its readable entries were swept",
             ));
         }
+        let owner = Owner::of(&parsed, &fd, &st);
         let mut in_use = false;
         for entry in &parsed.entries {
             if self.budget.exhausted() {
@@ -384,7 +402,7 @@ impl RecordSweep<'_> {
                 return;
             }
             self.budget.used += 1;
-            match sweep_entry(entry, self.dry_run, self.report, self.budget) {
+            match sweep_entry(entry, &owner, self.dry_run, self.report, self.budget) {
                 Outcome::Done => {}
                 Outcome::InUse => in_use = true,
                 Outcome::Unfinished => {
@@ -451,10 +469,42 @@ impl RecordSweep<'_> {
 }
 
 fn read_record(fd: std::os::fd::BorrowedFd<'_>) -> std::io::Result<Parsed> {
-    let mut file = std::fs::File::from(fd.try_clone_to_owned()?);
-    let mut bytes = Vec::new();
-    file.read_to_end(&mut bytes)?;
-    Ok(record::classify(&bytes))
+    record::read_bounded(&std::fs::File::from(fd.try_clone_to_owned()?))
+}
+
+/// The error for a record longer than any ferrotemp writes.
+fn too_large() -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::InvalidData,
+        format!(
+            "damaged crash guard record: longer than {} bytes, more than ferrotemp ever \
+             writes; left unread",
+            record::MAX_RECORD_LEN
+        ),
+    )
+}
+
+/// What a dead record's entries are checked against besides their own identity.
+struct Owner {
+    /// Nothing born before this (ns since the epoch) can be the owner's: the later of the
+    /// owner's start and the record file's birth.
+    floor_ns: i64,
+    /// The record's user: the owner's entries are its.
+    uid: u32,
+}
+
+impl Owner {
+    /// The owner of `parsed`, read from `fd` (stat `st`).
+    fn of(parsed: &ParsedRecord, fd: &OwnedFd, st: &Stat) -> Self {
+        // The owner cannot have created anything before its record existed (nor before it
+        // started): the record file's birth time is the kernel's, which no writer of the
+        // record sets back, so a planted record cannot name an older file.
+        let record_born = identity::of_fd(fd.as_fd()).ok().and_then(|o| o.btime_ns);
+        Self {
+            floor_ns: parsed.start_ns.max(record_born.unwrap_or(0)),
+            uid: st.st_uid,
+        }
+    }
 }
 
 /// Why an entry was left: skipped for a reason, an error, or the budget ran out.
@@ -488,11 +538,12 @@ enum Outcome {
 /// The tree work (measuring, removing) counts against `budget`.
 fn sweep_entry(
     entry: &RecordEntry,
+    owner: &Owner,
     dry_run: bool,
     report: &mut SweepReport,
     budget: &mut Budget,
 ) -> Outcome {
-    match examine_and_remove(entry, dry_run, report, budget) {
+    match examine_and_remove(entry, owner, dry_run, report, budget) {
         Ok(bytes) => {
             report.removed.push(SweptEntry {
                 path: entry.path.clone(),
@@ -517,9 +568,44 @@ fn sweep_entry(
     }
 }
 
+/// Whether what `seen` at a dead record's entry is what the owner recorded (or, pending,
+/// went on to create): the kind, the owner's user, the identity the record holds (device,
+/// inode, birth time), and never born before the owner's record. The generation is checked
+/// on the opened descriptor, by the caller.
+fn judge(entry: &RecordEntry, owner: &Owner, seen: &identity::Observed) -> Result<(), Left> {
+    let kind_matches = match entry.kind {
+        EntryKind::File => seen.file_type == FileType::RegularFile,
+        EntryKind::Dir => seen.file_type == FileType::Directory,
+    };
+    if !kind_matches {
+        return Err(Left::Skipped(SkipReason::Replaced));
+    }
+    if seen.uid != owner.uid {
+        return Err(Left::Skipped(SkipReason::OtherOwner));
+    }
+    match entry.state {
+        EntryState::Live if !seen.matches(&entry.identity) => {
+            return Err(Left::Skipped(SkipReason::Replaced));
+        }
+        EntryState::Live => {}
+        // Recorded before the creation was tried: the name may be a file the creation
+        // collided with (EEXIST), which was born before the entry was written. Without a
+        // birth time that cannot be told, and the path is left.
+        EntryState::Pending => match seen.btime_ns {
+            Some(born) if born >= entry.recorded_ns && entry.recorded_ns > 0 => {}
+            _ => return Err(Left::Skipped(SkipReason::Unconfirmed)),
+        },
+    }
+    if seen.btime_ns.is_some_and(|born| born < owner.floor_ns) {
+        return Err(Left::Skipped(SkipReason::BornBeforeOwner));
+    }
+    Ok(())
+}
+
 /// The checks and the removal of [`sweep_entry`]; returns the bytes reclaimed.
 fn examine_and_remove(
     entry: &RecordEntry,
+    owner: &Owner,
     dry_run: bool,
     report: &mut SweepReport,
     budget: &mut Budget,
@@ -541,39 +627,58 @@ fn examine_and_remove(
     // A NUL cannot be in a real path: nothing of ours is there.
     let name =
         std::ffi::CString::new(name.as_bytes()).map_err(|_| Left::Skipped(SkipReason::Gone))?;
-    let st = rustix::fs::statat(&parent_fd, &name, AtFlags::SYMLINK_NOFOLLOW)
-        .map_err(|err| Left::from_errno(err, path))?;
-    let kind_matches = match entry.kind {
-        EntryKind::File => FileType::from_raw_mode(st.st_mode) == FileType::RegularFile,
-        EntryKind::Dir => FileType::from_raw_mode(st.st_mode) == FileType::Directory,
-    };
-    if stat_dev(&st) != entry.dev || stat_ino(&st) != entry.ino || !kind_matches {
-        return Err(Left::Skipped(SkipReason::Replaced));
-    }
-    // A directory someone still holds a lock on (a worker the dead owner forked, say) is in
+    let seen = identity::at(parent_fd.as_fd(), &name).map_err(|err| Left::from_errno(err, path))?;
+    judge(entry, owner, &seen)?;
+    // The entry is opened and held until it is removed: an inode held open cannot be freed,
+    // so its number cannot pass to another file between the checks and the removal. A
+    // directory someone still holds a lock on (a worker the dead owner forked, say) is in
     // use: left alone. The lock taken here is held until the removal is done.
-    let _dir_lock = match entry.kind {
+    let held = match entry.kind {
         EntryKind::Dir => match lock_dir_if_free(&parent_fd, &name) {
-            Ok(Some(fd)) => Some(fd),
+            Ok(Some(fd)) => fd,
             Ok(None) => return Err(Left::Skipped(SkipReason::InUse)),
             Err(Errno::LOOP | Errno::NOTDIR) => return Err(Left::Skipped(SkipReason::Replaced)),
             Err(err) => return Err(Left::from_errno(err, path)),
         },
-        EntryKind::File => None,
+        EntryKind::File => match open_nofollow(&parent_fd, &name, OFlags::NOCTTY) {
+            Ok(fd) => fd,
+            Err(Errno::LOOP | Errno::NXIO) => return Err(Left::Skipped(SkipReason::Replaced)),
+            Err(err) => return Err(Left::from_errno(err, path)),
+        },
     };
+    let held_seen = identity::of_fd(held.as_fd()).map_err(|err| Left::from_errno(err, path))?;
+    if held_seen.dev != seen.dev || held_seen.ino != seen.ino || held_seen.btime_ns != seen.btime_ns
+    {
+        return Err(Left::Skipped(SkipReason::Replaced));
+    }
+    if let (EntryState::Live, Some(recorded)) = (entry.state, entry.identity.generation) {
+        if identity::generation(held.as_fd(), held_seen.dev) != Some(recorded) {
+            return Err(Left::Skipped(SkipReason::Replaced));
+        }
+    }
+    let st = rustix::fs::fstat(&held).map_err(|err| Left::from_errno(err, path))?;
     let bytes = match entry.kind {
         EntryKind::File => file_bytes(&st),
         EntryKind::Dir => dir_bytes(&parent_fd, &name, &st, budget),
     };
     if !dry_run {
         match entry.kind {
-            EntryKind::File => rustix::fs::unlinkat(&parent_fd, &name, AtFlags::empty())
-                .map_err(|e| Left::Failed(with_path(e.into(), path)))?,
+            EntryKind::File => {
+                // The name must still lead to the inode held.
+                match rustix::fs::statat(&parent_fd, &name, AtFlags::SYMLINK_NOFOLLOW) {
+                    Ok(now) if same_file(&now, &st) => {}
+                    Ok(_) => return Err(Left::Skipped(SkipReason::Replaced)),
+                    Err(err) => return Err(Left::from_errno(err, path)),
+                }
+                rustix::fs::unlinkat(&parent_fd, &name, AtFlags::empty())
+                    .map_err(|e| Left::Failed(with_path(e.into(), path)))?;
+            }
             EntryKind::Dir => {
-                remove_dir(path, (entry.dev, entry.ino), budget, report)?;
+                remove_dir(path, (seen.dev, seen.ino), budget, report)?;
             }
         }
     }
+    drop(held);
     Ok(bytes)
 }
 

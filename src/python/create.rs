@@ -61,15 +61,19 @@ pub(crate) fn create_file_audited(
     attempts: u32,
 ) -> PyResult<(std::fs::File, PathBuf, bool)> {
     let ((file, path), as_bytes) =
-        create_file_audited_with(py, dir, prefix, suffix, text, attempts, |file, path| {
-            (file, path)
+        create_file_audited_with(py, dir, prefix, suffix, text, attempts, false, |b, path| {
+            Ok(b.try_create_file(path)?
+                .map(|file| (file, env::abspath(path))))
         })?;
     Ok((file, path, as_bytes))
 }
 
-/// [`create_file_audited`], handing the new file and its absolute path to `adopt` in the same
-/// release of the GIL (for work that belongs with the creation, such as the crash guard's
-/// registration). Returns what `adopt` made and whether paths are bytes.
+/// The loop of [`create_file_audited`], with `try_create` making one attempt at a candidate
+/// path in the same release of the GIL (`None`: the name is taken), so that work belonging
+/// with the creation — the crash guard's records before and after it — happens there.
+/// `guarded` sets the builder's crash-guard flag. Returns what it made and whether paths are
+/// bytes.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn create_file_audited_with<T: Send>(
     py: Python<'_>,
     dir: &Bound<'_, PyAny>,
@@ -77,23 +81,22 @@ pub(crate) fn create_file_audited_with<T: Send>(
     suffix: &Bound<'_, PyAny>,
     text: bool,
     attempts: u32,
-    adopt: impl Fn(std::fs::File, PathBuf) -> T + Sync,
+    guarded: bool,
+    try_create: impl Fn(&Builder, &Path) -> std::io::Result<Option<T>> + Sync,
 ) -> PyResult<(T, bool)> {
     let as_bytes = prefix.is_instance_of::<PyBytes>();
     let dir = fs_path(dir)?;
     let mut builder = builder_for(prefix, suffix)?;
-    builder.binary(!text).max_attempts(attempts);
+    builder
+        .binary(!text)
+        .max_attempts(attempts)
+        .guarded(guarded);
     for _ in 0..builder.attempts() {
         let path = builder
             .candidate_path(&dir)
             .map_err(|e| to_pyerr(py, &e, as_bytes))?;
         audit(py, "tempfile.mkstemp", &path, as_bytes)?;
-        let made = py.detach(|| {
-            builder
-                .try_create_file(&path)
-                .map(|file| file.map(|file| adopt(file, env::abspath(&path))))
-        });
-        match made {
+        match py.detach(|| try_create(&builder, &path)) {
             Ok(Some(made)) => return Ok((made, as_bytes)),
             Ok(None) => {}
             Err(err) => return Err(to_pyerr(py, &err, as_bytes)),

@@ -37,6 +37,8 @@ fn skip_name(reason: SkipReason) -> &'static str {
         SkipReason::Recent => "recent",
         SkipReason::NotFileOrDir => "not_file_or_dir",
         SkipReason::TooLarge => "too_large",
+        SkipReason::BornBeforeOwner => "born_before_owner",
+        SkipReason::Unconfirmed => "unconfirmed",
     }
 }
 

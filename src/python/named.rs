@@ -108,15 +108,25 @@ pub(crate) fn create_named(
     attempts: u32,
     delete: bool,
 ) -> PyResult<NamedGuard> {
-    let ((file, path), as_bytes) =
-        create_file_audited_with(py, dir, prefix, suffix, false, attempts, |file, path| {
-            let path = if delete {
-                TempPath::new_guarded(path, &file)
-            } else {
-                TempPath::new(path, false)
-            };
-            (file, path)
-        })?;
+    let ((file, path), as_bytes) = create_file_audited_with(
+        py,
+        dir,
+        prefix,
+        suffix,
+        false,
+        attempts,
+        delete,
+        |builder, candidate| {
+            let made = builder.try_create_temp_path(candidate)?;
+            Ok(made.map(|(file, mut path)| {
+                if !delete {
+                    // delete=False: the caller's file, never removed by the guard.
+                    path = TempPath::new(path.keep(), false);
+                }
+                (file, path)
+            }))
+        },
+    )?;
     let notice = guard_notice(delete && !path.will_delete());
     let name = match path_to_py(py, path.path(), as_bytes) {
         Ok(name) => name.unbind(),
@@ -153,13 +163,24 @@ pub(crate) fn create_unnamed(
     }
     // The fallback is mkstemp's, audit event included, with the unlink in the same release
     // of the GIL; only it uses (and so can reject) the prefix and suffix.
-    let (unlinked, as_bytes) =
-        create_file_audited_with(py, dir, prefix, suffix, false, attempts, |file, path| {
-            match std::fs::remove_file(&path) {
+    let (unlinked, as_bytes) = create_file_audited_with(
+        py,
+        dir,
+        prefix,
+        suffix,
+        false,
+        attempts,
+        false,
+        |b, path| {
+            let Some(file) = b.try_create_file(path)? else {
+                return Ok(None);
+            };
+            Ok(Some(match std::fs::remove_file(path) {
                 Ok(()) => Ok(file),
-                Err(err) => Err(crate::error::with_path(err, path)),
-            }
-        })?;
+                Err(err) => Err(crate::error::with_path(err, crate::env::abspath(path))),
+            }))
+        },
+    )?;
     unlinked
         .map(into_raw_descriptor)
         .map_err(|e| to_pyerr(py, &e, as_bytes))
