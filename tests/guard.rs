@@ -426,6 +426,30 @@ fn child_process_entry() {
                 ],
             );
         }
+        "sweep" => {
+            // One sweep of the registry, then its outcome and this process's peak memory.
+            let registry = PathBuf::from(std::env::var_os("FERROTEMP_GUARD_DIR").unwrap());
+            let report = sweep_registry(&registry, false);
+            let status = std::fs::read_to_string("/proc/self/status").unwrap();
+            let peak_kib = status
+                .lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .map(|v| v.trim().trim_end_matches("kB").trim().to_owned())
+                .unwrap();
+            let errors: Vec<String> = report
+                .errors
+                .iter()
+                .map(|(path, err)| format!("{}: {err}", path.display()).replace('\n', " "))
+                .collect();
+            write_list(
+                &scratch.join("swept"),
+                &[
+                    PathBuf::from(peak_kib),
+                    PathBuf::from(report.records_removed.to_string()),
+                    PathBuf::from(errors.join(" | ")),
+                ],
+            );
+        }
         other => panic!("unknown child mode {other}"),
     }
 }
@@ -1371,6 +1395,277 @@ fn age_sweep_skips_another_filesystem() {
         vec![(mount_point.clone(), SkipReason::OtherFilesystem)]
     );
     assert!(report.removed.is_empty());
+    cleanup(&scratch);
+}
+
+/// The `(device, inode)` of `path`.
+fn dev_ino(path: &Path) -> (u64, u64) {
+    let meta = std::fs::symlink_metadata(path).unwrap();
+    (meta.dev(), meta.ino())
+}
+
+#[test]
+fn an_inode_number_reused_by_an_unrelated_file_survives_a_sweep() {
+    let _serial = serial();
+    let (scratch, registry, mut child) = spawn_crash_child("inode-reuse", &[]);
+    let guarded = read_list(&scratch.join("guarded"));
+    child.kill();
+    let reused = guarded.iter().find(|p| p.is_file()).unwrap().clone();
+    let old = dev_ino(&reused);
+    // The dead owner's file is removed by someone, and a new, unrelated file is made at the
+    // same name. ext4 hands the freed inode number to the next file at once; tmpfs and other
+    // filesystems may not, so a few tries.
+    let mut same_inode = false;
+    for _ in 0..20 {
+        std::fs::remove_file(&reused).unwrap();
+        std::fs::write(&reused, b"not yours").unwrap();
+        if dev_ino(&reused) == old {
+            same_inode = true;
+            break;
+        }
+    }
+    assert!(
+        same_inode,
+        "the filesystem of {} did not reuse the inode number: this test needs one that does \
+         (ext4)",
+        reused.display()
+    );
+
+    let report = sweep_registry(&registry, false);
+    assert!(
+        report
+            .skipped
+            .contains(&(reused.clone(), SkipReason::Replaced)),
+        "{:?}",
+        report
+    );
+    assert_eq!(std::fs::read(&reused).unwrap(), b"not yours");
+    assert_eq!(report.entries(), guarded.len() - 1);
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    cleanup(&scratch);
+}
+
+/// Owner start, wall clock, in a version-3 header (see `ferrotemp::guard::record`).
+const H_START_NS: usize = 64;
+const H_MACHINE: usize = 72;
+
+/// Copies this process's record, as it is now, to `record` (planted earlier, or made now)
+/// as a dead process's: a pid no process has, marked locked, nobody holding its lock.
+fn copy_record_as_dead(registry: &Path, record: &Path, patch: &dyn Fn(&mut Vec<u8>)) {
+    let (name, _) = guard::current_record().unwrap();
+    let mut bytes = std::fs::read(registry.join(name)).unwrap();
+    bytes[H_PID..H_PID + 8].copy_from_slice(&NO_SUCH_PID.to_le_bytes());
+    bytes[H_FLAGS] = 1;
+    patch(&mut bytes);
+    std::fs::write(record, &bytes).unwrap();
+    std::fs::set_permissions(record, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+}
+
+/// Registers `path` (a file) with its full identity, as a guarded creation would.
+fn register_file(path: &Path) -> guard::GuardToken {
+    let file = std::fs::File::open(path).unwrap();
+    guard::register_fd(path, EntryKind::File, &file)
+        .into_token()
+        .unwrap()
+}
+
+#[test]
+fn a_record_naming_a_file_born_before_its_owner_never_removes_it() {
+    let _serial = serial();
+    let scratch = scratch("born-before");
+    let registry = scratch.join("registry");
+    let _config = ConfigRestore::set(config_with_registry(&registry));
+    let victim = scratch.join("victim");
+    std::fs::write(&victim, b"older than any record").unwrap();
+    // Birth times have the kernel's tick for resolution: what follows is born later.
+    std::thread::sleep(Duration::from_millis(50));
+
+    // (a) A record planted now, naming the older file with its right device, inode, birth
+    // time and generation, in a header whose owner start (the test process's) is older
+    // still: the record file itself is younger than the file, and its word is not taken.
+    let token = register_file(&victim);
+    let planted = registry.join(format!("{NO_SUCH_PID}-planted.rec"));
+    copy_record_as_dead(&registry, &planted, &|_| {});
+    drop(token);
+    let report = sweep_registry(&registry, false);
+    assert!(
+        report
+            .skipped
+            .contains(&(victim.clone(), SkipReason::BornBeforeOwner)),
+        "{report:?}"
+    );
+    assert!(report.removed.is_empty(), "{report:?}");
+    assert_eq!(
+        std::fs::read(&victim).unwrap(),
+        b"older than any record",
+        "a planted record removed a file older than itself"
+    );
+
+    // (b) A record file planted before the file, its header saying the owner started after
+    // it: the header's owner start rules too.
+    let early = registry.join(format!("{NO_SUCH_PID}-early.rec"));
+    plant_record_file(&early);
+    std::thread::sleep(Duration::from_millis(50));
+    let second = scratch.join("second");
+    std::fs::write(&second, b"born before the owner started").unwrap();
+    std::thread::sleep(Duration::from_millis(50));
+    let started = i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos(),
+    )
+    .unwrap();
+    let token = register_file(&second);
+    copy_record_as_dead(&registry, &early, &|b| {
+        b[H_START_NS..H_START_NS + 8].copy_from_slice(&started.to_le_bytes());
+    });
+    drop(token);
+    let report = sweep_registry(&registry, false);
+    assert!(
+        report
+            .skipped
+            .contains(&(second.clone(), SkipReason::BornBeforeOwner)),
+        "{report:?}"
+    );
+    assert!(second.exists() && victim.exists());
+    cleanup(&scratch);
+}
+
+#[test]
+fn another_hosts_record_is_never_judged_dead() {
+    let _serial = serial();
+    let scratch = scratch("other-host");
+    let registry = scratch.join("registry");
+    let _config = ConfigRestore::set(config_with_registry(&registry));
+    let record = registry.join(format!("{NO_SUCH_PID}-elsewhere.rec"));
+    plant_record_file(&record);
+    let entry = scratch.join("entry");
+    std::fs::write(&entry, b"in use on the other host").unwrap();
+    let token = register_file(&entry);
+    // Dead by every test this host can make (pid gone, lock free), but written on another
+    // machine: its lock and pid say nothing here.
+    copy_record_as_dead(&registry, &record, &|b| {
+        for byte in &mut b[H_MACHINE..H_MACHINE + 16] {
+            *byte ^= 0xa5;
+        }
+    });
+    drop(token);
+    let report = sweep_registry(&registry, false);
+    assert!(report.removed.is_empty(), "{report:?}");
+    // This process's own record, and the other host's.
+    assert_eq!(report.records_live, 2, "{report:?}");
+    assert!(entry.exists() && record.exists());
+    // The same record naming this host is dead, and swept.
+    let token = register_file(&entry);
+    copy_record_as_dead(&registry, &record, &|_| {});
+    drop(token);
+    let report = sweep_registry(&registry, false);
+    assert_eq!(removed_set(&report), BTreeSet::from([entry.clone()]));
+    assert!(!record.exists());
+    cleanup(&scratch);
+}
+
+#[test]
+fn a_pending_entry_removes_only_what_its_owner_went_on_to_create() {
+    let _serial = serial();
+    let scratch = scratch("pending");
+    let registry = scratch.join("registry");
+    let _config = ConfigRestore::set(config_with_registry(&registry));
+    let record = registry.join(format!("{NO_SUCH_PID}-pending.rec"));
+    plant_record_file(&record);
+    // Someone else's file, there before the owner recorded the name (the collision a
+    // creation with O_EXCL meets: EEXIST).
+    let collided = scratch.join("collided");
+    std::fs::write(&collided, b"someone else's").unwrap();
+    std::thread::sleep(Duration::from_millis(50));
+    let never_made = scratch.join("never-made");
+    let made = scratch.join("made");
+    // The owner died with three entries pending: one never created, one created (after the
+    // pending entry was written), one whose name was taken.
+    let tokens: Vec<_> = [&never_made, &made, &collided]
+        .iter()
+        .map(|p| {
+            guard::register_pending(p, EntryKind::File)
+                .into_token()
+                .unwrap()
+        })
+        .collect();
+    std::fs::write(&made, b"the owner's").unwrap();
+    copy_record_as_dead(&registry, &record, &|_| {});
+    drop(tokens);
+    let parsed = guard::record::parse(&std::fs::read(&record).unwrap()).unwrap();
+    assert_eq!(parsed.entries.len(), 3);
+    assert!(parsed
+        .entries
+        .iter()
+        .all(|e| e.state == guard::record::EntryState::Pending));
+
+    let report = sweep_registry(&registry, false);
+    assert_eq!(removed_set(&report), BTreeSet::from([made.clone()]));
+    assert!(report
+        .skipped
+        .contains(&(collided.clone(), SkipReason::Unconfirmed)));
+    assert!(report
+        .skipped
+        .contains(&(never_made.clone(), SkipReason::Gone)));
+    assert_eq!(std::fs::read(&collided).unwrap(), b"someone else's");
+    assert!(!record.exists());
+    cleanup(&scratch);
+}
+
+#[test]
+fn a_failed_creation_drops_its_pending_entry_and_a_success_confirms_it() {
+    let _serial = serial();
+    let scratch = scratch("pending-drop");
+    let registry = scratch.join("registry");
+    let _config = ConfigRestore::set(config_with_registry(&registry));
+    let mut builder = Builder::new();
+    builder.guarded(true).rand_len(0).prefix("fixed");
+    let work = scratch.join("work");
+    std::fs::create_dir(&work).unwrap();
+    let file = ferrotemp::NamedTempFile::with_builder_in(&builder, &work).unwrap();
+    // The only name is taken: every attempt fails with EEXIST, each dropping its entry.
+    assert!(ferrotemp::NamedTempFile::with_builder_in(&builder, &work).is_err());
+    let (name, _) = guard::current_record().unwrap();
+    let parsed = guard::record::parse(&std::fs::read(registry.join(name)).unwrap()).unwrap();
+    assert_eq!(parsed.entries.len(), 1, "{parsed:?}");
+    let entry = &parsed.entries[0];
+    assert_eq!(entry.path, file.path());
+    assert_eq!(entry.state, guard::record::EntryState::Live);
+    let (dev, ino) = dev_ino(file.path());
+    assert_eq!((entry.dev(), entry.ino()), (dev, ino));
+    assert!(entry.identity.btime_ns.is_some() || entry.identity.generation.is_some());
+    drop(file);
+    cleanup(&scratch);
+}
+
+#[test]
+fn a_huge_record_is_reported_damaged_and_never_read_into_memory() {
+    let _serial = serial();
+    let scratch = scratch("huge-record");
+    let registry = scratch.join("registry");
+    plant_record_file(&registry.join("placeholder"));
+    std::fs::remove_file(registry.join("placeholder")).unwrap();
+    // Sparse: 2 GiB long, a few bytes on disk, a record's magic at its start.
+    let huge = registry.join(format!("{NO_SUCH_PID}-huge.rec"));
+    let file = std::fs::File::create(&huge).unwrap();
+    std::fs::set_permissions(&huge, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    std::os::unix::fs::FileExt::write_all_at(&file, b"FTGUARD1\x03\0\0\0", 0).unwrap();
+    file.set_len(2 << 30).unwrap();
+    drop(file);
+    let mut child = ChildProcess::spawn("sweep", &scratch, &registry, &[]);
+    assert!(child.child.wait().unwrap().success());
+    let text = wait_for_file(&scratch.join("swept"));
+    let lines: Vec<&str> = text.lines().collect();
+    let peak_kib: u64 = lines[0].parse().unwrap();
+    assert!(
+        peak_kib < 256 * 1024,
+        "the sweep's peak memory was {peak_kib} KiB"
+    );
+    assert_eq!(lines[1], "0", "{text}");
+    assert!(lines[2].contains("damaged"), "{text}");
+    assert!(huge.exists(), "the damaged record was removed");
     cleanup(&scratch);
 }
 

@@ -3,17 +3,24 @@
 //! Destructors do not run on `SIGKILL`, an OOM kill or a segfault. The guard keeps, for each
 //! process, a small *record* of the named entries it owns, and holds an exclusive `flock` on
 //! that record for the process's lifetime. A record whose lock can be taken belongs to a
-//! dead process: [`sweep`] removes its entries — only those whose device and inode still
-//! match what was recorded — and then the record.
+//! dead process: [`sweep`] removes its entries — only those that are still what was recorded
+//! (device, inode, birth time, inode generation: see [`EntryIdentity`]) — and then the record.
 //!
 //! # Using it
 //!
 //! ```no_run
 //! use ferrotemp::guard::{self, EntryKind, Registration};
 //! # fn main() -> std::io::Result<()> {
-//! let (file, path) = ferrotemp::Builder::new().create_file()?;
-//! // After creation: record the entry (one fstat, no other syscall).
-//! let registration = guard::register_fd(&path, EntryKind::File, &file);
+//! let builder = ferrotemp::Builder::new();
+//! let path = builder.candidate_path(&ferrotemp::default_tempdir()?)?;
+//! // Before creation: record the path, pending (no syscall once the record exists).
+//! let registration = guard::register_pending(&path, EntryKind::File);
+//! let Some(file) = builder.try_create_file(&path)? else {
+//!     return Ok(()); // the name was taken: dropping the registration drops the entry
+//! };
+//! if let Registration::Guarded(token) = &registration {
+//!     guard::confirm_fd(token, &file); // one statx (and an ioctl where generations exist)
+//! }
 //! if let Some(warning) = guard::take_warning() {
 //!     eprintln!("ferrotemp: {warning}"); // once per process, when the guard is unavailable
 //! }
@@ -61,11 +68,26 @@
 //! instant leaves a valid record and the file stays bounded (a few times the live entries,
 //! at least 64 KiB per region) however many entries come and go.
 //!
-//! **Window:** an entry is recorded right after it is created. A process killed between the
-//! `open(O_CREAT)` and the registration leaves that one entry unrecorded: it is the standard
-//! module's behaviour for that entry, and age-based sweeping ([`sweep_older_than`]) catches it.
-//! An entry removed and then killed before unregistration is recorded but gone: the sweep
-//! finds nothing at the path (or a different inode) and skips it.
+//! **No window:** the guarded creators record the path first, *pending*
+//! ([`register_pending`]), then create it, then confirm the entry with the new entry's
+//! identity; a failed attempt (the name taken, included) drops the pending entry at once. A
+//! process killed at any instant leaves either nothing, or a recorded entry. A sweep removes a
+//! dead owner's pending path only if it is of the owner's user and kind and was born no earlier
+//! than the pending entry was written (so never a file the creation collided with); where the
+//! filesystem gives no birth time, an existing pending path is left and reported. An entry
+//! removed and then killed before unregistration is recorded but gone: the sweep finds
+//! nothing at the path (or another file) and skips it.
+//!
+//! **A record's word:** a process only records what it creates after its record exists. A
+//! sweep never removes an entry born before the later of the owner's start and the record
+//! file's own birth time (the kernel's, which whoever writes a record cannot set back), so a
+//! record planted by another process of the same user cannot name an older file. Entries
+//! registered after their creation with [`register`]/[`register_fd`] before the process had
+//! a record are therefore never swept.
+//!
+//! **Hosts:** a record names its machine ([`record::machine_id`]) besides its boot; a record
+//! of another machine (a temp dir shared over the network, or by containers of different
+//! hosts) is never judged dead, and an age-based sweep judges its entries by age alone.
 //!
 //! # Fork
 //!

@@ -700,3 +700,108 @@ def test_a_relative_registry_dir_survives_a_chdir(tmp_path: Path) -> None:
     # The exit hook found the registry after the chdir: the empty record is gone.
     assert os.listdir(tmp_path / "reg") == []
     assert os.listdir(work) == []
+
+
+LOOP_CHILD = """
+import sys
+import ferrotemp
+work = sys.argv[1]
+print("{}", flush=True)
+while True:
+    f = ferrotemp.NamedTemporaryFile(dir=work)
+    f.close()
+    d = ferrotemp.TemporaryDirectory(dir=work)
+    d.cleanup()
+"""
+
+
+def test_children_killed_at_random_moments_in_a_creation_loop_leave_nothing_after_a_sweep(
+    tmp_path: Path,
+) -> None:
+    import random
+
+    rng = random.Random(19)
+    roots: list[tuple[Path, Path]] = []
+    batch = 10
+    for first in range(0, 200, batch):
+        children = []
+        for i in range(first, first + batch):
+            (tmp_path / str(i)).mkdir()
+            root, registry, work = make_root(tmp_path / str(i))
+            roots.append((root, work))
+            children.append(Child(LOOP_CHILD, work, guard_env(registry)))
+        for child in children:
+            child.ready()
+        for child in children:
+            # Somewhere in the loop: creating, recording, closing, between two of them.
+            time.sleep(rng.uniform(0, 0.02))
+            child.kill()
+    left = {}
+    for root, work in roots:
+        report = ferrotemp.sweep(root)
+        assert report.errors == (), report.errors
+        if os.listdir(work):
+            left[str(work)] = (os.listdir(work), report.skipped)
+    assert left == {}, f"{len(left)} of 200 killed children left entries: {left}"
+
+
+FILL_CHILD = """
+import sys, tempfile
+import ferrotemp
+mod = ferrotemp if sys.argv[2] == "ferrotemp" else tempfile
+work = sys.argv[1]
+files = []
+while True:
+    try:
+        f = mod.NamedTemporaryFile(dir=work)
+    except OSError:
+        break
+    try:
+        f.write(b"x")
+        f.flush()
+    except OSError:
+        try:
+            f.close()
+        except OSError:
+            pass
+        break
+    files.append(f)
+print(len(files), flush=True)
+"""
+
+
+@pytest.mark.skipif(
+    not hasattr(os, "geteuid") or os.geteuid() != 0, reason="mounting a tmpfs needs root"
+)
+def test_a_small_tmpfs_holds_as_many_guarded_files_as_the_standard_module_puts_there() -> None:
+    # A short mount path keeps entries small, as in a real /tmp.
+    mount = Path(ferrotemp.mkdtemp(prefix="ft", dir="/tmp"))
+    subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=128k,mode=0700", "tmpfs", str(mount)], check=True
+    )
+    try:
+
+        def fill(module: str) -> int:
+            work = mount / "work"
+            work.mkdir()
+            env = guard_env(mount / "registry")
+            done = subprocess.run(
+                [sys.executable, "-W", "ignore", "-c", FILL_CHILD, str(work), module],
+                capture_output=True,
+                text=True,
+                env=env,
+                check=False,
+            )
+            assert done.returncode == 0, done.stderr
+            assert os.listdir(work) == []
+            work.rmdir()
+            return int(done.stdout)
+
+        standard = fill("tempfile")
+        guarded = fill("ferrotemp")
+        assert standard > 20
+        # The record takes a page per fifty or so live entries, not a 64 KiB reserve.
+        assert standard - 2 <= guarded <= standard, (standard, guarded)
+    finally:
+        subprocess.run(["umount", str(mount)], check=False)
+        mount.rmdir()
