@@ -587,9 +587,14 @@ impl SweepReport {
 /// A record is dead when its `flock` can be taken (`LOCK_EX|LOCK_NB`); it stays locked until
 /// it is unlinked, and after locking the sweeper checks that the record's name still refers to
 /// the locked inode, so two sweepers never both process one record and a live owner's record
-/// is never read as dead. An entry is removed only if `lstat` of its path still shows the
-/// recorded device, inode and kind (files are unlinked; directories go through
-/// [`remove_tree_nofollow`](crate::remove_tree_nofollow)). The lock is always tried first: held
+/// is never read as dead. An entry is removed only if its path (not followed if a symlink)
+/// still shows the recorded kind, the record's user, device and inode, and the birth time and
+/// inode generation where the record holds them (see [`EntryIdentity`]); never if it was born
+/// before the owner's record ([`SkipReason::BornBeforeOwner`]); a pending entry only as
+/// [`register_pending`] says. Files are unlinked; directories go through
+/// [`remove_tree_nofollow`](crate::remove_tree_nofollow). A record of another host is never
+/// judged dead, and one longer than [`record::MAX_RECORD_LEN`] is reported damaged and left
+/// unread. The lock is always tried first: held
 /// by someone, the record is live. Records made without `flock` (unsupported filesystem, or
 /// [`GuardConfig::use_flock`] off) are judged by their header: dead if made in another boot
 /// (boot id) or if their process id, in the sweeper's own pid namespace, is gone or reused
