@@ -921,7 +921,16 @@ fn sweeps_never_lock_a_young_record_being_created() {
 /// they exist. Call it before creating the entries the record will list: a sweep removes
 /// no entry born before its record.
 fn plant_record_file(record: &Path) {
-    let registry = record.parent().unwrap();
+    make_registry(record.parent().unwrap());
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(record)
+        .unwrap();
+}
+
+/// Makes the registry directory `registry` (mode 0700) unless it exists.
+fn make_registry(registry: &Path) {
     if !registry.exists() {
         std::fs::create_dir(registry).unwrap();
         std::fs::set_permissions(
@@ -930,11 +939,6 @@ fn plant_record_file(record: &Path) {
         )
         .unwrap();
     }
-    std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(record)
-        .unwrap();
 }
 
 /// The record [`forge_dead_record`] writes: plant it before making the entries.
@@ -1566,6 +1570,92 @@ fn another_hosts_record_is_never_judged_dead() {
     cleanup(&scratch);
 }
 
+/// The inode generation of `path` (`FS_IOC_GETVERSION`), if its filesystem keeps one.
+fn inode_generation(path: &Path) -> Option<u32> {
+    use std::os::fd::AsRawFd;
+    let file = std::fs::File::open(path).unwrap();
+    let mut value: libc::c_long = 0;
+    // SAFETY: the ioctl writes at most a `long` into `value`; the descriptor is open.
+    let rc = unsafe { libc::ioctl(file.as_raw_fd(), libc::FS_IOC_GETVERSION, &mut value) };
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    (rc == 0).then_some(value as u32)
+}
+
+#[test]
+fn each_identity_part_a_record_holds_must_still_match() {
+    let _serial = serial();
+    let scratch = scratch("identity-parts");
+    let registry = scratch.join("registry");
+    let _config = ConfigRestore::set(config_with_registry(&registry));
+    // One record per case, each in a registry of its own (a sweep removes what it finds),
+    // all born before the entry.
+    let records: Vec<PathBuf> = (0..4)
+        .map(|i| scratch.join(format!("registry-{i}/{NO_SUCH_PID}-parts.rec")))
+        .collect();
+    for record in &records {
+        plant_record_file(record);
+    }
+    std::thread::sleep(Duration::from_millis(50));
+    let entry = scratch.join("entry");
+    std::fs::write(&entry, b"x").unwrap();
+    let meta = std::fs::symlink_metadata(&entry).unwrap();
+    let btime_ns = meta.created().ok().map(|t| {
+        i64::try_from(t.duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()).unwrap()
+    });
+    let actual = guard::EntryIdentity {
+        dev: meta.dev(),
+        ino: meta.ino(),
+        btime_ns,
+        generation: inode_generation(&entry),
+    };
+    // ext4 (this machine's /tmp) gives both parts; elsewhere, those the filesystem gives.
+    let mut variants = vec![(
+        "inode",
+        guard::EntryIdentity {
+            ino: actual.ino + 1,
+            ..actual
+        },
+    )];
+    if let Some(btime) = actual.btime_ns {
+        let id = guard::EntryIdentity {
+            btime_ns: Some(btime + 1),
+            ..actual
+        };
+        variants.push(("birth time", id));
+    }
+    if let Some(generation) = actual.generation {
+        let id = guard::EntryIdentity {
+            generation: Some(generation.wrapping_add(1)),
+            ..actual
+        };
+        variants.push(("generation", id));
+    }
+    let forge = |record: &Path, identity: &guard::EntryIdentity| {
+        let token = guard::register_pending(&entry, EntryKind::File)
+            .into_token()
+            .unwrap();
+        guard::confirm(&token, identity);
+        copy_record_as_dead(&registry, record, &|_| {});
+        drop(token);
+    };
+    for ((part, identity), record) in variants.iter().zip(&records) {
+        forge(record, identity);
+        let report = sweep_registry(record.parent().unwrap(), false);
+        assert!(
+            report
+                .skipped
+                .contains(&(entry.clone(), SkipReason::Replaced)),
+            "another {part} was not noticed: {report:?}"
+        );
+        assert!(entry.exists());
+    }
+    // Every part right: removed.
+    forge(&records[3], &actual);
+    let report = sweep_registry(records[3].parent().unwrap(), false);
+    assert_eq!(removed_set(&report), BTreeSet::from([entry.clone()]));
+    cleanup(&scratch);
+}
+
 #[test]
 fn a_pending_entry_removes_only_what_its_owner_went_on_to_create() {
     let _serial = serial();
@@ -1645,8 +1735,7 @@ fn a_huge_record_is_reported_damaged_and_never_read_into_memory() {
     let _serial = serial();
     let scratch = scratch("huge-record");
     let registry = scratch.join("registry");
-    plant_record_file(&registry.join("placeholder"));
-    std::fs::remove_file(registry.join("placeholder")).unwrap();
+    make_registry(&registry);
     // Sparse: 2 GiB long, a few bytes on disk, a record's magic at its start.
     let huge = registry.join(format!("{NO_SUCH_PID}-huge.rec"));
     let file = std::fs::File::create(&huge).unwrap();
