@@ -1411,29 +1411,32 @@ fn dev_ino(path: &Path) -> (u64, u64) {
 #[test]
 fn an_inode_number_reused_by_an_unrelated_file_survives_a_sweep() {
     let _serial = serial();
-    let (scratch, registry, mut child) = spawn_crash_child("inode-reuse", &[]);
-    let guarded = read_list(&scratch.join("guarded"));
-    child.kill();
-    let reused = guarded.iter().find(|p| p.is_file()).unwrap().clone();
-    let old = dev_ino(&reused);
     // The dead owner's file is removed by someone, and a new, unrelated file is made at the
-    // same name. ext4 hands the freed inode number to the next file at once; tmpfs and other
-    // filesystems may not, so a few tries.
-    let mut same_inode = false;
-    for _ in 0..20 {
+    // same name. ext4 hands the lowest free inode number of the group to the next file, at
+    // once; another process freeing a lower one meanwhile takes that turn, so a few tries,
+    // each with a new owner.
+    let mut attempt = 0;
+    let (scratch, registry, guarded, reused) = loop {
+        attempt += 1;
+        let (scratch, registry, mut child) = spawn_crash_child("inode-reuse", &[]);
+        let guarded = read_list(&scratch.join("guarded"));
+        child.kill();
+        let reused = guarded.iter().find(|p| p.is_file()).unwrap().clone();
+        let old = dev_ino(&reused);
         std::fs::remove_file(&reused).unwrap();
         std::fs::write(&reused, b"not yours").unwrap();
         if dev_ino(&reused) == old {
-            same_inode = true;
-            break;
+            break (scratch, registry, guarded, reused);
         }
-    }
-    assert!(
-        same_inode,
-        "the filesystem of {} did not reuse the inode number: this test needs one that does \
-         (ext4)",
-        reused.display()
-    );
+        assert!(
+            attempt < 10,
+            "the filesystem of {} did not reuse the inode number in 10 tries: this test needs \
+             one that does (ext4)",
+            reused.display()
+        );
+        drop(child);
+        cleanup(&scratch);
+    };
 
     let report = sweep_registry(&registry, false);
     assert!(
