@@ -1563,6 +1563,18 @@ fn another_hosts_record_is_never_judged_dead() {
     // This process's own record, and the other host's.
     assert_eq!(report.records_live, 2, "{report:?}");
     assert!(entry.exists() && record.exists());
+    // Even held by a live owner there, its entries are judged by age alone by an age-based
+    // sweep (here, any age will do), the one sweep that may remove them.
+    let holder = std::fs::File::open(&record).unwrap();
+    rustix::fs::flock(&holder, rustix::fs::FlockOperation::LockExclusive).unwrap();
+    let aged = guard::sweep_older_than(&scratch, "entry".as_ref(), Duration::ZERO, false).unwrap();
+    drop(holder);
+    assert_eq!(
+        removed_set(&aged),
+        BTreeSet::from([entry.clone()]),
+        "{aged:?}"
+    );
+    std::fs::write(&entry, b"made again").unwrap();
     // The same record naming this host is dead, and swept.
     let token = register_file(&entry);
     copy_record_as_dead(&registry, &record, &|_| {});
