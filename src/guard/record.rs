@@ -134,6 +134,9 @@ const ID_BTIME: u8 = 1;
 const ID_GENERATION: u8 = 2;
 /// Blocks are reserved for the file in steps of this size.
 const RESERVE_STEP: usize = 4096;
+/// Removed entries' bytes that make an append compact the region first (when the live ones
+/// are fewer): a record that sees many entries come and go keeps a few pages, not a region.
+const COMPACT_DEAD: usize = 4 * RESERVE_STEP;
 /// The smallest entry area: a region this size holds ~1,000 typical entries, so compaction
 /// (a memcpy of the live ones) happens at most once per ~1,000 registrations.
 const MIN_CAP: usize = 64 * 1024;
@@ -272,7 +275,8 @@ fn to_usize(value: u64) -> Option<usize> {
     usize::try_from(value).ok()
 }
 
-/// Makes sure `[from, to)` of the file has blocks behind it, extending the file to `to`.
+/// Makes sure `[from, to)` of the file has blocks behind it, extending the file to `to` if it
+/// is shorter; data already there is kept.
 ///
 /// A store into a mapped page with no block behind it raises `SIGBUS` when the filesystem is
 /// full — exactly when temp files pile up. Reserving the blocks up front turns that into an
@@ -282,9 +286,12 @@ fn reserve(file: &File, from: usize, to: usize) -> io::Result<()> {
     match rustix::fs::fallocate(file, FallocateFlags::empty(), from as u64, len) {
         Ok(()) => Ok(()),
         Err(Errno::OPNOTSUPP | Errno::NOSYS | Errno::INVAL) => {
-            // No fallocate here: writing zeros allocates the blocks just as well.
+            // No fallocate here: writing zeros allocates the blocks just as well. Only past the
+            // file's end: what lies before it holds data (and has blocks, as no hole can be
+            // punched where fallocate is missing).
             let zeros = vec![0u8; 64 * 1024];
-            let mut at = from;
+            let end = usize::try_from(file.metadata()?.len()).unwrap_or(usize::MAX);
+            let mut at = from.max(end);
             while at < to {
                 let n = (to - at).min(zeros.len());
                 file.write_all_at(&zeros[..n], at as u64)?;
@@ -294,6 +301,13 @@ fn reserve(file: &File, from: usize, to: usize) -> io::Result<()> {
         }
         Err(err) => Err(err.into()),
     }
+}
+
+/// Gives the blocks of `[from, to)` back to the filesystem (a hole), best effort: where holes
+/// cannot be punched the blocks simply stay.
+fn release(file: &File, from: usize, to: usize) {
+    let flags = FallocateFlags::PUNCH_HOLE | FallocateFlags::KEEP_SIZE;
+    let _ = rustix::fs::fallocate(file, flags, from as u64, (to - from) as u64);
 }
 
 /// Whether `flock` failing with `err` means "not supported here" rather than a real error.
@@ -621,7 +635,10 @@ impl RecordWriter {
         let path_len = u32::try_from(path.len())
             .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path too long"))?;
         let need = entry_len(path.len());
-        if self.len + need > self.cap {
+        // Compacted when the region is full, or when removed entries outweigh both the live
+        // ones and a few pages: the blocks a record holds then follow its live entries.
+        let dead = self.len - self.live_bytes;
+        if self.len + need > self.cap || dead >= self.live_bytes.max(COMPACT_DEAD) {
             self.relocate(need)?;
         }
         let rel = self.len;
@@ -734,7 +751,12 @@ impl RecordWriter {
         }
         let old_data = self.active + REGION_HDR;
         let new_data = new_at + REGION_HDR;
-        self.ensure_reserved(new_data + self.live_bytes + need)?;
+        // Blocks for the new region's header, the live entries and the one to come; the rest
+        // as appends need them.
+        let backed_from = new_at - new_at % RESERVE_STEP;
+        let backed_to = (new_data + self.live_bytes + need).next_multiple_of(RESERVE_STEP);
+        reserve(&self.file, backed_from, backed_to)?;
+        let (old_active, old_backed) = (self.active, self.reserved);
         let buf = self.map.bytes();
         let mut written = 0;
         for rel in self.slots.iter_mut().filter(|rel| **rel != FREE) {
@@ -752,6 +774,19 @@ impl RecordWriter {
         self.cap = new_cap;
         self.len = written;
         self.live_bytes = written;
+        self.reserved = backed_to;
+        // The old region's blocks go back to the filesystem (the pages it shares with the
+        // header or the new region excepted); an append there later reserves them again.
+        let mut start = (old_active - old_active % RESERVE_STEP).max(RESERVE_STEP);
+        let mut end = old_backed;
+        if new_at < old_active {
+            start = start.max(backed_to);
+        } else {
+            end = end.min(backed_from);
+        }
+        if start < end {
+            release(&self.file, start, end);
+        }
         if new_at == HEADER_LEN && self.map.len > new_end + SHRINK_SLACK {
             self.shrink(new_end);
         }
@@ -1167,7 +1202,10 @@ mod tests {
         // The truncation failed: the file stays long, the writer goes by its mapping.
         let on_disk = std::fs::metadata(dir.join(writer.name())).unwrap().len();
         assert!(writer.file_len() < grown);
-        assert!(on_disk >= grown as u64);
+        // (Blocks are reserved as entries need them: the file reaches as far as they went,
+        // which is short of the grown mapping's end but well past the shrunk one's.)
+        assert!(on_disk > 2 * SHRINK_SLACK as u64);
+        assert!(on_disk > writer.file_len() as u64);
         // Growing again, past the mapping, must extend it (this used to index past it).
         for j in i..i + 40_000 {
             writer.add(&path(j), EntryKind::File, 2, j).unwrap();
@@ -1343,6 +1381,34 @@ mod tests {
         assert_eq!(len, 2 * RESERVE_STEP as u64);
         assert!(used <= len);
         assert_eq!(read(&dir, &writer).entries.len(), 100);
+        drop(writer);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn entries_coming_and_going_keep_a_few_pages_of_blocks() {
+        let (dir, fd) = scratch("churn");
+        let mut writer = RecordWriter::create(&fd, true).unwrap();
+        let record = dir.join(writer.name());
+        let keep = writer
+            .add(Path::new("/tmp/kept"), EntryKind::File, 9, 9)
+            .unwrap();
+        let mut most = 0;
+        for i in 0..20_000u64 {
+            let path = PathBuf::from(format!("/tmp/a-temporary-name-{i}"));
+            let slot = writer.add(&path, EntryKind::File, 1, i).unwrap();
+            writer.remove(slot);
+            if i % 97 == 0 {
+                let meta = std::fs::metadata(&record).unwrap();
+                most = most.max(std::os::unix::fs::MetadataExt::blocks(&meta) * 512);
+            }
+        }
+        // The dead entries of a few pages, the live one and the header: never a 64 KiB region.
+        assert!(most <= 8 * RESERVE_STEP as u64, "{most} bytes of blocks");
+        let parsed = read(&dir, &writer);
+        assert_eq!(parsed.entries.len(), 1);
+        assert_eq!(parsed.entries[0].path, Path::new("/tmp/kept"));
+        writer.remove(keep);
         drop(writer);
         std::fs::remove_dir_all(&dir).unwrap();
     }
