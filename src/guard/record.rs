@@ -47,10 +47,14 @@
 //! sees a consistent record: entries past the length, and a region not yet switched to, do
 //! not exist, and a pending entry's identity fields are not read.
 //!
-//! The file's blocks are reserved (`fallocate`) as the entries need them, 4 KiB at a time,
-//! so that a record on a nearly full filesystem costs what its live entries take, not a
-//! fixed reserve. A record is never longer than [`MAX_RECORD_LEN`]; a sweeper refuses to
-//! read a longer file (it is damaged, or not ferrotemp's) rather than load it.
+//! The file is sparse: its length covers the regions, but blocks are reserved (`fallocate`)
+//! only for the pages entries are written to, 4 KiB at a time, and kept. A region is compacted
+//! when it is full or when its removed entries outweigh both its live ones and 16 KiB, so a
+//! record holds the blocks of what its live entries need plus a few pages of each of its two
+//! regions, and a nearly full filesystem runs out of space no earlier than it would without
+//! it (a page per fifty or so live entries). A record is never longer than
+//! [`MAX_RECORD_LEN`]; a sweeper refuses to read a longer file (it is damaged, or not
+//! ferrotemp's) rather than load it.
 //!
 //! # Owner start and host
 //!
@@ -135,7 +139,8 @@ const ID_GENERATION: u8 = 2;
 /// Blocks are reserved for the file in steps of this size.
 const RESERVE_STEP: usize = 4096;
 /// Removed entries' bytes that make an append compact the region first (when the live ones
-/// are fewer): a record that sees many entries come and go keeps a few pages, not a region.
+/// are fewer): a record that sees many entries come and go uses a few pages of each of its
+/// two regions, not the regions' whole capacity.
 const COMPACT_DEAD: usize = 4 * RESERVE_STEP;
 /// The smallest entry area: a region this size holds ~1,000 typical entries, so compaction
 /// (a memcpy of the live ones) happens at most once per ~1,000 registrations.
@@ -206,7 +211,8 @@ impl Mapping {
 
     fn bytes(&mut self) -> &mut [u8] {
         // SAFETY: the mapping is `len` bytes, alive until drop, and `&mut self` is exclusive.
-        // The file is never shrunk below `len` while mapped (see `RecordWriter::remap`).
+        // The file is never shorter than `len` while mapped (see `RecordWriter::map`), so
+        // every page reads; stores go only to pages with blocks (`RecordWriter::backed`).
         unsafe { std::slice::from_raw_parts_mut(self.ptr, self.len) }
     }
 
@@ -275,8 +281,8 @@ fn to_usize(value: u64) -> Option<usize> {
     usize::try_from(value).ok()
 }
 
-/// Makes sure `[from, to)` of the file has blocks behind it, extending the file to `to` if it
-/// is shorter; data already there is kept.
+/// Makes sure `[from, to)` of the file, pages the writer never wrote, has blocks behind it,
+/// extending the file to `to` if it is shorter.
 ///
 /// A store into a mapped page with no block behind it raises `SIGBUS` when the filesystem is
 /// full — exactly when temp files pile up. Reserving the blocks up front turns that into an
@@ -286,12 +292,10 @@ fn reserve(file: &File, from: usize, to: usize) -> io::Result<()> {
     match rustix::fs::fallocate(file, FallocateFlags::empty(), from as u64, len) {
         Ok(()) => Ok(()),
         Err(Errno::OPNOTSUPP | Errno::NOSYS | Errno::INVAL) => {
-            // No fallocate here: writing zeros allocates the blocks just as well. Only past the
-            // file's end: what lies before it holds data (and has blocks, as no hole can be
-            // punched where fallocate is missing).
+            // No fallocate here: writing zeros allocates the blocks just as well (the callers
+            // pass only pages never written).
             let zeros = vec![0u8; 64 * 1024];
-            let end = usize::try_from(file.metadata()?.len()).unwrap_or(usize::MAX);
-            let mut at = from.max(end);
+            let mut at = from;
             while at < to {
                 let n = (to - at).min(zeros.len());
                 file.write_all_at(&zeros[..n], at as u64)?;
@@ -301,13 +305,6 @@ fn reserve(file: &File, from: usize, to: usize) -> io::Result<()> {
         }
         Err(err) => Err(err.into()),
     }
-}
-
-/// Gives the blocks of `[from, to)` back to the filesystem (a hole), best effort: where holes
-/// cannot be punched the blocks simply stay.
-fn release(file: &File, from: usize, to: usize) {
-    let flags = FallocateFlags::PUNCH_HOLE | FallocateFlags::KEEP_SIZE;
-    let _ = rustix::fs::fallocate(file, flags, from as u64, (to - from) as u64);
 }
 
 /// Whether `flock` failing with `err` means "not supported here" rather than a real error.
@@ -473,12 +470,14 @@ pub(super) struct RecordWriter {
     /// Holds the `flock` (when `locked`) and keeps the mapping's file alive.
     file: File,
     /// The whole file mapped. Its length is the only length the writer goes by: the file is
-    /// never shorter (it is extended before a larger mapping is made, and shrunk only after a
-    /// smaller one replaced it), though it may be longer after a failed shrink.
+    /// never shorter (it is extended, sparse, before a larger mapping is made, and shrunk only
+    /// after a smaller one replaced it), though it may be longer after a failed shrink.
     map: Mapping,
-    /// The file's length, all of it with blocks behind it (`reserve`): the writer never
-    /// stores past it. The mapping may be longer (pages past the end are never touched).
-    reserved: usize,
+    /// Which 4 KiB pages of the file have blocks behind them (`reserve`). The writer never
+    /// stores into a page that has none; the mapping may be longer than the file (pages past
+    /// its end are never touched). Pages are reserved once and kept: a record's blocks are
+    /// those of the pages its regions ever used, a few when entries come and go.
+    backed: Vec<bool>,
     active: usize,
     cap: usize,
     len: usize,
@@ -536,6 +535,8 @@ impl RecordWriter {
         // reserved as entries need them.
         let map_len = HEADER_LEN + REGION_HDR + MIN_CAP;
         reserve(&file, 0, RESERVE_STEP)?;
+        // Sparse past the first page: no blocks until `ensure_backed`.
+        file.set_len(map_len as u64)?;
         let mut map = Mapping::new(&file, map_len)?;
         let (machine, from_hostname) = machine_id();
         let mut flags = if locked { FLAG_LOCKED } else { 0 };
@@ -560,7 +561,7 @@ impl RecordWriter {
         Ok(Self {
             file,
             map,
-            reserved: RESERVE_STEP,
+            backed: vec![true],
             active: HEADER_LEN,
             cap: MIN_CAP,
             len: 0,
@@ -643,7 +644,7 @@ impl RecordWriter {
         }
         let rel = self.len;
         let at = self.active + REGION_HDR + rel;
-        self.ensure_reserved(at + need)?;
+        self.ensure_backed(at, at + need)?;
         let slot = if let Some(slot) = self.free.pop() {
             slot
         } else {
@@ -696,14 +697,26 @@ impl RecordWriter {
             .store(LIVE, Ordering::Release);
     }
 
-    /// Makes sure the file has blocks up to `end`, growing it a step at a time.
-    fn ensure_reserved(&mut self, end: usize) -> io::Result<()> {
-        if end <= self.reserved {
-            return Ok(());
+    /// Makes sure the pages of `[from, to)` have blocks, reserving those that have none, a
+    /// run of pages per `fallocate`.
+    fn ensure_backed(&mut self, from: usize, to: usize) -> io::Result<()> {
+        let last = to.div_ceil(RESERVE_STEP);
+        if self.backed.len() < last {
+            self.backed.resize(last, false);
         }
-        let to = end.next_multiple_of(RESERVE_STEP);
-        reserve(&self.file, self.reserved, to)?;
-        self.reserved = to;
+        let mut page = from / RESERVE_STEP;
+        while page < last {
+            if self.backed[page] {
+                page += 1;
+                continue;
+            }
+            let run = page;
+            while page < last && !self.backed[page] {
+                page += 1;
+            }
+            reserve(&self.file, run * RESERVE_STEP, page * RESERVE_STEP)?;
+            self.backed[run..page].fill(true);
+        }
         Ok(())
     }
 
@@ -745,18 +758,17 @@ impl RecordWriter {
             return Err(io::Error::other("too many guarded entries for one record"));
         }
         if new_end > self.map.len {
-            // Pages past the file's end are mapped but never touched before they are
-            // reserved.
+            // Longer first (sparse: blocks come with `ensure_backed`), then mapped.
+            if self.file.metadata()?.len() < new_end as u64 {
+                self.file.set_len(new_end as u64)?;
+            }
             self.remap(new_end)?;
         }
         let old_data = self.active + REGION_HDR;
         let new_data = new_at + REGION_HDR;
         // Blocks for the new region's header, the live entries and the one to come; the rest
         // as appends need them.
-        let backed_from = new_at - new_at % RESERVE_STEP;
-        let backed_to = (new_data + self.live_bytes + need).next_multiple_of(RESERVE_STEP);
-        reserve(&self.file, backed_from, backed_to)?;
-        let (old_active, old_backed) = (self.active, self.reserved);
+        self.ensure_backed(new_at, new_data + self.live_bytes + need)?;
         let buf = self.map.bytes();
         let mut written = 0;
         for rel in self.slots.iter_mut().filter(|rel| **rel != FREE) {
@@ -774,19 +786,6 @@ impl RecordWriter {
         self.cap = new_cap;
         self.len = written;
         self.live_bytes = written;
-        self.reserved = backed_to;
-        // The old region's blocks go back to the filesystem (the pages it shares with the
-        // header or the new region excepted); an append there later reserves them again.
-        let mut start = (old_active - old_active % RESERVE_STEP).max(RESERVE_STEP);
-        let mut end = old_backed;
-        if new_at < old_active {
-            start = start.max(backed_to);
-        } else {
-            end = end.min(backed_from);
-        }
-        if start < end {
-            release(&self.file, start, end);
-        }
         if new_at == HEADER_LEN && self.map.len > new_end + SHRINK_SLACK {
             self.shrink(new_end);
         }
@@ -806,7 +805,7 @@ impl RecordWriter {
             return;
         }
         if self.file.set_len(len as u64).is_ok() {
-            self.reserved = self.reserved.min(len);
+            self.backed.truncate(len.div_ceil(RESERVE_STEP));
         }
     }
 
@@ -1366,20 +1365,20 @@ mod tests {
             )
         };
         let (used, len) = blocks();
-        assert_eq!(len, RESERVE_STEP as u64);
+        assert!(len > MIN_CAP as u64, "the file is sparse, not short: {len}");
         assert!(
             used <= RESERVE_STEP as u64,
             "{used} bytes reserved up front"
         );
-        // About 60 entries of 64 bytes fill a page: the file grows one step after them.
+        // About 60 entries of 64 bytes fill a page: one more step after them.
         for i in 0..100u64 {
             writer
                 .add(Path::new(&format!("/tmp/e{i:04}")), EntryKind::File, 1, i)
                 .unwrap();
         }
-        let (used, len) = blocks();
-        assert_eq!(len, 2 * RESERVE_STEP as u64);
-        assert!(used <= len);
+        let (used, _) = blocks();
+        assert!(used > RESERVE_STEP as u64, "{used} bytes reserved");
+        assert!(used <= 2 * RESERVE_STEP as u64, "{used} bytes reserved");
         assert_eq!(read(&dir, &writer).entries.len(), 100);
         drop(writer);
         std::fs::remove_dir_all(&dir).unwrap();
@@ -1403,8 +1402,8 @@ mod tests {
                 most = most.max(std::os::unix::fs::MetadataExt::blocks(&meta) * 512);
             }
         }
-        // The dead entries of a few pages, the live one and the header: never a 64 KiB region.
-        assert!(most <= 8 * RESERVE_STEP as u64, "{most} bytes of blocks");
+        // A few pages at the start of each of the two regions: never a 64 KiB region.
+        assert!(most <= 12 * RESERVE_STEP as u64, "{most} bytes of blocks");
         let parsed = read(&dir, &writer);
         assert_eq!(parsed.entries.len(), 1);
         assert_eq!(parsed.entries[0].path, Path::new("/tmp/kept"));
