@@ -1686,9 +1686,11 @@ fn a_pending_entry_removes_only_what_its_owner_went_on_to_create() {
     std::thread::sleep(Duration::from_millis(50));
     let never_made = scratch.join("never-made");
     let made = scratch.join("made");
-    // The owner died with three entries pending: one never created, one created (after the
-    // pending entry was written), one whose name was taken.
-    let tokens: Vec<_> = [&never_made, &made, &collided]
+    let others = scratch.join("others");
+    // The owner died with four entries pending: one never created, one created (after the
+    // pending entry was written), one whose name was taken, and one whose name another user
+    // took in the meantime.
+    let tokens: Vec<_> = [&never_made, &made, &collided, &others]
         .iter()
         .map(|p| {
             guard::register_pending(p, EntryKind::File)
@@ -1697,23 +1699,39 @@ fn a_pending_entry_removes_only_what_its_owner_went_on_to_create() {
         })
         .collect();
     std::fs::write(&made, b"the owner's").unwrap();
+    std::fs::write(&others, b"another user's").unwrap();
+    // Handing a file to another user needs root; without it, it stays the owner's.
+    let root = rustix::process::geteuid().is_root();
+    if root {
+        std::os::unix::fs::chown(&others, Some(65534), Some(65534)).unwrap();
+    }
     copy_record_as_dead(&registry, &record, &|_| {});
     drop(tokens);
     let parsed = guard::record::parse(&std::fs::read(&record).unwrap()).unwrap();
-    assert_eq!(parsed.entries.len(), 3);
+    assert_eq!(parsed.entries.len(), 4);
     assert!(parsed
         .entries
         .iter()
         .all(|e| e.state == guard::record::EntryState::Pending));
 
     let report = sweep_registry(&registry, false);
-    assert_eq!(removed_set(&report), BTreeSet::from([made.clone()]));
+    let mut expected = BTreeSet::from([made.clone()]);
+    if !root {
+        expected.insert(others.clone());
+    }
+    assert_eq!(removed_set(&report), expected);
     assert!(report
         .skipped
         .contains(&(collided.clone(), SkipReason::Unconfirmed)));
     assert!(report
         .skipped
         .contains(&(never_made.clone(), SkipReason::Gone)));
+    if root {
+        assert!(report
+            .skipped
+            .contains(&(others.clone(), SkipReason::OtherOwner)));
+        assert!(others.exists());
+    }
     assert_eq!(std::fs::read(&collided).unwrap(), b"someone else's");
     assert!(!record.exists());
     cleanup(&scratch);

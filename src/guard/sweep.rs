@@ -569,8 +569,9 @@ fn sweep_entry(
 }
 
 /// Whether what `seen` at a dead record's entry is what the owner recorded (or, pending,
-/// went on to create): the kind, the owner's user, the identity the record holds (device,
-/// inode, birth time), and never born before the owner's record. The generation is checked
+/// went on to create): the kind, the identity the record holds (device, inode, birth time)
+/// or, pending, the owner's user and a birth after the entry was written, and never born
+/// before the owner's record. The generation is checked
 /// on the opened descriptor, by the caller.
 fn judge(entry: &RecordEntry, owner: &Owner, seen: &identity::Observed) -> Result<(), Left> {
     let kind_matches = match entry.kind {
@@ -580,7 +581,10 @@ fn judge(entry: &RecordEntry, owner: &Owner, seen: &identity::Observed) -> Resul
     if !kind_matches {
         return Err(Left::Skipped(SkipReason::Replaced));
     }
-    if seen.uid != owner.uid {
+    // A live entry's recorded identity says it is the very file the owner made, whoever owns
+    // it now (a root owner may have handed it to another user); a pending one has only its
+    // name, and a file of another user there is not the owner's.
+    if entry.state == EntryState::Pending && seen.uid != owner.uid {
         return Err(Left::Skipped(SkipReason::OtherOwner));
     }
     match entry.state {
