@@ -1737,6 +1737,111 @@ fn a_pending_entry_removes_only_what_its_owner_went_on_to_create() {
     cleanup(&scratch);
 }
 
+/// A loop-mounted filesystem image, unmounted (lazily) and removed when dropped.
+struct LoopMount {
+    dir: PathBuf,
+}
+
+impl LoopMount {
+    /// Makes a 16 MiB image in `scratch` with `mkfs` and mounts it on `scratch/mnt`; `None`
+    /// (with the reason) where that cannot be done: not root, or no `mkfs`/loop devices.
+    fn new(scratch: &Path, mkfs: &[&str]) -> Result<Self, String> {
+        if !rustix::process::geteuid().is_root() {
+            return Err("mounting needs root".to_owned());
+        }
+        let image = scratch.join("fs.img");
+        std::fs::File::create(&image)
+            .and_then(|f| f.set_len(16 << 20))
+            .map_err(|e| e.to_string())?;
+        let made = Command::new(mkfs[0])
+            .args(&mkfs[1..])
+            .arg(&image)
+            .output()
+            .map_err(|e| format!("{}: {e}", mkfs[0]))?;
+        if !made.status.success() {
+            return Err(String::from_utf8_lossy(&made.stderr).into_owned());
+        }
+        let dir = scratch.join("mnt");
+        std::fs::create_dir(&dir).unwrap();
+        let mounted = Command::new("mount")
+            .args(["-o", "loop"])
+            .arg(&image)
+            .arg(&dir)
+            .output()
+            .map_err(|e| e.to_string())?;
+        if !mounted.status.success() {
+            return Err(String::from_utf8_lossy(&mounted.stderr).into_owned());
+        }
+        Ok(Self { dir })
+    }
+}
+
+impl Drop for LoopMount {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.dir).status();
+    }
+}
+
+#[test]
+#[allow(clippy::print_stderr)] // says why it was skipped
+fn without_birth_times_a_pending_path_is_left_and_the_generation_tells_reuse() {
+    let _serial = serial();
+    let scratch = scratch("no-btime");
+    // ext4 with 128-byte inodes keeps no birth time, but inode generations.
+    let mount = match LoopMount::new(&scratch, &["mkfs.ext4", "-q", "-F", "-I", "128"]) {
+        Ok(mount) => mount,
+        Err(reason) => {
+            // Skipped, with the reason: the rule needs a filesystem made by the test.
+            eprintln!("skipped: {reason}");
+            cleanup(&scratch);
+            return;
+        }
+    };
+    let registry = scratch.join("registry");
+    let _config = ConfigRestore::set(config_with_registry(&registry));
+    let record = registry.join(format!("{NO_SUCH_PID}-nobtime.rec"));
+    plant_record_file(&record);
+    let made = mount.dir.join("made");
+    let reused = mount.dir.join("reused");
+    std::fs::write(&reused, b"the owner's").unwrap();
+    assert!(
+        std::fs::metadata(&reused).unwrap().created().is_err(),
+        "a birth time here"
+    );
+    let live = register_file(&reused);
+    let pending = guard::register_pending(&made, EntryKind::File)
+        .into_token()
+        .unwrap();
+    std::fs::write(&made, b"created, never confirmed").unwrap();
+    copy_record_as_dead(&registry, &record, &|_| {});
+    drop((live, pending));
+    // The owner's file is replaced by an unrelated one with the same inode number (nothing
+    // else allocates inodes on this filesystem).
+    let old = dev_ino(&reused);
+    std::fs::remove_file(&reused).unwrap();
+    std::fs::write(&reused, b"not yours").unwrap();
+    assert_eq!(dev_ino(&reused), old, "the inode number was not reused");
+
+    let report = sweep_registry(&registry, false);
+    assert!(report.removed.is_empty(), "{report:?}");
+    assert!(
+        report
+            .skipped
+            .contains(&(made.clone(), SkipReason::Unconfirmed)),
+        "{report:?}"
+    );
+    assert!(
+        report
+            .skipped
+            .contains(&(reused.clone(), SkipReason::Replaced)),
+        "{report:?}"
+    );
+    assert_eq!(std::fs::read(&reused).unwrap(), b"not yours");
+    assert!(made.exists());
+    drop(mount);
+    cleanup(&scratch);
+}
+
 #[test]
 fn a_failed_creation_drops_its_pending_entry_and_a_success_confirms_it() {
     let _serial = serial();
