@@ -5,7 +5,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use pyo3::prelude::*;
 
-use super::convert::{fs_path, path_to_py, to_pyerr};
+use super::convert::{fs_path, path_to_py, tmp_max, to_pyerr};
 use super::create::{create_file_audited_with, into_raw_descriptor};
 use super::guard::{guard_notice, GuardNotice};
 use crate::file::open_unnamed;
@@ -105,18 +105,25 @@ pub(crate) fn create_named(
     dir: &Bound<'_, PyAny>,
     prefix: &Bound<'_, PyAny>,
     suffix: &Bound<'_, PyAny>,
-    attempts: u32,
+    attempts: &Bound<'_, PyAny>,
     delete: bool,
 ) -> PyResult<NamedGuard> {
-    let ((file, path), as_bytes) =
-        create_file_audited_with(py, dir, prefix, suffix, false, attempts, |file, path| {
+    let ((file, path), as_bytes) = create_file_audited_with(
+        py,
+        dir,
+        prefix,
+        suffix,
+        false,
+        tmp_max(attempts)?,
+        |file, path| {
             let path = if delete {
                 TempPath::new_guarded(path, &file)
             } else {
                 TempPath::new(path, false)
             };
             (file, path)
-        })?;
+        },
+    )?;
     let notice = guard_notice(delete && !path.will_delete());
     let name = match path_to_py(py, path.path(), as_bytes) {
         Ok(name) => name.unbind(),
@@ -145,7 +152,7 @@ pub(crate) fn create_unnamed(
     dir: &Bound<'_, PyAny>,
     prefix: &Bound<'_, PyAny>,
     suffix: &Bound<'_, PyAny>,
-    attempts: u32,
+    attempts: &Bound<'_, PyAny>,
 ) -> PyResult<i64> {
     let path = fs_path(dir)?;
     if let Some(file) = py.detach(|| open_unnamed(&path)) {
@@ -153,13 +160,18 @@ pub(crate) fn create_unnamed(
     }
     // The fallback is mkstemp's, audit event included, with the unlink in the same release
     // of the GIL; only it uses (and so can reject) the prefix and suffix.
-    let (unlinked, as_bytes) =
-        create_file_audited_with(py, dir, prefix, suffix, false, attempts, |file, path| {
-            match std::fs::remove_file(&path) {
-                Ok(()) => Ok(file),
-                Err(err) => Err(crate::error::with_path(err, path)),
-            }
-        })?;
+    let (unlinked, as_bytes) = create_file_audited_with(
+        py,
+        dir,
+        prefix,
+        suffix,
+        false,
+        tmp_max(attempts)?,
+        |file, path| match std::fs::remove_file(&path) {
+            Ok(()) => Ok(file),
+            Err(err) => Err(crate::error::with_path(err, path)),
+        },
+    )?;
     unlinked
         .map(into_raw_descriptor)
         .map_err(|e| to_pyerr(py, &e, as_bytes))
