@@ -11,8 +11,10 @@
 //! all its data or rolled over with all of it. Other threads' calls during the copy wait for
 //! it (GIL released) instead of failing, and once the data has moved this buffer passes
 //! every call on to the new file (a thread, or a `TextIOWrapper` in text mode, may still hold
-//! it): no write is lost, and none lands in a buffer that is no longer read. No lock is held
-//! while Python code runs, so nothing here can deadlock.
+//! it): no write is lost, and none lands in a buffer that is no longer read. The mutex is
+//! never held while Python code runs, and the move never waits on another call, so nothing
+//! here deadlocks (save Python code run by the switch itself, a subclass's `__setattr__`,
+//! that would use the file it is switching).
 
 use std::io::{self, Seek, SeekFrom, Write};
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
