@@ -535,6 +535,8 @@ impl MemorySpoolPy {
                 }
             }
         };
+        // A panic from here on must not leave the buffer `Moving`, which callers wait out.
+        let unwinding = SettleOnUnwind(self);
         let copied = py.detach(|| -> io::Result<u64> {
             let mut file = borrow_file(fd)?;
             file.write_all(spool.memory_contents().unwrap_or_default())?;
@@ -545,6 +547,7 @@ impl MemorySpoolPy {
         let switched = copied
             .map_err(|err| to_pyerr(py, &err, false))
             .and_then(|position| switch_owner(owner, newfile, pos, position));
+        std::mem::forget(unwinding);
         match switched {
             Ok(moved_to) => {
                 self.settle(py, Slot::Moved(moved_to));
@@ -556,6 +559,17 @@ impl MemorySpoolPy {
                 Err(err)
             }
         }
+    }
+}
+
+/// Closes a buffer whose move panicked (its data is lost with the panic), so that the calls
+/// waiting for the move end with the closed-file error instead of waiting for ever.
+struct SettleOnUnwind<'a>(&'a MemorySpoolPy);
+
+impl Drop for SettleOnUnwind<'_> {
+    fn drop(&mut self) {
+        *self.0.slot.lock().unwrap_or_else(PoisonError::into_inner) = Slot::Closed;
+        self.0.settled.notify_all();
     }
 }
 
