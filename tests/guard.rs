@@ -268,11 +268,28 @@ fn child_process_entry() {
             sleep_forever();
         }
         "sweeper" => {
-            // Registering starts the automatic background sweep.
+            // Each registration runs a slice of the automatic sweep, on this thread: the
+            // number of threads never changes. `FT_GUARD_CREATIONS` files come and go first.
+            let threads_before = os_threads();
+            let mut most_threads = threads_before;
             let mut builder = Builder::new();
             builder.guarded(true);
+            let creations: usize =
+                std::env::var("FT_GUARD_CREATIONS").map_or(0, |n| n.parse().unwrap());
+            for _ in 0..creations {
+                drop(ferrotemp::NamedTempFile::with_builder_in(&builder, &work).unwrap());
+                most_threads = most_threads.max(os_threads());
+            }
             let file = ferrotemp::NamedTempFile::with_builder_in(&builder, &work).unwrap();
-            write_list(&scratch.join("sweeper"), &[file.path().to_path_buf()]);
+            most_threads = most_threads.max(os_threads());
+            write_list(
+                &scratch.join("sweeper"),
+                &[
+                    file.path().to_path_buf(),
+                    PathBuf::from(format!("threads-before-{threads_before}")),
+                    PathBuf::from(format!("threads-most-{most_threads}")),
+                ],
+            );
             sleep_forever();
         }
         "exit" => {
@@ -1038,26 +1055,165 @@ fn the_sweep_budget_covers_the_work_inside_trees() {
     cleanup(&scratch);
 }
 
+/// The threads of this process, as the kernel counts them (Python's fork warning counts
+/// the same way).
+fn os_threads() -> usize {
+    std::fs::read_dir("/proc/self/task").map_or(0, Iterator::count)
+}
+
 #[test]
 fn a_later_process_reclaims_a_dead_ones_entries_by_itself() {
     let _serial = serial();
     let (scratch, registry, mut child) = spawn_crash_child("auto", &[]);
     let guarded = read_list(&scratch.join("guarded"));
     child.kill();
+    // Enough creations for the slices to get through the dead record (and a few live
+    // ones of other tests): reclaimed by the time the child reports, with no waiting.
     let _sweeper = ChildProcess::spawn(
         "sweeper",
         &scratch,
         &registry,
-        &[("FERROTEMP_GUARD_SWEEP", "1")],
+        &[("FERROTEMP_GUARD_SWEEP", "1"), ("FT_GUARD_CREATIONS", "50")],
     );
-    let own = read_list(&scratch.join("sweeper"));
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while guarded.iter().any(|p| p.exists()) {
-        assert!(Instant::now() < deadline, "not reclaimed within 5 s");
-        std::thread::sleep(Duration::from_millis(20));
+    let report: Vec<PathBuf> = read_list(&scratch.join("sweeper")).into_iter().collect();
+    let remaining: Vec<_> = guarded.iter().filter(|p| p.exists()).collect();
+    assert!(remaining.is_empty(), "not reclaimed: {remaining:?}");
+    // Its own entry is live and stays; no thread was started for the sweep.
+    let own = report.iter().find(|p| p.is_absolute()).unwrap();
+    assert!(own.exists());
+    let count = |label: &str| {
+        let prefix = format!("threads-{label}-");
+        report
+            .iter()
+            .find_map(|p| p.to_str()?.strip_prefix(&prefix)?.parse::<usize>().ok())
+            .unwrap()
+    };
+    assert_eq!(count("before"), count("most"), "{report:?}");
+    cleanup(&scratch);
+}
+
+#[test]
+fn registrations_sweep_in_bounded_slices() {
+    let _serial = serial();
+    let scratch = scratch("slices");
+    let registry = scratch.join("registry");
+    let _config = ConfigRestore::set(config_with_registry(&registry));
+    let files: Vec<PathBuf> = (0..40).map(|i| scratch.join(format!("f{i:02}"))).collect();
+    for file in &files {
+        std::fs::write(file, b"x").unwrap();
     }
-    // Its own entry is live and stays.
-    assert!(own.iter().all(|p| p.exists()));
+    let entries: Vec<(&Path, EntryKind)> = files
+        .iter()
+        .map(|f| (f.as_path(), EntryKind::File))
+        .collect();
+    let forged = forge_dead_record(&registry, &entries);
+    guard::set_config(GuardConfig {
+        auto_sweep: true,
+        ..config_with_registry(&registry)
+    });
+    let mut builder = Builder::new();
+    builder.guarded(true);
+    let mut live = vec![ferrotemp::NamedTempFile::with_builder_in(&builder, &scratch).unwrap()];
+    // One slice examines at most 8 entries (fewer if its time cap comes first).
+    let removed = files.iter().filter(|f| !f.exists()).count();
+    assert!(
+        removed <= 8,
+        "{removed} entries removed by one registration"
+    );
+    let mut registrations = 1;
+    while forged.exists() {
+        assert!(registrations < 500, "the slices made no progress");
+        live.push(ferrotemp::NamedTempFile::with_builder_in(&builder, &scratch).unwrap());
+        registrations += 1;
+    }
+    assert!(
+        registrations >= 5,
+        "40 entries in {registrations} slices of 8"
+    );
+    assert!(files.iter().all(|f| !f.exists()));
+    // The live entries of this process were never touched.
+    assert!(live.iter().all(|f| f.path().exists()));
+    drop(live);
+    cleanup(&scratch);
+}
+
+#[test]
+fn a_sweep_goes_on_from_its_cursor_until_done() {
+    let _serial = serial();
+    let scratch = scratch("cursor");
+    let registry = scratch.join("registry");
+    let _config = ConfigRestore::set(config_with_registry(&registry));
+    let files: Vec<PathBuf> = (0..10).map(|i| scratch.join(format!("f{i}"))).collect();
+    for file in &files {
+        std::fs::write(file, b"x").unwrap();
+    }
+    let entries: Vec<(&Path, EntryKind)> = files
+        .iter()
+        .map(|f| (f.as_path(), EntryKind::File))
+        .collect();
+    let forged = forge_dead_record(&registry, &entries);
+    let mut resume = None;
+    let mut removed = Vec::new();
+    let mut slices = 0;
+    loop {
+        slices += 1;
+        assert!(slices <= 10, "no progress");
+        let report = guard::sweep(&SweepOptions {
+            registry: Some(registry.clone()),
+            max_entries: Some(3),
+            resume: resume.take(),
+            ..SweepOptions::default()
+        })
+        .unwrap();
+        assert!(report.errors.is_empty(), "{:?}", report.errors);
+        // Each slice takes the next entries, never one already done.
+        assert!(report.removed.len() <= 3);
+        removed.extend(report.removed.into_iter().map(|e| e.path));
+        assert_eq!(report.complete, report.resume.is_none());
+        match report.resume {
+            Some(cursor) => {
+                assert!(
+                    forged.exists(),
+                    "the record stays until its last entry is done"
+                );
+                resume = Some(cursor);
+            }
+            None => break,
+        }
+    }
+    assert_eq!(slices, 4);
+    assert_eq!(removed, files);
+    assert!(files.iter().all(|f| !f.exists()));
+    assert!(!forged.exists());
+
+    // A record budget: live records count too, so a slice of one record goes one by one.
+    let file = scratch.join("last");
+    std::fs::write(&file, b"x").unwrap();
+    // (A forged record copies every entry this process has recorded: the live one after.)
+    let forged = forge_dead_record(&registry, &[(&file, EntryKind::File)]);
+    let live =
+        ferrotemp::NamedTempFile::with_builder_in(Builder::new().guarded(true), &scratch).unwrap();
+    assert_eq!(record_count(&registry), 2);
+    let mut slices = 0;
+    let mut resume = None;
+    loop {
+        slices += 1;
+        let report = guard::sweep(&SweepOptions {
+            registry: Some(registry.clone()),
+            max_records: Some(1),
+            resume: resume.take(),
+            ..SweepOptions::default()
+        })
+        .unwrap();
+        assert!(report.records_live <= 1);
+        match report.resume {
+            Some(cursor) => resume = Some(cursor),
+            None => break,
+        }
+    }
+    assert_eq!(slices, 2);
+    assert!(!file.exists() && !forged.exists());
+    assert!(live.path().exists());
     cleanup(&scratch);
 }
 

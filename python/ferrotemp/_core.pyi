@@ -129,7 +129,8 @@ class MemorySpool:
     """The in-memory phase of ``SpooledTemporaryFile``: an ``io.BytesIO`` in Rust.
 
     Methods behave as ``io.BytesIO``'s (same errors and messages; ``ValueError("I/O
-    operation on closed file.")`` once closed). Nothing here rolls over by itself.
+    operation on closed file.")`` once closed). Nothing here rolls over by itself. After
+    ``move_to`` every method passes the call on to the file the data moved to.
     """
 
     def __new__(cls, max_size: int, owner: Optional[weakref.ref[Any]] = None) -> MemorySpool: ...
@@ -168,10 +169,13 @@ class MemorySpool:
     def closed(self) -> bool: ...
     def __iter__(self) -> Iterator[bytes]: ...
     def __next__(self) -> bytes: ...
-    def move_to(self, fd: int, /) -> None:
-        """Write the data into the open file ``fd`` (an OS handle on Windows), leave that file
-        at this buffer's position, then free the buffer and close. Releases the GIL while
-        writing; on error the data stays here. ``fd`` stays the caller's.
+    def move_to(self, owner: Any, newfile: Any, fd: int, pos: Optional[int], /) -> bool:
+        """The rollover, in one call: write the data into the open file ``fd`` (``newfile``'s;
+        an OS handle on Windows) with the GIL released, seek ``newfile`` to ``pos`` (this
+        buffer's position if ``None``), set ``owner._file = newfile`` and
+        ``owner._rolled = True``, then free the buffer; its later calls go to ``newfile``.
+        Calls from other threads meanwhile wait. False (nothing done) if another thread's
+        rollover moved the data first; on error the data stays here and ``owner`` unchanged.
         """
 
 @final

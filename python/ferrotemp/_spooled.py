@@ -214,38 +214,39 @@ class SpooledTemporaryFile(_io.IOBase, _GenericBase[AnyStr]):
 
     def rollover(self) -> None:
         """Move the data to an unnamed file on disk (once; later calls do nothing)."""
+        # Read before _rolled: the switch sets both at once, so a file read while _rolled
+        # is still false is the in-memory one (whose move_to then says if it moved already).
+        file = self._file
         if self._rolled:
             return
-        args = self._TemporaryFileArgs
-        # The standard module's move: the file TemporaryFile(**args) makes (unnamed; io.open
-        # checks the mode before the descriptor exists and closes it itself on failure).
-        newfile = _pkg.TemporaryFile(**args)
-        file = self._file
+        # Gone once another thread's rollover has finished.
+        args = getattr(self, "_TemporaryFileArgs", None)
+        if args is None:
+            return
+        newfile = None
         try:
-            pos = file.tell()
+            # The standard module's new file: the one TemporaryFile(**args) makes (unnamed;
+            # io.open checks the mode before the descriptor exists).
+            newfile = _pkg.TemporaryFile(**args)
             if isinstance(file, _io.TextIOWrapper):
-                buffer = file.detach()
-                try:
-                    buffer.move_to(_os_handle(newfile.fileno()))
-                except BaseException:
-                    self._file = _io.TextIOWrapper(
-                        buffer,
-                        encoding=args["encoding"],
-                        errors=args["errors"],
-                        newline=args["newline"],
-                    )
-                    self._file.seek(pos, 0)
-                    raise
+                pos = file.tell()  # flushes what the wrapper holds into the buffer
+                buffer = file.buffer
             else:
-                file.move_to(_os_handle(newfile.fileno()))
-            newfile.seek(pos, 0)
+                pos = None
+                buffer = file
+            # One native call copies the data, positions newfile and makes it self._file
+            # (with _rolled set): an interrupt finds the data in memory or on disk, never
+            # half-way. False if another thread's rollover got there first.
+            moved = buffer.move_to(self, newfile, _os_handle(newfile.fileno()), pos)
         except BaseException:
-            newfile.close()
+            if newfile is not None and self._file is not newfile:
+                newfile.close()
             raise
-        self._file = newfile
-        del self._TemporaryFileArgs
-        self._rolled = True
-        self._native_write = None
+        if not moved:
+            newfile.close()
+            return
+        self._native_write = None  # (until now it went on to the new file, more slowly)
+        self.__dict__.pop("_TemporaryFileArgs", None)
 
     # Context management protocol
     def __enter__(self) -> Self:
@@ -368,12 +369,19 @@ class SpooledTemporaryFile(_io.IOBase, _GenericBase[AnyStr]):
         file = self._file
         rv = file.write(s)
         self._check(file)
+        if file is not self._file:
+            # Another thread rolled over meanwhile: push on what the old text wrapper holds
+            # (its buffer passes it on to the new file).
+            file.flush()
         return rv  # type: ignore[no-any-return]
 
     def writelines(self, iterable: Iterable[AnyStr]) -> None:  # type: ignore[override]
         # Checked after each item, so a long iterable never piles up in memory (gh-127371);
         # an empty one is checked once, as the standard module checks after writelines.
         file = self._file
+        if file.closed:
+            # Checked before the iterable is touched, as io's writelines does.
+            raise ValueError("I/O operation on closed file.")
         empty = True
         for line in iterable:
             empty = False

@@ -39,9 +39,9 @@
 //! Rust users get the same guard through [`Builder::guarded`](crate::Builder::guarded): a
 //! [`NamedTempFile`](crate::NamedTempFile) or [`TempDir`](crate::TempDir) made by a guarded
 //! builder registers itself and unregisters when removed. It is opt-in for Rust because it
-//! writes under the temp directory and starts a background sweep, which a library must not
-//! do behind its user's back; the Python package turns it on for `NamedTemporaryFile` and
-//! `TemporaryDirectory`.
+//! writes under the temp directory and sweeps other processes' leftovers (in slices, inside
+//! later registrations), which a library must not do behind its user's back; the Python
+//! package turns it on for `NamedTemporaryFile` and `TemporaryDirectory`.
 //!
 //! # Registry
 //!
@@ -112,9 +112,22 @@
 //!
 //! # Sweeping
 //!
-//! See [`sweep`] (dead processes' records), [`spawn_background_sweep`] (bounded, detached,
-//! started automatically after a process's first registration) and [`sweep_older_than`]
+//! See [`sweep`] (dead processes' records, on demand) and [`sweep_older_than`]
 //! (systemd-tmpfiles-style age rules for an application's own prefix).
+//!
+//! The automatic sweep starts at a process's first registration (and again in a forked
+//! child, or after [`set_config`]) and runs **in slices, on the registering thread**: each
+//! registration, once its entry is recorded and with the guard's lock (and, from Python, the
+//! GIL) released, examines a few records and entries and stops at a small time cap (see
+//! [`SweepLimits`]: 16 records, 8 entries or 0.5 ms), leaving a [`SweepCursor`] for the
+//! next one. A dead record never changes, so a slice goes on inside it where the last one
+//! stopped. Once the registry has been gone through (or the whole sweep's bounds, 10,000
+//! entries or 2 s, are used up) registrations cost nothing more. No thread is ever started:
+//! a thread alive at `fork` makes Python 3.12+ warn that the child may deadlock, and a
+//! library has no business leaving one behind its caller's back. The price is that a
+//! process which registers only a few entries sweeps only a few slices; the next process
+//! to register goes on (every process sweeps from the start), and `ferrotemp sweep` does
+//! it all at once.
 //!
 //! # Environment
 //!
@@ -125,7 +138,8 @@
 //!   [`Registration::Keep`], records nothing, and the RAII types do not remove the entry.
 //! - `FERROTEMP_GUARD_DIR=/path` uses that registry directory instead of the default (a
 //!   relative path is taken from the current directory at the time the variable is read).
-//! - `FERROTEMP_GUARD_SWEEP=0` stops the automatic background sweep.
+//! - `FERROTEMP_GUARD_SWEEP=0` stops the automatic sweep (no slice runs inside
+//!   registrations); [`sweep`] still works.
 //! - `FERROTEMP_GUARD_FLOCK=0` records without `flock`, as on a filesystem without it
 //!   (liveness then comes from the boot id, pid namespace, process id and start time in the
 //!   record's header); for testing.
@@ -228,8 +242,8 @@ pub struct GuardConfig {
     /// A relative path is made absolute against the current directory when the configuration
     /// is read or set, so a later `chdir` does not move the registry.
     pub registry_dir: Option<PathBuf>,
-    /// Start [`spawn_background_sweep`] after the first registration (`FERROTEMP_GUARD_SWEEP`,
-    /// default on).
+    /// Sweep the registry automatically, in slices inside registrations (see the module
+    /// docs and [`SweepLimits`]; `FERROTEMP_GUARD_SWEEP`, default on).
     pub auto_sweep: bool,
     /// Lock records with `flock` (`FERROTEMP_GUARD_FLOCK`, default on). Off, records are
     /// written as on filesystems without `flock`: their liveness comes from the owner's boot,
@@ -325,8 +339,9 @@ pub fn keep_mode() -> bool {
 ///
 /// Never fails: a guard that cannot work answers [`Registration::Unguarded`] and leaves one
 /// warning for [`take_warning`]. The first registration in a process (or forked child) opens
-/// the registry and creates the record, and may start [`spawn_background_sweep`]; later ones
-/// cost no syscall.
+/// the registry and creates the record; later ones cost no syscall of their own. While the
+/// automatic sweep is under way, each registration also runs one bounded slice of it on the
+/// calling thread (see the module docs).
 ///
 /// A sweep never removes an entry born before the process's record was made (see
 /// [`record`]): an entry created before the first registration stays, reported as
@@ -506,6 +521,39 @@ pub struct SweepOptions {
     pub max_entries: Option<usize>,
     /// Stop once this much time has passed.
     pub max_time: Option<Duration>,
+    /// Stop after examining this many records (live or dead).
+    pub max_records: Option<usize>,
+    /// Go on from where an earlier sweep of the same registry stopped
+    /// ([`SweepReport::resume`]) rather than from the first record.
+    pub resume: Option<SweepCursor>,
+}
+
+/// Where a sweep stopped at a limit, to go on from there ([`SweepOptions::resume`]).
+///
+/// Records are visited in name order; those before the cursor are done. When the sweep
+/// stopped inside a dead record, the cursor also names that record (by its identity, so a
+/// different file of the same name starts over) and the entry to go on with: a dead record
+/// never changes, so the entries before it need no second look.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SweepCursor {
+    /// The record name (as listed) from which to go on.
+    pub(crate) from: String,
+    /// The record the sweep stopped inside, if any.
+    pub(crate) partial: Option<PartialRecord>,
+}
+
+/// A dead record a sweep stopped inside (see [`SweepCursor`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct PartialRecord {
+    /// Its name now (a record claimed by a rename has a new one).
+    pub(crate) name: String,
+    /// Its device and inode: another file at that name is another record.
+    pub(crate) dev: u64,
+    pub(crate) ino: u64,
+    /// The first entry not yet done.
+    pub(crate) next_entry: usize,
+    /// Whether an entry before it was in use (the record must then stay).
+    pub(crate) in_use: bool,
 }
 
 /// Why an entry was left alone.
@@ -566,6 +614,9 @@ pub struct SweepReport {
     pub records_live: usize,
     /// False when a limit (count or time) stopped the sweep early.
     pub complete: bool,
+    /// Where a sweep stopped by a limit left off ([`SweepOptions::resume`] goes on from
+    /// there); `None` when it went through the whole registry.
+    pub resume: Option<SweepCursor>,
 }
 
 impl SweepReport {
@@ -625,44 +676,34 @@ pub fn sweep(options: &SweepOptions) -> io::Result<SweepReport> {
     })
 }
 
-/// Bounds for [`spawn_background_sweep`].
+/// Bounds of the automatic sweep ([`GuardConfig::auto_sweep`]), which runs in slices inside
+/// later registrations rather than on a thread of its own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SweepLimits {
-    /// The most entries examined.
+    /// The most records one slice examines.
+    pub slice_records: usize,
+    /// The most entries one slice examines (removed or skipped, tree work included).
+    pub slice_entries: usize,
+    /// The most time one slice spends (checked between entries, and inside tree work).
+    pub slice_time: Duration,
+    /// The most entries the whole automatic sweep examines, over all its slices.
     pub max_entries: usize,
-    /// The most time spent.
+    /// The most time the whole automatic sweep spends, over all its slices.
     pub max_time: Duration,
 }
 
 impl Default for SweepLimits {
-    /// 10,000 entries or two seconds, whichever comes first.
+    /// Slices of 16 records, 8 entries or 0.5 ms, whichever comes first; in all, 10,000
+    /// entries or two seconds.
     fn default() -> Self {
         Self {
+            slice_records: 16,
+            slice_entries: 8,
+            slice_time: Duration::from_micros(500),
             max_entries: 10_000,
             max_time: Duration::from_secs(2),
         }
     }
-}
-
-/// Runs a bounded [`sweep`] of the configured registry on a new detached thread and returns
-/// at once. The thread never delays process exit (Rust does not join threads at exit); drop
-/// the handle to detach it, or join it to read the report.
-///
-/// # Errors
-///
-/// The error of spawning the thread.
-pub fn spawn_background_sweep(
-    limits: SweepLimits,
-) -> io::Result<std::thread::JoinHandle<io::Result<SweepReport>>> {
-    let options = SweepOptions {
-        registry: None,
-        dry_run: false,
-        max_entries: Some(limits.max_entries),
-        max_time: Some(limits.max_time),
-    };
-    std::thread::Builder::new()
-        .name("ferrotemp-sweep".to_owned())
-        .spawn(move || sweep(&options))
 }
 
 /// Removes the top-level entries of `dir` whose name starts with `prefix` and whose

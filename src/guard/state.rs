@@ -15,7 +15,10 @@ struct OpenRecord {
     writer: RecordWriter,
     registry: PathBuf,
 }
-use super::{registry, EntryKind, GuardConfig, GuardToken, Registration, SweepLimits};
+use super::{
+    registry, EntryKind, GuardConfig, GuardToken, Registration, SweepCursor, SweepLimits,
+    SweepOptions,
+};
 
 struct State {
     config: Option<GuardConfig>,
@@ -40,8 +43,8 @@ struct State {
     warning: Option<String>,
     /// Whether a warning was produced already: one per process (and configuration) is enough.
     warned: bool,
-    /// Whether this process started its automatic background sweep.
-    swept: bool,
+    /// This process's automatic sweep, done in slices inside registrations.
+    auto_sweep: AutoSweep,
     /// Set by [`shutdown`] at exit: from then on a record left with no live entry is removed
     /// at once rather than left for a sweep.
     exiting: bool,
@@ -49,6 +52,115 @@ struct State {
     /// `pthread_atfork` handlers (a raw `clone`, `_Fork`) finds another pid here and lets the
     /// records go without a write: their mappings do not exist in it (`MADV_DONTFORK`).
     pid: u32,
+}
+
+/// The automatic sweep of one epoch. It runs in slices, each inside a registration (after
+/// the entry is recorded, with the guard's lock released), so that no thread is ever
+/// started behind the caller's back: a thread alive at a `fork` makes Python 3.12+ warn,
+/// and is no library's business.
+enum AutoSweep {
+    /// Not started in this epoch.
+    Idle,
+    /// Under way in `registry`: where the last slice stopped, and what all slices used.
+    Running {
+        registry: PathBuf,
+        cursor: Option<SweepCursor>,
+        /// A slice is running (on some thread): no other starts meanwhile.
+        busy: bool,
+        entries: usize,
+        time: Duration,
+    },
+    /// Went through the registry, hit the sweep's overall limits, or failed: nothing more
+    /// in this epoch.
+    Done,
+}
+
+/// One slice of the automatic sweep, to run with the guard's lock released.
+struct SweepSlice {
+    epoch: u64,
+    options: SweepOptions,
+}
+
+impl State {
+    /// The next slice of the automatic sweep, if one is due: the first registration of an
+    /// epoch starts the sweep in the current record's registry, each later one goes on
+    /// where the last stopped.
+    fn next_sweep_slice(&mut self) -> Option<SweepSlice> {
+        let limits = SweepLimits::default();
+        if matches!(self.auto_sweep, AutoSweep::Idle) {
+            self.auto_sweep = AutoSweep::Running {
+                registry: self.records.last()?.registry.clone(),
+                cursor: None,
+                busy: false,
+                entries: 0,
+                time: Duration::ZERO,
+            };
+        }
+        let AutoSweep::Running {
+            registry,
+            cursor,
+            busy,
+            ..
+        } = &mut self.auto_sweep
+        else {
+            return None;
+        };
+        if *busy {
+            return None;
+        }
+        *busy = true;
+        Some(SweepSlice {
+            epoch: self.epoch,
+            options: SweepOptions {
+                registry: Some(registry.clone()),
+                dry_run: false,
+                max_entries: Some(limits.slice_entries),
+                max_time: Some(limits.slice_time),
+                max_records: Some(limits.slice_records),
+                resume: cursor.take(),
+            },
+        })
+    }
+
+    /// Takes what a slice did: the sweep goes on from where it stopped, or is done.
+    fn end_sweep_slice(&mut self, epoch: u64, report: Option<super::SweepReport>, spent: Duration) {
+        if epoch != self.epoch {
+            return; // reconfigured or forked meanwhile: that sweep is over
+        }
+        let limits = SweepLimits::default();
+        let AutoSweep::Running {
+            cursor,
+            busy,
+            entries,
+            time,
+            ..
+        } = &mut self.auto_sweep
+        else {
+            return;
+        };
+        *busy = false;
+        *time += spent;
+        match report {
+            Some(report) => {
+                *entries += report.removed.len() + report.skipped.len() + report.errors.len();
+                *cursor = report.resume;
+            }
+            None => *cursor = None,
+        }
+        if cursor.is_none() || *entries >= limits.max_entries || *time >= limits.max_time {
+            self.auto_sweep = AutoSweep::Done;
+        }
+    }
+}
+
+/// Runs one slice of the automatic sweep and hands the result back to the state. A failure
+/// (the registry refused, say) ends the automatic sweep for the epoch: the registration it
+/// rides on is not the place to report it.
+fn run_sweep_slice(slice: &SweepSlice) {
+    let started = Instant::now();
+    let report = super::sweep(&slice.options).ok();
+    let spent = started.elapsed();
+    lock().end_sweep_slice(slice.epoch, report, spent);
 }
 
 /// The first wait after a transient failure.
@@ -83,7 +195,7 @@ static STATE: Mutex<State> = Mutex::new(State {
     backoff: Duration::ZERO,
     warning: None,
     warned: false,
-    swept: false,
+    auto_sweep: AutoSweep::Idle,
     exiting: false,
     pid: 0,
 });
@@ -244,7 +356,7 @@ impl State {
             record.writer.abandon_after_fork();
         }
         self.epoch += 1;
-        self.swept = false;
+        self.auto_sweep = AutoSweep::Idle;
         self.clear_retry();
     }
 }
@@ -316,7 +428,7 @@ pub(super) fn set_config(mut config: GuardConfig) {
     let mut state = lock();
     state.config = Some(config);
     state.epoch += 1;
-    state.swept = false;
+    state.auto_sweep = AutoSweep::Idle;
     state.clear_retry();
     // A new configuration may fail for a new reason: worth one new warning.
     state.warned = false;
@@ -340,7 +452,7 @@ pub(super) fn register(
     } else {
         std::borrow::Cow::Owned(crate::env::abspath(path))
     };
-    let (registration, start_sweep) = {
+    let (registration, slice) = {
         let mut state = lock();
         let config = state.config();
         if config.keep {
@@ -350,25 +462,29 @@ pub(super) fn register(
             return Registration::Unguarded;
         }
         let auto_sweep = config.auto_sweep;
-        let Some((writer, epoch, created)) = state.current() else {
+        let Some((writer, epoch, _created)) = state.current() else {
             return Registration::Unguarded;
         };
         match writer.add_entry(&path, kind, identity) {
             Ok(slot) => {
-                let start = created && auto_sweep && !state.swept;
-                state.swept |= start;
-                (Registration::Guarded(GuardToken { epoch, slot }), start)
+                let slice = if auto_sweep {
+                    state.next_sweep_slice()
+                } else {
+                    None
+                };
+                (Registration::Guarded(GuardToken { epoch, slot }), slice)
             }
             Err(err) => {
                 let message = format!("crash guard could not record {}: {err}", path.display());
                 state.warn(message);
-                (Registration::Unguarded, false)
+                (Registration::Unguarded, None)
             }
         }
     };
-    if start_sweep {
-        // Detached: the handle is dropped. A failure to spawn only delays cleanup.
-        let _ = super::spawn_background_sweep(SweepLimits::default());
+    // On the registering thread, with the guard's lock released (the sweep reads the
+    // configuration) and, from Python, the GIL too.
+    if let Some(slice) = slice {
+        run_sweep_slice(&slice);
     }
     registration
 }

@@ -16,7 +16,8 @@ use super::record::{
 };
 use super::tree::{file_bytes, open_nofollow, scan_tree, ScanBounds};
 use super::{
-    registry, stat_dev, stat_ino, EntryKind, SkipReason, SweepOptions, SweepReport, SweptEntry,
+    registry, stat_dev, stat_ino, EntryKind, PartialRecord, SkipReason, SweepCursor, SweepOptions,
+    SweepReport, SweptEntry,
 };
 use crate::error::with_path;
 
@@ -29,12 +30,21 @@ struct Budget {
     deadline: Option<Instant>,
     max_entries: Option<usize>,
     used: usize,
+    max_records: Option<usize>,
+    records: usize,
 }
 
 impl Budget {
+    /// Whether the entries or the time are used up.
     fn exhausted(&self) -> bool {
         self.max_entries.is_some_and(|max| self.used >= max)
             || self.deadline.is_some_and(|d| Instant::now() >= d)
+    }
+
+    /// Whether another record may be started: the record count gates only that, so a
+    /// record started is gone on with as far as entries and time allow.
+    fn may_start_record(&self) -> bool {
+        !self.exhausted() && !matches!(self.max_records, Some(max) if self.records >= max)
     }
 
     /// The bounds for walking a tree with what is left (at least one entry, so that an
@@ -69,19 +79,44 @@ pub(super) fn sweep(options: &SweepOptions) -> std::io::Result<SweepReport> {
         deadline: options.max_time.map(|t| Instant::now() + t),
         max_entries: options.max_entries,
         used: 0,
+        max_records: options.max_records,
+        records: 0,
     };
-    let names = list(&dir).map_err(|e| with_path(e.into(), &path))?;
-    let us = Identity::current();
     let host = record::machine_id();
-    for name in names {
-        if budget.exhausted() {
-            report.complete = false;
+    let mut names = list(&dir).map_err(|e| with_path(e.into(), &path))?;
+    names.sort_unstable();
+    // Read only if a record kept without `flock` has to be judged by its header.
+    let us = std::cell::OnceCell::new();
+    // (name as listed, name now, where an earlier slice stopped inside it)
+    let mut todo: Vec<(&str, &str, Option<&PartialRecord>)> = Vec::with_capacity(names.len() + 1);
+    if let Some(cursor) = &options.resume {
+        // The record a slice stopped inside comes first; then the names after it.
+        if let Some(partial) = &cursor.partial {
+            todo.push((&cursor.from, &partial.name, Some(partial)));
+            names.retain(|n| *n > cursor.from && *n != partial.name);
+        } else {
+            names.retain(|n| *n >= cursor.from);
+        }
+    }
+    todo.extend(names.iter().map(|n| (n.as_str(), n.as_str(), None)));
+    for (listed, name, partial) in todo {
+        if report.resume.is_some() {
             break;
         }
+        if !budget.may_start_record() {
+            report.resume = Some(SweepCursor {
+                from: listed.to_owned(),
+                partial: partial.cloned(),
+            });
+            break;
+        }
+        budget.records += 1;
         let mut sweeper = RecordSweep {
             registry: &dir,
             registry_path: &path,
-            name: &name,
+            listed,
+            name,
+            partial,
             dry_run: options.dry_run,
             us: &us,
             host: &host,
@@ -90,6 +125,7 @@ pub(super) fn sweep(options: &SweepOptions) -> std::io::Result<SweepReport> {
         };
         sweeper.run();
     }
+    report.complete = report.resume.is_none();
     Ok(report)
 }
 
@@ -286,10 +322,16 @@ pub(super) fn live_entries(path: &Path) -> std::io::Result<HashSet<(u64, u64)>> 
 struct RecordSweep<'a> {
     registry: &'a OwnedFd,
     registry_path: &'a Path,
+    /// The name the record was listed under (the cursor goes by it).
+    listed: &'a str,
+    /// Its name now: the listed one, or the claimed one of a record an earlier slice
+    /// of this sweep stopped inside.
     name: &'a str,
+    /// Where an earlier slice stopped inside this record, if one did.
+    partial: Option<&'a PartialRecord>,
     dry_run: bool,
-    /// This process, to judge records kept without `flock` by.
-    us: &'a Identity,
+    /// This process, to judge records kept without `flock` by (read on first use).
+    us: &'a std::cell::OnceCell<Identity>,
     /// This machine (see [`record::machine_id`]).
     host: &'a ([u8; 16], bool),
     report: &'a mut SweepReport,
@@ -338,6 +380,10 @@ impl RecordSweep<'_> {
             Err(err) => return self.error(err),
         };
         let locked = lock == LockState::Ours;
+        // Where an earlier slice stopped inside this very file (not another of its name).
+        let resumed = self
+            .partial
+            .filter(|p| p.dev == stat_dev(&st) && p.ino == stat_ino(&st));
         // The lock is ours (or there are no locks): the name must still be this file, else it
         // was removed by another sweeper (whose lock we now hold on an unlinked inode) or is
         // a new file of the same name.
@@ -356,13 +402,17 @@ impl RecordSweep<'_> {
             Ok(Parsed::TooLarge) => return self.error(too_large()),
             Err(err) => return self.error(err),
         };
-        if self.name.contains(CLAIMED_INFIX) {
-            if age_of(&st) < ABANDONED_CLAIM_AGE {
+        let claimed = self.name.contains(CLAIMED_INFIX);
+        if claimed {
+            // Another sweeper's claim, unless abandoned, or this sweep's own.
+            if resumed.is_none() && age_of(&st) < ABANDONED_CLAIM_AGE {
                 return;
             }
         } else if parsed
             .as_ref()
-            .is_some_and(|p| p.other_host(self.host) || record_live(lock, p, self.us))
+            .is_some_and(|p| {
+                p.other_host(self.host) || record_live(lock, p, self.us.get_or_init(Identity::current))
+            })
         {
             // Judged by its header even when its entries are damaged. Another machine's (a
             // shared temp dir) is never judged dead: its lock and its pid say nothing here;
@@ -370,7 +420,7 @@ impl RecordSweep<'_> {
             self.report.records_live += 1;
             return;
         }
-        let name = if locked || self.dry_run {
+        let name = if locked || self.dry_run || (claimed && resumed.is_some()) {
             self.name.to_owned()
         } else {
             // Without locks, two sweepers are kept apart by an atomic rename: the one that
@@ -387,31 +437,16 @@ impl RecordSweep<'_> {
             }
             return;
         };
-        if parsed.truncated {
+        if parsed.truncated && resumed.is_none() {
             self.error(std::io::Error::new(
                 std::io::ErrorKind::InvalidData,
                 "damaged crash guard record; its readable entries were swept",
             ));
         }
         let owner = Owner::of(&parsed, &fd, &st);
-        let mut in_use = false;
-        for entry in &parsed.entries {
-            if self.budget.exhausted() {
-                // The record stays, to be finished by a later sweep.
-                self.report.complete = false;
-                return;
-            }
-            self.budget.used += 1;
-            match sweep_entry(entry, &owner, self.dry_run, self.report, self.budget) {
-                Outcome::Done => {}
-                Outcome::InUse => in_use = true,
-                Outcome::Unfinished => {
-                    // The budget ran out inside a tree: a later sweep goes on with it.
-                    self.report.complete = false;
-                    return;
-                }
-            }
-        }
+        let Some(in_use) = self.sweep_entries(&parsed.entries, &owner, name.as_str(), &st, resumed) else {
+            return; // the record stays, to be finished by a later sweep
+        };
         if in_use {
             // A directory still locked by a live user (a worker the dead owner forked): the
             // record stays so that a later sweep removes it once the lock is released.
@@ -424,6 +459,52 @@ impl RecordSweep<'_> {
                 self.error(err);
             }
         }
+    }
+
+    /// Sweeps the entries of a dead record (named `name` now, `st` its status), from where
+    /// an earlier slice stopped if `resumed` says so. Returns whether some entry is still in
+    /// use, or `None` when the budget ran out first: the cursor then points at the next entry.
+    fn sweep_entries(
+        &mut self,
+        entries: &[RecordEntry],
+        owner: &Owner,
+        name: &str,
+        st: &Stat,
+        resumed: Option<&PartialRecord>,
+    ) -> Option<bool> {
+        let mut in_use = resumed.is_some_and(|p| p.in_use);
+        let start = resumed.map_or(0, |p| p.next_entry);
+        for (index, entry) in entries.iter().enumerate().skip(start) {
+            if self.budget.exhausted() {
+                self.stop_inside(name, st, index, in_use);
+                return None;
+            }
+            self.budget.used += 1;
+            match sweep_entry(entry, owner, self.dry_run, self.report, self.budget) {
+                Outcome::Done => {}
+                Outcome::InUse => in_use = true,
+                Outcome::Unfinished => {
+                    // The budget ran out inside a tree: a later sweep goes on with it.
+                    self.stop_inside(name, st, index, in_use);
+                    return None;
+                }
+            }
+        }
+        Some(in_use)
+    }
+
+    /// Leaves the cursor at entry `next_entry` of this record (named `name` now).
+    fn stop_inside(&mut self, name: &str, st: &Stat, next_entry: usize, in_use: bool) {
+        self.report.resume = Some(SweepCursor {
+            from: self.listed.to_owned(),
+            partial: Some(PartialRecord {
+                name: name.to_owned(),
+                dev: stat_dev(st),
+                ino: stat_ino(st),
+                next_entry,
+                in_use,
+            }),
+        });
     }
 
     /// A `.new` record, which its creator has not finished. A young one may be mid-creation:

@@ -8,7 +8,7 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyString};
 
-use super::convert::{fs_os_string, fs_path, path_to_py, to_pyerr};
+use super::convert::{fs_os_string, fs_path, path_to_py, tmp_max, to_pyerr};
 use crate::create::{names_exhausted, Builder};
 use crate::env;
 
@@ -115,9 +115,10 @@ pub(crate) fn mkstemp<'py>(
     prefix: &Bound<'py, PyAny>,
     suffix: &Bound<'py, PyAny>,
     text: bool,
-    attempts: u32,
+    attempts: &Bound<'_, PyAny>,
 ) -> PyResult<(i64, Bound<'py, PyAny>)> {
-    let (file, path, as_bytes) = create_file_audited(py, dir, prefix, suffix, text, attempts)?;
+    let (file, path, as_bytes) =
+        create_file_audited(py, dir, prefix, suffix, text, tmp_max(attempts)?)?;
     Ok((into_raw_descriptor(file), path_to_py(py, &path, as_bytes)?))
 }
 
@@ -160,12 +161,17 @@ pub(crate) fn mkdtemp<'py>(
     dir: &Bound<'py, PyAny>,
     prefix: &Bound<'py, PyAny>,
     suffix: &Bound<'py, PyAny>,
-    attempts: u32,
+    attempts: &Bound<'_, PyAny>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let (path, as_bytes) =
-        create_dir_audited(py, dir, prefix, suffix, attempts, false, |builder, path| {
-            Ok(builder.try_create_dir(path)?.then(|| env::abspath(path)))
-        })?;
+    let (path, as_bytes) = create_dir_audited(
+        py,
+        dir,
+        prefix,
+        suffix,
+        tmp_max(attempts)?,
+        false,
+        |builder, path| Ok(builder.try_create_dir(path)?.then(|| env::abspath(path))),
+    )?;
     path_to_py(py, &path, as_bytes)
 }
 

@@ -5,7 +5,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use pyo3::prelude::*;
 
-use super::convert::{fs_path, path_to_py, to_pyerr};
+use super::convert::{fs_path, path_to_py, tmp_max, to_pyerr};
 use super::create::{create_file_audited_with, into_raw_descriptor};
 use super::guard::{guard_notice, GuardNotice};
 use crate::file::open_unnamed;
@@ -105,7 +105,7 @@ pub(crate) fn create_named(
     dir: &Bound<'_, PyAny>,
     prefix: &Bound<'_, PyAny>,
     suffix: &Bound<'_, PyAny>,
-    attempts: u32,
+    attempts: &Bound<'_, PyAny>,
     delete: bool,
 ) -> PyResult<NamedGuard> {
     let ((file, path), as_bytes) = create_file_audited_with(
@@ -114,7 +114,7 @@ pub(crate) fn create_named(
         prefix,
         suffix,
         false,
-        attempts,
+        tmp_max(attempts)?,
         delete,
         |builder, candidate| {
             let made = builder.try_create_temp_path(candidate)?;
@@ -155,7 +155,7 @@ pub(crate) fn create_unnamed(
     dir: &Bound<'_, PyAny>,
     prefix: &Bound<'_, PyAny>,
     suffix: &Bound<'_, PyAny>,
-    attempts: u32,
+    attempts: &Bound<'_, PyAny>,
 ) -> PyResult<i64> {
     let path = fs_path(dir)?;
     if let Some(file) = py.detach(|| open_unnamed(&path)) {
@@ -169,7 +169,7 @@ pub(crate) fn create_unnamed(
         prefix,
         suffix,
         false,
-        attempts,
+        tmp_max(attempts)?,
         false,
         |b, path| {
             let Some(file) = b.try_create_file(path)? else {

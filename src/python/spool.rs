@@ -3,38 +3,63 @@
 //!
 //! The Python class owns the rollover decision (a subclass may override `rollover()`), so
 //! nothing here rolls over by itself: `write_checked` only asks the owner to roll.
+//!
+//! Threads and interrupts. The move to disk ([`MemorySpoolPy::move_to`]) is one native call
+//! that copies the data (GIL released), positions the new file and switches the owner's
+//! `_file` and `_rolled` over, and only then frees the buffer: a `KeyboardInterrupt` (which
+//! Python delivers only between bytecodes) finds the spooled file either still in memory with
+//! all its data or rolled over with all of it. Other threads' calls during the copy wait for
+//! it (GIL released) instead of failing, and once the data has moved this buffer passes
+//! every call on to the new file (a thread, or a `TextIOWrapper` in text mode, may still hold
+//! it): no write is lost, and none lands in a buffer that is no longer read. The mutex is
+//! never held while Python code runs, and the move never waits on another call, so nothing
+//! here deadlocks (save Python code run by the switch itself, a subclass's `__setattr__`,
+//! that would use the file it is switching).
 
 use std::io::{self, Seek, SeekFrom, Write};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 
 use pyo3::exceptions::{PyMemoryError, PyOverflowError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::sync::{MutexExt, PyOnceLock};
 use pyo3::types::{PyByteArray, PyBytes, PyList, PySlice};
+use pyo3::IntoPyObjectExt;
 
 use super::convert::to_pyerr;
 use crate::spool::SpooledTempFile;
 
 enum Slot {
     Open(SpooledTempFile),
-    /// The data is being written to the rollover file with the GIL released.
+    /// The data is being written to the rollover file with the GIL released; calls wait.
     Moving,
+    /// The data lives in the owner's rollover file now: calls are passed on to it.
+    Moved(MovedTo),
     Closed,
+}
+
+/// Where a moved buffer's calls go.
+struct MovedTo {
+    /// The binary file holding the data (`newfile`, or `newfile.buffer` in text mode).
+    binary: Py<PyAny>,
+    /// The text file over it, flushed before each call so that bytes keep their order.
+    text: Option<Py<PyAny>>,
 }
 
 /// A `BytesIO` whose bytes live in Rust, with the standard module's rollover threshold.
 #[pyclass(frozen, module = "ferrotemp._core", name = "MemorySpool")]
 pub(crate) struct MemorySpoolPy {
     slot: Mutex<Slot>,
+    /// Signalled when a move ends (moved, or back to `Open` after a failure).
+    settled: Condvar,
     /// A weak reference to the `SpooledTemporaryFile` whose `rollover()` `write_checked`
     /// calls; a weak one, so that the spool and its buffer form no cycle.
     owner: Option<Py<PyAny>>,
-    /// Set once the data has moved to the owner's rollover file. Methods taken from this
-    /// buffer before that (`write = f.write`) then forward to the owner, whose own methods
-    /// use its new file, as the standard module's methods (which look up `self._file` on
-    /// every call) keep working after a rollover.
-    moved: AtomicBool,
+}
+
+/// What a call found: done on the buffer in memory, or to be passed on to the moved data.
+enum Found<R> {
+    Here(R),
+    Moved(Py<PyAny>, Option<Py<PyAny>>),
 }
 
 fn closed_error() -> PyErr {
@@ -82,45 +107,72 @@ impl MemorySpoolPy {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Runs `f` on the open spool, or raises the closed-file error.
+    /// The slot once no move is under way: a call during a move waits for it to end, with
+    /// the GIL released (the mover needs the GIL to finish).
+    fn lock_settled(&self, py: Python<'_>) -> MutexGuard<'_, Slot> {
+        loop {
+            let slot = self.lock(py);
+            if !matches!(*slot, Slot::Moving) {
+                return slot;
+            }
+            drop(slot);
+            py.detach(|| {
+                let mut slot = self.slot.lock().unwrap_or_else(PoisonError::into_inner);
+                while matches!(*slot, Slot::Moving) {
+                    slot = self
+                        .settled
+                        .wait(slot)
+                        .unwrap_or_else(PoisonError::into_inner);
+                }
+            });
+        }
+    }
+
+    /// Ends a move: `slot` becomes `next`, and the callers waiting for it go on.
+    fn settle(&self, py: Python<'_>, next: Slot) {
+        *self.lock(py) = next;
+        self.settled.notify_all();
+    }
+
+    /// Runs `f` on the open spool; reports a moved buffer's new file instead, or raises the
+    /// closed-file error.
     fn with_open<R>(
         &self,
         py: Python<'_>,
         f: impl FnOnce(&mut SpooledTempFile) -> PyResult<R>,
-    ) -> PyResult<R> {
-        match &mut *self.lock(py) {
-            Slot::Open(spool) => f(spool),
+    ) -> PyResult<Found<R>> {
+        match &mut *self.lock_settled(py) {
+            Slot::Open(spool) => f(spool).map(Found::Here),
+            Slot::Moved(to) => Ok(Found::Moved(
+                to.binary.clone_ref(py),
+                to.text.as_ref().map(|t| t.clone_ref(py)),
+            )),
             Slot::Moving | Slot::Closed => Err(closed_error()),
         }
     }
 
-    /// After a rollover, calls the owner's method `name` with `args` instead.
-    fn forward<'py>(
+    /// [`with_open`](Self::with_open), calling the moved data's method `name` with `args`
+    /// when the data has moved.
+    fn on_open<'py, R: IntoPyObject<'py>>(
         &self,
         py: Python<'py>,
         name: &str,
         args: impl pyo3::call::PyCallArgs<'py>,
-    ) -> PyResult<Option<Bound<'py, PyAny>>> {
-        if !self.moved.load(Ordering::Acquire) {
-            return Ok(None);
+        f: impl FnOnce(&mut SpooledTempFile) -> PyResult<R>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        match self.with_open(py, f)? {
+            Found::Here(value) => value.into_bound_py_any(py),
+            Found::Moved(binary, text) => forward(py, &binary, text.as_ref(), name, args),
         }
-        let owner = match &self.owner {
-            Some(owner) => owner.bind(py).call0()?,
-            None => return Err(closed_error()),
-        };
-        if owner.is_none() {
-            return Err(closed_error());
-        }
-        owner.call_method1(name, args).map(Some)
     }
 
     fn check_open(&self, py: Python<'_>) -> PyResult<()> {
-        self.with_open(py, |_| Ok(()))
+        self.with_open(py, |_| Ok(())).map(|_| ())
     }
 
     /// Writes any bytes-like object, as `BytesIO.write`; returns the count and whether the
     /// position is now past `max_size`.
-    fn write_any(&self, py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<(usize, bool)> {
+    fn write_any(&self, py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<Found<(usize, bool)>> {
         let write = |spool: &mut SpooledTempFile, bytes: &[u8]| {
             let n = spool
                 .write_unchecked(bytes)
@@ -146,13 +198,28 @@ impl MemorySpoolPy {
                         type_name(data)
                     ))
                 })?;
+            if !view.getattr("c_contiguous")?.extract::<bool>()? {
+                // BytesIO takes only a C-contiguous buffer, and the exporter words the
+                // refusal (memoryview, array, numpy differ): let a BytesIO refuse it.
+                py.import("io")?
+                    .getattr("BytesIO")?
+                    .call0()?
+                    .call_method1("write", (data,))?;
+            }
             view.call_method0("tobytes")?.extract()?
         };
         self.with_open(py, |spool| write(spool, &owned))
     }
 
-    fn read_into(&self, py: Python<'_>, buffer: &Bound<'_, PyAny>) -> PyResult<usize> {
-        self.check_open(py)?;
+    fn read_into<'py>(
+        &self,
+        py: Python<'py>,
+        name: &str,
+        buffer: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        if let Found::Moved(binary, text) = self.with_open(py, |_| Ok(()))? {
+            return forward(py, &binary, text.as_ref(), name, (buffer,));
+        }
         let view = py
             .import("builtins")?
             .getattr("memoryview")?
@@ -165,15 +232,39 @@ impl MemorySpoolPy {
         }
         let view = view.call_method1("cast", ("B",))?;
         let wanted: usize = view.getattr("nbytes")?.extract()?;
-        let data = self.with_open(py, |spool| {
+        let data = match self.with_open(py, |spool| {
             Ok(spool.memory_read(Some(wanted)).unwrap_or_default().to_vec())
-        })?;
+        })? {
+            Found::Here(data) => data,
+            Found::Moved(binary, text) => {
+                view.call_method0("release")?;
+                return forward(py, &binary, text.as_ref(), name, (buffer,));
+            }
+        };
         let n = data.len();
         let target = PySlice::new(py, 0, isize::try_from(n)?, 1);
         view.set_item(target, PyBytes::new(py, &data))?;
         view.call_method0("release")?;
-        Ok(n)
+        n.into_bound_py_any(py)
     }
+}
+
+/// Calls `name(*args)` on the file a buffer's data moved to, after flushing the text file
+/// over it (if any) so that what it holds lands first.
+fn forward<'py>(
+    py: Python<'py>,
+    binary: &Py<PyAny>,
+    text: Option<&Py<PyAny>>,
+    name: &str,
+    args: impl pyo3::call::PyCallArgs<'py>,
+) -> PyResult<Bound<'py, PyAny>> {
+    if let Some(text) = text {
+        let text = text.bind(py);
+        if !text.getattr("closed")?.extract::<bool>()? {
+            text.call_method0("flush")?;
+        }
+    }
+    binary.bind(py).call_method1(name, args)
 }
 
 #[pymethods]
@@ -185,15 +276,18 @@ impl MemorySpoolPy {
     fn new(max_size: i64, owner: Option<Py<PyAny>>) -> Self {
         Self {
             slot: Mutex::new(Slot::Open(SpooledTempFile::new(max_size))),
+            settled: Condvar::new(),
             owner,
-            moved: AtomicBool::new(false),
         }
     }
 
     /// `BytesIO.write`: no rollover check.
     #[pyo3(signature = (data, /))]
-    fn write(&self, py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<usize> {
-        self.write_any(py, data).map(|(n, _)| n)
+    fn write<'py>(&self, py: Python<'py>, data: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+        match self.write_any(py, data)? {
+            Found::Here((n, _)) => n.into_bound_py_any(py),
+            Found::Moved(binary, text) => forward(py, &binary, text.as_ref(), "write", (data,)),
+        }
     }
 
     /// `write`, then the standard module's check: once the position passes `max_size`, the
@@ -204,10 +298,12 @@ impl MemorySpoolPy {
         py: Python<'py>,
         data: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        if let Some(result) = self.forward(py, "write", (data,))? {
-            return Ok(result);
-        }
-        let (n, exceeds) = self.write_any(py, data)?;
+        let (n, exceeds) = match self.write_any(py, data)? {
+            Found::Here(written) => written,
+            Found::Moved(binary, text) => {
+                return forward(py, &binary, text.as_ref(), "write", (data,));
+            }
+        };
         if exceeds {
             if let Some(owner) = &self.owner {
                 let owner = owner.bind(py).call0()?;
@@ -216,53 +312,52 @@ impl MemorySpoolPy {
                 }
             }
         }
-        Ok(n.into_pyobject(py)?.into_any())
+        n.into_bound_py_any(py)
     }
 
-    /// Whether the position is past `max_size` (and `max_size` is not 0).
+    /// Whether the position is past `max_size` (and `max_size` is not 0); false once moved.
     fn exceeds_max_size(&self, py: Python<'_>) -> PyResult<bool> {
-        self.with_open(py, |spool| Ok(spool.exceeds_max_size()))
+        Ok(matches!(
+            self.with_open(py, |spool| Ok(spool.exceeds_max_size()))?,
+            Found::Here(true)
+        ))
     }
 
     #[pyo3(signature = (size = None, /))]
     fn read<'py>(&self, py: Python<'py>, size: Option<i64>) -> PyResult<Bound<'py, PyAny>> {
-        if let Some(result) = self.forward(py, "read", (size,))? {
-            return Ok(result);
-        }
-        self.with_open(py, |spool| {
-            Ok(PyBytes::new(py, spool.memory_read(limit(size)).unwrap_or_default()).into_any())
+        self.on_open(py, "read", (size,), |spool| {
+            Ok(PyBytes::new(
+                py,
+                spool.memory_read(limit(size)).unwrap_or_default(),
+            ))
         })
     }
 
     #[pyo3(signature = (size = None, /))]
     fn read1<'py>(&self, py: Python<'py>, size: Option<i64>) -> PyResult<Bound<'py, PyAny>> {
-        if let Some(result) = self.forward(py, "read1", (size,))? {
-            return Ok(result);
-        }
-        self.read(py, size)
+        self.on_open(py, "read1", (size,), |spool| {
+            Ok(PyBytes::new(
+                py,
+                spool.memory_read(limit(size)).unwrap_or_default(),
+            ))
+        })
     }
 
     #[pyo3(signature = (size = None, /))]
     fn readline<'py>(&self, py: Python<'py>, size: Option<i64>) -> PyResult<Bound<'py, PyAny>> {
-        if let Some(result) = self.forward(py, "readline", (size,))? {
-            return Ok(result);
-        }
-        self.with_open(py, |spool| {
-            Ok(
-                PyBytes::new(py, spool.memory_read_line(limit(size)).unwrap_or_default())
-                    .into_any(),
-            )
+        self.on_open(py, "readline", (size,), |spool| {
+            Ok(PyBytes::new(
+                py,
+                spool.memory_read_line(limit(size)).unwrap_or_default(),
+            ))
         })
     }
 
     /// Lines until their total length reaches `hint` (all of them when `hint` <= 0).
     #[pyo3(signature = (hint = None, /))]
     fn readlines<'py>(&self, py: Python<'py>, hint: Option<i64>) -> PyResult<Bound<'py, PyAny>> {
-        if let Some(result) = self.forward(py, "readlines", (hint,))? {
-            return Ok(result);
-        }
-        let hint = limit(hint).filter(|&h| h > 0);
-        let lines = self.with_open(py, |spool| {
+        let wanted = limit(hint).filter(|&h| h > 0);
+        let lines = match self.with_open(py, |spool| {
             let mut lines = Vec::new();
             let mut total = 0usize;
             loop {
@@ -272,12 +367,17 @@ impl MemorySpoolPy {
                 }
                 total += line.len();
                 lines.push(line.to_vec());
-                if hint.is_some_and(|h| total >= h) {
+                if wanted.is_some_and(|h| total >= h) {
                     break;
                 }
             }
             Ok(lines)
-        })?;
+        })? {
+            Found::Here(lines) => lines,
+            Found::Moved(binary, text) => {
+                return forward(py, &binary, text.as_ref(), "readlines", (hint,));
+            }
+        };
         Ok(PyList::new(py, lines.iter().map(|l| PyBytes::new(py, l)))?.into_any())
     }
 
@@ -287,10 +387,7 @@ impl MemorySpoolPy {
         py: Python<'py>,
         buffer: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        if let Some(result) = self.forward(py, "readinto", (buffer,))? {
-            return Ok(result);
-        }
-        Ok(self.read_into(py, buffer)?.into_pyobject(py)?.into_any())
+        self.read_into(py, "readinto", buffer)
     }
 
     #[pyo3(signature = (buffer, /))]
@@ -299,39 +396,28 @@ impl MemorySpoolPy {
         py: Python<'py>,
         buffer: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        if let Some(result) = self.forward(py, "readinto1", (buffer,))? {
-            return Ok(result);
-        }
-        Ok(self.read_into(py, buffer)?.into_pyobject(py)?.into_any())
+        self.read_into(py, "readinto1", buffer)
     }
 
     #[pyo3(signature = (pos, whence = 0, /))]
     fn seek<'py>(&self, py: Python<'py>, pos: i64, whence: i32) -> PyResult<Bound<'py, PyAny>> {
-        if let Some(result) = self.forward(py, "seek", (pos, whence))? {
-            return Ok(result);
-        }
-        let at = self.with_open(py, |spool| {
+        self.on_open(py, "seek", (pos, whence), |spool| {
             spool
                 .seek_whence(pos, whence)
                 .map_err(|e| memory_error(py, &e))
-        })?;
-        Ok(at.into_pyobject(py)?.into_any())
+        })
     }
 
     fn tell<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        if let Some(result) = self.forward(py, "tell", ())? {
-            return Ok(result);
-        }
-        let at = self.with_open(py, |spool| {
+        self.on_open(py, "tell", (), |spool| {
             spool.position().map_err(|e| memory_error(py, &e))
-        })?;
-        Ok(at.into_pyobject(py)?.into_any())
+        })
     }
 
     /// `BytesIO.truncate`: never extends, never rolls over, leaves the position alone.
     #[pyo3(signature = (size = None, /))]
-    fn truncate(&self, py: Python<'_>, size: Option<i64>) -> PyResult<u64> {
-        self.with_open(py, |spool| {
+    fn truncate<'py>(&self, py: Python<'py>, size: Option<i64>) -> PyResult<Bound<'py, PyAny>> {
+        self.on_open(py, "truncate", (size,), |spool| {
             let result = match size {
                 None => spool.truncate_at_position(),
                 Some(size) if size < 0 => {
@@ -350,33 +436,37 @@ impl MemorySpoolPy {
         })
     }
 
+    /// The buffer's bytes; a closed-file error once they have moved to disk.
     fn getvalue<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
-        self.with_open(py, |spool| {
+        match self.with_open(py, |spool| {
             Ok(PyBytes::new(
                 py,
                 spool.memory_contents().unwrap_or_default(),
             ))
-        })
+        })? {
+            Found::Here(value) => Ok(value),
+            Found::Moved(..) => Err(closed_error()),
+        }
     }
 
-    fn flush(&self, py: Python<'_>) -> PyResult<()> {
-        self.check_open(py)
+    fn flush<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        self.on_open(py, "flush", (), |_| Ok(()))
     }
 
-    fn readable(&self, py: Python<'_>) -> PyResult<bool> {
-        self.check_open(py).map(|()| true)
+    fn readable<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        self.on_open(py, "readable", (), |_| Ok(true))
     }
 
-    fn writable(&self, py: Python<'_>) -> PyResult<bool> {
-        self.check_open(py).map(|()| true)
+    fn writable<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        self.on_open(py, "writable", (), |_| Ok(true))
     }
 
-    fn seekable(&self, py: Python<'_>) -> PyResult<bool> {
-        self.check_open(py).map(|()| true)
+    fn seekable<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        self.on_open(py, "seekable", (), |_| Ok(true))
     }
 
-    fn isatty(&self, py: Python<'_>) -> PyResult<bool> {
-        self.check_open(py).map(|()| false)
+    fn isatty<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        self.on_open(py, "isatty", (), |_| Ok(false))
     }
 
     fn fileno(slf: &Bound<'_, Self>) -> PyResult<()> {
@@ -387,15 +477,22 @@ impl MemorySpoolPy {
         Err(unsupported(slf.py(), "detach"))
     }
 
-    /// Frees the buffer. Idempotent.
+    /// Frees the buffer (after a move, forgets the file the data moved to, which stays
+    /// open: it is the owner's now). Idempotent.
     fn close(&self, py: Python<'_>) {
-        let old = std::mem::replace(&mut *self.lock(py), Slot::Closed);
+        let old = std::mem::replace(&mut *self.lock_settled(py), Slot::Closed);
         py.detach(move || drop(old));
     }
 
+    /// Closed once closed; after a move, as the file the data moved to is.
     #[getter]
-    fn closed(&self, py: Python<'_>) -> bool {
-        !matches!(*self.lock(py), Slot::Open(_))
+    fn closed(&self, py: Python<'_>) -> PyResult<bool> {
+        let moved_to = match &*self.lock_settled(py) {
+            Slot::Open(_) => return Ok(false),
+            Slot::Moving | Slot::Closed => return Ok(true),
+            Slot::Moved(to) => to.binary.clone_ref(py),
+        };
+        moved_to.bind(py).getattr("closed")?.extract()
     }
 
     fn __iter__(slf: Bound<'_, Self>) -> PyResult<Bound<'_, Self>> {
@@ -403,47 +500,108 @@ impl MemorySpoolPy {
         Ok(slf)
     }
 
-    fn __next__<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyBytes>>> {
+    fn __next__<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
         let line = self.readline(py, None)?;
-        Ok((!line.cast::<PyBytes>()?.as_bytes().is_empty()).then_some(line.cast_into()?))
+        Ok((line.len()? > 0).then_some(line))
     }
 
-    /// Writes the data into the open file `fd` (an OS handle on Windows), which the caller
-    /// owns, and leaves that file at this buffer's position; then frees the buffer and
-    /// closes this object. The GIL is released while writing; if writing fails the data
-    /// stays here.
-    #[pyo3(signature = (fd, /))]
-    fn move_to(&self, py: Python<'_>, fd: i64) -> PyResult<()> {
-        let spool = match std::mem::replace(&mut *self.lock(py), Slot::Moving) {
-            Slot::Open(spool) => spool,
-            other => {
-                *self.lock(py) = other;
-                return Err(closed_error());
+    /// The rollover: writes the data into the open file `fd` (an OS handle on Windows;
+    /// `newfile`'s, which stays the caller's) with the GIL released, positions `newfile` at
+    /// `pos` (this buffer's position when `None`), and sets `owner._file = newfile` and
+    /// `owner._rolled = True`; then frees the buffer, whose later calls go to `newfile`.
+    /// Returns false, doing nothing, if another thread's rollover moved the data first. On
+    /// failure the data stays here and the owner is left as it was.
+    #[pyo3(signature = (owner, newfile, fd, pos, /))]
+    fn move_to(
+        &self,
+        py: Python<'_>,
+        owner: &Bound<'_, PyAny>,
+        newfile: &Bound<'_, PyAny>,
+        fd: i64,
+        pos: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<bool> {
+        let spool = {
+            let mut slot = self.lock_settled(py);
+            match std::mem::replace(&mut *slot, Slot::Moving) {
+                Slot::Open(spool) => spool,
+                other => {
+                    let moved = matches!(other, Slot::Moved(_));
+                    *slot = other;
+                    return if moved {
+                        Ok(false)
+                    } else {
+                        Err(closed_error())
+                    };
+                }
             }
         };
-        let result = py.detach(|| -> io::Result<()> {
+        // A panic from here on must not leave the buffer `Moving`, which callers wait out.
+        let unwinding = SettleOnUnwind(self);
+        let copied = py.detach(|| -> io::Result<u64> {
             let mut file = borrow_file(fd)?;
             file.write_all(spool.memory_contents().unwrap_or_default())?;
-            file.seek(SeekFrom::Start(spool.position()?))?;
-            Ok(())
+            let position = spool.position()?;
+            file.seek(SeekFrom::Start(position))?;
+            Ok(position)
         });
-        let mut slot = self.lock(py);
-        match result {
-            Ok(()) => {
-                *slot = Slot::Closed;
-                self.moved.store(true, Ordering::Release);
-                drop(slot);
+        let switched = copied
+            .map_err(|err| to_pyerr(py, &err, false))
+            .and_then(|position| switch_owner(owner, newfile, pos, position));
+        std::mem::forget(unwinding);
+        match switched {
+            Ok(moved_to) => {
+                self.settle(py, Slot::Moved(moved_to));
                 py.detach(move || drop(spool));
-                Ok(())
+                Ok(true)
             }
             Err(err) => {
-                if matches!(*slot, Slot::Moving) {
-                    *slot = Slot::Open(spool);
-                }
-                Err(to_pyerr(py, &err, false))
+                self.settle(py, Slot::Open(spool));
+                Err(err)
             }
         }
     }
+}
+
+/// Closes a buffer whose move panicked (its data is lost with the panic), so that the calls
+/// waiting for the move end with the closed-file error instead of waiting for ever.
+struct SettleOnUnwind<'a>(&'a MemorySpoolPy);
+
+impl Drop for SettleOnUnwind<'_> {
+    fn drop(&mut self) {
+        *self.0.slot.lock().unwrap_or_else(PoisonError::into_inner) = Slot::Closed;
+        self.0.settled.notify_all();
+    }
+}
+
+/// Positions `newfile` and makes it the owner's file: the commit of a rollover. Native calls
+/// only (no Python code of ours runs between the assignments, so no interrupt lands
+/// between them); on failure the owner keeps its old file.
+fn switch_owner(
+    owner: &Bound<'_, PyAny>,
+    newfile: &Bound<'_, PyAny>,
+    pos: Option<&Bound<'_, PyAny>>,
+    position: u64,
+) -> PyResult<MovedTo> {
+    match pos {
+        Some(pos) => newfile.call_method1("seek", (pos, 0))?,
+        None => newfile.call_method1("seek", (position, 0))?,
+    };
+    let text = newfile.hasattr("buffer")?;
+    let moved_to = MovedTo {
+        binary: if text {
+            newfile.getattr("buffer")?.unbind()
+        } else {
+            newfile.clone().unbind()
+        },
+        text: text.then(|| newfile.clone().unbind()),
+    };
+    let old = owner.getattr("_file")?;
+    owner.setattr("_file", newfile)?;
+    if let Err(err) = owner.setattr("_rolled", true) {
+        let _ = owner.setattr("_file", old);
+        return Err(err);
+    }
+    Ok(moved_to)
 }
 
 /// A `File` sharing the caller's open file description (and so its offset), closed on

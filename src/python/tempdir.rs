@@ -8,7 +8,7 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::PyBytes;
 
-use super::convert::{fs_path, path_to_py, to_pyerr};
+use super::convert::{fs_path, path_to_py, tmp_max, to_pyerr};
 use super::create::create_dir_audited;
 use super::guard::{guard_notice, GuardNotice};
 use crate::create::Builder;
@@ -136,7 +136,7 @@ pub(crate) fn create_tempdir(
     dir: &Bound<'_, PyAny>,
     prefix: &Bound<'_, PyAny>,
     suffix: &Bound<'_, PyAny>,
-    attempts: u32,
+    attempts: &Bound<'_, PyAny>,
     delete: bool,
 ) -> PyResult<TempDirGuard> {
     let (made, as_bytes) = create_dir_audited(
@@ -144,7 +144,7 @@ pub(crate) fn create_tempdir(
         dir,
         prefix,
         suffix,
-        attempts,
+        tmp_max(attempts)?,
         delete,
         Builder::try_tempdir,
     )?;

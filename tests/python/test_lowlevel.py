@@ -438,3 +438,47 @@ def test_pathlike_tempdir_makes_bytes_defaults_as_stdlib(tmp_path: Path, monkeyp
         os.close(fd)
         results.append((type(name), type(module.mkdtemp())))
     assert results[0] == results[1]
+
+
+TMP_MAX_VALUES = [2**40, 2**64, 2**100, 1, 0, -1, -(2**70), True, 2.5, "3", None]
+
+
+def _creation_outcome(mod: Any, what: str, d: str) -> tuple[Any, ...]:
+    try:
+        if what == "mkstemp":
+            fd, name = mod.mkstemp(dir=d)
+            os.close(fd)
+            os.unlink(name)
+        elif what == "mkdtemp":
+            os.rmdir(mod.mkdtemp(dir=d))
+        elif what == "NamedTemporaryFile":
+            with mod.NamedTemporaryFile(dir=d):
+                pass
+        elif what == "TemporaryFile":
+            with mod.TemporaryFile(dir=d):
+                pass
+        elif what == "TemporaryDirectory":
+            with mod.TemporaryDirectory(dir=d):
+                pass
+        else:
+            mod.mktemp(dir=d)
+    except Exception as exc:  # noqa: BLE001 - the outcome is what is compared
+        return (type(exc).__name__, getattr(exc, "errno", None), str(exc))
+    return ("ok",)
+
+
+@pytest.mark.parametrize("value", TMP_MAX_VALUES, ids=repr)
+@pytest.mark.parametrize(
+    "what",
+    ["mkstemp", "mkdtemp", "NamedTemporaryFile", "TemporaryFile", "TemporaryDirectory", "mktemp"],
+)
+def test_any_tmp_max_behaves_as_the_standard_module(
+    tmp_path: Path, monkeypatch: Any, value: Any, what: str
+) -> None:
+    # The standard module loops `range(TMP_MAX)`: any int works (a huge one is unlimited,
+    # zero or less tries nothing), anything else fails as range() does.
+    monkeypatch.setattr(tempfile, "TMP_MAX", value)
+    monkeypatch.setattr(ferrotemp, "TMP_MAX", value)
+    expected = _creation_outcome(tempfile, what, str(tmp_path))
+    assert _creation_outcome(ferrotemp, what, str(tmp_path)) == expected
+    assert os.listdir(tmp_path) == []
