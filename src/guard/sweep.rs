@@ -408,12 +408,9 @@ impl RecordSweep<'_> {
             if resumed.is_none() && age_of(&st) < ABANDONED_CLAIM_AGE {
                 return;
             }
-        } else if parsed
-            .as_ref()
-            .is_some_and(|p| {
-                p.other_host(self.host) || record_live(lock, p, self.us.get_or_init(Identity::current))
-            })
-        {
+        } else if parsed.as_ref().is_some_and(|p| {
+            p.other_host(self.host) || record_live(lock, p, self.us.get_or_init(Identity::current))
+        }) {
             // Judged by its header even when its entries are damaged. Another machine's (a
             // shared temp dir) is never judged dead: its lock and its pid say nothing here;
             // only an age-based sweep removes such entries.
@@ -444,7 +441,8 @@ impl RecordSweep<'_> {
             ));
         }
         let owner = Owner::of(&parsed, &fd, &st);
-        let Some(in_use) = self.sweep_entries(&parsed.entries, &owner, name.as_str(), &st, resumed) else {
+        let Some(in_use) = self.sweep_entries(&parsed.entries, &owner, name.as_str(), &st, resumed)
+        else {
             return; // the record stays, to be finished by a later sweep
         };
         if in_use {
