@@ -1098,6 +1098,8 @@ fn registrations_sweep_in_bounded_slices() {
     let scratch = scratch("slices");
     let registry = scratch.join("registry");
     let _config = ConfigRestore::set(config_with_registry(&registry));
+    // The record must be older than its entries (a sweep never removes what predates it).
+    plant_record_file(&dead_record_path(&registry));
     let files: Vec<PathBuf> = (0..40).map(|i| scratch.join(format!("f{i:02}"))).collect();
     for file in &files {
         std::fs::write(file, b"x").unwrap();
@@ -1143,6 +1145,8 @@ fn a_sweep_goes_on_from_its_cursor_until_done() {
     let scratch = scratch("cursor");
     let registry = scratch.join("registry");
     let _config = ConfigRestore::set(config_with_registry(&registry));
+    // The record must be older than its entries (a sweep never removes what predates it).
+    plant_record_file(&dead_record_path(&registry));
     let files: Vec<PathBuf> = (0..10).map(|i| scratch.join(format!("f{i}"))).collect();
     for file in &files {
         std::fs::write(file, b"x").unwrap();
@@ -1187,6 +1191,7 @@ fn a_sweep_goes_on_from_its_cursor_until_done() {
     assert!(!forged.exists());
 
     // A record budget: live records count too, so a slice of one record goes one by one.
+    plant_record_file(&dead_record_path(&registry));
     let file = scratch.join("last");
     std::fs::write(&file, b"x").unwrap();
     // (A forged record copies every entry this process has recorded: the live one after.)
