@@ -4,6 +4,7 @@ use of private names under it."""
 from __future__ import annotations
 
 import io
+import json
 import os
 import subprocess
 import sys
@@ -94,3 +95,24 @@ def test_typed_subclass_of_spooled_file_in_process() -> None:
     assert calls == [1] and f._rolled
     assert isinstance(f._file, io.BufferedRandom)
     f.close()
+
+
+# ferrotemp's own documented API beyond the standard module's names (README: "Serving
+# `import tempfile`", "Crash guard").
+DOCUMENTED_EXTRAS = {"install", "uninstall", "sweep", "SweepReport"}
+
+
+def test_public_names_are_the_standard_modules_and_the_documented_api() -> None:
+    # Compared with the standard module of the interpreter running the test, in a child so
+    # that no install() in this process can stand in for it.
+    code = (
+        "import json, tempfile, ferrotemp;"
+        "public = lambda m: sorted(n for n in dir(m) if not n.startswith('_'));"
+        "print(json.dumps([tempfile.__name__, public(tempfile), public(ferrotemp),"
+        " tempfile.__all__, ferrotemp.__all__]))"
+    )
+    name, std_public, ours_public, std_all, ours_all = json.loads(child(code))
+    assert name == "tempfile"
+    assert set(ours_public) == set(std_public) | DOCUMENTED_EXTRAS
+    # `from tempfile import *` gets every standard name and nothing undocumented.
+    assert set(std_all) <= set(ours_all) <= set(std_all) | DOCUMENTED_EXTRAS
