@@ -269,6 +269,36 @@ from ._tempdir import TemporaryDirectory  # noqa: E402
 
 _original_tempfile: _Any = None
 
+# The boolean FERROTEMP_* switches and their defaults. The core reads each of them with one
+# parser (FERROTEMP_AS_TEMPFILE in _startup below, the others in the crash guard); a value it
+# does not understand means the default, and gets one warning on stderr when ferrotemp is
+# imported.
+_SWITCHES = (
+    ("FERROTEMP_AS_TEMPFILE", False),
+    ("FERROTEMP_KEEP", False),
+    ("FERROTEMP_GUARD", True),
+    ("FERROTEMP_GUARD_SWEEP", True),
+    ("FERROTEMP_GUARD_FLOCK", True),
+)
+
+
+def _warn_unrecognised_switches() -> None:
+    for name, default in _SWITCHES:
+        if name in _os.environ:
+            warning = _core.read_switch(name, default)[1]
+            if warning is not None and _sys.stderr is not None:
+                _sys.stderr.write(f"ferrotemp: {warning}\n")
+
+
+_warn_unrecognised_switches()
+
+
+def _startup() -> None:
+    """The .pth hook's entry, called when FERROTEMP_AS_TEMPFILE is set to something other
+    than empty or ``0``: installs when the core reads the switch as on."""
+    if _core.read_switch("FERROTEMP_AS_TEMPFILE", False)[0]:
+        install()
+
 
 def install() -> None:
     """Serve ``import tempfile`` from ferrotemp for the rest of this process.
