@@ -15,7 +15,9 @@ import errno as _errno
 import os as _os
 import sys as _sys
 import threading as _threading
+from typing import TYPE_CHECKING
 from typing import Any as _Any
+from typing import Callable as _Callable
 from typing import Optional as _Optional
 from typing import Tuple as _Tuple
 from typing import Type as _Type
@@ -24,8 +26,17 @@ from typing import overload as _overload
 
 from . import _core
 
-# The __future__ import binds a public name; its compiler flag stays in force without it.
-del annotations
+if TYPE_CHECKING:
+    from typing_extensions import deprecated as _deprecated
+else:
+    # A marker for type checkers only, as typeshed's: mktemp() warns nothing at run time.
+    def _deprecated(message: str) -> _Callable[[_Any], _Any]:
+        return lambda function: function
+
+
+# Names the module binds only to use them above; they are not part of its namespace. The
+# __future__ import's compiler flag stays in force without its name.
+del annotations, TYPE_CHECKING
 
 __version__: str = _core.__version__
 
@@ -63,7 +74,8 @@ template: str = "tmp"
 
 # The directory used when none is given; found on first use, then kept here. Assigning to it
 # (or to None, to run discovery again) is honoured by every later call.
-tempdir: _Optional[_Union[str, bytes]] = None
+# Typed str | None as in typeshed; a bytes value assigned to it works as in the standard module.
+tempdir: _Optional[str] = None
 
 _once_lock = _threading.Lock()
 
@@ -245,6 +257,7 @@ def mkdtemp(suffix: _Any = None, prefix: _Any = None, dir: _Any = None) -> _Any:
     return _core.mkdtemp(dir, prefix, suffix, TMP_MAX)
 
 
+@_deprecated("mktemp() is unsafe: use mkstemp() or NamedTemporaryFile(delete=False)")
 def mktemp(suffix: str = "", prefix: str = template, dir: _Optional[_StrPath] = None) -> str:
     """Return a path that did not exist when checked (deprecated in the standard module).
 
