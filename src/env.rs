@@ -284,18 +284,16 @@ pub fn read_switch(name: &str, default: bool) -> (bool, Option<String>) {
     let Some(value) = std::env::var_os(name) else {
         return (default, None);
     };
-    match parse_switch(&value) {
-        Some(on) => (on, None),
-        None => {
-            let warning = format!(
-                "{name}={:?} is not understood (on: 1, true, yes, on; off: 0, false, no, off, \
-                 empty); using the default, {}",
-                value.to_string_lossy(),
-                if default { "on" } else { "off" }
-            );
-            (default, Some(warning))
-        }
+    if let Some(on) = parse_switch(&value) {
+        return (on, None);
     }
+    let warning = format!(
+        "{name}={:?} is not understood (on: 1, true, yes, on; off: 0, false, no, off, empty); \
+         using the default, {}",
+        value.to_string_lossy(),
+        if default { "on" } else { "off" }
+    );
+    (default, Some(warning))
 }
 
 #[cfg(all(test, unix))]
@@ -323,7 +321,10 @@ mod tests {
         std::env::remove_var(name);
         assert!(on);
         let warning = warning.unwrap();
-        assert!(warning.contains(name) && warning.contains("\"maybe\""), "{warning}");
+        assert!(
+            warning.contains(name) && warning.contains("\"maybe\""),
+            "{warning}"
+        );
         assert_eq!(read_switch(name, false), (false, None));
     }
 

@@ -227,6 +227,8 @@ def print_table(rows: list[Row], total: float) -> None:
         print("  ".join(str(x).ljust(w) for x, w in zip(line, widths)).rstrip())
     passed = sum(r.pytest.passed + r.cpython_install.passed + r.cpython_env.passed for r in rows)
     failed = sum(r.pytest.failed + r.cpython_install.failed + r.cpython_env.failed for r in rows)
+    # A run that could not start (no interpreter, no venv) counts as one failure.
+    failed += sum(1 for r in rows if r.pytest.note)
     skipped = sum(
         r.pytest.skipped + r.cpython_install.skipped + r.cpython_env.skipped for r in rows
     )
@@ -256,8 +258,10 @@ def main() -> int:
         rows.extend(version_rows)
         interpreter = find_interpreter(version)
         if interpreter is None:
+            missing = f"MISSING: no {version}.* in {pyenv_root()}/versions"
+            print(f"\n==== Python {version}: {missing} ====", file=sys.stderr, flush=True)
             for row in version_rows:
-                row.pytest.note = f"MISSING: no {version}.* in {pyenv_root()}/versions"
+                row.pytest.note = missing
             continue
         began = time.monotonic()
         error = make_venv(interpreter, args.venvs / version, wheel)
@@ -273,6 +277,9 @@ def main() -> int:
 
     print_table(rows, time.monotonic() - start)
     failed = [f"{r.version} {r.mode}" for r in rows if not r.ok]
+    missing = [v for v in args.versions if find_interpreter(v) is None]
+    if missing:
+        print(f"MISSING INTERPRETERS: {', '.join(missing)}", file=sys.stderr)
     if failed:
         print(f"FAILED: {', '.join(failed)}", file=sys.stderr)
         return 1
