@@ -258,10 +258,10 @@ def main() -> int:
         rows.extend(version_rows)
         interpreter = find_interpreter(version)
         if interpreter is None:
-            missing = f"MISSING: no {version}.* in {pyenv_root()}/versions"
-            print(f"\n==== Python {version}: {missing} ====", file=sys.stderr, flush=True)
+            absent = f"MISSING: no {version}.* in {pyenv_root()}/versions"
+            print(f"\n==== Python {version}: {absent} ====", file=sys.stderr, flush=True)
             for row in version_rows:
-                row.pytest.note = missing
+                row.pytest.note = absent
             continue
         began = time.monotonic()
         error = make_venv(interpreter, args.venvs / version, wheel)
