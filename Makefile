@@ -3,8 +3,11 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 MATURIN_VERSION := 1.16.0
+# Every supported CPython: `make test` runs the suites on each, from pyenv, in its own venv
+# (.venvs/<version>). A missing one fails the gate. Narrow it while iterating, not in CI.
+PYTHON_VERSIONS ?= 3.9 3.10 3.11 3.12 3.13
 
-.PHONY: venv build-dev lint lint-rust lint-python test test-rust test-python test-cpython typecheck bench clean
+.PHONY: venv build-dev lint lint-rust lint-python test test-rust test-python test-cpython test-matrix typecheck bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -39,22 +42,30 @@ lint: lint-rust lint-python
 test-rust:
 	cargo test
 
+# The quick loops on the default interpreter only (.venv); `make test` runs them everywhere.
 test-python: build-dev
-	$(PY) -m pytest
+	$(PY) -m pytest -m "not typecheck"
 
 # CPython's own test_tempfile against ferrotemp: installed by install(), then at startup.
 test-cpython: build-dev
 	$(PY) tests/cpython/run_test_tempfile.py
 	FERROTEMP_AS_TEMPFILE=1 $(PY) tests/cpython/run_test_tempfile.py --env-only
 
-typecheck: build-dev
-	$(PY) -m mypy --strict python tests/python tests/cpython benches
-	$(PY) -m mypy.stubtest ferrotemp
+# The pytest suite and CPython's test_tempfile (both modes) against the one wheel built above,
+# on each of PYTHON_VERSIONS, as root and with the DAC capabilities dropped; ends with a table.
+test-matrix: build-dev
+	$(PY) tests/run_matrix.py --wheel "$$(ls dist/ferrotemp-*.whl)" --versions $(PYTHON_VERSIONS)
 
-test: lint test-rust test-python test-cpython typecheck
+# Once, not per interpreter: the checkers target each supported version themselves.
+typecheck: build-dev
+	$(PY) -m mypy --strict python tests/python tests/cpython tests/run_matrix.py benches
+	$(PY) -m mypy.stubtest ferrotemp --allowlist tests/stubtest_allowlist.txt
+	$(PY) -m pytest -p no:cacheprovider -m typecheck
+
+test: lint test-rust typecheck test-matrix
 
 bench: build-dev
 	$(PY) benches/bench.py
 
 clean:
-	rm -rf $(VENV) target python/ferrotemp/*.so
+	rm -rf $(VENV) .venvs target python/ferrotemp/*.so

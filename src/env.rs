@@ -262,9 +262,71 @@ pub fn abspath(path: &Path) -> PathBuf {
     }
 }
 
+/// Reads a boolean `FERROTEMP_*` switch as every part of ferrotemp does: `1`, `true`, `yes`,
+/// `on` are on and `0`, `false`, `no`, `off` and the empty string are off, in any case and
+/// with surrounding blanks ignored. Anything else is no answer (`None`).
+#[must_use]
+pub fn parse_switch(value: &OsStr) -> Option<bool> {
+    let value = value.to_str()?.trim().to_ascii_lowercase();
+    match value.as_str() {
+        "1" | "true" | "yes" | "on" => Some(true),
+        "0" | "false" | "no" | "off" | "" => Some(false),
+        _ => None,
+    }
+}
+
+/// The switch `name` from the environment: `default` when it is unset or unrecognised.
+///
+/// The second value is the warning to show (once) for an unrecognised value; the core never
+/// prints it itself.
+#[must_use]
+pub fn read_switch(name: &str, default: bool) -> (bool, Option<String>) {
+    let Some(value) = std::env::var_os(name) else {
+        return (default, None);
+    };
+    if let Some(on) = parse_switch(&value) {
+        return (on, None);
+    }
+    let warning = format!(
+        "{name}={:?} is not understood (on: 1, true, yes, on; off: 0, false, no, off, empty); \
+         using the default, {}",
+        value.to_string_lossy(),
+        if default { "on" } else { "off" }
+    );
+    (default, Some(warning))
+}
+
 #[cfg(all(test, unix))]
 mod tests {
     use super::*;
+
+    #[test]
+    fn switches_read_every_documented_spelling_in_any_case() {
+        for on in ["1", "true", "yes", "on", " ON ", "True", "YES"] {
+            assert_eq!(parse_switch(OsStr::new(on)), Some(true), "{on:?}");
+        }
+        for off in ["0", "false", "no", "off", "", "  ", "FALSE", "Off", "No"] {
+            assert_eq!(parse_switch(OsStr::new(off)), Some(false), "{off:?}");
+        }
+        for unknown in ["maybe", "2", "-1", "y", "n", "enable", "0x1"] {
+            assert_eq!(parse_switch(OsStr::new(unknown)), None, "{unknown:?}");
+        }
+    }
+
+    #[test]
+    fn an_unrecognised_switch_gives_its_default_and_one_warning() {
+        let name = "FERROTEMP_TEST_SWITCH_UNRECOGNISED";
+        std::env::set_var(name, "maybe");
+        let (on, warning) = read_switch(name, true);
+        std::env::remove_var(name);
+        assert!(on);
+        let warning = warning.unwrap();
+        assert!(
+            warning.contains(name) && warning.contains("\"maybe\""),
+            "{warning}"
+        );
+        assert_eq!(read_switch(name, false), (false, None));
+    }
 
     #[test]
     fn normpath_matches_posixpath() {

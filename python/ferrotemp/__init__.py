@@ -15,9 +15,28 @@ import errno as _errno
 import os as _os
 import sys as _sys
 import threading as _threading
-from typing import Any, Optional, Tuple, Type, Union, overload
+from typing import TYPE_CHECKING
+from typing import Any as _Any
+from typing import Callable as _Callable
+from typing import Optional as _Optional
+from typing import Tuple as _Tuple
+from typing import Type as _Type
+from typing import Union as _Union
+from typing import overload as _overload
 
 from . import _core
+
+if TYPE_CHECKING:
+    from typing_extensions import deprecated as _deprecated
+else:
+    # A marker for type checkers only, as typeshed's: mktemp() warns nothing at run time.
+    def _deprecated(message: str) -> _Callable[[_Any], _Any]:
+        return lambda function: function
+
+
+# Names the module binds only to use them above; they are not part of its namespace. The
+# __future__ import's compiler flag stays in force without its name.
+del annotations, TYPE_CHECKING
 
 __version__: str = _core.__version__
 
@@ -55,17 +74,18 @@ template: str = "tmp"
 
 # The directory used when none is given; found on first use, then kept here. Assigning to it
 # (or to None, to run discovery again) is honoured by every later call.
-tempdir: Optional[Union[str, bytes]] = None
+# Typed str | None as in typeshed; a bytes value assigned to it works as in the standard module.
+tempdir: _Optional[str] = None
 
 _once_lock = _threading.Lock()
 
-_StrPath = Union[str, "_os.PathLike[str]"]
-_BytesPath = Union[bytes, "_os.PathLike[bytes]"]
+_StrPath = _Union[str, "_os.PathLike[str]"]
+_BytesPath = _Union[bytes, "_os.PathLike[bytes]"]
 
 
-def _infer_return_type(*args: Any) -> Union[Type[str], Type[bytes]]:
+def _infer_return_type(*args: _Any) -> _Union[_Type[str], _Type[bytes]]:
     """The path type (str or bytes) the arguments call for; mixing them is a TypeError."""
-    return_type: Union[Type[str], Type[bytes], None] = None
+    return_type: _Union[_Type[str], _Type[bytes], None] = None
     for arg in args:
         if arg is None:
             continue
@@ -86,7 +106,7 @@ def _infer_return_type(*args: Any) -> Union[Type[str], Type[bytes]]:
     return return_type
 
 
-def _sanitize_params(prefix: Any, suffix: Any, dir: Any) -> Tuple[Any, Any, Any, type]:
+def _sanitize_params(prefix: _Any, suffix: _Any, dir: _Any) -> _Tuple[_Any, _Any, _Any, type]:
     """Fills in defaults of the type the arguments call for."""
     output_type = _infer_return_type(prefix, suffix, dir)
     if suffix is None:
@@ -98,7 +118,7 @@ def _sanitize_params(prefix: Any, suffix: Any, dir: Any) -> Tuple[Any, Any, Any,
     return prefix, suffix, dir, output_type
 
 
-def _gettempdir() -> Union[str, bytes]:
+def _gettempdir() -> _Union[str, bytes]:
     global tempdir
     if tempdir is None:
         with _once_lock:
@@ -123,7 +143,7 @@ class _RandomNameSequence:
         return _core.random_name()
 
 
-_name_sequence: Optional[_RandomNameSequence] = None
+_name_sequence: _Optional[_RandomNameSequence] = None
 
 
 def _get_candidate_names() -> _RandomNameSequence:
@@ -163,7 +183,7 @@ def gettempdirb() -> bytes:
 
 # The common case, no prefix or suffix and a str (or default) dir, gives a str path with the
 # default prefix whatever else holds, so _sanitize_params can be skipped.
-def _resolve_params(prefix: Any, suffix: Any, dir: Any) -> Tuple[Any, Any, Any]:
+def _resolve_params(prefix: _Any, suffix: _Any, dir: _Any) -> _Tuple[_Any, _Any, _Any]:
     """(prefix, suffix, dir) with defaults filled in, as _sanitize_params gives them."""
     if prefix is None and suffix is None:
         if type(dir) is str:
@@ -190,23 +210,23 @@ else:
         return handle
 
 
-@overload
+@_overload
 def mkstemp(
-    suffix: Optional[str] = None,
-    prefix: Optional[str] = None,
-    dir: Optional[_StrPath] = None,
+    suffix: _Optional[str] = None,
+    prefix: _Optional[str] = None,
+    dir: _Optional[_StrPath] = None,
     text: bool = False,
-) -> Tuple[int, str]: ...
-@overload
+) -> _Tuple[int, str]: ...
+@_overload
 def mkstemp(
-    suffix: Optional[bytes] = None,
-    prefix: Optional[bytes] = None,
-    dir: Optional[_BytesPath] = None,
+    suffix: _Optional[bytes] = None,
+    prefix: _Optional[bytes] = None,
+    dir: _Optional[_BytesPath] = None,
     text: bool = False,
-) -> Tuple[int, bytes]: ...
+) -> _Tuple[int, bytes]: ...
 def mkstemp(
-    suffix: Any = None, prefix: Any = None, dir: Any = None, text: bool = False
-) -> Tuple[int, Any]:
+    suffix: _Any = None, prefix: _Any = None, dir: _Any = None, text: bool = False
+) -> _Tuple[int, _Any]:
     """Create a file only its creator can open, and return ``(fd, absolute_path)``.
 
     The file is opened for reading and writing (binary unless ``text``), mode 0600, with a
@@ -218,17 +238,17 @@ def mkstemp(
     return _descriptor(fd, text), name
 
 
-@overload
+@_overload
 def mkdtemp(
-    suffix: Optional[str] = None, prefix: Optional[str] = None, dir: Optional[_StrPath] = None
+    suffix: _Optional[str] = None, prefix: _Optional[str] = None, dir: _Optional[_StrPath] = None
 ) -> str: ...
-@overload
+@_overload
 def mkdtemp(
-    suffix: Optional[bytes] = None,
-    prefix: Optional[bytes] = None,
-    dir: Optional[_BytesPath] = None,
+    suffix: _Optional[bytes] = None,
+    prefix: _Optional[bytes] = None,
+    dir: _Optional[_BytesPath] = None,
 ) -> bytes: ...
-def mkdtemp(suffix: Any = None, prefix: Any = None, dir: Any = None) -> Any:
+def mkdtemp(suffix: _Any = None, prefix: _Any = None, dir: _Any = None) -> _Any:
     """Create a directory only its creator can use (mode 0700) and return its absolute path.
 
     The caller removes it. The path is bytes when the arguments are bytes.
@@ -237,7 +257,8 @@ def mkdtemp(suffix: Any = None, prefix: Any = None, dir: Any = None) -> Any:
     return _core.mkdtemp(dir, prefix, suffix, TMP_MAX)
 
 
-def mktemp(suffix: str = "", prefix: str = template, dir: Optional[_StrPath] = None) -> str:
+@_deprecated("mktemp() is unsafe: use mkstemp() or NamedTemporaryFile(delete=False)")
+def mktemp(suffix: str = "", prefix: str = template, dir: _Optional[_StrPath] = None) -> str:
     """Return a path that did not exist when checked (deprecated in the standard module).
 
     Unsafe: another process may create the path before the caller does. Use ``mkstemp``.
@@ -259,7 +280,37 @@ from ._guard import SweepReport, sweep  # noqa: E402
 from ._spooled import SpooledTemporaryFile  # noqa: E402
 from ._tempdir import TemporaryDirectory  # noqa: E402
 
-_original_tempfile: Any = None
+_original_tempfile: _Any = None
+
+# The boolean FERROTEMP_* switches and their defaults. The core reads each of them with one
+# parser (FERROTEMP_AS_TEMPFILE in _startup below, the others in the crash guard); a value it
+# does not understand means the default, and gets one warning on stderr when ferrotemp is
+# imported.
+_SWITCHES = (
+    ("FERROTEMP_AS_TEMPFILE", False),
+    ("FERROTEMP_KEEP", False),
+    ("FERROTEMP_GUARD", True),
+    ("FERROTEMP_GUARD_SWEEP", True),
+    ("FERROTEMP_GUARD_FLOCK", True),
+)
+
+
+def _warn_unrecognised_switches() -> None:
+    for name, default in _SWITCHES:
+        if name in _os.environ:
+            warning = _core.read_switch(name, default)[1]
+            if warning is not None and _sys.stderr is not None:
+                _sys.stderr.write(f"ferrotemp: {warning}\n")
+
+
+_warn_unrecognised_switches()
+
+
+def _startup() -> None:
+    """The .pth hook's entry, called when FERROTEMP_AS_TEMPFILE is set to something other
+    than empty or ``0``: installs when the core reads the switch as on."""
+    if _core.read_switch("FERROTEMP_AS_TEMPFILE", False)[0]:
+        install()
 
 
 def install() -> None:

@@ -26,10 +26,12 @@ __all__ = [
     "discovery_report",
     "filesystem_info",
     "guard_registry_path",
+    "guard_switches",
     "guard_unavailable_reason",
     "mkdtemp",
     "mkstemp",
     "random_name",
+    "read_switch",
     "remove_tree",
     "sweep",
     "sweep_older_than",
@@ -69,6 +71,15 @@ def mkdtemp(dir: Any, prefix: str, suffix: str, attempts: int, /) -> str:
 
 @overload
 def mkdtemp(dir: Any, prefix: bytes, suffix: bytes, attempts: int, /) -> bytes: ...
+def read_switch(name: str, default: bool, /) -> tuple[bool, Optional[str]]:
+    """The boolean ``FERROTEMP_*`` switch ``name`` from the environment: ``1/true/yes/on`` on,
+    ``0/false/no/off``/empty off (any case). Returns ``(value, warning)``: for a value not
+    understood, ``default`` and the warning to show; the core prints nothing."""
+
+def guard_switches() -> dict[str, bool]:
+    """The crash guard's boolean switches in force, keyed by variable name (``FERROTEMP_GUARD``,
+    ``FERROTEMP_KEEP``, ``FERROTEMP_GUARD_SWEEP``, ``FERROTEMP_GUARD_FLOCK``)."""
+
 def random_name() -> str:
     """Eight characters of ``a-z0-9_`` from the OS CSPRNG."""
 

@@ -22,6 +22,7 @@ from ._guard import report_notice as _report_guard_notice
 if TYPE_CHECKING:
     # For the type checker the wrapper is an IO[AnyStr], as in typeshed, so misuse such as
     # bytes written to a text file is reported; at run time it only delegates.
+    from collections.abc import Iterable
     from typing import IO as _WrapperBase
 
     from _typeshed import (
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
         OpenBinaryModeUpdating,
         OpenBinaryModeWriting,
         OpenTextMode,
+        ReadableBuffer,
     )
 else:
     from typing import Generic as _WrapperBase
@@ -94,7 +96,7 @@ class _TemporaryFileWrapper(_WrapperBase[AnyStr]):
     """
 
     file: IO[AnyStr]
-    name: Any
+    name: str  # bytes when the arguments were bytes; typeshed says str, and so do we
     delete: bool
 
     def __init__(
@@ -174,6 +176,29 @@ class _TemporaryFileWrapper(_WrapperBase[AnyStr]):
     def __iter__(self) -> Iterator[AnyStr]:
         # A generator, as in the standard module, so a closed file fails on first next().
         yield from self.file
+
+    if TYPE_CHECKING:
+        # Reached through __getattr__ at run time. Declared with typeshed's signatures so a
+        # client's misuse gets the very diagnostics the standard module's wrapper gets.
+        @overload
+        def write(self: _TemporaryFileWrapper[str], s: str, /) -> int: ...
+        @overload
+        def write(self: _TemporaryFileWrapper[bytes], s: ReadableBuffer, /) -> int: ...
+        @overload
+        def write(self, s: AnyStr, /) -> int: ...
+        def write(self, s: Any, /) -> int:
+            return self.file.write(s)
+
+        @overload
+        def writelines(self: _TemporaryFileWrapper[str], lines: Iterable[str]) -> None: ...
+        @overload
+        def writelines(
+            self: _TemporaryFileWrapper[bytes], lines: Iterable[ReadableBuffer]
+        ) -> None: ...
+        @overload
+        def writelines(self, lines: Iterable[AnyStr]) -> None: ...
+        def writelines(self, lines: Any) -> None:
+            self.file.writelines(lines)
 
 
 @overload

@@ -33,7 +33,10 @@ __all__ = ["SpooledTemporaryFile"]
 
 if TYPE_CHECKING:
     from types import TracebackType
-    from typing import Generic as _GenericBase
+
+    # For the type checker an IO[AnyStr], as in typeshed, so a spooled file is accepted
+    # wherever an IO[bytes] / IO[str] is expected.
+    from typing import IO as _GenericBase
     from typing import Literal
 
     from typing_extensions import Buffer, Self
@@ -264,6 +267,10 @@ class SpooledTemporaryFile(_io.IOBase, _GenericBase[AnyStr]):
 
     def __iter__(self) -> Iterator[AnyStr]:  # type: ignore[override]
         return self._file.__iter__()  # type: ignore[no-any-return]
+
+    if TYPE_CHECKING:
+        # io.IOBase's, which reads a line: AnyStr, as typeshed says.
+        def __next__(self) -> AnyStr: ...  # type: ignore[override]
 
     def __del__(self) -> None:
         if not self.closed:

@@ -269,10 +269,8 @@ impl GuardConfig {
     /// The configuration the `FERROTEMP_*` variables describe (see the module docs).
     #[must_use]
     pub fn from_env() -> Self {
-        let flag = |name: &str, default: bool| match std::env::var_os(name) {
-            Some(value) => parse_flag(&value).unwrap_or(default),
-            None => default,
-        };
+        // Unrecognised values give the default; the Python package shows their warnings.
+        let flag = |name: &str, default: bool| crate::env::read_switch(name, default).0;
         Self {
             enabled: flag("FERROTEMP_GUARD", true),
             keep: flag("FERROTEMP_KEEP", false),
@@ -283,16 +281,6 @@ impl GuardConfig {
             auto_sweep: flag("FERROTEMP_GUARD_SWEEP", true),
             use_flock: flag("FERROTEMP_GUARD_FLOCK", true),
         }
-    }
-}
-
-/// `1/true/yes/on` and `0/false/no/off`, any case; anything else is no answer.
-fn parse_flag(value: &OsStr) -> Option<bool> {
-    let value = value.to_str()?.trim().to_ascii_lowercase();
-    match value.as_str() {
-        "1" | "true" | "yes" | "on" => Some(true),
-        "0" | "false" | "no" | "off" | "" => Some(false),
-        _ => None,
     }
 }
 
@@ -766,18 +754,4 @@ pub(crate) fn stat_dev(st: &rustix::fs::Stat) -> u64 {
 )]
 pub(crate) fn stat_ino(st: &rustix::fs::Stat) -> u64 {
     st.st_ino as u64
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn flags_parse_like_the_documentation_says() {
-        assert_eq!(parse_flag(OsStr::new("1")), Some(true));
-        assert_eq!(parse_flag(OsStr::new(" ON ")), Some(true));
-        assert_eq!(parse_flag(OsStr::new("0")), Some(false));
-        assert_eq!(parse_flag(OsStr::new("no")), Some(false));
-        assert_eq!(parse_flag(OsStr::new("maybe")), None);
-    }
 }

@@ -65,3 +65,24 @@ pub(crate) fn filesystem_info<'py>(
     out.set_item("o_tmpfile", o_tmpfile)?;
     Ok(out)
 }
+
+/// The `FERROTEMP_*` switch `name` as the core reads it: `(value, warning)`, the warning being
+/// `None` unless the value is not understood (then `value` is `default`).
+#[pyfunction]
+#[pyo3(signature = (name, default, /))]
+pub(crate) fn read_switch(name: &str, default: bool) -> (bool, Option<String>) {
+    env::read_switch(name, default)
+}
+
+/// The crash guard's boolean switches as the configuration in force has them, keyed by their
+/// variable names (for `ferrotemp info` and the tests of the switches).
+#[pyfunction]
+pub(crate) fn guard_switches(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
+    let config = crate::guard::config();
+    let out = PyDict::new(py);
+    out.set_item("FERROTEMP_GUARD", config.enabled)?;
+    out.set_item("FERROTEMP_KEEP", config.keep)?;
+    out.set_item("FERROTEMP_GUARD_SWEEP", config.auto_sweep)?;
+    out.set_item("FERROTEMP_GUARD_FLOCK", config.use_flock)?;
+    Ok(out)
+}

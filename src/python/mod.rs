@@ -23,6 +23,8 @@ fn ferrotemp_core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(env::discover_tempdir, m)?)?;
     m.add_function(wrap_pyfunction!(env::discovery_report, m)?)?;
     m.add_function(wrap_pyfunction!(env::filesystem_info, m)?)?;
+    m.add_function(wrap_pyfunction!(env::read_switch, m)?)?;
+    m.add_function(wrap_pyfunction!(env::guard_switches, m)?)?;
     m.add_function(wrap_pyfunction!(guard::sweep, m)?)?;
     m.add_function(wrap_pyfunction!(guard::sweep_older_than, m)?)?;
     m.add_function(wrap_pyfunction!(guard::set_guard_enabled, m)?)?;
