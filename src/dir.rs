@@ -299,6 +299,8 @@ impl Builder {
     /// Tries once to create a [`TempDir`] at exactly `path` (a [`Builder::candidate_path`]),
     /// for callers that run their own naming loop (the Python bindings emit an audit event
     /// before each attempt). `Ok(None)` means the name is taken and another should be tried.
+    /// An absolute `path` is kept as given (not normalised, as
+    /// [`Builder::create_dir_in`]'s); a relative one is made absolute.
     ///
     /// # Errors
     ///
@@ -307,7 +309,12 @@ impl Builder {
         if !self.try_create_dir(path)? {
             return Ok(None);
         }
-        TempDir::adopt(env::abspath(path), self.is_guarded()).map(Some)
+        let path = if path.is_absolute() {
+            path.to_path_buf()
+        } else {
+            env::abspath(path)
+        };
+        TempDir::adopt(path, self.is_guarded()).map(Some)
     }
 
     /// [`Builder::tempdir_in`] the default temporary directory.

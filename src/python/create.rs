@@ -1,23 +1,76 @@
 //! `mkstemp` and `mkdtemp`: the core's builder, with the standard module's audit events and
 //! the GIL released around each syscall.
 
+use std::ffi::OsStr;
+use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
-use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyString};
 
+use super::audit;
 use super::convert::{fs_os_string, fs_path, path_to_py, to_pyerr};
 use crate::create::{names_exhausted, Builder};
 use crate::env;
 
-fn audit(py: Python<'_>, event: &'static str, path: &Path, as_bytes: bool) -> PyResult<()> {
-    static AUDIT: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
-    AUDIT
-        .import(py, "sys", "audit")?
-        .call1((event, path_to_py(py, path, as_bytes)?))?;
-    Ok(())
+/// Whether this interpreter's `mkstemp` names its candidates under `abspath(dir)` (3.10+) in
+/// its audit events and errors, rather than under `dir` as given (3.9). `mkdtemp` uses `dir`
+/// as given on every version.
+fn mkstemp_reports_absolute(py: Python<'_>) -> bool {
+    static ABSOLUTE: OnceLock<bool> = OnceLock::new();
+    *ABSOLUTE.get_or_init(|| py.version_info() >= (3, 10))
+}
+
+/// One attempt's paths: `path` is what is created (`abspath(dir)` joined with the name as
+/// drawn, not normalised) and what is returned; `reported` is what the standard module of
+/// this interpreter names in its audit events and errors (the same object when equal).
+struct Candidate<'py> {
+    path: PathBuf,
+    reported_path: Option<PathBuf>,
+    reported: Bound<'py, PyAny>,
+}
+
+impl<'py> Candidate<'py> {
+    fn new(
+        py: Python<'py>,
+        given: &Path,
+        absolute: &Path,
+        name: &OsStr,
+        report_absolute: bool,
+        as_bytes: bool,
+    ) -> PyResult<Self> {
+        let path = absolute.join(name);
+        let reported_path = (!report_absolute)
+            .then(|| given.join(name))
+            .filter(|reported| *reported != path);
+        let reported = path_to_py(py, reported_path.as_ref().unwrap_or(&path), as_bytes)?;
+        Ok(Self {
+            path,
+            reported_path,
+            reported,
+        })
+    }
+
+    /// The created path as a Python object.
+    fn into_name(self, py: Python<'py>, as_bytes: bool) -> PyResult<Bound<'py, PyAny>> {
+        match self.reported_path {
+            None => Ok(self.reported),
+            Some(_) => path_to_py(py, &self.path, as_bytes),
+        }
+    }
+
+    /// `err` naming the reported path, as the standard module's `OSError.filename` does.
+    fn error(&self, py: Python<'_>, err: &io::Error, as_bytes: bool) -> PyErr {
+        match (&self.reported_path, crate::error::raw_os_error(err)) {
+            (Some(reported), Some(code)) => {
+                let renamed = crate::error::with_path(io::Error::from_raw_os_error(code), reported);
+                to_pyerr(py, &renamed, as_bytes)
+            }
+            _ => to_pyerr(py, err, as_bytes),
+        }
+    }
 }
 
 /// A prefix or suffix: only `str` or `bytes`, as the standard module's string concatenation
@@ -50,53 +103,66 @@ pub(crate) fn random_name(py: Python<'_>) -> PyResult<String> {
     crate::names::random_name(crate::names::DEFAULT_RAND_LEN).map_err(|e| to_pyerr(py, &e, false))
 }
 
-/// Creates a file as `tempfile.mkstemp` does: audit event before each attempt, GIL released
-/// around the open. Returns the file, its absolute path, and whether paths are bytes.
-pub(crate) fn create_file_audited(
-    py: Python<'_>,
-    dir: &Bound<'_, PyAny>,
-    prefix: &Bound<'_, PyAny>,
-    suffix: &Bound<'_, PyAny>,
+/// Creates a file as `tempfile.mkstemp` does: audit events `tempfile.mkstemp` and `open`
+/// before each attempt, GIL released around the open. Returns the file, its absolute path
+/// (also as a Python object), and whether paths are bytes.
+pub(crate) fn create_file_audited<'py>(
+    py: Python<'py>,
+    dir: &Bound<'py, PyAny>,
+    prefix: &Bound<'py, PyAny>,
+    suffix: &Bound<'py, PyAny>,
     text: bool,
     attempts: u32,
-) -> PyResult<(std::fs::File, PathBuf, bool)> {
-    let ((file, path), as_bytes) =
+) -> PyResult<(std::fs::File, PathBuf, Bound<'py, PyAny>, bool)> {
+    let ((file, path), name, as_bytes) =
         create_file_audited_with(py, dir, prefix, suffix, text, attempts, |file, path| {
             (file, path)
         })?;
-    Ok((file, path, as_bytes))
+    Ok((file, path, name, as_bytes))
 }
 
 /// [`create_file_audited`], handing the new file and its absolute path to `adopt` in the same
 /// release of the GIL (for work that belongs with the creation, such as the crash guard's
-/// registration). Returns what `adopt` made and whether paths are bytes.
-pub(crate) fn create_file_audited_with<T: Send>(
-    py: Python<'_>,
-    dir: &Bound<'_, PyAny>,
-    prefix: &Bound<'_, PyAny>,
-    suffix: &Bound<'_, PyAny>,
+/// registration). Returns what `adopt` made, the path as a Python object, and whether paths
+/// are bytes.
+pub(crate) fn create_file_audited_with<'py, T: Send>(
+    py: Python<'py>,
+    dir: &Bound<'py, PyAny>,
+    prefix: &Bound<'py, PyAny>,
+    suffix: &Bound<'py, PyAny>,
     text: bool,
     attempts: u32,
     adopt: impl Fn(std::fs::File, PathBuf) -> T + Sync,
-) -> PyResult<(T, bool)> {
+) -> PyResult<(T, Bound<'py, PyAny>, bool)> {
     let as_bytes = prefix.is_instance_of::<PyBytes>();
-    let dir = fs_path(dir)?;
+    let given = fs_path(dir)?;
+    let absolute = env::abspath(&given);
+    let report_absolute = mkstemp_reports_absolute(py);
     let mut builder = builder_for(prefix, suffix)?;
     builder.binary(!text).max_attempts(attempts);
+    let flags = builder.open_flags();
     for _ in 0..builder.attempts() {
-        let path = builder
-            .candidate_path(&dir)
+        let name = builder
+            .candidate_name()
             .map_err(|e| to_pyerr(py, &e, as_bytes))?;
-        audit(py, "tempfile.mkstemp", &path, as_bytes)?;
+        let candidate = Candidate::new(py, &given, &absolute, &name, report_absolute, as_bytes)?;
+        audit::path_event(py, c"tempfile.mkstemp", &candidate.reported)?;
+        audit::open(py, &candidate.reported, flags)?;
+        let path = &candidate.path;
         let made = py.detach(|| {
             builder
-                .try_create_file(&path)
-                .map(|file| file.map(|file| adopt(file, env::abspath(&path))))
+                .try_create_file(path)
+                .map(|file| file.map(|file| adopt(file, path.clone())))
         });
         match made {
-            Ok(Some(made)) => return Ok((made, as_bytes)),
+            Ok(Some(made)) => {
+                // Only a failed str conversion could fail here; `made` then goes with its
+                // owner's rules, as any other error after creation.
+                let name = candidate.into_name(py, as_bytes)?;
+                return Ok((made, name, as_bytes));
+            }
             Ok(None) => {}
-            Err(err) => return Err(to_pyerr(py, &err, as_bytes)),
+            Err(err) => return Err(candidate.error(py, &err, as_bytes)),
         }
     }
     Err(to_pyerr(py, &names_exhausted("file"), as_bytes))
@@ -114,11 +180,12 @@ pub(crate) fn mkstemp<'py>(
     text: bool,
     attempts: u32,
 ) -> PyResult<(i64, Bound<'py, PyAny>)> {
-    let (file, path, as_bytes) = create_file_audited(py, dir, prefix, suffix, text, attempts)?;
-    Ok((into_raw_descriptor(file), path_to_py(py, &path, as_bytes)?))
+    let (file, _, name, _) = create_file_audited(py, dir, prefix, suffix, text, attempts)?;
+    Ok((into_raw_descriptor(file), name))
 }
 
-/// The loop of `tempfile.mkdtemp`: audit event `tempfile.mkdtemp` before each attempt, GIL
+/// The loop of `tempfile.mkdtemp`: audit events `tempfile.mkdtemp` and `os.mkdir` before each
+/// attempt (naming the candidate under `dir` as given, as the standard module does), GIL
 /// released around `try_create` (which returns `None` for a taken name). `guarded` sets the
 /// builder's crash-guard flag. Returns what it made and whether paths are bytes.
 pub(crate) fn create_dir_audited<T: Send>(
@@ -128,28 +195,33 @@ pub(crate) fn create_dir_audited<T: Send>(
     suffix: &Bound<'_, PyAny>,
     attempts: u32,
     guarded: bool,
-    try_create: impl Fn(&Builder, &Path) -> std::io::Result<Option<T>> + Sync,
+    try_create: impl Fn(&Builder, &Path) -> io::Result<Option<T>> + Sync,
 ) -> PyResult<(T, bool)> {
     let as_bytes = prefix.is_instance_of::<PyBytes>();
-    let dir = fs_path(dir)?;
+    let given = fs_path(dir)?;
+    let absolute = env::abspath(&given);
     let mut builder = builder_for(prefix, suffix)?;
     builder.max_attempts(attempts).guarded(guarded);
     for _ in 0..builder.attempts() {
-        let path = builder
-            .candidate_path(&dir)
+        let name = builder
+            .candidate_name()
             .map_err(|e| to_pyerr(py, &e, as_bytes))?;
-        audit(py, "tempfile.mkdtemp", &path, as_bytes)?;
-        match py.detach(|| try_create(&builder, &path)) {
+        let candidate = Candidate::new(py, &given, &absolute, &name, false, as_bytes)?;
+        audit::path_event(py, c"tempfile.mkdtemp", &candidate.reported)?;
+        audit::mkdir(py, &candidate.reported, builder.dir_mode())?;
+        let path = &candidate.path;
+        match py.detach(|| try_create(&builder, path)) {
             Ok(Some(made)) => return Ok((made, as_bytes)),
             Ok(None) => {}
-            Err(err) => return Err(to_pyerr(py, &err, as_bytes)),
+            Err(err) => return Err(candidate.error(py, &err, as_bytes)),
         }
     }
     Err(to_pyerr(py, &names_exhausted("directory"), as_bytes))
 }
 
 /// Creates a directory as `tempfile.mkdtemp` does, with already-sanitised arguments of one
-/// type. Returns its absolute path (bytes if `prefix` is bytes).
+/// type. Returns its absolute path (bytes if `prefix` is bytes): `abspath(dir)` joined with
+/// the name as created.
 #[pyfunction]
 #[pyo3(signature = (dir, prefix, suffix, attempts, /))]
 pub(crate) fn mkdtemp<'py>(
@@ -161,7 +233,7 @@ pub(crate) fn mkdtemp<'py>(
 ) -> PyResult<Bound<'py, PyAny>> {
     let (path, as_bytes) =
         create_dir_audited(py, dir, prefix, suffix, attempts, false, |builder, path| {
-            Ok(builder.try_create_dir(path)?.then(|| env::abspath(path)))
+            Ok(builder.try_create_dir(path)?.then(|| path.to_path_buf()))
         })?;
     path_to_py(py, &path, as_bytes)
 }

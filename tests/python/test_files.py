@@ -117,9 +117,8 @@ def test_named_file_wrapper_type_and_attributes(tmp_path: Path) -> None:
     with ferrotemp.NamedTemporaryFile(dir=tmp_path, suffix=".x", prefix="p") as f:
         assert type(f) is ferrotemp._TemporaryFileWrapper
         assert isinstance(f.file, io.BufferedRandom)
-        assert f.name == f.file.name
         assert os.path.basename(f.name).startswith("p") and f.name.endswith(".x")
-        assert f.delete is True
+        assert f._closer.delete is True
         assert os.path.dirname(f.name) == str(tmp_path)
         assert os.stat(f.name).st_mode & 0o777 == 0o600
 
@@ -164,7 +163,7 @@ def test_delete_on_close_false_removed_when_dropped(tmp_path: Path, no_gc: None)
 def test_delete_false_keeps_the_file(tmp_path: Path) -> None:
     with ferrotemp.NamedTemporaryFile(dir=tmp_path, delete=False) as f:
         name = f.name
-        assert f.delete is False
+        assert f._closer.delete is False
     assert os.path.exists(name)
     f2 = ferrotemp.NamedTemporaryFile(dir=tmp_path, delete=False)
     name2 = f2.name
@@ -190,12 +189,17 @@ def test_a_bound_method_keeps_the_file_usable(tmp_path: Path, no_gc: None) -> No
     assert os.listdir(tmp_path) == []
 
 
-def test_holding_only_the_file_keeps_the_file(tmp_path: Path, no_gc: None) -> None:
-    inner = ferrotemp.NamedTemporaryFile(dir=tmp_path).file
-    inner.write(b"abc")
-    inner.seek(0)
-    assert inner.read() == b"abc"
-    del inner
+def test_holding_only_the_file_closes_and_removes_it_as_stdlib(tmp_path: Path, no_gc: None) -> None:
+    # The wrapper (and its closer) going closes the file and removes it, whoever still holds
+    # the file object: the standard module's closer does that from __del__.
+    results = []
+    for module in (tempfile, ferrotemp):
+        inner = module.NamedTemporaryFile(dir=tmp_path).file
+        name = inner.name
+        results.append((inner.closed, os.path.exists(name)))
+        del inner
+    assert results[1] == results[0]
+    assert results[1][0] is True
     assert os.listdir(tmp_path) == []
 
 
@@ -219,6 +223,35 @@ def test_iteration_yields_lines(tmp_path: Path) -> None:
         f.write("a\nb\n")
         f.seek(0)
         assert list(f) == ["a\n", "b\n"]
+
+
+def iteration_steps(module: Any, dir: Path, mode: str) -> list[Any]:
+    lines = ["a\n", "b\n", "c\n", "d\n"]
+    data: Any = "".join(lines) if "b" not in mode else "".join(lines).encode()
+    steps: list[Any] = []
+    with module.NamedTemporaryFile(mode, dir=dir) as f:
+        f.write(data)
+        f.seek(0)
+        for line in f:  # noqa: B007 - the line read before the break is compared
+            break  # closes the loop's generator
+        steps += [line, f.closed]
+        it = iter(f)
+        steps.append(next(it))
+        del it  # a half-used iterator, dropped: finalised at once
+        gc.collect()
+        steps += [f.closed, f.readline(), f.read()]
+    return steps
+
+
+@pytest.mark.parametrize("mode", ["w+", "w+b"])
+def test_leaving_an_iteration_keeps_the_file_open_as_stdlib(tmp_path: Path, mode: str) -> None:
+    # bpo-23700: the standard module iterates with a loop, not `yield from`, so closing the
+    # generator does not close the file.
+    std = iteration_steps(tempfile, tmp_path, mode)
+    ours = iteration_steps(ferrotemp, tmp_path, mode)
+    assert ours == std
+    assert ours[1] is False and ours[3] is False
+    assert os.listdir(tmp_path) == []
 
 
 def test_another_process_reads_the_file_by_name(tmp_path: Path) -> None:
