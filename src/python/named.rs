@@ -86,7 +86,19 @@ impl FileCloser {
     }
 
     fn close_file(&self, py: Python<'_>) -> PyResult<()> {
-        self.file.bind(py).call_method0("close").map(drop)
+        self.file
+            .bind(py)
+            .call_method0(pyo3::intern!(py, "close"))
+            .map(drop)
+    }
+
+    /// `close_file` for the destructor: a file already closed, or torn down by the garbage
+    /// collector breaking a reference cycle (its own finalizer has closed it), is left alone.
+    fn close_file_if_open(&self, py: Python<'_>) -> PyResult<()> {
+        match self.file.bind(py).getattr(pyo3::intern!(py, "closed")) {
+            Ok(closed) if !closed.is_truthy().unwrap_or(true) => self.close_file(py),
+            _ => Ok(()),
+        }
     }
 
     /// Removes the path if `delete` says so (audit event `os.remove` first), or lets it go.
@@ -138,7 +150,7 @@ impl FileCloser {
         result.map_err(|e| to_pyerr(py, &e, self.as_bytes))
     }
 
-    fn cleanup_impl(&self, py: Python<'_>) -> PyResult<()> {
+    fn cleanup_impl(&self, py: Python<'_>, dropping: bool) -> PyResult<()> {
         let close_first = {
             let mut state = lock(&self.state);
             if state.cleanup_called {
@@ -147,10 +159,10 @@ impl FileCloser {
             state.cleanup_called = true;
             !std::mem::replace(&mut state.close_called, true)
         };
-        let closed = if close_first {
-            self.close_file(py)
-        } else {
-            Ok(())
+        let closed = match (close_first, dropping) {
+            (false, _) => Ok(()),
+            (true, false) => self.close_file(py),
+            (true, true) => self.close_file_if_open(py),
         };
         // As `try: close() finally: unlink()`: the removal runs whatever the close did, and
         // its error, if any, is the one raised.
@@ -249,7 +261,7 @@ impl FileCloser {
             state.delete && state.delete_on_close
         };
         if remove {
-            self.cleanup_impl(py).and(closed)
+            self.cleanup_impl(py, false).and(closed)
         } else {
             closed
         }
@@ -258,7 +270,7 @@ impl FileCloser {
     /// Closes the file if `close()` did not, then removes it if `delete`; later calls do
     /// nothing. A file already gone is no error.
     fn cleanup(&self, py: Python<'_>) -> PyResult<()> {
-        self.cleanup_impl(py)
+        self.cleanup_impl(py, false)
     }
 
     // PyO3 passes the visitor by value.
@@ -274,7 +286,7 @@ impl Drop for FileCloser {
         // As the standard module's `__del__`: errors are reported as unraisable, never
         // raised.
         let attached = Python::try_attach(|py| {
-            if let Err(err) = self.cleanup_impl(py) {
+            if let Err(err) = self.cleanup_impl(py, true) {
                 err.write_unraisable(py, None);
             }
         });
