@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import functools
 import gc
 import io
@@ -38,11 +39,30 @@ def no_gc() -> Iterator[None]:
         gc.enable()
 
 
+# Python 3.9's NamedTemporaryFile and TemporaryFile close the descriptor a second time when
+# io.open fails after taking it: that close's OSError(EBADF) replaces the real error (3.10's
+# opener fixed it). ferrotemp raises the real one, as 3.10+ does.
+MASKED_BY_39 = "the real error, masked by 3.9's double close"
+
+
+def error_class(exc: BaseException) -> Any:
+    if sys.version_info < (3, 10) and isinstance(exc, OSError) and exc.errno == errno.EBADF:
+        return MASKED_BY_39
+    return type(exc)
+
+
+def same_outcome(ours: Any, std: Any) -> bool:
+    """Whether ferrotemp's result is the standard module's (3.9's masked errors aside)."""
+    if isinstance(std, tuple) and len(std) == 2 and std[1] == MASKED_BY_39:
+        return bool(ours[0] == std[0] and isinstance(ours[1], type) and ours[1] is not OSError)
+    return bool(ours == std)
+
+
 def outcome(call: Callable[[], Any]) -> Any:
     try:
         return ("ok", call())
     except Exception as exc:  # noqa: BLE001 - the class is what is compared
-        return ("error", type(exc))
+        return ("error", error_class(exc))
 
 
 def exercise(factory: Callable[..., Any], dir: Path, **kwargs: Any) -> Any:
@@ -50,7 +70,7 @@ def exercise(factory: Callable[..., Any], dir: Path, **kwargs: Any) -> Any:
     try:
         f = factory(dir=dir, **kwargs)
     except Exception as exc:  # noqa: BLE001
-        return ("create-error", type(exc))
+        return ("create-error", error_class(exc))
     with f:
         inner = getattr(f, "file", f)
         text = "b" not in kwargs["mode"]
@@ -73,7 +93,7 @@ def test_mode_buffering_matrix_matches_stdlib(tmp_path: Path, mode: str, bufferi
     for factory in ("NamedTemporaryFile", "TemporaryFile"):
         std = exercise(getattr(tempfile, factory), tmp_path, mode=mode, buffering=buffering)
         ours = exercise(getattr(ferrotemp, factory), tmp_path, mode=mode, buffering=buffering)
-        assert ours == std, (factory, mode, buffering)
+        assert same_outcome(ours, std), (factory, mode, buffering, ours, std)
     assert os.listdir(tmp_path) == []
 
 
@@ -88,7 +108,7 @@ def test_text_matrix_matches_stdlib(
         for factory in ("NamedTemporaryFile", "TemporaryFile"):
             std = exercise(getattr(tempfile, factory), tmp_path, **kwargs)
             ours = exercise(getattr(ferrotemp, factory), tmp_path, **kwargs)
-            assert ours == std, (factory, kwargs)
+            assert same_outcome(ours, std), (factory, kwargs, ours, std)
     assert os.listdir(tmp_path) == []
 
 
@@ -321,7 +341,7 @@ def test_bad_input_raises_like_stdlib_and_leaves_nothing(
             result[1].close()
             result = ("ok", None)
         results.append(result)
-    assert results[1] == results[0]
+    assert same_outcome(results[1], results[0]), results
     assert os.listdir(tmp_path) == []
     assert open_files() == before
 
