@@ -593,3 +593,151 @@ def test_a_shared_callable_attribute_does_not_keep_the_file(tmp_path: Path, no_g
         steps.append(os.path.exists(name))  # print lives on; the file does not
         results.append(steps)
     assert results == [[True, False], [True, False]]
+
+
+# -- audit events -----------------------------------------------------------------------------
+
+AUDIT_CHILD = r"""
+import gc, json, os, re, sys
+module_name, base = sys.argv[1], sys.argv[2]
+if module_name == "ferrotemp":
+    import ferrotemp as T
+else:
+    import tempfile as T
+
+SCENARIOS = {
+    "named": lambda d: T.NamedTemporaryFile(dir=d).__exit__(None, None, None),
+    "named_text": lambda d: T.NamedTemporaryFile("w+", dir=d).__exit__(None, None, None),
+    "named_close": lambda d: T.NamedTemporaryFile(dir=d).close(),
+    "named_drop": lambda d: T.NamedTemporaryFile(dir=d).write(b"x"),
+    "named_keep": lambda d: T.NamedTemporaryFile(dir=d, delete=False).close(),
+    "temporary": lambda d: T.TemporaryFile(dir=d).close(),
+    "temporary_text": lambda d: T.TemporaryFile("w+", dir=d).close(),
+    "mkstemp": lambda d: os.close(T.mkstemp(dir=d)[0]),
+    "mkdtemp": lambda d: T.mkdtemp(dir=d),
+    "mkstemp_rel": lambda d: os.close(T.mkstemp(dir=os.path.relpath(d))[0]),
+    "mkdtemp_rel": lambda d: T.mkdtemp(dir=os.path.relpath(d)),
+}
+if sys.version_info < (3, 12):
+    del SCENARIOS["named_keep"]  # delete=False is 3.12's only closing path without removal
+
+state = {"events": None, "raise_at": -1}
+
+def hook(event, args):
+    if state["events"] is None:
+        return
+    if event == "open" or event.startswith(("os.", "tempfile.")):
+        state["events"].append([event, list(args)])
+        if len(state["events"]) - 1 == state["raise_at"]:
+            raise RuntimeError("denied by the audit hook")
+
+sys.addaudithook(hook)
+os.chdir(base)
+# The crash guard opens its record at the first guarded file, once per process: not a leak.
+T.NamedTemporaryFile(dir=base).close()
+
+def normal(value, d):
+    if isinstance(value, str):
+        value = value.replace(d, "D").replace(os.path.relpath(d), "REL")
+        return re.sub(r"tmp[a-z0-9_]{8}", "tmpRANDOM", value)
+    return value
+
+def fds():
+    return len(os.listdir("/proc/self/fd"))
+
+result = {}
+for name, run in SCENARIOS.items():
+    runs = []
+    raise_at = -1
+    while True:
+        d = os.path.join(base, "%s-%d" % (name, raise_at + 1))
+        os.mkdir(d)
+        before = fds()
+        state["events"], state["raise_at"] = [], raise_at
+        try:
+            run(d)
+            raised = False
+        except RuntimeError:
+            raised = True
+        gc.collect()
+        events, state["events"] = state["events"], None
+        events = [[ev, [normal(a, d) for a in args]] for ev, args in events]
+        # A descriptor number stands for whatever file it is.
+        events = [[ev, ["FD" if isinstance(a, int) and ev == "open" and i == 0 else a
+                        for i, a in enumerate(args)]] for ev, args in events]
+        left = sorted(normal(e, d) for e in os.listdir(d))
+        runs.append({"events": events, "raised": raised, "left": left,
+                     "leaked_fds": fds() - before})
+        if raise_at + 1 >= len(events):
+            break
+        raise_at += 1
+    result[name] = runs
+print(json.dumps(result))
+"""
+
+
+def audit_runs(module: str, base: Path) -> Any:
+    import json
+
+    base.mkdir()
+    out = subprocess.run(
+        [sys.executable, "-c", AUDIT_CHILD, module, str(base)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
+
+
+TMPFILE_FLAGS = getattr(os, "O_TMPFILE", 0) | os.O_RDWR | os.O_CLOEXEC
+
+
+def unnamed_open_flags(events: list[Any]) -> list[Any]:
+    """The flags of the O_TMPFILE open: the standard module adds O_EXCL and O_NOFOLLOW,
+    ferrotemp does not (a documented difference)."""
+    return [args[2] for ev, args in events if ev == "open" and args[1] is None and args[0] == "D"]
+
+
+def test_audit_events_match_stdlib(tmp_path: Path) -> None:
+    std = audit_runs("tempfile", tmp_path / "std")
+    ours = audit_runs("ferrotemp", tmp_path / "ours")
+    assert std.keys() == ours.keys()
+    for scenario in std:
+        std_events = std[scenario][0]["events"]
+        our_events = ours[scenario][0]["events"]
+        assert std_events, scenario
+        for flags in unnamed_open_flags(our_events):
+            assert flags == TMPFILE_FLAGS
+        assert len(unnamed_open_flags(our_events)) == len(unnamed_open_flags(std_events))
+        if sys.version_info < (3, 10) and scenario.startswith(("named", "temporary")):
+            # 3.9 opened the io object on the descriptor after creating the file; ferrotemp
+            # opens through an opener, as 3.10+: the same events, in 3.10's order.
+            assert sorted(ev for ev, _ in our_events) == sorted(ev for ev, _ in std_events)
+            continue
+        for (ev, args), (std_ev, std_args) in zip(our_events, std_events):
+            assert ev == std_ev, (scenario, our_events, std_events)
+            if ev == "open" and args[1] is None and args[0] == "D":
+                args, std_args = args[:2], std_args[:2]  # O_TMPFILE flags: checked above
+            assert args == std_args, (scenario, ev)
+        assert len(our_events) == len(std_events), (scenario, our_events, std_events)
+        assert ours[scenario][0]["left"] == std[scenario][0]["left"], scenario
+
+
+def test_a_raising_audit_hook_stops_the_action_as_stdlib(tmp_path: Path) -> None:
+    std = audit_runs("tempfile", tmp_path / "std")
+    ours = audit_runs("ferrotemp", tmp_path / "ours")
+    for scenario, runs in ours.items():
+        assert all(run["leaked_fds"] == 0 for run in runs), scenario
+        denied = runs[1:]  # run i+1 denied the i-th event
+        assert denied, scenario
+        for index, run in enumerate(denied):
+            event = run["events"][index][0]
+            if event in ("open", "tempfile.mkstemp", "tempfile.mkdtemp", "os.mkdir"):
+                # Denied before the file or directory exists: nothing is left behind.
+                assert run["raised"] and run["left"] == [], (scenario, event)
+        if sys.version_info < (3, 10) and scenario.startswith(("named", "temporary")):
+            continue  # 3.9's events come in another order (see above)
+        outcomes = [(r["raised"], r["left"]) for r in denied]
+        std_outcomes = [(r["raised"], r["left"]) for r in std[scenario][1:]]
+        assert outcomes == std_outcomes, scenario
