@@ -199,7 +199,10 @@ pub(crate) fn create_dir_audited<T: Send>(
 ) -> PyResult<(T, bool)> {
     let as_bytes = prefix.is_instance_of::<PyBytes>();
     let given = fs_path(dir)?;
-    let absolute = env::abspath(&given);
+    // The standard module makes the directory under `dir` as given (the kernel resolving any
+    // `..` after a symlink), so the same directory is named here, made absolute without
+    // lexical `..` resolution.
+    let absolute = env::absolute(&given);
     let mut builder = builder_for(prefix, suffix)?;
     builder.max_attempts(attempts).guarded(guarded);
     for _ in 0..builder.attempts() {
@@ -220,8 +223,8 @@ pub(crate) fn create_dir_audited<T: Send>(
 }
 
 /// Creates a directory as `tempfile.mkdtemp` does, with already-sanitised arguments of one
-/// type. Returns its absolute path (bytes if `prefix` is bytes): `abspath(dir)` joined with
-/// the name as created.
+/// type. Returns its absolute path (bytes if `prefix` is bytes): `dir` made absolute (`.`
+/// components dropped, `..` kept) joined with the name as created.
 #[pyfunction]
 #[pyo3(signature = (dir, prefix, suffix, attempts, /))]
 pub(crate) fn mkdtemp<'py>(
