@@ -473,7 +473,7 @@ def without_random(path: Any, suffix: str) -> Any:
 
 def tree(root: str) -> set[str]:
     """Every entry under ``root``, not following symlinks."""
-    found = set()
+    found: set[str] = set()
     for parent, dirs, files in os.walk(root):
         found.update(os.path.join(parent, name) for name in dirs + files)
     return found
