@@ -14,14 +14,18 @@ use crate::env;
 /// fallback. A filesystem that merely lacks support does not clear it.
 static O_TMPFILE_WORKS: AtomicBool = AtomicBool::new(cfg!(target_os = "linux"));
 
-/// The flags of the `O_TMPFILE` open, as the C `open` takes them.
+/// The flags of the `O_TMPFILE` open, as the C `open` takes them: Python's `tempfile`'s, so
+/// `O_EXCL` (the file can never be linked into the filesystem) and `O_NOFOLLOW` (a `dir`
+/// that is a symlink fails with `ELOOP`, and the named fallback is used, as there).
 #[cfg(target_os = "linux")]
 const UNNAMED_FLAGS: rustix::fs::OFlags = rustix::fs::OFlags::TMPFILE
     .union(rustix::fs::OFlags::RDWR)
+    .union(rustix::fs::OFlags::EXCL)
+    .union(rustix::fs::OFlags::NOFOLLOW)
     .union(rustix::fs::OFlags::CLOEXEC);
 
-/// The flags [`open_unnamed`] passes to the C `open` (`O_TMPFILE | O_RDWR | O_CLOEXEC`), for
-/// audit hooks; `None` where there is no `O_TMPFILE`.
+/// The flags [`open_unnamed`] passes to the C `open` (`O_TMPFILE | O_RDWR | O_EXCL |
+/// O_NOFOLLOW | O_CLOEXEC`), for audit hooks; `None` where there is no `O_TMPFILE`.
 #[must_use]
 pub fn unnamed_open_flags() -> Option<i32> {
     #[cfg(target_os = "linux")]

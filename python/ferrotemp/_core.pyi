@@ -29,6 +29,7 @@ __all__ = [
     "guard_unavailable_reason",
     "mkdtemp",
     "mkstemp",
+    "o_tmpfile_enabled",
     "random_name",
     "remove_tree",
     "sweep",
@@ -140,8 +141,15 @@ class UnnamedOpener:
     unnamed file (``O_TMPFILE``, else create and unlink, with the standard module's audit
     events) and returns its descriptor."""
 
-    def __new__(cls, prefix: Any, suffix: Any, attempts: int, /) -> UnnamedOpener: ...
-    def __call__(self, dir: Any, flags: int, /) -> int: ...
+    def __new__(
+        cls, prefix: Any, suffix: Any, attempts: int, o_tmpfile: bool, /
+    ) -> UnnamedOpener: ...
+    def __call__(self, dir: Any, flags: int, /) -> int:
+        """With ``o_tmpfile``: ``O_TMPFILE`` (audit event ``open``), ``OSError`` if it cannot
+        be used here; without: create a named file as ``mkstemp`` does and unlink it."""
+
+def o_tmpfile_enabled() -> bool:
+    """Whether ``TemporaryFile`` tries ``O_TMPFILE`` first (Linux, kernel support seen)."""
 
 @final
 class MemorySpool:

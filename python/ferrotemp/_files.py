@@ -414,16 +414,33 @@ def TemporaryFile(
     if "b" not in mode:
         encoding = _text_encoding(encoding)
     # The descriptor is made inside the opener, so io validates the mode first and, if
-    # anything fails after, closes the descriptor itself.
-    file = _open(
-        dir,
-        mode,
-        buffering,
-        encoding,
-        errors,
-        newline,
-        _core.UnnamedOpener(prefix, suffix, _pkg.TMP_MAX),
-    )
+    # anything fails after, closes the descriptor itself. As in the standard module, an
+    # O_TMPFILE open that fails (a filesystem without it, a symlinked dir) is followed by a
+    # second open that creates a named file and unlinks it.
+    file = None
+    if _core.o_tmpfile_enabled():
+        try:
+            file = _open(
+                dir,
+                mode,
+                buffering,
+                encoding,
+                errors,
+                newline,
+                _core.UnnamedOpener(prefix, suffix, _pkg.TMP_MAX, True),
+            )
+        except OSError:
+            pass
+    if file is None:
+        file = _open(
+            dir,
+            mode,
+            buffering,
+            encoding,
+            errors,
+            newline,
+            _core.UnnamedOpener(prefix, suffix, _pkg.TMP_MAX, False),
+        )
     raw = _raw(file)
     raw.name = raw.fileno()
     return file  # type: ignore[no-any-return]

@@ -32,6 +32,7 @@ fn ferrotemp_core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<named::FileCloser>()?;
     m.add_class::<named::NamedOpener>()?;
     m.add_class::<named::UnnamedOpener>()?;
+    m.add_function(wrap_pyfunction!(named::o_tmpfile_enabled, m)?)?;
     m.add_class::<spool::MemorySpoolPy>()?;
     m.add_class::<tempdir::TempDirGuard>()?;
     m.add_function(wrap_pyfunction!(tempdir::create_tempdir, m)?)?;

@@ -423,40 +423,47 @@ impl NamedOpener {
 }
 
 /// The opener `TemporaryFile` hands to `io.open`: called as `opener(dir, flags)`, it makes an
-/// unnamed file in `dir` (`O_TMPFILE`, else created and unlinked at once, with the standard
-/// module's audit events either way) and returns its descriptor, which the caller owns.
+/// unnamed file in `dir` and returns its descriptor, which the caller owns. With `o_tmpfile`
+/// it opens with `O_TMPFILE` (audit event `open` first) and raises `OSError` when that
+/// cannot be done, for the caller to try again without; without, it creates a named file as
+/// `mkstemp` does and unlinks it (audit events `tempfile.mkstemp`, `open`, `os.remove`): the
+/// standard module's two attempts.
 #[pyclass(frozen, module = "ferrotemp._core", name = "UnnamedOpener")]
 pub(crate) struct UnnamedOpener {
     prefix: Py<PyAny>,
     suffix: Py<PyAny>,
     attempts: u32,
+    o_tmpfile: bool,
 }
 
 #[pymethods]
 impl UnnamedOpener {
     #[new]
-    #[pyo3(signature = (prefix, suffix, attempts, /))]
-    fn new(prefix: Py<PyAny>, suffix: Py<PyAny>, attempts: u32) -> Self {
+    #[pyo3(signature = (prefix, suffix, attempts, o_tmpfile, /))]
+    fn new(prefix: Py<PyAny>, suffix: Py<PyAny>, attempts: u32, o_tmpfile: bool) -> Self {
         Self {
             prefix,
             suffix,
             attempts,
+            o_tmpfile,
         }
     }
 
     #[pyo3(signature = (dir, _flags, /))]
     fn __call__(&self, py: Python<'_>, dir: &Bound<'_, PyAny>, _flags: i32) -> PyResult<i64> {
-        let path = fs_path(dir)?;
-        if crate::file::o_tmpfile_enabled() {
+        if self.o_tmpfile {
+            let path = fs_path(dir)?;
             if let Some(flags) = unnamed_open_flags() {
                 audit::open(py, dir, flags)?;
             }
-            if let Some(file) = py.detach(|| open_unnamed(&path)) {
-                return Ok(into_raw_descriptor(file));
-            }
+            return match py.detach(|| open_unnamed(&path)) {
+                Some(file) => Ok(into_raw_descriptor(file)),
+                None => Err(pyo3::exceptions::PyOSError::new_err((
+                    EOPNOTSUPP,
+                    "O_TMPFILE cannot be used here",
+                ))),
+            };
         }
-        // The fallback is mkstemp's, audit events included, then the unlink (`os.remove`);
-        // only it uses (and so can reject) the prefix and suffix.
         let ((file, path), name, as_bytes) = create_file_audited_with(
             py,
             dir,
@@ -475,4 +482,14 @@ impl UnnamedOpener {
         .map(into_raw_descriptor)
         .map_err(|e| to_pyerr(py, &e, as_bytes))
     }
+}
+
+/// Linux's `EOPNOTSUPP`, what a filesystem without `O_TMPFILE` answers.
+const EOPNOTSUPP: i32 = 95;
+
+/// Whether `TemporaryFile` should try `O_TMPFILE` first: Linux, until the kernel shows it
+/// does not know the flag.
+#[pyfunction]
+pub(crate) fn o_tmpfile_enabled() -> bool {
+    crate::file::o_tmpfile_enabled() && unnamed_open_flags().is_some()
 }
