@@ -163,14 +163,35 @@ impl Builder {
         self.max_attempts
     }
 
-    /// A fresh candidate path: `dir` joined with `prefix + random + suffix`.
-    ///
-    /// As with Python's `os.path.join`, an absolute prefix replaces `dir`.
+    /// The permission bits directories are created with (before the umask).
+    #[must_use]
+    pub fn dir_mode(&self) -> u32 {
+        self.dir_mode
+    }
+
+    /// The flags [`Builder::try_create_file`] passes to the C `open` (`O_RDWR | O_CREAT |
+    /// O_EXCL | O_NOFOLLOW | O_CLOEXEC` on POSIX; on Windows the C runtime's equivalents,
+    /// binary or text), as the standard module's `os.open` call reports them to audit hooks.
+    #[must_use]
+    pub fn open_flags(&self) -> i32 {
+        #[cfg(unix)]
+        {
+            libc::O_RDWR | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW | libc::O_CLOEXEC
+        }
+        #[cfg(windows)]
+        {
+            // _O_RDWR | _O_CREAT | _O_EXCL | _O_NOINHERIT, and _O_BINARY or _O_TEXT.
+            0x0002 | 0x0100 | 0x0400 | 0x0080 | if self.binary { 0x8000 } else { 0x4000 }
+        }
+    }
+
+    /// A fresh candidate name: `prefix + random + suffix`, exactly as given (a prefix or
+    /// suffix may hold separators or `..`; nothing is normalised).
     ///
     /// # Errors
     ///
     /// Fails only if the OS random source fails.
-    pub fn candidate_path(&self, dir: &Path) -> io::Result<PathBuf> {
+    pub fn candidate_name(&self) -> io::Result<OsString> {
         let mut name =
             OsString::with_capacity(self.prefix.len() + self.rand_len + self.suffix.len());
         name.push(&self.prefix);
@@ -179,7 +200,18 @@ impl Builder {
         // The alphabet is ASCII, so the bytes are valid UTF-8.
         name.push(std::str::from_utf8(&random).unwrap_or_default());
         name.push(&self.suffix);
-        Ok(dir.join(name))
+        Ok(name)
+    }
+
+    /// A fresh candidate path: `dir` joined with [`Builder::candidate_name`].
+    ///
+    /// As with Python's `os.path.join`, an absolute prefix replaces `dir`.
+    ///
+    /// # Errors
+    ///
+    /// Fails only if the OS random source fails.
+    pub fn candidate_path(&self, dir: &Path) -> io::Result<PathBuf> {
+        Ok(dir.join(self.candidate_name()?))
     }
 
     /// Tries to create a new file at `path`. `Ok(None)` means the name is taken and another
@@ -220,36 +252,38 @@ impl Builder {
         }
     }
 
-    /// Creates a uniquely named file in `dir` and returns it with its absolute, normalised
-    /// path. The caller owns the file: nothing removes it.
+    /// Creates a uniquely named file in `dir` and returns it with its absolute path:
+    /// `dir` made absolute (as Python's `os.path.abspath`) joined with the name as created.
+    /// The name is not normalised, so a prefix such as `sub/../x` under a symlinked `sub`
+    /// still names the file made. The caller owns the file: nothing removes it.
     ///
     /// # Errors
     ///
     /// The OS error naming the path tried, or `AlreadyExists` once [`names::TMP_MAX`] names
     /// were taken.
     pub fn create_file_in(&self, dir: impl AsRef<Path>) -> io::Result<(File, PathBuf)> {
-        let dir = dir.as_ref();
+        let dir = env::abspath(dir.as_ref());
         for _ in 0..self.max_attempts {
-            let path = self.candidate_path(dir)?;
+            let path = self.candidate_path(&dir)?;
             if let Some(file) = self.try_create_file(&path)? {
-                return Ok((file, env::abspath(&path)));
+                return Ok((file, path));
             }
         }
         Err(names_exhausted("file"))
     }
 
-    /// Creates a uniquely named directory in `dir` and returns its absolute, normalised path.
-    /// The caller owns the directory: nothing removes it.
+    /// Creates a uniquely named directory in `dir` and returns its absolute path, made as
+    /// [`Builder::create_file_in`]'s. The caller owns the directory: nothing removes it.
     ///
     /// # Errors
     ///
     /// As [`Builder::create_file_in`].
     pub fn create_dir_in(&self, dir: impl AsRef<Path>) -> io::Result<PathBuf> {
-        let dir = dir.as_ref();
+        let dir = env::abspath(dir.as_ref());
         for _ in 0..self.max_attempts {
-            let path = self.candidate_path(dir)?;
+            let path = self.candidate_path(&dir)?;
             if self.try_create_dir(&path)? {
-                return Ok(env::abspath(&path));
+                return Ok(path);
             }
         }
         Err(names_exhausted("directory"))
@@ -355,6 +389,60 @@ mod tests {
             .unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// `scratch/link` points into `scratch/real/deep`, so `link/../` is `real/` on disk but
+    /// `scratch/` lexically.
+    fn symlinked(name: &str) -> PathBuf {
+        let dir = scratch(name);
+        std::fs::create_dir_all(dir.join("real/deep")).unwrap();
+        std::os::unix::fs::symlink(dir.join("real/deep"), dir.join("link")).unwrap();
+        dir
+    }
+
+    #[test]
+    fn file_path_keeps_the_prefix_as_given_through_a_symlink() {
+        let dir = symlinked("file-link");
+        let (_file, path) = Builder::new()
+            .prefix("link/../x")
+            .create_file_in(&dir)
+            .unwrap();
+        let text = path.to_str().unwrap();
+        assert!(text.starts_with(dir.to_str().unwrap()), "{text}");
+        assert!(text.contains("/link/../x"), "not normalised: {text}");
+        assert!(
+            path.is_file(),
+            "the returned path names the file made: {text}"
+        );
+        let name = path.file_name().unwrap();
+        assert!(dir.join("real").join(name).is_file());
+        assert!(
+            !dir.join(name).exists(),
+            "lexical normalisation would name this"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn dir_path_keeps_the_prefix_as_given_through_a_symlink() {
+        let dir = symlinked("dir-link");
+        let path = Builder::new()
+            .prefix("link/../x")
+            .create_dir_in(&dir)
+            .unwrap();
+        assert!(path.to_str().unwrap().contains("/link/../x"));
+        assert!(path.is_dir());
+        assert!(dir.join("real").join(path.file_name().unwrap()).is_dir());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn relative_dir_is_made_absolute_lexically_and_the_name_kept() {
+        let (_f, path) = Builder::new().prefix("./a.").create_file_in("./.").unwrap();
+        let cwd = std::env::current_dir().unwrap();
+        assert_eq!(path.parent().unwrap(), cwd.join("."));
+        assert!(path.to_str().unwrap().contains("/./a."));
+        std::fs::remove_file(&path).unwrap();
     }
 
     #[test]

@@ -312,12 +312,20 @@ impl Builder {
     /// Tries once to create a [`TempDir`] at exactly `path` (a [`Builder::candidate_path`]),
     /// for callers that run their own naming loop (the Python bindings emit an audit event
     /// before each attempt). `Ok(None)` means the name is taken and another should be tried.
+    /// An absolute `path` is kept as given (not normalised, as
+    /// [`Builder::create_dir_in`]'s); a relative one is made absolute.
     ///
     /// # Errors
     ///
     /// As [`Builder::try_create_dir`], or the error of opening the new directory.
     pub fn try_tempdir(&self, path: &Path) -> io::Result<Option<TempDir>> {
-        let absolute = env::abspath(path);
+        // Kept as given when absolute (not normalised: after a symlink, `..` names another
+        // directory lexically than the kernel does); the record normalises its own copy.
+        let absolute = if path.is_absolute() {
+            path.to_path_buf()
+        } else {
+            env::abspath(path)
+        };
         // Guarded: recorded before the creation (pending), so that a kill at any instant
         // leaves nothing unrecorded; dropped at once if the attempt fails.
         let pending = self

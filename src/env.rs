@@ -296,6 +296,21 @@ pub fn read_switch(name: &str, default: bool) -> (bool, Option<String>) {
     (default, Some(warning))
 }
 
+/// `path` made absolute against the current directory without resolving `..` lexically (the
+/// kernel resolves it, through any symlink before it): `.` components and repeated
+/// separators go, as with [`std::path::absolute`]. Unchanged if the current directory cannot
+/// be read.
+#[must_use]
+pub fn absolute(path: &Path) -> PathBuf {
+    // "" is the current directory, as for `os.path.abspath`.
+    let path = if path.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        path
+    };
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
 #[cfg(all(test, unix))]
 mod tests {
     use super::*;

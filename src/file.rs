@@ -14,17 +14,41 @@ use crate::env;
 /// fallback. A filesystem that merely lacks support does not clear it.
 static O_TMPFILE_WORKS: AtomicBool = AtomicBool::new(cfg!(target_os = "linux"));
 
+/// The flags of the `O_TMPFILE` open, as the C `open` takes them: Python's `tempfile`'s, so
+/// `O_EXCL` (the file can never be linked into the filesystem) and `O_NOFOLLOW` (a `dir`
+/// that is a symlink fails with `ELOOP`, and the named fallback is used, as there).
+#[cfg(target_os = "linux")]
+const UNNAMED_FLAGS: rustix::fs::OFlags = rustix::fs::OFlags::TMPFILE
+    .union(rustix::fs::OFlags::RDWR)
+    .union(rustix::fs::OFlags::EXCL)
+    .union(rustix::fs::OFlags::NOFOLLOW)
+    .union(rustix::fs::OFlags::CLOEXEC);
+
+/// The flags [`open_unnamed`] passes to the C `open` (`O_TMPFILE | O_RDWR | O_EXCL |
+/// O_NOFOLLOW | O_CLOEXEC`), for audit hooks; `None` where there is no `O_TMPFILE`.
+#[must_use]
+pub fn unnamed_open_flags() -> Option<i32> {
+    #[cfg(target_os = "linux")]
+    {
+        #[allow(clippy::cast_possible_wrap)]
+        Some(UNNAMED_FLAGS.bits() as i32)
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        None
+    }
+}
+
 /// Opens an unnamed file in `dir` with `O_TMPFILE`. `None` means this directory (or this
 /// kernel) cannot do it and the caller should fall back to [`create_and_unlink`].
 #[cfg(target_os = "linux")]
 #[must_use]
 pub fn open_unnamed(dir: &Path) -> Option<File> {
-    use rustix::fs::{Mode, OFlags, CWD};
+    use rustix::fs::{Mode, CWD};
     if !O_TMPFILE_WORKS.load(Ordering::Relaxed) {
         return None;
     }
-    let flags = OFlags::TMPFILE | OFlags::RDWR | OFlags::CLOEXEC;
-    match rustix::fs::openat(CWD, dir, flags, Mode::from_raw_mode(0o600)) {
+    match rustix::fs::openat(CWD, dir, UNNAMED_FLAGS, Mode::from_raw_mode(0o600)) {
         Ok(fd) => Some(File::from(fd)),
         Err(rustix::io::Errno::ISDIR) => {
             O_TMPFILE_WORKS.store(false, Ordering::Relaxed);
@@ -57,9 +81,8 @@ pub fn o_tmpfile_enabled() -> bool {
 pub fn o_tmpfile_supported_in(dir: &Path) -> bool {
     #[cfg(target_os = "linux")]
     {
-        use rustix::fs::{Mode, OFlags, CWD};
-        let flags = OFlags::TMPFILE | OFlags::RDWR | OFlags::CLOEXEC;
-        rustix::fs::openat(CWD, dir, flags, Mode::from_raw_mode(0o600)).is_ok()
+        use rustix::fs::{Mode, CWD};
+        rustix::fs::openat(CWD, dir, UNNAMED_FLAGS, Mode::from_raw_mode(0o600)).is_ok()
     }
     #[cfg(not(target_os = "linux"))]
     {

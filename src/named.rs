@@ -132,7 +132,12 @@ impl Builder {
     ///
     /// As [`Builder::try_create_file`].
     pub fn try_create_temp_path(&self, path: &Path) -> io::Result<Option<(File, TempPath)>> {
-        let absolute = env::abspath(path);
+        // Kept as given when absolute, as `try_tempdir` (the record normalises its own copy).
+        let absolute = if path.is_absolute() {
+            path.to_path_buf()
+        } else {
+            env::abspath(path)
+        };
         if !self.is_guarded() {
             return Ok(self
                 .try_create_file(path)?

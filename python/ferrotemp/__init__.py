@@ -275,6 +275,7 @@ def mktemp(suffix: str = "", prefix: str = template, dir: _Optional[_StrPath] = 
 
 
 from ._files import NamedTemporaryFile, TemporaryFile  # noqa: E402
+from ._files import _TemporaryFileCloser as _TemporaryFileCloser  # noqa: E402
 from ._files import _TemporaryFileWrapper as _TemporaryFileWrapper  # noqa: E402
 from ._guard import SweepReport, sweep  # noqa: E402
 from ._spooled import SpooledTemporaryFile  # noqa: E402

@@ -14,14 +14,14 @@ __all__ = [
     "_floor_create_unlink",
     "_floor_mkdir_rmdir",
     "MemorySpool",
-    "NamedGuard",
+    "NamedOpener",
     "TempDirGuard",
+    "UnnamedOpener",
+    "_TemporaryFileCloser",
     "__version__",
     "_set_guard_enabled",
     "candidate_dirs",
-    "create_named",
     "create_tempdir",
-    "create_unnamed",
     "discover_tempdir",
     "discovery_report",
     "filesystem_info",
@@ -30,6 +30,7 @@ __all__ = [
     "guard_unavailable_reason",
     "mkdtemp",
     "mkstemp",
+    "o_tmpfile_enabled",
     "random_name",
     "read_switch",
     "remove_tree",
@@ -99,41 +100,67 @@ def filesystem_info(dir: Union[str, bytes], /) -> _FsInfo:
     """Type, free and total bytes of the filesystem holding dir, and whether O_TMPFILE works."""
 
 @final
-class NamedGuard:
-    """Owns a named temp file's descriptor and path; dropping it closes and (if deleting)
-    removes them at once."""
+class _TemporaryFileCloser:
+    """The standard module's ``_TemporaryFileCloser`` (3.12 semantics): closes ``file`` and
+    removes its path on ``close()`` (if ``delete`` and ``delete_on_close``), on ``cleanup()``
+    (if ``delete``), and when the last reference to it goes. Raises the audit event
+    ``os.remove`` before removing; a file already gone is no error."""
 
+    def __new__(
+        cls, file: Any, name: Any, delete: bool = True, delete_on_close: bool = True
+    ) -> _TemporaryFileCloser:
+        """A closer for a file made elsewhere: removal is by ``name``."""
     @property
-    def fd(self) -> int:
-        """The descriptor, valid until ``close_file``."""
+    def file(self) -> Any: ...
+    @property
+    def name(self) -> Any: ...
+    delete: bool
+    delete_on_close: bool
+    @property
+    def close_called(self) -> bool: ...
+    @property
+    def cleanup_called(self) -> bool: ...
+    def close(self) -> None:
+        """Close the file, then remove it if ``delete`` and ``delete_on_close``; idempotent."""
+    def cleanup(self) -> None:
+        """Close the file if not yet closed, then remove it if ``delete``; idempotent."""
+
+@final
+class NamedOpener:
+    """The opener ``NamedTemporaryFile`` hands to ``io.open``: ``opener(dir, flags)`` creates
+    the file as ``mkstemp`` does (audit events ``tempfile.mkstemp`` and ``open``) and returns
+    its descriptor, which the ``io`` object owns; the path waits here for ``closer()``."""
+
+    def __new__(cls, prefix: Any, suffix: Any, attempts: int, delete: bool, /) -> NamedOpener: ...
+    def __call__(self, dir: Any, flags: int, /) -> int: ...
     @property
     def name(self) -> Any:
-        """The absolute path, str or bytes as the arguments were."""
-    @property
-    def file_open(self) -> bool:
-        """Whether the descriptor is still open."""
+        """The absolute path made (``abspath(dir)`` joined with the name), or ``None``."""
     @property
     def guard_notice(self) -> Optional[tuple[bool, Optional[str]]]:
         """``None``, unless the crash guard has something to say about this file:
         ``(kept, warning)``: keep mode keeps it (log its path), and the guard's
         once-per-process message that it is unavailable."""
-    def close_file(self) -> None:
-        """Close the descriptor; later calls do nothing."""
-    def remove(self) -> None:
-        """Remove the path if deletion is on; idempotent; a file already gone is no error."""
-    def close_and_remove(self) -> None:
-        """``close_file`` then ``remove`` in one call."""
+    def closer(self, file: Any, delete_on_close: bool, /) -> _TemporaryFileCloser:
+        """Hand the file made to a new closer for ``file``, the ``io`` object over it."""
     def discard(self) -> None:
-        """Close and remove whatever ``delete`` says (creation failed)."""
+        """Remove the file made whatever ``delete`` says (creation failed after it)."""
 
-def create_named(dir: Any, prefix: Any, suffix: Any, attempts: int, delete: bool, /) -> NamedGuard:
-    """Create a file as ``mkstemp`` does (audit event included) and return its guard.
+@final
+class UnnamedOpener:
+    """The opener ``TemporaryFile`` hands to ``io.open``: ``opener(dir, flags)`` makes an
+    unnamed file (``O_TMPFILE``, else create and unlink, with the standard module's audit
+    events) and returns its descriptor."""
 
-    With ``delete``, the file is recorded with the crash guard (or kept, in keep mode).
-    """
+    def __new__(
+        cls, prefix: Any, suffix: Any, attempts: int, o_tmpfile: bool, /
+    ) -> UnnamedOpener: ...
+    def __call__(self, dir: Any, flags: int, /) -> int:
+        """With ``o_tmpfile``: ``O_TMPFILE`` (audit event ``open``), ``OSError`` if it cannot
+        be used here; without: create a named file as ``mkstemp`` does and unlink it."""
 
-def create_unnamed(dir: Any, prefix: Any, suffix: Any, attempts: int, /) -> int:
-    """Create an unnamed file (O_TMPFILE, else create and unlink); the caller owns the fd."""
+def o_tmpfile_enabled() -> bool:
+    """Whether ``TemporaryFile`` tries ``O_TMPFILE`` first (Linux, kernel support seen)."""
 
 @final
 class MemorySpool:
@@ -205,7 +232,7 @@ class TempDirGuard:
         """Whether the guard still owns the directory (neither cleaned up nor kept)."""
     @property
     def guard_notice(self) -> Optional[tuple[bool, Optional[str]]]:
-        """``None``, or ``(kept, warning)`` as ``NamedGuard.guard_notice``."""
+        """``None``, or ``(kept, warning)`` as ``NamedOpener.guard_notice``."""
     def cleanup(self, ignore_errors: bool = False) -> None:
         """Remove the tree by descriptor, never following a symlink, with the GIL released.
 

@@ -1,17 +1,24 @@
 """TemporaryFile and NamedTemporaryFile: real ``io`` objects over descriptors made in Rust.
 
-A named file's descriptor and path belong to a ``_core.NamedGuard``. The ``io`` object reads
-and writes through that descriptor (opened with ``closefd=False``) and keeps the guard in its
-``__dict__``, so whatever the caller holds (the wrapper, the file, or one bound method such as
-``NamedTemporaryFile().write``) keeps the file open and present. When the last of them goes,
-the guard's Rust destructor closes the descriptor and removes the path: no ``__del__``, no
-reference cycle, no wait for the garbage collector.
+The file is created by an opener that ``io`` calls, as in the standard module, so the ``io``
+object owns its descriptor (``closefd=True``) and the audit events come in the standard
+module's order. A named file's path belongs to its closer (``_core._TemporaryFileCloser``,
+native): the wrapper and each method it hands out hold the closer, so whatever the caller
+keeps (the wrapper, or one bound method such as ``NamedTemporaryFile().write``) keeps the file
+open and present, and when the last of them goes the closer's Rust destructor closes the file
+and removes the path: no ``__del__``, no wait for the garbage collector. The file object alone
+(``f.file``) does not keep it, as in the standard module.
 """
 
 from __future__ import annotations
 
 import io as _io
 import os as _os
+import sys
+import sys as _sys
+import types as _types
+import weakref as _weakref
+from functools import partial as _partial
 from typing import IO, TYPE_CHECKING, Any, AnyStr, Iterator, Literal, Optional, Union, overload
 
 import ferrotemp as _pkg
@@ -37,6 +44,60 @@ else:
     from typing import Generic as _WrapperBase
 
 _text_encoding = getattr(_io, "text_encoding", lambda encoding, stacklevel=2: encoding)
+_FileIO = _io.FileIO
+_BufferedRandom = _io.BufferedRandom
+_new_object = object.__new__
+# Methods of C types bound to an instance, and of Python classes: both weakly referenceable.
+_BOUND_METHOD_TYPES: tuple[type, ...] = (_types.BuiltinMethodType, _types.MethodType)
+# The io classes whose __exit__ is exactly close(): for them the closer's cleanup, which
+# closes the file first, is the whole of the wrapper's __exit__.
+_CLOSE_ON_EXIT = frozenset(
+    {_io.FileIO, _io.BufferedRandom, _io.BufferedReader, _io.BufferedWriter, _io.TextIOWrapper}
+)
+
+# Before 3.10 the standard module's file objects were opened on the descriptor, so their name
+# is the descriptor; from 3.10 a named file's is its path. The wrapper's own `delete`
+# attribute went away in 3.12 (it moved to the closer, with `delete_on_close`).
+_RAW_NAME_IS_PATH = _sys.version_info >= (3, 10)
+_WRAPPER_HAS_DELETE = _sys.version_info < (3, 12)
+
+_TemporaryFileCloser = _core._TemporaryFileCloser
+
+
+class _Hold(_weakref.ref):  # type: ignore[type-arg]
+    """A weak reference to a method the wrapper handed out, holding the closer strongly; it
+    lives in ``_held`` until the method goes, so the closer lives exactly as long."""
+
+    __slots__ = ("closer",)
+    closer: Any
+
+
+_held: set[_Hold] = set()
+_release = _held.discard
+
+
+def _method_keeping(file: Any, name: str, method: Any, closer: Any) -> Any:
+    """``method`` (``file.<name>``), made to keep ``closer`` alive as long as it lives
+    (bpo-18879).
+
+    A method bound to ``file`` through its type is made afresh by each lookup, so it is the
+    wrapper's alone: it keeps its identity and speed, and a weak reference in ``_held`` holds
+    the closer until the method goes. Anything else (possibly shared with other holders) is
+    wrapped in a ``functools.partial`` that holds the closer, as the standard module wraps
+    every method in a function.
+    """
+    if (
+        type(method) in _BOUND_METHOD_TYPES
+        and method.__self__ is file
+        and name not in getattr(file, "__dict__", ())
+    ):
+        hold = _Hold(method, _release)
+        hold.closer = closer
+        _held.add(hold)
+        return method
+    wrapped = _partial(method)
+    wrapped._closer = closer  # type: ignore[attr-defined]
+    return wrapped
 
 
 def _is_default_binary(
@@ -55,31 +116,31 @@ def _is_default_binary(
     )
 
 
-def _open_fd(
-    fd: int,
+def _open(
+    dir: Any,
     mode: str,
     buffering: int,
     encoding: Optional[str],
     errors: Optional[str],
     newline: Optional[str],
-    closefd: bool,
+    opener: Any,
 ) -> Any:
-    """``io.open`` on a descriptor of a regular file we just created.
+    """``io.open(dir, ..., opener=opener)``, as the standard module opens its files.
 
     The default binary mode is built directly: ``io.open`` would also ask the kernel whether
     the descriptor is a terminal, a system call whose answer here is always no.
     """
     if _is_default_binary(mode, buffering, encoding, errors, newline):
-        raw = _io.FileIO(fd, "w+", closefd=closefd)
-        return _io.BufferedRandom(raw, raw._blksize)  # type: ignore[attr-defined]
+        raw = _FileIO(dir, "w+", opener=opener)
+        return _BufferedRandom(raw, raw._blksize)  # type: ignore[attr-defined]
     return _io.open(
-        fd,
+        dir,
         mode,
         buffering=buffering,
         newline=newline,
         encoding=encoding,
         errors=errors,
-        closefd=closefd,
+        opener=opener,
     )
 
 
@@ -89,93 +150,74 @@ def _raw(file: Any) -> Any:
 
 
 class _TemporaryFileWrapper(_WrapperBase[AnyStr]):
-    """The object ``NamedTemporaryFile`` returns: delegates to ``file`` and owns its removal.
+    """The object ``NamedTemporaryFile`` returns: delegates to ``file``; its ``_closer``
+    closes the file and removes it.
 
-    Attributes looked up on the wrapper are the file's own, cached on first use, so method
-    calls cost what they cost on the file itself.
+    Attributes looked up on the wrapper are the file's own, cached on first use; a method
+    handed out keeps the closer alive as long as it lives (bpo-18879), and costs what the
+    file's own method costs.
     """
 
     file: IO[AnyStr]
     name: str  # bytes when the arguments were bytes; typeshed says str, and so do we
     delete: bool
+    _closer: _core._TemporaryFileCloser
 
-    def __init__(
-        self,
-        file: IO[AnyStr],
-        name: Any,
-        delete: bool = True,
-        delete_on_close: bool = True,
-        *,
-        _guard: Optional[_core.NamedGuard] = None,
-    ) -> None:
-        self.file = file
-        self.name = name
-        self.delete = delete
-        self._delete_on_close = delete_on_close
-        self._guard = _guard
-        self._close_called = False
-        self._cleanup_called = False
+    # `sys`, not `_sys`: type checkers read only `sys.version_info` conditions.
+    if sys.version_info >= (3, 12):
+
+        def __init__(
+            self,
+            file: IO[AnyStr],
+            name: Any,
+            delete: bool = True,
+            delete_on_close: bool = True,
+        ) -> None:
+            self.file = file
+            self.name = name
+            self._closer = _TemporaryFileCloser(file, name, delete, delete_on_close)
+
+    else:
+
+        def __init__(self, file: IO[AnyStr], name: Any, delete: bool = True) -> None:
+            self.file = file
+            self.name = name
+            self.delete = delete
+            self._closer = _TemporaryFileCloser(file, name, delete)
 
     def __getattr__(self, name: str) -> Any:
         # Only reached for names not in the instance dict: fetch from the file and cache.
-        # Bound methods keep the file alive, and the file keeps the guard alive (bpo-18879).
         file = self.__dict__["file"]
         attr = getattr(file, name)
+        if hasattr(attr, "__call__"):  # noqa: B004 - as the standard module tests it
+            attr = _method_keeping(file, name, attr, self._closer)
         if not isinstance(attr, int):
             setattr(self, name, attr)
         return attr
 
-    def _close_file(self) -> None:
-        try:
-            self.file.close()
-        finally:
-            if self._guard is not None:
-                self._guard.close_file()
-
-    def _close_file_and_remove(self) -> None:
-        try:
-            self.file.close()
-        finally:
-            if self._guard is not None:
-                # One native call: close the descriptor, then remove the path if deleting.
-                self._guard.close_and_remove()
-            elif self.delete:
-                try:
-                    _os.unlink(self.name)
-                except FileNotFoundError:
-                    pass
-
     def close(self) -> None:
         """Close the file; remove it too if ``delete`` and ``delete_on_close``."""
-        if self._close_called:
-            return
-        self._close_called = True
-        try:
-            self._close_file()
-        finally:
-            if self.delete and self._delete_on_close:
-                self._cleanup()
-
-    def _cleanup(self) -> None:
-        if self._cleanup_called:
-            return
-        self._cleanup_called = True
-        self._close_called = True
-        self._close_file_and_remove()
+        self._closer.close()
 
     def __enter__(self) -> _TemporaryFileWrapper[AnyStr]:
         self.file.__enter__()
         return self
 
     def __exit__(self, exc: Any, value: Any, tb: Any) -> None:
-        try:
-            self.file.__exit__(exc, value, tb)
-        finally:
-            self._cleanup()
+        file = self.file
+        if type(file) in _CLOSE_ON_EXIT:
+            # Their __exit__ is close(), which cleanup() does first.
+            self._closer.cleanup()
+            return None
+        result = file.__exit__(exc, value, tb)
+        self._closer.cleanup()
+        return result
 
     def __iter__(self) -> Iterator[AnyStr]:
-        # A generator, as in the standard module, so a closed file fails on first next().
-        yield from self.file
+        # A loop, not ``yield from``: closing this generator (a ``break`` out of a ``for``,
+        # or dropping it half used) must not close the file (bpo-23700).
+        for line in self.file:
+            yield line
 
     if TYPE_CHECKING:
         # Reached through __getattr__ at run time. Declared with typeshed's signatures so a
@@ -199,6 +241,17 @@ class _TemporaryFileWrapper(_WrapperBase[AnyStr]):
         def writelines(self, lines: Iterable[AnyStr]) -> None: ...
         def writelines(self, lines: Any) -> None:
             self.file.writelines(lines)
+
+
+def _wrap(file: Any, name: Any, delete: bool, closer: Any) -> _TemporaryFileWrapper[Any]:
+    """A wrapper around a file ``NamedTemporaryFile`` made, with the closer that owns it."""
+    wrapper: Any = _new_object(_TemporaryFileWrapper)  # type: ignore[type-abstract]
+    wrapper.file = file
+    wrapper.name = name
+    if _WRAPPER_HAS_DELETE:
+        wrapper.delete = delete
+    wrapper._closer = closer
+    return wrapper  # type: ignore[no-any-return]
 
 
 @overload
@@ -265,21 +318,26 @@ def NamedTemporaryFile(
     prefix, suffix, dir = _pkg._resolve_params(prefix, suffix, dir)
     if "b" not in mode:
         encoding = _text_encoding(encoding)
-    guard = _core.create_named(dir, prefix, suffix, _pkg.TMP_MAX, delete)
+    opener = _core.NamedOpener(prefix, suffix, _pkg.TMP_MAX, delete)
     try:
-        if guard.guard_notice is not None:
-            _report_guard_notice(guard.guard_notice, guard.name)
-        file = _open_fd(guard.fd, mode, buffering, encoding, errors, newline, False)
-        raw = _raw(file)
-        raw.name = guard.name
-        raw._ferrotemp_guard = guard
+        file = _open(dir, mode, buffering, encoding, errors, newline, opener)
     except BaseException:
-        guard.discard()
+        # io closed the descriptor if it got one; the path goes whatever `delete` says.
+        opener.discard()
         raise
-    # The checker sees an abstract IO subclass; at run time the wrapper delegates to `file`.
-    return _TemporaryFileWrapper(  # type: ignore[abstract]
-        file, guard.name, delete, delete_on_close, _guard=guard
-    )
+    try:
+        name = opener.name
+        raw = _raw(file)
+        raw.name = name if _RAW_NAME_IS_PATH else raw.fileno()
+        notice = opener.guard_notice
+        if notice is not None:
+            _report_guard_notice(notice, name)
+        closer = opener.closer(file, delete_on_close)
+    except BaseException:
+        file.close()
+        opener.discard()
+        raise
+    return _wrap(file, name, delete, closer)
 
 
 @overload
@@ -381,30 +439,34 @@ def TemporaryFile(
     prefix, suffix, dir = _pkg._resolve_params(prefix, suffix, dir)
     if "b" not in mode:
         encoding = _text_encoding(encoding)
-
-    if _is_default_binary(mode, buffering, encoding, errors, newline):
-        fd = _core.create_unnamed(dir, prefix, suffix, _pkg.TMP_MAX)
+    # The descriptor is made inside the opener, so io validates the mode first and, if
+    # anything fails after, closes the descriptor itself. As in the standard module, an
+    # O_TMPFILE open that fails (a filesystem without it, a symlinked dir) is followed by a
+    # second open that creates a named file and unlinks it.
+    file = None
+    if _core.o_tmpfile_enabled():
         try:
-            raw = _io.FileIO(fd, "w+")
-        except BaseException:
-            _os.close(fd)
-            raise
-        return _io.BufferedRandom(raw, raw._blksize)  # type: ignore[attr-defined]
-
-    # The descriptor is made inside the opener, so io.open validates the mode first and, if
-    # anything fails after, closes the descriptor itself: it is never closed twice.
-    def opener(_path: Any, _flags: int) -> int:
-        return _core.create_unnamed(dir, prefix, suffix, _pkg.TMP_MAX)
-
-    file = _io.open(
-        dir,
-        mode,
-        buffering=buffering,
-        newline=newline,
-        encoding=encoding,
-        errors=errors,
-        opener=opener,
-    )
+            file = _open(
+                dir,
+                mode,
+                buffering,
+                encoding,
+                errors,
+                newline,
+                _core.UnnamedOpener(prefix, suffix, _pkg.TMP_MAX, True),
+            )
+        except OSError:
+            pass
+    if file is None:
+        file = _open(
+            dir,
+            mode,
+            buffering,
+            encoding,
+            errors,
+            newline,
+            _core.UnnamedOpener(prefix, suffix, _pkg.TMP_MAX, False),
+        )
     raw = _raw(file)
     raw.name = raw.fileno()
-    return file
+    return file  # type: ignore[no-any-return]

@@ -440,6 +440,35 @@ pub(super) fn set_config(mut config: GuardConfig) {
     state.discard_empty();
 }
 
+/// The path a record holds for `path`: absolute and normalised, as sweeps require of an
+/// entry. Lexical normalisation is right unless a `..` follows a symlink (a prefix such as
+/// `sub/../x` under a symlinked `sub`, kept as given so the returned name is what was made):
+/// then the parent is resolved by the kernel instead and the entry's own name joined to it.
+fn record_path(path: &Path) -> std::borrow::Cow<'_, Path> {
+    use std::os::unix::ffi::OsStrExt;
+    use std::path::Component;
+    let bytes = path.as_os_str().as_bytes();
+    let normal = path.is_absolute()
+        && !bytes.ends_with(b"/")
+        && !bytes.ends_with(b"/.")
+        && !bytes.ends_with(b"/..")
+        && !bytes.windows(2).any(|w| w == b"//")
+        && !bytes.windows(3).any(|w| w == b"/./")
+        && !bytes.windows(4).any(|w| w == b"/../");
+    if normal {
+        return std::borrow::Cow::Borrowed(path);
+    }
+    let absolute = crate::env::absolute(path);
+    if absolute.components().any(|c| c == Component::ParentDir) {
+        if let (Some(parent), Some(name)) = (absolute.parent(), absolute.file_name()) {
+            if let Ok(real) = std::fs::canonicalize(parent) {
+                return std::borrow::Cow::Owned(real.join(name));
+            }
+        }
+    }
+    std::borrow::Cow::Owned(crate::env::abspath(path))
+}
+
 /// Records `path`: live with `identity`, or pending (before its creation) without.
 pub(super) fn register(
     path: &Path,
@@ -447,11 +476,7 @@ pub(super) fn register(
     identity: Option<&super::EntryIdentity>,
 ) -> Registration {
     install_fork_handlers();
-    let path = if path.is_absolute() {
-        std::borrow::Cow::Borrowed(path)
-    } else {
-        std::borrow::Cow::Owned(crate::env::abspath(path))
-    };
+    let path = record_path(path);
     let (registration, slice) = {
         let mut state = lock();
         let config = state.config();

@@ -1,6 +1,7 @@
 //! PyO3 bindings: the native module `ferrotemp._core`. Thin by design: argument conversion,
 //! error mapping and GIL release around the core's calls.
 
+mod audit;
 mod bench;
 mod convert;
 mod create;
@@ -30,9 +31,10 @@ fn ferrotemp_core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(guard::set_guard_enabled, m)?)?;
     m.add_function(wrap_pyfunction!(guard::guard_unavailable_reason, m)?)?;
     m.add_function(wrap_pyfunction!(guard::guard_registry_path, m)?)?;
-    m.add_class::<named::NamedGuard>()?;
-    m.add_function(wrap_pyfunction!(named::create_named, m)?)?;
-    m.add_function(wrap_pyfunction!(named::create_unnamed, m)?)?;
+    m.add_class::<named::FileCloser>()?;
+    m.add_class::<named::NamedOpener>()?;
+    m.add_class::<named::UnnamedOpener>()?;
+    m.add_function(wrap_pyfunction!(named::o_tmpfile_enabled, m)?)?;
     m.add_class::<spool::MemorySpoolPy>()?;
     m.add_class::<tempdir::TempDirGuard>()?;
     m.add_function(wrap_pyfunction!(tempdir::create_tempdir, m)?)?;

@@ -1,199 +1,505 @@
-//! The guard behind `NamedTemporaryFile`, and the descriptor behind `TemporaryFile`.
+//! `NamedTemporaryFile`'s closer, and the openers that create the files of
+//! `NamedTemporaryFile` and `TemporaryFile` when `io.FileIO` calls them.
+//!
+//! The `io` object owns the descriptor (it is opened with `closefd=True`, as the standard
+//! module's); the closer owns the path. The closer is what the wrapper and its cached methods
+//! hold, so the last of them to go closes the file and removes the path at once, with no
+//! `__del__` and no wait for the garbage collector.
 
-use std::fs::File;
+use std::path::PathBuf;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use pyo3::prelude::*;
+use pyo3::types::PyBytes;
+use pyo3::{PyTraverseError, PyVisit};
 
-use super::convert::{fs_path, path_to_py, tmp_max, to_pyerr};
+use super::audit;
+use super::convert::{fs_path, tmp_max, to_pyerr};
 use super::create::{create_file_audited_with, into_raw_descriptor};
 use super::guard::{guard_notice, GuardNotice};
-use crate::file::open_unnamed;
+use crate::file::{open_unnamed, unnamed_open_flags};
 use crate::named::TempPath;
-
-/// Owns a named temporary file's descriptor and path. The Python file object reads and
-/// writes through the descriptor (opened with `closefd=False`); dropping this object closes
-/// the descriptor and, when deletion is on, removes the path, at once and without the GC.
-#[pyclass(frozen, module = "ferrotemp._core", name = "NamedGuard")]
-pub(crate) struct NamedGuard {
-    fd: i64,
-    name: Py<PyAny>,
-    as_bytes: bool,
-    file: Mutex<Option<File>>,
-    path: Mutex<Option<TempPath>>,
-    notice: GuardNotice,
-}
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-#[pymethods]
-impl NamedGuard {
-    /// The descriptor, valid until `close_file`.
-    #[getter]
-    fn fd(&self) -> i64 {
-        self.fd
+/// What a closer removes at cleanup.
+enum Target {
+    /// A file `NamedTemporaryFile` made: its `TempPath` (crash-guard record included).
+    /// `armed_at_creation` is the `delete` it was made with; a path made with deletion on that
+    /// no longer deletes was kept by keep mode (`FERROTEMP_KEEP=1`), which wins.
+    Made {
+        path: TempPath,
+        armed_at_creation: bool,
+    },
+    /// A hand-built wrapper's file, removed by its name (`None`: the name is no path, and
+    /// cleanup reports that as `os.unlink` would).
+    ByName(Option<PathBuf>),
+    /// Removed, kept, or given up.
+    Done,
+}
+
+// The four flags are the standard module's four attributes, each settable on its own.
+#[allow(clippy::struct_excessive_bools)]
+struct CloserState {
+    delete: bool,
+    delete_on_close: bool,
+    close_called: bool,
+    cleanup_called: bool,
+    target: Target,
+}
+
+/// The standard module's `_TemporaryFileCloser` (3.12 semantics on every Python): closes the
+/// file and removes its path on `close()` (if `delete` and `delete_on_close`), on `cleanup()`
+/// (if `delete`), and when it is dropped — the last reference going, not the GC. `delete`
+/// may be changed until then; `delete = False` keeps the file.
+#[pyclass(frozen, module = "ferrotemp", name = "_TemporaryFileCloser")]
+pub(crate) struct FileCloser {
+    file: Py<PyAny>,
+    name: Py<PyAny>,
+    as_bytes: bool,
+    state: Mutex<CloserState>,
+}
+
+impl FileCloser {
+    fn with_target(
+        file: Py<PyAny>,
+        name: Py<PyAny>,
+        as_bytes: bool,
+        delete: bool,
+        delete_on_close: bool,
+        target: Target,
+    ) -> Self {
+        Self {
+            file,
+            name,
+            as_bytes,
+            state: Mutex::new(CloserState {
+                delete,
+                delete_on_close,
+                close_called: false,
+                cleanup_called: false,
+                target,
+            }),
+        }
     }
 
-    /// The absolute path, `str` or `bytes` as the arguments were.
+    fn close_file(&self, py: Python<'_>) -> PyResult<()> {
+        self.file
+            .bind(py)
+            .call_method0(pyo3::intern!(py, "close"))
+            .map(drop)
+    }
+
+    /// `close_file` for the destructor: a file already closed, or torn down by the garbage
+    /// collector breaking a reference cycle (its own finalizer has closed it), is left alone.
+    fn close_file_if_open(&self, py: Python<'_>) -> PyResult<()> {
+        match self.file.bind(py).getattr(pyo3::intern!(py, "closed")) {
+            Ok(closed) if !closed.is_truthy().unwrap_or(true) => self.close_file(py),
+            _ => Ok(()),
+        }
+    }
+
+    /// Removes the path if `delete` says so (audit event `os.remove` first), or lets it go.
+    fn remove(&self, py: Python<'_>) -> PyResult<()> {
+        let (target, delete) = {
+            let mut state = lock(&self.state);
+            (
+                std::mem::replace(&mut state.target, Target::Done),
+                state.delete,
+            )
+        };
+        let path = match target {
+            Target::Done => return Ok(()),
+            Target::Made { path, .. } if !delete => {
+                // Kept: the crash guard forgets it too.
+                drop(path.keep());
+                return Ok(());
+            }
+            Target::Made {
+                path,
+                armed_at_creation: true,
+            } if !path.will_delete() => {
+                // Keep mode kept it at creation.
+                drop(path.keep());
+                return Ok(());
+            }
+            Target::ByName(_) if !delete => return Ok(()),
+            Target::Made { path, .. } => Some(path),
+            Target::ByName(_) => None,
+        };
+        let name = self.name.bind(py);
+        if let Err(err) = audit::remove(py, name) {
+            // The hook refused: the file stays, as with `os.unlink`.
+            drop(path.map(TempPath::keep));
+            return Err(err);
+        }
+        let result = match path {
+            Some(path) if path.will_delete() => py.detach(|| path.close()),
+            // Made with `delete=False`, then `delete` set: removed by its path all the same.
+            Some(path) => {
+                let path = path.keep();
+                py.detach(|| remove_if_present(path))
+            }
+            None => {
+                let path = fs_path(name)?;
+                py.detach(|| remove_if_present(path))
+            }
+        };
+        result.map_err(|e| to_pyerr(py, &e, self.as_bytes))
+    }
+
+    fn cleanup_impl(&self, py: Python<'_>, dropping: bool) -> PyResult<()> {
+        let close_first = {
+            let mut state = lock(&self.state);
+            if state.cleanup_called {
+                return Ok(());
+            }
+            state.cleanup_called = true;
+            !std::mem::replace(&mut state.close_called, true)
+        };
+        let closed = match (close_first, dropping) {
+            (false, _) => Ok(()),
+            (true, false) => self.close_file(py),
+            (true, true) => self.close_file_if_open(py),
+        };
+        // As `try: close() finally: unlink()`: the removal runs whatever the close did, and
+        // its error, if any, is the one raised.
+        let removed = self.remove(py);
+        removed.and(closed)
+    }
+}
+
+fn remove_if_present(path: PathBuf) -> std::io::Result<()> {
+    match std::fs::remove_file(&path) {
+        Err(err) if err.kind() != std::io::ErrorKind::NotFound => {
+            Err(crate::error::with_path(err, path))
+        }
+        _ => Ok(()),
+    }
+}
+
+#[pymethods]
+impl FileCloser {
+    /// A closer for a file made elsewhere (a hand-built `_TemporaryFileWrapper`): removal is
+    /// by `name`, as the standard module's.
+    #[new]
+    #[pyo3(signature = (file, name, delete = true, delete_on_close = true))]
+    fn new(
+        file: &Bound<'_, PyAny>,
+        name: &Bound<'_, PyAny>,
+        delete: bool,
+        delete_on_close: bool,
+    ) -> Self {
+        let as_bytes = name.is_instance_of::<PyBytes>();
+        let path = fs_path(name).ok();
+        Self::with_target(
+            file.clone().unbind(),
+            name.clone().unbind(),
+            as_bytes,
+            delete,
+            delete_on_close,
+            Target::ByName(path),
+        )
+    }
+
+    #[getter]
+    fn file(&self, py: Python<'_>) -> Py<PyAny> {
+        self.file.clone_ref(py)
+    }
+
     #[getter]
     fn name(&self, py: Python<'_>) -> Py<PyAny> {
         self.name.clone_ref(py)
     }
 
-    /// `None`, unless the crash guard has something to say about this file: `(kept, warning)`,
-    /// where `kept` means keep mode keeps it (log its path) and `warning` is the guard's
-    /// one-per-process message that it is unavailable.
+    /// Whether the file is removed at cleanup; settable until then.
     #[getter]
-    fn guard_notice(&self) -> GuardNotice {
-        self.notice.clone()
+    fn get_delete(&self) -> bool {
+        lock(&self.state).delete
     }
 
-    /// Whether the descriptor is still open.
+    #[setter]
+    fn set_delete(&self, delete: bool) {
+        lock(&self.state).delete = delete;
+    }
+
+    /// Whether `close()` removes the file too (when `delete`).
     #[getter]
-    fn file_open(&self) -> bool {
-        lock(&self.file).is_some()
+    fn get_delete_on_close(&self) -> bool {
+        lock(&self.state).delete_on_close
     }
 
-    /// Closes the descriptor; later calls do nothing.
-    fn close_file(&self, py: Python<'_>) {
-        let file = lock(&self.file).take();
-        py.detach(|| drop(file));
+    #[setter]
+    fn set_delete_on_close(&self, delete_on_close: bool) {
+        lock(&self.state).delete_on_close = delete_on_close;
     }
 
-    /// Removes the path if deletion is on; later calls do nothing. A file already removed
-    /// is not an error.
-    fn remove(&self, py: Python<'_>) -> PyResult<()> {
-        let Some(path) = lock(&self.path).take() else {
-            return Ok(());
+    #[getter]
+    fn close_called(&self) -> bool {
+        lock(&self.state).close_called
+    }
+
+    #[getter]
+    fn cleanup_called(&self) -> bool {
+        lock(&self.state).cleanup_called
+    }
+
+    /// Closes the file, then removes it if `delete` and `delete_on_close`; later calls do
+    /// nothing.
+    fn close(&self, py: Python<'_>) -> PyResult<()> {
+        {
+            let mut state = lock(&self.state);
+            if std::mem::replace(&mut state.close_called, true) {
+                return Ok(());
+            }
+        }
+        let closed = self.close_file(py);
+        let remove = {
+            let state = lock(&self.state);
+            state.delete && state.delete_on_close
         };
-        py.detach(|| path.close())
-            .map_err(|e| to_pyerr(py, &e, self.as_bytes))
+        if remove {
+            self.cleanup_impl(py, false).and(closed)
+        } else {
+            closed
+        }
     }
 
-    /// `close_file` then `remove`, in one call and one release of the GIL.
-    fn close_and_remove(&self, py: Python<'_>) -> PyResult<()> {
-        let file = lock(&self.file).take();
-        let path = lock(&self.path).take();
-        py.detach(|| {
-            drop(file);
-            path.map_or(Ok(()), TempPath::close)
-        })
-        .map_err(|e| to_pyerr(py, &e, self.as_bytes))
+    /// Closes the file if `close()` did not, then removes it if `delete`; later calls do
+    /// nothing. A file already gone is no error.
+    fn cleanup(&self, py: Python<'_>) -> PyResult<()> {
+        self.cleanup_impl(py, false)
     }
 
-    /// Closes the descriptor and removes the path whatever `delete` says: creation failed.
-    fn discard(&self, py: Python<'_>) {
-        let file = lock(&self.file).take();
-        let path = lock(&self.path).take();
-        py.detach(|| {
-            drop(file);
-            if let Some(path) = path {
-                let _ = std::fs::remove_file(path.keep());
+    // PyO3 passes the visitor by value.
+    #[allow(clippy::needless_pass_by_value)]
+    fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
+        visit.call(&self.file)?;
+        visit.call(&self.name)
+    }
+}
+
+impl Drop for FileCloser {
+    fn drop(&mut self) {
+        // As the standard module's `__del__`: errors are reported as unraisable, never
+        // raised.
+        let attached = Python::try_attach(|py| {
+            if let Err(err) = self.cleanup_impl(py, true) {
+                err.write_unraisable(py, None);
             }
         });
-    }
-}
-
-/// Creates a named file as `mkstemp` does and returns its guard; `delete` says whether the
-/// guard removes it, and so whether the crash guard records it.
-#[pyfunction]
-#[pyo3(signature = (dir, prefix, suffix, attempts, delete, /))]
-pub(crate) fn create_named(
-    py: Python<'_>,
-    dir: &Bound<'_, PyAny>,
-    prefix: &Bound<'_, PyAny>,
-    suffix: &Bound<'_, PyAny>,
-    attempts: &Bound<'_, PyAny>,
-    delete: bool,
-) -> PyResult<NamedGuard> {
-    let ((file, path), as_bytes) = create_file_audited_with(
-        py,
-        dir,
-        prefix,
-        suffix,
-        false,
-        tmp_max(attempts)?,
-        delete,
-        |builder, candidate| {
-            let made = builder.try_create_temp_path(candidate)?;
-            Ok(made.map(|(file, mut path)| {
-                if !delete {
-                    // delete=False: the caller's file, never removed by the guard.
-                    path = TempPath::new(path.keep(), false);
-                }
-                (file, path)
-            }))
-        },
-    )?;
-    let notice = guard_notice(delete && !path.will_delete());
-    let name = match path_to_py(py, path.path(), as_bytes) {
-        Ok(name) => name.unbind(),
-        Err(err) => {
-            py.detach(|| drop((file, path)));
-            return Err(err);
+        if attached.is_none() {
+            // No interpreter to close the file with (shutdown): the path is still removed, or
+            // kept, as `delete` says.
+            let state = self.state.get_mut().unwrap_or_else(PoisonError::into_inner);
+            match std::mem::replace(&mut state.target, Target::Done) {
+                Target::Made { path, .. } if !state.delete => drop(path.keep()),
+                Target::ByName(Some(path)) if state.delete => drop(remove_if_present(path)),
+                _ => {}
+            }
         }
-    };
-    let fd = raw_descriptor(&file);
-    Ok(NamedGuard {
-        fd,
-        name,
-        as_bytes,
-        file: Mutex::new(Some(file)),
-        path: Mutex::new(Some(path)),
-        notice,
-    })
+    }
 }
 
-/// Creates an unnamed file in `dir` (`O_TMPFILE`, else created and unlinked at once) and
-/// returns its descriptor, which the caller owns.
-#[pyfunction]
-#[pyo3(signature = (dir, prefix, suffix, attempts, /))]
-pub(crate) fn create_unnamed(
-    py: Python<'_>,
-    dir: &Bound<'_, PyAny>,
-    prefix: &Bound<'_, PyAny>,
-    suffix: &Bound<'_, PyAny>,
-    attempts: &Bound<'_, PyAny>,
-) -> PyResult<i64> {
-    let path = fs_path(dir)?;
-    if let Some(file) = py.detach(|| open_unnamed(&path)) {
-        return Ok(into_raw_descriptor(file));
+/// A file `NamedOpener` made, until the closer takes it.
+struct Made {
+    path: TempPath,
+    name: Py<PyAny>,
+    as_bytes: bool,
+    notice: GuardNotice,
+}
+
+/// The opener `NamedTemporaryFile` hands to `io.open`: called as `opener(dir, flags)`, it
+/// creates the file as `mkstemp` does (audit events included) and returns its descriptor,
+/// which the `io` object then owns; it keeps the path until `closer()` takes it.
+#[pyclass(frozen, module = "ferrotemp._core", name = "NamedOpener")]
+pub(crate) struct NamedOpener {
+    prefix: Py<PyAny>,
+    suffix: Py<PyAny>,
+    /// `TMP_MAX` as given; read (as `range()` would) only when a file is made.
+    attempts: Py<PyAny>,
+    delete: bool,
+    made: Mutex<Option<Made>>,
+}
+
+#[pymethods]
+impl NamedOpener {
+    #[new]
+    #[pyo3(signature = (prefix, suffix, attempts, delete, /))]
+    fn new(prefix: Py<PyAny>, suffix: Py<PyAny>, attempts: Py<PyAny>, delete: bool) -> Self {
+        Self {
+            prefix,
+            suffix,
+            attempts,
+            delete,
+            made: Mutex::new(None),
+        }
     }
-    // The fallback is mkstemp's, audit event included, with the unlink in the same release
-    // of the GIL; only it uses (and so can reject) the prefix and suffix.
-    let (unlinked, as_bytes) = create_file_audited_with(
-        py,
-        dir,
-        prefix,
-        suffix,
-        false,
-        tmp_max(attempts)?,
-        false,
-        |b, path| {
-            let Some(file) = b.try_create_file(path)? else {
-                return Ok(None);
+
+    /// Creates the file in `dir` and returns its descriptor; `flags` (what `io.FileIO`
+    /// derived from the mode) are not used: the file is made as `mkstemp` makes it.
+    #[pyo3(signature = (dir, _flags, /))]
+    fn __call__(&self, py: Python<'_>, dir: &Bound<'_, PyAny>, _flags: i32) -> PyResult<i64> {
+        let delete = self.delete;
+        let ((file, path), name, as_bytes) = create_file_audited_with(
+            py,
+            dir,
+            self.prefix.bind(py),
+            self.suffix.bind(py),
+            false,
+            tmp_max(self.attempts.bind(py))?,
+            delete,
+            |builder, candidate| {
+                let made = builder.try_create_temp_path(candidate)?;
+                Ok(made.map(|(file, mut path)| {
+                    if !delete {
+                        // delete=False: the caller's file, never removed by the guard.
+                        path = TempPath::new(path.keep(), false);
+                    }
+                    (file, path)
+                }))
+            },
+        )?;
+        let notice = guard_notice(delete && !path.will_delete());
+        let previous = lock(&self.made).replace(Made {
+            path,
+            name: name.unbind(),
+            as_bytes,
+            notice,
+        });
+        // An opener is called once; a second call would orphan the first file.
+        if let Some(previous) = previous {
+            py.detach(|| drop(previous.path.keep()));
+        }
+        Ok(into_raw_descriptor(file))
+    }
+
+    /// The absolute path of the file made, `str` or `bytes` as the arguments were.
+    #[getter]
+    fn name(&self, py: Python<'_>) -> Option<Py<PyAny>> {
+        lock(&self.made)
+            .as_ref()
+            .map(|made| made.name.clone_ref(py))
+    }
+
+    /// `None`, unless the crash guard has something to say about the file made:
+    /// `(kept, warning)`, where `kept` means keep mode keeps it (log its path) and `warning`
+    /// is the guard's one-per-process message that it is unavailable.
+    #[getter]
+    fn guard_notice(&self) -> GuardNotice {
+        lock(&self.made)
+            .as_ref()
+            .and_then(|made| made.notice.clone())
+    }
+
+    /// Hands the file made to a new closer for `file`, the `io` object over its descriptor.
+    #[pyo3(signature = (file, delete_on_close, /))]
+    fn closer(&self, file: Py<PyAny>, delete_on_close: bool) -> PyResult<FileCloser> {
+        let Some(made) = lock(&self.made).take() else {
+            return Err(pyo3::exceptions::PyRuntimeError::new_err(
+                "no file was made by this opener",
+            ));
+        };
+        Ok(FileCloser::with_target(
+            file,
+            made.name,
+            made.as_bytes,
+            self.delete,
+            delete_on_close,
+            Target::Made {
+                path: made.path,
+                armed_at_creation: self.delete,
+            },
+        ))
+    }
+
+    /// Removes the file made whatever `delete` says (creation failed after it); the `io`
+    /// machinery has closed its descriptor.
+    fn discard(&self, py: Python<'_>) {
+        if let Some(made) = lock(&self.made).take() {
+            py.detach(|| {
+                let _ = std::fs::remove_file(made.path.keep());
+            });
+        }
+    }
+}
+
+/// The opener `TemporaryFile` hands to `io.open`: called as `opener(dir, flags)`, it makes an
+/// unnamed file in `dir` and returns its descriptor, which the caller owns. With `o_tmpfile`
+/// it opens with `O_TMPFILE` (audit event `open` first) and raises `OSError` when that
+/// cannot be done, for the caller to try again without; without, it creates a named file as
+/// `mkstemp` does and unlinks it (audit events `tempfile.mkstemp`, `open`, `os.remove`): the
+/// standard module's two attempts.
+#[pyclass(frozen, module = "ferrotemp._core", name = "UnnamedOpener")]
+pub(crate) struct UnnamedOpener {
+    prefix: Py<PyAny>,
+    suffix: Py<PyAny>,
+    /// `TMP_MAX` as given; read only if `O_TMPFILE` cannot be used, as the standard module.
+    attempts: Py<PyAny>,
+    o_tmpfile: bool,
+}
+
+#[pymethods]
+impl UnnamedOpener {
+    #[new]
+    #[pyo3(signature = (prefix, suffix, attempts, o_tmpfile, /))]
+    fn new(prefix: Py<PyAny>, suffix: Py<PyAny>, attempts: Py<PyAny>, o_tmpfile: bool) -> Self {
+        Self {
+            prefix,
+            suffix,
+            attempts,
+            o_tmpfile,
+        }
+    }
+
+    #[pyo3(signature = (dir, _flags, /))]
+    fn __call__(&self, py: Python<'_>, dir: &Bound<'_, PyAny>, _flags: i32) -> PyResult<i64> {
+        if self.o_tmpfile {
+            let path = fs_path(dir)?;
+            if let Some(flags) = unnamed_open_flags() {
+                audit::open(py, dir, flags)?;
+            }
+            return match py.detach(|| open_unnamed(&path)) {
+                Some(file) => Ok(into_raw_descriptor(file)),
+                None => Err(pyo3::exceptions::PyOSError::new_err((
+                    EOPNOTSUPP,
+                    "O_TMPFILE cannot be used here",
+                ))),
             };
-            Ok(Some(match std::fs::remove_file(path) {
-                Ok(()) => Ok(file),
-                Err(err) => Err(crate::error::with_path(err, crate::env::abspath(path))),
-            }))
-        },
-    )?;
-    unlinked
+        }
+        let ((file, path), name, as_bytes) = create_file_audited_with(
+            py,
+            dir,
+            self.prefix.bind(py),
+            self.suffix.bind(py),
+            false,
+            tmp_max(self.attempts.bind(py))?,
+            false,
+            |builder, path| {
+                Ok(builder
+                    .try_create_file(path)?
+                    .map(|file| (file, path.to_path_buf())))
+            },
+        )?;
+        // A hook that refuses the removal leaves the file, as the standard module does.
+        audit::remove(py, &name)?;
+        py.detach(|| match std::fs::remove_file(&path) {
+            Ok(()) => Ok(file),
+            Err(err) => Err(crate::error::with_path(err, path)),
+        })
         .map(into_raw_descriptor)
         .map_err(|e| to_pyerr(py, &e, as_bytes))
+    }
 }
 
-#[cfg(unix)]
-fn raw_descriptor(file: &File) -> i64 {
-    use std::os::fd::AsRawFd;
-    i64::from(file.as_raw_fd())
-}
+/// Linux's `EOPNOTSUPP`, what a filesystem without `O_TMPFILE` answers.
+const EOPNOTSUPP: i32 = 95;
 
-#[cfg(windows)]
-fn raw_descriptor(file: &File) -> i64 {
-    use std::os::windows::io::AsRawHandle;
-    file.as_raw_handle() as i64
+/// Whether `TemporaryFile` should try `O_TMPFILE` first: Linux, until the kernel shows it
+/// does not know the flag.
+#[pyfunction]
+pub(crate) fn o_tmpfile_enabled() -> bool {
+    crate::file::o_tmpfile_enabled() && unnamed_open_flags().is_some()
 }

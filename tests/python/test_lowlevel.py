@@ -482,3 +482,141 @@ def test_any_tmp_max_behaves_as_the_standard_module(
     expected = _creation_outcome(tempfile, what, str(tmp_path))
     assert _creation_outcome(ferrotemp, what, str(tmp_path)) == expected
     assert os.listdir(tmp_path) == []
+
+
+# -- names: abspath(dir) joined with the name as created ---------------------------------------
+
+component = st.sampled_from(["", ".", "..", "sub", "link", "x", "x.y"])
+path_affix = st.lists(component, max_size=3).map("/".join)
+# Never absolute: a prefix starting with "/" would make files at the filesystem's root.
+relative_affix = path_affix.filter(lambda affix: not affix.startswith("/"))
+
+
+def expected_name(absdir: str, prefix: str, suffix: str, created: str) -> bool:
+    """Whether ``created`` is ``join(absdir, prefix + 8 random + suffix)``."""
+    head = os.path.join(absdir, prefix)
+    if not (created.startswith(head) and created.endswith(suffix)):
+        return False
+    middle = created[len(head) : len(created) - len(suffix)]
+    return len(middle) == 8 and set(middle) <= NAME_CHARS
+
+
+def kept_dotdot(cwd: str, directory: str) -> str:
+    """``directory`` made absolute with its ``..`` kept (``.`` and empty components go)."""
+    parts = [p for p in os.path.join(cwd, directory).split("/") if p not in ("", ".")]
+    return "/" + "/".join(parts)
+
+
+def without_random(path: Any, suffix: str) -> Any:
+    """``path`` (prefix + 8 random + suffix at its end) with the random part masked."""
+    if not isinstance(path, str) or not path.endswith(suffix):
+        return path
+    cut = len(path) - len(suffix)
+    return path[: cut - 8] + "R" * 8 + path[cut:]
+
+
+def tree(root: str) -> set[str]:
+    """Every entry under ``root``, not following symlinks."""
+    found: set[str] = set()
+    for parent, dirs, files in os.walk(root):
+        found.update(os.path.join(parent, name) for name in dirs + files)
+    return found
+
+
+def names_outcome(
+    func: str, module: Any, directory: str, prefix: str, suffix: str, top: str
+) -> Any:
+    before = tree(top)
+    try:
+        made = getattr(module, func)(prefix=prefix, suffix=suffix, dir=directory)
+    except OSError as exc:
+        return ("error", type(exc), exc.errno, exc.filename)
+    path = made[1] if func == "mkstemp" else made
+    if func == "mkstemp":
+        os.close(made[0])
+    # Where it really is: the one new entry in the tree (whatever the path returned says).
+    (new,) = tree(top) - before
+    return ("ok", path, os.path.lexists(path), os.path.realpath(os.path.dirname(new)))
+
+
+@settings(max_examples=120, deadline=None)
+@given(
+    st.sampled_from(["mkstemp", "mkdtemp"]),
+    st.sampled_from([".", "sub", "link", "link/..", "sub/../sub"]),
+    relative_affix,
+    path_affix,
+)
+def test_names_join_abspath_dir_with_the_name_as_created(
+    tmp_path_factory: Any, func: str, directory: str, prefix: str, suffix: str
+) -> None:
+    # Work four levels down so that up to three ".." in a prefix (and one more through the
+    # symlink) stay inside the test's tree: sub/, deep/inner/, link -> deep/inner (so
+    # link/.. is deep/, lexically the working directory).
+    top = tmp_path_factory.mktemp("names")
+    root = top / "a" / "b" / "c" / "d"
+    (root / "sub").mkdir(parents=True)
+    (root / "deep" / "inner").mkdir(parents=True)
+    (root / "link").symlink_to(root / "deep" / "inner")
+    cwd = os.getcwd()
+    os.chdir(root)
+    try:
+        absdir = os.path.abspath(directory)
+        lexical_is_physical = os.path.realpath(absdir) == os.path.realpath(directory)
+        std = names_outcome(func, tempfile, directory, prefix, suffix, str(top))
+        ours = names_outcome(func, ferrotemp, directory, prefix, suffix, str(top))
+    finally:
+        os.chdir(cwd)
+    if func == "mkstemp" and sys.version_info < (3, 10) and not lexical_is_physical:
+        # 3.9's mkstemp makes the file under dir as given; 3.10+ (and ferrotemp, on every
+        # version) under abspath(dir), elsewhere when a symlink comes before a "..".
+        if ours[0] == "ok":
+            assert ours[2] and expected_name(absdir, prefix, suffix, ours[1]), ours
+        return
+    if ours[0] == "error":
+        # The same error; its filename names the candidate as this interpreter's standard
+        # module names it (under abspath(dir) for mkstemp since 3.10, under dir as given).
+        assert std[:3] == ours[:3], (std, ours)
+        assert without_random(ours[3], suffix) == without_random(std[3], suffix)
+        return
+    assert std[0] == "ok", (std, ours)
+    _, path, exists, real_dir = ours
+    assert exists, "the path returned names what was made"
+    if func == "mkdtemp":
+        # mkdtemp makes the directory under dir as given (the kernel resolving "link/.."),
+        # and so does ferrotemp; the path returned names it.
+        assert real_dir == std[3], "made in the same directory as the standard module's"
+        assert expected_name(kept_dotdot(str(root), directory), prefix, suffix, path), path
+    else:
+        # mkstemp makes the file under abspath(dir) (3.10+; ferrotemp on every version).
+        assert expected_name(absdir, prefix, suffix, path), path
+        if sys.version_info >= (3, 10):
+            assert real_dir == std[3], "made in the same directory as the standard module's"
+    masked = without_random(std[1], suffix)
+    if func == "mkstemp" and sys.version_info >= (3, 10):
+        assert expected_name(absdir, prefix, suffix, std[1])
+        assert std[2]
+    elif func == "mkdtemp" and sys.version_info < (3, 12):
+        # Before 3.12 mkdtemp returned join(dir, name) unchanged (relative here).
+        assert masked == os.path.join(directory, prefix + "R" * 8 + suffix)
+    elif ".." not in prefix + suffix:
+        # mkstemp on 3.9 and mkdtemp on 3.12+ normalise the joined path (a documented
+        # difference: after a symlink, ".." then names another path).
+        expected = os.path.normpath(without_random(path, suffix))
+        at = expected.index("R" * 8)  # the affixes' alphabet has no "R"
+        assert std[1][:at] + "R" * 8 + std[1][at + 8 :] == expected
+
+
+def test_prefix_through_a_symlink_names_the_real_file_and_nothing_leaks(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
+    (tmp_path / "deep" / "inner").mkdir(parents=True)
+    (tmp_path / "sub").symlink_to(tmp_path / "deep" / "inner")
+    monkeypatch.chdir(tmp_path)
+    with ferrotemp.NamedTemporaryFile(prefix="sub/../x", dir=".") as f:
+        assert f.name.startswith(os.path.join(str(tmp_path), "sub/../x"))
+        assert os.path.exists(f.name)
+        assert entries(tmp_path / "deep") == ["inner", os.path.basename(f.name)]
+    assert entries(tmp_path / "deep") == ["inner"]
+    d = ferrotemp.mkdtemp(prefix="sub/../y", dir=".")
+    assert os.path.isdir(d) and os.path.dirname(os.path.realpath(d)) == str(tmp_path / "deep")
+    os.rmdir(d)
