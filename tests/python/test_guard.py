@@ -700,3 +700,37 @@ def test_a_relative_registry_dir_survives_a_chdir(tmp_path: Path) -> None:
     # The exit hook found the registry after the chdir: the empty record is gone.
     assert os.listdir(tmp_path / "reg") == []
     assert os.listdir(work) == []
+
+
+UNDECODABLE_CHILD = """
+import json, os, sys, time
+import ferrotemp
+f = ferrotemp.NamedTemporaryFile(prefix=b"bad\\xff-", dir=os.fsencode(sys.argv[1]))
+print(json.dumps({"name": os.fsdecode(f.name)}), flush=True)
+time.sleep(600)
+"""
+
+
+@pytest.mark.parametrize("as_json", [False, True])
+def test_cli_prints_a_path_that_is_not_utf8_escaped_on_a_strict_utf8_stdout(
+    tmp_path: Path, as_json: bool
+) -> None:
+    root, registry, work = make_root(tmp_path)
+    with Child(UNDECODABLE_CHILD, work, guard_env(registry)) as child:
+        name = child.ready()["name"]
+    raw = os.fsencode(name)
+    assert b"bad\xff-" in raw and os.path.lexists(raw)
+    shown = raw.decode("utf-8", "backslashreplace")
+    assert "bad\\xff-" in shown
+    env = guard_env(registry, PYTHONIOENCODING="utf-8:strict")
+    done = run_cli("--dir", str(root), *(["--json"] if as_json else []), env=env)
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr, done.stderr
+    if as_json:
+        # Valid JSON, plain ASCII, with the name in the same escaped form as the text output.
+        done.stdout.encode("ascii")
+        report = json.loads(done.stdout)
+        assert report["paths"] == [shown]
+    else:
+        assert done.stdout.splitlines()[1:] == [f"  {shown}"]
+    assert not os.path.lexists(raw)
