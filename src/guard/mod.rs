@@ -118,6 +118,8 @@ mod age;
 #[cfg(unix)]
 pub mod record;
 #[cfg(unix)]
+mod procs;
+#[cfg(unix)]
 mod registry;
 #[cfg(unix)]
 mod state;

@@ -14,6 +14,7 @@ use rustix::io::Errno;
 use super::record::{
     self, Parsed, ParsedRecord, RecordEntry, CLAIMED_INFIX, NEW_SUFFIX, RECORD_SUFFIX,
 };
+use super::procs;
 use super::tree::{file_bytes, open_nofollow, scan_tree, ScanBounds};
 use super::{
     registry, stat_dev, stat_ino, EntryKind, SkipReason, SweepOptions, SweepReport, SweptEntry,
@@ -139,6 +140,81 @@ impl Identity {
     }
 }
 
+/// Where a record's pid belongs, as far as its header tells.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PidTable {
+    /// Made in another boot of this host: its process is gone.
+    OtherBoot,
+    /// Made in another pid namespace: its pid means nothing here.
+    OtherNamespace,
+    /// Our boot (or unknown) and our pid namespace: its pid names a process of our table.
+    Ours,
+    /// A side's namespace is unknown where namespaces exist.
+    Unknown,
+}
+
+fn pid_table(record: &ParsedRecord, us: &Identity) -> PidTable {
+    const UNKNOWN_BOOT: [u8; 16] = [0; 16];
+    if record.boot_id != UNKNOWN_BOOT && us.boot_id != UNKNOWN_BOOT && record.boot_id != us.boot_id
+    {
+        return PidTable::OtherBoot;
+    }
+    match (record.pid_ns, us.pid_ns) {
+        // No namespace known on either side: one namespace, unless this system has them.
+        (0, 0) if !cfg!(any(target_os = "linux", target_os = "android")) => PidTable::Ours,
+        (0, _) | (_, 0) => PidTable::Unknown,
+        (theirs, ours) if theirs == ours => PidTable::Ours,
+        _ => PidTable::OtherNamespace,
+    }
+}
+
+/// What the process table says of a record's owner (its pid, in a table known to be ours).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum OwnerPid {
+    /// The pid runs with the recorded start time: the owner itself (it may have `exec`ed).
+    Running,
+    /// The pid runs, but no start time tells whether it is the owner.
+    Unknown,
+    /// No such pid, or a later process with another start time.
+    Gone,
+}
+
+fn owner_pid(record: &ParsedRecord) -> OwnerPid {
+    let Some(pid) = i32::try_from(record.pid)
+        .ok()
+        .and_then(rustix::process::Pid::from_raw)
+    else {
+        return OwnerPid::Gone;
+    };
+    if cfg!(any(target_os = "linux", target_os = "android"))
+        && std::path::Path::new("/proc/self/stat").exists()
+    {
+        // A zombie has ended (it runs nothing, holds nothing) though its pid still answers.
+        return match procs::stat_of(record.pid) {
+            None => OwnerPid::Gone,
+            Some(st) if st.ended() => OwnerPid::Gone,
+            Some(_) if record.start_time == 0 => OwnerPid::Unknown,
+            // The id may have been reused by a later process: the start time tells them apart.
+            Some(st) if st.start_time == record.start_time => OwnerPid::Running,
+            Some(_) => OwnerPid::Gone,
+        };
+    }
+    match rustix::process::test_kill_process(pid) {
+        Ok(()) | Err(Errno::PERM) => {}
+        Err(_) => return OwnerPid::Gone,
+    }
+    match record::process_start_time(record.pid) {
+        Some(now) if record.start_time != 0 => {
+            if now == record.start_time {
+                OwnerPid::Running
+            } else {
+                OwnerPid::Gone
+            }
+        }
+        _ => OwnerPid::Unknown,
+    }
+}
+
 /// Whether the process that wrote `record` may still run, when no lock tells (records kept
 /// without `flock`). Dead: made in another boot, or its pid (in our pid namespace) is gone
 /// or now belongs to a later process. Live: the pid runs with the recorded start time, or
@@ -146,35 +222,20 @@ impl Identity {
 /// its pid means nothing here, or its namespace is unknown where namespaces exist (a
 /// version-1 record). A sweep must never remove what a live process uses: when in doubt, live.
 fn owner_alive(record: &ParsedRecord, us: &Identity) -> bool {
-    const UNKNOWN_BOOT: [u8; 16] = [0; 16];
-    if record.boot_id != UNKNOWN_BOOT && us.boot_id != UNKNOWN_BOOT && record.boot_id != us.boot_id
-    {
-        return false;
+    match pid_table(record, us) {
+        PidTable::OtherBoot => false,
+        PidTable::OtherNamespace | PidTable::Unknown => true,
+        PidTable::Ours => owner_pid(record) != OwnerPid::Gone,
     }
-    let same_namespace = match (record.pid_ns, us.pid_ns) {
-        // No namespace known on either side: one namespace, unless this system has them.
-        (0, 0) => !cfg!(any(target_os = "linux", target_os = "android")),
-        (0, _) | (_, 0) => false,
-        (theirs, ours) => theirs == ours,
-    };
-    if !same_namespace {
-        return true;
-    }
-    let Some(pid) = i32::try_from(record.pid)
-        .ok()
-        .and_then(rustix::process::Pid::from_raw)
-    else {
-        return false;
-    };
-    match rustix::process::test_kill_process(pid) {
-        Ok(()) | Err(Errno::PERM) => {}
-        Err(_) => return false,
-    }
-    // The id may have been reused by a later process: the start time tells them apart.
-    match record::process_start_time(record.pid) {
-        Some(now) if record.start_time != 0 => now == record.start_time,
-        _ => true,
-    }
+}
+
+/// Whether the owner of a record that says it holds its `flock`, but whose lock is free, is
+/// still running all the same: it `exec`ed, and the record's descriptor (close-on-exec) went
+/// with the old program. Only a positive proof counts here — same boot, same pid namespace,
+/// and the pid running with the recorded start time (which `exec` keeps); anything less
+/// leaves the free lock to say dead, as it always did.
+fn exec_survivor(record: &ParsedRecord, us: &Identity) -> bool {
+    pid_table(record, us) == PidTable::Ours && owner_pid(record) == OwnerPid::Running
 }
 
 /// What `flock(LOCK_NB)` on a record said.
@@ -198,12 +259,14 @@ fn try_lock(fd: &OwnedFd, operation: FlockOperation) -> Result<LockState, Errno>
 }
 
 /// Whether the owner of `parsed` still runs, given what trying its lock said. A lock held by
-/// someone else always means live; a lock we could take means dead only if the owner said it
-/// holds one; otherwise the header's identity of the owner decides.
+/// someone else always means live. A lock we could take on a record whose owner said it holds
+/// one means dead, unless the owner's pid still runs with the recorded start time (it
+/// `exec`ed: the lock descriptor is close-on-exec); records without a lock are judged by the
+/// header's identity of the owner.
 fn record_live(lock: LockState, parsed: &ParsedRecord, us: &Identity) -> bool {
     match lock {
         LockState::HeldElsewhere => true,
-        LockState::Ours if parsed.locked => false,
+        LockState::Ours if parsed.locked => exec_survivor(parsed, us),
         LockState::Ours | LockState::Unsupported => owner_alive(parsed, us),
     }
 }

@@ -734,3 +734,45 @@ def test_cli_prints_a_path_that_is_not_utf8_escaped_on_a_strict_utf8_stdout(
     else:
         assert done.stdout.splitlines()[1:] == [f"  {shown}"]
     assert not os.path.lexists(raw)
+
+
+EXEC_CHILD = """
+import json, os, sys
+import ferrotemp
+work = sys.argv[1]
+d = ferrotemp.TemporaryDirectory(dir=work)
+with open(os.path.join(d.name, "data"), "wb") as out:
+    out.write(b"d" * 10)
+f = ferrotemp.NamedTemporaryFile(dir=work)
+f.write(b"f" * 10)
+f.flush()
+print(json.dumps({"dir": d.name, "file": f.name}), flush=True)
+# A launcher handing its temp entries to a tool: same pid, new program, and the record's
+# lock descriptor (close-on-exec) is gone.
+os.execv("/bin/sleep", ["sleep", "600"])
+"""
+
+
+def test_an_execed_owner_keeps_its_entries_until_it_dies(tmp_path: Path) -> None:
+    root, registry, work = make_root(tmp_path)
+    with Child(EXEC_CHILD, work, guard_env(registry)) as child:
+        listed = child.ready()
+        entries = [listed["dir"], listed["file"]]
+        # Wait for the exec: the record's lock is released when the old program goes.
+        deadline = time.monotonic() + 10
+        while Path(f"/proc/{child.proc.pid}/comm").read_text().strip() != "sleep":
+            assert time.monotonic() < deadline, "the child never exec'd"
+            time.sleep(0.01)
+        for _ in range(2):
+            report = ferrotemp.sweep(root)
+            assert report.entries == 0, report
+            assert report.records_live == 1
+            assert all(os.path.exists(p) for p in entries)
+        done = run_cli("--dir", str(root), "--json")
+        assert done.returncode == 0 and json.loads(done.stdout)["entries"] == 0
+        assert all(os.path.exists(p) for p in entries)
+        child.kill()
+    report = ferrotemp.sweep(root)
+    assert set(report.paths) == set(entries)
+    assert not any(os.path.lexists(p) for p in entries)
+    assert records(registry) == []
