@@ -116,9 +116,9 @@ use std::time::Duration;
 #[cfg(unix)]
 mod age;
 #[cfg(unix)]
-pub mod record;
-#[cfg(unix)]
 mod procs;
+#[cfg(unix)]
+pub mod record;
 #[cfg(unix)]
 mod registry;
 #[cfg(unix)]

@@ -62,8 +62,11 @@ pub(super) struct ProcessScan {
     /// The paths the kernel gives for them (`readlink`), to find what lies inside a
     /// directory entry.
     pub held_paths: Vec<PathBuf>,
-    /// Whether every process was examined (false: a bound was hit, or `/proc` is missing,
-    /// and nothing can be said to be unused).
+    /// Whether there is a process table to scan at all (Linux `/proc`); without one the
+    /// scan knows nothing and the guard goes by locks and process ids alone.
+    pub available: bool,
+    /// Whether every process was examined (false: the deadline or [`MAX_HELD`] was hit, and
+    /// nothing can be said to be unused).
     pub complete: bool,
 }
 
@@ -75,6 +78,10 @@ impl ProcessScan {
     /// another of its threads may use a dead owner's entry.
     pub(super) fn run(deadline: Option<std::time::Instant>) -> Self {
         let mut scan = Self::default();
+        if !Path::new("/proc/self/stat").exists() {
+            return scan;
+        }
+        scan.available = true;
         let Ok(dir) = std::fs::read_dir("/proc") else {
             return scan;
         };
@@ -124,7 +131,8 @@ impl ProcessScan {
     fn note(&mut self, link: &Path) {
         // stat follows the magic link to the very file, whatever its name now.
         if let Ok(st) = rustix::fs::stat(link) {
-            self.held.insert((super::stat_dev(&st), super::stat_ino(&st)));
+            self.held
+                .insert((super::stat_dev(&st), super::stat_ino(&st)));
         }
         if let Ok(target) = std::fs::read_link(link) {
             if target.is_absolute() {
@@ -152,7 +160,10 @@ mod tests {
     fn stat_lines_parse_whatever_the_command_name() {
         let line = b"1234 (a) b (c)) S 1 77 88 0 -1 4194560 1 0 0 0 0 0 0 0 20 0 1 0 4242 0 0";
         let st = parse_stat(line).unwrap();
-        assert_eq!((st.state, st.pgrp, st.session, st.start_time), (b'S', 77, 88, 4242));
+        assert_eq!(
+            (st.state, st.pgrp, st.session, st.start_time),
+            (b'S', 77, 88, 4242)
+        );
         assert!(!st.ended());
         assert!(parse_stat(b"1 (x) Z 1").is_none());
     }

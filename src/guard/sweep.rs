@@ -11,10 +11,10 @@ use std::time::{Duration, Instant, SystemTime};
 use rustix::fs::{AtFlags, Dir, FileType, FlockOperation, Mode, OFlags, Stat, CWD};
 use rustix::io::Errno;
 
+use super::procs;
 use super::record::{
     self, Parsed, ParsedRecord, RecordEntry, CLAIMED_INFIX, NEW_SUFFIX, RECORD_SUFFIX,
 };
-use super::procs;
 use super::tree::{file_bytes, open_nofollow, scan_tree, ScanBounds};
 use super::{
     registry, stat_dev, stat_ino, EntryKind, SkipReason, SweepOptions, SweepReport, SweptEntry,
@@ -73,6 +73,7 @@ pub(super) fn sweep(options: &SweepOptions) -> std::io::Result<SweepReport> {
     };
     let names = list(&dir).map_err(|e| with_path(e.into(), &path))?;
     let us = Identity::current();
+    let mut processes = None;
     for name in names {
         if budget.exhausted() {
             report.complete = false;
@@ -84,6 +85,7 @@ pub(super) fn sweep(options: &SweepOptions) -> std::io::Result<SweepReport> {
             name: &name,
             dry_run: options.dry_run,
             us: &us,
+            processes: &mut processes,
             report: &mut report,
             budget: &mut budget,
         };
@@ -191,12 +193,10 @@ fn owner_pid(record: &ParsedRecord) -> OwnerPid {
     {
         // A zombie has ended (it runs nothing, holds nothing) though its pid still answers.
         return match procs::stat_of(record.pid) {
-            None => OwnerPid::Gone,
-            Some(st) if st.ended() => OwnerPid::Gone,
-            Some(_) if record.start_time == 0 => OwnerPid::Unknown,
+            Some(st) if !st.ended() && record.start_time == 0 => OwnerPid::Unknown,
             // The id may have been reused by a later process: the start time tells them apart.
-            Some(st) if st.start_time == record.start_time => OwnerPid::Running,
-            Some(_) => OwnerPid::Gone,
+            Some(st) if !st.ended() && st.start_time == record.start_time => OwnerPid::Running,
+            _ => OwnerPid::Gone,
         };
     }
     match rustix::process::test_kill_process(pid) {
@@ -341,6 +341,8 @@ struct RecordSweep<'a> {
     dry_run: bool,
     /// This process, to judge records kept without `flock` by.
     us: &'a Identity,
+    /// The process table, scanned once per sweep when a dead record with entries is found.
+    processes: &'a mut Option<procs::ProcessScan>,
     report: &'a mut SweepReport,
     budget: &'a mut Budget,
 }
@@ -416,6 +418,11 @@ impl RecordSweep<'_> {
             self.report.records_live += 1;
             return;
         }
+        if let Some(parsed) = parsed.as_ref().filter(|p| !p.entries.is_empty()) {
+            if self.kept_by_owner_group(parsed) {
+                return;
+            }
+        }
         let name = if locked || self.dry_run {
             self.name.to_owned()
         } else {
@@ -439,36 +446,122 @@ impl RecordSweep<'_> {
                 "damaged crash guard record; its readable entries were swept",
             ));
         }
+        if self.sweep_entries(&parsed) {
+            self.report.records_removed += 1;
+            if !self.dry_run {
+                // Unlinked while still locked: no other sweeper can have started on it.
+                if let Err(err) =
+                    rustix::fs::unlinkat(self.registry, name.as_str(), AtFlags::empty())
+                {
+                    self.error(err);
+                }
+            }
+        }
+    }
+
+    /// Sweeps the entries of a dead record; whether they are all done with (the record can
+    /// go), rather than some in use or the budget spent.
+    fn sweep_entries(&mut self, parsed: &ParsedRecord) -> bool {
         let mut in_use = false;
         for entry in &parsed.entries {
             if self.budget.exhausted() {
                 // The record stays, to be finished by a later sweep.
                 self.report.complete = false;
-                return;
+                return false;
             }
             self.budget.used += 1;
+            if self.held_by_a_live_process(entry) {
+                self.report
+                    .skipped
+                    .push((entry.path.clone(), SkipReason::InUse));
+                in_use = true;
+                continue;
+            }
             match sweep_entry(entry, self.dry_run, self.report, self.budget) {
                 Outcome::Done => {}
                 Outcome::InUse => in_use = true,
                 Outcome::Unfinished => {
                     // The budget ran out inside a tree: a later sweep goes on with it.
                     self.report.complete = false;
-                    return;
+                    return false;
                 }
             }
         }
-        if in_use {
-            // A directory still locked by a live user (a worker the dead owner forked): the
-            // record stays so that a later sweep removes it once the lock is released.
-            return;
-        }
-        self.report.records_removed += 1;
-        if !self.dry_run {
-            // Unlinked while still locked: no other sweeper can have started on it.
-            if let Err(err) = rustix::fs::unlinkat(self.registry, name.as_str(), AtFlags::empty()) {
-                self.error(err);
+        // An entry still used by a live process (a directory a worker the dead owner forked
+        // still locks, a file a child holds open, a working directory inside) keeps the
+        // record, so that a later sweep removes it once that process lets go.
+        !in_use
+    }
+
+    /// Whether the record must stay because processes its dead owner led still run (counted
+    /// live), or because the process table could not be read in time (the sweep incomplete).
+    fn kept_by_owner_group(&mut self, parsed: &ParsedRecord) -> bool {
+        match self.owner_group_alive(parsed) {
+            Some(false) => false,
+            Some(true) => {
+                self.report.records_live += 1;
+                true
+            }
+            None => {
+                self.report.complete = false;
+                true
             }
         }
+    }
+
+    /// The process table, scanned on first use in this sweep.
+    fn processes(&mut self) -> &procs::ProcessScan {
+        let deadline = self.budget.deadline;
+        self.processes
+            .get_or_insert_with(|| procs::ProcessScan::run(deadline))
+    }
+
+    /// Whether processes the dead owner of `parsed` led still run: a live process whose
+    /// process group or session is the owner's pid. Its children (a subprocess it started,
+    /// which may open its temp files by name at any time) stay in its group unless they
+    /// left it, so a group leader's entries wait for its whole group; a member's own entries
+    /// (pid other than the group's) do not. The kernel never gives a pid to a new process
+    /// while a group or session of that number exists, so such a group is the owner's — unless
+    /// the pid now runs another process (another start time), whose group it then is.
+    /// `None` when the process table could not be read to the end (a deadline).
+    fn owner_group_alive(&mut self, parsed: &ParsedRecord) -> Option<bool> {
+        if pid_table(parsed, self.us) != PidTable::Ours {
+            return Some(false);
+        }
+        if let Some(now) = procs::stat_of(parsed.pid) {
+            if parsed.start_time != 0 && now.start_time != parsed.start_time {
+                return Some(false);
+            }
+        }
+        let leader = i64::from(parsed.pid);
+        let scan = self.processes();
+        if !scan.available {
+            return Some(false);
+        }
+        if scan.groups.contains(&leader) || scan.sessions.contains(&leader) {
+            return Some(true);
+        }
+        scan.complete.then_some(false)
+    }
+
+    /// Whether a live process holds `entry` open (a descriptor, its working or root
+    /// directory), or for a directory anything inside it. Unknown (the scan ran out of time)
+    /// counts as held: the record then waits for a later sweep.
+    fn held_by_a_live_process(&mut self, entry: &RecordEntry) -> bool {
+        let real = match entry.kind {
+            EntryKind::Dir => std::fs::canonicalize(&entry.path).ok(),
+            EntryKind::File => None,
+        };
+        let scan = self.processes();
+        if !scan.available {
+            return false;
+        }
+        let mut dirs: Vec<&Path> = Vec::new();
+        if entry.kind == EntryKind::Dir {
+            dirs.push(&entry.path);
+            dirs.extend(real.as_deref());
+        }
+        !scan.complete || scan.holds(entry.dev, entry.ino, &dirs)
     }
 
     /// A `.new` record, which its creator has not finished. A young one may be mid-creation:

@@ -44,7 +44,9 @@ class Child:
     """A Python child running ``code`` with ``argv[1] = work``; it prints one JSON line when
     ready, then waits. Killed with SIGKILL by ``kill`` (and on leaving the ``with``)."""
 
-    def __init__(self, code: str, work: Path, env: dict[str, str]) -> None:
+    def __init__(
+        self, code: str, work: Path, env: dict[str, str], new_session: bool = False
+    ) -> None:
         self.proc = subprocess.Popen(
             [sys.executable, "-c", textwrap.dedent(code), str(work)],
             stdin=subprocess.PIPE,
@@ -52,6 +54,7 @@ class Child:
             stderr=subprocess.PIPE,
             env=env,
             text=True,
+            start_new_session=new_session,
         )
 
     def ready(self) -> Any:
@@ -775,4 +778,124 @@ def test_an_execed_owner_keeps_its_entries_until_it_dies(tmp_path: Path) -> None
     report = ferrotemp.sweep(root)
     assert set(report.paths) == set(entries)
     assert not any(os.path.lexists(p) for p in entries)
+    assert records(registry) == []
+
+
+def wait_gone(pid: int) -> None:
+    """Waits until ``pid`` (not our child: reaped by init or a subreaper) has ended."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            with open(f"/proc/{pid}/stat") as stat:
+                if stat.read().rsplit(") ", 1)[1].startswith(("Z", "X")):
+                    return
+        except FileNotFoundError:
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"process {pid} did not end")
+
+
+READER_PARENT = """
+import json, os, subprocess, sys, time
+import ferrotemp
+work = sys.argv[1]
+f = ferrotemp.NamedTemporaryFile(dir=work)
+f.write(b"shared")
+f.flush()
+# A child that reads the file by name now and then, never holding it open in between.
+reader = subprocess.Popen(
+    [sys.executable, "-c",
+     "import sys, time\\n"
+     "while True:\\n"
+     "    with open(sys.argv[1], 'rb') as f: f.read()\\n"
+     "    time.sleep(0.05)\\n",
+     f.name],
+    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+)
+print(json.dumps({"file": f.name, "reader": reader.pid}), flush=True)
+time.sleep(600)
+"""
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/stat"), reason="needs Linux /proc")
+def test_a_child_of_a_killed_group_leader_keeps_its_temp_file(tmp_path: Path) -> None:
+    root, registry, work = make_root(tmp_path)
+    # Started as a shell starts a job (or a service manager a service): a group leader.
+    child = Child(READER_PARENT, work, guard_env(registry), new_session=True)
+    reader = 0
+    try:
+        assert os.getpgid(child.proc.pid) == child.proc.pid
+        listed = child.ready()
+        reader = listed["reader"]
+        child.kill()
+        for _ in range(3):
+            report = ferrotemp.sweep(root)
+            assert report.entries == 0, report
+            assert report.records_live == 1
+            assert Path(listed["file"]).read_bytes() == b"shared"
+            time.sleep(0.1)
+        # The reader still runs and still reads it.
+        assert os.path.exists(f"/proc/{reader}")
+    finally:
+        child.kill()
+        if reader:
+            os.kill(reader, signal.SIGKILL)
+            wait_gone(reader)
+    report = ferrotemp.sweep(root)
+    assert report.paths == (listed["file"],)
+    assert not os.path.lexists(listed["file"])
+    assert records(registry) == []
+
+
+HOLDER_PARENT = """
+import json, os, subprocess, sys, time
+import ferrotemp
+work = sys.argv[1]
+d = ferrotemp.TemporaryDirectory(dir=work)
+inside = os.path.join(d.name, "inside")
+with open(inside, "wb") as out:
+    out.write(b"i")
+f = ferrotemp.NamedTemporaryFile(dir=work)
+# Children in sessions of their own (daemonised workers): one works inside the directory,
+# one holds a file in it open, one holds the named file open.
+code = "import sys, time\\nf = open(sys.argv[1], 'rb')\\ntime.sleep(600)\\n"
+quiet = dict(start_new_session=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+             stderr=subprocess.DEVNULL)
+workers = [
+    subprocess.Popen(["sleep", "600"], cwd=d.name, **quiet),
+    subprocess.Popen([sys.executable, "-c", code, inside], **quiet),
+    subprocess.Popen([sys.executable, "-c", code, f.name], **quiet),
+]
+time.sleep(0.5)
+print(json.dumps({"dir": d.name, "file": f.name, "workers": [w.pid for w in workers]}),
+      flush=True)
+time.sleep(600)
+"""
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/stat"), reason="needs Linux /proc")
+def test_entries_a_live_process_holds_open_outlive_their_killed_owner(tmp_path: Path) -> None:
+    root, registry, work = make_root(tmp_path)
+    with Child(HOLDER_PARENT, work, guard_env(registry)) as child:
+        listed = child.ready()
+    workers = listed["workers"]
+    try:
+        # One worker at a time lets go; until the last one does, something stays in use.
+        for i, worker in enumerate(workers):
+            report = ferrotemp.sweep(root)
+            held = {listed["dir"]} if i < 2 else {listed["file"]}
+            assert held <= {p for p, why in report.skipped if why == "in_use"}, report
+            assert not held & set(report.paths)
+            assert all(os.path.exists(p) for p in held)
+            assert len(records(registry)) == 1
+            os.kill(worker, signal.SIGKILL)
+            wait_gone(worker)
+    finally:
+        for worker in workers:
+            try:
+                os.kill(worker, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+    report = ferrotemp.sweep(root)
+    assert not os.path.lexists(listed["dir"]) and not os.path.lexists(listed["file"])
     assert records(registry) == []
