@@ -58,11 +58,11 @@ pub(super) fn sweep(options: &SweepOptions) -> std::io::Result<SweepReport> {
         ..SweepReport::default()
     };
     let path = match &options.registry {
-        Some(path) => path.clone(),
+        Some(path) => crate::env::abspath(path),
         None => super::registry_path()?,
     };
-    let dir = match registry::open_registry(&path, false) {
-        Ok(dir) => dir,
+    let (dir, real_path) = match registry::open_registry_resolved(&path, false) {
+        Ok(opened) => opened,
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(report),
         Err(err) => return Err(err),
     };
@@ -82,6 +82,7 @@ pub(super) fn sweep(options: &SweepOptions) -> std::io::Result<SweepReport> {
         let mut sweeper = RecordSweep {
             registry: &dir,
             registry_path: &path,
+            registry_real: &real_path,
             name: &name,
             dry_run: options.dry_run,
             us: &us,
@@ -337,6 +338,8 @@ pub(super) fn live_entries(path: &Path) -> std::io::Result<HashSet<(u64, u64)>> 
 struct RecordSweep<'a> {
     registry: &'a OwnedFd,
     registry_path: &'a Path,
+    /// The registry's path with its symbolic links resolved.
+    registry_real: &'a Path,
     name: &'a str,
     dry_run: bool,
     /// This process, to judge records kept without `flock` by.
@@ -470,6 +473,16 @@ impl RecordSweep<'_> {
                 return false;
             }
             self.budget.used += 1;
+            let registry = [self.registry_path, self.registry_real];
+            if let Some(why) = registry::refuse_entry(&entry.path, &registry) {
+                let err = std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!("crash guard record entry refused: {why}"),
+                );
+                let err = with_path(err, &entry.path);
+                self.report.errors.push((entry.path.clone(), err));
+                continue;
+            }
             if self.held_by_a_live_process(entry) {
                 self.report
                     .skipped

@@ -899,3 +899,53 @@ def test_entries_a_live_process_holds_open_outlive_their_killed_owner(tmp_path: 
     report = ferrotemp.sweep(root)
     assert not os.path.lexists(listed["dir"]) and not os.path.lexists(listed["file"])
     assert records(registry) == []
+
+
+FOREIGN_PARENT_CHILD = """
+import json, os, sys, warnings
+import ferrotemp
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    f = ferrotemp.NamedTemporaryFile()
+    d = ferrotemp.TemporaryDirectory()
+    g = ferrotemp.NamedTemporaryFile()
+print(json.dumps({
+    "tempdir": ferrotemp.gettempdir(),
+    "warnings": [str(w.message) for w in caught if w.category is RuntimeWarning],
+    "made": [os.path.exists(f.name), os.path.isdir(d.name)],
+}), flush=True)
+"""
+
+
+@pytest.mark.skipif(
+    not hasattr(os, "geteuid") or os.geteuid() != 0, reason="needs root to chown to nobody"
+)
+def test_a_tmpdir_under_another_users_directory_turns_the_guard_off_with_one_warning(
+    tmp_path: Path,
+) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    os.chown(shared, 65534, 65534)
+    tempdir = shared / "tmp"
+    tempdir.mkdir()
+    env = guard_env(tmp_path / "unused", TMPDIR=str(tempdir))
+    del env["FERROTEMP_GUARD_DIR"]  # the default registry: <TMPDIR>/ferrotemp-guard-<uid>
+    done = subprocess.run(
+        [sys.executable, "-c", FOREIGN_PARENT_CHILD],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout)
+    assert out["tempdir"] == str(tempdir)
+    assert out["made"] == [True, True]
+    assert len(out["warnings"]) == 1, out["warnings"]
+    assert "crash guard disabled" in out["warnings"][0]
+    assert "owned by uid 65534" in out["warnings"][0]
+    assert not (tempdir / REGISTRY_NAME).exists()
+    assert os.listdir(tempdir) == []
+    # A sweep of that temp dir refuses it too.
+    done = run_cli("--dir", str(tempdir))
+    assert done.returncode == 1 and "owned by uid 65534" in done.stderr
