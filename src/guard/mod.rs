@@ -116,6 +116,8 @@ use std::time::Duration;
 #[cfg(unix)]
 mod age;
 #[cfg(unix)]
+mod fds;
+#[cfg(unix)]
 mod procs;
 #[cfg(unix)]
 pub mod record;

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant, SystemTime};
 use rustix::fs::{AtFlags, Dir, FileType, FlockOperation, Mode, OFlags, Stat, CWD};
 use rustix::io::Errno;
 
+use super::fds::FdShare;
 use super::procs;
 use super::record::{
     self, Parsed, ParsedRecord, RecordEntry, CLAIMED_INFIX, NEW_SUFFIX, RECORD_SUFFIX,
@@ -30,6 +31,8 @@ struct Budget {
     deadline: Option<Instant>,
     max_entries: Option<usize>,
     used: usize,
+    /// The sweep's share of the process's descriptors.
+    fds: FdShare,
 }
 
 impl Budget {
@@ -47,6 +50,7 @@ impl Budget {
                 .map_or(usize::MAX, |max| max.saturating_sub(self.used).max(1)),
             deadline: self.deadline,
             live: None,
+            max_depth: self.fds.scan_depth(),
         }
     }
 }
@@ -57,6 +61,12 @@ pub(super) fn sweep(options: &SweepOptions) -> std::io::Result<SweepReport> {
         complete: true,
         ..SweepReport::default()
     };
+    let fds = FdShare::current();
+    if !fds.room() {
+        // Too close to the descriptor limit: the user's own opens come first.
+        report.complete = false;
+        return Ok(report);
+    }
     let path = match &options.registry {
         Some(path) => crate::env::abspath(path),
         None => super::registry_path()?,
@@ -70,12 +80,13 @@ pub(super) fn sweep(options: &SweepOptions) -> std::io::Result<SweepReport> {
         deadline: options.max_time.map(|t| Instant::now() + t),
         max_entries: options.max_entries,
         used: 0,
+        fds,
     };
     let names = list(&dir).map_err(|e| with_path(e.into(), &path))?;
     let us = Identity::current();
     let mut processes = None;
     for name in names {
-        if budget.exhausted() {
+        if budget.exhausted() || !fds.room() {
             report.complete = false;
             break;
         }
@@ -483,6 +494,18 @@ impl RecordSweep<'_> {
                 self.report.errors.push((entry.path.clone(), err));
                 continue;
             }
+            if entry.kind == EntryKind::Dir
+                && !(self.budget.fds.trees_allowed() && self.budget.fds.room())
+            {
+                // Not within the sweep's share of descriptors here: a sweep in a process
+                // with more room (or later) removes it.
+                self.report
+                    .skipped
+                    .push((entry.path.clone(), SkipReason::TooLarge));
+                self.report.complete = false;
+                in_use = true;
+                continue;
+            }
             if self.held_by_a_live_process(entry) {
                 self.report
                     .skipped
@@ -786,6 +809,8 @@ fn remove_dir(
 ) -> Result<(), Left> {
     let mut options = crate::remove::RemoveOptions::new();
     options.expect_root(root.0, root.1);
+    // One walker: its descriptors are bounded (see `fds`); helpers would each add as many.
+    options.threads(1);
     if let Some(deadline) = budget.deadline {
         options.deadline(deadline);
     }

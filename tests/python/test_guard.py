@@ -949,3 +949,79 @@ def test_a_tmpdir_under_another_users_directory_turns_the_guard_off_with_one_war
     # A sweep of that temp dir refuses it too.
     done = run_cli("--dir", str(tempdir))
     assert done.returncode == 1 and "owned by uid 65534" in done.stderr
+
+
+LOW_NOFILE_CHILD = """
+import json, os, resource, sys, threading
+import ferrotemp
+root, limit, headroom = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+resource.setrlimit(resource.RLIMIT_NOFILE, (limit, hard))
+# The program's own opens: up to `headroom` short of its limit, counting what it holds.
+own = limit - headroom - (len(os.listdir("/proc/self/fd")) - 1) - 1
+stop = threading.Event()
+sweeps = [0]
+
+def sweeper():
+    while not stop.is_set():
+        ferrotemp.sweep(root, dry_run=True)
+        sweeps[0] += 1
+
+thread = threading.Thread(target=sweeper)
+thread.start()
+failures, rounds = [], 0
+while rounds < 300 or sweeps[0] < 20:
+    rounds += 1
+    held = []
+    try:
+        for _ in range(own):
+            held.append(open(os.devnull, "rb"))
+    except OSError as err:
+        failures.append(err.errno)
+    finally:
+        for f in held:
+            f.close()
+stop.set()
+thread.join()
+print(json.dumps({"failures": failures, "rounds": rounds, "sweeps": sweeps[0]}), flush=True)
+"""
+
+DEEP_CRASH_CHILD = """
+import json, os, sys, time
+import ferrotemp
+work = sys.argv[1]
+dirs = [ferrotemp.TemporaryDirectory(dir=work) for _ in range(4)]
+for d in dirs:
+    path = d.name
+    for _ in range(60):
+        path = os.path.join(path, "d")
+    os.makedirs(path)
+    with open(os.path.join(path, "leaf"), "wb") as out:
+        out.write(b"x")
+print(json.dumps({"dirs": [d.name for d in dirs]}), flush=True)
+time.sleep(600)
+"""
+
+
+def test_sweeps_leave_a_program_its_descriptors_under_a_low_limit(tmp_path: Path) -> None:
+    root, registry, work = make_root(tmp_path)
+    with Child(DEEP_CRASH_CHILD, work, guard_env(registry)) as child:
+        dirs = child.ready()["dirs"]
+    # A soft limit of 256: the sweep's documented share is max(16, 256 / 16) = 16.
+    limit, share = 256, 16
+    done = subprocess.run(
+        [sys.executable, "-c", LOW_NOFILE_CHILD, str(root), str(limit), str(share)],
+        capture_output=True,
+        text=True,
+        env=guard_env(registry),
+        check=False,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout)
+    assert out["sweeps"] >= 20 and out["rounds"] >= 300
+    assert out["failures"] == [], out
+    # A sweep in a process with room enough still removes the dead trees.
+    report = ferrotemp.sweep(root)
+    assert set(report.paths) == set(dirs)
+    assert records(registry) == []
