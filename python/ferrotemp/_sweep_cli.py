@@ -100,8 +100,30 @@ def _print(report: SweepReport, as_json: bool) -> None:
         print("stopped early at a limit; run again to continue")
 
 
+#: ``ferrotemp sweep`` raises its own soft descriptor limit up to this (never past the hard
+#: limit), so that its share (a sixteenth) covers the removal of directory trees.
+SWEEP_NOFILE = 4096
+
+
+def raise_nofile_limit() -> None:
+    """Raises this process's soft ``RLIMIT_NOFILE`` towards ``SWEEP_NOFILE``: the CLI is its
+    own process, with no descriptors of a user's to leave room for."""
+    try:
+        import resource
+    except ImportError:  # not POSIX
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = SWEEP_NOFILE if hard == resource.RLIM_INFINITY else min(SWEEP_NOFILE, hard)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+        except (OSError, ValueError):
+            pass  # a sweep within the lower limit still runs, leaving trees for later
+
+
 def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     """Runs ``ferrotemp sweep``; returns the exit status (1 if an entry could not be removed)."""
+    raise_nofile_limit()
     if (args.older_than is None) != (args.prefix is None):
         parser.error("--older-than and --prefix go together")
     if args.prefix == "":

@@ -1025,3 +1025,35 @@ def test_sweeps_leave_a_program_its_descriptors_under_a_low_limit(tmp_path: Path
     report = ferrotemp.sweep(root)
     assert set(report.paths) == set(dirs)
     assert records(registry) == []
+
+
+def test_the_cli_sweeps_directory_trees_even_when_started_under_a_low_limit(
+    tmp_path: Path,
+) -> None:
+    root, registry, work = make_root(tmp_path)
+    with Child(DEEP_CRASH_CHILD, work, guard_env(registry)) as child:
+        dirs = child.ready()["dirs"]
+    # Under a soft limit of 256 a sweep's share (16) is too small for a tree removal; the
+    # CLI, being its own process, raises its soft limit first (as far as the hard one allows).
+    code = (
+        "import resource, sys\n"
+        "hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]\n"
+        "resource.setrlimit(resource.RLIMIT_NOFILE, (256, hard))\n"
+        "import ferrotemp\n"
+        "print(len(ferrotemp.sweep(sys.argv[1], dry_run=True).paths))\n"
+        "from ferrotemp.__main__ import main\n"
+        "sys.argv = ['ferrotemp', 'sweep', '--dir', sys.argv[1], '--json']\n"
+        "sys.exit(main())\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(root)],
+        capture_output=True,
+        text=True,
+        env=guard_env(registry),
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    first, rest = done.stdout.split("\n", 1)
+    assert first == "0"  # within the process's own low limit: left for later
+    assert set(json.loads(rest)["paths"]) == set(dirs)
+    assert records(registry) == []
