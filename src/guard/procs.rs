@@ -169,6 +169,32 @@ mod tests {
     }
 
     #[test]
+    fn a_scan_sees_a_file_this_process_holds_and_the_directory_around_it() {
+        if !Path::new("/proc/self/fd").exists() {
+            return;
+        }
+        let dir = std::env::temp_dir().join(format!("ft-procs-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir(&dir).unwrap();
+        let held = std::fs::File::create(dir.join("held")).unwrap();
+        let st = rustix::fs::fstat(&held).unwrap();
+        let dir_st = rustix::fs::stat(&dir).unwrap();
+        let (dev, ino) = (super::super::stat_dev(&st), super::super::stat_ino(&st));
+        let (ddev, dino) = (super::super::stat_dev(&dir_st), super::super::stat_ino(&dir_st));
+        let scan = ProcessScan::run(None);
+        assert!(scan.available && scan.complete);
+        assert!(scan.holds(dev, ino, &[]));
+        let real = std::fs::canonicalize(&dir).unwrap();
+        assert!(scan.holds(ddev, dino, &[real.as_path()]));
+        let other = real.with_file_name("ft-procs-elsewhere");
+        assert!(!scan.holds(ddev, dino, &[other.as_path()]));
+        let group = i64::from(rustix::process::getpgrp().as_raw_nonzero().get());
+        assert!(scan.groups.contains(&group));
+        drop(held);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
     fn this_process_is_seen_running() {
         if Path::new("/proc/self/stat").exists() {
             let st = stat_of(std::process::id()).unwrap();

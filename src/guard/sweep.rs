@@ -584,9 +584,13 @@ impl RecordSweep<'_> {
     /// directory), or for a directory anything inside it. Unknown (the scan ran out of time)
     /// counts as held: the record then waits for a later sweep.
     fn held_by_a_live_process(&mut self, entry: &RecordEntry) -> bool {
-        let real = match entry.kind {
-            EntryKind::Dir => std::fs::canonicalize(&entry.path).ok(),
-            EntryKind::File => None,
+        // The kernel names held files by their real path: the entry's parent resolved (the
+        // entry itself is not followed, were it replaced by a link to somewhere else).
+        let real = match (entry.kind, entry.path.parent(), entry.path.file_name()) {
+            (EntryKind::Dir, Some(parent), Some(name)) => {
+                std::fs::canonicalize(parent).ok().map(|p| p.join(name))
+            }
+            _ => None,
         };
         let scan = self.processes();
         if !scan.available {
