@@ -180,14 +180,17 @@ mod tests {
         let st = rustix::fs::fstat(&held).unwrap();
         let dir_st = rustix::fs::stat(&dir).unwrap();
         let (dev, ino) = (super::super::stat_dev(&st), super::super::stat_ino(&st));
-        let (ddev, dino) = (super::super::stat_dev(&dir_st), super::super::stat_ino(&dir_st));
+        let (dir_dev, dir_ino) = (
+            super::super::stat_dev(&dir_st),
+            super::super::stat_ino(&dir_st),
+        );
         let scan = ProcessScan::run(None);
         assert!(scan.available && scan.complete);
         assert!(scan.holds(dev, ino, &[]));
         let real = std::fs::canonicalize(&dir).unwrap();
-        assert!(scan.holds(ddev, dino, &[real.as_path()]));
+        assert!(scan.holds(dir_dev, dir_ino, &[real.as_path()]));
         let other = real.with_file_name("ft-procs-elsewhere");
-        assert!(!scan.holds(ddev, dino, &[other.as_path()]));
+        assert!(!scan.holds(dir_dev, dir_ino, &[other.as_path()]));
         let group = i64::from(rustix::process::getpgrp().as_raw_nonzero().get());
         assert!(scan.groups.contains(&group));
         drop(held);
