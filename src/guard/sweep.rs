@@ -584,6 +584,13 @@ impl RecordSweep<'_> {
     /// directory), or for a directory anything inside it. Unknown (the scan ran out of time)
     /// counts as held: the record then waits for a later sweep.
     fn held_by_a_live_process(&mut self, entry: &RecordEntry) -> bool {
+        // Only while the path still leads to the recorded inode: a freed inode number is
+        // handed to the next new file at once (ext4), which some other process may hold; a
+        // replaced or vanished entry is skipped by the removal's own checks anyway.
+        match rustix::fs::lstat(&entry.path) {
+            Ok(st) if stat_dev(&st) == entry.dev && stat_ino(&st) == entry.ino => {}
+            _ => return false,
+        }
         // The kernel names held files by their real path: the entry's parent resolved (the
         // entry itself is not followed, were it replaced by a link to somewhere else).
         let real = match (entry.kind, entry.path.parent(), entry.path.file_name()) {
