@@ -16,9 +16,10 @@
 //!   to a sweep in a process with more room (the record stays).
 //!
 //! And it starts (and starts each record and each directory entry) only while at least twice
-//! its share is free, so a process that is near its limit sees no sweep at all. A program that
-//! keeps its own descriptors at least one share below its soft limit never runs out because
-//! of a sweep.
+//! its share is surely free — judged from the size of the descriptor table, which covers every
+//! descriptor number in use, not by listing the descriptors (see [`fd_table_size`]) — so a
+//! process that is near its limit sees no sweep at all. A program that keeps its own
+//! descriptors at least one share below its soft limit never runs out because of a sweep.
 
 use std::path::Path;
 
@@ -58,14 +59,15 @@ impl FdShare {
         self.share >= BASE + REMOVE_WALK
     }
 
-    /// Whether at least twice the share is free now (true when the count is unknown: there is
-    /// no cheap way to tell, and the share itself still bounds the sweep).
+    /// Whether at least twice the share is surely free now: every descriptor number the
+    /// process uses lies below its descriptor table's size, so `limit - table size` numbers
+    /// are free. True when that is unknown (the share itself still bounds the sweep).
     pub(super) fn room(self) -> bool {
         let Some(limit) = soft_limit() else {
             return true;
         };
-        match open_count() {
-            Some(open) => limit.saturating_sub(open) >= 2 * self.share,
+        match fd_table_size() {
+            Some(size) => limit.saturating_sub(size) >= 2 * self.share,
             None => true,
         }
     }
@@ -83,16 +85,20 @@ fn soft_limit() -> Option<usize> {
         .map(|n| usize::try_from(n).unwrap_or(usize::MAX))
 }
 
-/// How many descriptors the process has open, from `/proc/self/fd` (Linux) or `/dev/fd`;
-/// `None` if neither can be listed.
-fn open_count() -> Option<usize> {
-    for dir in ["/proc/self/fd", "/dev/fd"] {
-        if let Ok(entries) = std::fs::read_dir(Path::new(dir)) {
-            // The listing's own descriptor is one of them.
-            return Some(entries.count().saturating_sub(1));
-        }
-    }
-    None
+/// The size of this process's descriptor table (`FDSize` in `/proc/self/status`, Linux): one
+/// more than the highest descriptor number it can hold without growing, which is at least one
+/// more than the highest in use (the table grows by doubling and never shrinks). `None` where
+/// unknown.
+///
+/// Not a count of `/proc/self/fd`: listing it takes a reference to each open file for an
+/// instant, and a file the user closes meanwhile would then be released (its `flock` locks
+/// with it) by the lister, a moment after the user's `close` returned.
+fn fd_table_size() -> Option<usize> {
+    let status = std::fs::read_to_string(Path::new("/proc/self/status")).ok()?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("FDSize:"))
+        .and_then(|value| value.trim().parse().ok())
 }
 
 #[cfg(test)]
@@ -112,9 +118,11 @@ mod tests {
     }
 
     #[test]
-    fn this_process_has_room() {
-        if Path::new("/proc/self/fd").exists() {
-            assert!(open_count().is_some_and(|n| n >= 3));
+    fn the_descriptor_table_covers_the_descriptors_in_use() {
+        if Path::new("/proc/self/status").exists() {
+            let file = std::fs::File::open("/proc/self/status").unwrap();
+            let fd = usize::try_from(std::os::fd::AsRawFd::as_raw_fd(&file)).unwrap();
+            assert!(fd_table_size().is_some_and(|n| n > fd));
         }
     }
 }
