@@ -961,11 +961,13 @@ resource.setrlimit(resource.RLIMIT_NOFILE, (limit, hard))
 own = limit - headroom - (len(os.listdir("/proc/self/fd")) - 1) - 1
 stop = threading.Event()
 sweeps = [0]
+worked = [0]
 
 def sweeper():
     while not stop.is_set():
-        ferrotemp.sweep(root, dry_run=True)
+        report = ferrotemp.sweep(root, dry_run=True)
         sweeps[0] += 1
+        worked[0] += bool(report.paths or report.skipped)
 
 thread = threading.Thread(target=sweeper)
 thread.start()
@@ -983,7 +985,8 @@ while rounds < 300 or sweeps[0] < 20:
             f.close()
 stop.set()
 thread.join()
-print(json.dumps({"failures": failures, "rounds": rounds, "sweeps": sweeps[0]}), flush=True)
+out = {"failures": failures, "rounds": rounds, "sweeps": sweeps[0], "worked": worked[0]}
+print(json.dumps(out), flush=True)
 """
 
 DEEP_CRASH_CHILD = """
@@ -993,7 +996,7 @@ work = sys.argv[1]
 dirs = [ferrotemp.TemporaryDirectory(dir=work) for _ in range(4)]
 for d in dirs:
     path = d.name
-    for _ in range(60):
+    for _ in range(63):  # as deep as a measuring walk goes (64 levels with the root)
         path = os.path.join(path, "d")
     os.makedirs(path)
     with open(os.path.join(path, "leaf"), "wb") as out:
@@ -1003,12 +1006,16 @@ time.sleep(600)
 """
 
 
-def test_sweeps_leave_a_program_its_descriptors_under_a_low_limit(tmp_path: Path) -> None:
+@pytest.mark.parametrize("limit", [512, 1024])
+def test_sweeps_leave_a_program_its_descriptors_under_a_low_limit(
+    tmp_path: Path, limit: int
+) -> None:
     root, registry, work = make_root(tmp_path)
     with Child(DEEP_CRASH_CHILD, work, guard_env(registry)) as child:
         dirs = child.ready()["dirs"]
-    # A soft limit of 256: the sweep's documented share is max(16, 256 / 16) = 16.
-    limit, share = 256, 16
+    # The sweep's documented share of the soft limit: max(16, limit / 16). The program keeps
+    # exactly that much of its limit free while sweeps walk the dead trees beside it.
+    share = max(16, limit // 16)
     done = subprocess.run(
         [sys.executable, "-c", LOW_NOFILE_CHILD, str(root), str(limit), str(share)],
         capture_output=True,
@@ -1020,6 +1027,7 @@ def test_sweeps_leave_a_program_its_descriptors_under_a_low_limit(tmp_path: Path
     assert done.returncode == 0, done.stderr
     out = json.loads(done.stdout)
     assert out["sweeps"] >= 20 and out["rounds"] >= 300
+    assert out["worked"] >= 1, out  # not only sweeps that found no room
     assert out["failures"] == [], out
     # A sweep in a process with room enough still removes the dead trees.
     report = ferrotemp.sweep(root)
