@@ -16,8 +16,8 @@
 //!   to a sweep in a process with more room (the record stays).
 //!
 //! And it starts (and starts each record and each directory entry) only while at least twice
-//! its share is surely free — judged from the size of the descriptor table, which covers every
-//! descriptor number in use, not by listing the descriptors (see [`fd_table_size`]) — so a
+//! its share is free — judged from the size of the descriptor table where that settles it,
+//! which covers every descriptor number in use, else by counting (see [`open_count`]) — so a
 //! process that is near its limit sees no sweep at all. A program that keeps its own
 //! descriptors at least one share below its soft limit never runs out because of a sweep.
 
@@ -59,15 +59,21 @@ impl FdShare {
         self.share >= BASE + REMOVE_WALK
     }
 
-    /// Whether at least twice the share is surely free now: every descriptor number the
-    /// process uses lies below its descriptor table's size, so `limit - table size` numbers
-    /// are free. True when that is unknown (the share itself still bounds the sweep).
+    /// Whether at least twice the share is free now. Every descriptor number in use lies
+    /// below the descriptor table's size, so when the limit exceeds that size by twice the
+    /// share there is room, and nothing is listed (the usual case). Otherwise the open
+    /// descriptors are counted (see [`open_count`]). True when neither can be known: the share
+    /// itself still bounds the sweep.
     pub(super) fn room(self) -> bool {
         let Some(limit) = soft_limit() else {
             return true;
         };
-        match fd_table_size() {
-            Some(size) => limit.saturating_sub(size) >= 2 * self.share,
+        let needed = 2 * self.share;
+        if fd_table_size().is_some_and(|size| limit.saturating_sub(size) >= needed) {
+            return true;
+        }
+        match open_count() {
+            Some(open) => limit.saturating_sub(open) >= needed,
             None => true,
         }
     }
@@ -85,20 +91,29 @@ fn soft_limit() -> Option<usize> {
         .map(|n| usize::try_from(n).unwrap_or(usize::MAX))
 }
 
-/// The size of this process's descriptor table (`FDSize` in `/proc/self/status`, Linux): one
-/// more than the highest descriptor number it can hold without growing, which is at least one
-/// more than the highest in use (the table grows by doubling and never shrinks). `None` where
-/// unknown.
-///
-/// Not a count of `/proc/self/fd`: listing it takes a reference to each open file for an
-/// instant, and a file the user closes meanwhile would then be released (its `flock` locks
-/// with it) by the lister, a moment after the user's `close` returned.
+/// The size of this process's descriptor table (`FDSize` in `/proc/self/status`, Linux): more
+/// than the highest descriptor number in use (the table grows by doubling, never shrinks, and
+/// a child may inherit a large one). `None` where unknown. Reading it touches no descriptor.
 fn fd_table_size() -> Option<usize> {
     let status = std::fs::read_to_string(Path::new("/proc/self/status")).ok()?;
     status
         .lines()
         .find_map(|line| line.strip_prefix("FDSize:"))
         .and_then(|value| value.trim().parse().ok())
+}
+
+/// How many descriptors the process has open, from `/proc/self/fd` (Linux) or `/dev/fd`;
+/// `None` if neither can be listed. Only when the table's size does not settle it: listing
+/// takes a reference to each open file for an instant, so a file the user closes meanwhile
+/// is released (its `flock` locks with it) a moment after the user's `close` returned.
+fn open_count() -> Option<usize> {
+    for dir in ["/proc/self/fd", "/dev/fd"] {
+        if let Ok(entries) = std::fs::read_dir(Path::new(dir)) {
+            // The listing's own descriptor is one of them.
+            return Some(entries.count().saturating_sub(1));
+        }
+    }
+    None
 }
 
 #[cfg(test)]
@@ -123,6 +138,7 @@ mod tests {
             let file = std::fs::File::open("/proc/self/status").unwrap();
             let fd = usize::try_from(std::os::fd::AsRawFd::as_raw_fd(&file)).unwrap();
             assert!(fd_table_size().is_some_and(|n| n > fd));
+            assert!(open_count().is_some_and(|n| n > 3 && n <= fd_table_size().unwrap()));
         }
     }
 }
