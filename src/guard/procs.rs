@@ -59,7 +59,7 @@ pub(super) struct ProcessScan {
     pub sessions: HashSet<i64>,
     /// `(device, inode)` of every file or directory held.
     pub held: HashSet<(u64, u64)>,
-    /// The paths the kernel gives for them (`readlink`), to find what lies inside a
+    /// The paths the kernel gives for them (`readlink`), sorted, to find what lies inside a
     /// directory entry.
     pub held_paths: Vec<PathBuf>,
     /// Whether there is a process table to scan at all (Linux `/proc`); without one the
@@ -125,6 +125,9 @@ impl ProcessScan {
                 scan.note(&fd.path());
             }
         }
+        // Sorted component-wise, everything below a directory follows it in one run.
+        scan.held_paths.sort_unstable();
+        scan.held_paths.dedup();
         scan
     }
 
@@ -145,10 +148,14 @@ impl ProcessScan {
     /// path with its symlinks resolved) anything below it.
     pub(super) fn holds(&self, dev: u64, ino: u64, dir_paths: &[&Path]) -> bool {
         self.held.contains(&(dev, ino))
-            || self
-                .held_paths
-                .iter()
-                .any(|held| dir_paths.iter().any(|dir| held.starts_with(dir)))
+            || dir_paths.iter().any(|dir| {
+                let first = self
+                    .held_paths
+                    .partition_point(|held| held.as_path() < *dir);
+                self.held_paths
+                    .get(first)
+                    .is_some_and(|held| held.starts_with(dir))
+            })
     }
 }
 
@@ -195,6 +202,25 @@ mod tests {
         assert!(scan.groups.contains(&group));
         drop(held);
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_directory_holds_what_lies_below_it_and_nothing_beside_it() {
+        let mut held_paths: Vec<PathBuf> = ["/a/b-x", "/a/b/c/d", "/a/bb", "/z"]
+            .iter()
+            .map(PathBuf::from)
+            .collect();
+        held_paths.sort_unstable();
+        let scan = ProcessScan {
+            held_paths,
+            available: true,
+            complete: true,
+            ..ProcessScan::default()
+        };
+        let holds = |dir: &str| scan.holds(0, 0, &[Path::new(dir)]);
+        assert!(holds("/a/b") && holds("/a/b/c") && holds("/a/b/c/d") && holds("/a"));
+        assert!(!holds("/a/c") && !holds("/a/b/c/e") && !holds("/y"));
+        assert!(!scan.holds(0, 0, &[]));
     }
 
     #[test]
