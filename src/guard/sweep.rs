@@ -250,6 +250,39 @@ fn exec_survivor(record: &ParsedRecord, us: &Identity) -> bool {
     pid_table(record, us) == PidTable::Ours && owner_pid(record) == OwnerPid::Running
 }
 
+/// Whether processes the dead owner of `parsed` led still run: a live process whose
+/// process group or session is the owner's pid. Its children (a subprocess it started,
+/// which may open its temp files by name at any time) stay in its group unless they
+/// left it, so a group leader's entries wait for its whole group; a member's own entries
+/// (pid other than the group's) do not. The kernel never gives a pid to a new process
+/// while a group or session of that number exists, so such a group is the owner's — unless
+/// the pid now runs another process (another start time), whose group it then is.
+/// `None` when the process table could not be read to the end (a deadline).
+fn owner_group_alive(
+    parsed: &ParsedRecord,
+    us: &Identity,
+    processes: &mut Option<procs::ProcessScan>,
+    deadline: Option<Instant>,
+) -> Option<bool> {
+    if pid_table(parsed, us) != PidTable::Ours {
+        return Some(false);
+    }
+    if let Some(now) = procs::stat_of(parsed.pid) {
+        if parsed.start_time != 0 && now.start_time != parsed.start_time {
+            return Some(false);
+        }
+    }
+    let leader = i64::from(parsed.pid);
+    let scan = processes.get_or_insert_with(|| procs::ProcessScan::run(deadline));
+    if !scan.available {
+        return Some(false);
+    }
+    if scan.groups.contains(&leader) || scan.sessions.contains(&leader) {
+        return Some(true);
+    }
+    scan.complete.then_some(false)
+}
+
 /// What `flock(LOCK_NB)` on a record said.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum LockState {
@@ -307,6 +340,7 @@ pub(super) fn live_entries(path: &Path) -> std::io::Result<HashSet<(u64, u64)>> 
     };
     let euid = rustix::process::geteuid().as_raw();
     let us = Identity::current();
+    let mut processes = None;
     for name in list(&dir).map_err(|e| with_path(e.into(), path))? {
         if !name.ends_with(RECORD_SUFFIX) {
             continue; // `.new`: no entry yet; claimed: a dead owner's, being swept
@@ -327,7 +361,12 @@ pub(super) fn live_entries(path: &Path) -> std::io::Result<HashSet<(u64, u64)>> 
             .map_err(|e| with_path(e.into(), &record_path))?;
         match read_record(fd.as_fd()).map_err(|e| with_path(e, &record_path))? {
             Parsed::Record(parsed) => {
-                if record_live(lock, &parsed, &us) {
+                // A dead leader's entries stay in use while its group runs, as for `sweep`;
+                // a process table that cannot be read to the end counts as running.
+                if record_live(lock, &parsed, &us)
+                    || (!parsed.entries.is_empty()
+                        && owner_group_alive(&parsed, &us, &mut processes, None) != Some(false))
+                {
                     live.extend(parsed.entries.iter().map(|e| (e.dev, e.ino)));
                 }
             }
@@ -552,32 +591,9 @@ impl RecordSweep<'_> {
             .get_or_insert_with(|| procs::ProcessScan::run(deadline))
     }
 
-    /// Whether processes the dead owner of `parsed` led still run: a live process whose
-    /// process group or session is the owner's pid. Its children (a subprocess it started,
-    /// which may open its temp files by name at any time) stay in its group unless they
-    /// left it, so a group leader's entries wait for its whole group; a member's own entries
-    /// (pid other than the group's) do not. The kernel never gives a pid to a new process
-    /// while a group or session of that number exists, so such a group is the owner's — unless
-    /// the pid now runs another process (another start time), whose group it then is.
-    /// `None` when the process table could not be read to the end (a deadline).
     fn owner_group_alive(&mut self, parsed: &ParsedRecord) -> Option<bool> {
-        if pid_table(parsed, self.us) != PidTable::Ours {
-            return Some(false);
-        }
-        if let Some(now) = procs::stat_of(parsed.pid) {
-            if parsed.start_time != 0 && now.start_time != parsed.start_time {
-                return Some(false);
-            }
-        }
-        let leader = i64::from(parsed.pid);
-        let scan = self.processes();
-        if !scan.available {
-            return Some(false);
-        }
-        if scan.groups.contains(&leader) || scan.sessions.contains(&leader) {
-            return Some(true);
-        }
-        scan.complete.then_some(false)
+        let deadline = self.budget.deadline;
+        owner_group_alive(parsed, self.us, self.processes, deadline)
     }
 
     /// Whether a live process holds `entry` open (a descriptor, its working or root

@@ -1066,3 +1066,30 @@ def test_the_cli_sweeps_directory_trees_even_when_started_under_a_low_limit(
     assert first == "0"  # within the process's own low limit: left for later
     assert set(json.loads(rest)["paths"]) == set(dirs)
     assert records(registry) == []
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/stat"), reason="needs Linux /proc")
+def test_age_sweep_leaves_a_killed_group_leaders_file_while_its_child_runs(
+    tmp_path: Path,
+) -> None:
+    root, registry, work = make_root(tmp_path)
+    args = ("--older-than", "1s", "--prefix", "tmp", "--dir", str(work), "--json")
+    child = Child(READER_PARENT, work, guard_env(registry), new_session=True)
+    reader = 0
+    try:
+        listed = child.ready()
+        reader = listed["reader"]
+        child.kill()
+        time.sleep(AGE_WAIT)
+        done = run_cli(*args, env=guard_env(registry))
+        assert done.returncode == 0, done.stderr
+        report = json.loads(done.stdout)
+        assert [listed["file"], "in_use"] in report["skipped"], report
+        assert Path(listed["file"]).read_bytes() == b"shared"
+    finally:
+        child.kill()
+        if reader:
+            os.kill(reader, signal.SIGKILL)
+            wait_gone(reader)
+    done = run_cli(*args, env=guard_env(registry))
+    assert json.loads(done.stdout)["paths"] == [listed["file"]]
