@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import re
 from typing import Any
 
@@ -67,23 +68,62 @@ def _human(size: int) -> str:
     return f"{value:.1f} TiB"
 
 
+def shown_path(path: str) -> str:
+    """A path as text any output accepts: the bytes of a name that is not valid UTF-8 are
+    shown as ``\\xNN`` escapes, as ``ls -b`` would (the report's paths hold them as
+    surrogate escapes, which a strict UTF-8 stream refuses)."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
+def _printable(value: Any) -> Any:
+    """``value`` (a report field) with every string made printable by ``shown_path``."""
+    if isinstance(value, str):
+        return shown_path(value)
+    if isinstance(value, (tuple, list)):
+        return [_printable(item) for item in value]
+    return value
+
+
 def _print(report: SweepReport, as_json: bool) -> None:
     if as_json:
-        print(json.dumps(dataclasses.asdict(report), indent=2))
+        fields = {k: _printable(v) for k, v in dataclasses.asdict(report).items()}
+        print(json.dumps(fields, indent=2))
         return
     verb = "would reclaim" if report.dry_run else "reclaimed"
     noun = "entry" if report.entries == 1 else "entries"
     print(f"{verb} {report.entries} {noun}, {_human(report.bytes)}")
     for path in report.paths:
-        print(f"  {path}")
+        print(f"  {shown_path(path)}")
     for path, message in report.errors:
-        print(f"  error: {path}: {message}")
+        print(f"  error: {shown_path(path)}: {shown_path(message)}")
     if not report.complete:
         print("stopped early at a limit; run again to continue")
 
 
+#: ``ferrotemp sweep`` raises its own soft descriptor limit up to this (never past the hard
+#: limit), so that its share (a sixteenth) covers the removal of directory trees.
+SWEEP_NOFILE = 4096
+
+
+def raise_nofile_limit() -> None:
+    """Raises this process's soft ``RLIMIT_NOFILE`` towards ``SWEEP_NOFILE``: the CLI is its
+    own process, with no descriptors of a user's to leave room for."""
+    try:
+        import resource
+    except ImportError:  # not POSIX
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = SWEEP_NOFILE if hard == resource.RLIM_INFINITY else min(SWEEP_NOFILE, hard)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+        except (OSError, ValueError):
+            pass  # a sweep within the lower limit still runs, leaving trees for later
+
+
 def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     """Runs ``ferrotemp sweep``; returns the exit status (1 if an entry could not be removed)."""
+    raise_nofile_limit()
     if (args.older_than is None) != (args.prefix is None):
         parser.error("--older-than and --prefix go together")
     if args.prefix == "":
@@ -97,6 +137,6 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             root = args.dir if args.dir is not None else ferrotemp.gettempdir()
             report = sweep_older_than(root, args.prefix, args.older_than, dry_run=args.dry_run)
     except OSError as err:
-        parser.exit(1, f"ferrotemp sweep: {err}\n")
+        parser.exit(1, f"ferrotemp sweep: {shown_path(str(err))}\n")
     _print(report, args.json)
     return 1 if report.errors else 0

@@ -50,11 +50,13 @@
 //! current directory — discovery's last resort, not a directory `TMPDIR`/`TEMP`/`TMP` or the
 //! platform names — no registry is made there (it would land in the user's checkout): the
 //! guard is off, with one warning. Every time a record is opened (once
-//! per process) and every sweep, it is opened with `O_DIRECTORY|O_NOFOLLOW` and the
-//! descriptor checked: owned by the effective uid, not writable by group or others. If it is
-//! not, the guard is off for that registry and [`take_warning`] says why, once; nothing is
-//! ever written into someone else's directory. Everything inside it is reached relative to
-//! that descriptor (`openat`, `unlinkat`, `renameat`), never by path.
+//! per process) and every sweep, its whole path is walked from `/` by descriptor and checked
+//! (every directory root's or the effective uid's and writable by nobody else unless sticky,
+//! the registry itself the effective uid's and not writable by group or others; see
+//! `registry.rs`). If it fails, the guard is off for that registry and [`take_warning`] says
+//! why, once; nothing is ever written into someone else's directory. Everything inside it is
+//! reached relative to the descriptor the walk ended with (`openat`, `unlinkat`,
+//! `renameat`), never by path.
 //!
 //! # Record
 //!
@@ -152,7 +154,11 @@ use std::time::Duration;
 #[cfg(unix)]
 mod age;
 #[cfg(unix)]
+mod fds;
+#[cfg(unix)]
 mod identity;
+#[cfg(unix)]
+mod procs;
 #[cfg(unix)]
 pub mod record;
 #[cfg(unix)]
@@ -528,6 +534,9 @@ pub struct SweepCursor {
     pub(crate) from: String,
     /// The record the sweep stopped inside, if any.
     pub(crate) partial: Option<PartialRecord>,
+    /// The process scan the sweep made, for the next slices to go on with while it is recent.
+    #[cfg(unix)]
+    pub(crate) processes: Option<std::sync::Arc<sweep::TimedScan>>,
 }
 
 /// A dead record a sweep stopped inside (see [`SweepCursor`]).
@@ -623,7 +632,12 @@ impl SweepReport {
 
 /// Removes the entries of dead processes' records in the registry, then those records.
 ///
-/// A record is dead when its `flock` can be taken (`LOCK_EX|LOCK_NB`); it stays locked until
+/// A record is dead when its `flock` can be taken (`LOCK_EX|LOCK_NB`) and its owner's pid does
+/// not run with the recorded start time (an owner that `exec`ed lost its lock but is alive),
+/// and no process of a group or session the owner led still runs (its children); an entry a
+/// live process holds open (or, for a directory, holds anything inside) is left with its
+/// record for a later sweep; entries that are not absolute normalised paths, or name the
+/// registry, are refused. It stays locked until
 /// it is unlinked, and after locking the sweeper checks that the record's name still refers to
 /// the locked inode, so two sweepers never both process one record and a live owner's record
 /// is never read as dead. An entry is removed only if its path (not followed if a symlink)

@@ -7,10 +7,14 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
+use std::sync::Arc;
+
 use rustix::fs::{AtFlags, Dir, FileType, FlockOperation, Mode, OFlags, Stat, CWD};
 use rustix::io::Errno;
 
+use super::fds::FdShare;
 use super::identity;
+use super::procs;
 use super::record::{
     self, EntryState, Parsed, ParsedRecord, RecordEntry, CLAIMED_INFIX, NEW_SUFFIX, RECORD_SUFFIX,
 };
@@ -32,6 +36,8 @@ struct Budget {
     used: usize,
     max_records: Option<usize>,
     records: usize,
+    /// The sweep's share of the process's descriptors.
+    fds: FdShare,
 }
 
 impl Budget {
@@ -56,6 +62,7 @@ impl Budget {
                 .map_or(usize::MAX, |max| max.saturating_sub(self.used).max(1)),
             deadline: self.deadline,
             live: None,
+            max_depth: self.fds.scan_depth(),
         }
     }
 }
@@ -66,12 +73,18 @@ pub(super) fn sweep(options: &SweepOptions) -> std::io::Result<SweepReport> {
         complete: true,
         ..SweepReport::default()
     };
+    let fds = FdShare::current();
+    if !fds.room() {
+        // Too close to the descriptor limit: the user's own opens come first.
+        report.complete = false;
+        return Ok(report);
+    }
     let path = match &options.registry {
-        Some(path) => path.clone(),
+        Some(path) => crate::env::abspath(path),
         None => super::registry_path()?,
     };
-    let dir = match registry::open_registry(&path, false) {
-        Ok(dir) => dir,
+    let (dir, real_path) = match registry::open_registry_resolved(&path, false) {
+        Ok(opened) => opened,
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(report),
         Err(err) => return Err(err),
     };
@@ -81,12 +94,20 @@ pub(super) fn sweep(options: &SweepOptions) -> std::io::Result<SweepReport> {
         used: 0,
         max_records: options.max_records,
         records: 0,
+        fds,
     };
     let host = record::machine_id();
     let mut names = list(&dir).map_err(|e| with_path(e.into(), &path))?;
     names.sort_unstable();
     // Read only if a record kept without `flock` has to be judged by its header.
     let us = std::cell::OnceCell::new();
+    // The process table, scanned once per sweep when a dead record with entries is found (or
+    // taken over from the slice before, if recent).
+    let mut processes = options
+        .resume
+        .as_ref()
+        .and_then(|cursor| cursor.processes.clone())
+        .filter(|scan| scan.at.elapsed() < SCAN_REUSE);
     // (name as listed, name now, where an earlier slice stopped inside it)
     let mut todo: Vec<(&str, &str, Option<&PartialRecord>)> = Vec::with_capacity(names.len() + 1);
     if let Some(cursor) = &options.resume {
@@ -103,10 +124,20 @@ pub(super) fn sweep(options: &SweepOptions) -> std::io::Result<SweepReport> {
         if report.resume.is_some() {
             break;
         }
+        if !fds.room() {
+            // Too close to the descriptor limit now: a later sweep goes on from here.
+            report.resume = Some(SweepCursor {
+                from: listed.to_owned(),
+                partial: partial.cloned(),
+                processes: processes.clone(),
+            });
+            break;
+        }
         if !budget.may_start_record() {
             report.resume = Some(SweepCursor {
                 from: listed.to_owned(),
                 partial: partial.cloned(),
+                processes: processes.clone(),
             });
             break;
         }
@@ -114,12 +145,14 @@ pub(super) fn sweep(options: &SweepOptions) -> std::io::Result<SweepReport> {
         let mut sweeper = RecordSweep {
             registry: &dir,
             registry_path: &path,
+            registry_real: &real_path,
             listed,
             name,
             partial,
             dry_run: options.dry_run,
             us: &us,
             host: &host,
+            processes: &mut processes,
             report: &mut report,
             budget: &mut budget,
         };
@@ -177,6 +210,79 @@ impl Identity {
     }
 }
 
+/// Where a record's pid belongs, as far as its header tells.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PidTable {
+    /// Made in another boot of this host: its process is gone.
+    OtherBoot,
+    /// Made in another pid namespace: its pid means nothing here.
+    OtherNamespace,
+    /// Our boot (or unknown) and our pid namespace: its pid names a process of our table.
+    Ours,
+    /// A side's namespace is unknown where namespaces exist.
+    Unknown,
+}
+
+fn pid_table(record: &ParsedRecord, us: &Identity) -> PidTable {
+    const UNKNOWN_BOOT: [u8; 16] = [0; 16];
+    if record.boot_id != UNKNOWN_BOOT && us.boot_id != UNKNOWN_BOOT && record.boot_id != us.boot_id
+    {
+        return PidTable::OtherBoot;
+    }
+    match (record.pid_ns, us.pid_ns) {
+        // No namespace known on either side: one namespace, unless this system has them.
+        (0, 0) if !cfg!(any(target_os = "linux", target_os = "android")) => PidTable::Ours,
+        (0, _) | (_, 0) => PidTable::Unknown,
+        (theirs, ours) if theirs == ours => PidTable::Ours,
+        _ => PidTable::OtherNamespace,
+    }
+}
+
+/// What the process table says of a record's owner (its pid, in a table known to be ours).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum OwnerPid {
+    /// The pid runs with the recorded start time: the owner itself (it may have `exec`ed).
+    Running,
+    /// The pid runs, but no start time tells whether it is the owner.
+    Unknown,
+    /// No such pid, or a later process with another start time.
+    Gone,
+}
+
+fn owner_pid(record: &ParsedRecord) -> OwnerPid {
+    let Some(pid) = i32::try_from(record.pid)
+        .ok()
+        .and_then(rustix::process::Pid::from_raw)
+    else {
+        return OwnerPid::Gone;
+    };
+    if cfg!(any(target_os = "linux", target_os = "android"))
+        && std::path::Path::new("/proc/self/stat").exists()
+    {
+        // A zombie has ended (it runs nothing, holds nothing) though its pid still answers.
+        return match procs::stat_of(record.pid) {
+            Some(st) if !st.ended() && record.start_time == 0 => OwnerPid::Unknown,
+            // The id may have been reused by a later process: the start time tells them apart.
+            Some(st) if !st.ended() && st.start_time == record.start_time => OwnerPid::Running,
+            _ => OwnerPid::Gone,
+        };
+    }
+    match rustix::process::test_kill_process(pid) {
+        Ok(()) | Err(Errno::PERM) => {}
+        Err(_) => return OwnerPid::Gone,
+    }
+    match record::process_start_time(record.pid) {
+        Some(now) if record.start_time != 0 => {
+            if now == record.start_time {
+                OwnerPid::Running
+            } else {
+                OwnerPid::Gone
+            }
+        }
+        _ => OwnerPid::Unknown,
+    }
+}
+
 /// Whether the process that wrote `record` may still run, when no lock tells (records kept
 /// without `flock`). Dead: made in another boot, or its pid (in our pid namespace) is gone
 /// or now belongs to a later process. Live: the pid runs with the recorded start time, or
@@ -184,35 +290,88 @@ impl Identity {
 /// its pid means nothing here, or its namespace is unknown where namespaces exist (a
 /// version-1 record). A sweep must never remove what a live process uses: when in doubt, live.
 fn owner_alive(record: &ParsedRecord, us: &Identity) -> bool {
-    const UNKNOWN_BOOT: [u8; 16] = [0; 16];
-    if record.boot_id != UNKNOWN_BOOT && us.boot_id != UNKNOWN_BOOT && record.boot_id != us.boot_id
-    {
-        return false;
+    match pid_table(record, us) {
+        PidTable::OtherBoot => false,
+        PidTable::OtherNamespace | PidTable::Unknown => true,
+        PidTable::Ours => owner_pid(record) != OwnerPid::Gone,
     }
-    let same_namespace = match (record.pid_ns, us.pid_ns) {
-        // No namespace known on either side: one namespace, unless this system has them.
-        (0, 0) => !cfg!(any(target_os = "linux", target_os = "android")),
-        (0, _) | (_, 0) => false,
-        (theirs, ours) => theirs == ours,
-    };
-    if !same_namespace {
-        return true;
+}
+
+/// Whether the owner of a record that says it holds its `flock`, but whose lock is free, is
+/// still running all the same: it `exec`ed, and the record's descriptor (close-on-exec) went
+/// with the old program. Only a positive proof counts here — same boot, same pid namespace,
+/// and the pid running with the recorded start time (which `exec` keeps); anything less
+/// leaves the free lock to say dead, as it always did.
+fn exec_survivor(record: &ParsedRecord, us: &Identity) -> bool {
+    pid_table(record, us) == PidTable::Ours && owner_pid(record) == OwnerPid::Running
+}
+
+/// How long the slices of one sweep may go on with a process scan an earlier slice made
+/// (a scan costs milliseconds; a slice, under one).
+const SCAN_REUSE: Duration = Duration::from_secs(1);
+/// The least time a process scan gets, whatever is left of a slice's budget: a scan cut short
+/// knows nothing, and a sweep that meets one keeps the record for later.
+const MIN_SCAN_TIME: Duration = Duration::from_millis(250);
+
+/// A process scan and when it was made, shared by the slices of one sweep.
+#[derive(Debug)]
+pub(crate) struct TimedScan {
+    pub(crate) at: Instant,
+    scan: procs::ProcessScan,
+}
+
+impl PartialEq for TimedScan {
+    fn eq(&self, other: &Self) -> bool {
+        self.at == other.at
     }
-    let Some(pid) = i32::try_from(record.pid)
-        .ok()
-        .and_then(rustix::process::Pid::from_raw)
-    else {
-        return false;
-    };
-    match rustix::process::test_kill_process(pid) {
-        Ok(()) | Err(Errno::PERM) => {}
-        Err(_) => return false,
+}
+
+impl Eq for TimedScan {}
+
+impl TimedScan {
+    fn run(deadline: Option<Instant>) -> Arc<Self> {
+        let at = Instant::now();
+        let deadline = deadline.map(|d| d.max(at + MIN_SCAN_TIME));
+        Arc::new(Self {
+            at,
+            scan: procs::ProcessScan::run(deadline),
+        })
     }
-    // The id may have been reused by a later process: the start time tells them apart.
-    match record::process_start_time(record.pid) {
-        Some(now) if record.start_time != 0 => now == record.start_time,
-        _ => true,
+}
+
+/// Whether processes the dead owner of `parsed` led still run: a live process whose
+/// process group or session is the owner's pid. Its children (a subprocess it started,
+/// which may open its temp files by name at any time) stay in its group unless they
+/// left it, so a group leader's entries wait for its whole group; a member's own entries
+/// (pid other than the group's) do not. The kernel never gives a pid to a new process
+/// while a group or session of that number exists, so such a group is the owner's — unless
+/// the pid now runs another process (another start time), whose group it then is.
+/// `None` when the process table could not be read to the end (a deadline).
+fn owner_group_alive(
+    parsed: &ParsedRecord,
+    us: &Identity,
+    processes: &mut Option<Arc<TimedScan>>,
+    deadline: Option<Instant>,
+) -> Option<bool> {
+    if pid_table(parsed, us) != PidTable::Ours {
+        return Some(false);
     }
+    if let Some(now) = procs::stat_of(parsed.pid) {
+        if parsed.start_time != 0 && now.start_time != parsed.start_time {
+            return Some(false);
+        }
+    }
+    let leader = i64::from(parsed.pid);
+    let scan = &processes
+        .get_or_insert_with(|| TimedScan::run(deadline))
+        .scan;
+    if !scan.available {
+        return Some(false);
+    }
+    if scan.groups.contains(&leader) || scan.sessions.contains(&leader) {
+        return Some(true);
+    }
+    scan.complete.then_some(false)
 }
 
 /// What `flock(LOCK_NB)` on a record said.
@@ -236,12 +395,14 @@ fn try_lock(fd: &OwnedFd, operation: FlockOperation) -> Result<LockState, Errno>
 }
 
 /// Whether the owner of `parsed` still runs, given what trying its lock said. A lock held by
-/// someone else always means live; a lock we could take means dead only if the owner said it
-/// holds one; otherwise the header's identity of the owner decides.
+/// someone else always means live. A lock we could take on a record whose owner said it holds
+/// one means dead, unless the owner's pid still runs with the recorded start time (it
+/// `exec`ed: the lock descriptor is close-on-exec); records without a lock are judged by the
+/// header's identity of the owner.
 fn record_live(lock: LockState, parsed: &ParsedRecord, us: &Identity) -> bool {
     match lock {
         LockState::HeldElsewhere => true,
-        LockState::Ours if parsed.locked => false,
+        LockState::Ours if parsed.locked => exec_survivor(parsed, us),
         LockState::Ours | LockState::Unsupported => owner_alive(parsed, us),
     }
 }
@@ -271,6 +432,7 @@ pub(super) fn live_entries(path: &Path) -> std::io::Result<HashSet<(u64, u64)>> 
     let euid = rustix::process::geteuid().as_raw();
     let us = Identity::current();
     let host = record::machine_id();
+    let mut processes = None;
     for name in list(&dir).map_err(|e| with_path(e.into(), path))? {
         if !name.ends_with(RECORD_SUFFIX) {
             continue; // `.new`: no entry yet; claimed: a dead owner's, being swept
@@ -292,8 +454,15 @@ pub(super) fn live_entries(path: &Path) -> std::io::Result<HashSet<(u64, u64)>> 
         match read_record(fd.as_fd()).map_err(|e| with_path(e, &record_path))? {
             Parsed::Record(parsed) => {
                 // Another host's entries are judged by age alone (its owner's liveness cannot
-                // be told from here); pending ones are too young for any age rule.
-                if !parsed.other_host(&host) && record_live(lock, &parsed, &us) {
+                // be told from here); pending ones are too young for any age rule. A dead
+                // leader's entries stay in use while its group runs, as for `sweep`; a process
+                // table that cannot be read to the end counts as running.
+                if !parsed.other_host(&host)
+                    && (record_live(lock, &parsed, &us)
+                        || (!parsed.entries.is_empty()
+                            && owner_group_alive(&parsed, &us, &mut processes, None)
+                                != Some(false)))
+                {
                     live.extend(
                         parsed
                             .entries
@@ -322,6 +491,8 @@ pub(super) fn live_entries(path: &Path) -> std::io::Result<HashSet<(u64, u64)>> 
 struct RecordSweep<'a> {
     registry: &'a OwnedFd,
     registry_path: &'a Path,
+    /// The registry's path with its symbolic links resolved.
+    registry_real: &'a Path,
     /// The name the record was listed under (the cursor goes by it).
     listed: &'a str,
     /// Its name now: the listed one, or the claimed one of a record an earlier slice
@@ -334,6 +505,8 @@ struct RecordSweep<'a> {
     us: &'a std::cell::OnceCell<Identity>,
     /// This machine (see [`record::machine_id`]).
     host: &'a ([u8; 16], bool),
+    /// The process table, scanned once per sweep when a dead record with entries is found.
+    processes: &'a mut Option<Arc<TimedScan>>,
     report: &'a mut SweepReport,
     budget: &'a mut Budget,
 }
@@ -417,6 +590,13 @@ impl RecordSweep<'_> {
             self.report.records_live += 1;
             return;
         }
+        if resumed.is_none() {
+            if let Some(parsed) = parsed.as_ref().filter(|p| !p.entries.is_empty()) {
+                if self.kept_by_owner_group(parsed) {
+                    return;
+                }
+            }
+        }
         let name = if locked || self.dry_run || (claimed && resumed.is_some()) {
             self.name.to_owned()
         } else {
@@ -446,8 +626,9 @@ impl RecordSweep<'_> {
             return; // the record stays, to be finished by a later sweep
         };
         if in_use {
-            // A directory still locked by a live user (a worker the dead owner forked): the
-            // record stays so that a later sweep removes it once the lock is released.
+            // An entry still used by a live process (a directory a worker the dead owner
+            // forked still locks, a file a child holds open, a working directory inside) keeps
+            // the record, so that a later sweep removes it once that process lets go.
             return;
         }
         self.report.records_removed += 1;
@@ -455,6 +636,22 @@ impl RecordSweep<'_> {
             // Unlinked while still locked: no other sweeper can have started on it.
             if let Err(err) = rustix::fs::unlinkat(self.registry, name.as_str(), AtFlags::empty()) {
                 self.error(err);
+            }
+        }
+    }
+
+    /// Whether the record must stay because processes its dead owner led still run (counted
+    /// live), or because the process table could not be read in time (the sweep incomplete).
+    fn kept_by_owner_group(&mut self, parsed: &ParsedRecord) -> bool {
+        match self.owner_group_alive(parsed) {
+            Some(false) => false,
+            Some(true) => {
+                self.report.records_live += 1;
+                true
+            }
+            None => {
+                self.report.complete = false;
+                true
             }
         }
     }
@@ -478,6 +675,35 @@ impl RecordSweep<'_> {
                 return None;
             }
             self.budget.used += 1;
+            let registry = [self.registry_path, self.registry_real];
+            if let Some(why) = registry::refuse_entry(&entry.path, &registry) {
+                let err = std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!("crash guard record entry refused: {why}"),
+                );
+                let err = with_path(err, &entry.path);
+                self.report.errors.push((entry.path.clone(), err));
+                continue;
+            }
+            if entry.kind == EntryKind::Dir
+                && !(self.budget.fds.trees_allowed() && self.budget.fds.room())
+            {
+                // Not within the sweep's share of descriptors here: a sweep in a process
+                // with more room (or later) removes it.
+                self.report
+                    .skipped
+                    .push((entry.path.clone(), SkipReason::TooLarge));
+                self.report.complete = false;
+                in_use = true;
+                continue;
+            }
+            if self.held_by_a_live_process(entry) {
+                self.report
+                    .skipped
+                    .push((entry.path.clone(), SkipReason::InUse));
+                in_use = true;
+                continue;
+            }
             match sweep_entry(entry, owner, self.dry_run, self.report, self.budget) {
                 Outcome::Done => {}
                 Outcome::InUse => in_use = true,
@@ -494,6 +720,7 @@ impl RecordSweep<'_> {
     /// Leaves the cursor at entry `next_entry` of this record (named `name` now).
     fn stop_inside(&mut self, name: &str, st: &Stat, next_entry: usize, in_use: bool) {
         self.report.resume = Some(SweepCursor {
+            processes: self.processes.clone(),
             from: self.listed.to_owned(),
             partial: Some(PartialRecord {
                 name: name.to_owned(),
@@ -503,6 +730,56 @@ impl RecordSweep<'_> {
                 in_use,
             }),
         });
+    }
+
+    /// The process table, scanned on first use in this sweep.
+    fn processes(&mut self) -> &procs::ProcessScan {
+        let deadline = self.budget.deadline;
+        &self
+            .processes
+            .get_or_insert_with(|| TimedScan::run(deadline))
+            .scan
+    }
+
+    fn owner_group_alive(&mut self, parsed: &ParsedRecord) -> Option<bool> {
+        let deadline = self.budget.deadline;
+        owner_group_alive(
+            parsed,
+            self.us.get_or_init(Identity::current),
+            self.processes,
+            deadline,
+        )
+    }
+
+    /// Whether a live process holds `entry` open (a descriptor, its working or root
+    /// directory), or for a directory anything inside it. Unknown (the scan ran out of time)
+    /// counts as held: the record then waits for a later sweep.
+    fn held_by_a_live_process(&mut self, entry: &RecordEntry) -> bool {
+        // Only while the path still leads to the recorded inode: a freed inode number is
+        // handed to the next new file at once (ext4), which some other process may hold; a
+        // replaced or vanished entry is skipped by the removal's own checks anyway.
+        match rustix::fs::lstat(&entry.path) {
+            Ok(st) if stat_dev(&st) == entry.dev() && stat_ino(&st) == entry.ino() => {}
+            _ => return false,
+        }
+        // The kernel names held files by their real path: the entry's parent resolved (the
+        // entry itself is not followed, were it replaced by a link to somewhere else).
+        let real = match (entry.kind, entry.path.parent(), entry.path.file_name()) {
+            (EntryKind::Dir, Some(parent), Some(name)) => {
+                std::fs::canonicalize(parent).ok().map(|p| p.join(name))
+            }
+            _ => None,
+        };
+        let scan = self.processes();
+        if !scan.available {
+            return false;
+        }
+        let mut dirs: Vec<&Path> = Vec::new();
+        if entry.kind == EntryKind::Dir {
+            dirs.push(&entry.path);
+            dirs.extend(real.as_deref());
+        }
+        !scan.complete || scan.holds(entry.dev(), entry.ino(), &dirs)
     }
 
     /// A `.new` record, which its creator has not finished. A young one may be mid-creation:
@@ -805,6 +1082,8 @@ fn remove_dir(
 ) -> Result<(), Left> {
     let mut options = crate::remove::RemoveOptions::new();
     options.expect_root(root.0, root.1);
+    // One walker: its descriptors are bounded (see `fds`); helpers would each add as many.
+    options.threads(1);
     if let Some(deadline) = budget.deadline {
         options.deadline(deadline);
     }

@@ -43,6 +43,9 @@ pub(super) struct ScanBounds<'a> {
     pub deadline: Option<Instant>,
     /// `(device, inode)` of entries live processes guard: finding one sets `live_entry`.
     pub live: Option<&'a HashSet<(u64, u64)>>,
+    /// The deepest the walk descends (at most [`MAX_DEPTH`]); it holds one descriptor per
+    /// level, so this bounds its descriptors.
+    pub max_depth: usize,
 }
 
 impl Default for ScanBounds<'_> {
@@ -51,6 +54,7 @@ impl Default for ScanBounds<'_> {
             max_entries: MAX_ENTRIES,
             deadline: None,
             live: None,
+            max_depth: MAX_DEPTH,
         }
     }
 }
@@ -161,7 +165,7 @@ pub(super) fn scan_tree(root: OwnedFd, root_stat: &Stat, bounds: &ScanBounds<'_>
         if FileType::from_raw_mode(st.st_mode) != FileType::Directory {
             continue;
         }
-        if depth >= MAX_DEPTH {
+        if depth >= MAX_DEPTH.min(bounds.max_depth) {
             scan.complete = false;
             continue;
         }

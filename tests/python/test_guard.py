@@ -44,7 +44,9 @@ class Child:
     """A Python child running ``code`` with ``argv[1] = work``; it prints one JSON line when
     ready, then waits. Killed with SIGKILL by ``kill`` (and on leaving the ``with``)."""
 
-    def __init__(self, code: str, work: Path, env: dict[str, str]) -> None:
+    def __init__(
+        self, code: str, work: Path, env: dict[str, str], new_session: bool = False
+    ) -> None:
         self.proc = subprocess.Popen(
             [sys.executable, "-c", textwrap.dedent(code), str(work)],
             stdin=subprocess.PIPE,
@@ -52,6 +54,7 @@ class Child:
             stderr=subprocess.PIPE,
             env=env,
             text=True,
+            start_new_session=new_session,
         )
 
     def ready(self) -> Any:
@@ -809,3 +812,392 @@ def test_a_small_tmpfs_holds_as_many_guarded_files_as_the_standard_module_puts_t
     finally:
         subprocess.run(["umount", str(mount)], check=False)
         mount.rmdir()
+
+
+UNDECODABLE_CHILD = """
+import json, os, sys, time
+import ferrotemp
+f = ferrotemp.NamedTemporaryFile(prefix=b"bad\\xff-", dir=os.fsencode(sys.argv[1]))
+print(json.dumps({"name": os.fsdecode(f.name)}), flush=True)
+time.sleep(600)
+"""
+
+
+@pytest.mark.parametrize("as_json", [False, True])
+def test_cli_prints_a_path_that_is_not_utf8_escaped_on_a_strict_utf8_stdout(
+    tmp_path: Path, as_json: bool
+) -> None:
+    root, registry, work = make_root(tmp_path)
+    with Child(UNDECODABLE_CHILD, work, guard_env(registry)) as child:
+        name = child.ready()["name"]
+    raw = os.fsencode(name)
+    assert b"bad\xff-" in raw and os.path.lexists(raw)
+    shown = raw.decode("utf-8", "backslashreplace")
+    assert "bad\\xff-" in shown
+    env = guard_env(registry, PYTHONIOENCODING="utf-8:strict")
+    done = run_cli("--dir", str(root), *(["--json"] if as_json else []), env=env)
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr, done.stderr
+    if as_json:
+        # Valid JSON, plain ASCII, with the name in the same escaped form as the text output.
+        done.stdout.encode("ascii")
+        report = json.loads(done.stdout)
+        assert report["paths"] == [shown]
+    else:
+        assert done.stdout.splitlines()[1:] == [f"  {shown}"]
+    assert not os.path.lexists(raw)
+
+
+EXEC_CHILD = """
+import json, os, sys
+import ferrotemp
+work = sys.argv[1]
+d = ferrotemp.TemporaryDirectory(dir=work)
+with open(os.path.join(d.name, "data"), "wb") as out:
+    out.write(b"d" * 10)
+f = ferrotemp.NamedTemporaryFile(dir=work)
+f.write(b"f" * 10)
+f.flush()
+print(json.dumps({"dir": d.name, "file": f.name}), flush=True)
+# A launcher handing its temp entries to a tool: same pid, new program, and the record's
+# lock descriptor (close-on-exec) is gone.
+os.execv("/bin/sleep", ["sleep", "600"])
+"""
+
+
+def test_an_execed_owner_keeps_its_entries_until_it_dies(tmp_path: Path) -> None:
+    root, registry, work = make_root(tmp_path)
+    with Child(EXEC_CHILD, work, guard_env(registry)) as child:
+        listed = child.ready()
+        entries = [listed["dir"], listed["file"]]
+        # Wait for the exec: the record's lock is released when the old program goes.
+        deadline = time.monotonic() + 10
+        while Path(f"/proc/{child.proc.pid}/comm").read_text().strip() != "sleep":
+            assert time.monotonic() < deadline, "the child never exec'd"
+            time.sleep(0.01)
+        for _ in range(2):
+            report = ferrotemp.sweep(root)
+            assert report.entries == 0, report
+            assert report.records_live == 1
+            assert all(os.path.exists(p) for p in entries)
+        done = run_cli("--dir", str(root), "--json")
+        assert done.returncode == 0 and json.loads(done.stdout)["entries"] == 0
+        assert all(os.path.exists(p) for p in entries)
+        child.kill()
+    report = ferrotemp.sweep(root)
+    assert set(report.paths) == set(entries)
+    assert not any(os.path.lexists(p) for p in entries)
+    assert records(registry) == []
+
+
+def wait_gone(pid: int) -> None:
+    """Waits until ``pid`` (not our child: reaped by init or a subreaper) has ended."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            with open(f"/proc/{pid}/stat") as stat:
+                if stat.read().rsplit(") ", 1)[1].startswith(("Z", "X")):
+                    return
+        except FileNotFoundError:
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"process {pid} did not end")
+
+
+READER_PARENT = """
+import json, os, subprocess, sys, time
+import ferrotemp
+work = sys.argv[1]
+f = ferrotemp.NamedTemporaryFile(dir=work)
+f.write(b"shared")
+f.flush()
+# A child that reads the file by name now and then, never holding it open in between.
+reader = subprocess.Popen(
+    [sys.executable, "-c",
+     "import sys, time\\n"
+     "while True:\\n"
+     "    with open(sys.argv[1], 'rb') as f: f.read()\\n"
+     "    time.sleep(0.05)\\n",
+     f.name],
+    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+)
+print(json.dumps({"file": f.name, "reader": reader.pid}), flush=True)
+time.sleep(600)
+"""
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/stat"), reason="needs Linux /proc")
+def test_a_child_of_a_killed_group_leader_keeps_its_temp_file(tmp_path: Path) -> None:
+    root, registry, work = make_root(tmp_path)
+    # Started as a shell starts a job (or a service manager a service): a group leader.
+    child = Child(READER_PARENT, work, guard_env(registry), new_session=True)
+    reader = 0
+    try:
+        assert os.getpgid(child.proc.pid) == child.proc.pid
+        listed = child.ready()
+        reader = listed["reader"]
+        child.kill()
+        for _ in range(3):
+            report = ferrotemp.sweep(root)
+            assert report.entries == 0, report
+            assert report.records_live == 1
+            assert Path(listed["file"]).read_bytes() == b"shared"
+            time.sleep(0.1)
+        # The reader still runs and still reads it.
+        assert os.path.exists(f"/proc/{reader}")
+    finally:
+        child.kill()
+        if reader:
+            os.kill(reader, signal.SIGKILL)
+            wait_gone(reader)
+    report = ferrotemp.sweep(root)
+    assert report.paths == (listed["file"],)
+    assert not os.path.lexists(listed["file"])
+    assert records(registry) == []
+
+
+HOLDER_PARENT = """
+import json, os, subprocess, sys, time
+import ferrotemp
+work = sys.argv[1]
+d = ferrotemp.TemporaryDirectory(dir=work)
+inside = os.path.join(d.name, "inside")
+with open(inside, "wb") as out:
+    out.write(b"i")
+f = ferrotemp.NamedTemporaryFile(dir=work)
+# Children in sessions of their own (daemonised workers): one works inside the directory,
+# one holds a file in it open, one holds the named file open.
+code = "import sys, time\\nf = open(sys.argv[1], 'rb')\\ntime.sleep(600)\\n"
+quiet = dict(start_new_session=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+             stderr=subprocess.DEVNULL)
+workers = [
+    subprocess.Popen(["sleep", "600"], cwd=d.name, **quiet),
+    subprocess.Popen([sys.executable, "-c", code, inside], **quiet),
+    subprocess.Popen([sys.executable, "-c", code, f.name], **quiet),
+]
+time.sleep(0.5)
+print(json.dumps({"dir": d.name, "file": f.name, "workers": [w.pid for w in workers]}),
+      flush=True)
+time.sleep(600)
+"""
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/stat"), reason="needs Linux /proc")
+def test_entries_a_live_process_holds_open_outlive_their_killed_owner(tmp_path: Path) -> None:
+    root, registry, work = make_root(tmp_path)
+    with Child(HOLDER_PARENT, work, guard_env(registry)) as child:
+        listed = child.ready()
+    workers = listed["workers"]
+    try:
+        # One worker at a time lets go; until the last one does, something stays in use.
+        for i, worker in enumerate(workers):
+            report = ferrotemp.sweep(root)
+            held = {listed["dir"]} if i < 2 else {listed["file"]}
+            assert held <= {p for p, why in report.skipped if why == "in_use"}, report
+            assert not held & set(report.paths)
+            assert all(os.path.exists(p) for p in held)
+            assert len(records(registry)) == 1
+            os.kill(worker, signal.SIGKILL)
+            wait_gone(worker)
+    finally:
+        for worker in workers:
+            try:
+                os.kill(worker, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+    report = ferrotemp.sweep(root)
+    assert not os.path.lexists(listed["dir"]) and not os.path.lexists(listed["file"])
+    assert records(registry) == []
+
+
+FOREIGN_PARENT_CHILD = """
+import json, os, sys, warnings
+import ferrotemp
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    f = ferrotemp.NamedTemporaryFile()
+    d = ferrotemp.TemporaryDirectory()
+    g = ferrotemp.NamedTemporaryFile()
+print(json.dumps({
+    "tempdir": ferrotemp.gettempdir(),
+    "warnings": [str(w.message) for w in caught if w.category is RuntimeWarning],
+    "made": [os.path.exists(f.name), os.path.isdir(d.name)],
+}), flush=True)
+"""
+
+
+@pytest.mark.skipif(
+    not hasattr(os, "geteuid") or os.geteuid() != 0, reason="needs root to chown to nobody"
+)
+def test_a_tmpdir_under_another_users_directory_turns_the_guard_off_with_one_warning(
+    tmp_path: Path,
+) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    os.chown(shared, 65534, 65534)
+    tempdir = shared / "tmp"
+    tempdir.mkdir()
+    env = guard_env(tmp_path / "unused", TMPDIR=str(tempdir))
+    del env["FERROTEMP_GUARD_DIR"]  # the default registry: <TMPDIR>/ferrotemp-guard-<uid>
+    done = subprocess.run(
+        [sys.executable, "-c", FOREIGN_PARENT_CHILD],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout)
+    assert out["tempdir"] == str(tempdir)
+    assert out["made"] == [True, True]
+    assert len(out["warnings"]) == 1, out["warnings"]
+    assert "crash guard disabled" in out["warnings"][0]
+    assert "owned by uid 65534" in out["warnings"][0]
+    assert not (tempdir / REGISTRY_NAME).exists()
+    assert os.listdir(tempdir) == []
+    # A sweep of that temp dir refuses it too.
+    done = run_cli("--dir", str(tempdir))
+    assert done.returncode == 1 and "owned by uid 65534" in done.stderr
+
+
+LOW_NOFILE_CHILD = """
+import json, os, resource, sys, threading
+import ferrotemp
+root, limit, headroom = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+resource.setrlimit(resource.RLIMIT_NOFILE, (limit, hard))
+# The program's own opens: up to `headroom` short of its limit, counting what it holds.
+own = limit - headroom - (len(os.listdir("/proc/self/fd")) - 1) - 1
+stop = threading.Event()
+sweeps = [0]
+worked = [0]
+
+def sweeper():
+    while not stop.is_set():
+        report = ferrotemp.sweep(root, dry_run=True)
+        sweeps[0] += 1
+        worked[0] += bool(report.paths or report.skipped)
+
+thread = threading.Thread(target=sweeper)
+thread.start()
+failures, rounds = [], 0
+while rounds < 300 or sweeps[0] < 20:
+    rounds += 1
+    held = []
+    try:
+        for _ in range(own):
+            held.append(open(os.devnull, "rb"))
+    except OSError as err:
+        failures.append(err.errno)
+    finally:
+        for f in held:
+            f.close()
+stop.set()
+thread.join()
+out = {"failures": failures, "rounds": rounds, "sweeps": sweeps[0], "worked": worked[0]}
+print(json.dumps(out), flush=True)
+"""
+
+DEEP_CRASH_CHILD = """
+import json, os, sys, time
+import ferrotemp
+work = sys.argv[1]
+dirs = [ferrotemp.TemporaryDirectory(dir=work) for _ in range(4)]
+for d in dirs:
+    path = d.name
+    for _ in range(63):  # as deep as a measuring walk goes (64 levels with the root)
+        path = os.path.join(path, "d")
+    os.makedirs(path)
+    with open(os.path.join(path, "leaf"), "wb") as out:
+        out.write(b"x")
+print(json.dumps({"dirs": [d.name for d in dirs]}), flush=True)
+time.sleep(600)
+"""
+
+
+@pytest.mark.parametrize("limit", [512, 1024])
+def test_sweeps_leave_a_program_its_descriptors_under_a_low_limit(
+    tmp_path: Path, limit: int
+) -> None:
+    root, registry, work = make_root(tmp_path)
+    with Child(DEEP_CRASH_CHILD, work, guard_env(registry)) as child:
+        dirs = child.ready()["dirs"]
+    # The sweep's documented share of the soft limit: max(16, limit / 16). The program keeps
+    # exactly that much of its limit free while sweeps walk the dead trees beside it.
+    share = max(16, limit // 16)
+    done = subprocess.run(
+        [sys.executable, "-c", LOW_NOFILE_CHILD, str(root), str(limit), str(share)],
+        capture_output=True,
+        text=True,
+        env=guard_env(registry),
+        check=False,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout)
+    assert out["sweeps"] >= 20 and out["rounds"] >= 300
+    assert out["worked"] >= 1, out  # not only sweeps that found no room
+    assert out["failures"] == [], out
+    # A sweep in a process with room enough still removes the dead trees.
+    report = ferrotemp.sweep(root)
+    assert set(report.paths) == set(dirs)
+    assert records(registry) == []
+
+
+def test_the_cli_sweeps_directory_trees_even_when_started_under_a_low_limit(
+    tmp_path: Path,
+) -> None:
+    root, registry, work = make_root(tmp_path)
+    with Child(DEEP_CRASH_CHILD, work, guard_env(registry)) as child:
+        dirs = child.ready()["dirs"]
+    # Under a soft limit of 256 a sweep's share (16) is too small for a tree removal; the
+    # CLI, being its own process, raises its soft limit first (as far as the hard one allows).
+    code = (
+        "import resource, sys\n"
+        "hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]\n"
+        "resource.setrlimit(resource.RLIMIT_NOFILE, (256, hard))\n"
+        "import ferrotemp\n"
+        "print(len(ferrotemp.sweep(sys.argv[1], dry_run=True).paths))\n"
+        "from ferrotemp.__main__ import main\n"
+        "sys.argv = ['ferrotemp', 'sweep', '--dir', sys.argv[1], '--json']\n"
+        "sys.exit(main())\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(root)],
+        capture_output=True,
+        text=True,
+        env=guard_env(registry),
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    first, rest = done.stdout.split("\n", 1)
+    assert first == "0"  # within the process's own low limit: left for later
+    assert set(json.loads(rest)["paths"]) == set(dirs)
+    assert records(registry) == []
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/stat"), reason="needs Linux /proc")
+def test_age_sweep_leaves_a_killed_group_leaders_file_while_its_child_runs(
+    tmp_path: Path,
+) -> None:
+    root, registry, work = make_root(tmp_path)
+    args = ("--older-than", "1s", "--prefix", "tmp", "--dir", str(work), "--json")
+    child = Child(READER_PARENT, work, guard_env(registry), new_session=True)
+    reader = 0
+    try:
+        listed = child.ready()
+        reader = listed["reader"]
+        child.kill()
+        time.sleep(AGE_WAIT)
+        done = run_cli(*args, env=guard_env(registry))
+        assert done.returncode == 0, done.stderr
+        report = json.loads(done.stdout)
+        assert [listed["file"], "in_use"] in report["skipped"], report
+        assert Path(listed["file"]).read_bytes() == b"shared"
+    finally:
+        child.kill()
+        if reader:
+            os.kill(reader, signal.SIGKILL)
+            wait_gone(reader)
+    done = run_cli(*args, env=guard_env(registry))
+    assert json.loads(done.stdout)["paths"] == [listed["file"]]
