@@ -37,6 +37,18 @@
 //! Linux, a directory that cannot even be opened for reading is fixed through an `O_PATH`
 //! descriptor (`chmod("/proc/self/fd/N")`, which names exactly that inode) and then re-opened,
 //! its identity checked.
+//!
+//! # Mounts
+//!
+//! Removal never crosses into another mount, as `rm --one-file-system` and systemd-tmpfiles
+//! behave: every directory entered is compared with the root by device *and* mount id (a bind
+//! mount of the same filesystem has the root's device). A mount point found inside is neither
+//! entered nor removed; it is reported with `EBUSY` (what `rmdir` says of a mount point), and
+//! the rest of the tree is removed. A root that is itself a mount point (on another mount than
+//! its parent directory) is refused whole, with `EBUSY`. The mount id comes from `statx`'s
+//! `STATX_MNT_ID` (Linux ≥ 5.8), else from `/proc/self/fdinfo` (Linux ≥ 3.15); where neither
+//! answers (other systems), only devices are compared, which still stops at every mount of
+//! another filesystem but not at a bind mount of the same one (see [`mount_id`]).
 
 use std::error::Error as StdError;
 use std::fmt;
@@ -225,6 +237,31 @@ impl From<RemoveError> for io::Error {
     }
 }
 
+/// The mount id of the file behind `fd`: `statx`'s `STATX_MNT_ID` (Linux ≥ 5.8), else the
+/// `mnt_id:` line of `/proc/self/fdinfo/<fd>` (Linux ≥ 3.15); `None` where neither exists.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+#[must_use]
+pub fn mount_id(fd: std::os::fd::BorrowedFd<'_>) -> Option<u64> {
+    use rustix::fs::{statx, AtFlags, StatxFlags};
+    if let Ok(stx) = statx(fd, c"", AtFlags::EMPTY_PATH, StatxFlags::MNT_ID) {
+        if StatxFlags::from_bits_retain(stx.stx_mask).contains(StatxFlags::MNT_ID) {
+            return Some(stx.stx_mnt_id);
+        }
+    }
+    use std::os::fd::AsRawFd;
+    let info = std::fs::read_to_string(format!("/proc/self/fdinfo/{}", fd.as_raw_fd())).ok()?;
+    info.lines()
+        .find_map(|line| line.strip_prefix("mnt_id:"))
+        .and_then(|id| id.trim().parse().ok())
+}
+
+/// Elsewhere there is no mount id to read: only devices are compared.
+#[cfg(all(unix, not(any(target_os = "linux", target_os = "android"))))]
+#[must_use]
+pub fn mount_id(_fd: std::os::fd::BorrowedFd<'_>) -> Option<u64> {
+    None
+}
+
 /// Removes the directory tree at `path` without ever following a symbolic link, continuing
 /// past errors and using all cores.
 ///
@@ -303,6 +340,46 @@ mod imp {
     #[allow(clippy::unnecessary_cast, clippy::useless_conversion)]
     fn mode_of(st: &rfs::Stat) -> Mode {
         Mode::from_raw_mode(st.st_mode as RawMode)
+    }
+
+    /// The mount the walk stays on: the root's device and mount id.
+    #[derive(Clone, Copy)]
+    struct Fence {
+        dev: u64,
+        mount: Option<u64>,
+    }
+
+    impl Fence {
+        fn of(fd: BorrowedFd<'_>, st: &rfs::Stat) -> Self {
+            Self {
+                dev: identity(st).0,
+                mount: super::mount_id(fd),
+            }
+        }
+
+        fn same_mount(self, other: Fence) -> bool {
+            self.dev == other.dev
+                && match (self.mount, other.mount) {
+                    (Some(a), Some(b)) => a == b,
+                    _ => true,
+                }
+        }
+
+        /// Whether the directory behind `fd` (whose `Stat` is `st`) is on another mount.
+        fn crossed_by(self, fd: BorrowedFd<'_>, st: &rfs::Stat) -> bool {
+            if identity(st).0 != self.dev {
+                return true;
+            }
+            match self.mount {
+                Some(root) => super::mount_id(fd).is_some_and(|here| here != root),
+                None => false,
+            }
+        }
+    }
+
+    /// `EBUSY`, what `rmdir` says of a mount point: the entry is a mount, left alone.
+    fn mount_point_error() -> io::Error {
+        Errno::BUSY.into()
     }
 
     fn changed_error() -> io::Error {
@@ -472,6 +549,7 @@ mod imp {
         /// Indices of held anchors, ascending.
         anchors: VecDeque<usize>,
         sink: Sink<'a>,
+        fence: Fence,
     }
 
     /// The descriptor of the parent of frame `depth` (`base` for depth 0), which must be open.
@@ -504,6 +582,7 @@ mod imp {
         fn new(
             base: BorrowedFd<'a>,
             base_path: &'a Path,
+            fence: Fence,
             stop: &'a AtomicBool,
             continue_on_error: bool,
             deadline: Option<std::time::Instant>,
@@ -511,6 +590,7 @@ mod imp {
             Self {
                 base,
                 base_path,
+                fence,
                 base_may_fix: true,
                 stack: Vec::new(),
                 anchors: VecDeque::new(),
@@ -598,6 +678,11 @@ mod imp {
                     return;
                 }
             };
+            if self.fence.crossed_by(fd.as_fd(), &st) {
+                let path = path_here(self);
+                self.sink.fail(path, mount_point_error());
+                return;
+            }
             let mut may_fix = true;
             match self.sink.make_owner_rwx(fd.as_fd(), Some(&st)) {
                 Ok(changed) => may_fix = !changed,
@@ -848,6 +933,7 @@ mod imp {
     /// a shared counter, so every entry is removed by exactly one of them.
     fn remove_entries(
         root: BorrowedFd<'_>,
+        fence: Fence,
         path: &Path,
         entries: &[Entry],
         subdirs: usize,
@@ -860,6 +946,7 @@ mod imp {
             let mut walker = Walker::new(
                 root,
                 path,
+                fence,
                 stop,
                 options.continue_on_error,
                 options.deadline,
@@ -873,6 +960,7 @@ mod imp {
             let mut walker = Walker::new(
                 root,
                 path,
+                fence,
                 stop,
                 options.continue_on_error,
                 options.deadline,
@@ -957,12 +1045,20 @@ mod imp {
         };
         let root_fd = opened
             .map_err(|err| single(root_open_error(parent_fd.as_ref(), split.as_ref(), err)))?;
+        let root_st = rfs::fstat(&root_fd).map_err(|e| single(e.into()))?;
         if let Some(expected) = options.expected_root {
-            let st = rfs::fstat(&root_fd).map_err(|e| single(e.into()))?;
-            if identity(&st) != expected {
+            if identity(&root_st) != expected {
                 return Err(single(io::Error::other(
                     "not the directory expected (its path now leads elsewhere); left in place",
                 )));
+            }
+        }
+        let fence = Fence::of(root_fd.as_fd(), &root_st);
+        // A root mounted over (a bind mount or another filesystem at the path) is not ours.
+        if let Some(parent) = &parent_fd {
+            let parent_st = rfs::fstat(parent).map_err(|e| single(e.into()))?;
+            if !Fence::of(parent.as_fd(), &parent_st).same_mount(fence) {
+                return Err(single(mount_point_error()));
             }
         }
         // The root is the tree's own: it gets the same fix as any directory inside.
@@ -981,7 +1077,7 @@ mod imp {
         let subdirs = entries.iter().filter(|e| e.maybe_dir).count();
         let mut failures = root_sink.failures;
         let mut stats = root_sink.stats;
-        let results = remove_entries(root, path, &entries, subdirs, &stop, options);
+        let results = remove_entries(root, fence, path, &entries, subdirs, &stop, options);
         stats.threads = results.len();
         for (mut f, s) in results {
             failures.append(&mut f);

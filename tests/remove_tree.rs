@@ -744,3 +744,151 @@ fn tempdir_never_removes_a_replacement_at_its_path() {
     assert!(dir.close().is_err());
     assert_eq!(fs::read(path.join("precious")).unwrap(), b"keep");
 }
+
+/// A mount made by a test (as root), unmounted (lazily, so a failed assertion cannot leave it
+/// busy) when dropped.
+struct Mount(PathBuf);
+
+impl Mount {
+    /// `mount --bind source target`, or `mount -t tmpfs` when `source` is `None`; `None` when
+    /// not root or mount(8) refuses (a container without `CAP_SYS_ADMIN`).
+    fn new(source: Option<&Path>, target: &Path) -> Option<Self> {
+        if !is_root() {
+            return None;
+        }
+        let mut cmd = Command::new("mount");
+        match source {
+            Some(source) => cmd.arg("--bind").arg(source).arg(target),
+            None => cmd
+                .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
+                .arg(target),
+        };
+        let ok = cmd.status().is_ok_and(|s| s.success());
+        ok.then(|| Self(target.to_path_buf()))
+    }
+}
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+fn libc_ebusy() -> i32 {
+    rustix::io::Errno::BUSY.raw_os_error()
+}
+
+/// A tree holding a bind mount of `outside` (same filesystem: same device, another mount id)
+/// at `a/bound` and a tmpfs at `b/tmp`, next to ordinary entries.
+struct MountedTree {
+    bound: PathBuf,
+    tmpfs: PathBuf,
+    // Dropped before the scratch directory, in declaration order.
+    _mounts: (Mount, Mount),
+}
+
+fn mounted_tree(tree: &Path, outside: &Path) -> Option<MountedTree> {
+    make_inside(tree, 3);
+    let bound = tree.join("a/bound");
+    let tmpfs = tree.join("b/tmp");
+    fs::create_dir_all(&bound).unwrap();
+    fs::create_dir_all(&tmpfs).unwrap();
+    fs::write(tree.join("a/file"), "inside").unwrap();
+    fs::create_dir_all(tree.join("b/c")).unwrap();
+    let bind = Mount::new(Some(outside), &bound)?;
+    let tmp = Mount::new(None, &tmpfs)?;
+    fs::write(tmpfs.join("canary"), "on the tmpfs").unwrap();
+    fs::create_dir(tmpfs.join("sub")).unwrap();
+    fs::write(tmpfs.join("sub/canary"), "deeper").unwrap();
+    Some(MountedTree {
+        bound,
+        tmpfs,
+        _mounts: (bind, tmp),
+    })
+}
+
+/// The names in directory `dir`, sorted.
+fn names_in(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn mount_points_inside_are_reported_not_descended_and_the_rest_removed() {
+    let scratch = Scratch::new("mnt");
+    let outside = scratch.path().join("outside");
+    make_outside(&outside, 3);
+    let tree = scratch.path().join("tree");
+    let Some(mounted) = mounted_tree(&tree, &outside) else {
+        eprintln!("skipped: mounting needs root and mount(8)");
+        return;
+    };
+    let before = snapshot(&outside);
+    let err = remove_tree_nofollow(&tree).unwrap_err();
+    let busy: Vec<&Path> = err
+        .failures()
+        .iter()
+        .filter(|f| f.error.raw_os_error() == Some(libc_ebusy()))
+        .map(|f| f.path.as_path())
+        .collect();
+    assert_eq!(busy.len(), 2, "{err:?}");
+    assert!(busy.contains(&mounted.bound.as_path()), "{err:?}");
+    assert!(busy.contains(&mounted.tmpfs.as_path()), "{err:?}");
+    assert_eq!(snapshot(&outside), before);
+    assert_eq!(
+        fs::read(mounted.tmpfs.join("sub/canary")).unwrap(),
+        b"deeper"
+    );
+    assert_eq!(
+        fs::read(mounted.tmpfs.join("canary")).unwrap(),
+        b"on the tmpfs"
+    );
+    // Only the mount points and the directories holding them are left.
+    assert_eq!(names_in(&tree), ["a", "b"]);
+    assert_eq!(names_in(&tree.join("a")), ["bound"]);
+    assert_eq!(names_in(&tree.join("b")), ["tmp"]);
+}
+
+#[test]
+fn tempdir_close_names_the_mount_point_inside() {
+    let scratch = Scratch::new("tmnt");
+    let outside = scratch.path().join("outside");
+    make_outside(&outside, 2);
+    let dir = TempDir::new_in(scratch.path()).unwrap();
+    let Some(mounted) = mounted_tree(dir.path(), &outside) else {
+        eprintln!("skipped: mounting needs root and mount(8)");
+        return;
+    };
+    let before = snapshot(&outside);
+    let err = dir.close().unwrap_err();
+    let first = err.first();
+    assert_eq!(first.error.raw_os_error(), Some(libc_ebusy()), "{err:?}");
+    assert!(
+        first.path == mounted.bound || first.path == mounted.tmpfs,
+        "{err:?}"
+    );
+    assert_eq!(snapshot(&outside), before);
+    assert!(mounted.tmpfs.join("sub/canary").exists());
+}
+
+#[test]
+fn a_root_that_is_itself_a_mount_point_is_refused_whole() {
+    let scratch = Scratch::new("rmnt");
+    let outside = scratch.path().join("outside");
+    make_outside(&outside, 2);
+    let root = scratch.path().join("root");
+    fs::create_dir(&root).unwrap();
+    let Some(_mount) = Mount::new(Some(&outside), &root) else {
+        eprintln!("skipped: mounting needs root and mount(8)");
+        return;
+    };
+    let before = snapshot(&outside);
+    let err = remove_tree_nofollow(&root).unwrap_err();
+    assert_eq!(err.first().path, root);
+    assert_eq!(err.first().error.raw_os_error(), Some(libc_ebusy()));
+    assert_eq!(snapshot(&outside), before);
+}
