@@ -3,6 +3,7 @@ tree. Every test that puts a link to the outside in a tree checks the outside is
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import errno
 import fcntl
@@ -24,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 import ferrotemp
 import pytest
 from _support import needs_setpriv, run_without_dac
+from ferrotemp._guard import sweep_older_than
 
 if TYPE_CHECKING:
     from typing_extensions import assert_type
@@ -692,3 +694,136 @@ print(len(os.listdir({str(tmp_path)!r})))
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["200", "0"]
+
+
+# --- mount points inside a tree (issue 12, item 4) ---------------------------------------
+
+needs_mount = pytest.mark.skipif(
+    sys.platform != "linux" or os.geteuid() != 0 or shutil.which("mount") is None,
+    reason="mounting a bind mount or a tmpfs needs root and mount(8) on Linux",
+)
+
+
+@contextlib.contextmanager
+def mounted(source: str | None, target: str) -> Iterator[str]:
+    """A bind mount of ``source`` (a tmpfs when ``None``) at ``target``, unmounted on exit."""
+    os.makedirs(target, exist_ok=True)
+    if source is None:
+        cmd = ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", target]
+    else:
+        cmd = ["mount", "--bind", source, target]
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"mount refused here: {done.stderr.strip()}")
+    try:
+        yield target
+    finally:
+        subprocess.run(["umount", "-l", target], check=False)
+
+
+def plant_canaries(top: str) -> dict[str, bytes]:
+    """Files in ``top`` (and a subdirectory) that must survive; returns path → content."""
+    os.makedirs(os.path.join(top, "sub"), exist_ok=True)
+    canaries = {
+        os.path.join(top, "canary"): b"precious",
+        os.path.join(top, "sub", "canary"): b"deeper",
+    }
+    for path, data in canaries.items():
+        with open(path, "wb") as f:
+            f.write(data)
+    return canaries
+
+
+def assert_intact(canaries: dict[str, bytes]) -> None:
+    for path, data in canaries.items():
+        with open(path, "rb") as f:
+            assert f.read() == data, path
+
+
+@needs_mount
+@pytest.mark.parametrize("kind", ["bind", "tmpfs"])
+def test_cleanup_reports_a_mount_point_inside_and_never_enters_it(
+    tmp_path: Path, kind: str
+) -> None:
+    # shutil.rmtree (the standard module's cleanup) would delete the mounted files and then
+    # fail rmdir with EBUSY; ferrotemp does not descend: it names the mount point (EBUSY) and
+    # removes the rest.
+    outside = str(tmp_path / "outside")
+    os.mkdir(outside)
+    td = ferrotemp.TemporaryDirectory(dir=tmp_path)
+    with open(os.path.join(td.name, "ordinary"), "wb") as f:
+        f.write(b"x")
+    point = os.path.join(td.name, "deep", "mnt")
+    try:
+        with mounted(outside if kind == "bind" else None, point):
+            canaries = plant_canaries(outside if kind == "bind" else point)
+            with pytest.raises(OSError) as info:
+                td.cleanup()
+            assert info.value.errno == errno.EBUSY
+            assert info.value.filename == point
+            assert_intact(canaries)
+            assert not os.path.exists(os.path.join(td.name, "ordinary"))
+            assert os.listdir(td.name) == ["deep"]
+    finally:
+        shutil.rmtree(td.name, ignore_errors=True)
+
+
+GUARDED_DIR_CHILD = """
+import json, sys, time, ferrotemp
+d = ferrotemp.TemporaryDirectory(prefix="myapp_", dir=sys.argv[1])
+open(d.name + "/ordinary", "wb").close()
+print(json.dumps(d.name), flush=True)
+time.sleep(600)
+"""
+
+
+@needs_mount
+@pytest.mark.parametrize("sweep", ["registry", "age"])
+def test_sweeps_of_a_dead_process_directory_never_enter_a_mount_inside(
+    tmp_path: Path, sweep: str
+) -> None:
+    root = tmp_path / "root"
+    root.mkdir()
+    outside = str(tmp_path / "outside")
+    os.mkdir(outside)
+    canaries = plant_canaries(outside)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FERROTEMP_")}
+    env["FERROTEMP_GUARD_DIR"] = str(root / f"ferrotemp-guard-{os.geteuid()}")
+    env["FERROTEMP_GUARD_SWEEP"] = "0"
+    child = subprocess.Popen(
+        [sys.executable, "-c", GUARDED_DIR_CHILD, str(root)],
+        stdout=subprocess.PIPE,
+        env=env,
+        text=True,
+    )
+    assert child.stdout is not None
+    name = json.loads(child.stdout.readline())
+    bound = os.path.join(name, "bound")
+    tmpfs = os.path.join(name, "sub", "tmp")
+    try:
+        with contextlib.ExitStack() as mounts:
+            mounts.enter_context(mounted(outside, bound))
+            if sweep == "registry":
+                # The age sweep already skipped trees holding another device; a bind mount
+                # of the same filesystem is what it missed.
+                mounts.enter_context(mounted(None, tmpfs))
+                canaries.update(plant_canaries(tmpfs))
+            child.kill()
+            child.wait()
+            if sweep == "registry":
+                report = ferrotemp.sweep(root)
+                failed = {path for path, _ in report.errors}
+                assert {bound, tmpfs} <= failed, report
+                assert not os.path.exists(os.path.join(name, "ordinary"))
+            else:
+                time.sleep(1.3)  # past a one-second cutoff (change times cannot be set back)
+                report = sweep_older_than(root, "myapp_", 1)
+                assert (name, "other_filesystem") in report.skipped, report
+                assert os.path.exists(os.path.join(name, "ordinary"))
+            assert_intact(canaries)
+    finally:
+        if child.poll() is None:
+            child.kill()
+        child.wait()
+        child.stdout.close()
+        shutil.rmtree(name, ignore_errors=True)
