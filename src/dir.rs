@@ -180,18 +180,27 @@ impl TempDir {
 /// (not empty, a symlink or file swapped in, a permission problem) leaves the verdict to the
 /// walk.
 ///
-/// The walk removes the tree only if its root is still `identity` (the directory this value
-/// made), so a directory renamed away and replaced by another at the same path (possible in
-/// a shared `dir=` without the sticky bit) is never what gets removed. (An *empty*
-/// replacement could still go by the first `rmdir`.)
+/// What is removed at the path is the directory this value made (`identity`), or a real
+/// directory of the same user put there since — the standard module removes a scratch
+/// directory that its owner deleted and made again, and so does this. A symlink is never
+/// followed nor removed (`ELOOP`), and a directory of another user is left in place
+/// (`EPERM`): in a shared `dir=` without the sticky bit someone else could have put it there.
 #[cfg(unix)]
 fn remove_tree_nofollow_fast(path: &Path, identity: Option<(u64, u64)>) -> Result<(), RemoveError> {
-    if std::fs::remove_dir(path).is_ok() {
+    let euid = rustix::process::geteuid().as_raw();
+    // The same rule as the walk's, checked before the rmdir. A swap between the check and the
+    // rmdir needs write access to the parent, which lets the swapper remove an empty directory
+    // there by itself anyway (in a sticky directory it cannot swap ours).
+    let ours = rustix::fs::lstat(path).is_ok_and(|st| {
+        rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::Directory
+            && (Some(stat_identity(&st)) == identity || st.st_uid == euid)
+    });
+    if ours && std::fs::remove_dir(path).is_ok() {
         return Ok(());
     }
     let mut options = RemoveOptions::new();
     if let Some((dev, ino)) = identity {
-        options.expect_root(dev, ino);
+        options.expect_root(dev, ino).accept_replaced_root_of(euid);
     }
     remove_tree_nofollow_with(path, &options).map(|_| ())
 }

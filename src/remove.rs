@@ -70,6 +70,7 @@ pub struct RemoveOptions {
     continue_on_error: bool,
     threads: usize,
     expected_root: Option<(u64, u64)>,
+    replaced_root_owner: Option<u32>,
     deadline: Option<std::time::Instant>,
 }
 
@@ -87,6 +88,7 @@ impl RemoveOptions {
             continue_on_error: true,
             threads: 0,
             expected_root: None,
+            replaced_root_owner: None,
             deadline: None,
         }
     }
@@ -104,6 +106,17 @@ impl RemoveOptions {
     /// mismatch nothing is removed and the error names the path.
     pub fn expect_root(&mut self, dev: u64, ino: u64) -> &mut Self {
         self.expected_root = Some((dev, ino));
+        self
+    }
+
+    /// With [`RemoveOptions::expect_root`]: a root that is not the directory expected is still
+    /// removed if it is a real directory (never a symlink: the root is opened with
+    /// `O_NOFOLLOW`) owned by `uid`, as the standard module removes a scratch directory its
+    /// owner deleted and made again at the same path. One owned by anyone else is left in
+    /// place with `EPERM` (removing it is not this owner's business; the error names the
+    /// path).
+    pub fn accept_replaced_root_of(&mut self, uid: u32) -> &mut Self {
+        self.replaced_root_owner = Some(uid);
         self
     }
 
@@ -1048,9 +1061,13 @@ mod imp {
         let root_st = rfs::fstat(&root_fd).map_err(|e| single(e.into()))?;
         if let Some(expected) = options.expected_root {
             if identity(&root_st) != expected {
-                return Err(single(io::Error::other(
-                    "not the directory expected (its path now leads elsewhere); left in place",
-                )));
+                match options.replaced_root_owner {
+                    Some(uid) if root_st.st_uid == uid => {}
+                    Some(_) => return Err(single(Errno::PERM.into())),
+                    None => return Err(single(io::Error::other(
+                        "not the directory expected (its path now leads elsewhere); left in place",
+                    ))),
+                }
             }
         }
         let fence = Fence::of(root_fd.as_fd(), &root_st);

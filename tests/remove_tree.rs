@@ -734,15 +734,76 @@ fn expected_root_mismatch_removes_nothing() {
 }
 
 #[test]
-fn tempdir_never_removes_a_replacement_at_its_path() {
-    let base = Scratch::new("tempdir-replaced");
+fn tempdir_removes_a_directory_its_owner_made_again_at_its_path() {
+    // The standard module's cleanup removes what is at the path then; so does TempDir, when it
+    // is a real directory of the same user.
+    let base = Scratch::new("tempdir-remade");
     let dir = TempDir::new_in(base.path()).unwrap();
     let path = dir.path().to_path_buf();
-    fs::rename(&path, base.path().join("moved")).unwrap();
+    fs::remove_dir(&path).unwrap();
     fs::create_dir(&path).unwrap();
-    fs::write(path.join("precious"), b"keep").unwrap();
-    assert!(dir.close().is_err());
-    assert_eq!(fs::read(path.join("precious")).unwrap(), b"keep");
+    fs::create_dir(path.join("sub")).unwrap();
+    fs::write(path.join("sub/data"), b"scratch").unwrap();
+    dir.close().unwrap();
+    assert!(!path.exists());
+}
+
+#[test]
+fn tempdir_removes_an_empty_directory_its_owner_made_again_when_dropped() {
+    let base = Scratch::new("tempdir-remade-empty");
+    let dir = TempDir::new_in(base.path()).unwrap();
+    let path = dir.path().to_path_buf();
+    fs::remove_dir(&path).unwrap();
+    fs::create_dir(&path).unwrap();
+    drop(dir);
+    assert!(!path.exists());
+}
+
+/// Gives `path` (not following links) to the user `nobody` (65534).
+fn give_to_nobody(path: &Path) {
+    let uid = rustix::process::Uid::from_raw(65534);
+    let gid = rustix::process::Gid::from_raw(65534);
+    rustix::fs::chownat(
+        CWD,
+        path,
+        Some(uid),
+        Some(gid),
+        rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
+    )
+    .unwrap();
+}
+
+#[test]
+fn tempdir_leaves_another_users_directory_at_its_path() {
+    if !is_root() {
+        eprintln!("skipped: making a directory of another user needs root");
+        return;
+    }
+    for empty in [false, true] {
+        let base = Scratch::new("tempdir-replaced");
+        let dir = TempDir::new_in(base.path()).unwrap();
+        let path = dir.path().to_path_buf();
+        fs::rename(&path, base.path().join("moved")).unwrap();
+        fs::create_dir(&path).unwrap();
+        if !empty {
+            fs::write(path.join("precious"), b"keep").unwrap();
+            give_to_nobody(&path.join("precious"));
+        }
+        give_to_nobody(&path);
+        let err = dir.close().unwrap_err();
+        assert_eq!(err.failures().len(), 1, "{err:?}");
+        assert_eq!(err.first().path, path);
+        assert_eq!(
+            err.first().error.raw_os_error(),
+            Some(rustix::io::Errno::PERM.raw_os_error())
+        );
+        assert!(path.is_dir());
+        if !empty {
+            assert_eq!(fs::read(path.join("precious")).unwrap(), b"keep");
+        }
+        // What the value made, moved away, is not reached by path either.
+        assert!(base.path().join("moved").is_dir());
+    }
 }
 
 /// A mount made by a test (as root), unmounted (lazily, so a failed assertion cannot leave it

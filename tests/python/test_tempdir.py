@@ -827,3 +827,171 @@ def test_sweeps_of_a_dead_process_directory_never_enter_a_mount_inside(
         child.wait()
         child.stdout.close()
         shutil.rmtree(name, ignore_errors=True)
+
+
+# --- a scratch directory reset by its owner (issue 11, item 2) ----------------------------
+
+
+def reset_by_owner(name: str) -> None:
+    """What scratch-reset code does: throw the directory away and make it again, with data."""
+    shutil.rmtree(name)
+    os.mkdir(name)
+    os.mkdir(os.path.join(name, "sub"))
+    with open(os.path.join(name, "sub", "data"), "wb") as f:
+        f.write(b"new data")
+
+
+def finish(holder: list[Any], how: str) -> None:
+    """Ends the life of the one object in ``holder`` the way ``how`` says (the caller holds
+    no other reference, so ``gc`` really collects it); nothing may be raised."""
+    td = holder.pop()
+    if how == "exit":
+        td.__exit__(None, None, None)
+    elif how in ("cleanup", "ignore_cleanup_errors"):
+        td.cleanup()
+    else:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            del td
+            gc.collect()
+        assert [w.category for w in caught] == [ResourceWarning]
+
+
+@pytest.mark.parametrize("how", ["exit", "cleanup", "ignore_cleanup_errors", "gc"])
+@pytest.mark.parametrize("module", [tempfile, ferrotemp], ids=["tempfile", "ferrotemp"])
+def test_a_directory_reset_by_its_owner_is_removed_as_the_standard_module_does(
+    tmp_path: Path, module: Any, how: str
+) -> None:
+    td = module.TemporaryDirectory(
+        dir=tmp_path, ignore_cleanup_errors=(how == "ignore_cleanup_errors")
+    )
+    name = td.__enter__() if how == "exit" else td.name
+    reset_by_owner(name)
+    holder = [td]
+    del td
+    finish(holder, how)
+    assert not os.path.lexists(name)
+    assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("module", [tempfile, ferrotemp], ids=["tempfile", "ferrotemp"])
+def test_a_symlink_put_in_place_is_never_followed_nor_removed(tmp_path: Path, module: Any) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "canary").write_bytes(b"precious")
+    td = module.TemporaryDirectory(dir=tmp_path)
+    shutil.rmtree(td.name)
+    os.symlink(outside, td.name)
+    with pytest.raises(OSError) as info:
+        td.cleanup()
+    if module is ferrotemp:
+        # The standard module's error has no errno (shutil's "Cannot call rmtree on a symbolic
+        # link"); ferrotemp's is the one O_NOFOLLOW gives.
+        assert info.value.errno == errno.ELOOP
+        assert info.value.filename == td.name
+    assert os.path.islink(td.name)
+    assert (outside / "canary").read_bytes() == b"precious"
+    os.unlink(td.name)
+
+
+@pytest.mark.skipif(
+    sys.platform != "linux" or os.geteuid() != 0, reason="chown to another user needs root"
+)
+@pytest.mark.parametrize("how", ["exit", "cleanup", "ignore_cleanup_errors", "gc"])
+def test_another_users_directory_put_in_place_is_left_alone(tmp_path: Path, how: str) -> None:
+    # As root the standard module removes it; ferrotemp refuses (EPERM: not this owner's).
+    td = ferrotemp.TemporaryDirectory(
+        dir=tmp_path, ignore_cleanup_errors=(how == "ignore_cleanup_errors")
+    )
+    name = td.name
+    reset_by_owner(name)
+    for path in (name, os.path.join(name, "sub"), os.path.join(name, "sub", "data")):
+        os.chown(path, 65534, 65534, follow_symlinks=False)
+    if how in ("exit", "cleanup"):
+        with pytest.raises(PermissionError) as info:
+            td.cleanup() if how == "cleanup" else td.__exit__(None, None, None)
+        assert info.value.errno == errno.EPERM
+        assert info.value.filename == name
+    elif how == "gc":
+        # As any error of a collected TemporaryDirectory's cleanup: reported as unraisable.
+        seen: list[Any] = []
+        old_hook = sys.unraisablehook
+        sys.unraisablehook = seen.append
+        try:
+            del td
+            gc.collect()
+        finally:
+            sys.unraisablehook = old_hook
+        assert [type(u.exc_value) for u in seen] == [PermissionError]
+        assert seen[0].exc_value.filename == name
+    else:
+        holder = [td]
+        del td
+        finish(holder, how)
+    with open(os.path.join(name, "sub", "data"), "rb") as f:
+        assert f.read() == b"new data"
+    shutil.rmtree(name)
+
+
+OTHER_USER_CHILD = """
+import json, os, shutil, sys, {module} as m
+td = m.TemporaryDirectory(dir=sys.argv[1])
+shutil.rmtree(td.name)
+print(json.dumps(td.name), flush=True)
+sys.stdin.readline()  # root now puts its own directory at the path
+try:
+    td.cleanup()
+    print(json.dumps(None))
+except OSError as e:
+    print(json.dumps([type(e).__name__, e.errno, e.filename]))
+"""
+
+
+@pytest.mark.skipif(
+    sys.platform != "linux" or os.geteuid() != 0 or shutil.which("setpriv") is None,
+    reason="needs root and setpriv to run as another user",
+)
+@pytest.mark.parametrize("module", ["tempfile", "ferrotemp"])
+def test_as_an_ordinary_user_a_root_directory_put_in_place_is_left(
+    tmp_path: Path, module: str
+) -> None:
+    # A shared directory without the sticky bit: the user may remove anything in it, so the
+    # standard module removes root's directory; ferrotemp leaves it (EPERM).
+    # pytest's tmp_path lies under a directory only root may enter.
+    shared = tempfile.mkdtemp(prefix="ft-shared-")
+    os.chmod(shared, 0o777)
+    try:
+        other_user_resets(shared, module)
+    finally:
+        shutil.rmtree(shared)
+
+
+def other_user_resets(shared: str, module: str) -> None:
+    child = subprocess.Popen(
+        ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-c"]
+        + [OTHER_USER_CHILD.format(module=module), shared],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert child.stdout is not None and child.stdin is not None
+    line = child.stdout.readline()
+    if not line:
+        _, err = child.communicate(timeout=60)
+        raise AssertionError(err)
+    name = json.loads(line)
+    os.mkdir(name, 0o777)
+    os.chmod(name, 0o777)
+    with open(os.path.join(name, "root-data"), "wb") as f:
+        f.write(b"root's")
+    out, err = child.communicate("go\n", timeout=60)
+    assert child.returncode == 0, err
+    result = json.loads(out)
+    if module == "tempfile":
+        assert result is None
+        assert not os.path.exists(name)
+    else:
+        assert result == ["PermissionError", errno.EPERM, name]
+        with open(os.path.join(name, "root-data"), "rb") as f:
+            assert f.read() == b"root's"
