@@ -17,8 +17,10 @@ use crate::remove::{remove_tree_nofollow_with, RemoveOptions};
 /// Removal goes through [`remove_tree_nofollow`](crate::remove_tree_nofollow), so symlinks inside are unlinked, never
 /// followed. While the value lives it holds a shared `flock` on a descriptor of the
 /// directory, which tells `systemd-tmpfiles` (and anything else that takes the lock
-/// exclusively) that the directory is in use — unless the process was out of descriptors when
-/// it was made, in which case it lives unlocked, as the standard module's would.
+/// exclusively) that the directory is in use — unless [`max_dir_locks`] directories of the
+/// process already hold one, or the process was out of descriptors when it was made: then it
+/// lives unlocked, as the standard module's would (still known by its device and inode, and
+/// still recorded by the crash guard when guarded).
 ///
 /// ```
 /// let dir = ferrotemp::TempDir::new()?;
@@ -71,9 +73,17 @@ impl TempDir {
         #[cfg(unix)]
         {
             let anchor = match lock_dir(&path) {
-                Ok(lock) => Anchor::Locked(lock),
-                // Out of descriptors: the standard module needs none for a live directory, so
-                // neither do we; it is kept unlocked, known by its (device, inode).
+                Ok(Some(lock)) => Anchor::Locked(lock),
+                // Lock share used up, or out of descriptors: the standard module needs none for
+                // a live directory, so neither do we; it is kept unlocked, known by its
+                // (device, inode).
+                Ok(None) => match identity_of(&path) {
+                    Ok(identity) => Anchor::Unlocked(identity),
+                    Err(err) => {
+                        let _ = std::fs::remove_dir(&path);
+                        return Err(err);
+                    }
+                },
                 Err(err) if is_out_of_descriptors(&err) => match identity_of(&path) {
                     Ok(identity) => Anchor::Unlocked(identity),
                     Err(err) => {
@@ -210,7 +220,7 @@ fn remove_tree_nofollow_fast(path: &Path, identity: Option<(u64, u64)>) -> Resul
 #[derive(Debug)]
 enum Anchor {
     /// An `O_RDONLY|O_DIRECTORY` descriptor of it, holding the shared `flock`.
-    Locked(std::os::fd::OwnedFd),
+    Locked(DirLock),
     /// Its (device, inode), when no descriptor was left to hold it with.
     Unlocked((u64, u64)),
 }
@@ -263,17 +273,71 @@ fn is_already_gone(err: &RemoveError, path: &Path) -> bool {
         && failures[0].error.kind() == io::ErrorKind::NotFound
 }
 
-/// Opens `path` (not following a symlink) and takes a shared `flock` on it.
+/// The most lock descriptors this process's live [`TempDir`]s hold at once, whatever the
+/// descriptor limit: see [`max_dir_locks`].
+pub const MAX_DIR_LOCKS: usize = 64;
+
+/// Lock descriptors held by live [`TempDir`]s of this process.
 #[cfg(unix)]
-fn lock_dir(path: &Path) -> io::Result<std::os::fd::OwnedFd> {
+static DIR_LOCKS_HELD: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// How many live [`TempDir`]s may hold a lock descriptor now: [`MAX_DIR_LOCKS`], or a
+/// sixteenth of the soft `RLIMIT_NOFILE` if that is less (4 at a limit of 64, none below 16).
+/// Directories beyond it live unlocked, so that temp directories never take the descriptors a
+/// program's own `open()` calls would have had with the standard module, which holds none.
+#[cfg(unix)]
+#[must_use]
+pub fn max_dir_locks() -> usize {
+    let soft = rustix::process::getrlimit(rustix::process::Resource::Nofile).current;
+    soft.map_or(MAX_DIR_LOCKS, |soft| {
+        usize::try_from(soft / 16).map_or(MAX_DIR_LOCKS, |share| share.min(MAX_DIR_LOCKS))
+    })
+}
+
+/// A directory descriptor holding a shared `flock`, counted in [`DIR_LOCKS_HELD`] while it
+/// lives.
+#[cfg(unix)]
+#[derive(Debug)]
+struct DirLock(std::os::fd::OwnedFd);
+
+#[cfg(unix)]
+impl std::os::fd::AsFd for DirLock {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.0.as_fd()
+    }
+}
+
+#[cfg(unix)]
+impl Drop for DirLock {
+    fn drop(&mut self) {
+        DIR_LOCKS_HELD.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// Opens `path` (not following a symlink) and takes a shared `flock` on it; `Ok(None)` when
+/// the process's share of lock descriptors ([`max_dir_locks`]) is used up.
+#[cfg(unix)]
+fn lock_dir(path: &Path) -> io::Result<Option<DirLock>> {
     use rustix::fs::{FlockOperation, Mode, OFlags, CWD};
+    use std::sync::atomic::Ordering;
+    let share = max_dir_locks();
+    // Reserve a place first, so threads creating at once cannot exceed the share together.
+    if DIR_LOCKS_HELD.fetch_add(1, Ordering::Relaxed) >= share {
+        DIR_LOCKS_HELD.fetch_sub(1, Ordering::Relaxed);
+        return Ok(None);
+    }
     let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-    let fd = rustix::fs::openat(CWD, path, flags, Mode::empty())
-        .map_err(|e| crate::error::with_path(e.into(), path))?;
+    let fd = match rustix::fs::openat(CWD, path, flags, Mode::empty()) {
+        Ok(fd) => DirLock(fd),
+        Err(err) => {
+            DIR_LOCKS_HELD.fetch_sub(1, Ordering::Relaxed);
+            return Err(crate::error::with_path(err.into(), path));
+        }
+    };
     // The lock is advice to cleaners; a filesystem without flock (some network mounts)
     // leaves the directory merely unadvertised, which is no reason to fail.
     let _ = rustix::fs::flock(&fd, FlockOperation::LockShared);
-    Ok(fd)
+    Ok(Some(fd))
 }
 
 impl Drop for TempDir {

@@ -953,3 +953,44 @@ fn a_root_that_is_itself_a_mount_point_is_refused_whole() {
     assert_eq!(err.first().error.raw_os_error(), Some(libc_ebusy()));
     assert_eq!(snapshot(&outside), before);
 }
+
+#[test]
+fn tempdirs_hold_no_more_lock_descriptors_than_their_share() {
+    if !in_child() {
+        run_in_child(
+            "tempdirs_hold_no_more_lock_descriptors_than_their_share",
+            &[],
+        );
+        return;
+    }
+    use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
+    let hard = getrlimit(Resource::Nofile).maximum;
+    setrlimit(
+        Resource::Nofile,
+        Rlimit {
+            current: Some(64),
+            maximum: hard,
+        },
+    )
+    .unwrap();
+    assert_eq!(ferrotemp::dir::max_dir_locks(), 4);
+    let scratch = Scratch::new("share");
+    let before = open_fd_count();
+    let mut dirs: Vec<TempDir> = (0..100)
+        .map(|_| TempDir::new_in(scratch.path()).unwrap())
+        .collect();
+    assert_eq!(open_fd_count(), before + 4);
+    // The first four are locked; one of them gone, the next directory gets its place.
+    let first = dirs.remove(0);
+    let freed = first.path().to_path_buf();
+    drop(first);
+    assert!(!freed.exists());
+    assert_eq!(open_fd_count(), before + 3);
+    let next = TempDir::new_in(scratch.path()).unwrap();
+    assert_eq!(open_fd_count(), before + 4);
+    assert!(try_exclusive_lock(next.path()).is_err());
+    // Unlocked directories are removed all the same.
+    let paths: Vec<PathBuf> = dirs.iter().map(|d| d.path().to_path_buf()).collect();
+    drop(dirs);
+    assert!(paths.iter().all(|p| !p.exists()));
+}
