@@ -157,6 +157,45 @@ impl TempDir {
         std::mem::take(&mut self.path)
     }
 
+    /// [`TempDir::close`] through [`remove_tree_observed`](crate::remove::remove_tree_observed):
+    /// serially, in `order`, announcing each step to `observer` first (which may stop it).
+    ///
+    /// # Errors
+    ///
+    /// As [`TempDir::close`], and the observer's stop.
+    #[cfg(unix)]
+    pub fn close_observed(
+        mut self,
+        order: crate::remove::StepOrder,
+        observer: &mut dyn FnMut(crate::remove::Step<'_>) -> bool,
+    ) -> Result<(), RemoveError> {
+        if !self.armed {
+            return Ok(());
+        }
+        self.armed = false;
+        let path = std::mem::take(&mut self.path);
+        let euid = rustix::process::geteuid().as_raw();
+        let options = own_tree_options(self.anchor.identity(), euid);
+        match crate::remove::remove_tree_observed(&path, &options, order, observer) {
+            Err(err) if is_already_gone(&err, &path) => Ok(()),
+            other => other.map(|_| ()),
+        }
+    }
+
+    /// Off POSIX there are no steps to observe: [`TempDir::close`].
+    ///
+    /// # Errors
+    ///
+    /// As [`TempDir::close`].
+    #[cfg(not(unix))]
+    pub fn close_observed(
+        self,
+        _order: crate::remove::StepOrder,
+        _observer: &mut dyn FnMut(crate::remove::Step<'_>) -> bool,
+    ) -> Result<(), RemoveError> {
+        self.close()
+    }
+
     /// Removes the directory and everything in it now, reporting what could not be removed.
     ///
     /// A directory that is already gone is not an error, as the standard module's
@@ -184,6 +223,17 @@ impl TempDir {
     }
 }
 
+/// The removal options of a [`TempDir`] whose directory was `identity`: that directory, or
+/// a real directory of the same user put at its path since.
+#[cfg(unix)]
+fn own_tree_options(identity: Option<(u64, u64)>, euid: u32) -> RemoveOptions {
+    let mut options = RemoveOptions::new();
+    if let Some((dev, ino)) = identity {
+        options.expect_root(dev, ino).accept_replaced_root_of(euid);
+    }
+    options
+}
+
 /// [`remove_tree_nofollow`], trying a plain `rmdir` first: an empty directory (a common
 /// end for a temporary one) then costs one syscall instead of a descriptor walk. `rmdir`
 /// never follows a symlink in the last component, so it is as safe as the walk; any failure
@@ -208,11 +258,7 @@ fn remove_tree_nofollow_fast(path: &Path, identity: Option<(u64, u64)>) -> Resul
     if ours && std::fs::remove_dir(path).is_ok() {
         return Ok(());
     }
-    let mut options = RemoveOptions::new();
-    if let Some((dev, ino)) = identity {
-        options.expect_root(dev, ino).accept_replaced_root_of(euid);
-    }
-    remove_tree_nofollow_with(path, &options).map(|_| ())
+    remove_tree_nofollow_with(path, &own_tree_options(identity, euid)).map(|_| ())
 }
 
 /// How a [`TempDir`] knows its directory.

@@ -275,6 +275,75 @@ pub fn mount_id(_fd: std::os::fd::BorrowedFd<'_>) -> Option<u64> {
     None
 }
 
+/// One step of an [observed](remove_tree_observed) removal, announced before it is taken.
+#[derive(Debug, Clone, Copy)]
+pub enum Step<'a> {
+    /// Opening directory `name`: relative to the descriptor `dir`, or, with `dir` `None`,
+    /// the root by its path (`name` is then the path as given). `flags` are the `open` flags.
+    Open {
+        /// The parent directory's descriptor; `None` for the root.
+        dir: Option<i32>,
+        /// The entry's name (the whole path for the root).
+        name: &'a std::ffi::OsStr,
+        /// The flags the directory is opened with.
+        flags: i32,
+    },
+    /// Listing the directory open on descriptor `fd`.
+    List {
+        /// The directory's descriptor.
+        fd: i32,
+    },
+    /// Unlinking the non-directory `name` of the directory open on `dir`.
+    Unlink {
+        /// The parent directory's descriptor.
+        dir: i32,
+        /// The entry's name.
+        name: &'a std::ffi::OsStr,
+    },
+    /// Removing the emptied directory `name`: of the directory open on `dir`, or, with
+    /// `dir` `None`, the root by its path.
+    Rmdir {
+        /// The parent directory's descriptor; `None` for the root.
+        dir: Option<i32>,
+        /// The entry's name (the whole path for the root).
+        name: &'a std::ffi::OsStr,
+    },
+}
+
+/// The order in which an [observed](remove_tree_observed) removal takes a directory's entries
+/// (the two orders of `shutil.rmtree`'s descriptor walk).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StepOrder {
+    /// Each entry in listing order, a subdirectory removed whole when it comes up (CPython
+    /// 3.9 to 3.12).
+    ListingDepthFirst,
+    /// A directory's non-directories in listing order, then its subdirectories, the last
+    /// listed first (CPython 3.13's iterative walk).
+    FilesThenDirsLastFirst,
+}
+
+/// [`remove_tree_nofollow_with`], serially and in `order`, calling `observer` before each
+/// step: opening a directory (the root included), listing it, unlinking an entry, removing a
+/// directory. An observer that returns `false` stops the removal before that step: nothing
+/// more is done, and the error's last failure, at `path`, is of kind
+/// [`io::ErrorKind::Interrupted`].
+///
+/// For callers that must announce each action (audit hooks); it holds one descriptor per
+/// level of the branch it is in, as `shutil.rmtree` does, so a tree deeper than the
+/// descriptor limit fails where [`remove_tree_nofollow_with`] would not.
+///
+/// # Errors
+///
+/// As [`remove_tree_nofollow_with`], and the observer's stop.
+pub fn remove_tree_observed(
+    path: &Path,
+    options: &RemoveOptions,
+    order: StepOrder,
+    observer: &mut dyn FnMut(Step<'_>) -> bool,
+) -> Result<RemoveStats, RemoveError> {
+    imp::remove_tree_observed(path, options, order, observer)
+}
+
 /// Removes the directory tree at `path` without ever following a symbolic link, continuing
 /// past errors and using all cores.
 ///
@@ -308,6 +377,15 @@ mod imp {
 
     /// Off POSIX there are no `*at` calls to build on; the standard library's removal is
     /// the best available.
+    pub(super) fn remove_tree_observed(
+        path: &Path,
+        options: &RemoveOptions,
+        _order: super::StepOrder,
+        _observer: &mut dyn FnMut(super::Step<'_>) -> bool,
+    ) -> Result<RemoveStats, RemoveError> {
+        remove_tree(path, options)
+    }
+
     pub(super) fn remove_tree(
         path: &Path,
         _options: &RemoveOptions,
@@ -324,13 +402,15 @@ mod imp {
 #[cfg(unix)]
 mod imp {
     use super::{
-        RemoveError, RemoveFailure, RemoveOptions, RemoveStats, ANCHOR_STRIDE, MAX_ANCHORS, WINDOW,
+        RemoveError, RemoveFailure, RemoveOptions, RemoveStats, Step, StepOrder, ANCHOR_STRIDE,
+        MAX_ANCHORS, WINDOW,
     };
     use rustix::fs::{self as rfs, AtFlags, Dir, FileType, Mode, OFlags, RawMode, CWD};
     use rustix::io::Errno;
     use std::collections::VecDeque;
     use std::ffi::{CStr, CString, OsStr};
     use std::io;
+    use std::os::fd::AsRawFd;
     use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
     use std::os::unix::ffi::OsStrExt;
     use std::path::{Path, PathBuf};
@@ -1029,7 +1109,260 @@ mod imp {
         path: &Path,
         options: &RemoveOptions,
     ) -> Result<RemoveStats, RemoveError> {
+        remove_tree_impl(path, options, None)
+    }
+
+    pub(super) fn remove_tree_observed(
+        path: &Path,
+        options: &RemoveOptions,
+        order: StepOrder,
+        observer: &mut dyn FnMut(Step<'_>) -> bool,
+    ) -> Result<RemoveStats, RemoveError> {
+        remove_tree_impl(path, options, Some((order, observer)))
+    }
+
+    fn stopped_error() -> io::Error {
+        io::Error::new(
+            io::ErrorKind::Interrupted,
+            "removal stopped before this step by its observer",
+        )
+    }
+
+    #[allow(clippy::cast_possible_wrap)] // the flags are small positive bits
+    fn dir_flags_raw() -> i32 {
+        DIR_FLAGS.bits() as i32
+    }
+
+    /// The observed walk (see [`super::remove_tree_observed`]): removes what is in the
+    /// directory open as `dir` (reached as `path`), recursively, announcing each step.
+    /// Returns `false` once the observer has stopped it.
+    fn remove_contents_observed(
+        sink: &mut Sink<'_>,
+        fence: Fence,
+        dir: &mut Dir,
+        path: &Path,
+        order: StepOrder,
+        observer: &mut dyn FnMut(Step<'_>) -> bool,
+    ) -> bool {
+        let Ok(fd) = dir_fd(dir).map(|fd| fd.as_raw_fd()) else {
+            return true;
+        };
+        if !observer(Step::List { fd }) {
+            return false;
+        }
+        let (entries, read_error) = list(dir);
+        if let Some(err) = read_error {
+            sink.fail(path.to_path_buf(), err);
+        }
+        let Ok(parent) = dir_fd(dir) else {
+            return true;
+        };
+        let mut later = Vec::new();
+        for entry in entries {
+            if sink.stopped() {
+                return true;
+            }
+            let name = OsStr::from_bytes(entry.name.to_bytes());
+            let mut is_dir = entry.maybe_dir;
+            if !is_dir {
+                if !observer(Step::Unlink { dir: fd, name }) {
+                    return false;
+                }
+                let mut may_fix = true;
+                match sink.unlink_at(parent, &entry.name, AtFlags::empty(), &mut may_fix) {
+                    Ok(()) => sink.stats.files += 1,
+                    Err(Errno::NOENT) => {}
+                    Err(Errno::ISDIR) => is_dir = true,
+                    Err(err) => sink.fail(path.join(name), err.into()),
+                }
+            }
+            if is_dir {
+                if order == StepOrder::FilesThenDirsLastFirst {
+                    later.push(entry.name);
+                } else if !remove_dir_observed(
+                    sink,
+                    fence,
+                    parent,
+                    &entry.name,
+                    path,
+                    order,
+                    observer,
+                ) {
+                    return false;
+                }
+            }
+        }
+        for name in later.iter().rev() {
+            if sink.stopped() {
+                return true;
+            }
+            if !remove_dir_observed(sink, fence, parent, name, path, order, observer) {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Removes the subdirectory `name` of `parent` (reached as `parent_path`), observed.
+    fn remove_dir_observed(
+        sink: &mut Sink<'_>,
+        fence: Fence,
+        parent: BorrowedFd<'_>,
+        name: &CStr,
+        parent_path: &Path,
+        order: StepOrder,
+        observer: &mut dyn FnMut(Step<'_>) -> bool,
+    ) -> bool {
+        let os_name = OsStr::from_bytes(name.to_bytes());
+        let path = parent_path.join(os_name);
+        let dir = parent.as_raw_fd();
+        let flags = dir_flags_raw();
+        if !observer(Step::Open {
+            dir: Some(dir),
+            name: os_name,
+            flags,
+        }) {
+            return false;
+        }
+        let fd = match open_dir(sink, parent, name) {
+            Ok(fd) => fd,
+            Err(Errno::NOENT) => return true,
+            Err(Errno::NOTDIR | Errno::LOOP) => {
+                // Not a directory (any more): unlinked as the entry it now is.
+                if !observer(Step::Unlink { dir, name: os_name }) {
+                    return false;
+                }
+                let mut may_fix = true;
+                match sink.unlink_at(parent, name, AtFlags::empty(), &mut may_fix) {
+                    Ok(()) => sink.stats.files += 1,
+                    Err(Errno::NOENT) => {}
+                    Err(err) => sink.fail(path, err.into()),
+                }
+                return true;
+            }
+            Err(err) => {
+                sink.fail(path, err.into());
+                return true;
+            }
+        };
+        let st = match rfs::fstat(&fd) {
+            Ok(st) => st,
+            Err(err) => {
+                sink.fail(path, err.into());
+                return true;
+            }
+        };
+        if fence.crossed_by(fd.as_fd(), &st) {
+            sink.fail(path, mount_point_error());
+            return true;
+        }
+        if let Err(err) = sink.make_owner_rwx(fd.as_fd(), Some(&st)) {
+            sink.fail(path.clone(), err);
+        }
+        let mut child = match Dir::new(fd) {
+            Ok(child) => child,
+            Err(err) => {
+                sink.fail(path, err.into());
+                return true;
+            }
+        };
+        if !remove_contents_observed(sink, fence, &mut child, &path, order, observer) {
+            return false;
+        }
+        drop(child);
+        if sink.stopped() {
+            return true;
+        }
+        if !observer(Step::Rmdir {
+            dir: Some(dir),
+            name: os_name,
+        }) {
+            return false;
+        }
+        let mut may_fix = true;
+        match sink.unlink_at(parent, name, AtFlags::REMOVEDIR, &mut may_fix) {
+            Ok(()) => sink.stats.dirs += 1,
+            Err(Errno::NOENT) => {}
+            Err(err) => sink.fail(path, err.into()),
+        }
+        true
+    }
+
+    /// The observed removal of the opened root (see [`super::remove_tree_observed`]): its
+    /// contents, then the root itself through its parent.
+    fn remove_root_observed(
+        path: &Path,
+        root_fd: OwnedFd,
+        mut sink: Sink<'_>,
+        fence: Fence,
+        parent: Option<(&OwnedFd, &(&Path, CString))>,
+        (order, observer): (StepOrder, &mut dyn FnMut(Step<'_>) -> bool),
+    ) -> Result<RemoveStats, RemoveError> {
+        let mut stopped = false;
+        match Dir::new(root_fd) {
+            Ok(mut root) => {
+                stopped =
+                    !remove_contents_observed(&mut sink, fence, &mut root, path, order, observer);
+            }
+            Err(err) => sink.fail(path.to_path_buf(), err.into()),
+        }
+        sink.stats.threads = 1;
+        if !stopped && !sink.stopped() {
+            if observer(Step::Rmdir {
+                dir: None,
+                name: path.as_os_str(),
+            }) {
+                let removed = match parent {
+                    Some((parent, (_, name))) => {
+                        rfs::unlinkat(parent, name.as_c_str(), AtFlags::REMOVEDIR)
+                    }
+                    None => rfs::unlinkat(CWD, path, AtFlags::REMOVEDIR),
+                };
+                match removed {
+                    Ok(()) => sink.stats.dirs += 1,
+                    Err(Errno::NOENT) => {}
+                    Err(err) => sink.failures.push(RemoveFailure {
+                        path: path.to_path_buf(),
+                        error: err.into(),
+                    }),
+                }
+            } else {
+                stopped = true;
+            }
+        }
+        if stopped {
+            sink.failures.push(RemoveFailure {
+                path: path.to_path_buf(),
+                error: stopped_error(),
+            });
+        }
+        if sink.failures.is_empty() {
+            Ok(sink.stats)
+        } else {
+            Err(RemoveError {
+                failures: sink.failures,
+                stats: sink.stats,
+            })
+        }
+    }
+
+    #[allow(clippy::too_many_lines)] // the root's steps, in the order they must happen
+    fn remove_tree_impl(
+        path: &Path,
+        options: &RemoveOptions,
+        mut observed: Option<(StepOrder, &mut dyn FnMut(Step<'_>) -> bool)>,
+    ) -> Result<RemoveStats, RemoveError> {
         let single = |err: io::Error| RemoveError::single(path, err);
+        if let Some((_, observer)) = observed.as_mut() {
+            let flags = dir_flags_raw();
+            if !observer(Step::Open {
+                dir: None,
+                name: path.as_os_str(),
+                flags,
+            }) {
+                return Err(single(stopped_error()));
+            }
+        }
         let split = split(path);
         let parent_fd = match &split {
             Some((parent, _)) => {
@@ -1081,6 +1414,16 @@ mod imp {
         // The root is the tree's own: it gets the same fix as any directory inside.
         if let Err(err) = root_sink.make_owner_rwx(root_fd.as_fd(), None) {
             root_sink.fail(path.to_path_buf(), err);
+        }
+        if let Some((order, observer)) = observed.as_mut() {
+            return remove_root_observed(
+                path,
+                root_fd,
+                root_sink,
+                fence,
+                parent_fd.as_ref().zip(split.as_ref()),
+                (*order, &mut **observer),
+            );
         }
         let mut root_dir = Dir::new(root_fd).map_err(|e| single(e.into()))?;
         let (mut entries, read_error) = list(&mut root_dir);
