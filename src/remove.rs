@@ -256,12 +256,12 @@ impl From<RemoveError> for io::Error {
 #[must_use]
 pub fn mount_id(fd: std::os::fd::BorrowedFd<'_>) -> Option<u64> {
     use rustix::fs::{statx, AtFlags, StatxFlags};
+    use std::os::fd::AsRawFd;
     if let Ok(stx) = statx(fd, c"", AtFlags::EMPTY_PATH, StatxFlags::MNT_ID) {
         if StatxFlags::from_bits_retain(stx.stx_mask).contains(StatxFlags::MNT_ID) {
             return Some(stx.stx_mnt_id);
         }
     }
-    use std::os::fd::AsRawFd;
     let info = std::fs::read_to_string(format!("/proc/self/fdinfo/{}", fd.as_raw_fd())).ok()?;
     info.lines()
         .find_map(|line| line.strip_prefix("mnt_id:"))
@@ -1121,6 +1121,9 @@ mod imp {
         remove_tree_impl(path, options, Some((order, observer)))
     }
 
+    /// What an observed removal reports each step to.
+    type Observer<'o> = dyn FnMut(Step<'_>) -> bool + 'o;
+
     fn stopped_error() -> io::Error {
         io::Error::new(
             io::ErrorKind::Interrupted,
@@ -1350,7 +1353,7 @@ mod imp {
     fn remove_tree_impl(
         path: &Path,
         options: &RemoveOptions,
-        mut observed: Option<(StepOrder, &mut dyn FnMut(Step<'_>) -> bool)>,
+        mut observed: Option<(StepOrder, &mut Observer<'_>)>,
     ) -> Result<RemoveStats, RemoveError> {
         let single = |err: io::Error| RemoveError::single(path, err);
         if let Some((_, observer)) = observed.as_mut() {

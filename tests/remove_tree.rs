@@ -776,7 +776,7 @@ fn give_to_nobody(path: &Path) {
 #[test]
 fn tempdir_leaves_another_users_directory_at_its_path() {
     if !is_root() {
-        eprintln!("skipped: making a directory of another user needs root");
+        // Skipped: making a directory of another user needs root.
         return;
     }
     for empty in [false, true] {
@@ -885,7 +885,7 @@ fn mount_points_inside_are_reported_not_descended_and_the_rest_removed() {
     make_outside(&outside, 3);
     let tree = scratch.path().join("tree");
     let Some(mounted) = mounted_tree(&tree, &outside) else {
-        eprintln!("skipped: mounting needs root and mount(8)");
+        // Skipped: mounting needs root and mount(8) (and CAP_SYS_ADMIN).
         return;
     };
     let before = snapshot(&outside);
@@ -921,7 +921,7 @@ fn tempdir_close_names_the_mount_point_inside() {
     make_outside(&outside, 2);
     let dir = TempDir::new_in(scratch.path()).unwrap();
     let Some(mounted) = mounted_tree(dir.path(), &outside) else {
-        eprintln!("skipped: mounting needs root and mount(8)");
+        // Skipped: mounting needs root and mount(8) (and CAP_SYS_ADMIN).
         return;
     };
     let before = snapshot(&outside);
@@ -944,7 +944,7 @@ fn a_root_that_is_itself_a_mount_point_is_refused_whole() {
     let root = scratch.path().join("root");
     fs::create_dir(&root).unwrap();
     let Some(_mount) = Mount::new(Some(&outside), &root) else {
-        eprintln!("skipped: mounting needs root and mount(8)");
+        // Skipped: mounting needs root and mount(8) (and CAP_SYS_ADMIN).
         return;
     };
     let before = snapshot(&outside);
@@ -993,4 +993,54 @@ fn tempdirs_hold_no_more_lock_descriptors_than_their_share() {
     let paths: Vec<PathBuf> = dirs.iter().map(|d| d.path().to_path_buf()).collect();
     drop(dirs);
     assert!(paths.iter().all(|p| !p.exists()));
+}
+
+#[test]
+fn observed_removal_announces_each_step_first_and_stops_before_a_refused_one() {
+    use ferrotemp::remove::{remove_tree_observed, Step, StepOrder};
+    let scratch = Scratch::new("observed");
+    let tree = scratch.path().join("tree");
+    make_inside(&tree, 2);
+    let mut seen = Vec::new();
+    let err = remove_tree_observed(
+        &tree,
+        &RemoveOptions::new(),
+        StepOrder::ListingDepthFirst,
+        &mut |step| {
+            let (kind, name) = match step {
+                Step::Open { name, .. } => ("open", name.to_owned()),
+                Step::List { .. } => ("list", "".into()),
+                Step::Unlink { name, .. } => ("unlink", name.to_owned()),
+                Step::Rmdir { name, .. } => ("rmdir", name.to_owned()),
+            };
+            // Each announced entry is still there when announced.
+            if kind == "unlink" {
+                assert!(tree.join(&name).exists() || tree.join("inner").join(&name).exists());
+            }
+            seen.push(kind);
+            !(kind == "unlink" && name == "g0")
+        },
+    )
+    .unwrap_err();
+    let last = err.failures().last().unwrap();
+    assert_eq!(last.path, tree);
+    assert_eq!(last.error.kind(), io::ErrorKind::Interrupted);
+    assert!(tree.join("inner/g0").exists());
+    assert_eq!(seen.first(), Some(&"open"));
+    assert!(!seen.contains(&"rmdir"));
+    // Not refused: everything goes, the root last.
+    let mut steps = 0;
+    remove_tree_observed(
+        &tree,
+        &RemoveOptions::new(),
+        StepOrder::FilesThenDirsLastFirst,
+        &mut |_| {
+            steps += 1;
+            true
+        },
+    )
+    .unwrap();
+    assert!(!tree.exists());
+    // What the first walk left: open, list, open inner, list, unlink g0, rmdir inner, rmdir.
+    assert_eq!(steps, 7);
 }

@@ -1039,3 +1039,87 @@ def test_live_directories_leave_the_user_the_descriptors_the_standard_module_lea
     lock_share = min(64, 64 // 16)
     assert opens["tempfile"] > 50
     assert opens["tempfile"] - opens["ferrotemp"] <= lock_share + FIXED_DESCRIPTORS, opens
+
+
+# --- audit events of a cleanup (issue 11, item 5) -----------------------------------------
+
+AUDITED_CLEANUP = """
+import gc, json, os, sys, importlib
+mod = importlib.import_module(sys.argv[1])
+how, veto = sys.argv[2], sys.argv[3]
+td = mod.TemporaryDirectory(dir=sys.argv[4])
+top = td.name
+for d in ("a", "a/b", "c"):
+    os.mkdir(os.path.join(top, d))
+for f in ("f1", "a/f2", "a/b/f3", "c/f4", "a/f5"):
+    open(os.path.join(top, f), "w").close()
+os.symlink("/etc", os.path.join(top, "link"))
+WANTED = {"open", "os.scandir", "os.remove", "os.rmdir", "shutil.rmtree"}
+events = []
+
+recording = True
+
+def hook(event, args):
+    if not recording or event not in WANTED:
+        return
+    if event == "os.scandir":  # its one argument is a descriptor: which one is not compared
+        args = ()
+    elif event == "open":  # (path, mode, flags): flags are the walker's own
+        args = args[:2]
+    elif event in ("os.remove", "os.rmdir"):  # (name, dir_fd): -1 means by path
+        args = (args[0], args[1] == -1)
+    events.append([event, [str(a).replace(top, "<top>") for a in args]])
+    if veto and event + ":" + (str(args[0]) if args else "") == veto:
+        raise RuntimeError("vetoed " + veto)
+
+sys.addaudithook(hook)
+raised = None
+try:
+    if how == "cleanup":
+        td.cleanup()
+    elif how == "exit":
+        td.__exit__(None, None, None)
+    else:
+        del td
+        gc.collect()
+except RuntimeError as e:
+    raised = str(e)
+recording = False
+left = sorted(os.path.relpath(os.path.join(r, n), top) for r, ds, fs in os.walk(top) for n in ds + fs)
+print(json.dumps({"events": events, "raised": raised, "left": left}))
+"""
+
+
+def audited_cleanup(tmp_path: Path, module: str, how: str, veto: str = "") -> Any:
+    work = tmp_path / module
+    work.mkdir()
+    out = subprocess.run(
+        [sys.executable, "-W", "ignore", "-c", AUDITED_CLEANUP, module, how, veto, str(work)],
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
+
+
+@pytest.mark.parametrize("how", ["cleanup", "exit", "gc"])
+def test_cleanup_raises_the_standard_modules_audit_events_in_its_order(
+    tmp_path: Path, how: str
+) -> None:
+    # Same tree, same parent directory: the same listing order on the same filesystem.
+    expected = audited_cleanup(tmp_path, "tempfile", how)
+    got = audited_cleanup(tmp_path, "ferrotemp", how)
+    names = [event for event, _ in expected["events"]]
+    assert {"open", "os.scandir", "os.remove", "os.rmdir", "shutil.rmtree"} <= set(names)
+    assert got["events"] == expected["events"]
+    assert got["left"] == expected["left"] == []
+
+
+@pytest.mark.parametrize("veto", ["os.remove:f2", "open:b", "os.rmdir:a", "os.scandir:"])
+def test_a_raising_audit_hook_stops_the_cleanup_before_the_step(tmp_path: Path, veto: str) -> None:
+    expected = audited_cleanup(tmp_path, "tempfile", "cleanup", veto)
+    got = audited_cleanup(tmp_path, "ferrotemp", "cleanup", veto)
+    assert expected["raised"] == got["raised"] == f"vetoed {veto}"
+    assert got["events"] == expected["events"]
+    # What the vetoed step would have removed is still there, as with the standard module.
+    assert got["left"] == expected["left"] != []
