@@ -1026,7 +1026,7 @@ def test_live_directories_leave_the_user_the_descriptors_the_standard_module_lea
 ) -> None:
     # The background sweep's descriptors are transient and not what is measured here.
     env = {**os.environ, "FERROTEMP_GUARD_SWEEP": "0"}
-    opens = {}
+    opens: dict[str, int] = {}
     for module in ("tempfile", "ferrotemp"):
         out = subprocess.run(
             [sys.executable, "-c", OPENS_AFTER_200_DIRS, module, str(tmp_path)],
