@@ -1085,7 +1085,9 @@ try:
 except RuntimeError as e:
     raised = str(e)
 recording = False
-left = sorted(os.path.relpath(os.path.join(r, n), top) for r, ds, fs in os.walk(top) for n in ds + fs)
+left = sorted(
+    os.path.relpath(os.path.join(r, n), top) for r, ds, fs in os.walk(top) for n in ds + fs
+)
 print(json.dumps({"events": events, "raised": raised, "left": left}))
 """
 
@@ -1123,3 +1125,21 @@ def test_a_raising_audit_hook_stops_the_cleanup_before_the_step(tmp_path: Path, 
     assert got["events"] == expected["events"]
     # What the vetoed step would have removed is still there, as with the standard module.
     assert got["left"] == expected["left"] != []
+
+
+@needs_mount
+def test_age_sweep_never_empties_a_bind_mount_named_like_its_prefix(tmp_path: Path) -> None:
+    # A top-level entry that is itself a bind mount of the same filesystem (same device):
+    # removal refuses a root mounted over (EBUSY), and the files on it stay.
+    root = tmp_path / "root"
+    root.mkdir()
+    outside = str(tmp_path / "outside")
+    os.mkdir(outside)
+    canaries = plant_canaries(outside)
+    point = str(root / "myapp_bound")
+    with mounted(outside, point):
+        time.sleep(1.3)  # past a one-second cutoff (change times cannot be set back)
+        report = sweep_older_than(root, "myapp_", 1)
+        assert point not in report.paths
+        assert point in {path for path, _ in report.errors} | {p for p, _ in report.skipped}
+        assert_intact(canaries)
