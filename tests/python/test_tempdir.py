@@ -957,8 +957,8 @@ def test_as_an_ordinary_user_a_root_directory_put_in_place_is_left(
 ) -> None:
     # A shared directory without the sticky bit: the user may remove anything in it, so the
     # standard module removes root's directory; ferrotemp leaves it (EPERM).
-    # pytest's tmp_path lies under a directory only root may enter.
-    shared = tempfile.mkdtemp(prefix="ft-shared-")
+    # pytest's tmp_path (and maybe TMPDIR) lies under a directory only root may enter.
+    shared = tempfile.mkdtemp(prefix="ft-shared-", dir="/tmp")
     os.chmod(shared, 0o777)
     try:
         other_user_resets(shared, module)
