@@ -174,8 +174,8 @@ impl TempDir {
         }
         self.armed = false;
         let path = std::mem::take(&mut self.path);
-        let euid = rustix::process::geteuid().as_raw();
-        let options = own_tree_options(self.anchor.identity(), euid);
+        let (identity, owner) = self.anchor.examine();
+        let options = own_tree_options(identity, owner);
         match crate::remove::remove_tree_observed(&path, &options, order, observer) {
             Err(err) if is_already_gone(&err, &path) => Ok(()),
             other => other.map(|_| ()),
@@ -213,7 +213,7 @@ impl TempDir {
         self.armed = false;
         let path = std::mem::take(&mut self.path);
         #[cfg(unix)]
-        let removed = remove_tree_nofollow_fast(&path, self.anchor.identity());
+        let removed = remove_tree_nofollow_fast(&path, self.anchor.examine());
         #[cfg(not(unix))]
         let removed = remove_tree_nofollow_fast(&path);
         match removed {
@@ -223,13 +223,13 @@ impl TempDir {
     }
 }
 
-/// The removal options of a [`TempDir`] whose directory was `identity`: that directory, or
-/// a real directory of the same user put at its path since.
+/// The removal options of a [`TempDir`] whose directory was `identity`, owned by `owner`:
+/// that directory, or a real directory of the same owner put at its path since.
 #[cfg(unix)]
-fn own_tree_options(identity: Option<(u64, u64)>, euid: u32) -> RemoveOptions {
+fn own_tree_options(identity: Option<(u64, u64)>, owner: u32) -> RemoveOptions {
     let mut options = RemoveOptions::new();
     if let Some((dev, ino)) = identity {
-        options.expect_root(dev, ino).accept_replaced_root_of(euid);
+        options.expect_root(dev, ino).accept_replaced_root_of(owner);
     }
     options
 }
@@ -246,19 +246,21 @@ fn own_tree_options(identity: Option<(u64, u64)>, euid: u32) -> RemoveOptions {
 /// followed nor removed (`ELOOP`), and a directory of another user is left in place
 /// (`EPERM`): in a shared `dir=` without the sticky bit someone else could have put it there.
 #[cfg(unix)]
-fn remove_tree_nofollow_fast(path: &Path, identity: Option<(u64, u64)>) -> Result<(), RemoveError> {
-    let euid = rustix::process::geteuid().as_raw();
+fn remove_tree_nofollow_fast(
+    path: &Path,
+    (identity, owner): (Option<(u64, u64)>, u32),
+) -> Result<(), RemoveError> {
     // The same rule as the walk's, checked before the rmdir. A swap between the check and the
     // rmdir needs write access to the parent, which lets the swapper remove an empty directory
     // there by itself anyway (in a sticky directory it cannot swap ours).
     let ours = rustix::fs::lstat(path).is_ok_and(|st| {
         rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::Directory
-            && (Some(stat_identity(&st)) == identity || st.st_uid == euid)
+            && (Some(stat_identity(&st)) == identity || st.st_uid == owner)
     });
     if ours && std::fs::remove_dir(path).is_ok() {
         return Ok(());
     }
-    remove_tree_nofollow_with(path, &own_tree_options(identity, euid)).map(|_| ())
+    remove_tree_nofollow_with(path, &own_tree_options(identity, owner)).map(|_| ())
 }
 
 /// How a [`TempDir`] knows its directory.
@@ -273,11 +275,16 @@ enum Anchor {
 
 #[cfg(unix)]
 impl Anchor {
-    /// The directory's (device, inode); `None` only if the descriptor cannot be examined.
-    fn identity(&self) -> Option<(u64, u64)> {
+    /// The directory's (device, inode) (`None` only if the descriptor cannot be examined) and
+    /// its owner: the user whose replacement at the path is still removed. The descriptor's
+    /// `fstat` gives both; an unlocked directory was made by this process's user.
+    fn examine(&self) -> (Option<(u64, u64)>, u32) {
         match self {
-            Anchor::Locked(lock) => rustix::fs::fstat(lock).ok().map(|st| stat_identity(&st)),
-            Anchor::Unlocked(identity) => Some(*identity),
+            Anchor::Locked(lock) => match rustix::fs::fstat(lock) {
+                Ok(st) => (Some(stat_identity(&st)), st.st_uid),
+                Err(_) => (None, rustix::process::geteuid().as_raw()),
+            },
+            Anchor::Unlocked(identity) => (Some(*identity), rustix::process::geteuid().as_raw()),
         }
     }
 }
@@ -328,7 +335,7 @@ pub const MAX_DIR_LOCKS: usize = 64;
 static DIR_LOCKS_HELD: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
 /// How many live [`TempDir`]s may hold a lock descriptor now: [`MAX_DIR_LOCKS`], or a
-/// sixteenth of the soft `RLIMIT_NOFILE` if that is less (4 at a limit of 64, none below 16).
+/// sixteenth of the soft `RLIMIT_NOFILE` if that is less (4 at a limit of 64), but at least one.
 /// Directories beyond it live unlocked, so that temp directories never take the descriptors a
 /// program's own `open()` calls would have had with the standard module, which holds none.
 #[cfg(unix)]
@@ -336,7 +343,7 @@ static DIR_LOCKS_HELD: std::sync::atomic::AtomicUsize = std::sync::atomic::Atomi
 pub fn max_dir_locks() -> usize {
     let soft = rustix::process::getrlimit(rustix::process::Resource::Nofile).current;
     soft.map_or(MAX_DIR_LOCKS, |soft| {
-        usize::try_from(soft / 16).map_or(MAX_DIR_LOCKS, |share| share.min(MAX_DIR_LOCKS))
+        usize::try_from(soft / 16).map_or(MAX_DIR_LOCKS, |share| share.clamp(1, MAX_DIR_LOCKS))
     })
 }
 
@@ -366,9 +373,11 @@ impl Drop for DirLock {
 fn lock_dir(path: &Path) -> io::Result<Option<DirLock>> {
     use rustix::fs::{FlockOperation, Mode, OFlags, CWD};
     use std::sync::atomic::Ordering;
-    let share = max_dir_locks();
     // Reserve a place first, so threads creating at once cannot exceed the share together.
-    if DIR_LOCKS_HELD.fetch_add(1, Ordering::Relaxed) >= share {
+    // The first lock is always allowed, so the usual one directory at a time costs no
+    // `getrlimit`.
+    let held = DIR_LOCKS_HELD.fetch_add(1, Ordering::Relaxed);
+    if held > 0 && held >= max_dir_locks() {
         DIR_LOCKS_HELD.fetch_sub(1, Ordering::Relaxed);
         return Ok(None);
     }
@@ -391,7 +400,7 @@ impl Drop for TempDir {
         if self.armed {
             // Drop cannot report; `close` is the way to see errors.
             #[cfg(unix)]
-            let _ = remove_tree_nofollow_fast(&self.path, self.anchor.identity());
+            let _ = remove_tree_nofollow_fast(&self.path, self.anchor.examine());
             #[cfg(not(unix))]
             let _ = remove_tree_nofollow_fast(&self.path);
         }

@@ -43,8 +43,9 @@ fn sys_audit(py: Python<'_>) -> PyResult<&Bound<'_, PyAny>> {
 /// `shutil.rmtree`'s audit event, which the standard module's cleanup raises through it
 /// (its arguments gained `dir_fd` in 3.11).
 fn audit_rmtree(py: Python<'_>, path: &Bound<'_, PyAny>) -> PyResult<()> {
+    static WITH_DIR_FD: PyOnceLock<bool> = PyOnceLock::new();
     let audit = sys_audit(py)?;
-    if py.version_info() >= (3, 11) {
+    if *WITH_DIR_FD.get_or_init(py, || py.version_info() >= (3, 11)) {
         audit.call1(("shutil.rmtree", path, py.None()))?;
     } else {
         audit.call1(("shutil.rmtree", path))?;
