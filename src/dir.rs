@@ -17,8 +17,10 @@ use crate::remove::{remove_tree_nofollow_with, RemoveOptions};
 /// Removal goes through [`remove_tree_nofollow`](crate::remove_tree_nofollow), so symlinks inside are unlinked, never
 /// followed. While the value lives it holds a shared `flock` on a descriptor of the
 /// directory, which tells `systemd-tmpfiles` (and anything else that takes the lock
-/// exclusively) that the directory is in use — unless the process was out of descriptors when
-/// it was made, in which case it lives unlocked, as the standard module's would.
+/// exclusively) that the directory is in use — unless [`max_dir_locks`] directories of the
+/// process already hold one, or the process was out of descriptors when it was made: then it
+/// lives unlocked, as the standard module's would (still known by its device and inode, and
+/// still recorded by the crash guard when guarded).
 ///
 /// ```
 /// let dir = ferrotemp::TempDir::new()?;
@@ -78,9 +80,17 @@ impl TempDir {
         #[cfg(unix)]
         {
             let anchor = match lock_dir(&path) {
-                Ok(lock) => Anchor::Locked(lock),
-                // Out of descriptors: the standard module needs none for a live directory, so
-                // neither do we; it is kept unlocked, known by its (device, inode).
+                Ok(Some(lock)) => Anchor::Locked(lock),
+                // Lock share used up, or out of descriptors: the standard module needs none for
+                // a live directory, so neither do we; it is kept unlocked, known by its
+                // (device, inode).
+                Ok(None) => match identity_of(&path) {
+                    Ok(identity) => Anchor::Unlocked(identity),
+                    Err(err) => {
+                        let _ = std::fs::remove_dir(&path);
+                        return Err(err);
+                    }
+                },
                 Err(err) if is_out_of_descriptors(&err) => match identity_of(&path) {
                     Ok(identity) => Anchor::Unlocked(identity),
                     Err(err) => {
@@ -160,6 +170,45 @@ impl TempDir {
         std::mem::take(&mut self.path)
     }
 
+    /// [`TempDir::close`] through [`remove_tree_observed`](crate::remove::remove_tree_observed):
+    /// serially, in `order`, announcing each step to `observer` first (which may stop it).
+    ///
+    /// # Errors
+    ///
+    /// As [`TempDir::close`], and the observer's stop.
+    #[cfg(unix)]
+    pub fn close_observed(
+        mut self,
+        order: crate::remove::StepOrder,
+        observer: &mut dyn FnMut(crate::remove::Step<'_>) -> bool,
+    ) -> Result<(), RemoveError> {
+        if !self.armed {
+            return Ok(());
+        }
+        self.armed = false;
+        let path = std::mem::take(&mut self.path);
+        let (identity, owner) = self.anchor.examine();
+        let options = own_tree_options(identity, owner);
+        match crate::remove::remove_tree_observed(&path, &options, order, observer) {
+            Err(err) if is_already_gone(&err, &path) => Ok(()),
+            other => other.map(|_| ()),
+        }
+    }
+
+    /// Off POSIX there are no steps to observe: [`TempDir::close`].
+    ///
+    /// # Errors
+    ///
+    /// As [`TempDir::close`].
+    #[cfg(not(unix))]
+    pub fn close_observed(
+        self,
+        _order: crate::remove::StepOrder,
+        _observer: &mut dyn FnMut(crate::remove::Step<'_>) -> bool,
+    ) -> Result<(), RemoveError> {
+        self.close()
+    }
+
     /// Removes the directory and everything in it now, reporting what could not be removed.
     ///
     /// A directory that is already gone is not an error, as the standard module's
@@ -177,7 +226,7 @@ impl TempDir {
         self.armed = false;
         let path = std::mem::take(&mut self.path);
         #[cfg(unix)]
-        let removed = remove_tree_nofollow_fast(&path, self.anchor.identity());
+        let removed = remove_tree_nofollow_fast(&path, self.anchor.examine());
         #[cfg(not(unix))]
         let removed = remove_tree_nofollow_fast(&path);
         match removed {
@@ -187,26 +236,44 @@ impl TempDir {
     }
 }
 
+/// The removal options of a [`TempDir`] whose directory was `identity`, owned by `owner`:
+/// that directory, or a real directory of the same owner put at its path since.
+#[cfg(unix)]
+fn own_tree_options(identity: Option<(u64, u64)>, owner: u32) -> RemoveOptions {
+    let mut options = RemoveOptions::new();
+    if let Some((dev, ino)) = identity {
+        options.expect_root(dev, ino).accept_replaced_root_of(owner);
+    }
+    options
+}
+
 /// [`remove_tree_nofollow`], trying a plain `rmdir` first: an empty directory (a common
 /// end for a temporary one) then costs one syscall instead of a descriptor walk. `rmdir`
 /// never follows a symlink in the last component, so it is as safe as the walk; any failure
 /// (not empty, a symlink or file swapped in, a permission problem) leaves the verdict to the
 /// walk.
 ///
-/// The walk removes the tree only if its root is still `identity` (the directory this value
-/// made), so a directory renamed away and replaced by another at the same path (possible in
-/// a shared `dir=` without the sticky bit) is never what gets removed. (An *empty*
-/// replacement could still go by the first `rmdir`.)
+/// What is removed at the path is the directory this value made (`identity`), or a real
+/// directory of the same user put there since — the standard module removes a scratch
+/// directory that its owner deleted and made again, and so does this. A symlink is never
+/// followed nor removed (`ELOOP`), and a directory of another user is left in place
+/// (`EPERM`): in a shared `dir=` without the sticky bit someone else could have put it there.
 #[cfg(unix)]
-fn remove_tree_nofollow_fast(path: &Path, identity: Option<(u64, u64)>) -> Result<(), RemoveError> {
-    if std::fs::remove_dir(path).is_ok() {
+fn remove_tree_nofollow_fast(
+    path: &Path,
+    (identity, owner): (Option<(u64, u64)>, u32),
+) -> Result<(), RemoveError> {
+    // The same rule as the walk's, checked before the rmdir. A swap between the check and the
+    // rmdir needs write access to the parent, which lets the swapper remove an empty directory
+    // there by itself anyway (in a sticky directory it cannot swap ours).
+    let ours = rustix::fs::lstat(path).is_ok_and(|st| {
+        rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::Directory
+            && (Some(stat_identity(&st)) == identity || st.st_uid == owner)
+    });
+    if ours && std::fs::remove_dir(path).is_ok() {
         return Ok(());
     }
-    let mut options = RemoveOptions::new();
-    if let Some((dev, ino)) = identity {
-        options.expect_root(dev, ino);
-    }
-    remove_tree_nofollow_with(path, &options).map(|_| ())
+    remove_tree_nofollow_with(path, &own_tree_options(identity, owner)).map(|_| ())
 }
 
 /// How a [`TempDir`] knows its directory.
@@ -214,18 +281,23 @@ fn remove_tree_nofollow_fast(path: &Path, identity: Option<(u64, u64)>) -> Resul
 #[derive(Debug)]
 enum Anchor {
     /// An `O_RDONLY|O_DIRECTORY` descriptor of it, holding the shared `flock`.
-    Locked(std::os::fd::OwnedFd),
+    Locked(DirLock),
     /// Its (device, inode), when no descriptor was left to hold it with.
     Unlocked((u64, u64)),
 }
 
 #[cfg(unix)]
 impl Anchor {
-    /// The directory's (device, inode); `None` only if the descriptor cannot be examined.
-    fn identity(&self) -> Option<(u64, u64)> {
+    /// The directory's (device, inode) (`None` only if the descriptor cannot be examined) and
+    /// its owner: the user whose replacement at the path is still removed. The descriptor's
+    /// `fstat` gives both; an unlocked directory was made by this process's user.
+    fn examine(&self) -> (Option<(u64, u64)>, u32) {
         match self {
-            Anchor::Locked(lock) => rustix::fs::fstat(lock).ok().map(|st| stat_identity(&st)),
-            Anchor::Unlocked(identity) => Some(*identity),
+            Anchor::Locked(lock) => match rustix::fs::fstat(lock) {
+                Ok(st) => (Some(stat_identity(&st)), st.st_uid),
+                Err(_) => (None, rustix::process::geteuid().as_raw()),
+            },
+            Anchor::Unlocked(identity) => (Some(*identity), rustix::process::geteuid().as_raw()),
         }
     }
 }
@@ -267,17 +339,73 @@ fn is_already_gone(err: &RemoveError, path: &Path) -> bool {
         && failures[0].error.kind() == io::ErrorKind::NotFound
 }
 
-/// Opens `path` (not following a symlink) and takes a shared `flock` on it.
+/// The most lock descriptors this process's live [`TempDir`]s hold at once, whatever the
+/// descriptor limit: see [`max_dir_locks`].
+pub const MAX_DIR_LOCKS: usize = 64;
+
+/// Lock descriptors held by live [`TempDir`]s of this process.
 #[cfg(unix)]
-fn lock_dir(path: &Path) -> io::Result<std::os::fd::OwnedFd> {
+static DIR_LOCKS_HELD: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// How many live [`TempDir`]s may hold a lock descriptor now: [`MAX_DIR_LOCKS`], or a
+/// sixteenth of the soft `RLIMIT_NOFILE` if that is less (4 at a limit of 64), but at least one.
+/// Directories beyond it live unlocked, so that temp directories never take the descriptors a
+/// program's own `open()` calls would have had with the standard module, which holds none.
+#[cfg(unix)]
+#[must_use]
+pub fn max_dir_locks() -> usize {
+    let soft = rustix::process::getrlimit(rustix::process::Resource::Nofile).current;
+    soft.map_or(MAX_DIR_LOCKS, |soft| {
+        usize::try_from(soft / 16).map_or(MAX_DIR_LOCKS, |share| share.clamp(1, MAX_DIR_LOCKS))
+    })
+}
+
+/// A directory descriptor holding a shared `flock`, counted in [`DIR_LOCKS_HELD`] while it
+/// lives.
+#[cfg(unix)]
+#[derive(Debug)]
+struct DirLock(std::os::fd::OwnedFd);
+
+#[cfg(unix)]
+impl std::os::fd::AsFd for DirLock {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.0.as_fd()
+    }
+}
+
+#[cfg(unix)]
+impl Drop for DirLock {
+    fn drop(&mut self) {
+        DIR_LOCKS_HELD.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// Opens `path` (not following a symlink) and takes a shared `flock` on it; `Ok(None)` when
+/// the process's share of lock descriptors ([`max_dir_locks`]) is used up.
+#[cfg(unix)]
+fn lock_dir(path: &Path) -> io::Result<Option<DirLock>> {
     use rustix::fs::{FlockOperation, Mode, OFlags, CWD};
+    use std::sync::atomic::Ordering;
+    // Reserve a place first, so threads creating at once cannot exceed the share together.
+    // The first lock is always allowed, so the usual one directory at a time costs no
+    // `getrlimit`.
+    let held = DIR_LOCKS_HELD.fetch_add(1, Ordering::Relaxed);
+    if held > 0 && held >= max_dir_locks() {
+        DIR_LOCKS_HELD.fetch_sub(1, Ordering::Relaxed);
+        return Ok(None);
+    }
     let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-    let fd = rustix::fs::openat(CWD, path, flags, Mode::empty())
-        .map_err(|e| crate::error::with_path(e.into(), path))?;
+    let fd = match rustix::fs::openat(CWD, path, flags, Mode::empty()) {
+        Ok(fd) => DirLock(fd),
+        Err(err) => {
+            DIR_LOCKS_HELD.fetch_sub(1, Ordering::Relaxed);
+            return Err(crate::error::with_path(err.into(), path));
+        }
+    };
     // The lock is advice to cleaners; a filesystem without flock (some network mounts)
     // leaves the directory merely unadvertised, which is no reason to fail.
     let _ = rustix::fs::flock(&fd, FlockOperation::LockShared);
-    Ok(fd)
+    Ok(Some(fd))
 }
 
 impl Drop for TempDir {
@@ -285,7 +413,7 @@ impl Drop for TempDir {
         if self.armed {
             // Drop cannot report; `close` is the way to see errors.
             #[cfg(unix)]
-            let _ = remove_tree_nofollow_fast(&self.path, self.anchor.identity());
+            let _ = remove_tree_nofollow_fast(&self.path, self.anchor.examine());
             #[cfg(not(unix))]
             let _ = remove_tree_nofollow_fast(&self.path);
         }

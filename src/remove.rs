@@ -37,6 +37,18 @@
 //! Linux, a directory that cannot even be opened for reading is fixed through an `O_PATH`
 //! descriptor (`chmod("/proc/self/fd/N")`, which names exactly that inode) and then re-opened,
 //! its identity checked.
+//!
+//! # Mounts
+//!
+//! Removal never crosses into another mount, as `rm --one-file-system` and systemd-tmpfiles
+//! behave: every directory entered is compared with the root by device *and* mount id (a bind
+//! mount of the same filesystem has the root's device). A mount point found inside is neither
+//! entered nor removed; it is reported with `EBUSY` (what `rmdir` says of a mount point), and
+//! the rest of the tree is removed. A root that is itself a mount point (on another mount than
+//! its parent directory) is refused whole, with `EBUSY`. The mount id comes from `statx`'s
+//! `STATX_MNT_ID` (Linux ≥ 5.8), else from `/proc/self/fdinfo` (Linux ≥ 3.15); where neither
+//! answers (other systems), only devices are compared, which still stops at every mount of
+//! another filesystem but not at a bind mount of the same one (see [`mount_id`]).
 
 use std::error::Error as StdError;
 use std::fmt;
@@ -58,6 +70,7 @@ pub struct RemoveOptions {
     continue_on_error: bool,
     threads: usize,
     expected_root: Option<(u64, u64)>,
+    replaced_root_owner: Option<u32>,
     deadline: Option<std::time::Instant>,
 }
 
@@ -75,6 +88,7 @@ impl RemoveOptions {
             continue_on_error: true,
             threads: 0,
             expected_root: None,
+            replaced_root_owner: None,
             deadline: None,
         }
     }
@@ -92,6 +106,17 @@ impl RemoveOptions {
     /// mismatch nothing is removed and the error names the path.
     pub fn expect_root(&mut self, dev: u64, ino: u64) -> &mut Self {
         self.expected_root = Some((dev, ino));
+        self
+    }
+
+    /// With [`RemoveOptions::expect_root`]: a root that is not the directory expected is still
+    /// removed if it is a real directory (never a symlink: the root is opened with
+    /// `O_NOFOLLOW`) owned by `uid`, as the standard module removes a scratch directory its
+    /// owner deleted and made again at the same path. One owned by anyone else is left in
+    /// place with `EPERM` (removing it is not this owner's business; the error names the
+    /// path).
+    pub fn accept_replaced_root_of(&mut self, uid: u32) -> &mut Self {
+        self.replaced_root_owner = Some(uid);
         self
     }
 
@@ -225,6 +250,100 @@ impl From<RemoveError> for io::Error {
     }
 }
 
+/// The mount id of the file behind `fd`: `statx`'s `STATX_MNT_ID` (Linux ≥ 5.8), else the
+/// `mnt_id:` line of `/proc/self/fdinfo/<fd>` (Linux ≥ 3.15); `None` where neither exists.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+#[must_use]
+pub fn mount_id(fd: std::os::fd::BorrowedFd<'_>) -> Option<u64> {
+    use rustix::fs::{statx, AtFlags, StatxFlags};
+    use std::os::fd::AsRawFd;
+    if let Ok(stx) = statx(fd, c"", AtFlags::EMPTY_PATH, StatxFlags::MNT_ID) {
+        if StatxFlags::from_bits_retain(stx.stx_mask).contains(StatxFlags::MNT_ID) {
+            return Some(stx.stx_mnt_id);
+        }
+    }
+    let info = std::fs::read_to_string(format!("/proc/self/fdinfo/{}", fd.as_raw_fd())).ok()?;
+    info.lines()
+        .find_map(|line| line.strip_prefix("mnt_id:"))
+        .and_then(|id| id.trim().parse().ok())
+}
+
+/// Elsewhere there is no mount id to read: only devices are compared.
+#[cfg(all(unix, not(any(target_os = "linux", target_os = "android"))))]
+#[must_use]
+pub fn mount_id(_fd: std::os::fd::BorrowedFd<'_>) -> Option<u64> {
+    None
+}
+
+/// One step of an [observed](remove_tree_observed) removal, announced before it is taken.
+#[derive(Debug, Clone, Copy)]
+pub enum Step<'a> {
+    /// Opening directory `name`: relative to the descriptor `dir`, or, with `dir` `None`,
+    /// the root by its path (`name` is then the path as given). `flags` are the `open` flags.
+    Open {
+        /// The parent directory's descriptor; `None` for the root.
+        dir: Option<i32>,
+        /// The entry's name (the whole path for the root).
+        name: &'a std::ffi::OsStr,
+        /// The flags the directory is opened with.
+        flags: i32,
+    },
+    /// Listing the directory open on descriptor `fd`.
+    List {
+        /// The directory's descriptor.
+        fd: i32,
+    },
+    /// Unlinking the non-directory `name` of the directory open on `dir`.
+    Unlink {
+        /// The parent directory's descriptor.
+        dir: i32,
+        /// The entry's name.
+        name: &'a std::ffi::OsStr,
+    },
+    /// Removing the emptied directory `name`: of the directory open on `dir`, or, with
+    /// `dir` `None`, the root by its path.
+    Rmdir {
+        /// The parent directory's descriptor; `None` for the root.
+        dir: Option<i32>,
+        /// The entry's name (the whole path for the root).
+        name: &'a std::ffi::OsStr,
+    },
+}
+
+/// The order in which an [observed](remove_tree_observed) removal takes a directory's entries
+/// (the two orders of `shutil.rmtree`'s descriptor walk).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StepOrder {
+    /// Each entry in listing order, a subdirectory removed whole when it comes up (CPython
+    /// 3.9 to 3.12).
+    ListingDepthFirst,
+    /// A directory's non-directories in listing order, then its subdirectories, the last
+    /// listed first (CPython 3.13's iterative walk).
+    FilesThenDirsLastFirst,
+}
+
+/// [`remove_tree_nofollow_with`], serially and in `order`, calling `observer` before each
+/// step: opening a directory (the root included), listing it, unlinking an entry, removing a
+/// directory. An observer that returns `false` stops the removal before that step: nothing
+/// more is done, and the error's last failure, at `path`, is of kind
+/// [`io::ErrorKind::Interrupted`].
+///
+/// For callers that must announce each action (audit hooks); it holds one descriptor per
+/// level of the branch it is in, as `shutil.rmtree` does, so a tree deeper than the
+/// descriptor limit fails where [`remove_tree_nofollow_with`] would not.
+///
+/// # Errors
+///
+/// As [`remove_tree_nofollow_with`], and the observer's stop.
+pub fn remove_tree_observed(
+    path: &Path,
+    options: &RemoveOptions,
+    order: StepOrder,
+    observer: &mut dyn FnMut(Step<'_>) -> bool,
+) -> Result<RemoveStats, RemoveError> {
+    imp::remove_tree_observed(path, options, order, observer)
+}
+
 /// Removes the directory tree at `path` without ever following a symbolic link, continuing
 /// past errors and using all cores.
 ///
@@ -258,6 +377,15 @@ mod imp {
 
     /// Off POSIX there are no `*at` calls to build on; the standard library's removal is
     /// the best available.
+    pub(super) fn remove_tree_observed(
+        path: &Path,
+        options: &RemoveOptions,
+        _order: super::StepOrder,
+        _observer: &mut dyn FnMut(super::Step<'_>) -> bool,
+    ) -> Result<RemoveStats, RemoveError> {
+        remove_tree(path, options)
+    }
+
     pub(super) fn remove_tree(
         path: &Path,
         _options: &RemoveOptions,
@@ -274,13 +402,15 @@ mod imp {
 #[cfg(unix)]
 mod imp {
     use super::{
-        RemoveError, RemoveFailure, RemoveOptions, RemoveStats, ANCHOR_STRIDE, MAX_ANCHORS, WINDOW,
+        RemoveError, RemoveFailure, RemoveOptions, RemoveStats, Step, StepOrder, ANCHOR_STRIDE,
+        MAX_ANCHORS, WINDOW,
     };
     use rustix::fs::{self as rfs, AtFlags, Dir, FileType, Mode, OFlags, RawMode, CWD};
     use rustix::io::Errno;
     use std::collections::VecDeque;
     use std::ffi::{CStr, CString, OsStr};
     use std::io;
+    use std::os::fd::AsRawFd;
     use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
     use std::os::unix::ffi::OsStrExt;
     use std::path::{Path, PathBuf};
@@ -303,6 +433,46 @@ mod imp {
     #[allow(clippy::unnecessary_cast, clippy::useless_conversion)]
     fn mode_of(st: &rfs::Stat) -> Mode {
         Mode::from_raw_mode(st.st_mode as RawMode)
+    }
+
+    /// The mount the walk stays on: the root's device and mount id.
+    #[derive(Clone, Copy)]
+    struct Fence {
+        dev: u64,
+        mount: Option<u64>,
+    }
+
+    impl Fence {
+        fn of(fd: BorrowedFd<'_>, st: &rfs::Stat) -> Self {
+            Self {
+                dev: identity(st).0,
+                mount: super::mount_id(fd),
+            }
+        }
+
+        fn same_mount(self, other: Fence) -> bool {
+            self.dev == other.dev
+                && match (self.mount, other.mount) {
+                    (Some(a), Some(b)) => a == b,
+                    _ => true,
+                }
+        }
+
+        /// Whether the directory behind `fd` (whose `Stat` is `st`) is on another mount.
+        fn crossed_by(self, fd: BorrowedFd<'_>, st: &rfs::Stat) -> bool {
+            if identity(st).0 != self.dev {
+                return true;
+            }
+            match self.mount {
+                Some(root) => super::mount_id(fd).is_some_and(|here| here != root),
+                None => false,
+            }
+        }
+    }
+
+    /// `EBUSY`, what `rmdir` says of a mount point: the entry is a mount, left alone.
+    fn mount_point_error() -> io::Error {
+        Errno::BUSY.into()
     }
 
     fn changed_error() -> io::Error {
@@ -472,6 +642,7 @@ mod imp {
         /// Indices of held anchors, ascending.
         anchors: VecDeque<usize>,
         sink: Sink<'a>,
+        fence: Fence,
     }
 
     /// The descriptor of the parent of frame `depth` (`base` for depth 0), which must be open.
@@ -504,6 +675,7 @@ mod imp {
         fn new(
             base: BorrowedFd<'a>,
             base_path: &'a Path,
+            fence: Fence,
             stop: &'a AtomicBool,
             continue_on_error: bool,
             deadline: Option<std::time::Instant>,
@@ -511,6 +683,7 @@ mod imp {
             Self {
                 base,
                 base_path,
+                fence,
                 base_may_fix: true,
                 stack: Vec::new(),
                 anchors: VecDeque::new(),
@@ -598,6 +771,11 @@ mod imp {
                     return;
                 }
             };
+            if self.fence.crossed_by(fd.as_fd(), &st) {
+                let path = path_here(self);
+                self.sink.fail(path, mount_point_error());
+                return;
+            }
             let mut may_fix = true;
             match self.sink.make_owner_rwx(fd.as_fd(), Some(&st)) {
                 Ok(changed) => may_fix = !changed,
@@ -848,6 +1026,7 @@ mod imp {
     /// a shared counter, so every entry is removed by exactly one of them.
     fn remove_entries(
         root: BorrowedFd<'_>,
+        fence: Fence,
         path: &Path,
         entries: &[Entry],
         subdirs: usize,
@@ -860,6 +1039,7 @@ mod imp {
             let mut walker = Walker::new(
                 root,
                 path,
+                fence,
                 stop,
                 options.continue_on_error,
                 options.deadline,
@@ -873,6 +1053,7 @@ mod imp {
             let mut walker = Walker::new(
                 root,
                 path,
+                fence,
                 stop,
                 options.continue_on_error,
                 options.deadline,
@@ -928,7 +1109,263 @@ mod imp {
         path: &Path,
         options: &RemoveOptions,
     ) -> Result<RemoveStats, RemoveError> {
+        remove_tree_impl(path, options, None)
+    }
+
+    pub(super) fn remove_tree_observed(
+        path: &Path,
+        options: &RemoveOptions,
+        order: StepOrder,
+        observer: &mut dyn FnMut(Step<'_>) -> bool,
+    ) -> Result<RemoveStats, RemoveError> {
+        remove_tree_impl(path, options, Some((order, observer)))
+    }
+
+    /// What an observed removal reports each step to.
+    type Observer<'o> = dyn FnMut(Step<'_>) -> bool + 'o;
+
+    fn stopped_error() -> io::Error {
+        io::Error::new(
+            io::ErrorKind::Interrupted,
+            "removal stopped before this step by its observer",
+        )
+    }
+
+    #[allow(clippy::cast_possible_wrap)] // the flags are small positive bits
+    fn dir_flags_raw() -> i32 {
+        DIR_FLAGS.bits() as i32
+    }
+
+    /// The observed walk (see [`super::remove_tree_observed`]): removes what is in the
+    /// directory open as `dir` (reached as `path`), recursively, announcing each step.
+    /// Returns `false` once the observer has stopped it.
+    fn remove_contents_observed(
+        sink: &mut Sink<'_>,
+        fence: Fence,
+        dir: &mut Dir,
+        path: &Path,
+        order: StepOrder,
+        observer: &mut dyn FnMut(Step<'_>) -> bool,
+    ) -> bool {
+        let Ok(fd) = dir_fd(dir).map(|fd| fd.as_raw_fd()) else {
+            return true;
+        };
+        if !observer(Step::List { fd }) {
+            return false;
+        }
+        let (entries, read_error) = list(dir);
+        if let Some(err) = read_error {
+            sink.fail(path.to_path_buf(), err);
+        }
+        let Ok(parent) = dir_fd(dir) else {
+            return true;
+        };
+        let mut later = Vec::new();
+        for entry in entries {
+            if sink.stopped() {
+                return true;
+            }
+            let name = OsStr::from_bytes(entry.name.to_bytes());
+            let mut is_dir = entry.maybe_dir;
+            if !is_dir {
+                if !observer(Step::Unlink { dir: fd, name }) {
+                    return false;
+                }
+                let mut may_fix = true;
+                match sink.unlink_at(parent, &entry.name, AtFlags::empty(), &mut may_fix) {
+                    Ok(()) => sink.stats.files += 1,
+                    Err(Errno::NOENT) => {}
+                    Err(Errno::ISDIR) => is_dir = true,
+                    Err(err) => sink.fail(path.join(name), err.into()),
+                }
+            }
+            if is_dir {
+                if order == StepOrder::FilesThenDirsLastFirst {
+                    later.push(entry.name);
+                } else if !remove_dir_observed(
+                    sink,
+                    fence,
+                    parent,
+                    &entry.name,
+                    path,
+                    order,
+                    observer,
+                ) {
+                    return false;
+                }
+            }
+        }
+        for name in later.iter().rev() {
+            if sink.stopped() {
+                return true;
+            }
+            if !remove_dir_observed(sink, fence, parent, name, path, order, observer) {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Removes the subdirectory `name` of `parent` (reached as `parent_path`), observed.
+    fn remove_dir_observed(
+        sink: &mut Sink<'_>,
+        fence: Fence,
+        parent: BorrowedFd<'_>,
+        name: &CStr,
+        parent_path: &Path,
+        order: StepOrder,
+        observer: &mut dyn FnMut(Step<'_>) -> bool,
+    ) -> bool {
+        let os_name = OsStr::from_bytes(name.to_bytes());
+        let path = parent_path.join(os_name);
+        let dir = parent.as_raw_fd();
+        let flags = dir_flags_raw();
+        if !observer(Step::Open {
+            dir: Some(dir),
+            name: os_name,
+            flags,
+        }) {
+            return false;
+        }
+        let fd = match open_dir(sink, parent, name) {
+            Ok(fd) => fd,
+            Err(Errno::NOENT) => return true,
+            Err(Errno::NOTDIR | Errno::LOOP) => {
+                // Not a directory (any more): unlinked as the entry it now is.
+                if !observer(Step::Unlink { dir, name: os_name }) {
+                    return false;
+                }
+                let mut may_fix = true;
+                match sink.unlink_at(parent, name, AtFlags::empty(), &mut may_fix) {
+                    Ok(()) => sink.stats.files += 1,
+                    Err(Errno::NOENT) => {}
+                    Err(err) => sink.fail(path, err.into()),
+                }
+                return true;
+            }
+            Err(err) => {
+                sink.fail(path, err.into());
+                return true;
+            }
+        };
+        let st = match rfs::fstat(&fd) {
+            Ok(st) => st,
+            Err(err) => {
+                sink.fail(path, err.into());
+                return true;
+            }
+        };
+        if fence.crossed_by(fd.as_fd(), &st) {
+            sink.fail(path, mount_point_error());
+            return true;
+        }
+        if let Err(err) = sink.make_owner_rwx(fd.as_fd(), Some(&st)) {
+            sink.fail(path.clone(), err);
+        }
+        let mut child = match Dir::new(fd) {
+            Ok(child) => child,
+            Err(err) => {
+                sink.fail(path, err.into());
+                return true;
+            }
+        };
+        if !remove_contents_observed(sink, fence, &mut child, &path, order, observer) {
+            return false;
+        }
+        drop(child);
+        if sink.stopped() {
+            return true;
+        }
+        if !observer(Step::Rmdir {
+            dir: Some(dir),
+            name: os_name,
+        }) {
+            return false;
+        }
+        let mut may_fix = true;
+        match sink.unlink_at(parent, name, AtFlags::REMOVEDIR, &mut may_fix) {
+            Ok(()) => sink.stats.dirs += 1,
+            Err(Errno::NOENT) => {}
+            Err(err) => sink.fail(path, err.into()),
+        }
+        true
+    }
+
+    /// The observed removal of the opened root (see [`super::remove_tree_observed`]): its
+    /// contents, then the root itself through its parent.
+    fn remove_root_observed(
+        path: &Path,
+        root_fd: OwnedFd,
+        mut sink: Sink<'_>,
+        fence: Fence,
+        parent: Option<(&OwnedFd, &(&Path, CString))>,
+        (order, observer): (StepOrder, &mut dyn FnMut(Step<'_>) -> bool),
+    ) -> Result<RemoveStats, RemoveError> {
+        let mut stopped = false;
+        match Dir::new(root_fd) {
+            Ok(mut root) => {
+                stopped =
+                    !remove_contents_observed(&mut sink, fence, &mut root, path, order, observer);
+            }
+            Err(err) => sink.fail(path.to_path_buf(), err.into()),
+        }
+        sink.stats.threads = 1;
+        if !stopped && !sink.stopped() {
+            if observer(Step::Rmdir {
+                dir: None,
+                name: path.as_os_str(),
+            }) {
+                let removed = match parent {
+                    Some((parent, (_, name))) => {
+                        rfs::unlinkat(parent, name.as_c_str(), AtFlags::REMOVEDIR)
+                    }
+                    None => rfs::unlinkat(CWD, path, AtFlags::REMOVEDIR),
+                };
+                match removed {
+                    Ok(()) => sink.stats.dirs += 1,
+                    Err(Errno::NOENT) => {}
+                    Err(err) => sink.failures.push(RemoveFailure {
+                        path: path.to_path_buf(),
+                        error: err.into(),
+                    }),
+                }
+            } else {
+                stopped = true;
+            }
+        }
+        if stopped {
+            sink.failures.push(RemoveFailure {
+                path: path.to_path_buf(),
+                error: stopped_error(),
+            });
+        }
+        if sink.failures.is_empty() {
+            Ok(sink.stats)
+        } else {
+            Err(RemoveError {
+                failures: sink.failures,
+                stats: sink.stats,
+            })
+        }
+    }
+
+    #[allow(clippy::too_many_lines)] // the root's steps, in the order they must happen
+    fn remove_tree_impl(
+        path: &Path,
+        options: &RemoveOptions,
+        mut observed: Option<(StepOrder, &mut Observer<'_>)>,
+    ) -> Result<RemoveStats, RemoveError> {
         let single = |err: io::Error| RemoveError::single(path, err);
+        if let Some((_, observer)) = observed.as_mut() {
+            let flags = dir_flags_raw();
+            if !observer(Step::Open {
+                dir: None,
+                name: path.as_os_str(),
+                flags,
+            }) {
+                return Err(single(stopped_error()));
+            }
+        }
         let split = split(path);
         let parent_fd = match &split {
             Some((parent, _)) => {
@@ -957,17 +1394,39 @@ mod imp {
         };
         let root_fd = opened
             .map_err(|err| single(root_open_error(parent_fd.as_ref(), split.as_ref(), err)))?;
+        let root_st = rfs::fstat(&root_fd).map_err(|e| single(e.into()))?;
         if let Some(expected) = options.expected_root {
-            let st = rfs::fstat(&root_fd).map_err(|e| single(e.into()))?;
-            if identity(&st) != expected {
-                return Err(single(io::Error::other(
-                    "not the directory expected (its path now leads elsewhere); left in place",
-                )));
+            if identity(&root_st) != expected {
+                match options.replaced_root_owner {
+                    Some(uid) if root_st.st_uid == uid => {}
+                    Some(_) => return Err(single(Errno::PERM.into())),
+                    None => return Err(single(io::Error::other(
+                        "not the directory expected (its path now leads elsewhere); left in place",
+                    ))),
+                }
+            }
+        }
+        let fence = Fence::of(root_fd.as_fd(), &root_st);
+        // A root mounted over (a bind mount or another filesystem at the path) is not ours.
+        if let Some(parent) = &parent_fd {
+            let parent_st = rfs::fstat(parent).map_err(|e| single(e.into()))?;
+            if !Fence::of(parent.as_fd(), &parent_st).same_mount(fence) {
+                return Err(single(mount_point_error()));
             }
         }
         // The root is the tree's own: it gets the same fix as any directory inside.
         if let Err(err) = root_sink.make_owner_rwx(root_fd.as_fd(), None) {
             root_sink.fail(path.to_path_buf(), err);
+        }
+        if let Some((order, observer)) = observed.as_mut() {
+            return remove_root_observed(
+                path,
+                root_fd,
+                root_sink,
+                fence,
+                parent_fd.as_ref().zip(split.as_ref()),
+                (*order, &mut **observer),
+            );
         }
         let mut root_dir = Dir::new(root_fd).map_err(|e| single(e.into()))?;
         let (mut entries, read_error) = list(&mut root_dir);
@@ -981,7 +1440,7 @@ mod imp {
         let subdirs = entries.iter().filter(|e| e.maybe_dir).count();
         let mut failures = root_sink.failures;
         let mut stats = root_sink.stats;
-        let results = remove_entries(root, path, &entries, subdirs, &stop, options);
+        let results = remove_entries(root, fence, path, &entries, subdirs, &stop, options);
         stats.threads = results.len();
         for (mut f, s) in results {
             failures.append(&mut f);

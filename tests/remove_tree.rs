@@ -734,13 +734,313 @@ fn expected_root_mismatch_removes_nothing() {
 }
 
 #[test]
-fn tempdir_never_removes_a_replacement_at_its_path() {
-    let base = Scratch::new("tempdir-replaced");
+fn tempdir_removes_a_directory_its_owner_made_again_at_its_path() {
+    // The standard module's cleanup removes what is at the path then; so does TempDir, when it
+    // is a real directory of the same user.
+    let base = Scratch::new("tempdir-remade");
     let dir = TempDir::new_in(base.path()).unwrap();
     let path = dir.path().to_path_buf();
-    fs::rename(&path, base.path().join("moved")).unwrap();
+    fs::remove_dir(&path).unwrap();
     fs::create_dir(&path).unwrap();
-    fs::write(path.join("precious"), b"keep").unwrap();
-    assert!(dir.close().is_err());
-    assert_eq!(fs::read(path.join("precious")).unwrap(), b"keep");
+    fs::create_dir(path.join("sub")).unwrap();
+    fs::write(path.join("sub/data"), b"scratch").unwrap();
+    dir.close().unwrap();
+    assert!(!path.exists());
+}
+
+#[test]
+fn tempdir_removes_an_empty_directory_its_owner_made_again_when_dropped() {
+    let base = Scratch::new("tempdir-remade-empty");
+    let dir = TempDir::new_in(base.path()).unwrap();
+    let path = dir.path().to_path_buf();
+    fs::remove_dir(&path).unwrap();
+    fs::create_dir(&path).unwrap();
+    drop(dir);
+    assert!(!path.exists());
+}
+
+/// Gives `path` (not following links) to the user `nobody` (65534).
+fn give_to_nobody(path: &Path) {
+    let uid = rustix::process::Uid::from_raw(65534);
+    let gid = rustix::process::Gid::from_raw(65534);
+    rustix::fs::chownat(
+        CWD,
+        path,
+        Some(uid),
+        Some(gid),
+        rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
+    )
+    .unwrap();
+}
+
+#[test]
+fn tempdir_leaves_another_users_directory_at_its_path() {
+    if !is_root() {
+        // Skipped: making a directory of another user needs root.
+        return;
+    }
+    for empty in [false, true] {
+        let base = Scratch::new("tempdir-replaced");
+        let dir = TempDir::new_in(base.path()).unwrap();
+        let path = dir.path().to_path_buf();
+        fs::rename(&path, base.path().join("moved")).unwrap();
+        fs::create_dir(&path).unwrap();
+        if !empty {
+            fs::write(path.join("precious"), b"keep").unwrap();
+            give_to_nobody(&path.join("precious"));
+        }
+        give_to_nobody(&path);
+        let err = dir.close().unwrap_err();
+        assert_eq!(err.failures().len(), 1, "{err:?}");
+        assert_eq!(err.first().path, path);
+        assert_eq!(
+            err.first().error.raw_os_error(),
+            Some(rustix::io::Errno::PERM.raw_os_error())
+        );
+        assert!(path.is_dir());
+        if !empty {
+            assert_eq!(fs::read(path.join("precious")).unwrap(), b"keep");
+        }
+        // What the value made, moved away, is not reached by path either.
+        assert!(base.path().join("moved").is_dir());
+    }
+}
+
+/// A mount made by a test (as root), unmounted (lazily, so a failed assertion cannot leave it
+/// busy) when dropped.
+struct Mount(PathBuf);
+
+impl Mount {
+    /// `mount --bind source target`, or `mount -t tmpfs` when `source` is `None`; `None` when
+    /// not root or mount(8) refuses (a container without `CAP_SYS_ADMIN`).
+    fn new(source: Option<&Path>, target: &Path) -> Option<Self> {
+        if !is_root() {
+            return None;
+        }
+        let mut cmd = Command::new("mount");
+        match source {
+            Some(source) => cmd.arg("--bind").arg(source).arg(target),
+            None => cmd
+                .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
+                .arg(target),
+        };
+        let ok = cmd.status().is_ok_and(|s| s.success());
+        ok.then(|| Self(target.to_path_buf()))
+    }
+}
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+fn libc_ebusy() -> i32 {
+    rustix::io::Errno::BUSY.raw_os_error()
+}
+
+/// A tree holding a bind mount of `outside` (same filesystem: same device, another mount id)
+/// at `a/bound` and a tmpfs at `b/tmp`, next to ordinary entries.
+struct MountedTree {
+    bound: PathBuf,
+    tmpfs: PathBuf,
+    // Dropped before the scratch directory, in declaration order.
+    _mounts: (Mount, Mount),
+}
+
+fn mounted_tree(tree: &Path, outside: &Path) -> Option<MountedTree> {
+    make_inside(tree, 3);
+    let bound = tree.join("a/bound");
+    let tmpfs = tree.join("b/tmp");
+    fs::create_dir_all(&bound).unwrap();
+    fs::create_dir_all(&tmpfs).unwrap();
+    fs::write(tree.join("a/file"), "inside").unwrap();
+    fs::create_dir_all(tree.join("b/c")).unwrap();
+    let bind = Mount::new(Some(outside), &bound)?;
+    let tmp = Mount::new(None, &tmpfs)?;
+    fs::write(tmpfs.join("canary"), "on the tmpfs").unwrap();
+    fs::create_dir(tmpfs.join("sub")).unwrap();
+    fs::write(tmpfs.join("sub/canary"), "deeper").unwrap();
+    Some(MountedTree {
+        bound,
+        tmpfs,
+        _mounts: (bind, tmp),
+    })
+}
+
+/// The names in directory `dir`, sorted.
+fn names_in(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn mount_points_inside_are_reported_not_descended_and_the_rest_removed() {
+    let scratch = Scratch::new("mnt");
+    let outside = scratch.path().join("outside");
+    make_outside(&outside, 3);
+    let tree = scratch.path().join("tree");
+    let Some(mounted) = mounted_tree(&tree, &outside) else {
+        // Skipped: mounting needs root and mount(8) (and CAP_SYS_ADMIN).
+        return;
+    };
+    let before = snapshot(&outside);
+    let err = remove_tree_nofollow(&tree).unwrap_err();
+    let busy: Vec<&Path> = err
+        .failures()
+        .iter()
+        .filter(|f| f.error.raw_os_error() == Some(libc_ebusy()))
+        .map(|f| f.path.as_path())
+        .collect();
+    assert_eq!(busy.len(), 2, "{err:?}");
+    assert!(busy.contains(&mounted.bound.as_path()), "{err:?}");
+    assert!(busy.contains(&mounted.tmpfs.as_path()), "{err:?}");
+    assert_eq!(snapshot(&outside), before);
+    assert_eq!(
+        fs::read(mounted.tmpfs.join("sub/canary")).unwrap(),
+        b"deeper"
+    );
+    assert_eq!(
+        fs::read(mounted.tmpfs.join("canary")).unwrap(),
+        b"on the tmpfs"
+    );
+    // Only the mount points and the directories holding them are left.
+    assert_eq!(names_in(&tree), ["a", "b"]);
+    assert_eq!(names_in(&tree.join("a")), ["bound"]);
+    assert_eq!(names_in(&tree.join("b")), ["tmp"]);
+}
+
+#[test]
+fn tempdir_close_names_the_mount_point_inside() {
+    let scratch = Scratch::new("tmnt");
+    let outside = scratch.path().join("outside");
+    make_outside(&outside, 2);
+    let dir = TempDir::new_in(scratch.path()).unwrap();
+    let Some(mounted) = mounted_tree(dir.path(), &outside) else {
+        // Skipped: mounting needs root and mount(8) (and CAP_SYS_ADMIN).
+        return;
+    };
+    let before = snapshot(&outside);
+    let err = dir.close().unwrap_err();
+    let first = err.first();
+    assert_eq!(first.error.raw_os_error(), Some(libc_ebusy()), "{err:?}");
+    assert!(
+        first.path == mounted.bound || first.path == mounted.tmpfs,
+        "{err:?}"
+    );
+    assert_eq!(snapshot(&outside), before);
+    assert!(mounted.tmpfs.join("sub/canary").exists());
+}
+
+#[test]
+fn a_root_that_is_itself_a_mount_point_is_refused_whole() {
+    let scratch = Scratch::new("rmnt");
+    let outside = scratch.path().join("outside");
+    make_outside(&outside, 2);
+    let root = scratch.path().join("root");
+    fs::create_dir(&root).unwrap();
+    let Some(_mount) = Mount::new(Some(&outside), &root) else {
+        // Skipped: mounting needs root and mount(8) (and CAP_SYS_ADMIN).
+        return;
+    };
+    let before = snapshot(&outside);
+    let err = remove_tree_nofollow(&root).unwrap_err();
+    assert_eq!(err.first().path, root);
+    assert_eq!(err.first().error.raw_os_error(), Some(libc_ebusy()));
+    assert_eq!(snapshot(&outside), before);
+}
+
+#[test]
+fn tempdirs_hold_no_more_lock_descriptors_than_their_share() {
+    if !in_child() {
+        run_in_child(
+            "tempdirs_hold_no_more_lock_descriptors_than_their_share",
+            &[],
+        );
+        return;
+    }
+    use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
+    let hard = getrlimit(Resource::Nofile).maximum;
+    setrlimit(
+        Resource::Nofile,
+        Rlimit {
+            current: Some(64),
+            maximum: hard,
+        },
+    )
+    .unwrap();
+    assert_eq!(ferrotemp::dir::max_dir_locks(), 4);
+    let scratch = Scratch::new("share");
+    let before = open_fd_count();
+    let mut dirs: Vec<TempDir> = (0..100)
+        .map(|_| TempDir::new_in(scratch.path()).unwrap())
+        .collect();
+    assert_eq!(open_fd_count(), before + 4);
+    // The first four are locked; one of them gone, the next directory gets its place.
+    let first = dirs.remove(0);
+    let freed = first.path().to_path_buf();
+    drop(first);
+    assert!(!freed.exists());
+    assert_eq!(open_fd_count(), before + 3);
+    let next = TempDir::new_in(scratch.path()).unwrap();
+    assert_eq!(open_fd_count(), before + 4);
+    assert!(try_exclusive_lock(next.path()).is_err());
+    // Unlocked directories are removed all the same.
+    let paths: Vec<PathBuf> = dirs.iter().map(|d| d.path().to_path_buf()).collect();
+    drop(dirs);
+    assert!(paths.iter().all(|p| !p.exists()));
+}
+
+#[test]
+fn observed_removal_announces_each_step_first_and_stops_before_a_refused_one() {
+    use ferrotemp::remove::{remove_tree_observed, Step, StepOrder};
+    let scratch = Scratch::new("observed");
+    let tree = scratch.path().join("tree");
+    make_inside(&tree, 2);
+    let mut seen = Vec::new();
+    let err = remove_tree_observed(
+        &tree,
+        &RemoveOptions::new(),
+        StepOrder::ListingDepthFirst,
+        &mut |step| {
+            let (kind, name) = match step {
+                Step::Open { name, .. } => ("open", name.to_owned()),
+                Step::List { .. } => ("list", "".into()),
+                Step::Unlink { name, .. } => ("unlink", name.to_owned()),
+                Step::Rmdir { name, .. } => ("rmdir", name.to_owned()),
+            };
+            // Each announced entry is still there when announced.
+            if kind == "unlink" {
+                assert!(tree.join(&name).exists() || tree.join("inner").join(&name).exists());
+            }
+            seen.push(kind);
+            !(kind == "unlink" && name == "g0")
+        },
+    )
+    .unwrap_err();
+    let last = err.failures().last().unwrap();
+    assert_eq!(last.path, tree);
+    assert_eq!(last.error.kind(), io::ErrorKind::Interrupted);
+    assert!(tree.join("inner/g0").exists());
+    assert_eq!(seen.first(), Some(&"open"));
+    assert!(!seen.contains(&"rmdir"));
+    // Not refused: everything goes, the root last.
+    let mut steps = 0;
+    remove_tree_observed(
+        &tree,
+        &RemoveOptions::new(),
+        StepOrder::FilesThenDirsLastFirst,
+        &mut |_| {
+            steps += 1;
+            true
+        },
+    )
+    .unwrap();
+    assert!(!tree.exists());
+    // What the first walk left: open, list, open inner, list, unlink g0, rmdir inner, rmdir.
+    assert_eq!(steps, 7);
 }

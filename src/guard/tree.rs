@@ -24,7 +24,8 @@ pub(super) struct TreeScan {
     pub newest_ns: i128,
     /// Whether every entry was examined (no bound hit, nothing unreadable).
     pub complete: bool,
-    /// Whether some entry lives on another device (a mount point inside).
+    /// Whether a mount point is inside: an entry on another device, or a directory on another
+    /// mount (a bind mount of the same filesystem has the same device; its mount id differs).
     pub other_fs: bool,
     /// Whether some entry belongs to another user.
     pub other_owner: bool,
@@ -99,11 +100,13 @@ pub(super) fn open_nofollow(
 
 /// Walks the tree under `root` (an open directory whose own `Stat` is `root_stat`), within
 /// `bounds` (and never more than [`MAX_ENTRIES`] entries and [`MAX_DEPTH`] levels), never
-/// following a symlink and never descending into another filesystem. Every entry is `stat`ed
+/// following a symlink and never descending into another mount (device or mount id, as
+/// [`crate::remove`] compares them). Every entry is `stat`ed
 /// before it is opened, so the times seen are those from before the walk.
 pub(super) fn scan_tree(root: OwnedFd, root_stat: &Stat, bounds: &ScanBounds<'_>) -> TreeScan {
     let euid = rustix::process::geteuid().as_raw();
     let dev = stat_dev(root_stat);
+    let mount = crate::remove::mount_id(root.as_fd());
     let mut scan = TreeScan {
         newest_ns: newest_time_ns(root_stat),
         complete: true,
@@ -172,6 +175,12 @@ pub(super) fn scan_tree(root: OwnedFd, root_stat: &Stat, bounds: &ScanBounds<'_>
         let child = open_nofollow(fd, name, OFlags::DIRECTORY);
         match child {
             Ok(child) if rustix::fs::fstat(&child).is_ok_and(|c| stat_ino(&c) == stat_ino(&st)) => {
+                if mount.is_some_and(|root| {
+                    crate::remove::mount_id(child.as_fd()).is_some_and(|here| here != root)
+                }) {
+                    scan.other_fs = true;
+                    continue;
+                }
                 match Dir::new(child) {
                     Ok(d) => stack.push(d),
                     Err(_) => scan.complete = false,

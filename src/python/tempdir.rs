@@ -14,7 +14,10 @@ use super::guard::{guard_notice, GuardNotice};
 use crate::create::Builder;
 use crate::dir::TempDir;
 use crate::error::with_path;
-use crate::remove::{remove_tree_nofollow, RemoveError};
+use crate::remove::{
+    remove_tree_nofollow, remove_tree_observed, RemoveError, RemoveOptions, Step, StepOrder,
+};
+use std::ffi::{c_char, c_int};
 
 /// Owns a temporary directory: a core `TempDir`, which holds a shared `flock` on it while
 /// alive. `cleanup` removes the tree and reports errors; dropping an armed guard removes it
@@ -32,13 +35,115 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// `shutil.rmtree`'s audit event, which the standard module's cleanup raises through it.
-fn audit_rmtree(py: Python<'_>, path: &Bound<'_, PyAny>) -> PyResult<()> {
+fn sys_audit(py: Python<'_>) -> PyResult<&Bound<'_, PyAny>> {
     static AUDIT: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
-    AUDIT
-        .import(py, "sys", "audit")?
-        .call1(("shutil.rmtree", path, py.None()))?;
+    AUDIT.import(py, "sys", "audit")
+}
+
+/// `shutil.rmtree`'s audit event, which the standard module's cleanup raises through it
+/// (its arguments gained `dir_fd` in 3.11).
+fn audit_rmtree(py: Python<'_>, path: &Bound<'_, PyAny>) -> PyResult<()> {
+    static WITH_DIR_FD: PyOnceLock<bool> = PyOnceLock::new();
+    let audit = sys_audit(py)?;
+    if *WITH_DIR_FD.get_or_init(py, || py.version_info() >= (3, 11)) {
+        audit.call1(("shutil.rmtree", path, py.None()))?;
+    } else {
+        audit.call1(("shutil.rmtree", path))?;
+    }
     Ok(())
+}
+
+extern "C" {
+    /// Exported by every CPython since 3.8 (in the stable ABI's symbol list from 3.13; pyo3's
+    /// bindings do not declare it).
+    fn PySys_Audit(event: *const c_char, format: *const c_char, ...) -> c_int;
+}
+
+/// Whether an audit hook is installed (Python's `sys.addaudithook` or a C-level one), so that
+/// per-entry events are worth raising. The limited API has no query for it; `PySys_Audit`
+/// itself returns at once when there is no hook and builds the event's arguments only when
+/// there is one. The probe passes arguments that cannot be built (a NULL object): with no
+/// hook it returns 0 untouched, with one it fails building them (`SystemError`) *before*
+/// calling any hook — so no hook ever sees a probe event. Registering a hook of ferrotemp's
+/// own to learn the same would slow every audit event of the process.
+fn audit_hooks_installed(py: Python<'_>) -> bool {
+    // SAFETY: the GIL is held (`py`); the format's one "O" consumes the one pointer argument,
+    // and a NULL object there is reported by Py_BuildValue as an error, not dereferenced.
+    let rc = unsafe {
+        PySys_Audit(
+            c"ferrotemp.probe".as_ptr(),
+            c"O".as_ptr(),
+            std::ptr::null_mut::<pyo3::ffi::PyObject>(),
+        )
+    };
+    if rc < 0 {
+        drop(PyErr::take(py));
+        return true;
+    }
+    false
+}
+
+/// The order of the running interpreter's `shutil.rmtree` (iterative from 3.13).
+fn step_order(py: Python<'_>) -> StepOrder {
+    if py.version_info() >= (3, 13) {
+        StepOrder::FilesThenDirsLastFirst
+    } else {
+        StepOrder::ListingDepthFirst
+    }
+}
+
+/// Raises the audit event `shutil.rmtree`'s descriptor walk raises for `step` (`os.open` →
+/// `open`, `os.scandir`, `os.unlink` → `os.remove`, `os.rmdir`), with the same arguments: names
+/// relative to the parent's descriptor (ferrotemp's own descriptors and open flags), the root
+/// as given.
+fn audit_step(py: Python<'_>, root: &Bound<'_, PyAny>, step: Step<'_>) -> PyResult<()> {
+    let audit = sys_audit(py)?;
+    match step {
+        Step::Open {
+            dir: None, flags, ..
+        } => audit.call1(("open", root, py.None(), flags)),
+        Step::Open {
+            dir: Some(_),
+            name,
+            flags,
+        } => audit.call1(("open", name, py.None(), flags)),
+        Step::List { fd } => audit.call1(("os.scandir", fd)),
+        Step::Unlink { dir, name } => audit.call1(("os.remove", name, dir)),
+        Step::Rmdir { dir: None, .. } => audit.call1(("os.rmdir", root, -1)),
+        Step::Rmdir {
+            dir: Some(dir),
+            name,
+        } => audit.call1(("os.rmdir", name, dir)),
+    }
+    .map(drop)
+}
+
+/// Runs `remove` with an observer that raises each step's audit event first (with the GIL
+/// held throughout: only when a hook is installed); a hook's exception stops the removal
+/// before that step and is returned as the error.
+fn remove_audited<F>(
+    py: Python<'_>,
+    root: &Bound<'_, PyAny>,
+    remove: F,
+) -> PyResult<Result<(), RemoveError>>
+where
+    F: FnOnce(StepOrder, &mut dyn FnMut(Step<'_>) -> bool) -> Result<(), RemoveError>,
+{
+    let mut raised = None;
+    let result = remove(
+        step_order(py),
+        &mut |step| match audit_step(py, root, step) {
+            Ok(()) => true,
+            Err(err) => {
+                raised = Some(err);
+                false
+            }
+        },
+    );
+    match raised {
+        Some(err) => Err(err),
+        None => Ok(result),
+    }
 }
 
 /// The standard module's `TemporaryDirectory._rmtree` verdict on a removal's failures: entries
@@ -90,7 +195,13 @@ impl TempDirGuard {
             *lock(&self.dir) = Some(dir);
             return Err(err);
         }
-        let result = py.detach(|| dir.close());
+        let result = if audit_hooks_installed(py) {
+            remove_audited(py, self.name.bind(py), |order, observer| {
+                dir.close_observed(order, observer)
+            })?
+        } else {
+            py.detach(|| dir.close())
+        };
         if ignore_errors {
             return Ok(());
         }
@@ -178,7 +289,14 @@ pub(crate) fn remove_tree(
     let as_bytes = path.is_instance_of::<PyBytes>();
     let target = fs_path(path)?;
     audit_rmtree(py, path)?;
-    let result = py.detach(|| remove_tree_nofollow(Path::new(&target)));
+    let target = Path::new(&target);
+    let result = if audit_hooks_installed(py) {
+        remove_audited(py, path, |order, observer| {
+            remove_tree_observed(target, &RemoveOptions::new(), order, observer).map(drop)
+        })?
+    } else {
+        py.detach(|| remove_tree_nofollow(target))
+    };
     if ignore_errors {
         return Ok(());
     }

@@ -3,6 +3,7 @@ tree. Every test that puts a link to the outside in a tree checks the outside is
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import errno
 import fcntl
@@ -24,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 import ferrotemp
 import pytest
 from _support import needs_setpriv, run_without_dac
+from ferrotemp._guard import sweep_older_than
 
 if TYPE_CHECKING:
     from typing_extensions import assert_type
@@ -696,3 +698,452 @@ print(len(os.listdir({str(tmp_path)!r})))
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["200", "0"]
+
+
+# --- mount points inside a tree (issue 12, item 4) ---------------------------------------
+
+needs_mount = pytest.mark.skipif(
+    sys.platform != "linux" or os.geteuid() != 0 or shutil.which("mount") is None,
+    reason="mounting a bind mount or a tmpfs needs root and mount(8) on Linux",
+)
+
+
+@contextlib.contextmanager
+def mounted(source: str | None, target: str) -> Iterator[str]:
+    """A bind mount of ``source`` (a tmpfs when ``None``) at ``target``, unmounted on exit."""
+    os.makedirs(target, exist_ok=True)
+    if source is None:
+        cmd = ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", target]
+    else:
+        cmd = ["mount", "--bind", source, target]
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"mount refused here: {done.stderr.strip()}")
+    try:
+        yield target
+    finally:
+        subprocess.run(["umount", "-l", target], check=False)
+
+
+def plant_canaries(top: str) -> dict[str, bytes]:
+    """Files in ``top`` (and a subdirectory) that must survive; returns path → content."""
+    os.makedirs(os.path.join(top, "sub"), exist_ok=True)
+    canaries = {
+        os.path.join(top, "canary"): b"precious",
+        os.path.join(top, "sub", "canary"): b"deeper",
+    }
+    for path, data in canaries.items():
+        with open(path, "wb") as f:
+            f.write(data)
+    return canaries
+
+
+def assert_intact(canaries: dict[str, bytes]) -> None:
+    for path, data in canaries.items():
+        with open(path, "rb") as f:
+            assert f.read() == data, path
+
+
+@needs_mount
+@pytest.mark.parametrize("kind", ["bind", "tmpfs"])
+def test_cleanup_reports_a_mount_point_inside_and_never_enters_it(
+    tmp_path: Path, kind: str
+) -> None:
+    # shutil.rmtree (the standard module's cleanup) would delete the mounted files and then
+    # fail rmdir with EBUSY; ferrotemp does not descend: it names the mount point (EBUSY) and
+    # removes the rest.
+    outside = str(tmp_path / "outside")
+    os.mkdir(outside)
+    td = ferrotemp.TemporaryDirectory(dir=tmp_path)
+    with open(os.path.join(td.name, "ordinary"), "wb") as f:
+        f.write(b"x")
+    point = os.path.join(td.name, "deep", "mnt")
+    try:
+        with mounted(outside if kind == "bind" else None, point):
+            canaries = plant_canaries(outside if kind == "bind" else point)
+            with pytest.raises(OSError) as info:
+                td.cleanup()
+            assert info.value.errno == errno.EBUSY
+            assert info.value.filename == point
+            assert_intact(canaries)
+            assert not os.path.exists(os.path.join(td.name, "ordinary"))
+            assert os.listdir(td.name) == ["deep"]
+    finally:
+        shutil.rmtree(td.name, ignore_errors=True)
+
+
+GUARDED_DIR_CHILD = """
+import json, sys, time, ferrotemp
+d = ferrotemp.TemporaryDirectory(prefix="myapp_", dir=sys.argv[1])
+open(d.name + "/ordinary", "wb").close()
+print(json.dumps(d.name), flush=True)
+time.sleep(600)
+"""
+
+
+@needs_mount
+@pytest.mark.parametrize("sweep", ["registry", "age"])
+def test_sweeps_of_a_dead_process_directory_never_enter_a_mount_inside(
+    tmp_path: Path, sweep: str
+) -> None:
+    root = tmp_path / "root"
+    root.mkdir()
+    outside = str(tmp_path / "outside")
+    os.mkdir(outside)
+    canaries = plant_canaries(outside)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FERROTEMP_")}
+    env["FERROTEMP_GUARD_DIR"] = str(root / f"ferrotemp-guard-{os.geteuid()}")
+    env["FERROTEMP_GUARD_SWEEP"] = "0"
+    child = subprocess.Popen(
+        [sys.executable, "-c", GUARDED_DIR_CHILD, str(root)],
+        stdout=subprocess.PIPE,
+        env=env,
+        text=True,
+    )
+    assert child.stdout is not None
+    name = json.loads(child.stdout.readline())
+    bound = os.path.join(name, "bound")
+    tmpfs = os.path.join(name, "sub", "tmp")
+    try:
+        with contextlib.ExitStack() as mounts:
+            mounts.enter_context(mounted(outside, bound))
+            if sweep == "registry":
+                # The age sweep already skipped trees holding another device; a bind mount
+                # of the same filesystem is what it missed.
+                mounts.enter_context(mounted(None, tmpfs))
+                canaries.update(plant_canaries(tmpfs))
+            child.kill()
+            child.wait()
+            if sweep == "registry":
+                report = ferrotemp.sweep(root)
+                failed = {path for path, _ in report.errors}
+                assert {bound, tmpfs} <= failed, report
+                assert not os.path.exists(os.path.join(name, "ordinary"))
+            else:
+                time.sleep(1.3)  # past a one-second cutoff (change times cannot be set back)
+                report = sweep_older_than(root, "myapp_", 1)
+                assert (name, "other_filesystem") in report.skipped, report
+                assert os.path.exists(os.path.join(name, "ordinary"))
+            assert_intact(canaries)
+    finally:
+        if child.poll() is None:
+            child.kill()
+        child.wait()
+        child.stdout.close()
+        shutil.rmtree(name, ignore_errors=True)
+
+
+# --- a scratch directory reset by its owner (issue 11, item 2) ----------------------------
+
+
+def reset_by_owner(name: str) -> None:
+    """What scratch-reset code does: throw the directory away and make it again, with data."""
+    shutil.rmtree(name)
+    os.mkdir(name)
+    os.mkdir(os.path.join(name, "sub"))
+    with open(os.path.join(name, "sub", "data"), "wb") as f:
+        f.write(b"new data")
+
+
+def finish(holder: list[Any], how: str) -> None:
+    """Ends the life of the one object in ``holder`` the way ``how`` says (the caller holds
+    no other reference, so ``gc`` really collects it); nothing may be raised."""
+    td = holder.pop()
+    if how == "exit":
+        td.__exit__(None, None, None)
+    elif how in ("cleanup", "ignore_cleanup_errors"):
+        td.cleanup()
+    else:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            del td
+            gc.collect()
+        assert [w.category for w in caught] == [ResourceWarning]
+
+
+@pytest.mark.parametrize("how", ["exit", "cleanup", "ignore_cleanup_errors", "gc"])
+@pytest.mark.parametrize("module", [tempfile, ferrotemp], ids=["tempfile", "ferrotemp"])
+def test_a_directory_reset_by_its_owner_is_removed_as_the_standard_module_does(
+    tmp_path: Path, module: Any, how: str
+) -> None:
+    td = module.TemporaryDirectory(
+        dir=tmp_path, ignore_cleanup_errors=(how == "ignore_cleanup_errors")
+    )
+    name = td.__enter__() if how == "exit" else td.name
+    reset_by_owner(name)
+    holder = [td]
+    del td
+    finish(holder, how)
+    assert not os.path.lexists(name)
+    assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("module", [tempfile, ferrotemp], ids=["tempfile", "ferrotemp"])
+def test_a_symlink_put_in_place_is_never_followed_nor_removed(tmp_path: Path, module: Any) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "canary").write_bytes(b"precious")
+    td = module.TemporaryDirectory(dir=tmp_path)
+    shutil.rmtree(td.name)
+    os.symlink(outside, td.name)
+    with pytest.raises(OSError) as info:
+        td.cleanup()
+    if module is ferrotemp:
+        # The standard module's error has no errno (shutil's "Cannot call rmtree on a symbolic
+        # link"); ferrotemp's is the one O_NOFOLLOW gives.
+        assert info.value.errno == errno.ELOOP
+        assert info.value.filename == td.name
+    assert os.path.islink(td.name)
+    assert (outside / "canary").read_bytes() == b"precious"
+    os.unlink(td.name)
+
+
+@pytest.mark.skipif(
+    sys.platform != "linux" or os.geteuid() != 0, reason="chown to another user needs root"
+)
+@pytest.mark.parametrize("how", ["exit", "cleanup", "ignore_cleanup_errors", "gc"])
+def test_another_users_directory_put_in_place_is_left_alone(tmp_path: Path, how: str) -> None:
+    # As root the standard module removes it; ferrotemp refuses (EPERM: not this owner's).
+    td = ferrotemp.TemporaryDirectory(
+        dir=tmp_path, ignore_cleanup_errors=(how == "ignore_cleanup_errors")
+    )
+    name = td.name
+    reset_by_owner(name)
+    for path in (name, os.path.join(name, "sub"), os.path.join(name, "sub", "data")):
+        os.chown(path, 65534, 65534, follow_symlinks=False)
+    if how in ("exit", "cleanup"):
+        with pytest.raises(PermissionError) as info:
+            td.cleanup() if how == "cleanup" else td.__exit__(None, None, None)
+        assert info.value.errno == errno.EPERM
+        assert info.value.filename == name
+    elif how == "gc":
+        # As any error of a collected TemporaryDirectory's cleanup: reported as unraisable.
+        seen: list[Any] = []
+        old_hook = sys.unraisablehook
+        sys.unraisablehook = seen.append
+        try:
+            del td
+            gc.collect()
+        finally:
+            sys.unraisablehook = old_hook
+        assert [type(u.exc_value) for u in seen] == [PermissionError]
+        assert seen[0].exc_value.filename == name
+    else:
+        holder = [td]
+        del td
+        finish(holder, how)
+    with open(os.path.join(name, "sub", "data"), "rb") as f:
+        assert f.read() == b"new data"
+    shutil.rmtree(name)
+
+
+OTHER_USER_CHILD = """
+import json, os, shutil, sys, {module} as m
+td = m.TemporaryDirectory(dir=sys.argv[1])
+shutil.rmtree(td.name)
+print(json.dumps(td.name), flush=True)
+sys.stdin.readline()  # root now puts its own directory at the path
+try:
+    td.cleanup()
+    print(json.dumps(None))
+except OSError as e:
+    print(json.dumps([type(e).__name__, e.errno, e.filename]))
+"""
+
+
+@pytest.mark.skipif(
+    sys.platform != "linux" or os.geteuid() != 0 or shutil.which("setpriv") is None,
+    reason="needs root and setpriv to run as another user",
+)
+@pytest.mark.parametrize("module", ["tempfile", "ferrotemp"])
+def test_as_an_ordinary_user_a_root_directory_put_in_place_is_left(
+    tmp_path: Path, module: str
+) -> None:
+    # A shared directory without the sticky bit: the user may remove anything in it, so the
+    # standard module removes root's directory; ferrotemp leaves it (EPERM).
+    # pytest's tmp_path (and maybe TMPDIR) lies under a directory only root may enter.
+    shared = tempfile.mkdtemp(prefix="ft-shared-", dir="/tmp")
+    os.chmod(shared, 0o777)
+    try:
+        other_user_resets(shared, module)
+    finally:
+        shutil.rmtree(shared)
+
+
+def other_user_resets(shared: str, module: str) -> None:
+    child = subprocess.Popen(
+        ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-c"]
+        + [OTHER_USER_CHILD.format(module=module), shared],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert child.stdout is not None and child.stdin is not None
+    line = child.stdout.readline()
+    if not line:
+        _, err = child.communicate(timeout=60)
+        raise AssertionError(err)
+    name = json.loads(line)
+    os.mkdir(name, 0o777)
+    os.chmod(name, 0o777)
+    with open(os.path.join(name, "root-data"), "wb") as f:
+        f.write(b"root's")
+    out, err = child.communicate("go\n", timeout=60)
+    assert child.returncode == 0, err
+    result = json.loads(out)
+    if module == "tempfile":
+        assert result is None
+        assert not os.path.exists(name)
+    else:
+        assert result == ["PermissionError", errno.EPERM, name]
+        with open(os.path.join(name, "root-data"), "rb") as f:
+            assert f.read() == b"root's"
+
+
+# --- descriptors held by live directories (issue 12, item 7) ------------------------------
+
+OPENS_AFTER_200_DIRS = """
+import os, resource, sys, importlib
+mod = importlib.import_module(sys.argv[1])
+resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
+dirs = [mod.TemporaryDirectory(dir=sys.argv[2]) for _ in range(200)]
+fds = []
+try:
+    while True:
+        fds.append(os.open(os.devnull, os.O_RDONLY))
+except OSError as e:
+    assert e.errno == 24, e
+for fd in fds:
+    os.close(fd)
+print(len(fds))
+"""
+
+#: Descriptors ferrotemp holds for as long as the process has guarded entries: the crash
+#: guard's record (README, "Descriptors").
+FIXED_DESCRIPTORS = 1
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="RLIMIT_NOFILE is POSIX")
+def test_live_directories_leave_the_user_the_descriptors_the_standard_module_leaves(
+    tmp_path: Path,
+) -> None:
+    # The background sweep's descriptors are transient and not what is measured here.
+    env = {**os.environ, "FERROTEMP_GUARD_SWEEP": "0"}
+    opens: dict[str, int] = {}
+    for module in ("tempfile", "ferrotemp"):
+        out = subprocess.run(
+            [sys.executable, "-c", OPENS_AFTER_200_DIRS, module, str(tmp_path)],
+            capture_output=True,
+            text=True,
+            env=env,
+        )
+        assert out.returncode == 0, out.stderr
+        opens[module] = int(out.stdout)
+    lock_share = min(64, 64 // 16)
+    assert opens["tempfile"] > 50
+    assert opens["tempfile"] - opens["ferrotemp"] <= lock_share + FIXED_DESCRIPTORS, opens
+
+
+# --- audit events of a cleanup (issue 11, item 5) -----------------------------------------
+
+AUDITED_CLEANUP = """
+import gc, json, os, sys, importlib
+mod = importlib.import_module(sys.argv[1])
+how, veto = sys.argv[2], sys.argv[3]
+td = mod.TemporaryDirectory(dir=sys.argv[4])
+top = td.name
+for d in ("a", "a/b", "c"):
+    os.mkdir(os.path.join(top, d))
+for f in ("f1", "a/f2", "a/b/f3", "c/f4", "a/f5"):
+    open(os.path.join(top, f), "w").close()
+os.symlink("/etc", os.path.join(top, "link"))
+WANTED = {"open", "os.scandir", "os.remove", "os.rmdir", "shutil.rmtree"}
+events = []
+
+recording = True
+
+def hook(event, args):
+    if not recording or event not in WANTED:
+        return
+    if event == "os.scandir":  # its one argument is a descriptor: which one is not compared
+        args = ()
+    elif event == "open":  # (path, mode, flags): flags are the walker's own
+        args = args[:2]
+    elif event in ("os.remove", "os.rmdir"):  # (name, dir_fd): -1 means by path
+        args = (args[0], args[1] == -1)
+    events.append([event, [str(a).replace(top, "<top>") for a in args]])
+    if veto and event + ":" + (str(args[0]) if args else "") == veto:
+        raise RuntimeError("vetoed " + veto)
+
+sys.addaudithook(hook)
+raised = None
+try:
+    if how == "cleanup":
+        td.cleanup()
+    elif how == "exit":
+        td.__exit__(None, None, None)
+    else:
+        del td
+        gc.collect()
+except RuntimeError as e:
+    raised = str(e)
+recording = False
+left = sorted(
+    os.path.relpath(os.path.join(r, n), top) for r, ds, fs in os.walk(top) for n in ds + fs
+)
+print(json.dumps({"events": events, "raised": raised, "left": left}))
+"""
+
+
+def audited_cleanup(tmp_path: Path, module: str, how: str, veto: str = "") -> Any:
+    work = tmp_path / module
+    work.mkdir()
+    out = subprocess.run(
+        [sys.executable, "-W", "ignore", "-c", AUDITED_CLEANUP, module, how, veto, str(work)],
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
+
+
+@pytest.mark.parametrize("how", ["cleanup", "exit", "gc"])
+def test_cleanup_raises_the_standard_modules_audit_events_in_its_order(
+    tmp_path: Path, how: str
+) -> None:
+    # Same tree, same parent directory: the same listing order on the same filesystem.
+    expected = audited_cleanup(tmp_path, "tempfile", how)
+    got = audited_cleanup(tmp_path, "ferrotemp", how)
+    names = [event for event, _ in expected["events"]]
+    assert {"open", "os.scandir", "os.remove", "os.rmdir", "shutil.rmtree"} <= set(names)
+    assert got["events"] == expected["events"]
+    assert got["left"] == expected["left"] == []
+
+
+@pytest.mark.parametrize("veto", ["os.remove:f2", "open:b", "os.rmdir:a", "os.scandir:"])
+def test_a_raising_audit_hook_stops_the_cleanup_before_the_step(tmp_path: Path, veto: str) -> None:
+    expected = audited_cleanup(tmp_path, "tempfile", "cleanup", veto)
+    got = audited_cleanup(tmp_path, "ferrotemp", "cleanup", veto)
+    assert expected["raised"] == got["raised"] == f"vetoed {veto}"
+    assert got["events"] == expected["events"]
+    # What the vetoed step would have removed is still there, as with the standard module.
+    assert got["left"] == expected["left"] != []
+
+
+@needs_mount
+def test_age_sweep_never_empties_a_bind_mount_named_like_its_prefix(tmp_path: Path) -> None:
+    # A top-level entry that is itself a bind mount of the same filesystem (same device):
+    # removal refuses a root mounted over (EBUSY), and the files on it stay.
+    root = tmp_path / "root"
+    root.mkdir()
+    outside = str(tmp_path / "outside")
+    os.mkdir(outside)
+    canaries = plant_canaries(outside)
+    point = str(root / "myapp_bound")
+    with mounted(outside, point):
+        time.sleep(1.3)  # past a one-second cutoff (change times cannot be set back)
+        report = sweep_older_than(root, "myapp_", 1)
+        assert point not in report.paths
+        assert point in {path for path, _ in report.errors} | {p for p, _ in report.skipped}
+        assert_intact(canaries)
