@@ -1735,6 +1735,15 @@ fn age_sweep_needs_a_prefix() {
     cleanup(&scratch);
 }
 
+/// Detaches the mount at its path when dropped.
+struct LazyUnmount(PathBuf);
+
+impl Drop for LazyUnmount {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
 #[test]
 fn age_sweep_skips_another_filesystem() {
     let _serial = serial();
@@ -1752,11 +1761,13 @@ fn age_sweep_skips_another_filesystem() {
         cleanup(&scratch);
         return; // needs root and mount(8): nothing to check here
     }
+    // Detached even if an assertion fails (a plain umount can find it busy for an instant).
+    let unmount = LazyUnmount(mount_point.clone());
     std::thread::sleep(Duration::from_millis(1200));
     let report =
         guard::sweep_older_than(&scratch, "myapp_".as_ref(), Duration::from_secs(1), false)
             .unwrap();
-    let _ = Command::new("umount").arg(&mount_point).status();
+    drop(unmount);
     assert_eq!(
         report.skipped,
         vec![(mount_point.clone(), SkipReason::OtherFilesystem)]
