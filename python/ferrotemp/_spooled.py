@@ -355,12 +355,25 @@ class SpooledTemporaryFile(_io.IOBase, _GenericBase[AnyStr]):
     def tell(self) -> int:
         return self._file.tell()  # type: ignore[no-any-return]
 
-    def truncate(self, size: Optional[int] = None) -> int:
-        if size is None:
-            return self._file.truncate()  # type: ignore[no-any-return]
-        if size > self._max_size:
-            self.rollover()
-        return self._file.truncate(size)  # type: ignore[no-any-return]
+    if _sys.version_info >= (3, 11):
+
+        def truncate(self, size: Optional[int] = None) -> int:
+            if size is None:
+                return self._file.truncate()  # type: ignore[no-any-return]
+            if size > self._max_size:
+                self.rollover()
+            return self._file.truncate(size)  # type: ignore[no-any-return]
+
+    else:
+        # The running interpreter's return value: before 3.11 the standard module's
+        # truncate returns None.
+        def truncate(self, size: Optional[int] = None) -> None:  # type: ignore[override]
+            if size is None:
+                self._file.truncate()
+            else:
+                if size > self._max_size:
+                    self.rollover()
+                self._file.truncate(size)
 
     def writable(self) -> bool:
         return self._file.writable()  # type: ignore[no-any-return]
