@@ -436,7 +436,7 @@ def TemporaryFile(
 ) -> IO[Any]:
     """A temporary file with no name: ``O_TMPFILE`` where the filesystem allows, else created
     and unlinked at once. The kernel frees it when it is closed."""
-    prefix, suffix, dir = _pkg._resolve_params(prefix, suffix, dir)
+    prefix, suffix, dir = _pkg._resolve_params(prefix, suffix, dir, named=False)
     if "b" not in mode:
         encoding = _text_encoding(encoding)
     # The descriptor is made inside the opener, so io validates the mode first and, if

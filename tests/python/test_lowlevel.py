@@ -9,9 +9,10 @@ import pathlib
 import stat
 import subprocess
 import sys
+import warnings
 import tempfile
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, List
 
 import ferrotemp
 import pytest
@@ -343,13 +344,38 @@ def test_tempdir_global_is_honoured_at_every_call(tmp_path: Path, monkeypatch: A
 
 
 def test_bytes_tempdir_makes_bytes_defaults(tmp_path: Path, monkeypatch: Any) -> None:
+    # The running interpreter's module is the reference: 3.10+ infer bytes from a bytes
+    # tempdir; 3.9 infers str and then fails to join the bytes dir with the str name.
     monkeypatch.setattr(ferrotemp, "tempdir", os.fsencode(tmp_path))
     monkeypatch.setattr(tempfile, "tempdir", os.fsencode(tmp_path))
-    for module in (tempfile, ferrotemp):
-        fd, name = module.mkstemp()
-        os.close(fd)
-        assert isinstance(name, bytes)
-        assert isinstance(module.mkdtemp(), bytes)
+
+    def made(module: Any) -> List[Any]:
+        results: List[Any] = []
+        for make in (module.mkstemp, module.mkdtemp, module.mktemp, module.NamedTemporaryFile):
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", DeprecationWarning)  # mktemp
+                    made = make()
+            except TypeError as exc:
+                results.append((TypeError, str(exc)))
+                continue
+            if isinstance(made, tuple):
+                os.close(made[0])
+                made = made[1]
+            elif not isinstance(made, (str, bytes)):
+                made.close()
+                made = made.name
+            results.append(type(made))
+        with module.TemporaryFile() as f:  # joins no name: works on every version
+            results.append(f.write(b"x"))
+        return results
+
+    expected = made(tempfile)
+    assert made(ferrotemp) == expected
+    if sys.version_info >= (3, 10):
+        assert expected[:3] == [bytes, bytes, str]  # mktemp's defaults are str
+    else:
+        assert expected[:3] == [(TypeError, "Can't mix strings and bytes in path components")] * 3
     assert ferrotemp.gettempdir() == str(tmp_path)
 
 
