@@ -9,8 +9,8 @@ import pathlib
 import stat
 import subprocess
 import sys
-import warnings
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any, Callable, List
 
