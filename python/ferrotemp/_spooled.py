@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io as _io
 import os as _os
+import sys
 import sys as _sys
 import types as _types
 import warnings as _warnings
@@ -355,7 +356,8 @@ class SpooledTemporaryFile(_io.IOBase, _GenericBase[AnyStr]):
     def tell(self) -> int:
         return self._file.tell()  # type: ignore[no-any-return]
 
-    if _sys.version_info >= (3, 11):
+    # `sys`, not `_sys`: type checkers read only `sys.version_info` conditions.
+    if sys.version_info >= (3, 11):
 
         def truncate(self, size: Optional[int] = None) -> int:
             if size is None:
