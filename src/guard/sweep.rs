@@ -49,8 +49,13 @@ impl Budget {
 
     /// Whether another record may be started: the record count gates only that, so a
     /// record started is gone on with as far as entries and time allow.
+    /// The first record of a sweep is always started, and its first entry always examined
+    /// (see `sweep_entries`), so that slices make progress on a loaded machine too.
     fn may_start_record(&self) -> bool {
-        !self.exhausted() && !matches!(self.max_records, Some(max) if self.records >= max)
+        if matches!(self.max_records, Some(max) if self.records >= max) {
+            return false;
+        }
+        self.records == 0 || !self.exhausted()
     }
 
     /// The bounds for walking a tree with what is left (at least one entry, so that an
@@ -670,7 +675,9 @@ impl RecordSweep<'_> {
         let mut in_use = resumed.is_some_and(|p| p.in_use);
         let start = resumed.map_or(0, |p| p.next_entry);
         for (index, entry) in entries.iter().enumerate().skip(start) {
-            if self.budget.exhausted() {
+            // At least one entry per sweep, whatever the clock says: a slice whose time went
+            // on listing and judging records still moves the cursor on.
+            if self.budget.used > 0 && self.budget.exhausted() {
                 self.stop_inside(name, st, index, in_use);
                 return None;
             }

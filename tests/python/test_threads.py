@@ -126,8 +126,11 @@ def test_fork_right_after_a_creation_warns_of_no_thread(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["ok", "1"]
     assert done.stderr == ""
-    # The creations swept the dead records as they went.
-    assert [n for n in os.listdir(registry) if n.endswith(".rec")] == []
+    # The creations swept the dead records as they went: each slice takes at least one
+    # entry whatever its time cap, so 100 creations finish at least 50 of the 100 two-entry
+    # records (how many more depends on the machine's speed: completion is
+    # test_creations_sweep_dead_records_in_bounded_slices's).
+    assert len([n for n in os.listdir(registry) if n.endswith(".rec")]) <= 50
 
 
 SLICES = """
