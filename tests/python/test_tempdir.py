@@ -175,15 +175,22 @@ def test_cleanup_is_idempotent_and_a_vanished_directory_is_no_error(scratch: Pat
     assert os.listdir(scratch) == []
 
 
-def test_cleanup_removes_a_directory_recreated_after_cleanup(scratch: Path) -> None:
-    # The standard module checks os.path.exists after its finalizer is detached.
+def test_a_directory_recreated_after_cleanup_is_treated_as_the_standard_module_does(
+    scratch: Path,
+) -> None:
+    # From 3.10 the standard module's cleanup() checks os.path.exists once its finalizer is
+    # detached and removes what is there again; 3.9's does nothing.
+    left = {}
     for module in (tempfile, ferrotemp):
         tmp = module.TemporaryDirectory(dir=scratch)
         tmp.cleanup()
         os.mkdir(tmp.name)
         Path(tmp.name, "f").write_bytes(b"")
         tmp.cleanup()
-        assert not os.path.exists(tmp.name)
+        left[module.__name__] = os.path.exists(tmp.name)
+        if left[module.__name__]:
+            shutil.rmtree(tmp.name)
+    assert left["ferrotemp"] == left["tempfile"] == (sys.version_info < (3, 10)), left
 
 
 def test_missing_parent_raises_file_not_found_like_standard_module(scratch: Path) -> None:
@@ -866,9 +873,10 @@ def finish(holder: list[Any], how: str) -> None:
 def test_a_directory_reset_by_its_owner_is_removed_as_the_standard_module_does(
     tmp_path: Path, module: Any, how: str
 ) -> None:
-    td = module.TemporaryDirectory(
-        dir=tmp_path, ignore_cleanup_errors=(how == "ignore_cleanup_errors")
-    )
+    kwargs = {"ignore_cleanup_errors": True} if how == "ignore_cleanup_errors" else {}
+    if kwargs and module is tempfile and sys.version_info < (3, 10):
+        pytest.skip("the standard module's TemporaryDirectory has ignore_cleanup_errors from 3.10")
+    td = module.TemporaryDirectory(dir=tmp_path, **kwargs)
     name = td.__enter__() if how == "exit" else td.name
     reset_by_owner(name)
     holder = [td]
