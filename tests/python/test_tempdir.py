@@ -906,19 +906,55 @@ def test_a_symlink_put_in_place_is_never_followed_nor_removed(tmp_path: Path, mo
     os.unlink(td.name)
 
 
+def has_capability(bit: int) -> bool:
+    """Whether this process holds the capability numbered ``bit`` (Linux) in its effective set."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("CapEff:"):
+                return bool(int(line.split()[1], 16) >> bit & 1)
+    return False
+
+
+CAP_DAC_OVERRIDE = 1
+CAP_FOWNER = 3
+
+
+def give_away(name: str, uid: int) -> None:
+    """Gives the tree ``reset_by_owner`` made to ``uid``."""
+    for path in (name, os.path.join(name, "sub"), os.path.join(name, "sub", "data")):
+        os.chown(path, uid, uid, follow_symlinks=False)
+
+
 @pytest.mark.skipif(
     sys.platform != "linux" or os.geteuid() != 0, reason="chown to another user needs root"
 )
 @pytest.mark.parametrize("how", ["exit", "cleanup", "ignore_cleanup_errors", "gc"])
 def test_another_users_directory_put_in_place_is_left_alone(tmp_path: Path, how: str) -> None:
-    # As root the standard module removes it; ferrotemp refuses (EPERM: not this owner's).
+    # The standard module, under this process's privileges: it removes the other user's tree
+    # when it may (root with DAC override, or CAP_FOWNER to chmod it writable); without them
+    # (make test's no-dac runs) its chmod of the other user's directory fails (EPERM).
+    may_override = has_capability(CAP_DAC_OVERRIDE) or has_capability(CAP_FOWNER)
+    std = tempfile.TemporaryDirectory(dir=tmp_path)
+    reset_by_owner(std.name)
+    give_away(std.name, 65534)
+    try:
+        std.cleanup()
+    except PermissionError as err:
+        assert not may_override, err
+        assert err.errno == errno.EPERM
+        assert os.path.exists(os.path.join(std.name, "sub", "data"))
+        give_away(std.name, os.geteuid())
+        shutil.rmtree(std.name)
+    else:
+        assert may_override
+        assert not os.path.lexists(std.name)
+    # ferrotemp never removes it (EPERM: not this owner's), with or without those privileges.
     td = ferrotemp.TemporaryDirectory(
         dir=tmp_path, ignore_cleanup_errors=(how == "ignore_cleanup_errors")
     )
     name = td.name
     reset_by_owner(name)
-    for path in (name, os.path.join(name, "sub"), os.path.join(name, "sub", "data")):
-        os.chown(path, 65534, 65534, follow_symlinks=False)
+    give_away(name, 65534)
     if how in ("exit", "cleanup"):
         with pytest.raises(PermissionError) as info:
             td.cleanup() if how == "cleanup" else td.__exit__(None, None, None)
@@ -942,7 +978,10 @@ def test_another_users_directory_put_in_place_is_left_alone(tmp_path: Path, how:
         finish(holder, how)
     with open(os.path.join(name, "sub", "data"), "rb") as f:
         assert f.read() == b"new data"
+    # Taken back first: without DAC override root may not empty another user's directory.
+    give_away(name, os.geteuid())
     shutil.rmtree(name)
+    assert os.listdir(tmp_path) == []
 
 
 OTHER_USER_CHILD = """
