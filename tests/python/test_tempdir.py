@@ -998,28 +998,62 @@ except OSError as e:
 """
 
 
+#: How the child runs, held to file modes: as the user nobody, or as root without the
+#: capabilities that override them (make test's no-dac runs drop the same).
+AS_NOBODY = ["--reuid=65534", "--regid=65534", "--clear-groups"]
+WITHOUT_DAC = ["--bounding-set=-dac_override,-dac_read_search,-fowner", "--inh-caps=-all"]
+
+PROBE_CHILD = "import json, sys, tempfile; print(json.dumps([sys.version, tempfile.__file__]))"
+
+
+def unusable_as(setpriv_args: list[str]) -> str | None:
+    """Why this interpreter cannot run the child under ``setpriv_args``, tried for real (e.g.
+    pyenv under a /root others may not enter: its libpython is not found, or another Python's
+    is, with another standard module), or None when it runs as itself."""
+    probe = subprocess.run(
+        ["setpriv", *setpriv_args, sys.executable, "-c", PROBE_CHILD],
+        capture_output=True,
+        text=True,
+    )
+    if probe.returncode != 0:
+        return f"{sys.executable} does not run as {setpriv_args}: {probe.stderr.strip()}"
+    ran = json.loads(probe.stdout)
+    if ran != [sys.version, tempfile.__file__]:
+        return f"{sys.executable} as {setpriv_args} runs another Python: {ran}"
+    return None
+
+
 @pytest.mark.skipif(
     sys.platform != "linux" or os.geteuid() != 0 or shutil.which("setpriv") is None,
-    reason="needs root and setpriv to run as another user",
+    reason="needs root and setpriv to run without privileges",
 )
+@pytest.mark.parametrize("who", ["nobody", "root-without-dac"])
 @pytest.mark.parametrize("module", ["tempfile", "ferrotemp"])
-def test_as_an_ordinary_user_a_root_directory_put_in_place_is_left(
-    tmp_path: Path, module: str
-) -> None:
-    # A shared directory without the sticky bit: the user may remove anything in it, so the
-    # standard module removes root's directory; ferrotemp leaves it (EPERM).
+def test_unprivileged_another_users_directory_put_in_place_is_left(module: str, who: str) -> None:
+    # A shared directory without the sticky bit: the child may remove anything in it, so the
+    # standard module removes the directory another user put at its path; ferrotemp leaves it
+    # (EPERM). The child is an ordinary user (the directory is root's), or root held to file
+    # modes (the directory is given to nobody).
+    setpriv_args = AS_NOBODY if who == "nobody" else WITHOUT_DAC
+    reason = unusable_as(setpriv_args)
+    if reason is not None:
+        assert who == "nobody", reason  # root without DAC runs the venv's Python always
+        pytest.skip(reason)
     # pytest's tmp_path (and maybe TMPDIR) lies under a directory only root may enter.
     shared = tempfile.mkdtemp(prefix="ft-shared-", dir="/tmp")
     os.chmod(shared, 0o777)
     try:
-        other_user_resets(shared, module)
+        other_user_resets(shared, module, setpriv_args, 0 if who == "nobody" else 65534)
     finally:
+        for top, dirs, files in os.walk(shared):
+            for entry in dirs + files:
+                os.lchown(os.path.join(top, entry), os.geteuid(), os.getegid())
         shutil.rmtree(shared)
 
 
-def other_user_resets(shared: str, module: str) -> None:
+def other_user_resets(shared: str, module: str, setpriv_args: list[str], owner: int) -> None:
     child = subprocess.Popen(
-        ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-c"]
+        ["setpriv", *setpriv_args, sys.executable, "-c"]
         + [OTHER_USER_CHILD.format(module=module), shared],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
@@ -1036,6 +1070,8 @@ def other_user_resets(shared: str, module: str) -> None:
     os.chmod(name, 0o777)
     with open(os.path.join(name, "root-data"), "wb") as f:
         f.write(b"root's")
+    for path in (name, os.path.join(name, "root-data")):
+        os.chown(path, owner, owner)
     out, err = child.communicate("go\n", timeout=60)
     assert child.returncode == 0, err
     result = json.loads(out)
@@ -1044,6 +1080,7 @@ def other_user_resets(shared: str, module: str) -> None:
         assert not os.path.exists(name)
     else:
         assert result == ["PermissionError", errno.EPERM, name]
+        assert os.stat(name).st_uid == owner
         with open(os.path.join(name, "root-data"), "rb") as f:
             assert f.read() == b"root's"
 
