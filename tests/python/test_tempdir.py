@@ -1003,23 +1003,66 @@ except OSError as e:
 AS_NOBODY = ["--reuid=65534", "--regid=65534", "--clear-groups"]
 WITHOUT_DAC = ["--bounding-set=-dac_override,-dac_read_search,-fowner", "--inh-caps=-all"]
 
-PROBE_CHILD = "import json, sys, tempfile; print(json.dumps([sys.version, tempfile.__file__]))"
+PROBE_CHILD = (
+    "import json, os, sys, tempfile; "
+    "print(json.dumps([sys.version, tempfile.__file__, os.geteuid()]))"
+)
+
+#: Run as root in a private mount namespace of the child's own: makes the interpreter's
+#: installation ($3) reachable by others when a directory above it ($2, e.g. pyenv's /root)
+#: is closed to them: a tmpfs over that directory holds only a bind mount of the installation.
+#: Nothing outside the namespace sees it; it ends with the child.
+REACH_INTERPRETER = """
+set -e
+umask 022
+stage=$1 closed=$2 prefix=$3
+shift 3
+mount --bind "$prefix" "$stage"
+mount -t tmpfs -o mode=0755 ferrotemp-test "$closed"
+mkdir -p "$prefix"
+mount --bind "$stage" "$prefix"
+exec "$@"
+"""
 
 
-def unusable_as(setpriv_args: list[str]) -> str | None:
-    """Why this interpreter cannot run the child under ``setpriv_args``, tried for real (e.g.
-    pyenv under a /root others may not enter: its libpython is not found, or another Python's
-    is, with another standard module), or None when it runs as itself."""
+def closed_ancestor(path: str) -> str | None:
+    """The topmost directory above ``path`` that others may not enter, if any."""
+    parts = path.split(os.sep)
+    for depth in range(2, len(parts) + 1):
+        ancestor = os.sep.join(parts[:depth])
+        if not os.stat(ancestor).st_mode & stat.S_IXOTH:
+            return ancestor
+    return None
+
+
+def child_command(who: str, stage: str) -> list[str]:
+    """The command prefix running the child as ``who``; the nobody's reaches this
+    interpreter's installation through a mount namespace when it lies under a closed
+    directory (``stage`` is an empty directory for it)."""
+    if who != "nobody":
+        return ["setpriv", *WITHOUT_DAC]
+    command = ["setpriv", *AS_NOBODY]
+    prefix = os.path.realpath(sys.base_prefix)
+    closed = closed_ancestor(prefix)
+    if closed is None or shutil.which("unshare") is None:
+        return command
+    namespace = ["unshare", "--mount", "--propagation", "private"]
+    return [*namespace, "sh", "-c", REACH_INTERPRETER, "sh", stage, closed, prefix, *command]
+
+
+def unusable(command: list[str], uid: int) -> str | None:
+    """Why this interpreter cannot run the child under ``command``, tried for real (e.g. its
+    libpython is not found, or another Python's is, with another standard module), or None
+    when it runs as itself, as ``uid``."""
     probe = subprocess.run(
-        ["setpriv", *setpriv_args, sys.executable, "-c", PROBE_CHILD],
-        capture_output=True,
-        text=True,
+        [*command, sys.executable, "-c", PROBE_CHILD], capture_output=True, text=True
     )
     if probe.returncode != 0:
-        return f"{sys.executable} does not run as {setpriv_args}: {probe.stderr.strip()}"
+        return f"{sys.executable} does not run under {command}: {probe.stderr.strip()}"
     ran = json.loads(probe.stdout)
-    if ran != [sys.version, tempfile.__file__]:
-        return f"{sys.executable} as {setpriv_args} runs another Python: {ran}"
+    if ran[:2] != [sys.version, tempfile.__file__]:
+        return f"{sys.executable} under {command} runs another Python: {ran}"
+    assert ran[2] == uid, ran
     return None
 
 
@@ -1034,27 +1077,28 @@ def test_unprivileged_another_users_directory_put_in_place_is_left(module: str, 
     # standard module removes the directory another user put at its path; ferrotemp leaves it
     # (EPERM). The child is an ordinary user (the directory is root's), or root held to file
     # modes (the directory is given to nobody).
-    setpriv_args = AS_NOBODY if who == "nobody" else WITHOUT_DAC
-    reason = unusable_as(setpriv_args)
-    if reason is not None:
-        assert who == "nobody", reason  # root without DAC runs the venv's Python always
-        pytest.skip(reason)
     # pytest's tmp_path (and maybe TMPDIR) lies under a directory only root may enter.
     shared = tempfile.mkdtemp(prefix="ft-shared-", dir="/tmp")
-    os.chmod(shared, 0o777)
+    stage = tempfile.mkdtemp(prefix="ft-stage-", dir="/tmp")
     try:
-        other_user_resets(shared, module, setpriv_args, 0 if who == "nobody" else 65534)
+        command = child_command(who, stage)
+        reason = unusable(command, 65534 if who == "nobody" else 0)
+        if reason is not None:
+            assert who == "nobody", reason  # root without DAC runs the venv's Python always
+            pytest.skip(reason)
+        os.chmod(shared, 0o777)
+        other_user_resets(shared, module, command, 0 if who == "nobody" else 65534)
     finally:
         for top, dirs, files in os.walk(shared):
             for entry in dirs + files:
                 os.lchown(os.path.join(top, entry), os.geteuid(), os.getegid())
         shutil.rmtree(shared)
+        os.rmdir(stage)
 
 
-def other_user_resets(shared: str, module: str, setpriv_args: list[str], owner: int) -> None:
+def other_user_resets(shared: str, module: str, command: list[str], owner: int) -> None:
     child = subprocess.Popen(
-        ["setpriv", *setpriv_args, sys.executable, "-c"]
-        + [OTHER_USER_CHILD.format(module=module), shared],
+        [*command, sys.executable, "-c"] + [OTHER_USER_CHILD.format(module=module), shared],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
