@@ -10,6 +10,7 @@ guard, not the object.
 from __future__ import annotations
 
 import os as _os
+import sys as _sys
 import types as _types
 import warnings as _warnings
 import weakref as _weakref
@@ -32,6 +33,10 @@ else:
         def __class_getitem__(cls, item: object) -> type:
             return object
 
+
+#: Whether ``cleanup()`` after a cleanup removes a directory found at the path again, as the
+#: standard module does from 3.10 (3.9's removes nothing once its finalizer is detached).
+_CLEANS_AGAIN = _sys.version_info >= (3, 10)
 
 _StrPath = Union[str, "_os.PathLike[str]"]
 _BytesPath = Union[bytes, "_os.PathLike[bytes]"]
@@ -145,8 +150,9 @@ class TemporaryDirectory(_GenericBase[AnyStr]):
         selects) unless ``ignore_cleanup_errors`` was given."""
         if self._finalizer.detach() is not None:
             self._guard.cleanup(self._ignore_cleanup_errors)
-        elif not self._kept and _os.path.exists(self.name):
-            # Cleaned up before, yet something is there again: the standard module removes it.
+        elif _CLEANS_AGAIN and not self._kept and _os.path.exists(self.name):
+            # Cleaned up before, yet something is there again: the standard module (3.10+)
+            # removes it.
             self._rmtree(self.name, ignore_errors=self._ignore_cleanup_errors)
 
     __class_getitem__: Any = classmethod(_types.GenericAlias)

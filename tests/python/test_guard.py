@@ -1034,9 +1034,18 @@ def test_a_tmpdir_under_another_users_directory_turns_the_guard_off_with_one_war
 ) -> None:
     shared = tmp_path / "shared"
     shared.mkdir()
-    os.chown(shared, 65534, 65534)
     tempdir = shared / "tmp"
+    # Made before the parent is given away: without DAC override (make test's no-dac runs)
+    # root may not write in another user's 0755 directory.
     tempdir.mkdir()
+    os.chown(shared, 65534, 65534)
+    try:
+        check_foreign_parent(tmp_path, tempdir)
+    finally:
+        os.chown(shared, os.geteuid(), os.getegid())
+
+
+def check_foreign_parent(tmp_path: Path, tempdir: Path) -> None:
     env = guard_env(tmp_path / "unused", TMPDIR=str(tempdir))
     del env["FERROTEMP_GUARD_DIR"]  # the default registry: <TMPDIR>/ferrotemp-guard-<uid>
     done = subprocess.run(

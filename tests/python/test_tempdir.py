@@ -175,15 +175,22 @@ def test_cleanup_is_idempotent_and_a_vanished_directory_is_no_error(scratch: Pat
     assert os.listdir(scratch) == []
 
 
-def test_cleanup_removes_a_directory_recreated_after_cleanup(scratch: Path) -> None:
-    # The standard module checks os.path.exists after its finalizer is detached.
+def test_a_directory_recreated_after_cleanup_is_treated_as_the_standard_module_does(
+    scratch: Path,
+) -> None:
+    # From 3.10 the standard module's cleanup() checks os.path.exists once its finalizer is
+    # detached and removes what is there again; 3.9's does nothing.
+    left = {}
     for module in (tempfile, ferrotemp):
         tmp = module.TemporaryDirectory(dir=scratch)
         tmp.cleanup()
         os.mkdir(tmp.name)
         Path(tmp.name, "f").write_bytes(b"")
         tmp.cleanup()
-        assert not os.path.exists(tmp.name)
+        left[module.__name__] = os.path.exists(tmp.name)
+        if left[module.__name__]:
+            shutil.rmtree(tmp.name)
+    assert left["ferrotemp"] == left["tempfile"] == (sys.version_info < (3, 10)), left
 
 
 def test_missing_parent_raises_file_not_found_like_standard_module(scratch: Path) -> None:
@@ -866,9 +873,10 @@ def finish(holder: list[Any], how: str) -> None:
 def test_a_directory_reset_by_its_owner_is_removed_as_the_standard_module_does(
     tmp_path: Path, module: Any, how: str
 ) -> None:
-    td = module.TemporaryDirectory(
-        dir=tmp_path, ignore_cleanup_errors=(how == "ignore_cleanup_errors")
-    )
+    kwargs = {"ignore_cleanup_errors": True} if how == "ignore_cleanup_errors" else {}
+    if kwargs and module is tempfile and sys.version_info < (3, 10):
+        pytest.skip("the standard module's TemporaryDirectory has ignore_cleanup_errors from 3.10")
+    td = module.TemporaryDirectory(dir=tmp_path, **kwargs)
     name = td.__enter__() if how == "exit" else td.name
     reset_by_owner(name)
     holder = [td]
@@ -898,19 +906,55 @@ def test_a_symlink_put_in_place_is_never_followed_nor_removed(tmp_path: Path, mo
     os.unlink(td.name)
 
 
+def has_capability(bit: int) -> bool:
+    """Whether this process holds the capability numbered ``bit`` (Linux) in its effective set."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("CapEff:"):
+                return bool(int(line.split()[1], 16) >> bit & 1)
+    return False
+
+
+CAP_DAC_OVERRIDE = 1
+CAP_FOWNER = 3
+
+
+def give_away(name: str, uid: int) -> None:
+    """Gives the tree ``reset_by_owner`` made to ``uid``."""
+    for path in (name, os.path.join(name, "sub"), os.path.join(name, "sub", "data")):
+        os.chown(path, uid, uid, follow_symlinks=False)
+
+
 @pytest.mark.skipif(
     sys.platform != "linux" or os.geteuid() != 0, reason="chown to another user needs root"
 )
 @pytest.mark.parametrize("how", ["exit", "cleanup", "ignore_cleanup_errors", "gc"])
 def test_another_users_directory_put_in_place_is_left_alone(tmp_path: Path, how: str) -> None:
-    # As root the standard module removes it; ferrotemp refuses (EPERM: not this owner's).
+    # The standard module, under this process's privileges: it removes the other user's tree
+    # when it may (root with DAC override, or CAP_FOWNER to chmod it writable); without them
+    # (make test's no-dac runs) its chmod of the other user's directory fails (EPERM).
+    may_override = has_capability(CAP_DAC_OVERRIDE) or has_capability(CAP_FOWNER)
+    std = tempfile.TemporaryDirectory(dir=tmp_path)
+    reset_by_owner(std.name)
+    give_away(std.name, 65534)
+    try:
+        std.cleanup()
+    except PermissionError as err:
+        assert not may_override, err
+        assert err.errno == errno.EPERM
+        assert os.path.exists(os.path.join(std.name, "sub", "data"))
+        give_away(std.name, os.geteuid())
+        shutil.rmtree(std.name)
+    else:
+        assert may_override
+        assert not os.path.lexists(std.name)
+    # ferrotemp never removes it (EPERM: not this owner's), with or without those privileges.
     td = ferrotemp.TemporaryDirectory(
         dir=tmp_path, ignore_cleanup_errors=(how == "ignore_cleanup_errors")
     )
     name = td.name
     reset_by_owner(name)
-    for path in (name, os.path.join(name, "sub"), os.path.join(name, "sub", "data")):
-        os.chown(path, 65534, 65534, follow_symlinks=False)
+    give_away(name, 65534)
     if how in ("exit", "cleanup"):
         with pytest.raises(PermissionError) as info:
             td.cleanup() if how == "cleanup" else td.__exit__(None, None, None)
@@ -934,7 +978,10 @@ def test_another_users_directory_put_in_place_is_left_alone(tmp_path: Path, how:
         finish(holder, how)
     with open(os.path.join(name, "sub", "data"), "rb") as f:
         assert f.read() == b"new data"
+    # Taken back first: without DAC override root may not empty another user's directory.
+    give_away(name, os.geteuid())
     shutil.rmtree(name)
+    assert os.listdir(tmp_path) == []
 
 
 OTHER_USER_CHILD = """
@@ -951,29 +998,107 @@ except OSError as e:
 """
 
 
+#: How the child runs, held to file modes: as the user nobody, or as root without the
+#: capabilities that override them (make test's no-dac runs drop the same).
+AS_NOBODY = ["--reuid=65534", "--regid=65534", "--clear-groups"]
+WITHOUT_DAC = ["--bounding-set=-dac_override,-dac_read_search,-fowner", "--inh-caps=-all"]
+
+PROBE_CHILD = (
+    "import json, os, sys, tempfile; "
+    "print(json.dumps([sys.version, tempfile.__file__, os.geteuid()]))"
+)
+
+#: Run as root in a private mount namespace of the child's own: makes the interpreter's
+#: installation ($3) reachable by others when a directory above it ($2, e.g. pyenv's /root)
+#: is closed to them: a tmpfs over that directory holds only a bind mount of the installation.
+#: Nothing outside the namespace sees it; it ends with the child.
+REACH_INTERPRETER = """
+set -e
+umask 022
+stage=$1 closed=$2 prefix=$3
+shift 3
+mount --bind "$prefix" "$stage"
+mount -t tmpfs -o mode=0755 ferrotemp-test "$closed"
+mkdir -p "$prefix"
+mount --bind "$stage" "$prefix"
+exec "$@"
+"""
+
+
+def closed_ancestor(path: str) -> str | None:
+    """The topmost directory above ``path`` that others may not enter, if any."""
+    parts = path.split(os.sep)
+    for depth in range(2, len(parts) + 1):
+        ancestor = os.sep.join(parts[:depth])
+        if not os.stat(ancestor).st_mode & stat.S_IXOTH:
+            return ancestor
+    return None
+
+
+def child_command(who: str, stage: str) -> list[str]:
+    """The command prefix running the child as ``who``; the nobody's reaches this
+    interpreter's installation through a mount namespace when it lies under a closed
+    directory (``stage`` is an empty directory for it)."""
+    if who != "nobody":
+        return ["setpriv", *WITHOUT_DAC]
+    command = ["setpriv", *AS_NOBODY]
+    prefix = os.path.realpath(sys.base_prefix)
+    closed = closed_ancestor(prefix)
+    if closed is None or shutil.which("unshare") is None:
+        return command
+    namespace = ["unshare", "--mount", "--propagation", "private"]
+    return [*namespace, "sh", "-c", REACH_INTERPRETER, "sh", stage, closed, prefix, *command]
+
+
+def unusable(command: list[str], uid: int) -> str | None:
+    """Why this interpreter cannot run the child under ``command``, tried for real (e.g. its
+    libpython is not found, or another Python's is, with another standard module), or None
+    when it runs as itself, as ``uid``."""
+    probe = subprocess.run(
+        [*command, sys.executable, "-c", PROBE_CHILD], capture_output=True, text=True
+    )
+    if probe.returncode != 0:
+        return f"{sys.executable} does not run under {command}: {probe.stderr.strip()}"
+    ran = json.loads(probe.stdout)
+    if ran[:2] != [sys.version, tempfile.__file__]:
+        return f"{sys.executable} under {command} runs another Python: {ran}"
+    assert ran[2] == uid, ran
+    return None
+
+
 @pytest.mark.skipif(
     sys.platform != "linux" or os.geteuid() != 0 or shutil.which("setpriv") is None,
-    reason="needs root and setpriv to run as another user",
+    reason="needs root and setpriv to run without privileges",
 )
+@pytest.mark.parametrize("who", ["nobody", "root-without-dac"])
 @pytest.mark.parametrize("module", ["tempfile", "ferrotemp"])
-def test_as_an_ordinary_user_a_root_directory_put_in_place_is_left(
-    tmp_path: Path, module: str
-) -> None:
-    # A shared directory without the sticky bit: the user may remove anything in it, so the
-    # standard module removes root's directory; ferrotemp leaves it (EPERM).
+def test_unprivileged_another_users_directory_put_in_place_is_left(module: str, who: str) -> None:
+    # A shared directory without the sticky bit: the child may remove anything in it, so the
+    # standard module removes the directory another user put at its path; ferrotemp leaves it
+    # (EPERM). The child is an ordinary user (the directory is root's), or root held to file
+    # modes (the directory is given to nobody).
     # pytest's tmp_path (and maybe TMPDIR) lies under a directory only root may enter.
     shared = tempfile.mkdtemp(prefix="ft-shared-", dir="/tmp")
-    os.chmod(shared, 0o777)
+    stage = tempfile.mkdtemp(prefix="ft-stage-", dir="/tmp")
     try:
-        other_user_resets(shared, module)
+        command = child_command(who, stage)
+        reason = unusable(command, 65534 if who == "nobody" else 0)
+        if reason is not None:
+            assert who == "nobody", reason  # root without DAC runs the venv's Python always
+            pytest.skip(reason)
+        os.chmod(shared, 0o777)
+        other_user_resets(shared, module, command, 0 if who == "nobody" else 65534)
     finally:
+        for top, dirs, files in os.walk(shared):
+            for entry in dirs + files:
+                os.lchown(os.path.join(top, entry), os.geteuid(), os.getegid())
         shutil.rmtree(shared)
+        os.rmdir(stage)
 
 
-def other_user_resets(shared: str, module: str) -> None:
+def other_user_resets(shared: str, module: str, command: list[str], owner: int) -> None:
     child = subprocess.Popen(
-        ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-c"]
-        + [OTHER_USER_CHILD.format(module=module), shared],
+        [*command, sys.executable, "-c"] + [OTHER_USER_CHILD.format(module=module), shared],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -989,6 +1114,8 @@ def other_user_resets(shared: str, module: str) -> None:
     os.chmod(name, 0o777)
     with open(os.path.join(name, "root-data"), "wb") as f:
         f.write(b"root's")
+    for path in (name, os.path.join(name, "root-data")):
+        os.chown(path, owner, owner)
     out, err = child.communicate("go\n", timeout=60)
     assert child.returncode == 0, err
     result = json.loads(out)
@@ -997,6 +1124,7 @@ def other_user_resets(shared: str, module: str) -> None:
         assert not os.path.exists(name)
     else:
         assert result == ["PermissionError", errno.EPERM, name]
+        assert os.stat(name).st_uid == owner
         with open(os.path.join(name, "root-data"), "rb") as f:
             assert f.read() == b"root's"
 
