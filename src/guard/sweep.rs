@@ -129,16 +129,9 @@ pub(super) fn sweep(options: &SweepOptions) -> std::io::Result<SweepReport> {
         if report.resume.is_some() {
             break;
         }
-        if !fds.room() {
-            // Too close to the descriptor limit now: a later sweep goes on from here.
-            report.resume = Some(SweepCursor {
-                from: listed.to_owned(),
-                partial: partial.cloned(),
-                processes: processes.clone(),
-            });
-            break;
-        }
-        if !budget.may_start_record() {
+        // Out of budget, or too close to the descriptor limit now: a later sweep goes on
+        // from here.
+        if !fds.room() || !budget.may_start_record() {
             report.resume = Some(SweepCursor {
                 from: listed.to_owned(),
                 partial: partial.cloned(),
