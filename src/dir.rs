@@ -449,10 +449,12 @@ impl Builder {
     pub fn try_tempdir(&self, path: &Path) -> io::Result<Option<TempDir>> {
         // Kept as given when absolute (not normalised: after a symlink, `..` names another
         // directory lexically than the kernel does); the record normalises its own copy.
+        // A relative one is joined to the current directory without lexical `..` resolution,
+        // so it names what the kernel creates (after a symlink, `x/..` is not `.`).
         let absolute = if path.is_absolute() {
             path.to_path_buf()
         } else {
-            env::abspath(path)
+            env::absolute(path)
         };
         // Guarded: recorded before the creation (pending), so that a kill at any instant
         // leaves nothing unrecorded; dropped at once if the attempt fails.

@@ -133,10 +133,12 @@ impl Builder {
     /// As [`Builder::try_create_file`].
     pub fn try_create_temp_path(&self, path: &Path) -> io::Result<Option<(File, TempPath)>> {
         // Kept as given when absolute, as `try_tempdir` (the record normalises its own copy).
+        // A relative one is joined to the current directory without lexical `..` resolution,
+        // so it names what the kernel creates (after a symlink, `x/..` is not `.`).
         let absolute = if path.is_absolute() {
             path.to_path_buf()
         } else {
-            env::abspath(path)
+            env::absolute(path)
         };
         if !self.is_guarded() {
             return Ok(self

@@ -2300,3 +2300,79 @@ fn measure_guarded_named_file_cost() {
     );
     cleanup(&scratch);
 }
+
+#[test]
+fn slices_with_a_tiny_time_cap_still_get_through_a_big_directory_entry() {
+    let _serial = serial();
+    let scratch = scratch("bigtree-slices");
+    let registry = scratch.join("registry");
+    let _config = ConfigRestore::set(config_with_registry(&registry));
+    plant_record_file(&dead_record_path(&registry));
+    let tree = scratch.join("tree");
+    std::fs::create_dir(&tree).unwrap();
+    for i in 0..3000 {
+        std::fs::write(tree.join(format!("f{i}")), b"x").unwrap();
+    }
+    let forged = forge_dead_record(&registry, &[(&tree, EntryKind::Dir)]);
+    // The automatic sweep's slices: 8 entries, 16 records, half a millisecond.
+    let mut resume = None;
+    let mut slices = 0;
+    while tree.exists() {
+        slices += 1;
+        assert!(slices <= 200, "no progress on the tree in 200 slices");
+        let report = guard::sweep(&SweepOptions {
+            registry: Some(registry.clone()),
+            max_entries: Some(8),
+            max_records: Some(16),
+            max_time: Some(Duration::from_micros(500)),
+            resume: resume.take(),
+            ..SweepOptions::default()
+        })
+        .unwrap();
+        assert!(report.errors.is_empty(), "{:?}", report.errors);
+        assert!(
+            report.resume.is_some() || !tree.exists(),
+            "the sweep ended with the tree still there: {report:?}"
+        );
+        resume = report.resume;
+    }
+    assert!(!forged.exists());
+    cleanup(&scratch);
+}
+
+#[test]
+fn a_relative_dir_with_dotdot_after_a_symlink_names_what_was_made() {
+    let _serial = serial();
+    let scratch = scratch("reldotdot");
+    let registry = scratch.join("registry");
+    let _config = ConfigRestore::set(config_with_registry(&registry));
+    let work = scratch.join("work");
+    std::fs::create_dir_all(scratch.join("real").join("sub")).unwrap();
+    std::fs::create_dir(&work).unwrap();
+    std::os::unix::fs::symlink("../real/sub", work.join("link")).unwrap();
+    let _cwd = CwdRestore(std::env::current_dir().unwrap());
+    std::env::set_current_dir(&work).unwrap();
+    let mut builder = Builder::new();
+    builder.guarded(true);
+    // `link/..` is `real/` to the kernel, `work/` lexically.
+    let dir = builder.tempdir_in("link/..").unwrap();
+    assert!(
+        dir.path().is_absolute() && dir.path().is_dir(),
+        "{:?}",
+        dir.path()
+    );
+    let file = ferrotemp::NamedTempFile::with_builder_in(&builder, "link/..").unwrap();
+    assert!(file.path().is_file(), "{:?}", file.path());
+    let made: BTreeSet<_> = std::fs::read_dir(scratch.join("real"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(made.len(), 3, "{made:?}"); // sub, the directory and the file
+    drop((dir, file));
+    let left: Vec<_> = std::fs::read_dir(scratch.join("real"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(left, vec![std::ffi::OsString::from("sub")]);
+    cleanup(&scratch);
+}

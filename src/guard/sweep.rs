@@ -80,8 +80,10 @@ pub(super) fn sweep(options: &SweepOptions) -> std::io::Result<SweepReport> {
     };
     let fds = FdShare::current();
     if !fds.room() {
-        // Too close to the descriptor limit: the user's own opens come first.
+        // Too close to the descriptor limit: the user's own opens come first; a later sweep
+        // goes on from where this one was asked to.
         report.complete = false;
+        report.resume.clone_from(&options.resume);
         return Ok(report);
     }
     let path = match &options.registry {
@@ -94,7 +96,7 @@ pub(super) fn sweep(options: &SweepOptions) -> std::io::Result<SweepReport> {
         Err(err) => return Err(err),
     };
     let mut budget = Budget {
-        deadline: options.max_time.map(|t| Instant::now() + t),
+        deadline: options.max_time.and_then(|t| Instant::now().checked_add(t)),
         max_entries: options.max_entries,
         used: 0,
         max_records: options.max_records,
@@ -112,7 +114,7 @@ pub(super) fn sweep(options: &SweepOptions) -> std::io::Result<SweepReport> {
         .resume
         .as_ref()
         .and_then(|cursor| cursor.processes.clone())
-        .filter(|scan| scan.at.elapsed() < SCAN_REUSE);
+        .filter(|scan| scan.scan.complete && scan.at.elapsed() < SCAN_REUSE);
     // (name as listed, name now, where an earlier slice stopped inside it)
     let mut todo: Vec<(&str, &str, Option<&PartialRecord>)> = Vec::with_capacity(names.len() + 1);
     if let Some(cursor) = &options.resume {
@@ -156,7 +158,9 @@ pub(super) fn sweep(options: &SweepOptions) -> std::io::Result<SweepReport> {
         };
         sweeper.run();
     }
-    report.complete = report.resume.is_none();
+    // Stopped early (a cursor), or something was left for later (a scan cut short,
+    // directories deferred for lack of descriptors): not complete.
+    report.complete = report.complete && report.resume.is_none();
     Ok(report)
 }
 
@@ -304,6 +308,8 @@ fn exec_survivor(record: &ParsedRecord, us: &Identity) -> bool {
     pid_table(record, us) == PidTable::Ours && owner_pid(record) == OwnerPid::Running
 }
 
+/// The least time a tree removal gets within a sweep (see [`remove_dir`]).
+const MIN_TREE_TIME: Duration = Duration::from_millis(20);
 /// How long the slices of one sweep may go on with a process scan an earlier slice made
 /// (a scan costs milliseconds; a slice, under one).
 const SCAN_REUSE: Duration = Duration::from_secs(1);
@@ -779,7 +785,12 @@ impl RecordSweep<'_> {
             dirs.push(&entry.path);
             dirs.extend(real.as_deref());
         }
-        !scan.complete || scan.holds(entry.dev(), entry.ino(), &dirs)
+        if !scan.complete {
+            // Not known to be free: left for a later sweep.
+            self.report.complete = false;
+            return true;
+        }
+        scan.holds(entry.dev(), entry.ino(), &dirs)
     }
 
     /// A `.new` record, which its creator has not finished. A young one may be mid-creation:
@@ -1085,7 +1096,9 @@ fn remove_dir(
     // One walker: its descriptors are bounded (see `fds`); helpers would each add as many.
     options.threads(1);
     if let Some(deadline) = budget.deadline {
-        options.deadline(deadline);
+        // At least MIN_TREE_TIME from now, whatever the slice has left: a tree bigger than
+        // what a slice's own time removes would otherwise never get smaller.
+        options.deadline(deadline.max(Instant::now() + MIN_TREE_TIME));
     }
     let count = |stats: crate::remove::RemoveStats| {
         usize::try_from(stats.files + stats.dirs).unwrap_or(usize::MAX)
