@@ -32,3 +32,17 @@ needs_setpriv = pytest.mark.skipif(
     SETPRIV is None or os.geteuid() != 0,
     reason="needs root and setpriv to drop DAC capabilities (root ignores file modes)",
 )
+
+
+def guard_env(registry: object, **extra: str) -> dict[str, str]:
+    """The environment for a child with its own crash-guard registry ``registry``: no keep or
+    off switch inherited, the automatic sweep off unless ``extra`` turns it on."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("FERROTEMP_KEEP", "FERROTEMP_GUARD", "FERROTEMP_AS_TEMPFILE")
+    }
+    env["FERROTEMP_GUARD_DIR"] = str(registry)
+    env["FERROTEMP_GUARD_SWEEP"] = "0"
+    env.update(extra)
+    return env

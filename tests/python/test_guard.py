@@ -21,23 +21,12 @@ from typing import Any, Optional
 
 import ferrotemp
 import pytest
+from _support import guard_env
 from ferrotemp._sweep_cli import parse_duration
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="the crash guard is POSIX-only")
 
 REGISTRY_NAME = f"ferrotemp-guard-{os.geteuid()}" if hasattr(os, "geteuid") else ""
-
-
-def guard_env(registry: Path, **extra: str) -> dict[str, str]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in ("FERROTEMP_KEEP", "FERROTEMP_GUARD", "FERROTEMP_AS_TEMPFILE")
-    }
-    env["FERROTEMP_GUARD_DIR"] = str(registry)
-    env["FERROTEMP_GUARD_SWEEP"] = "0"
-    env.update(extra)
-    return env
 
 
 class Child:

@@ -19,6 +19,7 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
+import _support
 import ferrotemp
 import pytest
 
@@ -49,15 +50,8 @@ for _ in range(count):
 
 
 def guard_env(registry: Path, **extra: str) -> dict[str, str]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in ("FERROTEMP_KEEP", "FERROTEMP_GUARD", "FERROTEMP_AS_TEMPFILE")
-    }
-    env["FERROTEMP_GUARD_DIR"] = str(registry)
-    env["FERROTEMP_GUARD_SWEEP"] = "1"
-    env.update(extra)
-    return env
+    """A child with its own registry and the automatic sweep on (unless ``extra`` says)."""
+    return _support.guard_env(registry, **{"FERROTEMP_GUARD_SWEEP": "1", **extra})
 
 
 def run_python(
