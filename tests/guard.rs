@@ -1056,6 +1056,69 @@ fn the_sweep_budget_covers_the_work_inside_trees() {
     cleanup(&scratch);
 }
 
+/// A dead record claimed (renamed, on a filesystem without `flock`) by a sweeper that was then
+/// SIGKILLed mid-way — say a process killed during a sweep slice inside a creating call — is
+/// taken over by the next sweep at once: the claim's name says who claimed it. A claim by a
+/// sweeper that still runs, or one whose name does not say (an older ferrotemp's), is left
+/// to its sweeper (or to the claim's age).
+#[test]
+fn a_claim_whose_sweeper_was_killed_is_taken_over_at_once() {
+    let _serial = serial();
+    let scratch = scratch("claims");
+    let registry = scratch.join("registry");
+    let _config = ConfigRestore::set(config_with_registry(&registry));
+    let pid_ns = guard::record::pid_namespace();
+    assert_ne!(pid_ns, 0, "this test needs /proc/self/ns/pid");
+    let sleeper = || {
+        let child = Command::new("sleep").arg("60").spawn().unwrap();
+        let start = guard::record::process_start_time(child.id()).unwrap();
+        (child, start)
+    };
+    let (mut killed, killed_start) = sleeper();
+    killed.kill().unwrap();
+    killed.wait().unwrap();
+    let (mut running, running_start) = sleeper();
+
+    // One dead owner's record per claimer, each renamed as that claimer's sweep left it.
+    let claimers = [
+        (
+            "dead",
+            format!("{pid_ns:x}-{}-{killed_start}-abcdefgh", killed.id()),
+        ),
+        (
+            "live",
+            format!("{pid_ns:x}-{}-{running_start}-abcdefgh", running.id()),
+        ),
+        ("old", "abcdefgh".to_owned()),
+    ];
+    let mut files = Vec::new();
+    for (label, claim) in &claimers {
+        plant_record_file(&dead_record_path(&registry));
+        let file = scratch.join(format!("entry-{label}"));
+        std::fs::write(&file, label).unwrap();
+        let forged = forge_dead_record(&registry, &[(&file, EntryKind::File)]);
+        let claimed = registry.join(format!("{label}.claimed-{claim}"));
+        std::fs::rename(&forged, &claimed).unwrap();
+        files.push((file, claimed));
+    }
+
+    let report = sweep_registry(&registry, false);
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    assert_eq!(removed_set(&report), BTreeSet::from([files[0].0.clone()]));
+    assert!(!files[0].1.exists(), "the taken-over record is gone");
+    for (file, claimed) in &files[1..] {
+        assert!(file.exists() && claimed.exists(), "{}", file.display());
+    }
+
+    // Once the live claimer ends without finishing, its claim is taken over too.
+    running.kill().unwrap();
+    running.wait().unwrap();
+    let report = sweep_registry(&registry, false);
+    assert_eq!(removed_set(&report), BTreeSet::from([files[1].0.clone()]));
+    assert!(files[2].0.exists() && files[2].1.exists());
+    cleanup(&scratch);
+}
+
 /// The threads of this process, as the kernel counts them (Python's fork warning counts
 /// the same way).
 fn os_threads() -> usize {

@@ -201,6 +201,8 @@ pub(super) struct Identity {
     pid_ns: u64,
     /// See [`record::boot_id`].
     boot_id: [u8; 16],
+    /// This process's start time (see [`record::process_start_time`]); 0 if unknown.
+    start_time: u64,
 }
 
 impl Identity {
@@ -208,6 +210,7 @@ impl Identity {
         Self {
             pid_ns: record::pid_namespace(),
             boot_id: record::boot_id(),
+            start_time: record::process_start_time(std::process::id()).unwrap_or(0),
         }
     }
 }
@@ -252,7 +255,12 @@ enum OwnerPid {
 }
 
 fn owner_pid(record: &ParsedRecord) -> OwnerPid {
-    let Some(pid) = i32::try_from(record.pid)
+    pid_state(record.pid, record.start_time)
+}
+
+/// What the process table says of the process `pid` started at `start_time` (0: unknown).
+fn pid_state(raw_pid: u32, start_time: u64) -> OwnerPid {
+    let Some(pid) = i32::try_from(raw_pid)
         .ok()
         .and_then(rustix::process::Pid::from_raw)
     else {
@@ -262,10 +270,10 @@ fn owner_pid(record: &ParsedRecord) -> OwnerPid {
         && std::path::Path::new("/proc/self/stat").exists()
     {
         // A zombie has ended (it runs nothing, holds nothing) though its pid still answers.
-        return match procs::stat_of(record.pid) {
-            Some(st) if !st.ended() && record.start_time == 0 => OwnerPid::Unknown,
+        return match procs::stat_of(raw_pid) {
+            Some(st) if !st.ended() && start_time == 0 => OwnerPid::Unknown,
             // The id may have been reused by a later process: the start time tells them apart.
-            Some(st) if !st.ended() && st.start_time == record.start_time => OwnerPid::Running,
+            Some(st) if !st.ended() && st.start_time == start_time => OwnerPid::Running,
             _ => OwnerPid::Gone,
         };
     }
@@ -273,9 +281,9 @@ fn owner_pid(record: &ParsedRecord) -> OwnerPid {
         Ok(()) | Err(Errno::PERM) => {}
         Err(_) => return OwnerPid::Gone,
     }
-    match record::process_start_time(record.pid) {
-        Some(now) if record.start_time != 0 => {
-            if now == record.start_time {
+    match record::process_start_time(raw_pid) {
+        Some(now) if start_time != 0 => {
+            if now == start_time {
                 OwnerPid::Running
             } else {
                 OwnerPid::Gone
@@ -376,6 +384,39 @@ fn owner_group_alive(
         return Some(true);
     }
     scan.complete.then_some(false)
+}
+
+/// The name a sweeper gives a record it claims: the record's stem, then who claims it (pid
+/// namespace, pid, start time) so that a later sweeper can tell a claim whose sweeper died
+/// mid-way (killed during a sweep slice inside a creating call, say) and take it over at
+/// once, then a random part.
+fn claim_name(stem: &str, random: &str, us: &Identity) -> String {
+    let pid = std::process::id();
+    let start = us.start_time;
+    format!(
+        "{stem}{CLAIMED_INFIX}{:x}-{pid}-{start}-{random}",
+        us.pid_ns
+    )
+}
+
+/// Whether the sweeper that claimed the record named `name` still runs: `None` when its name
+/// does not tell (an older ferrotemp's claim, another pid namespace, an unknown start time),
+/// and the claim's age must decide.
+fn claimer_alive(name: &str, us: &Identity) -> Option<bool> {
+    let (_, claim) = name.split_once(CLAIMED_INFIX)?;
+    let mut parts = claim.split('-');
+    let pid_ns = u64::from_str_radix(parts.next()?, 16).ok()?;
+    let pid: u32 = parts.next()?.parse().ok()?;
+    let start: u64 = parts.next()?.parse().ok()?;
+    parts.next()?;
+    if pid_ns == 0 || pid_ns != us.pid_ns || start == 0 {
+        return None;
+    }
+    match pid_state(pid, start) {
+        OwnerPid::Running => Some(true),
+        OwnerPid::Gone => Some(false),
+        OwnerPid::Unknown => None,
+    }
 }
 
 /// What `flock(LOCK_NB)` on a record said.
@@ -581,8 +622,12 @@ impl RecordSweep<'_> {
         };
         let claimed = self.name.contains(CLAIMED_INFIX);
         if claimed {
-            // Another sweeper's claim, unless abandoned, or this sweep's own.
-            if resumed.is_none() && age_of(&st) < ABANDONED_CLAIM_AGE {
+            // Another sweeper's claim, unless abandoned (its claimer is dead, or, where that
+            // cannot be told, the claim is old), or this sweep's own.
+            if resumed.is_none()
+                && claimer_alive(self.name, self.us.get_or_init(Identity::current))
+                    .unwrap_or_else(|| age_of(&st) < ABANDONED_CLAIM_AGE)
+            {
                 return;
             }
         } else if parsed.as_ref().is_some_and(|p| {
@@ -818,7 +863,7 @@ impl RecordSweep<'_> {
     fn claim(&mut self, st: &Stat) -> Option<String> {
         let stem = self.name.split('.').next().unwrap_or(self.name);
         let random = crate::names::random_name(8).ok()?;
-        let claimed = format!("{stem}{CLAIMED_INFIX}{random}");
+        let claimed = claim_name(stem, &random, self.us.get_or_init(Identity::current));
         match rustix::fs::renameat(self.registry, self.name, self.registry, claimed.as_str()) {
             Ok(()) => {}
             Err(Errno::NOENT) => return None,
