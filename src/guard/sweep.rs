@@ -624,10 +624,7 @@ impl RecordSweep<'_> {
         if claimed {
             // Another sweeper's claim, unless abandoned (its claimer is dead, or, where that
             // cannot be told, the claim is old), or this sweep's own.
-            if resumed.is_none()
-                && claimer_alive(self.name, self.us.get_or_init(Identity::current))
-                    .unwrap_or_else(|| age_of(&st) < ABANDONED_CLAIM_AGE)
-            {
+            if resumed.is_none() && self.claim_held(&st) {
                 return;
             }
         } else if parsed.as_ref().is_some_and(|p| {
@@ -857,6 +854,13 @@ impl RecordSweep<'_> {
             }
             _ => {}
         }
+    }
+
+    /// Whether the claimed record being swept (status `st`) is still another sweeper's: its
+    /// claimer runs, or, where its name does not tell, the claim is not old.
+    fn claim_held(&self, st: &Stat) -> bool {
+        claimer_alive(self.name, self.us.get_or_init(Identity::current))
+            .unwrap_or_else(|| age_of(st) < ABANDONED_CLAIM_AGE)
     }
 
     /// Renames the record to a unique claimed name; `None` if another sweeper got it first.
