@@ -7,7 +7,14 @@ MATURIN_VERSION := 1.16.0
 # (.venvs/<version>). A missing one fails the gate. Narrow it while iterating, not in CI.
 PYTHON_VERSIONS ?= 3.9 3.10 3.11 3.12 3.13
 
-.PHONY: venv build-dev lint lint-rust lint-python test test-rust test-python test-cpython test-matrix typecheck bench clean
+# Cargo features of the extension crate (crates/ferrotemp-python) in the wheel that build-dev
+# makes and every test runs: `bench` adds the benchmark's Rust syscall floor (two underscore
+# functions that tests/python/test_bench.py and the stubs cover). A wheel built without it
+# (`pip install .`, `BUILD_FEATURES= make build-dev`) is the released module; its
+# `ferrotemp bench` reports the Python floor only.
+BUILD_FEATURES ?= bench
+
+.PHONY: venv build-dev lint lint-rust lint-python test test-rust test-python test-cpython test-matrix typecheck bench check-rlib clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -23,15 +30,19 @@ venv: $(VENV)/bin/maturin
 # exactly what users get, .pth hook included), with the test dependencies.
 build-dev: $(VENV)/bin/maturin
 	rm -rf dist
-	$(VENV)/bin/maturin build -q --release --out dist
+	$(VENV)/bin/maturin build -q --release --out dist $(if $(BUILD_FEATURES),--features $(BUILD_FEATURES))
 	$(PY) -m pip install -q --force-reinstall --no-deps dist/ferrotemp-*.whl
 	$(PY) -m pip install -q --find-links dist "ferrotemp[test]"
 
+# The core alone (no pyo3 at all), then the whole workspace: the core with its `python`
+# feature as the extension crate uses it, and with every feature of both crates.
 lint-rust:
-	cargo fmt --check
-	cargo clippy --all-targets -- -D warnings
-	cargo clippy --all-targets --features python -- -D warnings
-	RUSTDOCFLAGS="-D warnings" cargo doc --no-deps -q
+	cargo fmt --all --check
+	cargo clippy -p ferrotemp --all-targets -- -D warnings
+	cargo clippy --workspace --all-targets -- -D warnings
+	cargo clippy --workspace --all-targets --all-features -- -D warnings
+	RUSTDOCFLAGS="-D warnings" cargo doc --no-deps -q -p ferrotemp
+	RUSTDOCFLAGS="-D warnings" cargo doc --no-deps -q --workspace --all-features
 
 lint-python: build-dev
 	$(VENV)/bin/ruff check python tests benches
@@ -39,8 +50,22 @@ lint-python: build-dev
 
 lint: lint-rust lint-python
 
-test-rust:
+# The core crate alone (the root package: `cargo test` does not build the extension crate).
+test-rust: check-rlib
 	cargo test
+
+# A Rust crate that depends on ferrotemp (a scratch crate in a temporary directory, with the
+# project's lock file) builds the rlib only: no shared library, no PyInit symbol, no pyo3.
+check-rlib:
+	@set -e; scratch=$$(mktemp -d); trap 'rm -rf "$$scratch"' EXIT; \
+	mkdir "$$scratch/src"; cp Cargo.lock "$$scratch/"; \
+	printf '[package]\nname = "rlib-check"\nversion = "0.0.0"\nedition = "2021"\n\n[dependencies]\nferrotemp = { path = "%s" }\n' "$(CURDIR)" >"$$scratch/Cargo.toml"; \
+	printf 'fn main() {\n    drop(ferrotemp::TempDir::new());\n}\n' >"$$scratch/src/main.rs"; \
+	cargo build -q --manifest-path "$$scratch/Cargo.toml"; \
+	if cargo tree -q --manifest-path "$$scratch/Cargo.toml" | grep -q pyo3; then echo "check-rlib: pyo3 in the tree" >&2; exit 1; fi; \
+	if find "$$scratch/target" -name '*.so' -o -name '*.dylib' -o -name '*.dll' | grep .; then echo "check-rlib: a shared library was built" >&2; exit 1; fi; \
+	if nm "$$scratch/target/debug/rlib-check" | grep PyInit; then echo "check-rlib: PyInit symbol" >&2; exit 1; fi; \
+	echo "check-rlib: a dependent crate builds ferrotemp as an rlib only"
 
 # The quick loops on the default interpreter only (.venv); `make test` runs them everywhere.
 test-python: build-dev

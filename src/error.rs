@@ -42,8 +42,18 @@ impl StdError for PathError {
     }
 }
 
-/// Wraps `err` so that it names `path`, keeping its [`io::ErrorKind`].
-pub(crate) fn with_path(err: io::Error, path: impl Into<PathBuf>) -> io::Error {
+/// Wraps `err` so that it names `path`, keeping its [`io::ErrorKind`]: [`raw_os_error`],
+/// [`error_path`] and [`error_message`] (and, with the `python` feature,
+/// `python::to_pyerr`'s `errno` and `filename`) see through it.
+///
+/// ```
+/// use std::io;
+/// let err = ferrotemp::error::with_path(io::Error::from_raw_os_error(2), "/tmp/x");
+/// assert_eq!(ferrotemp::error::raw_os_error(&err), Some(2));
+/// assert_eq!(ferrotemp::error::error_path(&err), Some(std::path::Path::new("/tmp/x")));
+/// ```
+#[must_use]
+pub fn with_path(err: io::Error, path: impl Into<PathBuf>) -> io::Error {
     io::Error::new(
         err.kind(),
         PathError {

@@ -2,8 +2,8 @@
 //!
 //! This crate is the core of the Python package `ferrotemp` (a drop-in replacement for the
 //! standard `tempfile` module), and a Rust library in its own right: nothing here needs
-//! Python. The Python bindings live in the `python` module, compiled only with the cargo
-//! feature `python`.
+//! Python. The extension module `ferrotemp._core` is a separate crate (`ferrotemp-python`,
+//! in `crates/`) built on this one.
 //!
 //! - [`Builder`] creates uniquely named files (mode 0600, `O_EXCL|O_NOFOLLOW|O_CLOEXEC`) and
 //!   directories (mode 0700) with names from the OS CSPRNG.
@@ -12,6 +12,13 @@
 //! - [`guard`] records named entries so that a later sweep removes what a killed process
 //!   left behind.
 //! - [`env`](mod@env) finds the default temporary directory exactly as Python's `tempfile` does.
+//!
+//! # Cargo features
+//!
+//! - `python`: the module `python`, PyO3 conversions for Rust+Python hybrids (paths from
+//!   `str`/`bytes`/`os.PathLike` and back, and `io::Error` to the `OSError` the standard
+//!   module raises, with `errno`, `strerror` and `filename`). Takes `pyo3` 0.27 as a semver
+//!   range and forces no abi3 level: the extension that links it chooses.
 
 #![warn(clippy::pedantic)]
 #![allow(clippy::module_name_repetitions, clippy::doc_markdown)]
@@ -28,7 +35,7 @@ pub mod remove;
 pub mod spool;
 
 #[cfg(feature = "python")]
-mod python;
+pub mod python;
 
 pub use create::Builder;
 pub use dir::TempDir;

@@ -1,4 +1,27 @@
-//! Conversions between Python objects and the core's paths and errors.
+//! PyO3 conversions for Rust+Python hybrids (cargo feature `python`): the glue the extension
+//! module `ferrotemp._core` is built on, for any extension that hands ferrotemp's paths and
+//! errors to Python.
+//!
+//! - [`fs_path`] and [`fs_os_string`] take a `str`, `bytes` or `os.PathLike` argument as the
+//!   standard `os` functions do; [`path_to_py`] gives a path back as `str` or `bytes`.
+//! - [`to_pyerr`] raises an [`io::Error`] from this crate as the standard module would: the
+//!   `OSError` subclass its `errno` selects (`FileNotFoundError`, `FileExistsError`, …), with
+//!   `errno`, `strerror` and `filename` set. PyO3's own conversion keeps neither `errno`
+//!   through a [`PathError`](crate::PathError) nor the file name.
+//!
+//! ```no_run
+//! use pyo3::prelude::*;
+//!
+//! /// `mkdtemp(dir)` for Python, keeping the caller's `str`/`bytes` choice.
+//! #[pyfunction]
+//! fn make_dir<'py>(py: Python<'py>, dir: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+//!     let as_bytes = dir.is_instance_of::<pyo3::types::PyBytes>();
+//!     let parent = ferrotemp::python::fs_path(dir)?;
+//!     let made = py.detach(|| ferrotemp::Builder::new().tempdir_in(&parent));
+//!     let made = made.map_err(|e| ferrotemp::python::to_pyerr(py, &e, as_bytes))?;
+//!     ferrotemp::python::path_to_py(py, &made.keep(), as_bytes)
+//! }
+//! ```
 
 use std::ffi::OsString;
 use std::io;
@@ -13,11 +36,21 @@ use crate::error::{error_message, error_path, raw_os_error};
 
 /// A `str`, `bytes` or `os.PathLike` argument as a filesystem path. `str` is encoded with the
 /// filesystem encoding and `surrogateescape`, as `os.fsencode` does.
-pub(crate) fn fs_path(obj: &Bound<'_, PyAny>) -> PyResult<PathBuf> {
+///
+/// # Errors
+///
+/// `TypeError` for any other object (the standard module's message), or whatever
+/// `os.fspath` raises.
+pub fn fs_path(obj: &Bound<'_, PyAny>) -> PyResult<PathBuf> {
     Ok(PathBuf::from(fs_os_string(obj)?))
 }
 
-pub(crate) fn fs_os_string(obj: &Bound<'_, PyAny>) -> PyResult<OsString> {
+/// [`fs_path`] as an [`OsString`], for a name part (prefix, suffix) rather than a path.
+///
+/// # Errors
+///
+/// As [`fs_path`].
+pub fn fs_os_string(obj: &Bound<'_, PyAny>) -> PyResult<OsString> {
     static FSPATH: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
     if let Ok(bytes) = obj.cast::<PyBytes>() {
         return Ok(os_string_from_bytes(bytes.as_bytes()));
@@ -55,7 +88,11 @@ fn os_string_from_bytes(bytes: &[u8]) -> OsString {
 }
 
 /// A path as `bytes` when `as_bytes`, else as `str` decoded like `os.fsdecode`.
-pub(crate) fn path_to_py<'py>(
+///
+/// # Errors
+///
+/// Only if Python cannot allocate the object.
+pub fn path_to_py<'py>(
     py: Python<'py>,
     path: &Path,
     as_bytes: bool,
@@ -77,7 +114,8 @@ pub(crate) fn path_to_py<'py>(
 /// Maps a core error to the exception the standard module raises: an `OSError` subclass
 /// chosen by CPython from `errno`, with `strerror` and `filename` set (as `bytes` when the
 /// caller passed bytes); `ValueError` for an embedded NUL.
-pub(crate) fn to_pyerr(py: Python<'_>, err: &io::Error, as_bytes: bool) -> PyErr {
+#[must_use]
+pub fn to_pyerr(py: Python<'_>, err: &io::Error, as_bytes: bool) -> PyErr {
     let message = error_message(err);
     let filename = error_path(err).and_then(|p| path_to_py(py, p, as_bytes).ok());
     match raw_os_error(err) {
@@ -101,18 +139,4 @@ mod libc_errno {
     pub(crate) const ENOENT: i32 = 2;
     pub(crate) const EACCES: i32 = 13;
     pub(crate) const EEXIST: i32 = 17;
-}
-
-/// `TMP_MAX` as a count of names to try. The standard module loops `range(TMP_MAX)`, so any
-/// integer (anything with `__index__`) works there: zero or less tries no name, and a huge
-/// value is as good as unlimited. The core counts in `u32`; values outside it are clamped
-/// (a `u32` of attempts already outlasts any directory). Anything else raises `range()`'s
-/// `TypeError`.
-pub(crate) fn tmp_max(obj: &Bound<'_, PyAny>) -> PyResult<u32> {
-    static INDEX: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
-    if let Ok(n) = obj.extract::<u32>() {
-        return Ok(n);
-    }
-    let index = INDEX.import(obj.py(), "operator", "index")?.call1((obj,))?;
-    Ok(if index.lt(0)? { 0 } else { u32::MAX })
 }

@@ -346,7 +346,7 @@ fn rename_exchange_deep_in_a_long_chain_is_detected_on_reopen() {
     let depth = 3 * ferrotemp::remove::WINDOW + 5;
     let scratch = Scratch::new_fast("deepattack");
     let outside = scratch.path().join("outside");
-    let chain: PathBuf = std::iter::repeat("d").take(depth).collect();
+    let chain: PathBuf = std::iter::repeat_n("d", depth).collect();
     fs::create_dir_all(outside.join(&chain)).unwrap();
     let mut level = outside.clone();
     for _ in 0..depth {

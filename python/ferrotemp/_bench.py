@@ -228,8 +228,10 @@ def build_cases(d: str, scale: float = 1.0) -> list[Case]:
     def rust_mkdir_rmdir(count: int) -> float:
         return _core._floor_mkdir_rmdir(d, count)
 
-    rust_files: Optional[RustFloor] = rust_create_unlink if os.name == "posix" else None
-    rust_dirs: Optional[RustFloor] = rust_mkdir_rmdir if os.name == "posix" else None
+    # The Rust floor is in wheels built with the `bench` feature only (make build-dev).
+    rust = os.name == "posix" and hasattr(_core, "_floor_create_unlink")
+    rust_files: Optional[RustFloor] = rust_create_unlink if rust else None
+    rust_dirs: Optional[RustFloor] = rust_mkdir_rmdir if rust else None
 
     def mkstemp_round_trip(module: Any) -> Op:
         make = module.mkstemp
@@ -659,7 +661,7 @@ def scaling(d: str, sizes: Sequence[int], rounds: int) -> list[dict[str, Any]]:
                         with make(dir=parent):
                             pass
                     samples[label].append((time.perf_counter() - start) / ops)
-                if os.name == "posix":
+                if os.name == "posix" and hasattr(_core, "_floor_create_unlink"):
                     samples["floor_rust"].append(_core._floor_create_unlink(parent, ops) / ops)
         finally:
             _core.remove_tree(parent)

@@ -185,7 +185,7 @@ pub(crate) fn coarse_now_ns() -> i64 {
         tv_nsec: 0,
     };
     // SAFETY: `ts` is a valid timespec for the call to fill.
-    if unsafe { libc::clock_gettime(clock, &mut ts) } != 0 {
+    if unsafe { libc::clock_gettime(clock, &raw mut ts) } != 0 {
         return 0;
     }
     i64::from(ts.tv_sec)

@@ -391,7 +391,7 @@ fn start_wall_ns(ticks: u64) -> i64 {
                 tv_nsec: 0,
             };
             // SAFETY: `ts` is a valid timespec for the call to fill.
-            (unsafe { libc::clock_gettime(clock, &mut ts) } == 0)
+            (unsafe { libc::clock_gettime(clock, &raw mut ts) } == 0)
                 .then(|| i128::from(ts.tv_sec) * 1_000_000_000 + i128::from(ts.tv_nsec))
         };
         // SAFETY: sysconf has no preconditions.

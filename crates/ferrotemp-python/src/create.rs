@@ -12,8 +12,8 @@ use pyo3::types::{PyBytes, PyString};
 
 use super::audit;
 use super::convert::{fs_os_string, fs_path, path_to_py, tmp_max, to_pyerr};
-use crate::create::{names_exhausted, Builder};
-use crate::env;
+use ferrotemp::create::{names_exhausted, Builder};
+use ferrotemp::env;
 
 /// Whether this interpreter's `mkstemp` names its candidates under `abspath(dir)` (3.10+) in
 /// its audit events and errors, rather than under `dir` as given (3.9). `mkdtemp` uses `dir`
@@ -63,9 +63,10 @@ impl<'py> Candidate<'py> {
 
     /// `err` naming the reported path, as the standard module's `OSError.filename` does.
     fn error(&self, py: Python<'_>, err: &io::Error, as_bytes: bool) -> PyErr {
-        match (&self.reported_path, crate::error::raw_os_error(err)) {
+        match (&self.reported_path, ferrotemp::error::raw_os_error(err)) {
             (Some(reported), Some(code)) => {
-                let renamed = crate::error::with_path(io::Error::from_raw_os_error(code), reported);
+                let renamed =
+                    ferrotemp::error::with_path(io::Error::from_raw_os_error(code), reported);
                 to_pyerr(py, &renamed, as_bytes)
             }
             _ => to_pyerr(py, err, as_bytes),
@@ -100,7 +101,8 @@ pub(crate) fn builder_for(
 /// A random name of the standard length, for `mktemp`.
 #[pyfunction]
 pub(crate) fn random_name(py: Python<'_>) -> PyResult<String> {
-    crate::names::random_name(crate::names::DEFAULT_RAND_LEN).map_err(|e| to_pyerr(py, &e, false))
+    ferrotemp::names::random_name(ferrotemp::names::DEFAULT_RAND_LEN)
+        .map_err(|e| to_pyerr(py, &e, false))
 }
 
 /// Creates a file as `tempfile.mkstemp` does: audit events `tempfile.mkstemp` and `open`

@@ -4,7 +4,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
 use super::convert::{fs_path, path_to_py, to_pyerr};
-use crate::{env, file};
+use ferrotemp::{env, file};
 
 /// Runs discovery afresh (no cache: the Python layer caches in the module global `tempdir`)
 /// and returns the directory as `str`.
@@ -78,7 +78,7 @@ pub(crate) fn read_switch(name: &str, default: bool) -> (bool, Option<String>) {
 /// variable names (for `ferrotemp info` and the tests of the switches).
 #[pyfunction]
 pub(crate) fn guard_switches(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
-    let config = crate::guard::config();
+    let config = ferrotemp::guard::config();
     let out = PyDict::new(py);
     out.set_item("FERROTEMP_GUARD", config.enabled)?;
     out.set_item("FERROTEMP_KEEP", config.keep)?;

@@ -7,7 +7,7 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
 use super::convert::{fs_os_string, fs_path, path_to_py, to_pyerr};
-use crate::guard::{self, EntryKind, SkipReason, SweepOptions, SweepReport};
+use ferrotemp::guard::{self, EntryKind, SkipReason, SweepOptions, SweepReport};
 
 /// What a new guarded entry's owner must tell the user: `(kept, warning)`, or `None` (the
 /// usual case, so the Python layer pays one attribute read per creation).

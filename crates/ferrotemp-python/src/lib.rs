@@ -1,7 +1,15 @@
 //! PyO3 bindings: the native module `ferrotemp._core`. Thin by design: argument conversion,
-//! error mapping and GIL release around the core's calls.
+//! error mapping and GIL release around the core's calls (the conversions themselves are the
+//! core's `ferrotemp::python`).
+//!
+//! Cargo feature `bench`: the benchmark's syscall floor (`_floor_create_unlink`,
+//! `_floor_mkdir_rmdir`), left out of the released module.
+
+#![warn(clippy::pedantic)]
+#![allow(clippy::module_name_repetitions, clippy::doc_markdown)]
 
 mod audit;
+#[cfg(feature = "bench")]
 mod bench;
 mod convert;
 mod create;
@@ -39,7 +47,10 @@ fn ferrotemp_core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<tempdir::TempDirGuard>()?;
     m.add_function(wrap_pyfunction!(tempdir::create_tempdir, m)?)?;
     m.add_function(wrap_pyfunction!(tempdir::remove_tree, m)?)?;
-    m.add_function(wrap_pyfunction!(bench::floor_create_unlink, m)?)?;
-    m.add_function(wrap_pyfunction!(bench::floor_mkdir_rmdir, m)?)?;
+    #[cfg(feature = "bench")]
+    {
+        m.add_function(wrap_pyfunction!(bench::floor_create_unlink, m)?)?;
+        m.add_function(wrap_pyfunction!(bench::floor_mkdir_rmdir, m)?)?;
+    }
     Ok(())
 }

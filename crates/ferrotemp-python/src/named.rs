@@ -17,8 +17,8 @@ use super::audit;
 use super::convert::{fs_path, tmp_max, to_pyerr};
 use super::create::{create_file_audited_with, into_raw_descriptor};
 use super::guard::{guard_notice, GuardNotice};
-use crate::file::{open_unnamed, unnamed_open_flags};
-use crate::named::TempPath;
+use ferrotemp::file::{open_unnamed, unnamed_open_flags};
+use ferrotemp::named::TempPath;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
@@ -174,7 +174,7 @@ impl FileCloser {
 fn remove_if_present(path: PathBuf) -> std::io::Result<()> {
     match std::fs::remove_file(&path) {
         Err(err) if err.kind() != std::io::ErrorKind::NotFound => {
-            Err(crate::error::with_path(err, path))
+            Err(ferrotemp::error::with_path(err, path))
         }
         _ => Ok(()),
     }
@@ -487,7 +487,7 @@ impl UnnamedOpener {
         audit::remove(py, &name)?;
         py.detach(|| match std::fs::remove_file(&path) {
             Ok(()) => Ok(file),
-            Err(err) => Err(crate::error::with_path(err, path)),
+            Err(err) => Err(ferrotemp::error::with_path(err, path)),
         })
         .map(into_raw_descriptor)
         .map_err(|e| to_pyerr(py, &e, as_bytes))
@@ -501,5 +501,5 @@ const EOPNOTSUPP: i32 = 95;
 /// does not know the flag.
 #[pyfunction]
 pub(crate) fn o_tmpfile_enabled() -> bool {
-    crate::file::o_tmpfile_enabled() && unnamed_open_flags().is_some()
+    ferrotemp::file::o_tmpfile_enabled() && unnamed_open_flags().is_some()
 }

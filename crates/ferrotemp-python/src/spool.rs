@@ -26,7 +26,7 @@ use pyo3::types::{PyByteArray, PyBytes, PyList, PySlice};
 use pyo3::IntoPyObjectExt;
 
 use super::convert::to_pyerr;
-use crate::spool::SpooledTempFile;
+use ferrotemp::spool::SpooledTempFile;
 
 enum Slot {
     Open(SpooledTempFile),

@@ -11,10 +11,10 @@ use pyo3::types::PyBytes;
 use super::convert::{fs_path, path_to_py, tmp_max, to_pyerr};
 use super::create::create_dir_audited;
 use super::guard::{guard_notice, GuardNotice};
-use crate::create::Builder;
-use crate::dir::TempDir;
-use crate::error::with_path;
-use crate::remove::{
+use ferrotemp::create::Builder;
+use ferrotemp::dir::TempDir;
+use ferrotemp::error::with_path;
+use ferrotemp::remove::{
     remove_tree_nofollow, remove_tree_observed, RemoveError, RemoveOptions, Step, StepOrder,
 };
 use std::ffi::{c_char, c_int};
