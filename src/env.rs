@@ -210,7 +210,7 @@ pub fn set_default_tempdir(dir: Option<PathBuf>) {
 /// drops `.` components and resolves `..` against the components before it.
 #[cfg(unix)]
 #[must_use]
-pub fn normpath(path: &Path) -> PathBuf {
+pub(crate) fn normpath(path: &Path) -> PathBuf {
     use std::os::unix::ffi::{OsStrExt, OsStringExt};
     let bytes = path.as_os_str().as_bytes();
     if bytes.is_empty() {
@@ -244,7 +244,7 @@ pub fn normpath(path: &Path) -> PathBuf {
 /// Lexical normalisation on Windows: `std::path::absolute` already normalises there.
 #[cfg(not(unix))]
 #[must_use]
-pub fn normpath(path: &Path) -> PathBuf {
+pub(crate) fn normpath(path: &Path) -> PathBuf {
     std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
 }
 
@@ -266,7 +266,7 @@ pub fn abspath(path: &Path) -> PathBuf {
 /// `on` are on and `0`, `false`, `no`, `off` and the empty string are off, in any case and
 /// with surrounding blanks ignored. Anything else is no answer (`None`).
 #[must_use]
-pub fn parse_switch(value: &OsStr) -> Option<bool> {
+pub(crate) fn parse_switch(value: &OsStr) -> Option<bool> {
     let value = value.to_str()?.trim().to_ascii_lowercase();
     match value.as_str() {
         "1" | "true" | "yes" | "on" => Some(true),

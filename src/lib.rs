@@ -19,6 +19,9 @@
 //!   `str`/`bytes`/`os.PathLike` and back, and `io::Error` to the `OSError` the standard
 //!   module raises, with `errno`, `strerror` and `filename`). Takes `pyo3` 0.27 as a semver
 //!   range and forces no abi3 level: the extension that links it chooses.
+//! - `bindings`: what the extension module `ferrotemp._core` needs beyond the Rust API and
+//!   nobody else should use: the module `file` (unnamed-file internals: `O_TMPFILE` probing
+//!   and flags). No stability promise.
 
 #![warn(clippy::pedantic)]
 #![allow(clippy::module_name_repetitions, clippy::doc_markdown)]
@@ -27,7 +30,13 @@ pub mod create;
 pub mod dir;
 pub mod env;
 pub mod error;
+#[cfg(feature = "bindings")]
 pub mod file;
+// Without `bindings`, the extension's O_TMPFILE switches here have no caller, and their
+// per-platform `Option`s look needless to clippy on Linux.
+#[cfg(not(feature = "bindings"))]
+#[allow(dead_code, clippy::unnecessary_wraps)]
+mod file;
 pub mod guard;
 pub mod named;
 pub mod names;
@@ -41,7 +50,7 @@ pub use create::Builder;
 pub use dir::TempDir;
 pub use env::{default_tempdir, set_default_tempdir};
 pub use error::PathError;
-pub use file::{tempfile, tempfile_in};
+pub use file::{tempfile, tempfile_in, tempfile_in_with};
 pub use guard::{GuardToken, Registration};
 pub use named::{NamedTempFile, TempPath};
 pub use names::TMP_MAX;

@@ -21,7 +21,7 @@ pub const TMP_MAX: u32 = 10_000;
 /// # Errors
 ///
 /// Fails only if the OS random source fails.
-pub fn push_random_chars(out: &mut Vec<u8>, len: usize) -> io::Result<()> {
+pub(crate) fn push_random_chars(out: &mut Vec<u8>, len: usize) -> io::Result<()> {
     // 222 is the largest multiple of 37 that fits in a byte: keeping bytes below it makes
     // `byte % 37` uniform.
     const LIMIT: u8 = 222;

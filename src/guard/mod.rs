@@ -173,7 +173,6 @@ mod tree;
 #[cfg(unix)]
 pub use identity::EntryIdentity;
 #[cfg(unix)]
-#[doc(hidden)]
 pub use state::current_record;
 
 /// What kind of entry is guarded; a sweep removes an entry only if it is still of this kind.

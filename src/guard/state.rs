@@ -589,7 +589,6 @@ pub(super) fn unavailable_reason() -> Option<String> {
 
 /// The current record's name and whether it is `flock`ed, if one is open (for tests and
 /// diagnostics).
-#[doc(hidden)]
 #[must_use]
 pub fn current_record() -> Option<(PathBuf, bool)> {
     let state = lock();
