@@ -34,11 +34,12 @@ build-dev: $(VENV)/bin/maturin
 	$(PY) -m pip install -q --force-reinstall --no-deps dist/ferrotemp-*.whl
 	$(PY) -m pip install -q --find-links dist "ferrotemp[test]"
 
-# The core alone (no pyo3 at all), then the whole workspace: the core with its `python`
-# feature as the extension crate uses it, and with every feature of both crates.
+# The core alone (no pyo3 at all), the core as a hybrid extension takes it (`python`), then
+# the whole workspace: the core as the extension crate uses it, and every feature of both.
 lint-rust:
 	cargo fmt --all --check
 	cargo clippy -p ferrotemp --all-targets -- -D warnings
+	cargo clippy -p ferrotemp --all-targets --features python -- -D warnings
 	cargo clippy --workspace --all-targets -- -D warnings
 	cargo clippy --workspace --all-targets --all-features -- -D warnings
 	RUSTDOCFLAGS="-D warnings" cargo doc --no-deps -q -p ferrotemp
