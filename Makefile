@@ -51,9 +51,11 @@ lint-python: build-dev
 
 lint: lint-rust lint-python
 
-# The core crate alone (the root package: `cargo test` does not build the extension crate).
+# The core crate alone (the root package: `cargo test` does not build the extension crate),
+# then the `ferrotemp::python` example a hybrid would copy, compiled against pyo3.
 test-rust: check-rlib
 	cargo test
+	cargo test -q -p ferrotemp --features python --doc python
 
 # A Rust crate that depends on ferrotemp (a scratch crate in a temporary directory, with the
 # project's lock file) builds the rlib only: no shared library, no PyInit symbol, no pyo3.
