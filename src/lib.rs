@@ -24,6 +24,7 @@ pub mod file;
 pub mod guard;
 pub mod named;
 pub mod names;
+pub mod ospath;
 pub mod remove;
 pub mod spool;
 
