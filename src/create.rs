@@ -34,7 +34,7 @@ fn is_name_taken(err: &io::Error, path: &Path) -> bool {
 /// # Errors
 ///
 /// `result`'s error, unless it says the name is taken.
-pub fn unless_taken<T>(result: io::Result<T>, path: &Path) -> io::Result<Option<T>> {
+pub fn none_if_taken<T>(result: io::Result<T>, path: &Path) -> io::Result<Option<T>> {
     match result {
         Ok(made) => Ok(Some(made)),
         Err(err) if is_name_taken(&err, path) => Ok(None),
@@ -235,7 +235,7 @@ impl Builder {
     ///
     /// The OS error, naming `path`; an embedded NUL gives `InvalidInput`.
     pub fn try_create_file(&self, path: &Path) -> io::Result<Option<File>> {
-        unless_taken(self.open_new_file(path), path).map_err(|err| with_path(err, path))
+        none_if_taken(self.open_new_file(path), path).map_err(|err| with_path(err, path))
     }
 
     /// Tries to create a new directory at `path`. `Ok(false)` means the name is taken.
@@ -247,7 +247,7 @@ impl Builder {
         let mut builder = std::fs::DirBuilder::new();
         #[cfg(unix)]
         std::os::unix::fs::DirBuilderExt::mode(&mut builder, self.dir_mode);
-        match unless_taken(builder.create(path), path) {
+        match none_if_taken(builder.create(path), path) {
             Ok(made) => Ok(made.is_some()),
             Err(err) => Err(with_path(err, path)),
         }
@@ -257,25 +257,24 @@ impl Builder {
     /// ([`Builder::candidate_name`]), joins it to `dir` (as given: the caller makes it
     /// absolute if it wants), calls `per_attempt` with the candidate path and name (the
     /// Python bindings raise their audit events there), then `try_once` to make the entry at
-    /// that path. `try_once` answers `Ok(None)` when the name is taken ([`unless_taken`]
+    /// that path. `try_once` answers `Ok(None)` when the name is taken ([`none_if_taken`]
     /// classifies the OS error), and the loop draws another name, up to
     /// [`Builder::max_attempts`] times. Returns what `try_once` made and its path.
     ///
     /// ```
-    /// # let dir = ferrotemp::Builder::new().create_dir()?;
-    /// use ferrotemp::create::unless_taken;
-    /// let builder = ferrotemp::Builder::new();
-    /// let mut tried = Vec::new();
-    /// let (made, path) = builder.make_in(
-    ///     &dir,
+    /// use ferrotemp::create::none_if_taken;
+    /// let parent = ferrotemp::TempDir::new()?;
+    /// let mut names = Vec::new();
+    /// let ((), path) = ferrotemp::Builder::new().make_in(
+    ///     parent.path(),
     ///     "directory",
-    ///     |path, _name| Ok::<(), std::io::Error>(tried.push(path.to_path_buf())),
-    ///     |path| unless_taken(std::fs::create_dir(path), path),
+    ///     |_path, name| {
+    ///         names.push(name.to_owned());
+    ///         Ok::<(), std::io::Error>(())
+    ///     },
+    ///     |path| none_if_taken(std::fs::create_dir(path), path),
     /// )?;
-    /// assert_eq!(tried, [path.clone()]);
-    /// # let () = made;
-    /// # std::fs::remove_dir(&path)?;
-    /// # std::fs::remove_dir(&dir)?;
+    /// assert_eq!(names, [path.file_name().unwrap()]);
     /// # Ok::<(), std::io::Error>(())
     /// ```
     ///
@@ -384,6 +383,94 @@ mod tests {
         let mode = std::fs::metadata(&created).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o700);
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn make_in_hooks_every_attempt_once_and_gives_up_after_max_attempts() {
+        let dir = Path::new("/nonexistent-ferrotemp");
+        let mut builder = Builder::new();
+        builder.max_attempts(3);
+        let mut hooked = Vec::new();
+        let mut tried = Vec::new();
+        let err = builder
+            .make_in(
+                dir,
+                "file",
+                |path, name| {
+                    hooked.push((path.to_path_buf(), name.to_owned()));
+                    Ok(())
+                },
+                |path| {
+                    tried.push(path.to_path_buf());
+                    none_if_taken::<()>(Err(io::ErrorKind::AlreadyExists.into()), path)
+                },
+            )
+            .unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::AlreadyExists);
+        assert_eq!(err.to_string(), "No usable temporary file name found");
+        assert_eq!(hooked.len(), 3);
+        // Each attempt is at the candidate the hook saw: `dir` joined with the name.
+        let hooked_paths: Vec<PathBuf> = hooked.iter().map(|(path, _)| path.clone()).collect();
+        let joined: Vec<PathBuf> = hooked.iter().map(|(_, name)| dir.join(name)).collect();
+        assert_eq!(tried, hooked_paths);
+        assert_eq!(tried, joined);
+    }
+
+    #[test]
+    fn make_in_returns_what_the_first_free_name_made_with_its_path() {
+        let mut taken = 2;
+        let (made, path) = Builder::new()
+            .make_in(
+                Path::new("/d"),
+                "file",
+                |_, _| Ok(()),
+                |path| -> io::Result<Option<PathBuf>> {
+                    if taken == 0 {
+                        return Ok(Some(path.to_path_buf()));
+                    }
+                    taken -= 1;
+                    Ok(None)
+                },
+            )
+            .unwrap();
+        assert_eq!(made, path);
+        assert_eq!(taken, 0);
+    }
+
+    #[test]
+    fn make_in_stops_at_a_hook_error_before_attempting() {
+        let mut attempted = false;
+        let err = Builder::new()
+            .make_in(
+                Path::new("/d"),
+                "file",
+                |_, _| Err(io::Error::other("refused by the hook")),
+                |_| -> io::Result<Option<()>> {
+                    attempted = true;
+                    Ok(Some(()))
+                },
+            )
+            .unwrap_err();
+        assert_eq!(err.to_string(), "refused by the hook");
+        assert!(!attempted);
+    }
+
+    #[test]
+    fn make_in_stops_at_an_attempts_error() {
+        let mut attempts = 0;
+        let err = Builder::new()
+            .make_in(
+                Path::new("/d"),
+                "file",
+                |_, _| Ok(()),
+                |path| {
+                    attempts += 1;
+                    none_if_taken::<()>(Err(io::ErrorKind::PermissionDenied.into()), path)
+                },
+            )
+            .unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::PermissionDenied);
+        assert_eq!(attempts, 1);
     }
 
     #[test]

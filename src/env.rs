@@ -12,7 +12,7 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::RwLock;
 
-use crate::create::{unless_taken, Builder};
+use crate::create::{none_if_taken, Builder};
 // Kept here under their old names for the crash guard's modules; they live in `ospath` so
 // that creation does not depend on discovery.
 pub use crate::ospath::{absolute, abspath, normpath};
@@ -125,7 +125,7 @@ fn probe_dir(dir: &Path) -> io::Result<()> {
         dir,
         "file",
         |_, _| Ok(()),
-        |path| unless_taken(builder.open_new_file(path), path),
+        |path| none_if_taken(builder.open_new_file(path), path),
     )?;
     let written = file.write_all(b"blat");
     drop(file);

@@ -515,7 +515,7 @@ impl RecordWriter {
             |candidate| {
                 let opened = rustix::fs::openat(dir, candidate, flags, Mode::RUSR | Mode::WUSR);
                 let Some(fd) =
-                    crate::create::unless_taken(opened.map_err(io::Error::from), candidate)?
+                    crate::create::none_if_taken(opened.map_err(io::Error::from), candidate)?
                 else {
                     return Ok(None);
                 };
