@@ -23,12 +23,10 @@ fn mkstemp_reports_absolute(py: Python<'_>) -> bool {
     *ABSOLUTE.get_or_init(|| py.version_info() >= (3, 10))
 }
 
-/// One attempt's paths: `path` is what is created (the loop's candidate: `abspath(dir)` joined
-/// with the name as drawn, not normalised) and what is returned; `reported` is what the
-/// standard module of this interpreter names in its audit events and errors (the same object
-/// when equal).
+/// How the standard module of this interpreter names one attempt's candidate (the path the
+/// loop creates: `abspath(dir)` joined with the name as drawn, not normalised) in its audit
+/// events and errors: `reported`, and `reported_path` when that is not the candidate itself.
 struct Candidate<'py> {
-    path: PathBuf,
     reported_path: Option<PathBuf>,
     reported: Bound<'py, PyAny>,
 }
@@ -44,17 +42,21 @@ impl<'py> Candidate<'py> {
             setting.as_bytes,
         )?;
         Ok(Self {
-            path: path.to_path_buf(),
             reported_path,
             reported,
         })
     }
 
-    /// The created path as a Python object.
-    fn into_name(self, py: Python<'py>, as_bytes: bool) -> PyResult<Bound<'py, PyAny>> {
+    /// The created `path` (this candidate's) as a Python object.
+    fn into_name(
+        self,
+        py: Python<'py>,
+        path: &Path,
+        as_bytes: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
         match self.reported_path {
             None => Ok(self.reported),
-            Some(_) => path_to_py(py, &self.path, as_bytes),
+            Some(_) => path_to_py(py, path, as_bytes),
         }
     }
 
@@ -232,7 +234,7 @@ pub(crate) fn create_file_audited_with<'py, T: Send>(
     // Only a failed str conversion could fail here; `made` then goes with its owner's rules,
     // as any other error after creation.
     let name = match candidate {
-        Some(candidate) => candidate.into_name(py, as_bytes)?,
+        Some(candidate) => candidate.into_name(py, &path, as_bytes)?,
         None => path_to_py(py, &path, as_bytes)?,
     };
     Ok((made, name, as_bytes))
