@@ -6,47 +6,40 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use crate::error::with_path;
-use crate::{env, names};
+use crate::{names, ospath};
 
-/// Applies the flags every ferrotemp file is opened with: mode 0600 (unless `mode` says
-/// otherwise), `O_NOFOLLOW` and close-on-exec on POSIX; binary or text on Windows.
-#[cfg(unix)]
-pub(crate) fn secure_file_options(options: &mut OpenOptions, _binary: bool) {
-    secure_file_options_mode(options, 0o600);
+/// Whether `err`, from creating `path`, means the name is taken and another should be tried:
+/// `EEXIST`, or on Windows access denied where the parent is a writable directory (Windows'
+/// answer for a directory of that name, which the standard module treats as a collision).
+fn is_name_taken(err: &io::Error, path: &Path) -> bool {
+    if err.kind() == io::ErrorKind::AlreadyExists {
+        return true;
+    }
+    #[cfg(windows)]
+    {
+        let dir = path.parent().unwrap_or(path);
+        err.kind() == io::ErrorKind::PermissionDenied
+            && std::fs::metadata(dir).is_ok_and(|m| m.is_dir() && !m.permissions().readonly())
+    }
+    #[cfg(not(windows))]
+    {
+        let _ = path;
+        false
+    }
 }
 
-#[cfg(unix)]
-fn secure_file_options_mode(options: &mut OpenOptions, mode: u32) {
-    use std::os::unix::fs::OpenOptionsExt;
-    // std already adds O_CLOEXEC; it is repeated here so the intent is visible.
-    let flags = rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::CLOEXEC;
-    #[allow(clippy::cast_possible_wrap)]
-    options.mode(mode).custom_flags(flags.bits() as i32);
-}
-
-#[cfg(windows)]
-pub(crate) fn secure_file_options(options: &mut OpenOptions, binary: bool) {
-    secure_file_options_mode(options, 0o600, binary);
-}
-
-#[cfg(windows)]
-fn secure_file_options_mode(options: &mut OpenOptions, _mode: u32, _binary: bool) {
-    // Windows handles carry no text/binary flag; the C runtime's O_TEXT only matters for
-    // descriptors, which the Python layer opens in the mode it was asked for.
-    let _ = options;
-}
-
-/// True when `err` is Windows' way of saying "a directory with this name exists", which the
-/// standard module treats as a name collision.
-#[cfg(windows)]
-pub(crate) fn is_windows_dir_collision(err: &io::Error, dir: &Path) -> bool {
-    err.kind() == io::ErrorKind::PermissionDenied
-        && std::fs::metadata(dir).is_ok_and(|m| m.is_dir() && !m.permissions().readonly())
-}
-
-#[cfg(not(windows))]
-pub(crate) fn is_windows_dir_collision(_err: &io::Error, _dir: &Path) -> bool {
-    false
+/// One attempt's outcome in the form [`Builder::make_in`] takes: what was made, `None` when
+/// the name at `path` is taken, or the error (as the OS gave it).
+///
+/// # Errors
+///
+/// `result`'s error, unless it says the name is taken.
+pub fn none_if_taken<T>(result: io::Result<T>, path: &Path) -> io::Result<Option<T>> {
+    match result {
+        Ok(made) => Ok(Some(made)),
+        Err(err) if is_name_taken(&err, path) => Ok(None),
+        Err(err) => Err(err),
+    }
 }
 
 /// Configures and creates uniquely named temporary files and directories.
@@ -129,7 +122,9 @@ impl Builder {
         self
     }
 
-    /// Chooses binary (the default) or text mode for files on Windows; no effect elsewhere.
+    /// Chooses binary (the default) or text mode for files on Windows, which only changes the
+    /// C runtime flags [`Builder::open_flags`] reports (the descriptor is opened in its mode
+    /// by the caller); no effect elsewhere.
     pub fn binary(&mut self, binary: bool) -> &mut Self {
         self.binary = binary;
         self
@@ -214,6 +209,25 @@ impl Builder {
         Ok(dir.join(self.candidate_name()?))
     }
 
+    /// Opens a new file at `path` as every ferrotemp file is opened: read and write,
+    /// `O_CREAT|O_EXCL`, this builder's mode (0600 unless set), `O_NOFOLLOW` and close-on-exec
+    /// on POSIX. The error is the OS's, without the path.
+    pub(crate) fn open_new_file(&self, path: &Path) -> io::Result<File> {
+        let mut options = OpenOptions::new();
+        options.read(true).write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            // std already adds O_CLOEXEC; it is repeated here so the intent is visible.
+            let flags = rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::CLOEXEC;
+            #[allow(clippy::cast_possible_wrap)]
+            options
+                .mode(self.file_mode)
+                .custom_flags(flags.bits() as i32);
+        }
+        options.open(path)
+    }
+
     /// Tries to create a new file at `path`. `Ok(None)` means the name is taken and another
     /// should be tried.
     ///
@@ -221,18 +235,7 @@ impl Builder {
     ///
     /// The OS error, naming `path`; an embedded NUL gives `InvalidInput`.
     pub fn try_create_file(&self, path: &Path) -> io::Result<Option<File>> {
-        let mut options = OpenOptions::new();
-        options.read(true).write(true).create_new(true);
-        #[cfg(unix)]
-        secure_file_options_mode(&mut options, self.file_mode);
-        #[cfg(windows)]
-        secure_file_options_mode(&mut options, self.file_mode, self.binary);
-        match options.open(path) {
-            Ok(file) => Ok(Some(file)),
-            Err(err) if err.kind() == io::ErrorKind::AlreadyExists => Ok(None),
-            Err(err) if is_windows_dir_collision(&err, path.parent().unwrap_or(path)) => Ok(None),
-            Err(err) => Err(with_path(err, path)),
-        }
+        none_if_taken(self.open_new_file(path), path).map_err(|err| with_path(err, path))
     }
 
     /// Tries to create a new directory at `path`. `Ok(false)` means the name is taken.
@@ -244,12 +247,58 @@ impl Builder {
         let mut builder = std::fs::DirBuilder::new();
         #[cfg(unix)]
         std::os::unix::fs::DirBuilderExt::mode(&mut builder, self.dir_mode);
-        match builder.create(path) {
-            Ok(()) => Ok(true),
-            Err(err) if err.kind() == io::ErrorKind::AlreadyExists => Ok(false),
-            Err(err) if is_windows_dir_collision(&err, path.parent().unwrap_or(path)) => Ok(false),
+        match none_if_taken(builder.create(path), path) {
+            Ok(made) => Ok(made.is_some()),
             Err(err) => Err(with_path(err, path)),
         }
+    }
+
+    /// The creation loop, the one every creator of ferrotemp goes through: draws a name
+    /// ([`Builder::candidate_name`]), joins it to `dir` (as given: the caller makes it
+    /// absolute if it wants), calls `per_attempt` with the candidate path and name (the
+    /// Python bindings raise their audit events there), then `try_once` to make the entry at
+    /// that path. `try_once` answers `Ok(None)` when the name is taken ([`none_if_taken`]
+    /// classifies the OS error), and the loop draws another name, up to
+    /// [`Builder::max_attempts`] times. Returns what `try_once` made and its path.
+    ///
+    /// ```
+    /// use ferrotemp::create::none_if_taken;
+    /// let parent = ferrotemp::TempDir::new()?;
+    /// let mut names = Vec::new();
+    /// let ((), path) = ferrotemp::Builder::new().make_in(
+    ///     parent.path(),
+    ///     "directory",
+    ///     |_path, name| {
+    ///         names.push(name.to_owned());
+    ///         Ok::<(), std::io::Error>(())
+    ///     },
+    ///     |path| none_if_taken(std::fs::create_dir(path), path),
+    /// )?;
+    /// assert_eq!(names, [path.file_name().unwrap()]);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// The first error of `per_attempt` or `try_once`, the random source's, or once every
+    /// attempt found its name taken `AlreadyExists`, "No usable temporary {what} name found"
+    /// (the standard module's `FileExistsError`).
+    pub fn make_in<T, E: From<io::Error>>(
+        &self,
+        dir: &Path,
+        what: &str,
+        mut per_attempt: impl FnMut(&Path, &OsStr) -> Result<(), E>,
+        mut try_once: impl FnMut(&Path) -> Result<Option<T>, E>,
+    ) -> Result<(T, PathBuf), E> {
+        for _ in 0..self.max_attempts {
+            let name = self.candidate_name()?;
+            let path = dir.join(&name);
+            per_attempt(&path, &name)?;
+            if let Some(made) = try_once(&path)? {
+                return Ok((made, path));
+            }
+        }
+        Err(names_exhausted(what).into())
     }
 
     /// Creates a uniquely named file in `dir` and returns it with its absolute path:
@@ -262,14 +311,13 @@ impl Builder {
     /// The OS error naming the path tried, or `AlreadyExists` once [`names::TMP_MAX`] names
     /// were taken.
     pub fn create_file_in(&self, dir: impl AsRef<Path>) -> io::Result<(File, PathBuf)> {
-        let dir = env::abspath(dir.as_ref());
-        for _ in 0..self.max_attempts {
-            let path = self.candidate_path(&dir)?;
-            if let Some(file) = self.try_create_file(&path)? {
-                return Ok((file, path));
-            }
-        }
-        Err(names_exhausted("file"))
+        let dir = ospath::abspath(dir.as_ref());
+        self.make_in(
+            &dir,
+            "file",
+            |_, _| Ok(()),
+            |path| self.try_create_file(path),
+        )
     }
 
     /// Creates a uniquely named directory in `dir` and returns its absolute path, made as
@@ -279,38 +327,20 @@ impl Builder {
     ///
     /// As [`Builder::create_file_in`].
     pub fn create_dir_in(&self, dir: impl AsRef<Path>) -> io::Result<PathBuf> {
-        let dir = env::abspath(dir.as_ref());
-        for _ in 0..self.max_attempts {
-            let path = self.candidate_path(&dir)?;
-            if self.try_create_dir(&path)? {
-                return Ok(path);
-            }
-        }
-        Err(names_exhausted("directory"))
-    }
-
-    /// [`Builder::create_file_in`] the default temporary directory.
-    ///
-    /// # Errors
-    ///
-    /// As [`Builder::create_file_in`], or discovery's error.
-    pub fn create_file(&self) -> io::Result<(File, PathBuf)> {
-        self.create_file_in(env::default_tempdir()?)
-    }
-
-    /// [`Builder::create_dir_in`] the default temporary directory.
-    ///
-    /// # Errors
-    ///
-    /// As [`Builder::create_dir_in`], or discovery's error.
-    pub fn create_dir(&self) -> io::Result<PathBuf> {
-        self.create_dir_in(env::default_tempdir()?)
+        let dir = ospath::abspath(dir.as_ref());
+        let made = self.make_in(
+            &dir,
+            "directory",
+            |_, _| Ok(()),
+            |path| self.try_create_dir(path).map(|made| made.then_some(())),
+        );
+        made.map(|((), path)| path)
     }
 }
 
-/// The error for a directory where [`names::TMP_MAX`] names in a row were taken.
-#[must_use]
-pub fn names_exhausted(what: &str) -> io::Error {
+/// The error for a directory where every name tried was taken: `AlreadyExists` with the
+/// standard module's message ("No usable temporary file name found").
+fn names_exhausted(what: &str) -> io::Error {
     io::Error::new(
         io::ErrorKind::AlreadyExists,
         format!("No usable temporary {what} name found"),
@@ -353,6 +383,94 @@ mod tests {
         let mode = std::fs::metadata(&created).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o700);
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn make_in_hooks_every_attempt_once_and_gives_up_after_max_attempts() {
+        let dir = Path::new("/nonexistent-ferrotemp");
+        let mut builder = Builder::new();
+        builder.max_attempts(3);
+        let mut hooked = Vec::new();
+        let mut tried = Vec::new();
+        let err = builder
+            .make_in(
+                dir,
+                "file",
+                |path, name| {
+                    hooked.push((path.to_path_buf(), name.to_owned()));
+                    Ok(())
+                },
+                |path| {
+                    tried.push(path.to_path_buf());
+                    none_if_taken::<()>(Err(io::ErrorKind::AlreadyExists.into()), path)
+                },
+            )
+            .unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::AlreadyExists);
+        assert_eq!(err.to_string(), "No usable temporary file name found");
+        assert_eq!(hooked.len(), 3);
+        // Each attempt is at the candidate the hook saw: `dir` joined with the name.
+        let hooked_paths: Vec<PathBuf> = hooked.iter().map(|(path, _)| path.clone()).collect();
+        let joined: Vec<PathBuf> = hooked.iter().map(|(_, name)| dir.join(name)).collect();
+        assert_eq!(tried, hooked_paths);
+        assert_eq!(tried, joined);
+    }
+
+    #[test]
+    fn make_in_returns_what_the_first_free_name_made_with_its_path() {
+        let mut taken = 2;
+        let (made, path) = Builder::new()
+            .make_in(
+                Path::new("/d"),
+                "file",
+                |_, _| Ok(()),
+                |path| -> io::Result<Option<PathBuf>> {
+                    if taken == 0 {
+                        return Ok(Some(path.to_path_buf()));
+                    }
+                    taken -= 1;
+                    Ok(None)
+                },
+            )
+            .unwrap();
+        assert_eq!(made, path);
+        assert_eq!(taken, 0);
+    }
+
+    #[test]
+    fn make_in_stops_at_a_hook_error_before_attempting() {
+        let mut attempted = false;
+        let err = Builder::new()
+            .make_in(
+                Path::new("/d"),
+                "file",
+                |_, _| Err(io::Error::other("refused by the hook")),
+                |_| -> io::Result<Option<()>> {
+                    attempted = true;
+                    Ok(Some(()))
+                },
+            )
+            .unwrap_err();
+        assert_eq!(err.to_string(), "refused by the hook");
+        assert!(!attempted);
+    }
+
+    #[test]
+    fn make_in_stops_at_an_attempts_error() {
+        let mut attempts = 0;
+        let err = Builder::new()
+            .make_in(
+                Path::new("/d"),
+                "file",
+                |_, _| Ok(()),
+                |path| {
+                    attempts += 1;
+                    none_if_taken::<()>(Err(io::ErrorKind::PermissionDenied.into()), path)
+                },
+            )
+            .unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::PermissionDenied);
+        assert_eq!(attempts, 1);
     }
 
     #[test]

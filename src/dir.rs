@@ -4,12 +4,12 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use crate::create::Builder;
-use crate::env;
 #[cfg(not(unix))]
 use crate::remove::remove_tree_nofollow;
 use crate::remove::RemoveError;
 #[cfg(unix)]
 use crate::remove::{remove_tree_nofollow_with, RemoveOptions};
+use crate::{env, ospath};
 
 /// A uniquely named directory (mode 0700) removed, with everything in it, when the value is
 /// dropped or [`closed`](TempDir::close).
@@ -61,16 +61,6 @@ impl TempDir {
     /// As [`Builder::create_dir_in`].
     pub fn new_in(dir: impl AsRef<Path>) -> io::Result<Self> {
         Builder::new().tempdir_in(dir)
-    }
-
-    fn create_in(builder: &Builder, dir: &Path) -> io::Result<Self> {
-        for _ in 0..builder.attempts() {
-            let candidate = builder.candidate_path(dir)?;
-            if let Some(made) = builder.try_tempdir(&candidate)? {
-                return Ok(made);
-            }
-        }
-        Err(crate::create::names_exhausted("directory"))
     }
 
     /// Takes ownership of a directory the caller has just created: locks it (and confirms
@@ -434,12 +424,19 @@ impl Builder {
     ///
     /// As [`Builder::create_dir_in`], or the error of opening the new directory.
     pub fn tempdir_in(&self, dir: impl AsRef<Path>) -> io::Result<TempDir> {
-        TempDir::create_in(self, dir.as_ref())
+        let (dir, _) = self.make_in(
+            dir.as_ref(),
+            "directory",
+            |_, _| Ok(()),
+            |candidate| self.try_tempdir(candidate),
+        )?;
+        Ok(dir)
     }
 
-    /// Tries once to create a [`TempDir`] at exactly `path` (a [`Builder::candidate_path`]),
-    /// for callers that run their own naming loop (the Python bindings emit an audit event
-    /// before each attempt). `Ok(None)` means the name is taken and another should be tried.
+    /// Tries once to create a [`TempDir`] at exactly `path` (a [`Builder::candidate_path`]):
+    /// the attempt [`Builder::tempdir_in`] passes to [`Builder::make_in`], for callers that
+    /// add their own step to each attempt (the Python bindings' audit events). `Ok(None)`
+    /// means the name is taken and another should be tried.
     /// An absolute `path` is kept as given (not normalised, as
     /// [`Builder::create_dir_in`]'s); a relative one is made absolute.
     ///
@@ -454,7 +451,7 @@ impl Builder {
         let absolute = if path.is_absolute() {
             path.to_path_buf()
         } else {
-            env::absolute(path)
+            ospath::absolute(path)
         };
         // Guarded: recorded before the creation (pending), so that a kill at any instant
         // leaves nothing unrecorded; dropped at once if the attempt fails.

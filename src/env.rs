@@ -5,14 +5,15 @@
 //! created, written and removed in it. The result is cached for the process and can be
 //! overridden with [`set_default_tempdir`].
 
-use std::ffi::{OsStr, OsString};
+use std::ffi::OsStr;
 use std::fmt;
-use std::fs::OpenOptions;
+use std::fs::File;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::RwLock;
 
-use crate::names;
+use crate::create::{none_if_taken, Builder};
+use crate::ospath::abspath;
 
 /// Where a discovered temporary directory came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -107,30 +108,28 @@ pub fn candidate_dirs() -> Vec<Candidate> {
     list
 }
 
-/// Proves `dir` usable by creating, writing and removing a file in it.
+/// Names tried per directory before discovery moves on, as the standard module.
+const PROBE_ATTEMPTS: u32 = 100;
+
+/// Proves `dir` usable by creating, writing and removing a file in it, named with no prefix
+/// as the standard module's probe.
 ///
-/// Returns `Ok(())` on success and the error that ruled the directory out otherwise.
+/// Returns `Ok(())` on success and the error that ruled the directory out otherwise (as the
+/// OS gave it, without the path: the directory is reported beside it).
 fn probe_dir(dir: &Path) -> io::Result<()> {
-    let mut last = io::Error::from(io::ErrorKind::AlreadyExists);
-    for _ in 0..100 {
-        let path = dir.join(names::random_name(names::DEFAULT_RAND_LEN)?);
-        let mut options = OpenOptions::new();
-        options.read(true).write(true).create_new(true);
-        crate::create::secure_file_options(&mut options, true);
-        match options.open(&path) {
-            Ok(mut file) => {
-                let written = file.write_all(b"blat");
-                drop(file);
-                let removed = std::fs::remove_file(&path);
-                written?;
-                return removed;
-            }
-            Err(err) if err.kind() == io::ErrorKind::AlreadyExists => last = err,
-            Err(err) if crate::create::is_windows_dir_collision(&err, dir) => last = err,
-            Err(err) => return Err(err),
-        }
-    }
-    Err(last)
+    let mut builder = Builder::new();
+    builder.prefix("").max_attempts(PROBE_ATTEMPTS);
+    let (mut file, path) = builder.make_in(
+        dir,
+        "file",
+        |_, _| Ok(()),
+        |path| none_if_taken(builder.open_new_file(path), path),
+    )?;
+    let written = file.write_all(b"blat");
+    drop(file);
+    let removed = std::fs::remove_file(&path);
+    written?;
+    removed
 }
 
 /// Runs discovery now, without consulting or filling the cache.
@@ -198,68 +197,34 @@ pub fn default_tempdir() -> io::Result<PathBuf> {
     Ok(dir)
 }
 
+/// The builder's forms that create in the default temporary directory. They live here, with
+/// discovery, so that `create` does not depend on this module (which uses its loop).
+impl Builder {
+    /// [`Builder::create_file_in`] the default temporary directory.
+    ///
+    /// # Errors
+    ///
+    /// As [`Builder::create_file_in`], or discovery's error.
+    pub fn create_file(&self) -> io::Result<(File, PathBuf)> {
+        self.create_file_in(default_tempdir()?)
+    }
+
+    /// [`Builder::create_dir_in`] the default temporary directory.
+    ///
+    /// # Errors
+    ///
+    /// As [`Builder::create_dir_in`], or discovery's error.
+    pub fn create_dir(&self) -> io::Result<PathBuf> {
+        self.create_dir_in(default_tempdir()?)
+    }
+}
+
 /// Overrides the default temporary directory for the whole process; `None` forgets the
 /// override and the cache, so the next use runs discovery again.
 pub fn set_default_tempdir(dir: Option<PathBuf>) {
     *DEFAULT_TEMPDIR
         .write()
         .unwrap_or_else(std::sync::PoisonError::into_inner) = dir;
-}
-
-/// Lexically normalises a path as Python's `posixpath.normpath` does: collapses separators,
-/// drops `.` components and resolves `..` against the components before it.
-#[cfg(unix)]
-#[must_use]
-pub(crate) fn normpath(path: &Path) -> PathBuf {
-    use std::os::unix::ffi::{OsStrExt, OsStringExt};
-    let bytes = path.as_os_str().as_bytes();
-    if bytes.is_empty() {
-        return PathBuf::from(".");
-    }
-    let leading = if bytes.starts_with(b"//") && !bytes.starts_with(b"///") {
-        2
-    } else {
-        usize::from(bytes.starts_with(b"/"))
-    };
-    let mut parts: Vec<&[u8]> = Vec::new();
-    for comp in bytes.split(|&b| b == b'/') {
-        if comp.is_empty() || comp == b"." {
-            continue;
-        }
-        if comp != b".." || (leading == 0 && parts.is_empty()) || parts.last() == Some(&&b".."[..])
-        {
-            parts.push(comp);
-        } else if !parts.is_empty() {
-            parts.pop();
-        }
-    }
-    let mut out = vec![b'/'; leading];
-    out.extend_from_slice(&parts.join(&b'/'));
-    if out.is_empty() {
-        out.push(b'.');
-    }
-    PathBuf::from(OsString::from_vec(out))
-}
-
-/// Lexical normalisation on Windows: `std::path::absolute` already normalises there.
-#[cfg(not(unix))]
-#[must_use]
-pub(crate) fn normpath(path: &Path) -> PathBuf {
-    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
-}
-
-/// `path` made absolute against the current directory and normalised, as Python's
-/// `os.path.abspath` does. A path is returned unchanged but normalised if the current
-/// directory cannot be read.
-#[must_use]
-pub fn abspath(path: &Path) -> PathBuf {
-    if path.is_absolute() {
-        return normpath(path);
-    }
-    match std::env::current_dir() {
-        Ok(cwd) => normpath(&cwd.join(path)),
-        Err(_) => normpath(path),
-    }
 }
 
 /// Reads a boolean `FERROTEMP_*` switch as every part of ferrotemp does: `1`, `true`, `yes`,
@@ -296,21 +261,6 @@ pub fn read_switch(name: &str, default: bool) -> (bool, Option<String>) {
     (default, Some(warning))
 }
 
-/// `path` made absolute against the current directory without resolving `..` lexically (the
-/// kernel resolves it, through any symlink before it): `.` components and repeated
-/// separators go, as with [`std::path::absolute`]. Unchanged if the current directory cannot
-/// be read.
-#[must_use]
-pub fn absolute(path: &Path) -> PathBuf {
-    // "" is the current directory, as for `os.path.abspath`.
-    let path = if path.as_os_str().is_empty() {
-        Path::new(".")
-    } else {
-        path
-    };
-    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
-}
-
 #[cfg(all(test, unix))]
 mod tests {
     use super::*;
@@ -341,33 +291,6 @@ mod tests {
             "{warning}"
         );
         assert_eq!(read_switch(name, false), (false, None));
-    }
-
-    #[test]
-    fn normpath_matches_posixpath() {
-        let cases = [
-            ("", "."),
-            ("/", "/"),
-            ("//", "//"),
-            ("///", "/"),
-            ("//a//b/", "//a/b"),
-            ("/a/./b/../c", "/a/c"),
-            ("a/../..", ".."),
-            ("../../a", "../../a"),
-            ("/../a", "/a"),
-            ("a/b/..", "a"),
-            ("./", "."),
-        ];
-        for (input, expected) in cases {
-            assert_eq!(normpath(Path::new(input)), Path::new(expected), "{input}");
-        }
-    }
-
-    #[test]
-    fn abspath_is_absolute_and_normal() {
-        let got = abspath(Path::new("x/../y"));
-        assert!(got.is_absolute());
-        assert_eq!(got, std::env::current_dir().unwrap().join("y"));
     }
 
     #[test]

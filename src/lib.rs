@@ -40,6 +40,7 @@ mod file;
 pub mod guard;
 pub mod named;
 pub mod names;
+pub mod ospath;
 pub mod remove;
 pub mod spool;
 

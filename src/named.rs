@@ -5,9 +5,9 @@ use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use crate::create::Builder;
-use crate::env;
 use crate::error::with_path;
 use crate::guard::{GuardToken, Registration};
+use crate::{env, ospath};
 
 /// A path that is removed when this value is dropped (unless disarmed).
 ///
@@ -121,7 +121,8 @@ impl Drop for TempPath {
 
 impl Builder {
     /// Tries once to create a file at exactly `path` (a [`Builder::candidate_path`]) owned
-    /// by a [`TempPath`] that removes it, for callers that run their own naming loop.
+    /// by a [`TempPath`] that removes it: the attempt [`NamedTempFile::with_builder_in`]
+    /// passes to [`Builder::make_in`], for callers that add their own step to each attempt.
     /// `Ok(None)` means the name is taken.
     ///
     /// A [guarded](Builder::guarded) builder records the path with the crash guard *before*
@@ -138,7 +139,7 @@ impl Builder {
         let absolute = if path.is_absolute() {
             path.to_path_buf()
         } else {
-            env::absolute(path)
+            ospath::absolute(path)
         };
         if !self.is_guarded() {
             return Ok(self
@@ -204,14 +205,13 @@ impl NamedTempFile {
     ///
     /// As [`Builder::create_file_in`].
     pub fn with_builder_in(builder: &Builder, dir: impl AsRef<Path>) -> io::Result<Self> {
-        let dir = dir.as_ref();
-        for _ in 0..builder.attempts() {
-            let candidate = builder.candidate_path(dir)?;
-            if let Some((file, path)) = builder.try_create_temp_path(&candidate)? {
-                return Ok(Self { file, path });
-            }
-        }
-        Err(crate::create::names_exhausted("file"))
+        let ((file, path), _) = builder.make_in(
+            dir.as_ref(),
+            "file",
+            |_, _| Ok(()),
+            |candidate| builder.try_create_temp_path(candidate),
+        )?;
+        Ok(Self { file, path })
     }
 
     /// The file's absolute path.

@@ -282,7 +282,7 @@ impl GuardConfig {
             // Absolute now: a chdir later must not move the registry.
             registry_dir: std::env::var_os("FERROTEMP_GUARD_DIR")
                 .filter(|v| !v.is_empty())
-                .map(|v| crate::env::abspath(Path::new(&v))),
+                .map(|v| crate::ospath::abspath(Path::new(&v))),
             auto_sweep: flag("FERROTEMP_GUARD_SWEEP", true),
             use_flock: flag("FERROTEMP_GUARD_FLOCK", true),
         }

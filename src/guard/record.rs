@@ -498,27 +498,41 @@ impl RecordWriter {
     pub(super) fn create(dir: &OwnedFd, use_flock: bool) -> io::Result<Self> {
         let pid = std::process::id();
         let start = process_start_time(pid).unwrap_or(0);
-        for _ in 0..16 {
-            let stem = format!("{pid}-{}", crate::names::random_name(8)?);
-            let temp = format!("{stem}{NEW_SUFFIX}");
-            let flags =
-                OFlags::RDWR | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-            let fd = match rustix::fs::openat(dir, &temp, flags, Mode::RUSR | Mode::WUSR) {
-                Ok(fd) => fd,
-                Err(Errno::EXIST) => continue,
-                Err(err) => return Err(err.into()),
-            };
-            let file = File::from(fd);
-            let name = format!("{stem}{RECORD_SUFFIX}");
-            return match Self::init(file, dir, &temp, name, pid, start, use_flock) {
-                Ok(writer) => Ok(writer),
-                Err(err) => {
-                    let _ = rustix::fs::unlinkat(dir, &temp, rustix::fs::AtFlags::empty());
-                    Err(err)
+        let mut builder = crate::create::Builder::new();
+        builder
+            .prefix(format!("{pid}-"))
+            .suffix(NEW_SUFFIX)
+            .rand_len(8)
+            .max_attempts(16);
+        let flags =
+            OFlags::RDWR | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        // Names are tried relative to the registry's descriptor: joined to an empty directory,
+        // each candidate path is the bare name.
+        let made = builder.make_in(
+            Path::new(""),
+            "record",
+            |_, _| Ok(()),
+            |candidate| {
+                let opened = rustix::fs::openat(dir, candidate, flags, Mode::RUSR | Mode::WUSR);
+                let Some(fd) =
+                    crate::create::none_if_taken(opened.map_err(io::Error::from), candidate)?
+                else {
+                    return Ok(None);
+                };
+                // The name is ASCII (the pid, the name alphabet, the suffix): this borrows it.
+                let temp = candidate.to_string_lossy();
+                let stem = temp.strip_suffix(NEW_SUFFIX).unwrap_or(&temp);
+                let name = format!("{stem}{RECORD_SUFFIX}");
+                match Self::init(File::from(fd), dir, &temp, name, pid, start, use_flock) {
+                    Ok(writer) => Ok(Some(writer)),
+                    Err(err) => {
+                        let _ = rustix::fs::unlinkat(dir, candidate, rustix::fs::AtFlags::empty());
+                        Err(err)
+                    }
                 }
-            };
-        }
-        Err(crate::create::names_exhausted("record"))
+            },
+        );
+        made.map(|(writer, _)| writer)
     }
 
     fn init(

@@ -40,7 +40,7 @@ pub(super) fn open_registry(path: &Path, create: bool) -> io::Result<OwnedFd> {
 /// [`open_registry`], also returning the registry's path with every symbolic link on the way
 /// resolved (what the kernel would show for it).
 pub(super) fn open_registry_resolved(path: &Path, create: bool) -> io::Result<(OwnedFd, PathBuf)> {
-    let path = crate::env::abspath(path);
+    let path = crate::ospath::abspath(path);
     let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
         return Err(refused(&path, "is the root directory"));
     };

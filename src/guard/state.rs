@@ -400,8 +400,8 @@ fn is_cwd_fallback(tempdir: &Path) -> bool {
 
 fn cwd_fallback(tempdir: &Path, cwd: Option<&Path>, named: &[PathBuf]) -> bool {
     let absolute = |p: &Path| match cwd {
-        Some(cwd) => crate::env::normpath(&cwd.join(p)),
-        None => crate::env::normpath(p),
+        Some(cwd) => crate::ospath::normpath(&cwd.join(p)),
+        None => crate::ospath::normpath(p),
     };
     let dir = absolute(tempdir);
     let is_cwd = tempdir == Path::new(".") || cwd.is_some_and(|cwd| dir == absolute(cwd));
@@ -422,7 +422,7 @@ pub(super) fn switches() -> (bool, bool) {
 pub(super) fn set_config(mut config: GuardConfig) {
     if let Some(dir) = config.registry_dir.as_mut() {
         if dir.is_relative() {
-            *dir = crate::env::abspath(dir);
+            *dir = crate::ospath::abspath(dir);
         }
     }
     let mut state = lock();
@@ -458,7 +458,7 @@ fn record_path(path: &Path) -> std::borrow::Cow<'_, Path> {
     if normal {
         return std::borrow::Cow::Borrowed(path);
     }
-    let absolute = crate::env::absolute(path);
+    let absolute = crate::ospath::absolute(path);
     if absolute.components().any(|c| c == Component::ParentDir) {
         if let (Some(parent), Some(name)) = (absolute.parent(), absolute.file_name()) {
             if let Ok(real) = std::fs::canonicalize(parent) {
@@ -466,7 +466,7 @@ fn record_path(path: &Path) -> std::borrow::Cow<'_, Path> {
             }
         }
     }
-    std::borrow::Cow::Owned(crate::env::abspath(path))
+    std::borrow::Cow::Owned(crate::ospath::abspath(path))
 }
 
 /// Records `path`: live with `identity`, or pending (before its creation) without.

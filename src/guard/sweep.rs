@@ -87,7 +87,7 @@ pub(super) fn sweep(options: &SweepOptions) -> std::io::Result<SweepReport> {
         return Ok(report);
     }
     let path = match &options.registry {
-        Some(path) => crate::env::abspath(path),
+        Some(path) => crate::ospath::abspath(path),
         None => super::registry_path()?,
     };
     let (dir, real_path) = match registry::open_registry_resolved(&path, false) {

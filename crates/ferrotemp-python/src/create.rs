@@ -12,8 +12,8 @@ use pyo3::types::{PyBytes, PyString};
 
 use super::audit;
 use super::convert::{fs_os_string, fs_path, path_to_py, tmp_max, to_pyerr};
-use ferrotemp::create::{names_exhausted, Builder};
-use ferrotemp::env;
+use ferrotemp::create::Builder;
+use ferrotemp::ospath;
 
 /// Whether this interpreter's `mkstemp` names its candidates under `abspath(dir)` (3.10+) in
 /// its audit events and errors, rather than under `dir` as given (3.9). `mkdtemp` uses `dir`
@@ -23,41 +23,40 @@ fn mkstemp_reports_absolute(py: Python<'_>) -> bool {
     *ABSOLUTE.get_or_init(|| py.version_info() >= (3, 10))
 }
 
-/// One attempt's paths: `path` is what is created (`abspath(dir)` joined with the name as
-/// drawn, not normalised) and what is returned; `reported` is what the standard module of
-/// this interpreter names in its audit events and errors (the same object when equal).
+/// How the standard module of this interpreter names one attempt's candidate (the path the
+/// loop creates: `abspath(dir)` joined with the name as drawn, not normalised) in its audit
+/// events and errors: `reported`, and `reported_path` when that is not the candidate itself.
 struct Candidate<'py> {
-    path: PathBuf,
     reported_path: Option<PathBuf>,
     reported: Bound<'py, PyAny>,
 }
 
 impl<'py> Candidate<'py> {
-    fn new(
-        py: Python<'py>,
-        given: &Path,
-        absolute: &Path,
-        name: &OsStr,
-        report_absolute: bool,
-        as_bytes: bool,
-    ) -> PyResult<Self> {
-        let path = absolute.join(name);
-        let reported_path = (!report_absolute)
-            .then(|| given.join(name))
-            .filter(|reported| *reported != path);
-        let reported = path_to_py(py, reported_path.as_ref().unwrap_or(&path), as_bytes)?;
+    fn new(py: Python<'py>, setting: &Setting, path: &Path, name: &OsStr) -> PyResult<Self> {
+        let reported_path = (!setting.report_absolute)
+            .then(|| setting.given.join(name))
+            .filter(|reported| reported != path);
+        let reported = path_to_py(
+            py,
+            reported_path.as_deref().unwrap_or(path),
+            setting.as_bytes,
+        )?;
         Ok(Self {
-            path,
             reported_path,
             reported,
         })
     }
 
-    /// The created path as a Python object.
-    fn into_name(self, py: Python<'py>, as_bytes: bool) -> PyResult<Bound<'py, PyAny>> {
+    /// The created `path` (this candidate's) as a Python object.
+    fn into_name(
+        self,
+        py: Python<'py>,
+        path: &Path,
+        as_bytes: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
         match self.reported_path {
             None => Ok(self.reported),
-            Some(_) => path_to_py(py, &self.path, as_bytes),
+            Some(_) => path_to_py(py, path, as_bytes),
         }
     }
 
@@ -105,6 +104,83 @@ pub(crate) fn random_name(py: Python<'_>) -> PyResult<String> {
         .map_err(|e| to_pyerr(py, &e, false))
 }
 
+/// One call's setting for [`audited_loop`].
+struct Setting {
+    /// `dir` as given: the standard module of 3.9 names `mkstemp`'s candidates under it, and
+    /// `mkdtemp`'s on every version.
+    given: PathBuf,
+    /// The directory the candidates are made in.
+    base: PathBuf,
+    /// Whether the standard module names candidates under `base` (else under `given`).
+    report_absolute: bool,
+    /// Whether paths are `bytes`.
+    as_bytes: bool,
+}
+
+/// Why [`audited_loop`] made nothing.
+enum Stop {
+    /// Python raised: an audit hook, or a path that cannot become a Python object.
+    Raised(PyErr),
+    /// The attempt at the last candidate failed.
+    Attempt(io::Error),
+    /// The loop's own error: the random source, or every name taken.
+    Loop(io::Error),
+}
+
+impl From<io::Error> for Stop {
+    fn from(err: io::Error) -> Self {
+        Stop::Loop(err)
+    }
+}
+
+impl From<PyErr> for Stop {
+    fn from(err: PyErr) -> Self {
+        Stop::Raised(err)
+    }
+}
+
+/// The core's creation loop ([`Builder::make_in`]) with the standard module's audit events:
+/// `audit` raises them for each candidate, named as this interpreter's standard module names
+/// it, with the GIL held; `try_create` makes the attempt at the candidate path with the GIL
+/// released (`None`: the name is taken), so that work belonging with the creation — the crash
+/// guard's records before and after it — happens there. Errors are the standard module's,
+/// naming the candidate as it reports it. Returns what was made and the candidate it was made
+/// at (`None` cannot happen: each attempt is audited before it is made).
+fn audited_loop<'py, T: Send>(
+    py: Python<'py>,
+    builder: &Builder,
+    setting: &Setting,
+    what: &str,
+    audit: impl Fn(&Bound<'py, PyAny>) -> PyResult<()>,
+    try_create: impl Fn(&Builder, &Path) -> io::Result<Option<T>> + Sync,
+) -> PyResult<(T, PathBuf, Option<Candidate<'py>>)> {
+    let mut last = None;
+    let made = builder.make_in(
+        &setting.base,
+        what,
+        |path, name| {
+            let candidate = Candidate::new(py, setting, path, name)?;
+            audit(&candidate.reported)?;
+            last = Some(candidate);
+            Ok::<(), Stop>(())
+        },
+        |path| {
+            py.detach(|| try_create(builder, path))
+                .map_err(Stop::Attempt)
+        },
+    );
+    let as_bytes = setting.as_bytes;
+    match made {
+        Ok((made, path)) => Ok((made, path, last)),
+        Err(Stop::Raised(err)) => Err(err),
+        Err(Stop::Attempt(err)) => Err(match &last {
+            Some(candidate) => candidate.error(py, &err, as_bytes),
+            None => to_pyerr(py, &err, as_bytes),
+        }),
+        Err(Stop::Loop(err)) => Err(to_pyerr(py, &err, as_bytes)),
+    }
+}
+
 /// Creates a file as `tempfile.mkstemp` does: audit events `tempfile.mkstemp` and `open`
 /// before each attempt, GIL released around the open. Returns the file, its absolute path
 /// (also as a Python object), and whether paths are bytes.
@@ -124,11 +200,9 @@ pub(crate) fn create_file_audited<'py>(
     Ok((file, path, name, as_bytes))
 }
 
-/// The loop of [`create_file_audited`], with `try_create` making one attempt at a candidate
-/// path (absolute, the name as drawn) in the same release of the GIL (`None`: the name is
-/// taken), so that work belonging with the creation — the crash guard's records before and
-/// after it — happens there. `guarded` sets the builder's crash-guard flag. Returns what it
-/// made, the path as a Python object, and whether paths are bytes.
+/// [`create_file_audited`] with `try_create` making each attempt (see [`audited_loop`]).
+/// `guarded` sets the builder's crash-guard flag. Returns what it made, the path as a Python
+/// object, and whether paths are bytes.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn create_file_audited_with<'py, T: Send>(
     py: Python<'py>,
@@ -142,34 +216,30 @@ pub(crate) fn create_file_audited_with<'py, T: Send>(
 ) -> PyResult<(T, Bound<'py, PyAny>, bool)> {
     let as_bytes = prefix.is_instance_of::<PyBytes>();
     let given = fs_path(dir)?;
-    let absolute = env::abspath(&given);
-    let report_absolute = mkstemp_reports_absolute(py);
+    let setting = Setting {
+        base: ospath::abspath(&given),
+        given,
+        report_absolute: mkstemp_reports_absolute(py),
+        as_bytes,
+    };
     let mut builder = builder_for(prefix, suffix)?;
     builder
         .binary(!text)
         .max_attempts(attempts)
         .guarded(guarded);
     let flags = builder.open_flags();
-    for _ in 0..builder.attempts() {
-        let name = builder
-            .candidate_name()
-            .map_err(|e| to_pyerr(py, &e, as_bytes))?;
-        let candidate = Candidate::new(py, &given, &absolute, &name, report_absolute, as_bytes)?;
-        audit::path_event(py, c"tempfile.mkstemp", &candidate.reported)?;
-        audit::open(py, &candidate.reported, flags)?;
-        let path = &candidate.path;
-        match py.detach(|| try_create(&builder, path)) {
-            Ok(Some(made)) => {
-                // Only a failed str conversion could fail here; `made` then goes with its
-                // owner's rules, as any other error after creation.
-                let name = candidate.into_name(py, as_bytes)?;
-                return Ok((made, name, as_bytes));
-            }
-            Ok(None) => {}
-            Err(err) => return Err(candidate.error(py, &err, as_bytes)),
-        }
-    }
-    Err(to_pyerr(py, &names_exhausted("file"), as_bytes))
+    let audit = |reported: &Bound<'py, PyAny>| {
+        audit::path_event(py, c"tempfile.mkstemp", reported)?;
+        audit::open(py, reported, flags)
+    };
+    let (made, path, candidate) = audited_loop(py, &builder, &setting, "file", audit, try_create)?;
+    // Only a failed str conversion could fail here; `made` then goes with its owner's rules,
+    // as any other error after creation.
+    let name = match candidate {
+        Some(candidate) => candidate.into_name(py, &path, as_bytes)?,
+        None => path_to_py(py, &path, as_bytes)?,
+    };
+    Ok((made, name, as_bytes))
 }
 
 /// `tempfile.mkstemp` with already-sanitised arguments of one type. Returns the open
@@ -189,10 +259,10 @@ pub(crate) fn mkstemp<'py>(
     Ok((into_raw_descriptor(file), name))
 }
 
-/// The loop of `tempfile.mkdtemp`: audit events `tempfile.mkdtemp` and `os.mkdir` before each
+/// `tempfile.mkdtemp`'s creation: audit events `tempfile.mkdtemp` and `os.mkdir` before each
 /// attempt (naming the candidate under `dir` as given, as the standard module does), GIL
-/// released around `try_create` (which returns `None` for a taken name). `guarded` sets the
-/// builder's crash-guard flag. Returns what it made and whether paths are bytes.
+/// released around `try_create` (see [`audited_loop`]). `guarded` sets the builder's
+/// crash-guard flag. Returns what it made and whether paths are bytes.
 pub(crate) fn create_dir_audited<T: Send>(
     py: Python<'_>,
     dir: &Bound<'_, PyAny>,
@@ -204,27 +274,24 @@ pub(crate) fn create_dir_audited<T: Send>(
 ) -> PyResult<(T, bool)> {
     let as_bytes = prefix.is_instance_of::<PyBytes>();
     let given = fs_path(dir)?;
-    // The standard module makes the directory under `dir` as given (the kernel resolving any
-    // `..` after a symlink), so the same directory is named here, made absolute without
-    // lexical `..` resolution.
-    let absolute = env::absolute(&given);
+    let setting = Setting {
+        // The standard module makes the directory under `dir` as given (the kernel resolving
+        // any `..` after a symlink), so the same directory is named here, made absolute
+        // without lexical `..` resolution.
+        base: ospath::absolute(&given),
+        given,
+        report_absolute: false,
+        as_bytes,
+    };
     let mut builder = builder_for(prefix, suffix)?;
     builder.max_attempts(attempts).guarded(guarded);
-    for _ in 0..builder.attempts() {
-        let name = builder
-            .candidate_name()
-            .map_err(|e| to_pyerr(py, &e, as_bytes))?;
-        let candidate = Candidate::new(py, &given, &absolute, &name, false, as_bytes)?;
-        audit::path_event(py, c"tempfile.mkdtemp", &candidate.reported)?;
-        audit::mkdir(py, &candidate.reported, builder.dir_mode())?;
-        let path = &candidate.path;
-        match py.detach(|| try_create(&builder, path)) {
-            Ok(Some(made)) => return Ok((made, as_bytes)),
-            Ok(None) => {}
-            Err(err) => return Err(candidate.error(py, &err, as_bytes)),
-        }
-    }
-    Err(to_pyerr(py, &names_exhausted("directory"), as_bytes))
+    let dir_mode = builder.dir_mode();
+    let audit = |reported: &Bound<'_, PyAny>| {
+        audit::path_event(py, c"tempfile.mkdtemp", reported)?;
+        audit::mkdir(py, reported, dir_mode)
+    };
+    let (made, _, _) = audited_loop(py, &builder, &setting, "directory", audit, try_create)?;
+    Ok((made, as_bytes))
 }
 
 /// Creates a directory as `tempfile.mkdtemp` does, with already-sanitised arguments of one

@@ -1,0 +1,107 @@
+//! Paths normalised and made absolute as Python's `os.path` does it: from the text alone and
+//! the current directory, never by asking the filesystem (no symlink is resolved).
+
+use std::path::{Path, PathBuf};
+
+/// Lexically normalises a path as Python's `posixpath.normpath` does: collapses separators,
+/// drops `.` components and resolves `..` against the components before it.
+#[cfg(unix)]
+#[must_use]
+pub fn normpath(path: &Path) -> PathBuf {
+    use std::os::unix::ffi::{OsStrExt, OsStringExt};
+    let bytes = path.as_os_str().as_bytes();
+    if bytes.is_empty() {
+        return PathBuf::from(".");
+    }
+    let leading = if bytes.starts_with(b"//") && !bytes.starts_with(b"///") {
+        2
+    } else {
+        usize::from(bytes.starts_with(b"/"))
+    };
+    let mut parts: Vec<&[u8]> = Vec::new();
+    for comp in bytes.split(|&b| b == b'/') {
+        if comp.is_empty() || comp == b"." {
+            continue;
+        }
+        if comp != b".." || (leading == 0 && parts.is_empty()) || parts.last() == Some(&&b".."[..])
+        {
+            parts.push(comp);
+        } else if !parts.is_empty() {
+            parts.pop();
+        }
+    }
+    let mut out = vec![b'/'; leading];
+    out.extend_from_slice(&parts.join(&b'/'));
+    if out.is_empty() {
+        out.push(b'.');
+    }
+    PathBuf::from(std::ffi::OsString::from_vec(out))
+}
+
+/// Lexical normalisation on Windows: `std::path::absolute` already normalises there.
+#[cfg(not(unix))]
+#[must_use]
+pub fn normpath(path: &Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
+/// `path` made absolute against the current directory and normalised, as Python's
+/// `os.path.abspath` does. A path is returned unchanged but normalised if the current
+/// directory cannot be read.
+#[must_use]
+pub fn abspath(path: &Path) -> PathBuf {
+    if path.is_absolute() {
+        return normpath(path);
+    }
+    match std::env::current_dir() {
+        Ok(cwd) => normpath(&cwd.join(path)),
+        Err(_) => normpath(path),
+    }
+}
+
+/// `path` made absolute against the current directory without resolving `..` lexically (the
+/// kernel resolves it, through any symlink before it): `.` components and repeated
+/// separators go, as with [`std::path::absolute`]. Unchanged if the current directory cannot
+/// be read.
+#[must_use]
+pub fn absolute(path: &Path) -> PathBuf {
+    // "" is the current directory, as for `os.path.abspath`.
+    let path = if path.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        path
+    };
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normpath_matches_posixpath() {
+        let cases = [
+            ("", "."),
+            ("/", "/"),
+            ("//", "//"),
+            ("///", "/"),
+            ("//a//b/", "//a/b"),
+            ("/a/./b/../c", "/a/c"),
+            ("a/../..", ".."),
+            ("../../a", "../../a"),
+            ("/../a", "/a"),
+            ("a/b/..", "a"),
+            ("./", "."),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(normpath(Path::new(input)), Path::new(expected), "{input}");
+        }
+    }
+
+    #[test]
+    fn abspath_is_absolute_and_normal() {
+        let got = abspath(Path::new("x/../y"));
+        assert!(got.is_absolute());
+        assert_eq!(got, std::env::current_dir().unwrap().join("y"));
+    }
+}
