@@ -9,7 +9,7 @@ gives medians per operation and the ratios the performance table in DESIGN.md is
 this package, so an installed wheel needs nothing from the repository. One concern a module:
 
 - ``cases``: what the table times in this process, and the floors;
-- ``fresh``: what needs a fresh interpreter (a rollover's peak memory);
+- ``fresh``: what needs a fresh interpreter (a rollover's peak memory, the import time);
 - ``runner``: the profiles and the interleaved rounds, a directory's table;
 - ``scaling``: cost as the directory fills, and one thread against two;
 - ``report``: rows, tables and the chart;

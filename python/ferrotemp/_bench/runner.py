@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 from .cases import Case, Op, build_cases
-from .fresh import memory_row
+from .fresh import IMPORT_CASE, import_row, memory_row
 from .report import case_row, fs_type
 
 __all__ = ["PROFILES", "Profile", "run", "run_dir"]
@@ -71,4 +71,6 @@ def run_dir(d: str, profile: Profile, only: Optional[str] = None) -> dict[str, A
     rows = [case_row(c) for c in cases]
     if only is None or only in "rollover peak":
         rows.append(memory_row(d, profile.memory_mib))
+    if only is None or only in IMPORT_CASE:
+        rows.append(import_row(d, profile.rounds))
     return {"dir": d, "fs_type": fs_type(d), "rounds": profile.rounds, "rows": rows}
