@@ -34,8 +34,9 @@ if not TYPE_CHECKING:
             return object
 
     def _finalize(*args, **kwargs):
-        """``weakref.finalize``, imported at the first directory made: this stand-in calls it
-        and puts it in its own place, so later calls go to it directly."""
+        """``weakref.finalize``, imported at the first directory made (``weakref`` and what it
+        imports would add a third to ``import ferrotemp``): this stand-in calls it and puts it
+        in its own place, so later calls go to it directly."""
         global _finalize
         from weakref import finalize as _finalize
 
