@@ -21,6 +21,7 @@ LABELS = {
     "Spooled 1.25 MiB roll+read": "spool 1.25 MiB, rolled and read back",
     "crash guard on vs off": "crash guard on vs off (std column = guard off)",
     "wrapper write/seek/read": "wrapper write/seek/read (floor = plain `io` object)",
+    "import ferrotemp vs tempfile": "`import`, fresh interpreter (`-X importtime`)",
 }
 
 

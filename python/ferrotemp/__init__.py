@@ -14,29 +14,37 @@ from __future__ import annotations
 import errno as _errno
 import os as _os
 import sys as _sys
-import threading as _threading
-from typing import TYPE_CHECKING
-from typing import Any as _Any
-from typing import Callable as _Callable
-from typing import Optional as _Optional
-from typing import Tuple as _Tuple
-from typing import Type as _Type
-from typing import Union as _Union
-from typing import overload as _overload
+from _thread import allocate_lock as _allocate_lock
 
 from . import _core
 
-if TYPE_CHECKING:
-    from typing_extensions import deprecated as _deprecated
-else:
+# `typing` is not imported at run time (it costs more than the rest of the package): the
+# interpreter takes the first branch, type checkers the second. In this order, because linters
+# take the last binding of a name (`overload`) as the one in force.
+TYPE_CHECKING = False
+if not TYPE_CHECKING:
+    from ._typing_standins import overload as _overload
+
     # A marker for type checkers only, as typeshed's: mktemp() warns nothing at run time.
     def _deprecated(message: str) -> _Callable[[_Any], _Any]:
         return lambda function: function
+else:
+    from typing import Any as _Any
+    from typing import Callable as _Callable
+    from typing import Optional as _Optional
+    from typing import Tuple as _Tuple
+    from typing import Type as _Type
+    from typing import Union as _Union
+    from typing import overload as _overload
 
+    from typing_extensions import deprecated as _deprecated
 
-# Names the module binds only to use them above; they are not part of its namespace. The
-# __future__ import's compiler flag stays in force without its name.
-del annotations, TYPE_CHECKING
+    from ._guard import SweepReport as SweepReport
+    from ._guard import sweep as sweep
+
+    _StrPath = _Union[str, _os.PathLike[str]]
+    _BytesPath = _Union[bytes, _os.PathLike[bytes]]
+
 
 __version__: str = _core.__version__
 
@@ -77,10 +85,7 @@ template: str = "tmp"
 # Typed str | None as in typeshed; a bytes value assigned to it works as in the standard module.
 tempdir: _Optional[str] = None
 
-_once_lock = _threading.Lock()
-
-_StrPath = _Union[str, "_os.PathLike[str]"]
-_BytesPath = _Union[bytes, "_os.PathLike[bytes]"]
+_once_lock = _allocate_lock()
 
 
 def _infer_return_type(*args: _Any) -> _Union[_Type[str], _Type[bytes]]:
@@ -296,7 +301,6 @@ def mktemp(suffix: str = "", prefix: str = template, dir: _Optional[_StrPath] = 
 from ._files import NamedTemporaryFile, TemporaryFile  # noqa: E402
 from ._files import _TemporaryFileCloser as _TemporaryFileCloser  # noqa: E402
 from ._files import _TemporaryFileWrapper as _TemporaryFileWrapper  # noqa: E402
-from ._guard import SweepReport, sweep  # noqa: E402
 from ._spooled import SpooledTemporaryFile  # noqa: E402
 from ._tempdir import TemporaryDirectory  # noqa: E402
 
@@ -357,3 +361,30 @@ def uninstall() -> None:
         else:
             del _sys.modules["tempfile"]
     _original_tempfile = None
+
+
+# The crash guard's sweeps (and their dataclass report) are seldom called: loaded on first use.
+_LAZY_NAMES = frozenset({"sweep", "SweepReport", "_guard"})
+
+if not TYPE_CHECKING:
+    # Hidden from type checkers, which would otherwise accept any attribute of the module.
+
+    def __getattr__(name: str) -> _Any:
+        if name not in _LAZY_NAMES:
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        # Not `from . import _guard`: its fromlist check would call this function again.
+        import ferrotemp._guard as guard
+
+        if name == "_guard":
+            return guard
+        value = getattr(guard, name)
+        globals()[name] = value
+        return value
+
+    def __dir__() -> list[str]:
+        return sorted(globals().keys() | _LAZY_NAMES)
+
+
+# Names the module binds only to use them above; they are not part of its namespace. The
+# __future__ import's compiler flag stays in force without its name.
+del annotations, TYPE_CHECKING

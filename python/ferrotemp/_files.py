@@ -13,23 +13,37 @@ and removes the path: no ``__del__``, no wait for the garbage collector. The fil
 from __future__ import annotations
 
 import io as _io
-import os as _os
 import sys
 import sys as _sys
-import types as _types
-import weakref as _weakref
-from functools import partial as _partial
-from typing import IO, TYPE_CHECKING, Any, AnyStr, Iterator, Literal, Optional, Union, overload
+from _weakref import ref as _weakref_ref
 
 import ferrotemp as _pkg
 
 from . import _core
-from ._guard import report_notice as _report_guard_notice
+from ._guard_notice import report_notice as _report_guard_notice
 
-if TYPE_CHECKING:
+# `typing` is not imported at run time (it costs more than the rest of the package): the
+# interpreter takes the first branch, type checkers the second. In this order, because linters
+# take the last binding of a name (`overload`) as the one in force.
+TYPE_CHECKING = False
+if not TYPE_CHECKING:
+    from _functools import partial as _partial  # functools', without importing functools
+
+    from ._typing_standins import AnyStr, GenericAlias, overload
+
+    # Subscripting names object, so the class's bases are exactly the standard module's; at
+    # run time the class itself is subscripted through __class_getitem__ (GenericAlias).
+    class _WrapperBase:
+        def __class_getitem__(cls, item: object) -> type:
+            return object
+else:
     # For the type checker the wrapper is an IO[AnyStr], as in typeshed, so misuse such as
     # bytes written to a text file is reported; at run time it only delegates.
+    import os as _os
     from collections.abc import Iterable
+    from functools import partial as _partial
+    from types import GenericAlias
+    from typing import IO, Any, AnyStr, Iterator, Literal, Optional, Union, overload
     from typing import IO as _WrapperBase
 
     from _typeshed import (
@@ -40,15 +54,23 @@ if TYPE_CHECKING:
         OpenTextMode,
         ReadableBuffer,
     )
-else:
-    from typing import Generic as _WrapperBase
+
 
 _text_encoding = getattr(_io, "text_encoding", lambda encoding, stacklevel=2: encoding)
 _FileIO = _io.FileIO
 _BufferedRandom = _io.BufferedRandom
 _new_object = object.__new__
-# Methods of C types bound to an instance, and of Python classes: both weakly referenceable.
-_BOUND_METHOD_TYPES: tuple[type, ...] = (_types.BuiltinMethodType, _types.MethodType)
+
+
+class _MethodProbe:
+    def method(self) -> None:
+        pass
+
+
+# Methods of C types bound to an instance, and of Python classes (types.BuiltinMethodType and
+# types.MethodType, taken as types.py takes them): both weakly referenceable.
+_BOUND_METHOD_TYPES: tuple[type, ...] = (type([].append), type(_MethodProbe().method))
+del _MethodProbe
 # The io classes whose __exit__ is exactly close(): for them the closer's cleanup, which
 # closes the file first, is the whole of the wrapper's __exit__.
 _CLOSE_ON_EXIT = frozenset(
@@ -64,7 +86,7 @@ _WRAPPER_HAS_DELETE = _sys.version_info < (3, 12)
 _TemporaryFileCloser = _core._TemporaryFileCloser
 
 
-class _Hold(_weakref.ref):  # type: ignore[type-arg]
+class _Hold(_weakref_ref):  # type: ignore[type-arg]
     """A weak reference to a method the wrapper handed out, holding the closer strongly; it
     lives in ``_held`` until the method goes, so the closer lives exactly as long."""
 
@@ -218,6 +240,10 @@ class _TemporaryFileWrapper(_WrapperBase[AnyStr]):
         # or dropping it half used) must not close the file (bpo-23700).
         for line in self.file:
             yield line
+
+    # The standard module's wrapper cannot be subscripted at run time; this one can, as the
+    # type checkers' view of it suggests.
+    __class_getitem__: Any = classmethod(GenericAlias)
 
     if TYPE_CHECKING:
         # Reached through __getattr__ at run time. Declared with typeshed's signatures so a

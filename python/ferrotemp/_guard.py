@@ -1,22 +1,25 @@
-"""The crash guard's Python face: sweeps and their reports, keep-mode logging, the warning.
+"""The crash guard's sweeps and their reports (loaded on first use: ``ferrotemp.sweep``).
 
 The guard itself lives in the Rust core (``src/guard``): ``NamedTemporaryFile`` and
 ``TemporaryDirectory`` with deletion on are recorded there at creation, and a sweep removes
-the entries of processes that died without cleaning up. See the README's "Crash guard".
+the entries of processes that died without cleaning up. See the README's "Crash guard". What a
+guard's notice asks for at creation is in ``_guard_notice``.
 """
 
 from __future__ import annotations
 
-import os as _os
-import warnings as _warnings
 from dataclasses import dataclass
-from typing import Any, Optional, Tuple, Union
 
 from . import _core
 
-__all__ = ["SweepReport", "sweep", "sweep_older_than"]
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import os
+    from typing import Any, Optional, Tuple, Union
 
-_PathArg = Union[str, bytes, "_os.PathLike[str]", "_os.PathLike[bytes]"]
+    _PathArg = Union[str, bytes, os.PathLike[str], os.PathLike[bytes]]
+
+__all__ = ["SweepReport", "sweep", "sweep_older_than"]
 
 
 @dataclass(frozen=True)
@@ -86,24 +89,3 @@ def sweep_older_than(
     if not prefix:
         raise ValueError("an age-based sweep needs a non-empty prefix")
     return _report(_core.sweep_older_than(dir, prefix, float(older_than), dry_run))
-
-
-def report_notice(notice: Tuple[bool, Optional[str]], path: Any) -> None:
-    """Acts on a guard's ``guard_notice``: warns (``RuntimeWarning``, once per process) that
-    the crash guard is unavailable, and logs a kept entry's path on the ``ferrotemp`` logger.
-    Called only when there is a notice, so the usual creation pays no logger lookup."""
-    kept, warning = notice
-    if warning is not None:
-        try:
-            # 1: here, 2: NamedTemporaryFile / TemporaryDirectory.__init__, 3: their caller.
-            _warnings.warn(warning, RuntimeWarning, stacklevel=3)
-        except Exception:  # noqa: BLE001 - warnings turned into errors (-W error)
-            # The guard being off must never make creating a temp file fail: the entry is
-            # still removed normally. Say it on the logger instead.
-            import logging
-
-            logging.getLogger("ferrotemp").warning("%s", warning)
-    if kept:
-        import logging
-
-        logging.getLogger("ferrotemp").info("FERROTEMP_KEEP=1: keeping %s", _os.fsdecode(path))

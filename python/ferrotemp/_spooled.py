@@ -11,20 +11,8 @@ import io as _io
 import os as _os
 import sys
 import sys as _sys
-import types as _types
 import warnings as _warnings
-import weakref as _weakref
-from typing import (
-    TYPE_CHECKING,
-    Any,
-    AnyStr,
-    Iterable,
-    Iterator,
-    List,
-    Optional,
-    Union,
-    overload,
-)
+from _weakref import ref as _weakref_ref
 
 import ferrotemp as _pkg
 
@@ -32,13 +20,25 @@ from . import _core
 
 __all__ = ["SpooledTemporaryFile"]
 
-if TYPE_CHECKING:
-    from types import TracebackType
+# `typing` is not imported at run time (it costs more than the rest of the package): the
+# interpreter takes the first branch, type checkers the second. In this order, because linters
+# take the last binding of a name (`overload`) as the one in force.
+TYPE_CHECKING = False
+if not TYPE_CHECKING:
+    from ._typing_standins import AnyStr, GenericAlias, overload
+
+    # At run time the class is subscripted through __class_getitem__, as in the standard
+    # module; this stand-in only lets the class statement name a generic base for mypy.
+    class _GenericBase:
+        def __class_getitem__(cls, item: object) -> type:
+            return cls
+else:
+    from types import GenericAlias, TracebackType
 
     # For the type checker an IO[AnyStr], as in typeshed, so a spooled file is accepted
     # wherever an IO[bytes] / IO[str] is expected.
     from typing import IO as _GenericBase
-    from typing import Literal
+    from typing import Any, AnyStr, Iterable, Iterator, List, Literal, Optional, Union, overload
 
     from typing_extensions import Buffer, Self
 
@@ -53,15 +53,7 @@ if TYPE_CHECKING:
         "xt+", "x+t", "+xt", "tx+", "t+x", "+tx", "w", "wt", "tw", "a", "at", "ta", "x", "xt",
         "tx", "r", "rt", "tr",
     ]  # fmt: skip
-else:
-    # At run time the class is subscripted through __class_getitem__, as in the standard
-    # module; this stand-in only lets the class statement name a generic base for mypy.
-    class _GenericBase:
-        def __class_getitem__(cls, item: object) -> type:
-            return cls
-
-
-_StrOrBytesPath = Union[str, bytes, "_os.PathLike[str]", "_os.PathLike[bytes]"]
+    _StrOrBytesPath = Union[str, bytes, _os.PathLike[str], _os.PathLike[bytes]]
 
 
 def _text_encoding(encoding: Optional[str]) -> Optional[str]:
@@ -167,7 +159,7 @@ class SpooledTemporaryFile(_io.IOBase, _GenericBase[AnyStr]):
         # The native buffer checks the threshold itself only for a plain int; any other
         # max_size (the standard module accepts whatever compares) goes through _check.
         native_limit = type(max_size) is int and -(2**63) <= max_size < 2**63
-        buffer = _core.MemorySpool(max_size if native_limit else 0, _weakref.ref(self))
+        buffer = _core.MemorySpool(max_size if native_limit else 0, _weakref_ref(self))
         # The fast write: one native call that writes, checks, and calls self.rollover()
         # (through the instance) when crossing. Only the buffer's bound method is kept, never
         # a reference to self, so there is no cycle; rollover() and a change of _max_size
@@ -198,7 +190,7 @@ class SpooledTemporaryFile(_io.IOBase, _GenericBase[AnyStr]):
             "errors": errors,
         }
 
-    __class_getitem__: Any = classmethod(_types.GenericAlias)
+    __class_getitem__: Any = classmethod(GenericAlias)
 
     @property
     def _max_size(self) -> Any:

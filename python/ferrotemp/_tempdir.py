@@ -11,35 +11,49 @@ from __future__ import annotations
 
 import os as _os
 import sys as _sys
-import types as _types
 import warnings as _warnings
-import weakref as _weakref
-from typing import TYPE_CHECKING, Any, AnyStr, Optional, Union, overload
 
 import ferrotemp as _pkg
 
 from . import _core
-from ._guard import report_notice as _report_guard_notice
+from ._guard_notice import report_notice as _report_guard_notice
 
 __all__ = ["TemporaryDirectory"]
 
-if TYPE_CHECKING:
-    from types import TracebackType
-    from typing import Generic as _GenericBase
-else:
+# `typing` is not imported at run time (it costs more than the rest of the package): the
+# interpreter takes the first branch, type checkers the second. In this order, because linters
+# take the last binding of a name (`overload`) as the one in force.
+TYPE_CHECKING = False
+if not TYPE_CHECKING:
+    from ._typing_standins import AnyStr, GenericAlias, overload
+
     # Subscripting names object, so the class's bases are exactly the standard module's; at
     # run time the class itself is subscripted through __class_getitem__ (GenericAlias).
     class _GenericBase:
         def __class_getitem__(cls, item: object) -> type:
             return object
 
+    def _finalize(*args, **kwargs):
+        """``weakref.finalize``, imported at the first directory made (``weakref`` and what it
+        imports would add a third to ``import ferrotemp``): this stand-in calls it and puts it
+        in its own place, so later calls go to it directly."""
+        global _finalize
+        from weakref import finalize as _finalize
+
+        return _finalize(*args, **kwargs)
+else:
+    from types import GenericAlias, TracebackType
+    from typing import Any, AnyStr, Optional, Union, overload
+    from typing import Generic as _GenericBase
+    from weakref import finalize as _finalize
+
+    _StrPath = Union[str, _os.PathLike[str]]
+    _BytesPath = Union[bytes, _os.PathLike[bytes]]
+
 
 #: Whether ``cleanup()`` after a cleanup removes a directory found at the path again, as the
 #: standard module does from 3.10 (3.9's removes nothing once its finalizer is detached).
 _CLEANS_AGAIN = _sys.version_info >= (3, 10)
-
-_StrPath = Union[str, "_os.PathLike[str]"]
-_BytesPath = Union[bytes, "_os.PathLike[bytes]"]
 
 
 class TemporaryDirectory(_GenericBase[AnyStr]):
@@ -100,7 +114,7 @@ class TemporaryDirectory(_GenericBase[AnyStr]):
         warn_message = None
         if type(self).__repr__ is not TemporaryDirectory.__repr__:
             warn_message = "Implicitly cleaning up {!r}".format(self)
-        self._finalizer: _weakref.finalize[..., TemporaryDirectory[AnyStr]] = _weakref.finalize(
+        self._finalizer: _finalize[..., TemporaryDirectory[AnyStr]] = _finalize(
             self,
             self._cleanup,
             guard,
@@ -155,4 +169,4 @@ class TemporaryDirectory(_GenericBase[AnyStr]):
             # removes it.
             self._rmtree(self.name, ignore_errors=self._ignore_cleanup_errors)
 
-    __class_getitem__: Any = classmethod(_types.GenericAlias)
+    __class_getitem__: Any = classmethod(GenericAlias)
