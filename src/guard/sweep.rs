@@ -609,16 +609,9 @@ impl RecordSweep<'_> {
             Ok(now) if same_file(&now, &st) => {}
             _ => return,
         }
-        let parsed = match read_record(fd.as_fd()) {
-            Ok(Parsed::Record(parsed)) => Some(parsed),
-            // A later version's record: its layout (and its owner) cannot be judged here.
-            Ok(Parsed::UnknownVersion) => {
-                self.report.records_live += 1;
-                return;
-            }
-            Ok(Parsed::NotARecord) => None,
-            Ok(Parsed::TooLarge) => return self.error(too_large()),
-            Err(err) => return self.error(err),
+        // `None`: not a record at all (a damaged header).
+        let Ok(parsed) = self.read_first(&fd) else {
+            return;
         };
         let claimed = self.name.contains(CLAIMED_INFIX);
         if claimed {
@@ -636,6 +629,16 @@ impl RecordSweep<'_> {
             self.report.records_live += 1;
             return;
         }
+        // Judged dead by its header. What the record lists is read again now: a record kept
+        // without `flock` may have been read while its owner still wrote to it, and its owner
+        // died between that read and the judgement; now it writes no more.
+        let parsed = match parsed {
+            Some(first) => match self.read_again(&fd, &first) {
+                Some(parsed) => Some(parsed),
+                None => return,
+            },
+            None => None,
+        };
         if resumed.is_none() {
             if let Some(parsed) = parsed.as_ref().filter(|p| !p.entries.is_empty()) {
                 if self.kept_by_owner_group(parsed) {
@@ -856,6 +859,57 @@ impl RecordSweep<'_> {
         }
     }
 
+    /// The first read of the record open as `fd`: the record, or `None` if it is not one;
+    /// `Err` when the sweep must leave it (a later version's, or an error, reported).
+    fn read_first(&mut self, fd: &OwnedFd) -> Result<Option<ParsedRecord>, ()> {
+        let parsed = match read_record(fd.as_fd()) {
+            Ok(Parsed::Record(parsed)) => Some(parsed),
+            // A later version's record: its layout (and its owner) cannot be judged here.
+            Ok(Parsed::UnknownVersion) => {
+                self.report.records_live += 1;
+                return Err(());
+            }
+            Ok(Parsed::NotARecord) => None,
+            Ok(Parsed::TooLarge) => {
+                self.error(too_large());
+                return Err(());
+            }
+            Err(err) => {
+                self.error(err);
+                return Err(());
+            }
+        };
+        #[cfg(test)]
+        tests::AFTER_FIRST_READ.with(|hook| {
+            if let Some(hook) = hook.borrow_mut().as_mut() {
+                hook();
+            }
+        });
+        Ok(parsed)
+    }
+
+    /// The record open as `fd` read again, once its owner (as `first`, an earlier read, says)
+    /// was judged dead; `None` (and an error where one occurred) if it cannot be read or no
+    /// longer names that owner.
+    fn read_again(&mut self, fd: &OwnedFd, first: &ParsedRecord) -> Option<ParsedRecord> {
+        match read_record(fd.as_fd()) {
+            Ok(Parsed::Record(now))
+                if now.pid == first.pid && now.start_time == first.start_time =>
+            {
+                Some(now)
+            }
+            Ok(Parsed::Record(_) | Parsed::NotARecord | Parsed::UnknownVersion) => None,
+            Ok(Parsed::TooLarge) => {
+                self.error(too_large());
+                None
+            }
+            Err(err) => {
+                self.error(err);
+                None
+            }
+        }
+    }
+
     /// Whether the claimed record being swept (status `st`) is still another sweeper's: its
     /// claimer runs, or, where its name does not tell, the claim is not old.
     fn claim_held(&self, st: &Stat) -> bool {
@@ -884,8 +938,13 @@ impl RecordSweep<'_> {
     }
 }
 
+/// Reads the record open as `fd` from its start (a duplicate shares the file offset, so a
+/// second read of one descriptor must seek back).
 fn read_record(fd: std::os::fd::BorrowedFd<'_>) -> std::io::Result<Parsed> {
-    record::read_bounded(&std::fs::File::from(fd.try_clone_to_owned()?))
+    use std::io::Seek;
+    let mut file = std::fs::File::from(fd.try_clone_to_owned()?);
+    file.rewind()?;
+    record::read_bounded(&file)
 }
 
 /// The error for a record longer than any ferrotemp writes.
@@ -1182,5 +1241,100 @@ fn remove_dir(
                 _ => Ok(()),
             }
         }
+    }
+}
+
+#[cfg(test)]
+pub(super) mod tests {
+    use std::cell::RefCell;
+    use std::os::unix::fs::FileExt;
+    use std::process::Command;
+
+    use super::super::{EntryKind, SweepOptions};
+    use super::record::{self, RecordWriter};
+    use super::*;
+
+    thread_local! {
+        /// Runs between a record's first read and the judgement of its owner.
+        pub(super) static AFTER_FIRST_READ: RefCell<Option<Box<dyn FnMut()>>> =
+            const { RefCell::new(None) };
+    }
+
+    /// A record kept without `flock` is read while its owner runs; the owner then removes an
+    /// entry, makes another and is SIGKILLed before the sweeper judges it. The sweep goes by
+    /// what the record lists once its owner is dead: the new entry is removed, not leaked
+    /// with its record gone (the storm test's "dead entry left" with `FERROTEMP_GUARD_FLOCK=0`).
+    #[test]
+    fn a_record_read_before_its_owner_died_is_read_again() {
+        let scratch = std::env::temp_dir().join(format!("ft-reread-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&scratch);
+        let registry = scratch.join("registry");
+        std::fs::create_dir_all(&registry).unwrap();
+        std::fs::set_permissions(
+            &registry,
+            std::os::unix::fs::PermissionsExt::from_mode(0o700),
+        )
+        .unwrap();
+        let dir = registry::open_registry(&registry, false).unwrap();
+
+        // The owner: a real process, named in a record this test writes for it.
+        let mut owner = Command::new("sleep").arg("60").spawn().unwrap();
+        let owner_start = record::process_start_time(owner.id()).unwrap();
+        let mut writer = RecordWriter::create(&dir, false).unwrap();
+        let record_path = registry.join(writer.name());
+        let header = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&record_path)
+            .unwrap();
+        // Header offsets of the pid and the start time (checked by the parse below).
+        header
+            .write_all_at(&u64::from(owner.id()).to_le_bytes(), 16)
+            .unwrap();
+        header.write_all_at(&owner_start.to_le_bytes(), 24).unwrap();
+        let parsed = record::parse(&std::fs::read(&record_path).unwrap()).unwrap();
+        assert_eq!((parsed.pid, parsed.start_time), (owner.id(), owner_start));
+
+        let make = |name: &str| {
+            let path = scratch.join(name);
+            let file = std::fs::File::create(&path).unwrap();
+            let id = identity::identify(&file).unwrap();
+            (path, id)
+        };
+        let (old, old_id) = make("old");
+        let old_slot = writer
+            .add_entry(&old, EntryKind::File, Some(&old_id))
+            .unwrap();
+        let new = scratch.join("new");
+        let hook_new = new.clone();
+        let mut writer = Some(writer);
+        AFTER_FIRST_READ.with(|hook| {
+            *hook.borrow_mut() = Some(Box::new(move || {
+                // Once, on the first record read: the owner goes on, then dies.
+                let Some(mut writer) = writer.take() else {
+                    return;
+                };
+                std::fs::remove_file(&old).unwrap();
+                writer.remove(old_slot);
+                let file = std::fs::File::create(&hook_new).unwrap();
+                let id = identity::identify(&file).unwrap();
+                writer
+                    .add_entry(&hook_new, EntryKind::File, Some(&id))
+                    .unwrap();
+                owner.kill().unwrap();
+                owner.wait().unwrap();
+                std::mem::forget(writer); // as a killed owner leaves it: never discarded
+            }));
+        });
+        let report = super::super::sweep(&SweepOptions {
+            registry: Some(registry.clone()),
+            ..SweepOptions::default()
+        })
+        .unwrap();
+        AFTER_FIRST_READ.with(|hook| hook.borrow_mut().take());
+        assert!(report.errors.is_empty(), "{:?}", report.errors);
+        let removed: Vec<_> = report.removed.iter().map(|e| e.path.clone()).collect();
+        assert_eq!(removed, vec![new.clone()]);
+        assert!(!new.exists() && !record_path.exists());
+        let _ = std::fs::remove_dir_all(&scratch);
     }
 }
