@@ -15,7 +15,7 @@ from . import _core
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import os
-    from typing import Any, Optional, Tuple, Union
+    from typing import Optional, Tuple, Union
 
     _PathArg = Union[str, bytes, os.PathLike[str], os.PathLike[bytes]]
 
@@ -49,18 +49,18 @@ class SweepReport:
     complete: bool
 
 
-def _report(raw: Any) -> SweepReport:
-    dry_run, removed, skipped, errors, records_removed, records_live, complete = raw
+def _report(outcome: _core.SweepOutcome) -> SweepReport:
+    removed = outcome.removed
     return SweepReport(
-        dry_run=dry_run,
+        dry_run=outcome.dry_run,
         entries=len(removed),
-        bytes=sum(size for _, _, size in removed),
-        paths=tuple(path for path, _, _ in removed),
-        skipped=tuple(skipped),
-        errors=tuple(errors),
-        records_removed=records_removed,
-        records_live=records_live,
-        complete=complete,
+        bytes=sum(entry.bytes for entry in removed),
+        paths=tuple(entry.path for entry in removed),
+        skipped=tuple((entry.path, entry.reason) for entry in outcome.skipped),
+        errors=tuple((entry.path, entry.message) for entry in outcome.errors),
+        records_removed=outcome.records_removed,
+        records_live=outcome.records_live,
+        complete=outcome.complete,
     )
 
 

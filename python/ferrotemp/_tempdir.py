@@ -104,9 +104,10 @@ class TemporaryDirectory(_GenericBase[AnyStr]):
         self.name = guard.name
         # Keep mode (FERROTEMP_KEEP=1) keeps the directory through every cleanup path.
         self._kept = False
-        if guard.guard_notice is not None:
-            self._kept = guard.guard_notice[0]
-            _report_guard_notice(guard.guard_notice, guard.name)
+        notice = guard.guard_notice
+        if notice is not None:
+            self._kept = notice.kept
+            _report_guard_notice(notice, guard.name)
         self._ignore_cleanup_errors = ignore_cleanup_errors
         self._delete = delete
         # The warning names the object as its repr did at creation; for the usual repr that

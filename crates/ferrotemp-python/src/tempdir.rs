@@ -10,7 +10,7 @@ use pyo3::types::PyBytes;
 
 use super::convert::{fs_path, path_to_py, tmp_max, to_pyerr};
 use super::create::create_dir_audited;
-use super::guard::{guard_notice, GuardNotice};
+use super::guard::GuardNoticePy;
 use ferrotemp::create::Builder;
 use ferrotemp::dir::TempDir;
 use ferrotemp::error::with_path;
@@ -28,7 +28,7 @@ pub(crate) struct TempDirGuard {
     as_bytes: bool,
     delete: bool,
     dir: Mutex<Option<TempDir>>,
-    notice: GuardNotice,
+    notice: Option<GuardNoticePy>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -170,10 +170,10 @@ impl TempDirGuard {
         self.name.clone_ref(py)
     }
 
-    /// `None`, unless the crash guard has something to say about this directory: `(kept,
-    /// warning)`, as `NamedGuard.guard_notice`.
+    /// `None`, unless the crash guard has something to say about this directory: a
+    /// `GuardNotice`, as `NamedOpener.guard_notice`.
     #[getter]
-    fn guard_notice(&self) -> GuardNotice {
+    fn guard_notice(&self) -> Option<GuardNoticePy> {
         self.notice.clone()
     }
 
@@ -259,7 +259,7 @@ pub(crate) fn create_tempdir(
         delete,
         Builder::try_tempdir,
     )?;
-    let notice = guard_notice(delete && !made.will_delete());
+    let notice = GuardNoticePy::for_new_entry(delete && !made.will_delete());
     let name = match path_to_py(py, made.path(), as_bytes) {
         Ok(name) => name.unbind(),
         Err(err) => {
