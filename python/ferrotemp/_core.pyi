@@ -25,7 +25,7 @@ __all__ = [
     "SkippedEntry",
     "SweepOutcome",
     "SwitchReading",
-    "TempDirGuard",
+    "TempDirOwner",
     "UnnamedOpener",
     "_TemporaryFileCloser",
     "__version__",
@@ -297,10 +297,10 @@ class MemorySpool:
         """
 
 @final
-class TempDirGuard:
+class TempDirOwner:
     """Owns a temporary directory and holds a shared ``flock`` on it while alive.
 
-    Dropping the guard removes the tree (GIL released), or with ``delete`` off only releases
+    Dropping the owner removes the tree (GIL released), or with ``delete`` off only releases
     the lock; nothing is ever reported from a drop.
     """
 
@@ -309,7 +309,7 @@ class TempDirGuard:
         """The absolute path, str or bytes as the arguments were."""
     @property
     def active(self) -> bool:
-        """Whether the guard still owns the directory (neither cleaned up nor kept)."""
+        """Whether this still owns the directory (neither cleaned up nor kept)."""
     @property
     def guard_notice(self) -> Optional[GuardNotice]:
         """``None``, or a ``GuardNotice`` as ``NamedOpener.guard_notice``."""
@@ -326,12 +326,12 @@ class TempDirGuard:
 
 def create_tempdir(
     dir: Any, prefix: Any, suffix: Any, attempts: int, delete: bool, /
-) -> TempDirGuard:
+) -> TempDirOwner:
     """Create a directory as ``mkdtemp`` does (audit event ``tempfile.mkdtemp`` included)
-    and return its guard; ``delete`` says whether dropping the guard removes it."""
+    and return its owner; ``delete`` says whether dropping the owner removes it."""
 
 def remove_tree(path: Union[str, bytes], ignore_errors: bool = False) -> None:
-    """Remove the tree at ``path`` as ``TempDirGuard.cleanup`` does; a symlink at ``path``
+    """Remove the tree at ``path`` as ``TempDirOwner.cleanup`` does; a symlink at ``path``
     itself is refused (``ELOOP``). Releases the GIL."""
 
 # Benchmark floors (ferrotemp._bench), not API: each runs ``n`` rounds of bare syscalls in

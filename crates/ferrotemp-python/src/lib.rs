@@ -54,7 +54,7 @@ fn ferrotemp_core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<named::UnnamedOpener>()?;
     m.add_function(wrap_pyfunction!(named::o_tmpfile_enabled, m)?)?;
     m.add_class::<spool::MemorySpoolPy>()?;
-    m.add_class::<tempdir::TempDirGuard>()?;
+    m.add_class::<tempdir::TempDirOwner>()?;
     m.add_function(wrap_pyfunction!(tempdir::create_tempdir, m)?)?;
     m.add_function(wrap_pyfunction!(tempdir::remove_tree, m)?)?;
     #[cfg(feature = "bench")]

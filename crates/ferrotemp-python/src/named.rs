@@ -355,7 +355,7 @@ impl NamedOpener {
                 let made = builder.try_create_temp_path(candidate)?;
                 Ok(made.map(|(file, mut path)| {
                     if !delete {
-                        // delete=False: the caller's file, never removed by the guard.
+                        // delete=False: the caller's file, which nothing removes.
                         path = TempPath::new(path.keep(), false);
                     }
                     (file, path)
