@@ -2,8 +2,8 @@
 
 The guard itself lives in the Rust core (``src/guard``): ``NamedTemporaryFile`` and
 ``TemporaryDirectory`` with deletion on are recorded there at creation, and a sweep removes
-the entries of processes that died without cleaning up. See the README's "Crash guard". What a
-guard's notice asks for at creation is in ``_guard_notice``.
+the entries of processes that died without cleaning up. See the README's "Crash guard". What
+the guard's notice to a new entry's owner asks for is in ``_guard_notice``.
 """
 
 from __future__ import annotations
