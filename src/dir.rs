@@ -1,4 +1,4 @@
-//! Temporary directories owned by a guard that removes them.
+//! Temporary directories: a [`TempDir`] owns one and removes it when dropped.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -416,7 +416,7 @@ impl AsRef<Path> for TempDir {
     }
 }
 
-/// Builder support: the same names and modes, with a guard that removes the directory.
+/// Builder support: the same names and modes, with an owner that removes the directory.
 impl Builder {
     /// Creates a [`TempDir`] in `dir` with this builder's prefix, suffix and mode.
     ///

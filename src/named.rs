@@ -249,7 +249,7 @@ impl NamedTempFile {
         (file, path.keep())
     }
 
-    /// Splits into the open file and the guard that removes the path.
+    /// Splits into the open file and the [`TempPath`] that owns (and removes) the path.
     #[must_use]
     pub fn into_parts(self) -> (File, TempPath) {
         (self.file, self.path)

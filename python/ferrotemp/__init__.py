@@ -322,7 +322,7 @@ _SWITCHES = (
 def _warn_unrecognised_switches() -> None:
     for name, default in _SWITCHES:
         if name in _os.environ:
-            warning = _core.read_switch(name, default)[1]
+            warning = _core.read_switch(name, default).warning
             if warning is not None and _sys.stderr is not None:
                 _sys.stderr.write(f"ferrotemp: {warning}\n")
 
@@ -333,7 +333,7 @@ _warn_unrecognised_switches()
 def _startup() -> None:
     """The .pth hook's entry, called when FERROTEMP_AS_TEMPFILE is set to something other
     than empty or ``0``: installs when the core reads the switch as on."""
-    if _core.read_switch("FERROTEMP_AS_TEMPFILE", False)[0]:
+    if _core.read_switch("FERROTEMP_AS_TEMPFILE", False).value:
         install()
 
 

@@ -22,16 +22,16 @@ def _human(size: int) -> str:
 def info_report() -> dict[str, Any]:
     """What ``ferrotemp info`` prints: the temp dir, why it was chosen, and its filesystem."""
     found = _core.discovery_report()
-    fs = _core.filesystem_info(found["dir"])
+    fs = _core.filesystem_info(found.dir)
     return {
         "version": __version__,
-        "tempdir": found["dir"],
-        "source": found["source"],
-        "rejected": [{"dir": d, "error": e} for d, e in found["rejected"]],
-        "fs_type": fs["fs_type"],
-        "free_bytes": fs["free_bytes"],
-        "total_bytes": fs["total_bytes"],
-        "o_tmpfile": fs["o_tmpfile"],
+        "tempdir": found.dir,
+        "source": found.source,
+        "rejected": [{"dir": r.dir, "error": r.error} for r in found.rejected],
+        "fs_type": fs.fs_type,
+        "free_bytes": fs.free_bytes,
+        "total_bytes": fs.total_bytes,
+        "o_tmpfile": fs.o_tmpfile,
     }
 
 

@@ -8,14 +8,24 @@ set; an embedded NUL byte raises ``ValueError``.
 
 import weakref
 from collections.abc import Iterator
-from typing import Any, Optional, TypedDict, Union, final, overload
+from typing import Any, Optional, Union, final, overload
 
 __all__ = [
     "_floor_create_unlink",
     "_floor_mkdir_rmdir",
+    "Discovery",
+    "FailedEntry",
+    "FilesystemInfo",
+    "GuardNotice",
+    "GuardSwitches",
     "MemorySpool",
     "NamedOpener",
-    "TempDirGuard",
+    "RejectedDir",
+    "RemovedEntry",
+    "SkippedEntry",
+    "SweepOutcome",
+    "SwitchReading",
+    "TempDirOwner",
     "UnnamedOpener",
     "_TemporaryFileCloser",
     "__version__",
@@ -39,17 +49,6 @@ __all__ = [
 ]
 __version__: str
 
-class _Discovery(TypedDict):
-    dir: str
-    source: str
-    rejected: list[tuple[str, str]]
-
-class _FsInfo(TypedDict):
-    fs_type: str
-    free_bytes: int
-    total_bytes: int
-    o_tmpfile: bool
-
 @overload
 def mkstemp(dir: Any, prefix: str, suffix: str, text: bool, attempts: int, /) -> tuple[int, str]:
     """Create a file (0600, O_EXCL|O_NOFOLLOW|O_CLOEXEC) named prefix+random+suffix in dir.
@@ -72,14 +71,42 @@ def mkdtemp(dir: Any, prefix: str, suffix: str, attempts: int, /) -> str:
 
 @overload
 def mkdtemp(dir: Any, prefix: bytes, suffix: bytes, attempts: int, /) -> bytes: ...
-def read_switch(name: str, default: bool, /) -> tuple[bool, Optional[str]]:
-    """The boolean ``FERROTEMP_*`` switch ``name`` from the environment: ``1/true/yes/on`` on,
-    ``0/false/no/off``/empty off (any case). Returns ``(value, warning)``: for a value not
-    understood, ``default`` and the warning to show; the core prints nothing."""
 
-def guard_switches() -> dict[str, bool]:
-    """The crash guard's boolean switches in force, keyed by variable name (``FERROTEMP_GUARD``,
-    ``FERROTEMP_KEEP``, ``FERROTEMP_GUARD_SWEEP``, ``FERROTEMP_GUARD_FLOCK``)."""
+@final
+class SwitchReading:
+    """A ``FERROTEMP_*`` switch as the core reads it (``read_switch``)."""
+
+    @property
+    def value(self) -> bool:
+        """The switch's value; the default when the text is not understood."""
+    @property
+    def warning(self) -> Optional[str]:
+        """``None``, unless the text is not understood: then the warning to show."""
+
+def read_switch(name: str, default: bool, /) -> SwitchReading:
+    """The boolean ``FERROTEMP_*`` switch ``name`` from the environment: ``1/true/yes/on`` on,
+    ``0/false/no/off``/empty off (any case). For a value not understood, ``default`` and the
+    warning to show; the core prints nothing."""
+
+@final
+class GuardSwitches:
+    """The crash guard's boolean switches in force (``guard_switches``)."""
+
+    @property
+    def enabled(self) -> bool:
+        """Entries are recorded (``FERROTEMP_GUARD``)."""
+    @property
+    def keep(self) -> bool:
+        """Every guarded entry is kept (``FERROTEMP_KEEP``)."""
+    @property
+    def auto_sweep(self) -> bool:
+        """The registry is swept automatically (``FERROTEMP_GUARD_SWEEP``)."""
+    @property
+    def use_flock(self) -> bool:
+        """Records are locked with ``flock`` (``FERROTEMP_GUARD_FLOCK``)."""
+
+def guard_switches() -> GuardSwitches:
+    """The crash guard's boolean switches as the configuration in force has them."""
 
 def random_name() -> str:
     """Eight characters of ``a-z0-9_`` from the OS CSPRNG."""
@@ -93,11 +120,65 @@ def discover_tempdir() -> str:
     Raises ``FileNotFoundError`` when no candidate is usable.
     """
 
-def discovery_report() -> _Discovery:
-    """Discovery with its reasons: the directory, why it was chosen, what was rejected."""
+@final
+class RejectedDir:
+    """A directory discovery tried and passed over."""
 
-def filesystem_info(dir: Union[str, bytes], /) -> _FsInfo:
+    @property
+    def dir(self) -> str: ...
+    @property
+    def error(self) -> str:
+        """Why it was passed over, as text."""
+
+@final
+class Discovery:
+    """The default temporary directory, why it was chosen, and what was tried before it."""
+
+    @property
+    def dir(self) -> str:
+        """The directory chosen."""
+    @property
+    def source(self) -> str:
+        """Where it came from (``$TMPDIR``, the platform's default, …), as text."""
+    @property
+    def rejected(self) -> tuple[RejectedDir, ...]:
+        """The directories passed over, in the order they were tried."""
+
+def discovery_report() -> Discovery:
+    """Discovery afresh, with its reasons: the directory, why it was chosen, what was rejected.
+    Raises ``FileNotFoundError`` when no candidate is usable."""
+
+@final
+class FilesystemInfo:
+    """The filesystem holding a directory (``filesystem_info``)."""
+
+    @property
+    def fs_type(self) -> str:
+        """The filesystem's type (``ext4``, ``tmpfs``, …)."""
+    @property
+    def free_bytes(self) -> int:
+        """Bytes available to this user."""
+    @property
+    def total_bytes(self) -> int:
+        """The filesystem's size in bytes."""
+    @property
+    def o_tmpfile(self) -> bool:
+        """Whether an ``O_TMPFILE`` file can be made there."""
+
+def filesystem_info(dir: Union[str, bytes], /) -> FilesystemInfo:
     """Type, free and total bytes of the filesystem holding dir, and whether O_TMPFILE works."""
+
+@final
+class GuardNotice:
+    """What the crash guard asks the owner of a new entry to tell the user (most creations
+    have none: the owner's ``guard_notice`` is then ``None``)."""
+
+    @property
+    def kept(self) -> bool:
+        """Keep mode (``FERROTEMP_KEEP=1``) keeps the entry: its path is to be logged."""
+    @property
+    def warning(self) -> Optional[str]:
+        """The guard's once-per-process message that it is unavailable, or ``None``."""
 
 @final
 class _TemporaryFileCloser:
@@ -137,10 +218,9 @@ class NamedOpener:
     def name(self) -> Any:
         """The absolute path made (``abspath(dir)`` joined with the name), or ``None``."""
     @property
-    def guard_notice(self) -> Optional[tuple[bool, Optional[str]]]:
-        """``None``, unless the crash guard has something to say about this file:
-        ``(kept, warning)``: keep mode keeps it (log its path), and the guard's
-        once-per-process message that it is unavailable."""
+    def guard_notice(self) -> Optional[GuardNotice]:
+        """``None``, unless the crash guard has something to say about the file made (keep
+        mode keeps it, or the guard is unavailable)."""
     def closer(self, file: Any, delete_on_close: bool, /) -> _TemporaryFileCloser:
         """Hand the file made to a new closer for ``file``, the ``io`` object over it."""
     def discard(self) -> None:
@@ -217,10 +297,10 @@ class MemorySpool:
         """
 
 @final
-class TempDirGuard:
+class TempDirOwner:
     """Owns a temporary directory and holds a shared ``flock`` on it while alive.
 
-    Dropping the guard removes the tree (GIL released), or with ``delete`` off only releases
+    Dropping the owner removes the tree (GIL released), or with ``delete`` off only releases
     the lock; nothing is ever reported from a drop.
     """
 
@@ -229,10 +309,10 @@ class TempDirGuard:
         """The absolute path, str or bytes as the arguments were."""
     @property
     def active(self) -> bool:
-        """Whether the guard still owns the directory (neither cleaned up nor kept)."""
+        """Whether this still owns the directory (neither cleaned up nor kept)."""
     @property
-    def guard_notice(self) -> Optional[tuple[bool, Optional[str]]]:
-        """``None``, or ``(kept, warning)`` as ``NamedOpener.guard_notice``."""
+    def guard_notice(self) -> Optional[GuardNotice]:
+        """``None``, or a ``GuardNotice`` as ``NamedOpener.guard_notice``."""
     def cleanup(self, ignore_errors: bool = False) -> None:
         """Remove the tree by descriptor, never following a symlink, with the GIL released.
 
@@ -246,12 +326,12 @@ class TempDirGuard:
 
 def create_tempdir(
     dir: Any, prefix: Any, suffix: Any, attempts: int, delete: bool, /
-) -> TempDirGuard:
+) -> TempDirOwner:
     """Create a directory as ``mkdtemp`` does (audit event ``tempfile.mkdtemp`` included)
-    and return its guard; ``delete`` says whether dropping the guard removes it."""
+    and return its owner; ``delete`` says whether dropping the owner removes it."""
 
 def remove_tree(path: Union[str, bytes], ignore_errors: bool = False) -> None:
-    """Remove the tree at ``path`` as ``TempDirGuard.cleanup`` does; a symlink at ``path``
+    """Remove the tree at ``path`` as ``TempDirOwner.cleanup`` does; a symlink at ``path``
     itself is refused (``ELOOP``). Releases the GIL."""
 
 # Benchmark floors (ferrotemp._bench), not API: each runs ``n`` rounds of bare syscalls in
@@ -263,27 +343,74 @@ def _floor_create_unlink(dir: Union[str, bytes], n: int, /) -> float:
 def _floor_mkdir_rmdir(dir: Union[str, bytes], n: int, /) -> float:
     """``mkdir(0700)`` + ``rmdir``."""
 
-_SweepTuple = tuple[
-    bool,
-    list[tuple[str, str, int]],
-    list[tuple[str, str]],
-    list[tuple[str, str]],
-    int,
-    int,
-    bool,
-]
+@final
+class RemovedEntry:
+    """An entry a sweep removed (or, dry, would remove)."""
 
-def sweep(root: Optional[Any], dry_run: bool, /) -> _SweepTuple:
+    @property
+    def path(self) -> str: ...
+    @property
+    def kind(self) -> str:
+        """``"file"`` or ``"dir"``."""
+    @property
+    def bytes(self) -> int:
+        """The bytes it held (a directory counts the files inside)."""
+
+@final
+class SkippedEntry:
+    """An entry a sweep examined and left alone."""
+
+    @property
+    def path(self) -> str: ...
+    @property
+    def reason(self) -> str:
+        """Why: ``"gone"``, ``"replaced"``, ``"symlink"``, ``"other_filesystem"``,
+        ``"other_owner"``, ``"in_use"``, ``"recent"``, ``"not_file_or_dir"``, ``"too_large"``,
+        ``"born_before_owner"`` or ``"unconfirmed"``."""
+
+@final
+class FailedEntry:
+    """An entry (or record) a sweep failed on."""
+
+    @property
+    def path(self) -> str: ...
+    @property
+    def message(self) -> str:
+        """The error, as text."""
+
+@final
+class SweepOutcome:
+    """What a sweep removed (or, dry, would remove), left alone and failed on. The package's
+    ``SweepReport`` is its summary."""
+
+    @property
+    def dry_run(self) -> bool:
+        """Whether nothing was removed (``removed`` lists what would have been)."""
+    @property
+    def removed(self) -> tuple[RemovedEntry, ...]: ...
+    @property
+    def skipped(self) -> tuple[SkippedEntry, ...]: ...
+    @property
+    def errors(self) -> tuple[FailedEntry, ...]: ...
+    @property
+    def records_removed(self) -> int:
+        """Dead processes' records removed (registry sweeps only)."""
+    @property
+    def records_live(self) -> int:
+        """Live processes' records left alone (registry sweeps only)."""
+    @property
+    def complete(self) -> bool:
+        """False when a limit stopped the sweep before the end."""
+
+def sweep(root: Optional[Any], dry_run: bool, /) -> SweepOutcome:
     """Sweep dead processes' crash-guard records: the registry in temp dir ``root``, or the
     configured one (``FERROTEMP_GUARD_DIR``, else the default temp dir's) when ``None``.
 
-    Returns ``(dry_run, removed [(path, "file"|"dir", bytes)], skipped [(path, reason)],
-    errors [(path, message)], records_removed, records_live, complete)``. The GIL is released
-    throughout. Raises ``PermissionError`` when the registry is refused (not ours, a symlink,
-    writable by others).
+    The GIL is released throughout. Raises ``PermissionError`` when the registry is refused
+    (not ours, a symlink, writable by others).
     """
 
-def sweep_older_than(dir: Any, prefix: Any, older_than: float, dry_run: bool, /) -> _SweepTuple:
+def sweep_older_than(dir: Any, prefix: Any, older_than: float, dry_run: bool, /) -> SweepOutcome:
     """Remove the top-level entries of ``dir`` named ``prefix``… whose timestamps are all
     older than ``older_than`` seconds, skipping symlinks, other users' entries, other
     filesystems and ``flock``ed entries. Returns as ``sweep``; GIL released throughout.

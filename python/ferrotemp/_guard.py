@@ -2,8 +2,8 @@
 
 The guard itself lives in the Rust core (``src/guard``): ``NamedTemporaryFile`` and
 ``TemporaryDirectory`` with deletion on are recorded there at creation, and a sweep removes
-the entries of processes that died without cleaning up. See the README's "Crash guard". What a
-guard's notice asks for at creation is in ``_guard_notice``.
+the entries of processes that died without cleaning up. See the README's "Crash guard". What
+the guard's notice to a new entry's owner asks for is in ``_guard_notice``.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from . import _core
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import os
-    from typing import Any, Optional, Tuple, Union
+    from typing import Optional, Tuple, Union
 
     _PathArg = Union[str, bytes, os.PathLike[str], os.PathLike[bytes]]
 
@@ -49,18 +49,18 @@ class SweepReport:
     complete: bool
 
 
-def _report(raw: Any) -> SweepReport:
-    dry_run, removed, skipped, errors, records_removed, records_live, complete = raw
+def _report(outcome: _core.SweepOutcome) -> SweepReport:
+    removed = outcome.removed
     return SweepReport(
-        dry_run=dry_run,
+        dry_run=outcome.dry_run,
         entries=len(removed),
-        bytes=sum(size for _, _, size in removed),
-        paths=tuple(path for path, _, _ in removed),
-        skipped=tuple(skipped),
-        errors=tuple(errors),
-        records_removed=records_removed,
-        records_live=records_live,
-        complete=complete,
+        bytes=sum(entry.bytes for entry in removed),
+        paths=tuple(entry.path for entry in removed),
+        skipped=tuple((entry.path, entry.reason) for entry in outcome.skipped),
+        errors=tuple((entry.path, entry.message) for entry in outcome.errors),
+        records_removed=outcome.records_removed,
+        records_live=outcome.records_live,
+        complete=outcome.complete,
     )
 
 

@@ -1,4 +1,4 @@
-"""What a crash guard's notice asks for when an entry is created: the warning that the guard
+"""What the crash guard's notice asks for when an entry is created: the warning that the guard
 is unavailable, and keep mode's log line (``FERROTEMP_KEEP=1``).
 
 Imported with the package, so it loads nothing until a notice comes: ``warnings`` and
@@ -9,16 +9,18 @@ from __future__ import annotations
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, Optional, Tuple
+    from typing import Any
+
+    from ._core import GuardNotice
 
 __all__ = ["report_notice"]
 
 
-def report_notice(notice: Tuple[bool, Optional[str]], path: Any) -> None:
-    """Acts on a guard's ``guard_notice``: warns (``RuntimeWarning``, once per process) that
+def report_notice(notice: GuardNotice, path: Any) -> None:
+    """Acts on an owner's ``guard_notice``: warns (``RuntimeWarning``, once per process) that
     the crash guard is unavailable, and logs a kept entry's path on the ``ferrotemp`` logger.
     Called only when there is a notice, so the usual creation pays no logger lookup."""
-    kept, warning = notice
+    warning = notice.warning
     if warning is not None:
         import warnings
 
@@ -31,7 +33,7 @@ def report_notice(notice: Tuple[bool, Optional[str]], path: Any) -> None:
             import logging
 
             logging.getLogger("ferrotemp").warning("%s", warning)
-    if kept:
+    if notice.kept:
         import logging
         import os
 

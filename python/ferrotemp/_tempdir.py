@@ -1,10 +1,10 @@
 """``TemporaryDirectory``: the standard module's class, with creation and removal in Rust.
 
-The directory belongs to a ``_core.TempDirGuard``, which holds a shared ``flock`` on it while
+The directory belongs to a ``_core.TempDirOwner``, which holds a shared ``flock`` on it while
 it lives and removes the tree by file descriptor, never following a symlink, with the GIL
 released. As in the standard module, a ``weakref.finalize`` cleans up (with a
 ``ResourceWarning``) on garbage collection and at interpreter exit; the finalizer holds the
-guard, not the object.
+owner, not the object.
 """
 
 from __future__ import annotations
@@ -99,14 +99,15 @@ class TemporaryDirectory(_GenericBase[AnyStr]):
         delete: bool = True,
     ) -> None:
         prefix, suffix, dir = _pkg._resolve_params(prefix, suffix, dir)
-        guard = _core.create_tempdir(dir, prefix, suffix, _pkg.TMP_MAX, delete)
-        self._guard = guard
-        self.name = guard.name
+        owner = _core.create_tempdir(dir, prefix, suffix, _pkg.TMP_MAX, delete)
+        self._owner = owner
+        self.name = owner.name
         # Keep mode (FERROTEMP_KEEP=1) keeps the directory through every cleanup path.
         self._kept = False
-        if guard.guard_notice is not None:
-            self._kept = guard.guard_notice[0]
-            _report_guard_notice(guard.guard_notice, guard.name)
+        notice = owner.guard_notice
+        if notice is not None:
+            self._kept = notice.kept
+            _report_guard_notice(notice, owner.name)
         self._ignore_cleanup_errors = ignore_cleanup_errors
         self._delete = delete
         # The warning names the object as its repr did at creation; for the usual repr that
@@ -117,7 +118,7 @@ class TemporaryDirectory(_GenericBase[AnyStr]):
         self._finalizer: _finalize[..., TemporaryDirectory[AnyStr]] = _finalize(
             self,
             self._cleanup,
-            guard,
+            owner,
             warn_message=warn_message,
             ignore_errors=ignore_cleanup_errors,
             delete=delete,
@@ -130,18 +131,18 @@ class TemporaryDirectory(_GenericBase[AnyStr]):
     @classmethod
     def _cleanup(
         cls,
-        guard: _core.TempDirGuard,
+        owner: _core.TempDirOwner,
         warn_message: Optional[str],
         ignore_errors: bool = False,
         delete: bool = True,
     ) -> None:
         if delete:
-            guard.cleanup(ignore_errors)
+            owner.cleanup(ignore_errors)
             if warn_message is None:
-                warn_message = "Implicitly cleaning up <{} {!r}>".format(cls.__name__, guard.name)
+                warn_message = "Implicitly cleaning up <{} {!r}>".format(cls.__name__, owner.name)
             _warnings.warn(warn_message, ResourceWarning, stacklevel=1)
         else:
-            guard.keep()
+            owner.keep()
 
     def __repr__(self) -> str:
         return "<{} {!r}>".format(self.__class__.__name__, self.name)
@@ -163,7 +164,7 @@ class TemporaryDirectory(_GenericBase[AnyStr]):
         is no error. Errors are raised (the first, as the ``OSError`` subclass its errno
         selects) unless ``ignore_cleanup_errors`` was given."""
         if self._finalizer.detach() is not None:
-            self._guard.cleanup(self._ignore_cleanup_errors)
+            self._owner.cleanup(self._ignore_cleanup_errors)
         elif _CLEANS_AGAIN and not self._kept and _os.path.exists(self.name):
             # Cleaned up before, yet something is there again: the standard module (3.10+)
             # removes it.

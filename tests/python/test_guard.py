@@ -193,6 +193,28 @@ def test_dry_run_removes_nothing_and_reports_what_would_go(tmp_path: Path) -> No
     assert ferrotemp.sweep(root).entries == 4
 
 
+def test_the_native_sweep_outcome_names_its_fields_and_is_immutable(tmp_path: Path) -> None:
+    root, _, _, guarded, _ = crash_child(tmp_path)
+
+    outcome = ferrotemp._core.sweep(str(root), True)
+
+    assert type(outcome) is ferrotemp._core.SweepOutcome
+    assert outcome.dry_run and outcome.complete and outcome.records_removed == 1
+    assert outcome.records_live == 0 and outcome.skipped == () and outcome.errors == ()
+    assert all(type(e) is ferrotemp._core.RemovedEntry for e in outcome.removed)
+    assert {e.path for e in outcome.removed} == guarded
+    assert sorted((e.kind, e.bytes) for e in outcome.removed) == [
+        ("dir", 1000),
+        ("file", 100),
+        ("file", 200),
+        ("file", 300),
+    ]
+    for obj, field in ((outcome, "dry_run"), (outcome.removed[0], "path")):
+        with pytest.raises(AttributeError):
+            setattr(obj, field, None)
+    assert all(os.path.lexists(p) for p in guarded)
+
+
 def test_a_path_reused_by_a_new_file_survives(tmp_path: Path) -> None:
     root, _, _, guarded, _ = crash_child(tmp_path)
     reused = sorted(p for p in guarded if os.path.isfile(p))[0]

@@ -135,7 +135,14 @@ UNRECOGNISED = ["maybe", "2", "y", "enable"]
 
 SWITCH_CHILD = """
 import json, tempfile, ferrotemp
-read = {"FERROTEMP_AS_TEMPFILE": tempfile is ferrotemp, **ferrotemp._core.guard_switches()}
+switches = ferrotemp._core.guard_switches()
+read = {
+    "FERROTEMP_AS_TEMPFILE": tempfile is ferrotemp,
+    "FERROTEMP_KEEP": switches.keep,
+    "FERROTEMP_GUARD": switches.enabled,
+    "FERROTEMP_GUARD_SWEEP": switches.auto_sweep,
+    "FERROTEMP_GUARD_FLOCK": switches.use_flock,
+}
 print(json.dumps(read))
 """
 

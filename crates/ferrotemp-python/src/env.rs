@@ -1,7 +1,7 @@
 //! Temporary-directory discovery and the facts `ferrotemp info` reports.
 
 use pyo3::prelude::*;
-use pyo3::types::PyDict;
+use pyo3::types::PyTuple;
 
 use super::convert::{fs_path, path_to_py, to_pyerr};
 use ferrotemp::{env, file};
@@ -25,31 +25,70 @@ pub(crate) fn candidate_dirs(py: Python<'_>) -> PyResult<Vec<Bound<'_, PyAny>>> 
         .collect()
 }
 
-/// Discovery with its reasons: `{"dir", "source", "rejected": [(dir, error text)]}`.
+/// A directory discovery tried and passed over.
+#[pyclass(frozen, get_all, module = "ferrotemp._core", name = "RejectedDir")]
+pub(crate) struct RejectedDirPy {
+    /// The directory, `str`.
+    dir: Py<PyAny>,
+    /// Why it was passed over, as text.
+    error: String,
+}
+
+/// The default temporary directory, why it was chosen, and what was tried before it.
+#[pyclass(frozen, get_all, module = "ferrotemp._core", name = "Discovery")]
+pub(crate) struct DiscoveryPy {
+    /// The directory chosen, `str`.
+    dir: Py<PyAny>,
+    /// Where it came from (`$TMPDIR`, the platform's default, …), as text.
+    source: String,
+    /// `tuple[RejectedDir, ...]`, in the order they were tried.
+    rejected: Py<PyTuple>,
+}
+
+/// Runs discovery afresh, with its reasons. The GIL is released throughout.
 #[pyfunction]
-pub(crate) fn discovery_report(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
+pub(crate) fn discovery_report(py: Python<'_>) -> PyResult<DiscoveryPy> {
     let found = py
         .detach(env::discover)
         .map_err(|e| to_pyerr(py, &e, false))?;
-    let report = PyDict::new(py);
-    report.set_item("dir", path_to_py(py, &found.dir, false)?)?;
-    report.set_item("source", found.source.to_string())?;
-    let rejected: Vec<(Bound<'_, PyAny>, String)> = found
+    let rejected = found
         .rejected
         .iter()
-        .map(|(dir, err)| Ok((path_to_py(py, dir, false)?, err.to_string())))
-        .collect::<PyResult<_>>()?;
-    report.set_item("rejected", rejected)?;
-    Ok(report)
+        .map(|(dir, err)| {
+            let rejected = RejectedDirPy {
+                dir: path_to_py(py, dir, false)?.unbind(),
+                error: err.to_string(),
+            };
+            Bound::new(py, rejected)
+        })
+        .collect::<PyResult<Vec<_>>>()?;
+    Ok(DiscoveryPy {
+        dir: path_to_py(py, &found.dir, false)?.unbind(),
+        source: found.source.to_string(),
+        rejected: PyTuple::new(py, rejected)?.unbind(),
+    })
 }
 
-/// `{"fs_type", "free_bytes", "total_bytes", "o_tmpfile"}` for the filesystem holding `dir`.
+/// The filesystem holding a directory, as `ferrotemp info` reports it.
+#[pyclass(frozen, get_all, module = "ferrotemp._core", name = "FilesystemInfo")]
+pub(crate) struct FilesystemInfoPy {
+    /// The filesystem's type (`ext4`, `tmpfs`, …).
+    fs_type: String,
+    /// Bytes available to this user.
+    free_bytes: u64,
+    /// The filesystem's size in bytes.
+    total_bytes: u64,
+    /// Whether an `O_TMPFILE` file can be made there.
+    o_tmpfile: bool,
+}
+
+/// The filesystem holding `dir`. The GIL is released throughout.
 #[pyfunction]
 #[pyo3(signature = (dir, /))]
-pub(crate) fn filesystem_info<'py>(
-    py: Python<'py>,
-    dir: &Bound<'py, PyAny>,
-) -> PyResult<Bound<'py, PyDict>> {
+pub(crate) fn filesystem_info(
+    py: Python<'_>,
+    dir: &Bound<'_, PyAny>,
+) -> PyResult<FilesystemInfoPy> {
     let path = fs_path(dir)?;
     let (info, o_tmpfile) = py.detach(|| {
         (
@@ -58,31 +97,53 @@ pub(crate) fn filesystem_info<'py>(
         )
     });
     let info = info.map_err(|e| to_pyerr(py, &e, false))?;
-    let out = PyDict::new(py);
-    out.set_item("fs_type", info.fs_type)?;
-    out.set_item("free_bytes", info.free_bytes)?;
-    out.set_item("total_bytes", info.total_bytes)?;
-    out.set_item("o_tmpfile", o_tmpfile)?;
-    Ok(out)
+    Ok(FilesystemInfoPy {
+        fs_type: info.fs_type,
+        free_bytes: info.free_bytes,
+        total_bytes: info.total_bytes,
+        o_tmpfile,
+    })
 }
 
-/// The `FERROTEMP_*` switch `name` as the core reads it: `(value, warning)`, the warning being
-/// `None` unless the value is not understood (then `value` is `default`).
+/// A `FERROTEMP_*` switch as the core reads it.
+#[pyclass(frozen, get_all, module = "ferrotemp._core", name = "SwitchReading")]
+pub(crate) struct SwitchReadingPy {
+    /// The switch's value; the default when the text is not understood.
+    value: bool,
+    /// `None`, unless the text is not understood: then the warning to show.
+    warning: Option<String>,
+}
+
+/// The `FERROTEMP_*` switch `name` as the core reads it, `default` when unset.
 #[pyfunction]
 #[pyo3(signature = (name, default, /))]
-pub(crate) fn read_switch(name: &str, default: bool) -> (bool, Option<String>) {
-    env::read_switch(name, default)
+pub(crate) fn read_switch(name: &str, default: bool) -> SwitchReadingPy {
+    let (value, warning) = env::read_switch(name, default);
+    SwitchReadingPy { value, warning }
 }
 
-/// The crash guard's boolean switches as the configuration in force has them, keyed by their
-/// variable names (for `ferrotemp info` and the tests of the switches).
+/// The crash guard's boolean switches as the configuration in force has them.
+#[pyclass(frozen, get_all, module = "ferrotemp._core", name = "GuardSwitches")]
+#[allow(clippy::struct_excessive_bools)] // one per switch, as in the core's `GuardConfig`
+pub(crate) struct GuardSwitchesPy {
+    /// Entries are recorded (`FERROTEMP_GUARD`).
+    enabled: bool,
+    /// Every guarded entry is kept (`FERROTEMP_KEEP`).
+    keep: bool,
+    /// The registry is swept automatically (`FERROTEMP_GUARD_SWEEP`).
+    auto_sweep: bool,
+    /// Records are locked with `flock` (`FERROTEMP_GUARD_FLOCK`).
+    use_flock: bool,
+}
+
+/// The crash guard's boolean switches in force (for the tests of the switches).
 #[pyfunction]
-pub(crate) fn guard_switches(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
+pub(crate) fn guard_switches() -> GuardSwitchesPy {
     let config = ferrotemp::guard::config();
-    let out = PyDict::new(py);
-    out.set_item("FERROTEMP_GUARD", config.enabled)?;
-    out.set_item("FERROTEMP_KEEP", config.keep)?;
-    out.set_item("FERROTEMP_GUARD_SWEEP", config.auto_sweep)?;
-    out.set_item("FERROTEMP_GUARD_FLOCK", config.use_flock)?;
-    Ok(out)
+    GuardSwitchesPy {
+        enabled: config.enabled,
+        keep: config.keep,
+        auto_sweep: config.auto_sweep,
+        use_flock: config.use_flock,
+    }
 }

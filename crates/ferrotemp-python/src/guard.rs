@@ -1,22 +1,34 @@
-//! The crash guard's sweeps and switches, for `ferrotemp.sweep()` and `ferrotemp sweep`.
+//! The crash guard's sweeps and switches, for `ferrotemp.sweep()` and `ferrotemp sweep`, and
+//! the notice a new entry's owner passes on.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
+use pyo3::types::PyTuple;
 
 use super::convert::{fs_os_string, fs_path, path_to_py, to_pyerr};
 use ferrotemp::guard::{self, EntryKind, SkipReason, SweepOptions, SweepReport};
 
-/// What a new guarded entry's owner must tell the user: `(kept, warning)`, or `None` (the
-/// usual case, so the Python layer pays one attribute read per creation).
-pub(crate) type GuardNotice = Option<(bool, Option<String>)>;
+/// What the crash guard asks the owner of an entry just registered to tell the user. Most
+/// creations have none: the owner's `guard_notice` is then `None`, so the Python layer pays
+/// one attribute read per creation.
+#[pyclass(frozen, get_all, module = "ferrotemp._core", name = "GuardNotice")]
+#[derive(Clone)]
+pub(crate) struct GuardNoticePy {
+    /// Keep mode (`FERROTEMP_KEEP=1`) keeps the entry: its path is to be logged.
+    kept: bool,
+    /// The guard's once-per-process message that it is unavailable, or `None`.
+    warning: Option<String>,
+}
 
-/// The notice for an entry just registered; `kept` when keep mode kept it.
-pub(crate) fn guard_notice(kept: bool) -> GuardNotice {
-    let warning = guard::take_warning();
-    (kept || warning.is_some()).then_some((kept, warning))
+impl GuardNoticePy {
+    /// The notice for an entry just registered (`kept` when keep mode kept it), if any.
+    pub(crate) fn for_new_entry(kept: bool) -> Option<Self> {
+        let warning = guard::take_warning();
+        (kept || warning.is_some()).then_some(Self { kept, warning })
+    }
 }
 
 fn kind_name(kind: EntryKind) -> &'static str {
@@ -42,48 +54,103 @@ fn skip_name(reason: SkipReason) -> &'static str {
     }
 }
 
-type Removed<'py> = Vec<(Bound<'py, PyAny>, &'static str, u64)>;
-type Skipped<'py> = Vec<(Bound<'py, PyAny>, &'static str)>;
-type Errors<'py> = Vec<(Bound<'py, PyAny>, String)>;
+/// An entry a sweep removed (or, dry, would remove).
+#[pyclass(frozen, get_all, module = "ferrotemp._core", name = "RemovedEntry")]
+pub(crate) struct RemovedEntryPy {
+    /// The entry's path, `str`.
+    path: Py<PyAny>,
+    /// `"file"` or `"dir"`.
+    kind: &'static str,
+    /// The bytes it held (a directory counts the files inside).
+    bytes: u64,
+}
 
-/// A report as plain values: `(dry_run, removed [(path, kind, bytes)], skipped [(path,
-/// reason)], errors [(path, message)], records_removed, records_live, complete)`.
-type ReportTuple<'py> = (
-    bool,
-    Removed<'py>,
-    Skipped<'py>,
-    Errors<'py>,
-    usize,
-    usize,
-    bool,
-);
+/// An entry a sweep examined and left alone.
+#[pyclass(frozen, get_all, module = "ferrotemp._core", name = "SkippedEntry")]
+pub(crate) struct SkippedEntryPy {
+    /// The entry's path, `str`.
+    path: Py<PyAny>,
+    /// Why it was left alone: `"gone"`, `"replaced"`, `"symlink"`, `"other_filesystem"`,
+    /// `"other_owner"`, `"in_use"`, `"recent"`, `"not_file_or_dir"`, `"too_large"`,
+    /// `"born_before_owner"` or `"unconfirmed"`.
+    reason: &'static str,
+}
 
-fn report_to_py<'py>(py: Python<'py>, report: &SweepReport) -> PyResult<ReportTuple<'py>> {
-    let path = |p: &std::path::Path| path_to_py(py, p, false);
-    let removed = report
-        .removed
-        .iter()
-        .map(|e| Ok((path(&e.path)?, kind_name(e.kind), e.bytes)))
-        .collect::<PyResult<_>>()?;
-    let skipped = report
-        .skipped
-        .iter()
-        .map(|(p, why)| Ok((path(p)?, skip_name(*why))))
-        .collect::<PyResult<_>>()?;
-    let errors = report
-        .errors
-        .iter()
-        .map(|(p, err)| Ok((path(p)?, err.to_string())))
-        .collect::<PyResult<_>>()?;
-    Ok((
-        report.dry_run,
-        removed,
-        skipped,
-        errors,
-        report.records_removed,
-        report.records_live,
-        report.complete,
-    ))
+/// An entry (or record) a sweep failed on.
+#[pyclass(frozen, get_all, module = "ferrotemp._core", name = "FailedEntry")]
+pub(crate) struct FailedEntryPy {
+    /// The path the failure concerns, `str`.
+    path: Py<PyAny>,
+    /// The error, as text.
+    message: String,
+}
+
+/// What a sweep removed (or, dry, would remove), left alone and failed on.
+#[pyclass(frozen, get_all, module = "ferrotemp._core", name = "SweepOutcome")]
+pub(crate) struct SweepOutcomePy {
+    /// Whether nothing was removed (`removed` lists what would have been).
+    dry_run: bool,
+    /// `tuple[RemovedEntry, ...]`.
+    removed: Py<PyTuple>,
+    /// `tuple[SkippedEntry, ...]`.
+    skipped: Py<PyTuple>,
+    /// `tuple[FailedEntry, ...]`.
+    errors: Py<PyTuple>,
+    /// Dead processes' records removed (registry sweeps only).
+    records_removed: usize,
+    /// Live processes' records left alone (registry sweeps only).
+    records_live: usize,
+    /// False when a limit stopped the sweep before the end.
+    complete: bool,
+}
+
+impl SweepOutcomePy {
+    fn new(py: Python<'_>, report: &SweepReport) -> PyResult<Self> {
+        let path = |p: &Path| path_to_py(py, p, false).map(Bound::unbind);
+        let removed = report
+            .removed
+            .iter()
+            .map(|e| {
+                let entry = RemovedEntryPy {
+                    path: path(&e.path)?,
+                    kind: kind_name(e.kind),
+                    bytes: e.bytes,
+                };
+                Bound::new(py, entry)
+            })
+            .collect::<PyResult<Vec<_>>>()?;
+        let skipped = report
+            .skipped
+            .iter()
+            .map(|(p, why)| {
+                let entry = SkippedEntryPy {
+                    path: path(p)?,
+                    reason: skip_name(*why),
+                };
+                Bound::new(py, entry)
+            })
+            .collect::<PyResult<Vec<_>>>()?;
+        let errors = report
+            .errors
+            .iter()
+            .map(|(p, err)| {
+                let entry = FailedEntryPy {
+                    path: path(p)?,
+                    message: err.to_string(),
+                };
+                Bound::new(py, entry)
+            })
+            .collect::<PyResult<Vec<_>>>()?;
+        Ok(Self {
+            dry_run: report.dry_run,
+            removed: PyTuple::new(py, removed)?.unbind(),
+            skipped: PyTuple::new(py, skipped)?.unbind(),
+            errors: PyTuple::new(py, errors)?.unbind(),
+            records_removed: report.records_removed,
+            records_live: report.records_live,
+            complete: report.complete,
+        })
+    }
 }
 
 /// Sweeps dead processes' records: those of the registry in `root` (a temp dir), or of the
@@ -94,7 +161,7 @@ pub(crate) fn sweep<'py>(
     py: Python<'py>,
     root: Option<&Bound<'py, PyAny>>,
     dry_run: bool,
-) -> PyResult<ReportTuple<'py>> {
+) -> PyResult<SweepOutcomePy> {
     let registry: Option<PathBuf> = match root {
         Some(root) => Some(guard::registry_path_in(&fs_path(root)?)),
         None => None,
@@ -107,7 +174,7 @@ pub(crate) fn sweep<'py>(
     let report = py
         .detach(|| guard::sweep(&options))
         .map_err(|e| to_pyerr(py, &e, false))?;
-    report_to_py(py, &report)
+    SweepOutcomePy::new(py, &report)
 }
 
 /// Removes the top-level entries of `dir` named `prefix…` whose timestamps are all older than
@@ -121,7 +188,7 @@ pub(crate) fn sweep_older_than<'py>(
     prefix: &Bound<'py, PyAny>,
     older_than: f64,
     dry_run: bool,
-) -> PyResult<ReportTuple<'py>> {
+) -> PyResult<SweepOutcomePy> {
     let dir = fs_path(dir)?;
     let prefix = fs_os_string(prefix)?;
     let cutoff = Duration::try_from_secs_f64(older_than).map_err(|_| {
@@ -130,7 +197,7 @@ pub(crate) fn sweep_older_than<'py>(
     let report = py
         .detach(|| guard::sweep_older_than(&dir, &prefix, cutoff, dry_run))
         .map_err(|e| to_pyerr(py, &e, false))?;
-    report_to_py(py, &report)
+    SweepOutcomePy::new(py, &report)
 }
 
 /// Turns the crash guard on or off for the whole process, other settings unchanged. For

@@ -34,17 +34,27 @@ fn ferrotemp_core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(env::filesystem_info, m)?)?;
     m.add_function(wrap_pyfunction!(env::read_switch, m)?)?;
     m.add_function(wrap_pyfunction!(env::guard_switches, m)?)?;
+    m.add_class::<env::DiscoveryPy>()?;
+    m.add_class::<env::RejectedDirPy>()?;
+    m.add_class::<env::FilesystemInfoPy>()?;
+    m.add_class::<env::SwitchReadingPy>()?;
+    m.add_class::<env::GuardSwitchesPy>()?;
     m.add_function(wrap_pyfunction!(guard::sweep, m)?)?;
     m.add_function(wrap_pyfunction!(guard::sweep_older_than, m)?)?;
     m.add_function(wrap_pyfunction!(guard::set_guard_enabled, m)?)?;
     m.add_function(wrap_pyfunction!(guard::guard_unavailable_reason, m)?)?;
     m.add_function(wrap_pyfunction!(guard::guard_registry_path, m)?)?;
+    m.add_class::<guard::SweepOutcomePy>()?;
+    m.add_class::<guard::RemovedEntryPy>()?;
+    m.add_class::<guard::SkippedEntryPy>()?;
+    m.add_class::<guard::FailedEntryPy>()?;
+    m.add_class::<guard::GuardNoticePy>()?;
     m.add_class::<named::FileCloser>()?;
     m.add_class::<named::NamedOpener>()?;
     m.add_class::<named::UnnamedOpener>()?;
     m.add_function(wrap_pyfunction!(named::o_tmpfile_enabled, m)?)?;
     m.add_class::<spool::MemorySpoolPy>()?;
-    m.add_class::<tempdir::TempDirGuard>()?;
+    m.add_class::<tempdir::TempDirOwner>()?;
     m.add_function(wrap_pyfunction!(tempdir::create_tempdir, m)?)?;
     m.add_function(wrap_pyfunction!(tempdir::remove_tree, m)?)?;
     #[cfg(feature = "bench")]

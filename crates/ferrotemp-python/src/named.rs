@@ -16,7 +16,7 @@ use pyo3::{PyTraverseError, PyVisit};
 use super::audit;
 use super::convert::{fs_path, tmp_max, to_pyerr};
 use super::create::{create_file_audited_with, into_raw_descriptor};
-use super::guard::{guard_notice, GuardNotice};
+use super::guard::GuardNoticePy;
 use ferrotemp::file::{open_unnamed, unnamed_open_flags};
 use ferrotemp::named::TempPath;
 
@@ -308,7 +308,7 @@ struct Made {
     path: TempPath,
     name: Py<PyAny>,
     as_bytes: bool,
-    notice: GuardNotice,
+    notice: Option<GuardNoticePy>,
 }
 
 /// The opener `NamedTemporaryFile` hands to `io.open`: called as `opener(dir, flags)`, it
@@ -355,14 +355,14 @@ impl NamedOpener {
                 let made = builder.try_create_temp_path(candidate)?;
                 Ok(made.map(|(file, mut path)| {
                     if !delete {
-                        // delete=False: the caller's file, never removed by the guard.
+                        // delete=False: the caller's file, which nothing removes.
                         path = TempPath::new(path.keep(), false);
                     }
                     (file, path)
                 }))
             },
         )?;
-        let notice = guard_notice(delete && !path.will_delete());
+        let notice = GuardNoticePy::for_new_entry(delete && !path.will_delete());
         let previous = lock(&self.made).replace(Made {
             path,
             name: name.unbind(),
@@ -384,11 +384,10 @@ impl NamedOpener {
             .map(|made| made.name.clone_ref(py))
     }
 
-    /// `None`, unless the crash guard has something to say about the file made:
-    /// `(kept, warning)`, where `kept` means keep mode keeps it (log its path) and `warning`
-    /// is the guard's one-per-process message that it is unavailable.
+    /// `None`, unless the crash guard has something to say about the file made: a
+    /// `GuardNotice` (keep mode keeps it, or the guard is unavailable).
     #[getter]
-    fn guard_notice(&self) -> GuardNotice {
+    fn guard_notice(&self) -> Option<GuardNoticePy> {
         lock(&self.made)
             .as_ref()
             .and_then(|made| made.notice.clone())

@@ -1,4 +1,4 @@
-//! The guard behind `TemporaryDirectory`, and the symlink-safe removal as a function.
+//! The owner behind `TemporaryDirectory`, and the symlink-safe removal as a function.
 
 use std::io;
 use std::path::Path;
@@ -10,7 +10,7 @@ use pyo3::types::PyBytes;
 
 use super::convert::{fs_path, path_to_py, tmp_max, to_pyerr};
 use super::create::create_dir_audited;
-use super::guard::{guard_notice, GuardNotice};
+use super::guard::GuardNoticePy;
 use ferrotemp::create::Builder;
 use ferrotemp::dir::TempDir;
 use ferrotemp::error::with_path;
@@ -20,15 +20,15 @@ use ferrotemp::remove::{
 use std::ffi::{c_char, c_int};
 
 /// Owns a temporary directory: a core `TempDir`, which holds a shared `flock` on it while
-/// alive. `cleanup` removes the tree and reports errors; dropping an armed guard removes it
-/// silently (or, with `delete` off, only releases the lock).
-#[pyclass(frozen, module = "ferrotemp._core", name = "TempDirGuard")]
-pub(crate) struct TempDirGuard {
+/// alive. `cleanup` removes the tree and reports errors; dropping an owner that still holds
+/// the directory removes it silently (or, with `delete` off, only releases the lock).
+#[pyclass(frozen, module = "ferrotemp._core", name = "TempDirOwner")]
+pub(crate) struct TempDirOwner {
     name: Py<PyAny>,
     as_bytes: bool,
     delete: bool,
     dir: Mutex<Option<TempDir>>,
-    notice: GuardNotice,
+    notice: Option<GuardNoticePy>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -163,21 +163,21 @@ fn report(py: Python<'_>, result: Result<(), RemoveError>, as_bytes: bool) -> Py
 }
 
 #[pymethods]
-impl TempDirGuard {
+impl TempDirOwner {
     /// The absolute path, `str` or `bytes` as the arguments were.
     #[getter]
     fn name(&self, py: Python<'_>) -> Py<PyAny> {
         self.name.clone_ref(py)
     }
 
-    /// `None`, unless the crash guard has something to say about this directory: `(kept,
-    /// warning)`, as `NamedGuard.guard_notice`.
+    /// `None`, unless the crash guard has something to say about this directory: a
+    /// `GuardNotice`, as `NamedOpener.guard_notice`.
     #[getter]
-    fn guard_notice(&self) -> GuardNotice {
+    fn guard_notice(&self) -> Option<GuardNoticePy> {
         self.notice.clone()
     }
 
-    /// Whether the guard still owns the directory (neither cleaned up nor kept).
+    /// Whether this still owns the directory (neither cleaned up nor kept).
     #[getter]
     fn active(&self) -> bool {
         lock(&self.dir).is_some()
@@ -216,7 +216,7 @@ impl TempDirGuard {
     }
 }
 
-impl Drop for TempDirGuard {
+impl Drop for TempDirOwner {
     fn drop(&mut self) {
         let Some(dir) = self
             .dir
@@ -238,7 +238,7 @@ impl Drop for TempDirGuard {
 }
 
 /// Creates a directory as `mkdtemp` does (same audit event, names, errors) and returns its
-/// guard; `delete` says whether dropping the guard removes it, and so whether the crash guard
+/// owner; `delete` says whether dropping the owner removes it, and so whether the crash guard
 /// records it.
 #[pyfunction]
 #[pyo3(signature = (dir, prefix, suffix, attempts, delete, /))]
@@ -249,7 +249,7 @@ pub(crate) fn create_tempdir(
     suffix: &Bound<'_, PyAny>,
     attempts: &Bound<'_, PyAny>,
     delete: bool,
-) -> PyResult<TempDirGuard> {
+) -> PyResult<TempDirOwner> {
     let (made, as_bytes) = create_dir_audited(
         py,
         dir,
@@ -259,7 +259,7 @@ pub(crate) fn create_tempdir(
         delete,
         Builder::try_tempdir,
     )?;
-    let notice = guard_notice(delete && !made.will_delete());
+    let notice = GuardNoticePy::for_new_entry(delete && !made.will_delete());
     let name = match path_to_py(py, made.path(), as_bytes) {
         Ok(name) => name.unbind(),
         Err(err) => {
@@ -267,7 +267,7 @@ pub(crate) fn create_tempdir(
             return Err(err);
         }
     };
-    Ok(TempDirGuard {
+    Ok(TempDirOwner {
         name,
         as_bytes,
         delete,
@@ -278,7 +278,7 @@ pub(crate) fn create_tempdir(
 
 /// Removes the tree at `path` as `TemporaryDirectory` cleanup does, never following a
 /// symlink (a symlink at `path` itself is refused with `ELOOP`); the GIL is released
-/// throughout. Errors as the guard's `cleanup`.
+/// throughout. Errors as `TempDirOwner.cleanup`.
 #[pyfunction]
 #[pyo3(signature = (path, ignore_errors = false))]
 pub(crate) fn remove_tree(

@@ -81,7 +81,7 @@ def machine_info() -> dict[str, Any]:
 
 def fs_type(d: str) -> str:
     try:
-        return str(_core.filesystem_info(d)["fs_type"])
+        return _core.filesystem_info(d).fs_type
     except OSError:
         return "?"
 
