@@ -1,75 +1,4 @@
-//! The per-process record: its on-disk layout, the memory-mapped writer, and the parser
-//! sweepers use.
-//!
-//! # Layout
-//!
-//! All integers little-endian, offsets in bytes. Version 3 is written; versions 1 and 2 are
-//! still read (their differences are noted).
-//!
-//! ```text
-//! header (128 bytes; 64 in versions 1 and 2)
-//!    0  magic "FTGUARD1"
-//!    8  u32 version (3)
-//!   12  u32 flags: bit 0 = the owner holds an exclusive flock on this file
-//!                  bit 1 = the machine id is a hash of the host name (no /etc/machine-id)
-//!   16  u64 owner pid
-//!   24  u64 owner start time (Linux: /proc/<pid>/stat field 22, clock ticks; 0 = unknown)
-//!   32  u64 offset of the active region
-//!   40  u64 the owner's pid namespace: inode of /proc/self/ns/pid (0 = unknown; v2+)
-//!   48  16 bytes boot id (/proc/sys/kernel/random/boot_id, as bytes; zeros = unknown; v2+)
-//!   64  i64 owner start, wall clock, ns since the epoch (0 = unknown; v3)
-//!   72  16 bytes machine id (/etc/machine-id as bytes, else see flag bit 1; zeros = unknown; v3)
-//!   88  zeros up to 128
-//! region (at a 64-aligned offset)
-//!    0  u64 capacity of the entry area
-//!    8  u64 bytes of entries written (the commit point of an append)
-//!   16  entries, back to back
-//! entry (48 bytes + the path padded to 8; versions 1 and 2: 32 bytes, fields 26..48 absent)
-//!    0  u32 path length
-//!    4  u32 slot (the writer's index; meaningless to readers)
-//!    8  u64 device          (0 while pending)
-//!   16  u64 inode           (0 while pending)
-//!   24  u8  state: 1 live, 2 removed, 3 pending (recorded before its creation; v3)
-//!   25  u8  kind: b'f' file, b'd' directory
-//!   26  u8  identity flags: bit 0 = birth time valid, bit 1 = generation valid
-//!   28  u32 inode generation (FS_IOC_GETVERSION)
-//!   32  i64 birth time, ns since the epoch (statx stx_btime)
-//!   40  i64 when the entry was written, ns since the epoch, coarse clock (for a pending
-//!           entry: before the creation was tried)
-//!   48  path bytes (any byte but NUL)
-//! ```
-//!
-//! An append writes the entry, then stores the region's new length (a release store, so
-//! no reader sees a length before the data it covers); a removal stores one
-//! state byte; a confirmation (pending to live) writes the identity, then stores the state
-//! byte; a compaction fills the other region and then stores the header's active
-//! offset. Each commit is one aligned store, so whatever instant the owner dies at, a reader
-//! sees a consistent record: entries past the length, and a region not yet switched to, do
-//! not exist, and a pending entry's identity fields are not read.
-//!
-//! The file is sparse: its length covers the regions, but blocks are reserved (`fallocate`)
-//! only for the pages entries are written to, 4 KiB at a time, and kept. A region is compacted
-//! when it is full or when its removed entries outweigh both its live ones and 16 KiB, so a
-//! record holds the blocks of what its live entries need plus a few pages of each of its two
-//! regions, and a nearly full filesystem runs out of space no earlier than it would without
-//! it (a page per fifty or so live entries). A record is never longer than
-//! [`MAX_RECORD_LEN`]; a sweeper refuses to read a longer file (it is damaged, or not
-//! ferrotemp's) rather than load it.
-//!
-//! # Owner start and host
-//!
-//! The owner start (offset 64) is the process's start: boot time plus the start time in
-//! ticks, read when the record is made, less one second for the tick rounding and clock
-//! slew between the two clocks. A sweeper never removes an entry born before the later of
-//! it and the record file's own birth time (the kernel's, which a record's writer cannot set
-//! back): a record planted by another process of the same user cannot name a file older than
-//! the planted record. Versions 1 and 2 have no owner start: only the record's birth time
-//! counts.
-//!
-//! The machine id tells hosts apart where one temp dir is shared (a network filesystem,
-//! containers of different machines on one volume): the 16 bytes of `/etc/machine-id` (or
-//! `/var/lib/dbus/machine-id`); without either, the FNV-1a hashes (64-bit, two seeds) of the
-//! host name, with flag bit 1 set. A record of another host is never judged dead.
+//! The record's writer: the memory-mapped file one process appends its entries to.
 
 use std::fs::File;
 use std::io;
@@ -83,8 +12,8 @@ use rustix::fs::{FallocateFlags, FlockOperation, Mode, OFlags};
 use rustix::io::Errno;
 use rustix::mm::{Advice, MapFlags, ProtFlags};
 
-use super::identity::{coarse_now_ns, EntryIdentity};
-use super::EntryKind;
+use crate::guard::identity::{coarse_now_ns, EntryIdentity};
+use crate::guard::EntryKind;
 
 /// The first bytes of every record.
 pub const MAGIC: &[u8; 8] = b"FTGUARD1";
@@ -308,7 +237,7 @@ fn reserve(file: &File, from: usize, to: usize) -> io::Result<()> {
 }
 
 /// Whether `flock` failing with `err` means "not supported here" rather than a real error.
-pub(super) fn flock_unsupported(err: Errno) -> bool {
+pub(in crate::guard) fn flock_unsupported(err: Errno) -> bool {
     // ENOTSUP and EOPNOTSUPP are one value on Linux and two elsewhere.
     matches!(
         err,
@@ -353,7 +282,7 @@ pub fn process_start_time(pid: u32) -> Option<u64> {
 pub fn pid_namespace() -> u64 {
     #[cfg(any(target_os = "linux", target_os = "android"))]
     if let Ok(st) = rustix::fs::stat("/proc/self/ns/pid") {
-        return super::stat_ino(&st);
+        return crate::guard::stat_ino(&st);
     }
     0
 }
@@ -466,7 +395,7 @@ fn parse_hex16(text: &str) -> Option<[u8; 16]> {
 }
 
 /// The writer side of a record: owned by one process, which holds the file's lock.
-pub(super) struct RecordWriter {
+pub(in crate::guard) struct RecordWriter {
     /// Holds the `flock` (when `locked`) and keeps the mapping's file alive.
     file: File,
     /// The whole file mapped. Its length is the only length the writer goes by: the file is
@@ -495,7 +424,7 @@ pub(super) struct RecordWriter {
 impl RecordWriter {
     /// Creates a new record in the registry `dir`: `<pid>-<random>.new`, locked, sized,
     /// mapped, headed, then renamed to `.rec`.
-    pub(super) fn create(dir: &OwnedFd, use_flock: bool) -> io::Result<Self> {
+    pub(in crate::guard) fn create(dir: &OwnedFd, use_flock: bool) -> io::Result<Self> {
         let pid = std::process::id();
         let start = process_start_time(pid).unwrap_or(0);
         let mut builder = crate::create::Builder::new();
@@ -590,19 +519,19 @@ impl RecordWriter {
     }
 
     /// The record's file name in the registry.
-    pub(super) fn name(&self) -> &str {
+    pub(in crate::guard) fn name(&self) -> &str {
         &self.name
     }
 
     /// Whether the record is protected by `flock` (else by pid and start time).
-    pub(super) fn locked(&self) -> bool {
+    pub(in crate::guard) fn locked(&self) -> bool {
         self.locked
     }
 
     /// The length of the record the writer uses (the file may be longer after a failed
     /// shrink).
     #[cfg(test)]
-    pub(super) fn file_len(&self) -> usize {
+    pub(in crate::guard) fn file_len(&self) -> usize {
         self.map.len
     }
 
@@ -623,7 +552,7 @@ impl RecordWriter {
 
     /// Appends a live entry known by its device and inode only, and returns its slot.
     #[cfg(test)]
-    pub(super) fn add(
+    pub(in crate::guard) fn add(
         &mut self,
         path: &Path,
         kind: EntryKind,
@@ -640,7 +569,7 @@ impl RecordWriter {
 
     /// Appends an entry and returns its slot: live with `identity`, or pending (recorded
     /// before its creation is tried) without.
-    pub(super) fn add_entry(
+    pub(in crate::guard) fn add_entry(
         &mut self,
         path: &Path,
         kind: EntryKind,
@@ -691,7 +620,7 @@ impl RecordWriter {
 
     /// Turns the pending entry in `slot` live with `identity`: the fields first, then the
     /// state byte (the commit). An unknown, free or already live slot is left as it is.
-    pub(super) fn confirm(&mut self, slot: u32, identity: &EntryIdentity) {
+    pub(in crate::guard) fn confirm(&mut self, slot: u32, identity: &EntryIdentity) {
         let Some(&rel) = self.slots.get(slot as usize) else {
             return;
         };
@@ -735,7 +664,7 @@ impl RecordWriter {
     }
 
     /// Marks the entry in `slot` removed; an unknown or free slot is ignored.
-    pub(super) fn remove(&mut self, slot: u32) {
+    pub(in crate::guard) fn remove(&mut self, slot: u32) {
         let Some(rel) = self.slots.get_mut(slot as usize) else {
             return;
         };
@@ -831,14 +760,14 @@ impl RecordWriter {
     }
 
     /// Whether no live entry is recorded.
-    pub(super) fn is_empty(&self) -> bool {
+    pub(in crate::guard) fn is_empty(&self) -> bool {
         self.live_bytes == 0
     }
 
     /// Removes the record from `registry` (the directory it was created in) while still
     /// holding its lock, then closes it. A sweeper that opened it before the unlink finds, once
     /// it gets the lock, that the name no longer refers to the locked file, and leaves it.
-    pub(super) fn discard(self, registry: &OwnedFd) -> io::Result<()> {
+    pub(in crate::guard) fn discard(self, registry: &OwnedFd) -> io::Result<()> {
         rustix::fs::unlinkat(registry, self.name.as_str(), rustix::fs::AtFlags::empty())?;
         Ok(())
     }
@@ -846,7 +775,7 @@ impl RecordWriter {
     /// In a forked child: let go of the parent's record without touching it. Closing the
     /// inherited descriptor does not release the parent's lock (its own descriptor still
     /// refers to the locked open file description); `LOCK_UN` would, so it is never called.
-    pub(super) fn abandon_after_fork(self) {
+    pub(in crate::guard) fn abandon_after_fork(self) {
         let Self { file, map, .. } = self;
         map.forget();
         drop(file);
