@@ -1,5 +1,6 @@
-//! The per-process record: its on-disk layout, the memory-mapped writer, and the parser
-//! sweepers use.
+//! The per-process record: its on-disk layout (`layout`: the constants, and the parser
+//! sweepers and any tool reading a registry use), the memory-mapped writer (`writer`), and
+//! the probes that tell its owner from another process (`probe`).
 //!
 //! # Layout
 //!
@@ -71,7 +72,14 @@
 //! `/var/lib/dbus/machine-id`); without either, the FNV-1a hashes (64-bit, two seeds) of the
 //! host name, with flag bit 1 set. A record of another host is never judged dead.
 
+mod layout;
+mod probe;
 mod writer;
 
-pub use writer::*;
+pub use layout::{
+    classify, parse, read_bounded, EntryState, Parsed, ParsedRecord, RecordEntry, CLAIMED_INFIX,
+    FLAG_HOSTNAME_ID, FLAG_LOCKED, MAGIC, MAX_RECORD_LEN, NEW_SUFFIX, OLDEST_VERSION,
+    RECORD_SUFFIX, VERSION,
+};
+pub use probe::{boot_id, machine_id, pid_namespace, process_start_time};
 pub(super) use writer::{flock_unsupported, RecordWriter};
