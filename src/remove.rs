@@ -56,6 +56,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use crate::error::with_path;
+use crate::file_id::FileId;
 
 /// Directory descriptors a walker keeps for the deepest levels of the branch it is in.
 pub const WINDOW: usize = 16;
@@ -69,7 +70,7 @@ pub const MAX_ANCHORS: usize = 32;
 pub struct RemoveOptions {
     continue_on_error: bool,
     threads: usize,
-    expected_root: Option<(u64, u64)>,
+    expected_root: Option<FileId>,
     replaced_root_owner: Option<u32>,
     deadline: Option<std::time::Instant>,
 }
@@ -105,7 +106,7 @@ impl RemoveOptions {
     /// what it removes is what it made, even if the path was re-pointed meanwhile. On a
     /// mismatch nothing is removed and the error names the path.
     pub fn expect_root(&mut self, dev: u64, ino: u64) -> &mut Self {
-        self.expected_root = Some((dev, ino));
+        self.expected_root = Some(FileId { dev, ino });
         self
     }
 
@@ -405,6 +406,7 @@ mod imp {
         RemoveError, RemoveFailure, RemoveOptions, RemoveStats, Step, StepOrder, ANCHOR_STRIDE,
         MAX_ANCHORS, WINDOW,
     };
+    use crate::file_id::FileId;
     use rustix::fs::{self as rfs, AtFlags, Dir, FileType, Mode, OFlags, RawMode, CWD};
     use rustix::io::Errno;
     use std::collections::VecDeque;
@@ -422,14 +424,6 @@ mod imp {
         .union(OFlags::CLOEXEC)
         .union(OFlags::NONBLOCK);
 
-    /// (device, inode): what a directory must still be when it is re-opened by name.
-    type Identity = (u64, u64);
-
-    #[allow(clippy::unnecessary_cast, clippy::useless_conversion)]
-    fn identity(st: &rfs::Stat) -> Identity {
-        (st.st_dev as u64, st.st_ino as u64)
-    }
-
     #[allow(clippy::unnecessary_cast, clippy::useless_conversion)]
     fn mode_of(st: &rfs::Stat) -> Mode {
         Mode::from_raw_mode(st.st_mode as RawMode)
@@ -445,7 +439,7 @@ mod imp {
     impl Fence {
         fn of(fd: BorrowedFd<'_>, st: &rfs::Stat) -> Self {
             Self {
-                dev: identity(st).0,
+                dev: FileId::from_stat(st).dev,
                 mount: super::mount_id(fd),
             }
         }
@@ -460,7 +454,7 @@ mod imp {
 
         /// Whether the directory behind `fd` (whose `Stat` is `st`) is on another mount.
         fn crossed_by(self, fd: BorrowedFd<'_>, st: &rfs::Stat) -> bool {
-            if identity(st).0 != self.dev {
+            if FileId::from_stat(st).dev != self.dev {
                 return true;
             }
             match self.mount {
@@ -616,7 +610,7 @@ mod imp {
         rfs::chmod(magic.as_str(), mode_of(&st) | Mode::RWXU).map_err(|_| Errno::ACCESS)?;
         sink.stats.permissions_fixed += 1;
         let fd = rfs::openat(parent, name, DIR_FLAGS, Mode::empty())?;
-        if identity(&rfs::fstat(&fd)?) != identity(&st) {
+        if FileId::from_stat(&rfs::fstat(&fd)?) != FileId::from_stat(&st) {
             return Err(Errno::STALE);
         }
         Ok(fd)
@@ -624,7 +618,8 @@ mod imp {
 
     struct Frame {
         name: CString,
-        id: Identity,
+        /// What the directory must still be when it is re-opened by name.
+        id: FileId,
         dir: Option<Dir>,
         /// Subdirectories (or maybe-directories) still to remove.
         pending: Vec<CString>,
@@ -799,7 +794,7 @@ mod imp {
             }
             self.stack.push(Frame {
                 name,
-                id: identity(&st),
+                id: FileId::from_stat(&st),
                 dir: Some(dir),
                 pending: Vec::new(),
                 may_fix,
@@ -920,7 +915,7 @@ mod imp {
                             DIR_FLAGS,
                             Mode::empty(),
                         )?;
-                        if identity(&rfs::fstat(&fd)?) == self.stack[j].id {
+                        if FileId::from_stat(&rfs::fstat(&fd)?) == self.stack[j].id {
                             Ok(fd)
                         } else {
                             Err(changed_error())
@@ -1396,7 +1391,7 @@ mod imp {
             .map_err(|err| single(root_open_error(parent_fd.as_ref(), split.as_ref(), err)))?;
         let root_st = rfs::fstat(&root_fd).map_err(|e| single(e.into()))?;
         if let Some(expected) = options.expected_root {
-            if identity(&root_st) != expected {
+            if FileId::from_stat(&root_st) != expected {
                 match options.replaced_root_owner {
                     Some(uid) if root_st.st_uid == uid => {}
                     Some(_) => return Err(single(Errno::PERM.into())),

@@ -747,24 +747,14 @@ pub fn sweep_older_than(
     }
 }
 
-// `Stat` field types differ between rustix backends (and platforms); these keep the casts
-// in one place.
+/// A `stat`'s device (see [`FileId::from_stat`](crate::file_id::FileId::from_stat)).
 #[cfg(unix)]
-#[allow(
-    clippy::unnecessary_cast,
-    clippy::cast_sign_loss,
-    clippy::useless_conversion
-)]
 pub(crate) fn stat_dev(st: &rustix::fs::Stat) -> u64 {
-    st.st_dev as u64
+    crate::file_id::FileId::from_stat(st).dev
 }
 
+/// A `stat`'s inode.
 #[cfg(unix)]
-#[allow(
-    clippy::unnecessary_cast,
-    clippy::cast_sign_loss,
-    clippy::useless_conversion
-)]
 pub(crate) fn stat_ino(st: &rustix::fs::Stat) -> u64 {
-    st.st_ino as u64
+    crate::file_id::FileId::from_stat(st).ino
 }
