@@ -544,8 +544,7 @@ pub(crate) struct PartialRecord {
     /// Its name now (a record claimed by a rename has a new one).
     pub(crate) name: String,
     /// Its device and inode: another file at that name is another record.
-    pub(crate) dev: u64,
-    pub(crate) ino: u64,
+    pub(crate) id: crate::file_id::FileId,
     /// The first entry not yet done.
     pub(crate) next_entry: usize,
     /// Whether an entry before it was in use (the record must then stay).

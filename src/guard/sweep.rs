@@ -605,7 +605,7 @@ impl RecordSweep<'_> {
         // Where an earlier slice stopped inside this very file (not another of its name).
         let resumed = self
             .partial
-            .filter(|p| p.dev == stat_dev(&st) && p.ino == stat_ino(&st));
+            .filter(|p| p.id == FileId::from_stat(&st));
         // The lock is ours (or there are no locks): the name must still be this file, else it
         // was removed by another sweeper (whose lock we now hold on an unlinked inode) or is
         // a new file of the same name.
@@ -776,8 +776,7 @@ impl RecordSweep<'_> {
             from: self.listed.to_owned(),
             partial: Some(PartialRecord {
                 name: name.to_owned(),
-                dev: stat_dev(st),
-                ino: stat_ino(st),
+                id: FileId::from_stat(st),
                 next_entry,
                 in_use,
             }),
