@@ -603,9 +603,7 @@ impl RecordSweep<'_> {
         };
         let locked = lock == LockState::Ours;
         // Where an earlier slice stopped inside this very file (not another of its name).
-        let resumed = self
-            .partial
-            .filter(|p| p.id == FileId::from_stat(&st));
+        let resumed = self.partial.filter(|p| p.id == FileId::from_stat(&st));
         // The lock is ours (or there are no locks): the name must still be this file, else it
         // was removed by another sweeper (whose lock we now hold on an unlinked inode) or is
         // a new file of the same name.
