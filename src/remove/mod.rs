@@ -153,18 +153,6 @@ impl RemoveOptions {
         self.threads = threads;
         self
     }
-
-    fn thread_count(&self) -> usize {
-        // available_parallelism reads cgroup files on Linux, costing more than removing a
-        // small tree; the answer is taken once per process.
-        static AVAILABLE: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
-        if self.threads != 0 {
-            return self.threads;
-        }
-        *AVAILABLE.get_or_init(|| {
-            std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
-        })
-    }
 }
 
 /// What a removal did.
@@ -178,14 +166,6 @@ pub struct RemoveStats {
     pub permissions_fixed: u64,
     /// Threads that took part, the calling one included.
     pub threads: usize,
-}
-
-impl RemoveStats {
-    fn add(&mut self, other: &RemoveStats) {
-        self.files += other.files;
-        self.dirs += other.dirs;
-        self.permissions_fixed += other.permissions_fixed;
-    }
 }
 
 /// One entry that could not be removed (or examined), with its path and the OS error.

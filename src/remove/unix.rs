@@ -420,3 +420,12 @@ fn remove_tree_impl(
         Err(RemoveError { failures, stats })
     }
 }
+
+impl RemoveStats {
+    /// Adds a helper walker's counts (not its threads).
+    fn add(&mut self, other: &RemoveStats) {
+        self.files += other.files;
+        self.dirs += other.dirs;
+        self.permissions_fixed += other.permissions_fixed;
+    }
+}
