@@ -12,20 +12,7 @@ use crate::{names, ospath};
 /// `EEXIST`, or on Windows access denied where the parent is a writable directory (Windows'
 /// answer for a directory of that name, which the standard module treats as a collision).
 fn is_name_taken(err: &io::Error, path: &Path) -> bool {
-    if err.kind() == io::ErrorKind::AlreadyExists {
-        return true;
-    }
-    #[cfg(windows)]
-    {
-        let dir = path.parent().unwrap_or(path);
-        err.kind() == io::ErrorKind::PermissionDenied
-            && std::fs::metadata(dir).is_ok_and(|m| m.is_dir() && !m.permissions().readonly())
-    }
-    #[cfg(not(windows))]
-    {
-        let _ = path;
-        false
-    }
+    err.kind() == io::ErrorKind::AlreadyExists || imp::is_name_taken_otherwise(err, path)
 }
 
 /// One attempt's outcome in the form [`Builder::make_in`] takes: what was made, `None` when
@@ -169,15 +156,7 @@ impl Builder {
     /// binary or text), as the standard module's `os.open` call reports them to audit hooks.
     #[must_use]
     pub fn open_flags(&self) -> i32 {
-        #[cfg(unix)]
-        {
-            libc::O_RDWR | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW | libc::O_CLOEXEC
-        }
-        #[cfg(windows)]
-        {
-            // _O_RDWR | _O_CREAT | _O_EXCL | _O_NOINHERIT, and _O_BINARY or _O_TEXT.
-            0x0002 | 0x0100 | 0x0400 | 0x0080 | if self.binary { 0x8000 } else { 0x4000 }
-        }
+        imp::open_flags(self.binary)
     }
 
     /// A fresh candidate name: `prefix + random + suffix`, exactly as given (a prefix or
@@ -215,16 +194,7 @@ impl Builder {
     pub(crate) fn open_new_file(&self, path: &Path) -> io::Result<File> {
         let mut options = OpenOptions::new();
         options.read(true).write(true).create_new(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            // std already adds O_CLOEXEC; it is repeated here so the intent is visible.
-            let flags = rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::CLOEXEC;
-            #[allow(clippy::cast_possible_wrap)]
-            options
-                .mode(self.file_mode)
-                .custom_flags(flags.bits() as i32);
-        }
+        imp::new_file_options(&mut options, self.file_mode);
         options.open(path)
     }
 
@@ -245,8 +215,7 @@ impl Builder {
     /// The OS error, naming `path`.
     pub fn try_create_dir(&self, path: &Path) -> io::Result<bool> {
         let mut builder = std::fs::DirBuilder::new();
-        #[cfg(unix)]
-        std::os::unix::fs::DirBuilderExt::mode(&mut builder, self.dir_mode);
+        imp::new_dir_options(&mut builder, self.dir_mode);
         match none_if_taken(builder.create(path), path) {
             Ok(made) => Ok(made.is_some()),
             Err(err) => Err(with_path(err, path)),
@@ -345,6 +314,66 @@ fn names_exhausted(what: &str) -> io::Error {
         io::ErrorKind::AlreadyExists,
         format!("No usable temporary {what} name found"),
     )
+}
+
+// Platform code, one module per platform.
+#[cfg(unix)]
+use unix as imp;
+#[cfg(windows)]
+use windows as imp;
+
+#[cfg(unix)]
+mod unix {
+    use std::fs::{DirBuilder, OpenOptions};
+    use std::io;
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    use std::path::Path;
+
+    /// Only `EEXIST` says a name is taken here.
+    pub(super) fn is_name_taken_otherwise(_err: &io::Error, _path: &Path) -> bool {
+        false
+    }
+
+    pub(super) fn open_flags(_binary: bool) -> i32 {
+        libc::O_RDWR | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW | libc::O_CLOEXEC
+    }
+
+    /// `mode`, `O_NOFOLLOW` and close-on-exec.
+    pub(super) fn new_file_options(options: &mut OpenOptions, mode: u32) {
+        // std already adds O_CLOEXEC; it is repeated here so the intent is visible.
+        let flags = rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::CLOEXEC;
+        #[allow(clippy::cast_possible_wrap)]
+        options.mode(mode).custom_flags(flags.bits() as i32);
+    }
+
+    pub(super) fn new_dir_options(builder: &mut DirBuilder, mode: u32) {
+        builder.mode(mode);
+    }
+}
+
+#[cfg(windows)]
+mod windows {
+    use std::fs::{DirBuilder, OpenOptions};
+    use std::io;
+    use std::path::Path;
+
+    /// Access denied where the parent is a writable directory: Windows' answer for a
+    /// directory of that name.
+    pub(super) fn is_name_taken_otherwise(err: &io::Error, path: &Path) -> bool {
+        let dir = path.parent().unwrap_or(path);
+        err.kind() == io::ErrorKind::PermissionDenied
+            && std::fs::metadata(dir).is_ok_and(|m| m.is_dir() && !m.permissions().readonly())
+    }
+
+    pub(super) fn open_flags(binary: bool) -> i32 {
+        // _O_RDWR | _O_CREAT | _O_EXCL | _O_NOINHERIT, and _O_BINARY or _O_TEXT.
+        0x0002 | 0x0100 | 0x0400 | 0x0080 | if binary { 0x8000 } else { 0x4000 }
+    }
+
+    /// No mode bits here (the C runtime's permission flag is not what a mode says).
+    pub(super) fn new_file_options(_options: &mut OpenOptions, _mode: u32) {}
+
+    pub(super) fn new_dir_options(_builder: &mut DirBuilder, _mode: u32) {}
 }
 
 #[cfg(all(test, unix))]

@@ -4,6 +4,8 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use crate::create::Builder;
+#[cfg(unix)]
+use crate::file_id::FileId;
 #[cfg(not(unix))]
 use crate::remove::remove_tree_nofollow;
 use crate::remove::RemoveError;
@@ -104,7 +106,7 @@ impl TempDir {
                 if let crate::guard::Registration::Guarded(token) = &registration {
                     match &dir.anchor {
                         Anchor::Locked(lock) => crate::guard::confirm_fd(token, lock),
-                        Anchor::Unlocked((dev, ino)) => {
+                        Anchor::Unlocked(FileId { dev, ino }) => {
                             let identity = crate::guard::EntryIdentity {
                                 dev: *dev,
                                 ino: *ino,
@@ -229,9 +231,9 @@ impl TempDir {
 /// The removal options of a [`TempDir`] whose directory was `identity`, owned by `owner`:
 /// that directory, or a real directory of the same owner put at its path since.
 #[cfg(unix)]
-fn own_tree_options(identity: Option<(u64, u64)>, owner: u32) -> RemoveOptions {
+fn own_tree_options(identity: Option<FileId>, owner: u32) -> RemoveOptions {
     let mut options = RemoveOptions::new();
-    if let Some((dev, ino)) = identity {
+    if let Some(FileId { dev, ino }) = identity {
         options.expect_root(dev, ino).accept_replaced_root_of(owner);
     }
     options
@@ -251,14 +253,14 @@ fn own_tree_options(identity: Option<(u64, u64)>, owner: u32) -> RemoveOptions {
 #[cfg(unix)]
 fn remove_tree_nofollow_fast(
     path: &Path,
-    (identity, owner): (Option<(u64, u64)>, u32),
+    (identity, owner): (Option<FileId>, u32),
 ) -> Result<(), RemoveError> {
     // The same rule as the walk's, checked before the rmdir. A swap between the check and the
     // rmdir needs write access to the parent, which lets the swapper remove an empty directory
     // there by itself anyway (in a sticky directory it cannot swap ours).
     let ours = rustix::fs::lstat(path).is_ok_and(|st| {
         rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::Directory
-            && (Some(stat_identity(&st)) == identity || st.st_uid == owner)
+            && (Some(FileId::from_stat(&st)) == identity || st.st_uid == owner)
     });
     if ours && std::fs::remove_dir(path).is_ok() {
         return Ok(());
@@ -273,7 +275,7 @@ enum Anchor {
     /// An `O_RDONLY|O_DIRECTORY` descriptor of it, holding the shared `flock`.
     Locked(DirLock),
     /// Its (device, inode), when no descriptor was left to hold it with.
-    Unlocked((u64, u64)),
+    Unlocked(FileId),
 }
 
 #[cfg(unix)]
@@ -281,10 +283,10 @@ impl Anchor {
     /// The directory's (device, inode) (`None` only if the descriptor cannot be examined) and
     /// its owner: the user whose replacement at the path is still removed. The descriptor's
     /// `fstat` gives both; an unlocked directory was made by this process's user.
-    fn examine(&self) -> (Option<(u64, u64)>, u32) {
+    fn examine(&self) -> (Option<FileId>, u32) {
         match self {
             Anchor::Locked(lock) => match rustix::fs::fstat(lock) {
-                Ok(st) => (Some(stat_identity(&st)), st.st_uid),
+                Ok(st) => (Some(FileId::from_stat(&st)), st.st_uid),
                 Err(_) => (None, rustix::process::geteuid().as_raw()),
             },
             Anchor::Unlocked(identity) => (Some(*identity), rustix::process::geteuid().as_raw()),
@@ -293,15 +295,9 @@ impl Anchor {
 }
 
 #[cfg(unix)]
-#[allow(clippy::useless_conversion, clippy::unnecessary_cast)]
-fn stat_identity(st: &rustix::fs::Stat) -> (u64, u64) {
-    (st.st_dev as u64, st.st_ino as u64)
-}
-
-#[cfg(unix)]
-fn identity_of(path: &Path) -> io::Result<(u64, u64)> {
+fn identity_of(path: &Path) -> io::Result<FileId> {
     rustix::fs::lstat(path)
-        .map(|st| stat_identity(&st))
+        .map(|st| FileId::from_stat(&st))
         .map_err(|e| crate::error::with_path(e.into(), path))
 }
 

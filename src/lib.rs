@@ -37,6 +37,7 @@ pub mod file;
 #[cfg(not(feature = "bindings"))]
 #[allow(dead_code, clippy::unnecessary_wraps)]
 mod file;
+mod file_id;
 pub mod guard;
 pub mod named;
 pub mod names;

@@ -12,6 +12,7 @@ use super::identity;
 use super::tree::{file_bytes, newest_time_ns, open_nofollow, scan_tree, ScanBounds};
 use super::{stat_dev, stat_ino, EntryKind, SkipReason, SweepReport, SweptEntry};
 use crate::error::with_path;
+use crate::file_id::FileId;
 
 /// Registry directories share the temp dir; an age rule must never reach into them.
 const REGISTRY_PREFIX: &[u8] = b"ferrotemp-guard-";
@@ -83,7 +84,7 @@ pub(super) fn sweep_older_than(
             Some(SkipReason::OtherOwner)
         } else if file_type != FileType::RegularFile && file_type != FileType::Directory {
             Some(SkipReason::NotFileOrDir)
-        } else if live.contains(&(stat_dev(&st), stat_ino(&st))) {
+        } else if live.contains(&FileId::from_stat(&st)) {
             Some(SkipReason::InUse)
         } else if newest_time_ns(&st) >= threshold {
             Some(SkipReason::Recent)

@@ -170,6 +170,17 @@ mod sweep;
 #[cfg(unix)]
 mod tree;
 
+// Platform code, one module per platform: the records and sweeps on Unix, nothing elsewhere.
+#[cfg(not(unix))]
+mod other;
+#[cfg(unix)]
+mod unix;
+
+#[cfg(not(unix))]
+use other as imp;
+#[cfg(unix)]
+use unix as imp;
+
 #[cfg(unix)]
 pub use identity::EntryIdentity;
 #[cfg(unix)]
@@ -230,8 +241,7 @@ pub struct GuardToken {
 
 impl Drop for GuardToken {
     fn drop(&mut self) {
-        #[cfg(unix)]
-        state::unregister(self.epoch, self.slot);
+        imp::unregister(self.epoch, self.slot);
     }
 }
 
@@ -292,10 +302,7 @@ impl GuardConfig {
 /// The configuration in force (read from the environment on first use).
 #[must_use]
 pub fn config() -> GuardConfig {
-    #[cfg(unix)]
-    return state::config();
-    #[cfg(not(unix))]
-    GuardConfig::from_env()
+    imp::config()
 }
 
 /// Re-reads the environment, as at process start. See [`set_config`] for what happens to
@@ -312,19 +319,13 @@ pub fn reload_config() {
 /// New registrations go to a new record under the new settings, and a guard that was
 /// unavailable is tried again.
 pub fn set_config(config: GuardConfig) {
-    #[cfg(unix)]
-    state::set_config(config);
-    #[cfg(not(unix))]
-    let _ = config;
+    imp::set_config(config);
 }
 
 /// Whether keep mode is on (`FERROTEMP_KEEP=1`): guarded entries must not be removed.
 #[must_use]
 pub fn keep_mode() -> bool {
-    #[cfg(unix)]
-    return state::switches().0;
-    #[cfg(not(unix))]
-    config().keep
+    imp::keep_mode()
 }
 
 /// Records `path` (absolute, or made absolute against the current directory) with the device
@@ -342,25 +343,7 @@ pub fn keep_mode() -> bool {
 /// as [`Builder::guarded`](crate::Builder::guarded) does. Without a birth time or generation
 /// recorded, identity rests on the device and inode alone: prefer [`register_fd`].
 pub fn register(path: &Path, kind: EntryKind, dev: u64, ino: u64) -> Registration {
-    #[cfg(unix)]
-    return state::register(
-        path,
-        kind,
-        Some(&EntryIdentity {
-            dev,
-            ino,
-            ..EntryIdentity::default()
-        }),
-    );
-    #[cfg(not(unix))]
-    {
-        let _ = (path, kind, dev, ino);
-        if keep_mode() {
-            Registration::Keep
-        } else {
-            Registration::Unguarded
-        }
-    }
+    imp::register(path, kind, dev, ino)
 }
 
 /// [`register`] with the full identity (device, inode, birth time, generation) of `fd`, the
@@ -395,17 +378,7 @@ pub fn register_fd(path: &Path, kind: EntryKind, fd: impl std::os::fd::AsFd) -> 
 /// filesystem gives no birth time, an existing pending path is left alone and reported
 /// ([`SkipReason::Unconfirmed`]).
 pub fn register_pending(path: &Path, kind: EntryKind) -> Registration {
-    #[cfg(unix)]
-    return state::register(path, kind, None);
-    #[cfg(not(unix))]
-    {
-        let _ = (path, kind);
-        if keep_mode() {
-            Registration::Keep
-        } else {
-            Registration::Unguarded
-        }
-    }
+    imp::register_pending(path, kind)
 }
 
 /// Confirms a [`register_pending`] entry with the identity of `fd`, the entry just created
@@ -439,8 +412,7 @@ pub fn unregister(token: GuardToken) {
 /// then stays for a sweep, as intended. Entries still live at exit stay recorded, and a later
 /// sweep removes them. Call it by hand only when the process is about to end.
 pub fn shutdown() {
-    #[cfg(unix)]
-    state::shutdown();
+    imp::shutdown();
 }
 
 /// Why the guard is unavailable, the first time it is asked after the guard gave up (the
@@ -452,28 +424,19 @@ pub fn shutdown() {
 /// doubling at each new failure up to a minute), then a record is tried again.
 #[must_use]
 pub fn take_warning() -> Option<String> {
-    #[cfg(unix)]
-    return state::take_warning();
-    #[cfg(not(unix))]
-    None
+    imp::take_warning()
 }
 
 /// Why the guard is off, if it is: disabled, or the reason it became unavailable.
 #[must_use]
 pub fn unavailable_reason() -> Option<String> {
-    #[cfg(unix)]
-    return state::unavailable_reason();
-    #[cfg(not(unix))]
-    Some("the crash guard is only implemented on POSIX systems".to_owned())
+    imp::unavailable_reason()
 }
 
 /// The name of the registry directory inside a temp dir: `ferrotemp-guard-<euid>`.
 #[must_use]
 pub fn registry_name() -> String {
-    #[cfg(unix)]
-    return format!("ferrotemp-guard-{}", rustix::process::geteuid().as_raw());
-    #[cfg(not(unix))]
-    "ferrotemp-guard".to_owned()
+    imp::registry_name()
 }
 
 /// The registry inside `tempdir`: `tempdir/ferrotemp-guard-<euid>`.
@@ -544,8 +507,7 @@ pub(crate) struct PartialRecord {
     /// Its name now (a record claimed by a rename has a new one).
     pub(crate) name: String,
     /// Its device and inode: another file at that name is another record.
-    pub(crate) dev: u64,
-    pub(crate) ino: u64,
+    pub(crate) id: crate::file_id::FileId,
     /// The first entry not yet done.
     pub(crate) next_entry: usize,
     /// Whether an entry before it was in use (the record must then stay).
@@ -667,14 +629,7 @@ impl SweepReport {
 /// The registry's refusal (not ours, a symlink, …) or an error listing it. Per-entry failures
 /// are in the report.
 pub fn sweep(options: &SweepOptions) -> io::Result<SweepReport> {
-    #[cfg(unix)]
-    return sweep::sweep(options);
-    #[cfg(not(unix))]
-    Ok(SweepReport {
-        dry_run: options.dry_run,
-        complete: true,
-        ..SweepReport::default()
-    })
+    imp::sweep(options)
 }
 
 /// Bounds of the automatic sweep ([`GuardConfig::auto_sweep`]), which runs in slices inside
@@ -734,37 +689,17 @@ pub fn sweep_older_than(
     cutoff: Duration,
     dry_run: bool,
 ) -> io::Result<SweepReport> {
-    #[cfg(unix)]
-    return age::sweep_older_than(dir, prefix, cutoff, dry_run);
-    #[cfg(not(unix))]
-    {
-        let _ = (dir, prefix, cutoff);
-        Ok(SweepReport {
-            dry_run,
-            complete: true,
-            ..SweepReport::default()
-        })
-    }
+    imp::sweep_older_than(dir, prefix, cutoff, dry_run)
 }
 
-// `Stat` field types differ between rustix backends (and platforms); these keep the casts
-// in one place.
+/// A `stat`'s device (see [`FileId::from_stat`](crate::file_id::FileId::from_stat)).
 #[cfg(unix)]
-#[allow(
-    clippy::unnecessary_cast,
-    clippy::cast_sign_loss,
-    clippy::useless_conversion
-)]
 pub(crate) fn stat_dev(st: &rustix::fs::Stat) -> u64 {
-    st.st_dev as u64
+    crate::file_id::FileId::from_stat(st).dev
 }
 
+/// A `stat`'s inode.
 #[cfg(unix)]
-#[allow(
-    clippy::unnecessary_cast,
-    clippy::cast_sign_loss,
-    clippy::useless_conversion
-)]
 pub(crate) fn stat_ino(st: &rustix::fs::Stat) -> u64 {
-    st.st_ino as u64
+    crate::file_id::FileId::from_stat(st).ino
 }

@@ -7,6 +7,8 @@ use std::collections::HashSet;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
+use crate::file_id::FileId;
+
 /// One process's `/proc/<pid>/stat`, the fields the guard uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct ProcStat {
@@ -58,7 +60,7 @@ pub(super) struct ProcessScan {
     /// Sessions with a running member.
     pub sessions: HashSet<i64>,
     /// `(device, inode)` of every file or directory held.
-    pub held: HashSet<(u64, u64)>,
+    pub held: HashSet<FileId>,
     /// The paths the kernel gives for them (`readlink`), sorted, to find what lies inside a
     /// directory entry.
     pub held_paths: Vec<PathBuf>,
@@ -134,8 +136,7 @@ impl ProcessScan {
     fn note(&mut self, link: &Path) {
         // stat follows the magic link to the very file, whatever its name now.
         if let Ok(st) = rustix::fs::stat(link) {
-            self.held
-                .insert((super::stat_dev(&st), super::stat_ino(&st)));
+            self.held.insert(FileId::from_stat(&st));
         }
         if let Ok(target) = std::fs::read_link(link) {
             if target.is_absolute() {
@@ -147,7 +148,7 @@ impl ProcessScan {
     /// Whether `(dev, ino)` is held, or (for a directory at `path`, or at `real`, the same
     /// path with its symlinks resolved) anything below it.
     pub(super) fn holds(&self, dev: u64, ino: u64, dir_paths: &[&Path]) -> bool {
-        self.held.contains(&(dev, ino))
+        self.held.contains(&FileId { dev, ino })
             || dir_paths.iter().any(|dir| {
                 let first = self
                     .held_paths

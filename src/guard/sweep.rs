@@ -24,6 +24,7 @@ use super::{
     SweepReport, SweptEntry,
 };
 use crate::error::with_path;
+use crate::file_id::FileId;
 
 /// A `.new` record older than this was abandoned by a creator that died before renaming it.
 const ABANDONED_NEW_AGE: Duration = Duration::from_secs(60);
@@ -460,7 +461,7 @@ fn record_live(lock: LockState, parsed: &ParsedRecord, us: &Identity) -> bool {
 ///
 /// Listing the registry or reading a record failed, or a live record could not be read: the
 /// caller cannot tell what is in use and must not remove anything.
-pub(super) fn live_entries(path: &Path) -> std::io::Result<HashSet<(u64, u64)>> {
+pub(super) fn live_entries(path: &Path) -> std::io::Result<HashSet<FileId>> {
     let mut live = HashSet::new();
     let dir = match registry::open_registry(path, false) {
         Ok(dir) => dir,
@@ -513,7 +514,10 @@ pub(super) fn live_entries(path: &Path) -> std::io::Result<HashSet<(u64, u64)>> 
                             .entries
                             .iter()
                             .filter(|e| e.state == EntryState::Live)
-                            .map(|e| (e.dev(), e.ino())),
+                            .map(|e| FileId {
+                                dev: e.dev(),
+                                ino: e.ino(),
+                            }),
                     );
                 }
             }
@@ -599,9 +603,7 @@ impl RecordSweep<'_> {
         };
         let locked = lock == LockState::Ours;
         // Where an earlier slice stopped inside this very file (not another of its name).
-        let resumed = self
-            .partial
-            .filter(|p| p.dev == stat_dev(&st) && p.ino == stat_ino(&st));
+        let resumed = self.partial.filter(|p| p.id == FileId::from_stat(&st));
         // The lock is ours (or there are no locks): the name must still be this file, else it
         // was removed by another sweeper (whose lock we now hold on an unlinked inode) or is
         // a new file of the same name.
@@ -775,8 +777,7 @@ impl RecordSweep<'_> {
             from: self.listed.to_owned(),
             partial: Some(PartialRecord {
                 name: name.to_owned(),
-                dev: stat_dev(st),
-                ino: stat_ino(st),
+                id: FileId::from_stat(st),
                 next_entry,
                 in_use,
             }),
@@ -1153,7 +1154,15 @@ fn examine_and_remove(
                     .map_err(|e| Left::Failed(with_path(e.into(), path)))?;
             }
             EntryKind::Dir => {
-                remove_dir(path, (seen.dev, seen.ino), budget, report)?;
+                remove_dir(
+                    path,
+                    FileId {
+                        dev: seen.dev,
+                        ino: seen.ino,
+                    },
+                    budget,
+                    report,
+                )?;
             }
         }
     }
@@ -1188,19 +1197,19 @@ fn lock_dir_if_free(parent: &OwnedFd, name: &CStr) -> Result<Option<OwnedFd>, Er
     }
 }
 
-/// Removes the tree at `path` only if its root is still `(dev, ino)`: the walk re-resolves
+/// Removes the tree at `path` only if its root is still `root`: the walk re-resolves
 /// the path, so the identity checked above is checked again on the descriptor it removes.
 /// The removal stops at the budget's deadline (the rest, root included, is left for a later
 /// sweep: [`Left::Unfinished`]) and what it removed counts against the budget. Failures
 /// inside the tree are reported; the entry counts as removed only if its root went.
 fn remove_dir(
     path: &PathBuf,
-    root: (u64, u64),
+    root: FileId,
     budget: &mut Budget,
     report: &mut SweepReport,
 ) -> Result<(), Left> {
     let mut options = crate::remove::RemoveOptions::new();
-    options.expect_root(root.0, root.1);
+    options.expect_root(root.dev, root.ino);
     // One walker: its descriptors are bounded (see `fds`); helpers would each add as many.
     options.threads(1);
     if let Some(deadline) = budget.deadline {

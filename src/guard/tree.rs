@@ -8,6 +8,7 @@ use rustix::fs::{AtFlags, Dir, FileType, Mode, OFlags, Stat};
 use rustix::io::Errno;
 
 use super::{stat_dev, stat_ino};
+use crate::file_id::FileId;
 
 /// The most entries a walk examines before giving up on completeness.
 pub(super) const MAX_ENTRIES: usize = 100_000;
@@ -43,7 +44,7 @@ pub(super) struct ScanBounds<'a> {
     /// The walk stops (incomplete) once this instant has passed.
     pub deadline: Option<Instant>,
     /// `(device, inode)` of entries live processes guard: finding one sets `live_entry`.
-    pub live: Option<&'a HashSet<(u64, u64)>>,
+    pub live: Option<&'a HashSet<FileId>>,
     /// The deepest the walk descends (at most [`MAX_DEPTH`]); it holds one descriptor per
     /// level, so this bounds its descriptors.
     pub max_depth: usize,
@@ -159,7 +160,7 @@ pub(super) fn scan_tree(root: OwnedFd, root_stat: &Stat, bounds: &ScanBounds<'_>
         scan.newest_ns = scan.newest_ns.max(newest_time_ns(&st));
         scan.other_owner |= st.st_uid != euid;
         if let Some(live) = bounds.live {
-            scan.live_entry |= live.contains(&(stat_dev(&st), stat_ino(&st)));
+            scan.live_entry |= live.contains(&FileId::from_stat(&st));
         }
         if stat_dev(&st) != dev {
             scan.other_fs = true;

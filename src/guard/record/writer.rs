@@ -1,141 +1,27 @@
-//! The per-process record: its on-disk layout, the memory-mapped writer, and the parser
-//! sweepers use.
-//!
-//! # Layout
-//!
-//! All integers little-endian, offsets in bytes. Version 3 is written; versions 1 and 2 are
-//! still read (their differences are noted).
-//!
-//! ```text
-//! header (128 bytes; 64 in versions 1 and 2)
-//!    0  magic "FTGUARD1"
-//!    8  u32 version (3)
-//!   12  u32 flags: bit 0 = the owner holds an exclusive flock on this file
-//!                  bit 1 = the machine id is a hash of the host name (no /etc/machine-id)
-//!   16  u64 owner pid
-//!   24  u64 owner start time (Linux: /proc/<pid>/stat field 22, clock ticks; 0 = unknown)
-//!   32  u64 offset of the active region
-//!   40  u64 the owner's pid namespace: inode of /proc/self/ns/pid (0 = unknown; v2+)
-//!   48  16 bytes boot id (/proc/sys/kernel/random/boot_id, as bytes; zeros = unknown; v2+)
-//!   64  i64 owner start, wall clock, ns since the epoch (0 = unknown; v3)
-//!   72  16 bytes machine id (/etc/machine-id as bytes, else see flag bit 1; zeros = unknown; v3)
-//!   88  zeros up to 128
-//! region (at a 64-aligned offset)
-//!    0  u64 capacity of the entry area
-//!    8  u64 bytes of entries written (the commit point of an append)
-//!   16  entries, back to back
-//! entry (48 bytes + the path padded to 8; versions 1 and 2: 32 bytes, fields 26..48 absent)
-//!    0  u32 path length
-//!    4  u32 slot (the writer's index; meaningless to readers)
-//!    8  u64 device          (0 while pending)
-//!   16  u64 inode           (0 while pending)
-//!   24  u8  state: 1 live, 2 removed, 3 pending (recorded before its creation; v3)
-//!   25  u8  kind: b'f' file, b'd' directory
-//!   26  u8  identity flags: bit 0 = birth time valid, bit 1 = generation valid
-//!   28  u32 inode generation (FS_IOC_GETVERSION)
-//!   32  i64 birth time, ns since the epoch (statx stx_btime)
-//!   40  i64 when the entry was written, ns since the epoch, coarse clock (for a pending
-//!           entry: before the creation was tried)
-//!   48  path bytes (any byte but NUL)
-//! ```
-//!
-//! An append writes the entry, then stores the region's new length (a release store, so
-//! no reader sees a length before the data it covers); a removal stores one
-//! state byte; a confirmation (pending to live) writes the identity, then stores the state
-//! byte; a compaction fills the other region and then stores the header's active
-//! offset. Each commit is one aligned store, so whatever instant the owner dies at, a reader
-//! sees a consistent record: entries past the length, and a region not yet switched to, do
-//! not exist, and a pending entry's identity fields are not read.
-//!
-//! The file is sparse: its length covers the regions, but blocks are reserved (`fallocate`)
-//! only for the pages entries are written to, 4 KiB at a time, and kept. A region is compacted
-//! when it is full or when its removed entries outweigh both its live ones and 16 KiB, so a
-//! record holds the blocks of what its live entries need plus a few pages of each of its two
-//! regions, and a nearly full filesystem runs out of space no earlier than it would without
-//! it (a page per fifty or so live entries). A record is never longer than
-//! [`MAX_RECORD_LEN`]; a sweeper refuses to read a longer file (it is damaged, or not
-//! ferrotemp's) rather than load it.
-//!
-//! # Owner start and host
-//!
-//! The owner start (offset 64) is the process's start: boot time plus the start time in
-//! ticks, read when the record is made, less one second for the tick rounding and clock
-//! slew between the two clocks. A sweeper never removes an entry born before the later of
-//! it and the record file's own birth time (the kernel's, which a record's writer cannot set
-//! back): a record planted by another process of the same user cannot name a file older than
-//! the planted record. Versions 1 and 2 have no owner start: only the record's birth time
-//! counts.
-//!
-//! The machine id tells hosts apart where one temp dir is shared (a network filesystem,
-//! containers of different machines on one volume): the 16 bytes of `/etc/machine-id` (or
-//! `/var/lib/dbus/machine-id`); without either, the FNV-1a hashes (64-bit, two seeds) of the
-//! host name, with flag bit 1 set. A record of another host is never judged dead.
+//! The record's writer: the memory-mapped file one process appends its entries to.
 
 use std::fs::File;
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::FileExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 
 use rustix::fs::{FallocateFlags, FlockOperation, Mode, OFlags};
 use rustix::io::Errno;
 use rustix::mm::{Advice, MapFlags, ProtFlags};
 
-use super::identity::{coarse_now_ns, EntryIdentity};
-use super::EntryKind;
+use super::layout::{
+    entry_len, get_u32, kind_byte, put_i64, put_identity, put_u32, put_u64, DEAD, ENTRY_HDR,
+    E_KIND, E_RECORDED, E_SLOT, E_STATE, FLAG_HOSTNAME_ID, FLAG_LOCKED, HEADER_LEN, H_ACTIVE,
+    H_BOOT, H_FLAGS, H_MACHINE, H_PID, H_PIDNS, H_START, H_START_NS, H_VERSION, LIVE, MAGIC,
+    MAX_RECORD_LEN, NEW_SUFFIX, PENDING, RECORD_SUFFIX, REGION_HDR, VERSION,
+};
+use super::probe::{boot_id, machine_id, pid_namespace, process_start_time, start_wall_ns};
+use crate::guard::identity::{coarse_now_ns, EntryIdentity};
+use crate::guard::EntryKind;
 
-/// The first bytes of every record.
-pub const MAGIC: &[u8; 8] = b"FTGUARD1";
-/// The layout version written by this code.
-pub const VERSION: u32 = 3;
-/// The oldest layout version this code reads.
-pub const OLDEST_VERSION: u32 = 1;
-/// Header flag: the owner locks the record with `flock`.
-pub const FLAG_LOCKED: u32 = 1;
-/// Header flag: the machine id is a hash of the host name.
-pub const FLAG_HOSTNAME_ID: u32 = 2;
-/// The longest record the writer ever makes (about 90,000 live entries of typical paths); a
-/// longer file in a registry is damaged or not ferrotemp's, and no sweep reads it.
-pub const MAX_RECORD_LEN: u64 = 64 << 20;
-/// The suffix of a record in use.
-pub const RECORD_SUFFIX: &str = ".rec";
-/// The suffix of a record being created (renamed to [`RECORD_SUFFIX`] once complete).
-pub const NEW_SUFFIX: &str = ".new";
-/// The infix of a record claimed by a sweeper on a filesystem without `flock`.
-pub const CLAIMED_INFIX: &str = ".claimed-";
-
-const HEADER_LEN: usize = 128;
-/// The header length of versions 1 and 2.
-const HEADER_LEN_V2: usize = 64;
-const H_VERSION: usize = 8;
-const H_FLAGS: usize = 12;
-const H_PID: usize = 16;
-const H_START: usize = 24;
-const H_ACTIVE: usize = 32;
-const H_PIDNS: usize = 40;
-const H_BOOT: usize = 48;
-const H_START_NS: usize = 64;
-const H_MACHINE: usize = 72;
-const REGION_HDR: usize = 16;
-const ENTRY_HDR: usize = 48;
-/// The entry header of versions 1 and 2.
-const ENTRY_HDR_V2: usize = 32;
-const E_SLOT: usize = 4;
-const E_DEV: usize = 8;
-const E_INO: usize = 16;
-const E_STATE: usize = 24;
-const E_KIND: usize = 25;
-const E_IDFLAGS: usize = 26;
-const E_GENERATION: usize = 28;
-const E_BTIME: usize = 32;
-const E_RECORDED: usize = 40;
-const LIVE: u8 = 1;
-const DEAD: u8 = 2;
-const PENDING: u8 = 3;
-const ID_BTIME: u8 = 1;
-const ID_GENERATION: u8 = 2;
 /// Blocks are reserved for the file in steps of this size.
 const RESERVE_STEP: usize = 4096;
 /// Removed entries' bytes that make an append compact the region first (when the live ones
@@ -149,30 +35,6 @@ const MIN_CAP: usize = 64 * 1024;
 /// so a steady state does not grow and shrink the file at every compaction.
 const SHRINK_SLACK: usize = 1 << 20;
 const FREE: usize = usize::MAX;
-
-fn entry_len(path_len: usize) -> usize {
-    ENTRY_HDR + path_len.next_multiple_of(8)
-}
-
-/// The header, entry header and entry length of layout `version`.
-fn entry_len_v(version: u32, path_len: usize) -> usize {
-    entry_hdr(version) + path_len.next_multiple_of(8)
-}
-
-fn entry_hdr(version: u32) -> usize {
-    if version >= 3 {
-        ENTRY_HDR
-    } else {
-        ENTRY_HDR_V2
-    }
-}
-
-fn kind_byte(kind: EntryKind) -> u8 {
-    match kind {
-        EntryKind::File => b'f',
-        EntryKind::Dir => b'd',
-    }
-}
 
 /// A shared, writable mapping of the whole record file.
 struct Mapping {
@@ -230,57 +92,6 @@ impl Drop for Mapping {
     }
 }
 
-fn put_u32(buf: &mut [u8], off: usize, value: u32) {
-    buf[off..off + 4].copy_from_slice(&value.to_le_bytes());
-}
-
-fn put_u64(buf: &mut [u8], off: usize, value: u64) {
-    buf[off..off + 8].copy_from_slice(&value.to_le_bytes());
-}
-
-fn put_i64(buf: &mut [u8], off: usize, value: i64) {
-    buf[off..off + 8].copy_from_slice(&value.to_le_bytes());
-}
-
-/// Writes an entry's identity fields (not its state byte).
-fn put_identity(buf: &mut [u8], at: usize, id: &EntryIdentity) {
-    put_u64(buf, at + E_DEV, id.dev);
-    put_u64(buf, at + E_INO, id.ino);
-    let mut flags = 0;
-    if let Some(btime) = id.btime_ns {
-        flags |= ID_BTIME;
-        put_i64(buf, at + E_BTIME, btime);
-    }
-    if let Some(generation) = id.generation {
-        flags |= ID_GENERATION;
-        put_u32(buf, at + E_GENERATION, generation);
-    }
-    buf[at + E_IDFLAGS] = flags;
-}
-
-fn get_i64(buf: &[u8], off: usize) -> Option<i64> {
-    Some(i64::from_le_bytes(
-        buf.get(off..off.checked_add(8)?)?.try_into().ok()?,
-    ))
-}
-
-// Offsets come from files anyone may have damaged: no arithmetic on them may overflow.
-fn get_u32(buf: &[u8], off: usize) -> Option<u32> {
-    Some(u32::from_le_bytes(
-        buf.get(off..off.checked_add(4)?)?.try_into().ok()?,
-    ))
-}
-
-fn get_u64(buf: &[u8], off: usize) -> Option<u64> {
-    Some(u64::from_le_bytes(
-        buf.get(off..off.checked_add(8)?)?.try_into().ok()?,
-    ))
-}
-
-fn to_usize(value: u64) -> Option<usize> {
-    usize::try_from(value).ok()
-}
-
 /// Makes sure `[from, to)` of the file, pages the writer never wrote, has blocks behind it,
 /// extending the file to `to` if it is shorter.
 ///
@@ -308,7 +119,7 @@ fn reserve(file: &File, from: usize, to: usize) -> io::Result<()> {
 }
 
 /// Whether `flock` failing with `err` means "not supported here" rather than a real error.
-pub(super) fn flock_unsupported(err: Errno) -> bool {
+pub(in crate::guard) fn flock_unsupported(err: Errno) -> bool {
     // ENOTSUP and EOPNOTSUPP are one value on Linux and two elsewhere.
     matches!(
         err,
@@ -335,138 +146,8 @@ fn lock_new_record(file: &File) -> io::Result<bool> {
     unreachable!("the loop returns")
 }
 
-/// The start time of process `pid` in clock ticks since boot (Linux `/proc/<pid>/stat`
-/// field 22), which tells a process from a later one reusing its id; `None` if unknown.
-#[must_use]
-pub fn process_start_time(pid: u32) -> Option<u64> {
-    let stat = std::fs::read(format!("/proc/{pid}/stat")).ok()?;
-    // Field 2 (the command) is in parentheses and may hold anything: parse after the last ')'.
-    let close = stat.iter().rposition(|&b| b == b')')?;
-    let rest = std::str::from_utf8(&stat[close + 1..]).ok()?;
-    // After ')' come fields 3, 4, …; field 22 is the 20th of them.
-    rest.split_ascii_whitespace().nth(19)?.parse().ok()
-}
-
-/// The pid namespace this process is in: the inode of `/proc/self/ns/pid`; 0 if unknown
-/// (not Linux, or no `/proc`). Process ids mean something only within one namespace.
-#[must_use]
-pub fn pid_namespace() -> u64 {
-    #[cfg(any(target_os = "linux", target_os = "android"))]
-    if let Ok(st) = rustix::fs::stat("/proc/self/ns/pid") {
-        return super::stat_ino(&st);
-    }
-    0
-}
-
-/// This boot's id (`/proc/sys/kernel/random/boot_id`, a UUID, as its 16 bytes); zeros if
-/// unknown. A record made under another boot id belongs to a process that no longer runs.
-#[must_use]
-pub fn boot_id() -> [u8; 16] {
-    let mut id = [0u8; 16];
-    let Ok(text) = std::fs::read_to_string("/proc/sys/kernel/random/boot_id") else {
-        return id;
-    };
-    let hex: Vec<u8> = text.bytes().filter(u8::is_ascii_hexdigit).collect();
-    if hex.len() != 32 {
-        return id;
-    }
-    for (byte, pair) in id.iter_mut().zip(hex.chunks(2)) {
-        let digits = std::str::from_utf8(pair).unwrap_or("00");
-        *byte = u8::from_str_radix(digits, 16).unwrap_or(0);
-    }
-    id
-}
-
-/// The wall-clock time (ns since the epoch) at which the process that started `ticks` clock
-/// ticks after boot started: boot time by the clocks now, plus the ticks; 0 if unknown.
-fn start_wall_ns(ticks: u64) -> i64 {
-    if ticks == 0 {
-        return 0;
-    }
-    #[cfg(any(target_os = "linux", target_os = "android"))]
-    {
-        let clock_ns = |clock| {
-            let mut ts = libc::timespec {
-                tv_sec: 0,
-                tv_nsec: 0,
-            };
-            // SAFETY: `ts` is a valid timespec for the call to fill.
-            (unsafe { libc::clock_gettime(clock, &raw mut ts) } == 0)
-                .then(|| i128::from(ts.tv_sec) * 1_000_000_000 + i128::from(ts.tv_nsec))
-        };
-        // SAFETY: sysconf has no preconditions.
-        let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-        let (Some(real), Some(boot), Ok(hz)) = (
-            clock_ns(libc::CLOCK_REALTIME),
-            clock_ns(libc::CLOCK_BOOTTIME),
-            Ok::<i128, ()>(i128::from(hz)),
-        ) else {
-            return 0;
-        };
-        if hz <= 0 {
-            return 0;
-        }
-        let start = real - boot + i128::from(ticks) * 1_000_000_000 / hz;
-        // Ticks are whole (10 ms), and the two clocks drift apart by NTP slew: a second of
-        // margin keeps the estimate at or before the true start.
-        i64::try_from(start - 1_000_000_000).unwrap_or(0).max(0)
-    }
-    #[cfg(not(any(target_os = "linux", target_os = "android")))]
-    0
-}
-
-/// 64-bit FNV-1a of `bytes` from `seed`.
-fn fnv1a(seed: u64, bytes: &[u8]) -> u64 {
-    bytes.iter().fold(seed, |hash, &b| {
-        (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    })
-}
-
-/// This machine's id, as 16 bytes, and whether it is a hash of the host name: the hex of
-/// `/etc/machine-id` (or dbus's copy of it), else FNV-1a of the host name with two seeds;
-/// zeros if neither is known.
-#[must_use]
-pub fn machine_id() -> ([u8; 16], bool) {
-    for path in ["/etc/machine-id", "/var/lib/dbus/machine-id"] {
-        if let Some(id) = std::fs::read_to_string(path)
-            .ok()
-            .and_then(|t| parse_hex16(&t))
-        {
-            if id != [0; 16] {
-                return (id, false);
-            }
-        }
-    }
-    let mut name = [0u8; 256];
-    // SAFETY: the buffer is valid for its length; the result is NUL-terminated when it fits.
-    if unsafe { libc::gethostname(name.as_mut_ptr().cast(), name.len()) } != 0 {
-        return ([0; 16], false);
-    }
-    let host = &name[..name.iter().position(|&b| b == 0).unwrap_or(name.len())];
-    if host.is_empty() {
-        return ([0; 16], false);
-    }
-    let mut id = [0u8; 16];
-    id[..8].copy_from_slice(&fnv1a(0xcbf2_9ce4_8422_2325, host).to_le_bytes());
-    id[8..].copy_from_slice(&fnv1a(0x6c62_272e_07bb_0142, host).to_le_bytes());
-    (id, true)
-}
-
-/// 32 hex digits (other characters ignored) as 16 bytes.
-fn parse_hex16(text: &str) -> Option<[u8; 16]> {
-    let hex: Vec<u8> = text.bytes().filter(u8::is_ascii_hexdigit).collect();
-    if hex.len() != 32 {
-        return None;
-    }
-    let mut id = [0u8; 16];
-    for (byte, pair) in id.iter_mut().zip(hex.chunks(2)) {
-        *byte = u8::from_str_radix(std::str::from_utf8(pair).ok()?, 16).ok()?;
-    }
-    Some(id)
-}
-
 /// The writer side of a record: owned by one process, which holds the file's lock.
-pub(super) struct RecordWriter {
+pub(in crate::guard) struct RecordWriter {
     /// Holds the `flock` (when `locked`) and keeps the mapping's file alive.
     file: File,
     /// The whole file mapped. Its length is the only length the writer goes by: the file is
@@ -495,7 +176,7 @@ pub(super) struct RecordWriter {
 impl RecordWriter {
     /// Creates a new record in the registry `dir`: `<pid>-<random>.new`, locked, sized,
     /// mapped, headed, then renamed to `.rec`.
-    pub(super) fn create(dir: &OwnedFd, use_flock: bool) -> io::Result<Self> {
+    pub(in crate::guard) fn create(dir: &OwnedFd, use_flock: bool) -> io::Result<Self> {
         let pid = std::process::id();
         let start = process_start_time(pid).unwrap_or(0);
         let mut builder = crate::create::Builder::new();
@@ -590,19 +271,19 @@ impl RecordWriter {
     }
 
     /// The record's file name in the registry.
-    pub(super) fn name(&self) -> &str {
+    pub(in crate::guard) fn name(&self) -> &str {
         &self.name
     }
 
     /// Whether the record is protected by `flock` (else by pid and start time).
-    pub(super) fn locked(&self) -> bool {
+    pub(in crate::guard) fn locked(&self) -> bool {
         self.locked
     }
 
     /// The length of the record the writer uses (the file may be longer after a failed
     /// shrink).
     #[cfg(test)]
-    pub(super) fn file_len(&self) -> usize {
+    pub(in crate::guard) fn file_len(&self) -> usize {
         self.map.len
     }
 
@@ -623,7 +304,7 @@ impl RecordWriter {
 
     /// Appends a live entry known by its device and inode only, and returns its slot.
     #[cfg(test)]
-    pub(super) fn add(
+    pub(in crate::guard) fn add(
         &mut self,
         path: &Path,
         kind: EntryKind,
@@ -640,7 +321,7 @@ impl RecordWriter {
 
     /// Appends an entry and returns its slot: live with `identity`, or pending (recorded
     /// before its creation is tried) without.
-    pub(super) fn add_entry(
+    pub(in crate::guard) fn add_entry(
         &mut self,
         path: &Path,
         kind: EntryKind,
@@ -691,7 +372,7 @@ impl RecordWriter {
 
     /// Turns the pending entry in `slot` live with `identity`: the fields first, then the
     /// state byte (the commit). An unknown, free or already live slot is left as it is.
-    pub(super) fn confirm(&mut self, slot: u32, identity: &EntryIdentity) {
+    pub(in crate::guard) fn confirm(&mut self, slot: u32, identity: &EntryIdentity) {
         let Some(&rel) = self.slots.get(slot as usize) else {
             return;
         };
@@ -735,7 +416,7 @@ impl RecordWriter {
     }
 
     /// Marks the entry in `slot` removed; an unknown or free slot is ignored.
-    pub(super) fn remove(&mut self, slot: u32) {
+    pub(in crate::guard) fn remove(&mut self, slot: u32) {
         let Some(rel) = self.slots.get_mut(slot as usize) else {
             return;
         };
@@ -831,14 +512,14 @@ impl RecordWriter {
     }
 
     /// Whether no live entry is recorded.
-    pub(super) fn is_empty(&self) -> bool {
+    pub(in crate::guard) fn is_empty(&self) -> bool {
         self.live_bytes == 0
     }
 
     /// Removes the record from `registry` (the directory it was created in) while still
     /// holding its lock, then closes it. A sweeper that opened it before the unlink finds, once
     /// it gets the lock, that the name no longer refers to the locked file, and leaves it.
-    pub(super) fn discard(self, registry: &OwnedFd) -> io::Result<()> {
+    pub(in crate::guard) fn discard(self, registry: &OwnedFd) -> io::Result<()> {
         rustix::fs::unlinkat(registry, self.name.as_str(), rustix::fs::AtFlags::empty())?;
         Ok(())
     }
@@ -846,273 +527,20 @@ impl RecordWriter {
     /// In a forked child: let go of the parent's record without touching it. Closing the
     /// inherited descriptor does not release the parent's lock (its own descriptor still
     /// refers to the locked open file description); `LOCK_UN` would, so it is never called.
-    pub(super) fn abandon_after_fork(self) {
+    pub(in crate::guard) fn abandon_after_fork(self) {
         let Self { file, map, .. } = self;
         map.forget();
         drop(file);
     }
 }
-
-/// Whether an entry's creation was confirmed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EntryState {
-    /// Created, with its identity recorded.
-    Live,
-    /// Recorded before its creation was tried: the path may never have been created, or may
-    /// be someone else's file the creation collided with.
-    Pending,
-}
-
-/// An entry as a sweeper reads it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RecordEntry {
-    /// The absolute path.
-    pub path: PathBuf,
-    /// File or directory.
-    pub kind: EntryKind,
-    /// Live or pending.
-    pub state: EntryState,
-    /// Its identity (device and inode 0 while pending; birth time and generation where the
-    /// filesystem gave them, never in versions 1 and 2).
-    pub identity: EntryIdentity,
-    /// When the entry was written, ns since the epoch on the coarse clock (before the
-    /// creation, for a pending one); 0 when unknown (versions 1 and 2).
-    pub recorded_ns: i64,
-}
-
-impl RecordEntry {
-    /// The device it was created on.
-    #[must_use]
-    pub fn dev(&self) -> u64 {
-        self.identity.dev
-    }
-
-    /// Its inode.
-    #[must_use]
-    pub fn ino(&self) -> u64 {
-        self.identity.ino
-    }
-}
-
-/// A record as a sweeper reads it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ParsedRecord {
-    /// The layout version.
-    pub version: u32,
-    /// The owner's process id.
-    pub pid: u32,
-    /// The owner's start time (see [`process_start_time`]); 0 when unknown.
-    pub start_time: u64,
-    /// The owner's start on the wall clock, ns since the epoch (see the module docs); 0 when
-    /// unknown (and in versions 1 and 2).
-    pub start_ns: i64,
-    /// Whether the owner locked the record with `flock`.
-    pub locked: bool,
-    /// The owner's pid namespace (see [`pid_namespace`]); 0 when unknown (and in version 1).
-    pub pid_ns: u64,
-    /// The boot the owner ran in (see [`boot_id`]); zeros when unknown (and in version 1).
-    pub boot_id: [u8; 16],
-    /// The owner's host (see [`machine_id`]); zeros when unknown (and in versions 1 and 2).
-    pub machine_id: [u8; 16],
-    /// Whether `machine_id` is a hash of the host name.
-    pub machine_id_from_hostname: bool,
-    /// The live and pending entries.
-    pub entries: Vec<RecordEntry>,
-    /// Whether the record ended in something unreadable (the entries before it are listed).
-    pub truncated: bool,
-}
-
-impl ParsedRecord {
-    /// Whether the record names a host, and it is not this one (see [`machine_id`]). Ids of
-    /// different sources (machine id, host name hash) are not compared: not known to differ.
-    #[must_use]
-    pub fn other_host(&self, ours: &([u8; 16], bool)) -> bool {
-        self.machine_id != [0; 16]
-            && ours.0 != [0; 16]
-            && self.machine_id_from_hostname == ours.1
-            && self.machine_id != ours.0
-    }
-}
-
-/// What a file in the registry turned out to be.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Parsed {
-    /// A record this code can read.
-    Record(ParsedRecord),
-    /// A record (the magic matches) of a layout version this code does not know.
-    UnknownVersion,
-    /// Longer than [`MAX_RECORD_LEN`]: damaged, or not ferrotemp's; not read.
-    TooLarge,
-    /// Not a record at all.
-    NotARecord,
-}
-
-/// Reads a registry file's bytes: a record, one of an unknown version, or not a record.
-#[must_use]
-pub fn classify(bytes: &[u8]) -> Parsed {
-    if bytes.get(..8) != Some(MAGIC.as_slice()) {
-        return Parsed::NotARecord;
-    }
-    match get_u32(bytes, H_VERSION) {
-        Some(version) if (OLDEST_VERSION..=VERSION).contains(&version) => {}
-        Some(_) => return Parsed::UnknownVersion,
-        None => return Parsed::NotARecord,
-    }
-    parse(bytes).map_or(Parsed::NotARecord, Parsed::Record)
-}
-
-/// Reads the record open as `file`, never holding more than [`MAX_RECORD_LEN`] bytes of it
-/// in memory: a longer file is [`Parsed::TooLarge`], left unread.
-///
-/// # Errors
-///
-/// The error of `fstat` or of reading.
-pub fn read_bounded(file: &File) -> io::Result<Parsed> {
-    use std::io::Read;
-    if file.metadata()?.len() > MAX_RECORD_LEN {
-        return Ok(Parsed::TooLarge);
-    }
-    let mut bytes = Vec::new();
-    // It may grow meanwhile: read no further than the cap, and one byte to tell.
-    let reader = file;
-    reader.take(MAX_RECORD_LEN + 1).read_to_end(&mut bytes)?;
-    if bytes.len() as u64 > MAX_RECORD_LEN {
-        return Ok(Parsed::TooLarge);
-    }
-    Ok(classify(&bytes))
-}
-
-/// Reads a record's bytes; `None` if it is not a record at all (wrong magic or version, or a
-/// header cut short). A header followed by a damaged entry list (or a region that is not
-/// there) yields the entries before the damage, marked `truncated`: the header alone still
-/// says whose record it is.
-#[must_use]
-pub fn parse(bytes: &[u8]) -> Option<ParsedRecord> {
-    let version = get_u32(bytes, H_VERSION)?;
-    if bytes.get(..8)? != MAGIC || !(OLDEST_VERSION..=VERSION).contains(&version) {
-        return None;
-    }
-    let flags = get_u32(bytes, H_FLAGS)?;
-    let pid = u32::try_from(get_u64(bytes, H_PID)?).ok()?;
-    let start_time = get_u64(bytes, H_START)?;
-    let active = get_u64(bytes, H_ACTIVE)?;
-    let (pid_ns, boot_id) = if version >= 2 {
-        let boot: [u8; 16] = bytes.get(H_BOOT..H_BOOT + 16)?.try_into().ok()?;
-        (get_u64(bytes, H_PIDNS)?, boot)
-    } else {
-        (0, [0; 16])
-    };
-    let (start_ns, machine_id) = if version >= 3 {
-        let machine: [u8; 16] = bytes.get(H_MACHINE..H_MACHINE + 16)?.try_into().ok()?;
-        (get_i64(bytes, H_START_NS)?, machine)
-    } else {
-        (0, [0; 16])
-    };
-    let mut record = ParsedRecord {
-        version,
-        pid,
-        start_time,
-        start_ns,
-        locked: flags & FLAG_LOCKED != 0,
-        pid_ns,
-        boot_id,
-        machine_id,
-        machine_id_from_hostname: version >= 3 && flags & FLAG_HOSTNAME_ID != 0,
-        entries: Vec::new(),
-        truncated: false,
-    };
-    let header_len = if version >= 3 {
-        HEADER_LEN
-    } else {
-        HEADER_LEN_V2
-    };
-    let region = to_usize(active)
-        .filter(|&active| active >= header_len)
-        .and_then(|active| {
-            let cap = to_usize(get_u64(bytes, active)?)?;
-            let len = to_usize(get_u64(bytes, active.checked_add(8)?)?)?;
-            Some((active.checked_add(REGION_HDR)?, cap, len))
-        });
-    let Some((data, cap, len)) = region else {
-        record.truncated = true;
-        return Some(record);
-    };
-    let end = match data.checked_add(len.min(cap)) {
-        Some(end) if end <= bytes.len() && len <= cap => end,
-        _ => {
-            record.truncated = true;
-            bytes.len()
-        }
-    };
-    let mut at = data;
-    while at < end {
-        let Some(entry) = parse_entry(&bytes[..end], at, version) else {
-            record.truncated = true;
-            break;
-        };
-        at += entry.0;
-        if let Some(entry) = entry.1 {
-            record.entries.push(entry);
-        }
-    }
-    Some(record)
-}
-
-/// One entry at `at`: its size, and the entry if it is live or pending.
-fn parse_entry(bytes: &[u8], at: usize, version: u32) -> Option<(usize, Option<RecordEntry>)> {
-    let path_len = get_u32(bytes, at)? as usize;
-    let size = entry_len_v(version, path_len);
-    let hdr = entry_hdr(version);
-    let path = bytes.get(at.checked_add(hdr)?..at.checked_add(hdr)?.checked_add(path_len)?)?;
-    if at.checked_add(size)? > bytes.len() {
-        return None;
-    }
-    let state = *bytes.get(at + E_STATE)?;
-    let kind = match *bytes.get(at + E_KIND)? {
-        b'f' => EntryKind::File,
-        b'd' => EntryKind::Dir,
-        _ => return None,
-    };
-    let state = match state {
-        LIVE => EntryState::Live,
-        PENDING if version >= 3 => EntryState::Pending,
-        DEAD => return Some((size, None)),
-        _ => return None,
-    };
-    let mut identity = EntryIdentity {
-        dev: get_u64(bytes, at + E_DEV)?,
-        ino: get_u64(bytes, at + E_INO)?,
-        btime_ns: None,
-        generation: None,
-    };
-    let mut recorded_ns = 0;
-    if version >= 3 {
-        let flags = *bytes.get(at + E_IDFLAGS)?;
-        if state == EntryState::Live {
-            if flags & ID_BTIME != 0 {
-                identity.btime_ns = Some(get_i64(bytes, at + E_BTIME)?);
-            }
-            if flags & ID_GENERATION != 0 {
-                identity.generation = Some(get_u32(bytes, at + E_GENERATION)?);
-            }
-        } else {
-            // A pending entry's identity fields are not committed: never read.
-            identity = EntryIdentity::default();
-        }
-        recorded_ns = get_i64(bytes, at + E_RECORDED)?;
-    }
-    let entry = RecordEntry {
-        path: PathBuf::from(std::ffi::OsStr::from_bytes(path)),
-        kind,
-        state,
-        identity,
-        recorded_ns,
-    };
-    Some((size, Some(entry)))
-}
-
 #[cfg(test)]
 mod tests {
+    use std::path::PathBuf;
+
+    use super::super::layout::{
+        classify, entry_len_v, parse, EntryState, Parsed, ParsedRecord, ENTRY_HDR_V2, E_DEV, E_INO,
+        HEADER_LEN_V2,
+    };
     use super::*;
 
     fn scratch(name: &str) -> (PathBuf, OwnedFd) {
@@ -1427,17 +855,6 @@ mod tests {
     }
 
     #[test]
-    fn a_record_past_the_cap_is_not_read() {
-        let (dir, _fd) = scratch("huge");
-        let path = dir.join("1-huge.rec");
-        let file = File::create(&path).unwrap();
-        file.set_len(MAX_RECORD_LEN + 1).unwrap();
-        assert_eq!(read_bounded(&file).unwrap(), Parsed::TooLarge);
-        drop(file);
-        std::fs::remove_dir_all(&dir).unwrap();
-    }
-
-    #[test]
     fn a_new_record_briefly_locked_by_someone_else_is_still_locked_by_its_creator() {
         let (dir, _fd) = scratch("newlock");
         let path = dir.join("1-x.new");
@@ -1459,22 +876,5 @@ mod tests {
         assert_eq!(err.raw_os_error(), Some(libc::EWOULDBLOCK));
         assert!(start.elapsed() < std::time::Duration::from_secs(1));
         std::fs::remove_dir_all(&dir).unwrap();
-    }
-
-    #[test]
-    fn this_process_identity_is_known_on_linux() {
-        if cfg!(target_os = "linux") && Path::new("/proc/self/ns/pid").exists() {
-            assert_ne!(pid_namespace(), 0);
-            assert_ne!(boot_id(), [0; 16]);
-            assert_eq!(boot_id(), boot_id());
-        }
-    }
-
-    #[test]
-    fn start_time_of_this_process_is_known() {
-        let start = process_start_time(std::process::id());
-        if cfg!(target_os = "linux") {
-            assert!(start.is_some_and(|t| t > 0));
-        }
     }
 }

@@ -9,63 +9,35 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use crate::create::Builder;
 use crate::env;
 
+// Platform code, one module per platform: `O_TMPFILE` on Linux, none elsewhere.
+#[cfg(target_os = "linux")]
+mod linux;
+#[cfg(not(target_os = "linux"))]
+mod other;
+
+#[cfg(target_os = "linux")]
+use linux as imp;
+#[cfg(not(target_os = "linux"))]
+use other as imp;
+
 /// Cleared once the kernel shows it does not know `O_TMPFILE` (it then reads the flag as
 /// `O_DIRECTORY` and opening fails with `EISDIR`), so later calls skip straight to the
 /// fallback. A filesystem that merely lacks support does not clear it.
 static O_TMPFILE_WORKS: AtomicBool = AtomicBool::new(cfg!(target_os = "linux"));
 
-/// The flags of the `O_TMPFILE` open, as the C `open` takes them: Python's `tempfile`'s, so
-/// `O_EXCL` (the file can never be linked into the filesystem) and `O_NOFOLLOW` (a `dir`
-/// that is a symlink fails with `ELOOP`, and the named fallback is used, as there).
-#[cfg(target_os = "linux")]
-const UNNAMED_FLAGS: rustix::fs::OFlags = rustix::fs::OFlags::TMPFILE
-    .union(rustix::fs::OFlags::RDWR)
-    .union(rustix::fs::OFlags::EXCL)
-    .union(rustix::fs::OFlags::NOFOLLOW)
-    .union(rustix::fs::OFlags::CLOEXEC);
-
 /// The flags [`open_unnamed`] passes to the C `open` (`O_TMPFILE | O_RDWR | O_EXCL |
 /// O_NOFOLLOW | O_CLOEXEC`), for audit hooks; `None` where there is no `O_TMPFILE`.
 #[must_use]
 pub fn unnamed_open_flags() -> Option<i32> {
-    #[cfg(target_os = "linux")]
-    {
-        #[allow(clippy::cast_possible_wrap)]
-        Some(UNNAMED_FLAGS.bits() as i32)
-    }
-    #[cfg(not(target_os = "linux"))]
-    {
-        None
-    }
+    imp::unnamed_open_flags()
 }
 
 /// Opens an unnamed file in `dir` with `O_TMPFILE`. `None` means this directory (or this
-/// kernel) cannot do it and the caller should fall back to [`create_and_unlink`].
-#[cfg(target_os = "linux")]
+/// kernel, or this platform) cannot do it and the caller should fall back to
+/// [`create_and_unlink`].
 #[must_use]
 pub fn open_unnamed(dir: &Path) -> Option<File> {
-    use rustix::fs::{Mode, CWD};
-    if !O_TMPFILE_WORKS.load(Ordering::Relaxed) {
-        return None;
-    }
-    match rustix::fs::openat(CWD, dir, UNNAMED_FLAGS, Mode::from_raw_mode(0o600)) {
-        Ok(fd) => Some(File::from(fd)),
-        Err(rustix::io::Errno::ISDIR) => {
-            O_TMPFILE_WORKS.store(false, Ordering::Relaxed);
-            None
-        }
-        // Any other failure (EOPNOTSUPP, ENOENT, EACCES…) is left to the fallback, which
-        // reports it with the standard module's error and file name.
-        Err(_) => None,
-    }
-}
-
-/// `O_TMPFILE` exists only on Linux: always `None` here.
-#[cfg(not(target_os = "linux"))]
-#[must_use]
-pub fn open_unnamed(_dir: &Path) -> Option<File> {
-    let _ = &O_TMPFILE_WORKS;
-    None
+    imp::open_unnamed(dir)
 }
 
 /// Whether this process has seen `O_TMPFILE` work or not yet fail for lack of kernel
@@ -79,16 +51,7 @@ pub fn o_tmpfile_enabled() -> bool {
 /// unnamed file can be created there.
 #[must_use]
 pub fn o_tmpfile_supported_in(dir: &Path) -> bool {
-    #[cfg(target_os = "linux")]
-    {
-        use rustix::fs::{Mode, CWD};
-        rustix::fs::openat(CWD, dir, UNNAMED_FLAGS, Mode::from_raw_mode(0o600)).is_ok()
-    }
-    #[cfg(not(target_os = "linux"))]
-    {
-        let _ = dir;
-        false
-    }
+    imp::o_tmpfile_supported_in(dir)
 }
 
 /// Creates an unnamed temporary file in `dir`, using `builder` for the fallback's name.

@@ -1,0 +1,485 @@
+//! The bounded-descriptor walker (see the module docs of [`super`]): one serial walker per
+//! thread, and the split of the root's entries between the calling thread and its helpers.
+
+use super::unix::{
+    changed_error, dir_fd, list, mount_point_error, open_dir, Entry, Fence, Sink, DIR_FLAGS,
+};
+use super::{RemoveFailure, RemoveOptions, RemoveStats, ANCHOR_STRIDE, MAX_ANCHORS, WINDOW};
+use crate::file_id::FileId;
+use rustix::fs::{self as rfs, AtFlags, Dir, Mode};
+use rustix::io::Errno;
+use std::collections::VecDeque;
+use std::ffi::{CStr, CString, OsStr};
+use std::io;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+struct Frame {
+    name: CString,
+    /// What the directory must still be when it is re-opened by name.
+    id: FileId,
+    dir: Option<Dir>,
+    /// Subdirectories (or maybe-directories) still to remove.
+    pending: Vec<CString>,
+    /// Whether an `EACCES` on unlink may still be answered with an `fchmod`.
+    may_fix: bool,
+}
+
+/// Removes subtrees of one base directory serially, holding a bounded number of
+/// descriptors (see the module documentation).
+struct Walker<'a> {
+    base: BorrowedFd<'a>,
+    base_path: &'a Path,
+    base_may_fix: bool,
+    stack: Vec<Frame>,
+    /// Indices of held anchors, ascending.
+    anchors: VecDeque<usize>,
+    sink: Sink<'a>,
+    fence: Fence,
+}
+
+/// The descriptor of the parent of frame `depth` (`base` for depth 0), which must be open.
+fn parent_fd<'f>(
+    base: BorrowedFd<'f>,
+    stack: &'f [Frame],
+    depth: usize,
+) -> io::Result<BorrowedFd<'f>> {
+    if depth == 0 {
+        return Ok(base);
+    }
+    match &stack[depth - 1].dir {
+        Some(dir) => dir_fd(dir),
+        None => Err(io::Error::other("internal: parent directory not open")),
+    }
+}
+
+fn path_of(base: &Path, stack: &[Frame], depth: usize, name: Option<&CStr>) -> PathBuf {
+    let mut path = base.to_path_buf();
+    for frame in &stack[..depth] {
+        path.push(OsStr::from_bytes(frame.name.to_bytes()));
+    }
+    if let Some(name) = name {
+        path.push(OsStr::from_bytes(name.to_bytes()));
+    }
+    path
+}
+
+impl<'a> Walker<'a> {
+    fn new(
+        base: BorrowedFd<'a>,
+        base_path: &'a Path,
+        fence: Fence,
+        stop: &'a AtomicBool,
+        continue_on_error: bool,
+        deadline: Option<std::time::Instant>,
+    ) -> Self {
+        Self {
+            base,
+            base_path,
+            fence,
+            base_may_fix: true,
+            stack: Vec::new(),
+            anchors: VecDeque::new(),
+            sink: Sink {
+                failures: Vec::new(),
+                stats: RemoveStats::default(),
+                stop,
+                continue_on_error,
+                deadline,
+            },
+        }
+    }
+
+    /// Removes the entry `name` of the base directory, whatever it is now.
+    fn remove_entry(&mut self, name: &CStr, maybe_dir: bool) {
+        if maybe_dir {
+            self.remove_subtree(name.to_owned());
+            return;
+        }
+        let mut may_fix = self.base_may_fix;
+        let result = self
+            .sink
+            .unlink_at(self.base, name, AtFlags::empty(), &mut may_fix);
+        self.base_may_fix = may_fix;
+        match result {
+            Ok(()) => self.sink.stats.files += 1,
+            Err(Errno::NOENT) => {}
+            // Listed as a non-directory but a directory now: remove it as one.
+            Err(Errno::ISDIR) => self.remove_subtree(name.to_owned()),
+            Err(err) => {
+                let path = path_of(self.base_path, &[], 0, Some(name));
+                self.sink.fail(path, err.into());
+            }
+        }
+    }
+
+    fn remove_subtree(&mut self, name: CString) {
+        self.enter(name);
+        while let Some(top) = self.stack.len().checked_sub(1) {
+            if self.sink.stopped() {
+                self.stack.clear();
+                self.anchors.clear();
+                return;
+            }
+            if let Some(child) = self.stack[top].pending.pop() {
+                if self.ensure_open(top) {
+                    self.enter(child);
+                }
+            } else {
+                self.leave();
+            }
+        }
+    }
+
+    /// Opens `name` (a child of the top frame, or of the base) and pushes it, unlinking
+    /// its non-directories; a `name` that is no longer a directory is unlinked instead.
+    fn enter(&mut self, name: CString) {
+        let depth = self.stack.len();
+        let opened = match parent_fd(self.base, &self.stack, depth) {
+            Ok(parent) => open_dir(&mut self.sink, parent, &name).map_err(io::Error::from),
+            Err(err) => Err(err),
+        };
+        let fd = match opened {
+            Ok(fd) => fd,
+            Err(err) => {
+                match rustix::io::Errno::from_io_error(&err) {
+                    Some(Errno::NOENT) => {}
+                    // Not a directory (any more): a symlink, or a file swapped in. Unlink
+                    // the entry itself; O_NOFOLLOW guaranteed nothing was followed.
+                    Some(Errno::NOTDIR | Errno::LOOP) => self.unlink_non_dir(depth, &name),
+                    _ => {
+                        let path = path_of(self.base_path, &self.stack, depth, Some(&name));
+                        self.sink.fail(path, err);
+                    }
+                }
+                return;
+            }
+        };
+        let path_here = |w: &Self| path_of(w.base_path, &w.stack, depth, Some(&name));
+        let st = match rfs::fstat(&fd) {
+            Ok(st) => st,
+            Err(err) => {
+                let path = path_here(self);
+                self.sink.fail(path, err.into());
+                return;
+            }
+        };
+        if self.fence.crossed_by(fd.as_fd(), &st) {
+            let path = path_here(self);
+            self.sink.fail(path, mount_point_error());
+            return;
+        }
+        let mut may_fix = true;
+        match self.sink.make_owner_rwx(fd.as_fd(), Some(&st)) {
+            Ok(changed) => may_fix = !changed,
+            Err(err) => {
+                let path = path_here(self);
+                self.sink.fail(path, err);
+            }
+        }
+        let mut dir = match Dir::new(fd) {
+            Ok(dir) => dir,
+            Err(err) => {
+                let path = path_here(self);
+                self.sink.fail(path, err.into());
+                return;
+            }
+        };
+        let (entries, read_error) = list(&mut dir);
+        if let Some(err) = read_error {
+            let path = path_here(self);
+            self.sink.fail(path, err);
+        }
+        self.stack.push(Frame {
+            name,
+            id: FileId::from_stat(&st),
+            dir: Some(dir),
+            pending: Vec::new(),
+            may_fix,
+        });
+        self.release_beyond_window();
+        for entry in entries {
+            if self.sink.stopped() {
+                return;
+            }
+            if entry.maybe_dir {
+                self.stack[depth].pending.push(entry.name);
+            } else {
+                self.unlink_in_top(entry.name);
+            }
+        }
+    }
+
+    /// Unlinks the non-directory `name` in the top frame; a directory found there instead
+    /// is queued for removal.
+    fn unlink_in_top(&mut self, name: CString) {
+        let depth = self.stack.len() - 1;
+        let Self { stack, sink, .. } = &mut *self;
+        let frame = &mut stack[depth];
+        let result = match frame.dir.as_ref().map(dir_fd) {
+            Some(Ok(fd)) => sink.unlink_at(fd, &name, AtFlags::empty(), &mut frame.may_fix),
+            _ => Err(Errno::BADF),
+        };
+        match result {
+            Ok(()) => sink.stats.files += 1,
+            Err(Errno::NOENT) => {}
+            Err(Errno::ISDIR) => frame.pending.push(name),
+            Err(err) => {
+                let path = path_of(self.base_path, &self.stack, depth + 1, Some(&name));
+                self.sink.fail(path, err.into());
+            }
+        }
+    }
+
+    /// Unlinks `name`, a non-directory child of frame `depth - 1` (or of the base).
+    fn unlink_non_dir(&mut self, depth: usize, name: &CStr) {
+        let result = if depth == 0 {
+            let mut may_fix = self.base_may_fix;
+            let result = self
+                .sink
+                .unlink_at(self.base, name, AtFlags::empty(), &mut may_fix);
+            self.base_may_fix = may_fix;
+            result
+        } else {
+            let Self { stack, sink, .. } = &mut *self;
+            let frame = &mut stack[depth - 1];
+            match frame.dir.as_ref().map(dir_fd) {
+                Some(Ok(fd)) => sink.unlink_at(fd, name, AtFlags::empty(), &mut frame.may_fix),
+                _ => Err(Errno::BADF),
+            }
+        };
+        match result {
+            Ok(()) => self.sink.stats.files += 1,
+            Err(Errno::NOENT) => {}
+            Err(err) => {
+                let path = path_of(self.base_path, &self.stack, depth, Some(name));
+                self.sink.fail(path, err.into());
+            }
+        }
+    }
+
+    /// Closes the descriptor of the level that just left the window, unless it is an
+    /// anchor; closes the shallowest anchor when there are too many.
+    fn release_beyond_window(&mut self) {
+        let Some(old) = self.stack.len().checked_sub(WINDOW + 1) else {
+            return;
+        };
+        if old % ANCHOR_STRIDE == 0 && self.stack[old].dir.is_some() {
+            if self.anchors.back() != Some(&old) {
+                self.push_anchor(old);
+            }
+        } else {
+            self.stack[old].dir = None;
+        }
+    }
+
+    fn push_anchor(&mut self, index: usize) {
+        self.anchors.push_back(index);
+        if self.anchors.len() > MAX_ANCHORS {
+            if let Some(evicted) = self.anchors.pop_front() {
+                self.stack[evicted].dir = None;
+            }
+        }
+    }
+
+    /// Makes sure frame `top` (the top of the stack) has an open descriptor, re-opening
+    /// it from the nearest held ancestor by name, each level checked against its recorded
+    /// identity. On failure the unreachable frames are abandoned (reported) and `false`
+    /// is returned.
+    fn ensure_open(&mut self, top: usize) -> bool {
+        if self.stack[top].dir.is_some() {
+            return true;
+        }
+        let mut first = top;
+        while first > 0 && self.stack[first - 1].dir.is_none() {
+            first -= 1;
+        }
+        let mut carry: Option<OwnedFd> = None;
+        for j in first..=top {
+            let opened = {
+                let (below, _) = self.stack.split_at(j);
+                let parent = match &carry {
+                    Some(fd) => Ok(fd.as_fd()),
+                    None if j == 0 => Ok(self.base),
+                    None => match below[j - 1].dir.as_ref() {
+                        Some(dir) => dir_fd(dir),
+                        None => Err(io::Error::other("internal: ancestor not open")),
+                    },
+                };
+                parent.and_then(|parent| {
+                    let fd = rfs::openat(
+                        parent,
+                        self.stack[j].name.as_c_str(),
+                        DIR_FLAGS,
+                        Mode::empty(),
+                    )?;
+                    if FileId::from_stat(&rfs::fstat(&fd)?) == self.stack[j].id {
+                        Ok(fd)
+                    } else {
+                        Err(changed_error())
+                    }
+                })
+            };
+            let fd = match opened {
+                Ok(fd) => fd,
+                Err(err) => {
+                    let path = path_of(self.base_path, &self.stack, j + 1, None);
+                    self.sink.fail(path, err);
+                    self.stack.truncate(j);
+                    while self.anchors.back().is_some_and(|&a| a >= j) {
+                        self.anchors.pop_back();
+                    }
+                    return false;
+                }
+            };
+            let in_window = j + WINDOW > top;
+            let anchor = !in_window && j % ANCHOR_STRIDE == 0;
+            if in_window || anchor {
+                match Dir::new(fd) {
+                    Ok(dir) => self.stack[j].dir = Some(dir),
+                    Err(err) => {
+                        let path = path_of(self.base_path, &self.stack, j + 1, None);
+                        self.sink.fail(path, err.into());
+                        self.stack.truncate(j);
+                        return false;
+                    }
+                }
+                carry = None;
+                if anchor {
+                    self.push_anchor(j);
+                }
+            } else {
+                carry = Some(fd);
+            }
+        }
+        true
+    }
+
+    /// Removes the (empty) top frame's directory from its parent.
+    fn leave(&mut self) {
+        let Some(frame) = self.stack.pop() else {
+            return;
+        };
+        let depth = self.stack.len();
+        if self.anchors.back() == Some(&depth) {
+            self.anchors.pop_back();
+        }
+        drop(frame.dir);
+        if depth > 0 && !self.ensure_open(depth - 1) {
+            return;
+        }
+        let result = if depth == 0 {
+            let mut may_fix = self.base_may_fix;
+            let result =
+                self.sink
+                    .unlink_at(self.base, &frame.name, AtFlags::REMOVEDIR, &mut may_fix);
+            self.base_may_fix = may_fix;
+            result
+        } else {
+            let Self { stack, sink, .. } = &mut *self;
+            let parent = &mut stack[depth - 1];
+            match parent.dir.as_ref().map(dir_fd) {
+                Some(Ok(fd)) => {
+                    sink.unlink_at(fd, &frame.name, AtFlags::REMOVEDIR, &mut parent.may_fix)
+                }
+                _ => Err(Errno::BADF),
+            }
+        };
+        match result {
+            Ok(()) => self.sink.stats.dirs += 1,
+            Err(Errno::NOENT) => {}
+            Err(err) => {
+                let path = path_of(self.base_path, &self.stack, depth, Some(&frame.name));
+                self.sink.fail(path, err.into());
+            }
+        }
+    }
+}
+
+/// Entries removed by the calling thread before helper threads are worth their start-up
+/// cost (tens of microseconds each, more than a small tree takes to remove).
+const PARALLEL_AFTER: u64 = 64;
+
+/// Removes the root's `entries` (subdirectories first), on the calling thread and, once
+/// it has removed [`PARALLEL_AFTER`] entries with at least two subdirectories still
+/// unclaimed, on up to [`RemoveOptions::threads`]` - 1` helpers. Each walker claims the next entry through
+/// a shared counter, so every entry is removed by exactly one of them.
+pub(super) fn remove_entries(
+    root: BorrowedFd<'_>,
+    fence: Fence,
+    path: &Path,
+    entries: &[Entry],
+    subdirs: usize,
+    stop: &AtomicBool,
+    options: &RemoveOptions,
+) -> Vec<(Vec<RemoveFailure>, RemoveStats)> {
+    let next = AtomicUsize::new(0);
+    let claim = || entries.get(next.fetch_add(1, Ordering::Relaxed));
+    let helper = || {
+        let mut walker = Walker::new(
+            root,
+            path,
+            fence,
+            stop,
+            options.continue_on_error,
+            options.deadline,
+        );
+        while let Some(entry) = claim().filter(|_| !walker.sink.stopped()) {
+            walker.remove_entry(&entry.name, entry.maybe_dir);
+        }
+        (walker.sink.failures, walker.sink.stats)
+    };
+    std::thread::scope(|scope| {
+        let mut walker = Walker::new(
+            root,
+            path,
+            fence,
+            stop,
+            options.continue_on_error,
+            options.deadline,
+        );
+        let mut handles = Vec::new();
+        let mut may_spawn = true;
+        while let Some(entry) = claim().filter(|_| !walker.sink.stopped()) {
+            walker.remove_entry(&entry.name, entry.maybe_dir);
+            let done = walker.sink.stats.files + walker.sink.stats.dirs;
+            let unclaimed_dirs = subdirs.saturating_sub(next.load(Ordering::Relaxed));
+            if may_spawn && done >= PARALLEL_AFTER && unclaimed_dirs >= 2 {
+                may_spawn = false;
+                let threads = options.thread_count();
+                // Too few threads is no failure: the calling thread does the rest.
+                handles.extend(
+                    (1..threads.min(unclaimed_dirs + 1)).filter_map(|_| {
+                        std::thread::Builder::new().spawn_scoped(scope, helper).ok()
+                    }),
+                );
+            }
+        }
+        let mut results = vec![(walker.sink.failures, walker.sink.stats)];
+        for handle in handles {
+            results.push(handle.join().unwrap_or_else(|_| {
+                let error = io::Error::other("a removal thread panicked");
+                let path = path.to_path_buf();
+                (vec![RemoveFailure { path, error }], RemoveStats::default())
+            }));
+        }
+        results
+    })
+}
+
+impl RemoveOptions {
+    /// The threads a removal may use (see [`RemoveOptions::threads`]).
+    fn thread_count(&self) -> usize {
+        // available_parallelism reads cgroup files on Linux, costing more than removing a
+        // small tree; the answer is taken once per process.
+        static AVAILABLE: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+        if self.threads != 0 {
+            return self.threads;
+        }
+        *AVAILABLE.get_or_init(|| {
+            std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+        })
+    }
+}
