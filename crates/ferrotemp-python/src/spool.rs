@@ -214,6 +214,18 @@ impl MemorySpoolPy {
         self.with_open(py, |spool| write(spool, &owned))
     }
 
+    /// `read` and `read1`, which are the same in memory; `name` is the moved data's method.
+    fn read_up_to<'py>(
+        &self,
+        py: Python<'py>,
+        name: &str,
+        size: Option<i64>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        self.on_open(py, name, (size,), |buf| {
+            Ok(PyBytes::new(py, buf.read_up_to(limit(size))))
+        })
+    }
+
     fn read_into<'py>(
         &self,
         py: Python<'py>,
@@ -323,16 +335,12 @@ impl MemorySpoolPy {
 
     #[pyo3(signature = (size = None, /))]
     fn read<'py>(&self, py: Python<'py>, size: Option<i64>) -> PyResult<Bound<'py, PyAny>> {
-        self.on_open(py, "read", (size,), |buf| {
-            Ok(PyBytes::new(py, buf.read_up_to(limit(size))))
-        })
+        self.read_up_to(py, "read", size)
     }
 
     #[pyo3(signature = (size = None, /))]
     fn read1<'py>(&self, py: Python<'py>, size: Option<i64>) -> PyResult<Bound<'py, PyAny>> {
-        self.on_open(py, "read1", (size,), |buf| {
-            Ok(PyBytes::new(py, buf.read_up_to(limit(size))))
-        })
+        self.read_up_to(py, "read1", size)
     }
 
     #[pyo3(signature = (size = None, /))]
