@@ -160,7 +160,7 @@ impl SpooledTempFile {
     /// # Errors
     ///
     /// The error of the rollover or of `ftruncate`; in memory, `OutOfMemory` if the data
-    /// cannot grow, or `InvalidInput` past `i64::MAX`.
+    /// cannot grow to `size`.
     pub fn set_len(&mut self, size: u64) -> io::Result<()> {
         if self.passes_max_size(size) {
             self.roll()?;
@@ -175,7 +175,8 @@ impl SpooledTempFile {
     ///
     /// # Errors
     ///
-    /// As [`roll`](Self::roll).
+    /// As [`roll`](Self::roll); the spool and its data are gone then (call `roll` first to
+    /// keep them on failure).
     pub fn into_file(self) -> io::Result<File> {
         match self.storage {
             Storage::Memory(buf) => file_holding(self.dir.as_deref(), &buf),
