@@ -10,6 +10,7 @@ use std::io::Write;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
+use ferrotemp::spool::SpoolBuffer;
 use ferrotemp::SpooledTempFile;
 
 struct Counting;
@@ -53,20 +54,15 @@ static ALLOCATOR: Counting = Counting;
 const MAX_SIZE: usize = 8 << 20;
 const CHUNK: usize = 64 << 10;
 const SLACK: usize = 64 << 10;
+const TOTAL: usize = 64 << 20;
 
-/// Writes 64 MiB in 64 KiB chunks through `write` and returns the peak heap growth.
-fn peak_while_writing(write: impl Fn(&mut SpooledTempFile, &[u8])) -> usize {
-    let chunk = vec![b'x'; CHUNK];
-    let mut spool = SpooledTempFile::new(i64::try_from(MAX_SIZE).unwrap());
+/// Measures the peak heap growth of `run` above what is allocated when it starts.
+fn peak_of(run: impl FnOnce()) -> usize {
     // Discovering the default directory allocates once per process; keep it out of the count.
     ferrotemp::default_tempdir().unwrap();
     let base = CURRENT.load(Ordering::SeqCst);
     PEAK.store(base, Ordering::SeqCst);
-    for _ in 0..(64 << 20) / CHUNK {
-        write(&mut spool, &chunk);
-    }
-    assert!(spool.is_rolled());
-    assert_eq!(spool.len().unwrap(), 64 << 20);
+    run();
     PEAK.load(Ordering::SeqCst) - base
 }
 
@@ -74,7 +70,7 @@ fn peak_while_writing(write: impl Fn(&mut SpooledTempFile, &[u8])) -> usize {
 fn test_rollover_allocates_at_most_64_kib_and_frees_the_buffer() {
     let _serial = SERIAL.lock().unwrap();
     ferrotemp::default_tempdir().unwrap();
-    let mut spool = SpooledTempFile::new(0);
+    let mut spool = SpooledTempFile::new(usize::MAX);
     spool.write_all(&vec![b'y'; MAX_SIZE]).unwrap();
     let before = CURRENT.load(Ordering::SeqCst);
     PEAK.store(before, Ordering::SeqCst);
@@ -92,19 +88,42 @@ fn test_rollover_allocates_at_most_64_kib_and_frees_the_buffer() {
 #[test]
 fn test_rollover_peak_stays_within_max_size() {
     let _serial = SERIAL.lock().unwrap();
-    let peak = peak_while_writing(|spool, chunk| spool.write_all(chunk).unwrap());
+    let chunk = vec![b'x'; CHUNK];
+    let mut spool = SpooledTempFile::new(MAX_SIZE);
+    let peak = peak_of(|| {
+        for _ in 0..TOTAL / CHUNK {
+            spool.write_all(&chunk).unwrap();
+        }
+    });
+    assert!(spool.is_rolled());
+    assert_eq!(spool.len().unwrap(), TOTAL as u64);
     assert!(peak <= MAX_SIZE + SLACK, "peak {peak} bytes");
 }
 
 #[test]
-fn test_rollover_peak_after_unchecked_write_stays_within_buffer_plus_slack() {
+fn test_buffer_spilled_after_the_crossing_write_stays_within_buffer_plus_slack() {
     let _serial = SERIAL.lock().unwrap();
-    // The Python layer writes first and rolls afterwards, so the crossing chunk is buffered.
-    let peak = peak_while_writing(|spool, chunk| {
-        spool.write_unchecked(chunk).unwrap();
-        if spool.exceeds_max_size() {
-            spool.roll().unwrap();
+    // The Python class's protocol: the buffer takes the crossing write, then spills to a
+    // file and is dropped, so the crossing chunk is buffered once.
+    let chunk = vec![b'x'; CHUNK];
+    let mut file = None;
+    let peak = peak_of(|| {
+        let mut buffer = Some(SpoolBuffer::with_growth_limit(MAX_SIZE));
+        for _ in 0..TOTAL / CHUNK {
+            if let Some(buf) = &mut buffer {
+                buf.write_bytes(&chunk).unwrap();
+                if buf.position() > MAX_SIZE as u64 {
+                    let mut spilled = ferrotemp::tempfile().unwrap();
+                    buf.spill(&mut spilled).unwrap();
+                    buffer = None;
+                    file = Some(spilled);
+                }
+            } else if let Some(spilled) = &mut file {
+                spilled.write_all(&chunk).unwrap();
+            }
         }
     });
+    let file = file.expect("rolled over");
+    assert_eq!(file.metadata().unwrap().len(), TOTAL as u64);
     assert!(peak <= MAX_SIZE + CHUNK + SLACK, "peak {peak} bytes");
 }

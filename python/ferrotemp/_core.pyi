@@ -251,14 +251,18 @@ class MemorySpool:
     ``move_to`` every method passes the call on to the file the data moved to.
     """
 
-    def __new__(cls, max_size: int, owner: Optional[weakref.ref[Any]] = None) -> MemorySpool: ...
+    def __new__(
+        cls, roll_above: Optional[int], owner: Optional[weakref.ref[Any]] = None
+    ) -> MemorySpool:
+        """``roll_above``: the position past which ``write_checked`` calls
+        ``owner().rollover()`` (``None``: never); the owner's rule decides it."""
+
     def write(self, data: Any, /) -> int:
         """``BytesIO.write``, without the rollover check."""
 
     def write_checked(self, data: Any, /) -> int:
-        """``write``, then ``owner().rollover()`` if the position is past ``max_size``."""
+        """``write``, then ``owner().rollover()`` if the position is past ``roll_above``."""
 
-    def exceeds_max_size(self) -> bool: ...
     def read(self, size: Optional[int] = None, /) -> bytes: ...
     def read1(self, size: Optional[int] = None, /) -> bytes: ...
     def readline(self, size: Optional[int] = None, /) -> bytes: ...

@@ -63,6 +63,14 @@ def _text_encoding(encoding: Optional[str]) -> Optional[str]:
     return encoding  # Python 3.9 knows no "locale" encoding; None means the same there.
 
 
+def _roll_above(max_size: Any) -> Any:
+    """The standard module's rollover rule for writes, written once for the Python class:
+    a write that leaves the position past the value returned rolls over; ``None`` (a false
+    ``max_size``, such as 0): writes never do. ``_check`` applies it, and the native buffer's
+    ``write_checked`` is handed its value for an ``int`` ``max_size``."""
+    return max_size if max_size else None
+
+
 if _os.name == "nt":
     import msvcrt as _msvcrt
 
@@ -156,10 +164,11 @@ class SpooledTemporaryFile(_io.IOBase, _GenericBase[AnyStr]):
         *,
         errors: Optional[str] = None,
     ) -> None:
-        # The native buffer checks the threshold itself only for a plain int; any other
-        # max_size (the standard module accepts whatever compares) goes through _check.
+        # The native buffer compares positions itself only for a plain int max_size; any
+        # other (the standard module accepts whatever compares) goes through _check.
         native_limit = type(max_size) is int and -(2**63) <= max_size < 2**63
-        buffer = _core.MemorySpool(max_size if native_limit else 0, _weakref_ref(self))
+        roll_above = _roll_above(max_size) if native_limit else None
+        buffer = _core.MemorySpool(roll_above, _weakref_ref(self))
         # The fast write: one native call that writes, checks, and calls self.rollover()
         # (through the instance) when crossing. Only the buffer's bound method is kept, never
         # a reference to self, so there is no cycle; rollover() and a change of _max_size
@@ -204,8 +213,8 @@ class SpooledTemporaryFile(_io.IOBase, _GenericBase[AnyStr]):
     def _check(self, file: Any) -> None:
         if self._rolled:
             return
-        max_size = self._max_size
-        if max_size and file.tell() > max_size:
+        roll_above = _roll_above(self._max_size)
+        if roll_above is not None and file.tell() > roll_above:
             self.rollover()
 
     def rollover(self) -> None:
@@ -348,26 +357,25 @@ class SpooledTemporaryFile(_io.IOBase, _GenericBase[AnyStr]):
     def tell(self) -> int:
         return self._file.tell()  # type: ignore[no-any-return]
 
+    def _truncate(self, size: Optional[int]) -> int:
+        # The standard module's rule for truncate (not _check's: max_size 0 counts here).
+        if size is None:
+            return self._file.truncate()  # type: ignore[no-any-return]
+        if size > self._max_size:
+            self.rollover()
+        return self._file.truncate(size)  # type: ignore[no-any-return]
+
     # `sys`, not `_sys`: type checkers read only `sys.version_info` conditions.
     if sys.version_info >= (3, 11):
 
         def truncate(self, size: Optional[int] = None) -> int:
-            if size is None:
-                return self._file.truncate()  # type: ignore[no-any-return]
-            if size > self._max_size:
-                self.rollover()
-            return self._file.truncate(size)  # type: ignore[no-any-return]
+            return self._truncate(size)
 
     else:
         # The running interpreter's return value: before 3.11 the standard module's
         # truncate returns None.
         def truncate(self, size: Optional[int] = None) -> None:  # type: ignore[override]
-            if size is None:
-                self._file.truncate()
-            else:
-                if size > self._max_size:
-                    self.rollover()
-                self._file.truncate(size)
+            self._truncate(size)
 
     def writable(self) -> bool:
         return self._file.writable()  # type: ignore[no-any-return]

@@ -294,6 +294,34 @@ def test_changing_max_size_is_heard() -> None:
         assert f._rolled
 
 
+def test_a_subclass_check_sees_every_write_and_decides_alone() -> None:
+    # _check is the write rule's one decision point: overriding it turns the native
+    # threshold off, so the override is consulted after each write, as in the standard module
+    # (and after each item of writelines, gh-127371).
+    def checks_and_rolled(module: Any, never: bool) -> Tuple[int, bool]:
+        class Counting(module.SpooledTemporaryFile):  # type: ignore[misc]
+            checks = 0
+
+            def _check(self, file: Any) -> None:
+                self.checks += 1
+                if not never:
+                    super()._check(file)
+
+        with Counting(max_size=4) as f:
+            f.write(b"abc")
+            f.write(b"de")
+            seen = f.checks, f._rolled
+            if module is ferrotemp:
+                f.writelines([b"f", b"g"])
+                assert f.checks == seen[0] + 2
+            return seen
+
+    for never in (False, True):
+        assert checks_and_rolled(ferrotemp, never) == checks_and_rolled(tempfile, never)
+    assert checks_and_rolled(ferrotemp, True) == (2, False)
+    assert checks_and_rolled(ferrotemp, False) == (2, True)
+
+
 def test_class_getitem_is_a_generic_alias() -> None:
     alias = ferrotemp.SpooledTemporaryFile[bytes]
     assert isinstance(alias, types.GenericAlias)
@@ -503,6 +531,29 @@ def test_bad_whence_on_a_temporary_object_is_reported_as_such() -> None:
             with pytest.raises(ValueError, match="whence"):
                 seek_on_a_temporary(module)
             gc.collect()
+
+
+def test_in_memory_refusals_raise_what_bytesio_raises() -> None:
+    # The native buffer maps each refusal by its kind, never by its message: class and text
+    # are BytesIO's (the standard module's buffer).
+    def refusals(f: Any) -> List[Tuple[str, str]]:
+        calls: List[Callable[[], Any]] = [
+            lambda: f.seek(-1),
+            lambda: f.seek(0, 3),
+            lambda: f.seek(-5, 7),
+            lambda: (f.seek(sys.maxsize), f.seek(1, 1)),
+            lambda: f.truncate(-1),
+        ]
+        raised = []
+        for call in calls:
+            with pytest.raises(Exception) as info:  # noqa: PT011 - the class is compared
+                call()
+            raised.append((type(info.value).__name__, str(info.value)))
+        return raised
+
+    with ferrotemp.SpooledTemporaryFile(max_size=100) as f:
+        assert refusals(f) == refusals(io.BytesIO())
+        assert not f._rolled
 
 
 def open_fds() -> List[str]:

@@ -1,8 +1,10 @@
 //! `MemorySpool`: the in-memory phase of Python's `SpooledTemporaryFile`, an `io.BytesIO`
-//! over the core's [`SpooledTempFile`] that can hand its data to an unnamed file.
+//! over the core's [`SpoolBuffer`] that can hand its data to an unnamed file.
 //!
 //! The Python class owns the rollover decision (a subclass may override `rollover()`), so
-//! nothing here rolls over by itself: `write_checked` only asks the owner to roll.
+//! nothing here rolls over by itself, and nothing here knows the rule: the class hands
+//! `write_checked` the position past which a write asks the owner to roll (its `_check`'s
+//! threshold), and this buffer only compares.
 //!
 //! Threads and interrupts. The move to disk ([`MemorySpoolPy::move_to`]) is one native call
 //! that copies the data (GIL released), positions the new file and switches the owner's
@@ -16,7 +18,7 @@
 //! here deadlocks (save Python code run by the switch itself, a subclass's `__setattr__`,
 //! that would use the file it is switching).
 
-use std::io::{self, Seek, SeekFrom, Write};
+use std::io;
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 
 use pyo3::exceptions::{PyMemoryError, PyOverflowError, PyTypeError, PyValueError};
@@ -26,10 +28,10 @@ use pyo3::types::{PyByteArray, PyBytes, PyList, PySlice};
 use pyo3::IntoPyObjectExt;
 
 use super::convert::to_pyerr;
-use ferrotemp::spool::SpooledTempFile;
+use ferrotemp::spool::{BufferError, SpoolBuffer};
 
 enum Slot {
-    Open(SpooledTempFile),
+    Open(SpoolBuffer),
     /// The data is being written to the rollover file with the GIL released; calls wait.
     Moving,
     /// The data lives in the owner's rollover file now: calls are passed on to it.
@@ -45,7 +47,7 @@ struct MovedTo {
     text: Option<Py<PyAny>>,
 }
 
-/// A `BytesIO` whose bytes live in Rust, with the standard module's rollover threshold.
+/// A `BytesIO` whose bytes live in Rust, with a threshold for `write_checked`.
 #[pyclass(frozen, module = "ferrotemp._core", name = "MemorySpool")]
 pub(crate) struct MemorySpoolPy {
     slot: Mutex<Slot>,
@@ -54,6 +56,9 @@ pub(crate) struct MemorySpoolPy {
     /// A weak reference to the `SpooledTemporaryFile` whose `rollover()` `write_checked`
     /// calls; a weak one, so that the spool and its buffer form no cycle.
     owner: Option<Py<PyAny>>,
+    /// `write_checked` calls the owner's `rollover()` once the position is past this;
+    /// `None`: never.
+    roll_above: Option<i64>,
 }
 
 /// What a call found: done on the buffer in memory, or to be passed on to the moved data.
@@ -66,15 +71,12 @@ fn closed_error() -> PyErr {
     PyValueError::new_err("I/O operation on closed file.")
 }
 
-/// In-memory errors carry `io.BytesIO`'s messages; the class follows `BytesIO` too.
-fn memory_error(py: Python<'_>, err: &io::Error) -> PyErr {
-    match err.kind() {
-        io::ErrorKind::InvalidInput if err.to_string() == "new position too large" => {
-            PyOverflowError::new_err(err.to_string())
-        }
-        io::ErrorKind::InvalidInput => PyValueError::new_err(err.to_string()),
-        io::ErrorKind::OutOfMemory => PyMemoryError::new_err(err.to_string()),
-        _ => to_pyerr(py, err, false),
+/// The exception `io.BytesIO` raises for the same refusal, with its message.
+fn buffer_error(err: BufferError) -> PyErr {
+    match err {
+        BufferError::TooLarge => PyMemoryError::new_err(err.to_string()),
+        BufferError::PositionTooLarge => PyOverflowError::new_err(err.to_string()),
+        _ => PyValueError::new_err(err.to_string()),
     }
 }
 
@@ -139,7 +141,7 @@ impl MemorySpoolPy {
     fn with_open<R>(
         &self,
         py: Python<'_>,
-        f: impl FnOnce(&mut SpooledTempFile) -> PyResult<R>,
+        f: impl FnOnce(&mut SpoolBuffer) -> PyResult<R>,
     ) -> PyResult<Found<R>> {
         match &mut *self.lock_settled(py) {
             Slot::Open(spool) => f(spool).map(Found::Here),
@@ -158,7 +160,7 @@ impl MemorySpoolPy {
         py: Python<'py>,
         name: &str,
         args: impl pyo3::call::PyCallArgs<'py>,
-        f: impl FnOnce(&mut SpooledTempFile) -> PyResult<R>,
+        f: impl FnOnce(&mut SpoolBuffer) -> PyResult<R>,
     ) -> PyResult<Bound<'py, PyAny>> {
         match self.with_open(py, f)? {
             Found::Here(value) => value.into_bound_py_any(py),
@@ -171,13 +173,14 @@ impl MemorySpoolPy {
     }
 
     /// Writes any bytes-like object, as `BytesIO.write`; returns the count and whether the
-    /// position is now past `max_size`.
+    /// position is now past `roll_above`.
     fn write_any(&self, py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<Found<(usize, bool)>> {
-        let write = |spool: &mut SpooledTempFile, bytes: &[u8]| {
-            let n = spool
-                .write_unchecked(bytes)
-                .map_err(|e| memory_error(py, &e))?;
-            Ok((n, spool.exceeds_max_size()))
+        let write = |buf: &mut SpoolBuffer, bytes: &[u8]| {
+            let n = buf.write_bytes(bytes).map_err(buffer_error)?;
+            let past = self
+                .roll_above
+                .is_some_and(|limit| i128::from(buf.position()) > i128::from(limit));
+            Ok((n, past))
         };
         if let Ok(bytes) = data.cast::<PyBytes>() {
             return self.with_open(py, |spool| write(spool, bytes.as_bytes()));
@@ -211,6 +214,18 @@ impl MemorySpoolPy {
         self.with_open(py, |spool| write(spool, &owned))
     }
 
+    /// `read` and `read1`, which are the same in memory; `name` is the moved data's method.
+    fn read_up_to<'py>(
+        &self,
+        py: Python<'py>,
+        name: &str,
+        size: Option<i64>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        self.on_open(py, name, (size,), |buf| {
+            Ok(PyBytes::new(py, buf.read_up_to(limit(size))))
+        })
+    }
+
     fn read_into<'py>(
         &self,
         py: Python<'py>,
@@ -232,9 +247,7 @@ impl MemorySpoolPy {
         }
         let view = view.call_method1("cast", ("B",))?;
         let wanted: usize = view.getattr("nbytes")?.extract()?;
-        let data = match self.with_open(py, |spool| {
-            Ok(spool.memory_read(Some(wanted)).unwrap_or_default().to_vec())
-        })? {
+        let data = match self.with_open(py, |buf| Ok(buf.read_up_to(Some(wanted)).to_vec()))? {
             Found::Here(data) => data,
             Found::Moved(binary, text) => {
                 view.call_method0("release")?;
@@ -270,14 +283,19 @@ fn forward<'py>(
 #[pymethods]
 impl MemorySpoolPy {
     /// An empty buffer; `owner` is a weak reference to the object whose `rollover()`
-    /// `write_checked` calls.
+    /// `write_checked` calls once the position is past `roll_above` (never with `None`).
+    /// A positive `roll_above` also caps the buffer's geometric growth.
     #[new]
-    #[pyo3(signature = (max_size, owner = None))]
-    fn new(max_size: i64, owner: Option<Py<PyAny>>) -> Self {
+    #[pyo3(signature = (roll_above, owner = None))]
+    fn new(roll_above: Option<i64>, owner: Option<Py<PyAny>>) -> Self {
+        let growth_limit = roll_above
+            .and_then(|l| usize::try_from(l).ok())
+            .unwrap_or(0);
         Self {
-            slot: Mutex::new(Slot::Open(SpooledTempFile::new(max_size))),
+            slot: Mutex::new(Slot::Open(SpoolBuffer::with_growth_limit(growth_limit))),
             settled: Condvar::new(),
             owner,
+            roll_above,
         }
     }
 
@@ -290,8 +308,8 @@ impl MemorySpoolPy {
         }
     }
 
-    /// `write`, then the standard module's check: once the position passes `max_size`, the
-    /// owner's `rollover()` is called (found by ordinary attribute lookup).
+    /// `write`, then the owner's `rollover()` (found by ordinary attribute lookup) if the
+    /// position is past `roll_above`.
     #[pyo3(signature = (data, /))]
     fn write_checked<'py>(
         &self,
@@ -315,41 +333,20 @@ impl MemorySpoolPy {
         n.into_bound_py_any(py)
     }
 
-    /// Whether the position is past `max_size` (and `max_size` is not 0); false once moved.
-    fn exceeds_max_size(&self, py: Python<'_>) -> PyResult<bool> {
-        Ok(matches!(
-            self.with_open(py, |spool| Ok(spool.exceeds_max_size()))?,
-            Found::Here(true)
-        ))
-    }
-
     #[pyo3(signature = (size = None, /))]
     fn read<'py>(&self, py: Python<'py>, size: Option<i64>) -> PyResult<Bound<'py, PyAny>> {
-        self.on_open(py, "read", (size,), |spool| {
-            Ok(PyBytes::new(
-                py,
-                spool.memory_read(limit(size)).unwrap_or_default(),
-            ))
-        })
+        self.read_up_to(py, "read", size)
     }
 
     #[pyo3(signature = (size = None, /))]
     fn read1<'py>(&self, py: Python<'py>, size: Option<i64>) -> PyResult<Bound<'py, PyAny>> {
-        self.on_open(py, "read1", (size,), |spool| {
-            Ok(PyBytes::new(
-                py,
-                spool.memory_read(limit(size)).unwrap_or_default(),
-            ))
-        })
+        self.read_up_to(py, "read1", size)
     }
 
     #[pyo3(signature = (size = None, /))]
     fn readline<'py>(&self, py: Python<'py>, size: Option<i64>) -> PyResult<Bound<'py, PyAny>> {
-        self.on_open(py, "readline", (size,), |spool| {
-            Ok(PyBytes::new(
-                py,
-                spool.memory_read_line(limit(size)).unwrap_or_default(),
-            ))
+        self.on_open(py, "readline", (size,), |buf| {
+            Ok(PyBytes::new(py, buf.read_line(limit(size))))
         })
     }
 
@@ -357,11 +354,11 @@ impl MemorySpoolPy {
     #[pyo3(signature = (hint = None, /))]
     fn readlines<'py>(&self, py: Python<'py>, hint: Option<i64>) -> PyResult<Bound<'py, PyAny>> {
         let wanted = limit(hint).filter(|&h| h > 0);
-        let lines = match self.with_open(py, |spool| {
+        let lines = match self.with_open(py, |buf| {
             let mut lines = Vec::new();
             let mut total = 0usize;
             loop {
-                let line = spool.memory_read_line(None).unwrap_or_default();
+                let line = buf.read_line(None);
                 if line.is_empty() {
                     break;
                 }
@@ -401,49 +398,32 @@ impl MemorySpoolPy {
 
     #[pyo3(signature = (pos, whence = 0, /))]
     fn seek<'py>(&self, py: Python<'py>, pos: i64, whence: i32) -> PyResult<Bound<'py, PyAny>> {
-        self.on_open(py, "seek", (pos, whence), |spool| {
-            spool
-                .seek_whence(pos, whence)
-                .map_err(|e| memory_error(py, &e))
+        self.on_open(py, "seek", (pos, whence), |buf| {
+            buf.seek_whence(pos, whence).map_err(buffer_error)
         })
     }
 
     fn tell<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        self.on_open(py, "tell", (), |spool| {
-            spool.position().map_err(|e| memory_error(py, &e))
-        })
+        self.on_open(py, "tell", (), |buf| Ok(buf.position()))
     }
 
     /// `BytesIO.truncate`: never extends, never rolls over, leaves the position alone.
     #[pyo3(signature = (size = None, /))]
     fn truncate<'py>(&self, py: Python<'py>, size: Option<i64>) -> PyResult<Bound<'py, PyAny>> {
-        self.on_open(py, "truncate", (size,), |spool| {
-            let result = match size {
-                None => spool.truncate_at_position(),
-                Some(size) if size < 0 => {
-                    return Err(PyValueError::new_err(format!("negative size value {size}")))
-                }
-                // The core's truncate(size) rolls over past max_size; the rollover is the
-                // Python class's decision, so cut at `size` through the position instead.
-                Some(size) => spool.position().and_then(|pos| {
-                    spool.seek(SeekFrom::Start(size.unsigned_abs()))?;
-                    spool.truncate_at_position()?;
-                    spool.seek(SeekFrom::Start(pos))?;
-                    Ok(size.unsigned_abs())
-                }),
+        self.on_open(py, "truncate", (size,), |buf| {
+            let size = match size {
+                None => buf.position(),
+                Some(size) => u64::try_from(size)
+                    .map_err(|_| PyValueError::new_err(format!("negative size value {size}")))?,
             };
-            result.map_err(|e| memory_error(py, &e))
+            buf.truncate(size);
+            Ok(size)
         })
     }
 
     /// The buffer's bytes; a closed-file error once they have moved to disk.
     fn getvalue<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
-        match self.with_open(py, |spool| {
-            Ok(PyBytes::new(
-                py,
-                spool.memory_contents().unwrap_or_default(),
-            ))
-        })? {
+        match self.with_open(py, |buf| Ok(PyBytes::new(py, buf.as_bytes())))? {
             Found::Here(value) => Ok(value),
             Found::Moved(..) => Err(closed_error()),
         }
@@ -520,10 +500,10 @@ impl MemorySpoolPy {
         fd: i64,
         pos: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<bool> {
-        let spool = {
+        let buffer = {
             let mut slot = self.lock_settled(py);
             match std::mem::replace(&mut *slot, Slot::Moving) {
-                Slot::Open(spool) => spool,
+                Slot::Open(buffer) => buffer,
                 other => {
                     let moved = matches!(other, Slot::Moved(_));
                     *slot = other;
@@ -537,13 +517,7 @@ impl MemorySpoolPy {
         };
         // A panic from here on must not leave the buffer `Moving`, which callers wait out.
         let unwinding = SettleOnUnwind(self);
-        let copied = py.detach(|| -> io::Result<u64> {
-            let mut file = borrow_file(fd)?;
-            file.write_all(spool.memory_contents().unwrap_or_default())?;
-            let position = spool.position()?;
-            file.seek(SeekFrom::Start(position))?;
-            Ok(position)
-        });
+        let copied = py.detach(|| -> io::Result<u64> { buffer.spill(&mut borrow_file(fd)?) });
         let switched = copied
             .map_err(|err| to_pyerr(py, &err, false))
             .and_then(|position| switch_owner(owner, newfile, pos, position));
@@ -551,11 +525,11 @@ impl MemorySpoolPy {
         match switched {
             Ok(moved_to) => {
                 self.settle(py, Slot::Moved(moved_to));
-                py.detach(move || drop(spool));
+                py.detach(move || drop(buffer));
                 Ok(true)
             }
             Err(err) => {
-                self.settle(py, Slot::Open(spool));
+                self.settle(py, Slot::Open(buffer));
                 Err(err)
             }
         }
