@@ -57,4 +57,4 @@ pub use guard::{GuardToken, Registration};
 pub use named::{NamedTempFile, TempPath};
 pub use names::TMP_MAX;
 pub use remove::{remove_tree_nofollow, RemoveError};
-pub use spool::SpooledTempFile;
+pub use spool::{spooled_tempfile, spooled_tempfile_in, SpooledData, SpooledTempFile};
