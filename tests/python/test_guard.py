@@ -534,18 +534,25 @@ def test_age_sweep_follows_prefix_cutoff_symlink_and_flock_rules(tmp_path: Path)
     (target / "precious").write_bytes(b"p")
     (root / "myapp_link").symlink_to(target)
 
+    def make_new() -> None:
+        # Recent by its change time alone, made again right before each run: with a 2 s cutoff
+        # a CLI start on a loaded machine still leaves it recent.
+        (root / "myapp_new").unlink(missing_ok=True)
+        (root / "myapp_new").write_bytes(b"n")
+
     with ferrotemp.TemporaryDirectory(prefix="myapp_", dir=root) as live:
-        time.sleep(AGE_WAIT)
+        time.sleep(2 + AGE_WAIT - 1)
         make_recent(root / "myapp_touched")
         make_recent(touched_inside / "sub" / "recent")
-        (root / "myapp_new").write_bytes(b"n")
-        args = ("--older-than", "1s", "--prefix", "myapp_", "--dir", str(root), "--json")
+        args = ("--older-than", "2s", "--prefix", "myapp_", "--dir", str(root), "--json")
         expected = [str(root / "myapp_old"), str(tree)]
+        make_new()
         dry = run_cli(*args, "--dry-run")
         assert dry.returncode == 0, dry.stderr
         assert sorted(json.loads(dry.stdout)["paths"]) == expected
         assert (root / "myapp_old").exists() and tree.exists()
 
+        make_new()
         done = run_cli(*args)
         assert done.returncode == 0, done.stderr
         report = json.loads(done.stdout)
