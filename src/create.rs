@@ -675,7 +675,10 @@ mod tests {
 
     #[test]
     fn relative_dir_is_made_absolute_lexically_and_the_name_kept() {
-        let (_f, path) = Builder::new().prefix("./a.").create_unowned_file_in("./.").unwrap();
+        let (_f, path) = Builder::new()
+            .prefix("./a.")
+            .create_unowned_file_in("./.")
+            .unwrap();
         let cwd = std::env::current_dir().unwrap();
         assert_eq!(path.parent().unwrap(), cwd.join("."));
         assert!(path.to_str().unwrap().contains("/./a."));

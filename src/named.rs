@@ -488,10 +488,10 @@ impl std::os::windows::io::AsRawHandle for NamedTempFile {
 }
 
 // Platform code, one module per platform.
-#[cfg(unix)]
-use unix as imp;
 #[cfg(not(unix))]
 use other as imp;
+#[cfg(unix)]
+use unix as imp;
 
 #[cfg(unix)]
 mod unix {
@@ -598,6 +598,77 @@ mod tests {
         let err = file.close().unwrap_err();
         assert_eq!(crate::error::error_path(&err), Some(path.as_path()));
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn reopen_refuses_a_file_swapped_in_at_the_path() {
+        let dir = scratch("reopen");
+        let file = NamedTempFile::new_in(&dir).unwrap();
+        std::fs::remove_file(file.path()).unwrap();
+        std::fs::write(file.path(), b"someone else's").unwrap();
+        let err = file.reopen().unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::NotFound);
+        assert_eq!(crate::error::error_path(&err), Some(file.path()));
+        drop(file);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn reopen_does_not_follow_a_symlink_swapped_in() {
+        let dir = scratch("reopen-link");
+        let file = NamedTempFile::new_in(&dir).unwrap();
+        let target = dir.join("target");
+        std::fs::write(&target, b"x").unwrap();
+        std::fs::remove_file(file.path()).unwrap();
+        std::os::unix::fs::symlink(&target, file.path()).unwrap();
+        assert!(file.reopen().is_err());
+        drop(file);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn disable_cleanup_keeps_and_reenabling_removes() {
+        let dir = scratch("disable");
+        let mut kept = NamedTempFile::new_in(&dir).unwrap();
+        kept.disable_cleanup(true);
+        let kept_path = kept.path().to_owned();
+        drop(kept);
+        assert!(kept_path.exists());
+        let mut removed = NamedTempFile::new_in(&dir).unwrap();
+        removed.disable_cleanup(true);
+        removed.disable_cleanup(false);
+        let removed_path = removed.path().to_owned();
+        drop(removed);
+        assert!(!removed_path.exists());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn builder_disable_cleanup_is_not_recorded_by_the_guard() {
+        let dir = scratch("disable-guarded");
+        let file = Builder::new()
+            .guarded(true)
+            .disable_cleanup(true)
+            .tempfile_in(&dir)
+            .unwrap();
+        assert!(!file.path.is_guarded());
+        assert!(!file.path.will_delete());
+        drop(file);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn into_file_removes_the_name_and_keeps_the_data() {
+        let dir = scratch("into-file");
+        let mut named = NamedTempFile::new_in(&dir).unwrap();
+        named.write_all(b"data").unwrap();
+        let mut file = named.into_file();
+        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0);
+        file.seek(SeekFrom::Start(0)).unwrap();
+        let mut back = Vec::new();
+        file.read_to_end(&mut back).unwrap();
+        assert_eq!(back, b"data");
+        std::fs::remove_dir(&dir).unwrap();
     }
 
     #[test]
