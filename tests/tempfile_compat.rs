@@ -272,6 +272,15 @@ fn spooled_tempfile_stays_in_memory_then_rolls_over() -> io::Result<()> {
     let mut back = String::new();
     small.read_to_string(&mut back)?;
     assert_eq!(back, "rolled");
+
+    let dir = tempfile::tempdir()?;
+    let mut in_dir = tempfile::spooled_tempfile_in(4, &dir);
+    in_dir.write_all(b"past four")?;
+    assert!(in_dir.is_rolled());
+    let mut also_in_dir = SpooledTempFile::new_in(4, dir.path());
+    also_in_dir.write_all(b"past four")?;
+    assert!(also_in_dir.is_rolled());
+    assert_eq!(fs::read_dir(dir.path())?.count(), 0);
     Ok(())
 }
 
