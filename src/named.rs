@@ -103,6 +103,23 @@ impl TempPath {
         Self::new(path.into(), true)
     }
 
+    /// [`TempPath::from_path`] with `path` made absolute against the current directory first
+    /// (so a later `chdir` does not change what is removed), as the `tempfile` crate's
+    /// `TempPath::try_from_path`.
+    ///
+    /// # Errors
+    ///
+    /// The current directory's error, for a relative `path`.
+    pub fn try_from_path(path: impl Into<PathBuf>) -> io::Result<Self> {
+        let path = path.into();
+        let absolute = if path.is_absolute() {
+            path
+        } else {
+            std::env::current_dir()?.join(path)
+        };
+        Ok(Self::from_path(absolute))
+    }
+
     /// Gives up ownership: the path stays, and is returned (the `tempfile` crate's signature;
     /// it does not fail here: [`TempPath::release`] is the same without the `Result`).
     ///
@@ -669,6 +686,17 @@ mod tests {
         file.read_to_end(&mut back).unwrap();
         assert_eq!(back, b"data");
         std::fs::remove_dir(&dir).unwrap();
+    }
+
+    #[test]
+    fn try_from_path_owns_an_absolute_path() {
+        let temp = TempPath::try_from_path("relative-name").unwrap();
+        assert_eq!(
+            temp.path(),
+            std::env::current_dir().unwrap().join("relative-name")
+        );
+        let kept = temp.keep().unwrap();
+        assert!(kept.is_absolute());
     }
 
     #[test]
