@@ -56,7 +56,7 @@ fn remove_tree(c: &mut Criterion) {
     c.bench_function("remove a 1,000-entry tree", |b| {
         b.iter_batched(
             || {
-                let root = Builder::new().create_dir_in(&dir).unwrap();
+                let root = Builder::new().create_unowned_dir_in(&dir).unwrap();
                 fill_tree(&root);
                 root
             },

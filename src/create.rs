@@ -31,19 +31,31 @@ pub fn none_if_taken<T>(result: io::Result<T>, path: &Path) -> io::Result<Option
 
 /// Configures and creates uniquely named temporary files and directories.
 ///
+/// The owning creators come first: [`Builder::tempfile`] / [`Builder::tempfile_in`] give a
+/// [`NamedTempFile`](crate::NamedTempFile) and [`Builder::tempdir`] / [`Builder::tempdir_in`]
+/// a [`TempDir`](crate::TempDir), each removed when dropped, as the `tempfile` crate's builder
+/// does (and with its names: [`prefix`](Builder::prefix), [`suffix`](Builder::suffix),
+/// [`rand_bytes`](Builder::rand_bytes), [`permissions`](Builder::permissions),
+/// [`disable_cleanup`](Builder::disable_cleanup)). [`crate::tempfile`] makes an unnamed file.
+///
+/// ```
+/// let file = ferrotemp::Builder::new().prefix("report-").suffix(".csv").tempfile()?;
+/// let name = file.path().file_name().unwrap().to_str().unwrap();
+/// assert!(name.starts_with("report-") && name.ends_with(".csv"));
+/// let dir = ferrotemp::Builder::new().prefix("build-").tempdir()?;
+/// assert!(dir.path().is_dir());
+/// # Ok::<(), std::io::Error>(())
+/// ```
+///
 /// Names are `prefix + random + suffix`, the random part drawn from the OS CSPRNG. Files are
 /// created with `O_CREAT|O_EXCL|O_NOFOLLOW|O_CLOEXEC` and mode 0600, directories with mode
 /// 0700; a name that is taken is replaced by a fresh one up to [`names::TMP_MAX`] times.
 ///
-/// ```
-/// let dir = ferrotemp::Builder::new().prefix("build-").create_dir()?;
-/// let (file, path) = ferrotemp::Builder::new().suffix(".log").create_file_in(&dir)?;
-/// assert!(path.starts_with(&dir));
-/// # drop(file);
-/// # std::fs::remove_file(&path)?;
-/// # std::fs::remove_dir(&dir)?;
-/// # Ok::<(), std::io::Error>(())
-/// ```
+/// The raw creators [`Builder::create_unowned_file_in`] and [`Builder::create_unowned_dir_in`]
+/// (Python's `mkstemp` and `mkdtemp`) hand back a path that nothing removes: the caller
+/// owns it.
+// Each flag is an independent switch of the `tempfile` crate's builder or Python's call.
+#[allow(clippy::struct_excessive_bools)]
 #[derive(Debug, Clone)]
 pub struct Builder {
     prefix: OsString,
@@ -54,6 +66,8 @@ pub struct Builder {
     binary: bool,
     max_attempts: u32,
     guarded: bool,
+    append: bool,
+    disable_cleanup: bool,
 }
 
 impl Default for Builder {
@@ -76,6 +90,8 @@ impl Builder {
             binary: true,
             max_attempts: names::TMP_MAX,
             guarded: false,
+            append: false,
+            disable_cleanup: false,
         }
     }
 
@@ -95,6 +111,50 @@ impl Builder {
     pub fn rand_len(&mut self, len: usize) -> &mut Self {
         self.rand_len = len;
         self
+    }
+
+    /// Sets how many random characters a name has: the `tempfile` crate's name for
+    /// [`Builder::rand_len`].
+    pub fn rand_bytes(&mut self, rand: usize) -> &mut Self {
+        self.rand_len(rand)
+    }
+
+    /// Sets the permissions of created files and directories alike, as the `tempfile` crate's
+    /// builder does (default 0600 for files, 0700 for directories). On POSIX the mode bits go
+    /// to `open`/`mkdir`, so the umask still applies; elsewhere they are ignored.
+    // By value, as the `tempfile` crate's signature.
+    #[allow(clippy::needless_pass_by_value)]
+    pub fn permissions(&mut self, permissions: std::fs::Permissions) -> &mut Self {
+        if let Some(mode) = imp::permission_bits(&permissions) {
+            self.file_mode = mode;
+            self.dir_mode = mode;
+        }
+        self
+    }
+
+    /// Opens created files in append mode (default off), as the `tempfile` crate's builder.
+    pub fn append(&mut self, append: bool) -> &mut Self {
+        self.append = append;
+        self
+    }
+
+    /// Makes what [`Builder::tempfile`] and [`Builder::tempdir`] (and their `_in` forms)
+    /// create stay when dropped (default off), as the `tempfile` crate's builder: nothing
+    /// removes it, and it is not recorded with the crash guard either.
+    pub fn disable_cleanup(&mut self, disable: bool) -> &mut Self {
+        self.disable_cleanup = disable;
+        self
+    }
+
+    /// The older name of [`Builder::disable_cleanup`] (the `tempfile` crate's before 3.19).
+    pub fn keep(&mut self, keep: bool) -> &mut Self {
+        self.disable_cleanup(keep)
+    }
+
+    /// Whether [`Builder::disable_cleanup`] is on.
+    #[must_use]
+    pub fn is_cleanup_disabled(&self) -> bool {
+        self.disable_cleanup
     }
 
     /// Sets the permission bits of created files (POSIX; the umask still applies).
@@ -126,8 +186,9 @@ impl Builder {
     /// Makes the [`NamedTempFile`](crate::NamedTempFile)s and [`TempDir`](crate::TempDir)s
     /// this builder creates register with the [crash guard](crate::guard) (default off), so a
     /// later sweep removes them if the process dies without running destructors. In keep mode
-    /// (`FERROTEMP_KEEP=1`) they are kept instead. Plain `create_*` calls are never guarded:
-    /// what they return belongs to the caller.
+    /// (`FERROTEMP_KEEP=1`) they are kept instead. The `create_unowned_*` calls are never
+    /// guarded: what they return belongs to the caller, and neither is what
+    /// [`Builder::disable_cleanup`] keeps.
     pub fn guarded(&mut self, guarded: bool) -> &mut Self {
         self.guarded = guarded;
         self
@@ -193,7 +254,11 @@ impl Builder {
     /// on POSIX. The error is the OS's, without the path.
     pub(crate) fn open_new_file(&self, path: &Path) -> io::Result<File> {
         let mut options = OpenOptions::new();
-        options.read(true).write(true).create_new(true);
+        options
+            .read(true)
+            .write(true)
+            .append(self.append)
+            .create_new(true);
         imp::new_file_options(&mut options, self.file_mode);
         options.open(path)
     }
@@ -270,16 +335,28 @@ impl Builder {
         Err(names_exhausted(what).into())
     }
 
-    /// Creates a uniquely named file in `dir` and returns it with its absolute path:
-    /// `dir` made absolute (as Python's `os.path.abspath`) joined with the name as created.
-    /// The name is not normalised, so a prefix such as `sub/../x` under a symlinked `sub`
-    /// still names the file made. The caller owns the file: nothing removes it.
+    /// Creates a uniquely named file in `dir` and returns it with its absolute path, **owned
+    /// by nobody**: nothing removes it (Python's `mkstemp`). [`Builder::tempfile_in`] is the
+    /// owning form, which removes the file when dropped.
+    ///
+    /// The path is `dir` made absolute (as Python's `os.path.abspath`) joined with the name as
+    /// created. The name is not normalised, so a prefix such as `sub/../x` under a symlinked
+    /// `sub` still names the file made.
+    ///
+    /// ```
+    /// let dir = ferrotemp::tempdir()?;
+    /// let (file, path) = ferrotemp::Builder::new().suffix(".log").create_unowned_file_in(&dir)?;
+    /// assert!(path.starts_with(&dir));
+    /// # drop(file);
+    /// std::fs::remove_file(&path)?; // the caller's to remove
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     ///
     /// # Errors
     ///
     /// The OS error naming the path tried, or `AlreadyExists` once [`names::TMP_MAX`] names
     /// were taken.
-    pub fn create_file_in(&self, dir: impl AsRef<Path>) -> io::Result<(File, PathBuf)> {
+    pub fn create_unowned_file_in(&self, dir: impl AsRef<Path>) -> io::Result<(File, PathBuf)> {
         let dir = ospath::abspath(dir.as_ref());
         self.make_in(
             &dir,
@@ -290,12 +367,13 @@ impl Builder {
     }
 
     /// Creates a uniquely named directory in `dir` and returns its absolute path, made as
-    /// [`Builder::create_file_in`]'s. The caller owns the directory: nothing removes it.
+    /// [`Builder::create_unowned_file_in`]'s and **owned by nobody**: nothing removes it
+    /// (Python's `mkdtemp`). [`Builder::tempdir_in`] is the owning form.
     ///
     /// # Errors
     ///
-    /// As [`Builder::create_file_in`].
-    pub fn create_dir_in(&self, dir: impl AsRef<Path>) -> io::Result<PathBuf> {
+    /// As [`Builder::create_unowned_file_in`].
+    pub fn create_unowned_dir_in(&self, dir: impl AsRef<Path>) -> io::Result<PathBuf> {
         let dir = ospath::abspath(dir.as_ref());
         let made = self.make_in(
             &dir,
@@ -349,6 +427,13 @@ mod unix {
     pub(super) fn new_dir_options(builder: &mut DirBuilder, mode: u32) {
         builder.mode(mode);
     }
+
+    /// The permission bits of `permissions` (file type bits dropped).
+    #[allow(clippy::unnecessary_wraps)] // `None` on Windows
+    pub(super) fn permission_bits(permissions: &std::fs::Permissions) -> Option<u32> {
+        use std::os::unix::fs::PermissionsExt;
+        Some(permissions.mode() & 0o7777)
+    }
 }
 
 #[cfg(windows)]
@@ -374,6 +459,11 @@ mod windows {
     pub(super) fn new_file_options(_options: &mut OpenOptions, _mode: u32) {}
 
     pub(super) fn new_dir_options(_builder: &mut DirBuilder, _mode: u32) {}
+
+    /// No mode bits to take from Windows permissions (only a read-only flag).
+    pub(super) fn permission_bits(_permissions: &std::fs::Permissions) -> Option<u32> {
+        None
+    }
 }
 
 #[cfg(all(test, unix))]
@@ -394,7 +484,7 @@ mod tests {
         let (_file, path) = Builder::new()
             .prefix("pre.")
             .suffix(".suf")
-            .create_file_in(&dir)
+            .create_unowned_file_in(&dir)
             .unwrap();
         let name = path.file_name().unwrap().to_str().unwrap();
         assert!(name.starts_with("pre."), "{name}");
@@ -408,7 +498,7 @@ mod tests {
     #[test]
     fn dir_is_0700() {
         let dir = scratch("dirmode");
-        let created = Builder::new().create_dir_in(&dir).unwrap();
+        let created = Builder::new().create_unowned_dir_in(&dir).unwrap();
         let mode = std::fs::metadata(&created).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o700);
         std::fs::remove_dir_all(&dir).unwrap();
@@ -510,8 +600,8 @@ mod tests {
             b.rand_len(0).prefix("only");
             b
         };
-        builder.create_file_in(&dir).unwrap();
-        let err = builder.create_file_in(&dir).unwrap_err();
+        builder.create_unowned_file_in(&dir).unwrap();
+        let err = builder.create_unowned_file_in(&dir).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::AlreadyExists);
         assert_eq!(err.to_string(), "No usable temporary file name found");
         std::fs::remove_dir_all(&dir).unwrap();
@@ -520,7 +610,7 @@ mod tests {
     #[test]
     fn missing_dir_error_names_the_path_tried() {
         let err = Builder::new()
-            .create_file_in("/nonexistent-ferrotemp")
+            .create_unowned_file_in("/nonexistent-ferrotemp")
             .unwrap_err();
         assert_eq!(crate::error::raw_os_error(&err), Some(2));
         let path = crate::error::error_path(&err).unwrap();
@@ -532,7 +622,7 @@ mod tests {
         let dir = scratch("nul");
         let err = Builder::new()
             .prefix("a\0b")
-            .create_file_in(&dir)
+            .create_unowned_file_in(&dir)
             .unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
         std::fs::remove_dir_all(&dir).unwrap();
@@ -552,7 +642,7 @@ mod tests {
         let dir = symlinked("file-link");
         let (_file, path) = Builder::new()
             .prefix("link/../x")
-            .create_file_in(&dir)
+            .create_unowned_file_in(&dir)
             .unwrap();
         let text = path.to_str().unwrap();
         assert!(text.starts_with(dir.to_str().unwrap()), "{text}");
@@ -575,7 +665,7 @@ mod tests {
         let dir = symlinked("dir-link");
         let path = Builder::new()
             .prefix("link/../x")
-            .create_dir_in(&dir)
+            .create_unowned_dir_in(&dir)
             .unwrap();
         assert!(path.to_str().unwrap().contains("/link/../x"));
         assert!(path.is_dir());
@@ -585,7 +675,10 @@ mod tests {
 
     #[test]
     fn relative_dir_is_made_absolute_lexically_and_the_name_kept() {
-        let (_f, path) = Builder::new().prefix("./a.").create_file_in("./.").unwrap();
+        let (_f, path) = Builder::new()
+            .prefix("./a.")
+            .create_unowned_file_in("./.")
+            .unwrap();
         let cwd = std::env::current_dir().unwrap();
         assert_eq!(path.parent().unwrap(), cwd.join("."));
         assert!(path.to_str().unwrap().contains("/./a."));
@@ -594,7 +687,7 @@ mod tests {
 
     #[test]
     fn relative_dir_gives_absolute_path() {
-        let (_f, path) = Builder::new().create_file_in(".").unwrap();
+        let (_f, path) = Builder::new().create_unowned_file_in(".").unwrap();
         assert!(path.is_absolute());
         std::fs::remove_file(&path).unwrap();
     }

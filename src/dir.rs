@@ -51,7 +51,7 @@ impl TempDir {
     ///
     /// # Errors
     ///
-    /// As [`Builder::create_dir_in`], or temp-dir discovery's error.
+    /// As [`Builder::tempdir_in`], or temp-dir discovery's error.
     pub fn new() -> io::Result<Self> {
         Builder::new().tempdir()
     }
@@ -60,9 +60,52 @@ impl TempDir {
     ///
     /// # Errors
     ///
-    /// As [`Builder::create_dir_in`].
+    /// As [`Builder::tempdir_in`].
     pub fn new_in(dir: impl AsRef<Path>) -> io::Result<Self> {
         Builder::new().tempdir_in(dir)
+    }
+
+    /// Creates a directory whose name starts with `prefix` in the default temporary
+    /// directory.
+    ///
+    /// # Errors
+    ///
+    /// As [`TempDir::new`].
+    pub fn with_prefix(prefix: impl AsRef<std::ffi::OsStr>) -> io::Result<Self> {
+        Builder::new().prefix(prefix).tempdir()
+    }
+
+    /// Creates a directory whose name starts with `prefix` in `dir`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Builder::tempdir_in`].
+    pub fn with_prefix_in(
+        prefix: impl AsRef<std::ffi::OsStr>,
+        dir: impl AsRef<Path>,
+    ) -> io::Result<Self> {
+        Builder::new().prefix(prefix).tempdir_in(dir)
+    }
+
+    /// Creates a directory whose name ends with `suffix` in the default temporary directory.
+    ///
+    /// # Errors
+    ///
+    /// As [`TempDir::new`].
+    pub fn with_suffix(suffix: impl AsRef<std::ffi::OsStr>) -> io::Result<Self> {
+        Builder::new().suffix(suffix).tempdir()
+    }
+
+    /// Creates a directory whose name ends with `suffix` in `dir`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Builder::tempdir_in`].
+    pub fn with_suffix_in(
+        suffix: impl AsRef<std::ffi::OsStr>,
+        dir: impl AsRef<Path>,
+    ) -> io::Result<Self> {
+        Builder::new().suffix(suffix).tempdir_in(dir)
     }
 
     /// Takes ownership of a directory the caller has just created: locks it (and confirms
@@ -160,6 +203,23 @@ impl TempDir {
     pub fn keep(mut self) -> PathBuf {
         self.armed = false;
         std::mem::take(&mut self.path)
+    }
+
+    /// The older name of [`TempDir::keep`] (the `tempfile` crate's before 3.20).
+    #[must_use]
+    pub fn into_path(self) -> PathBuf {
+        self.keep()
+    }
+
+    /// Turns removal on drop (and by [`TempDir::close`]) off (`true`) or back on (`false`),
+    /// as the `tempfile` crate's `disable_cleanup`. Turning it off also drops the crash-guard
+    /// record (a kept directory must not be swept); turning it back on does not record the
+    /// directory again.
+    pub fn disable_cleanup(&mut self, disable: bool) {
+        self.armed = !disable;
+        if disable {
+            self.guard = None;
+        }
     }
 
     /// [`TempDir::close`] through [`remove_tree_observed`](crate::remove::remove_tree_observed):
@@ -418,7 +478,7 @@ impl Builder {
     ///
     /// # Errors
     ///
-    /// As [`Builder::create_dir_in`], or the error of opening the new directory.
+    /// As [`Builder::create_unowned_dir_in`], or the error of opening the new directory.
     pub fn tempdir_in(&self, dir: impl AsRef<Path>) -> io::Result<TempDir> {
         let (dir, _) = self.make_in(
             dir.as_ref(),
@@ -434,7 +494,7 @@ impl Builder {
     /// add their own step to each attempt (the Python bindings' audit events). `Ok(None)`
     /// means the name is taken and another should be tried.
     /// An absolute `path` is kept as given (not normalised, as
-    /// [`Builder::create_dir_in`]'s); a relative one is made absolute.
+    /// [`Builder::create_unowned_dir_in`]'s); a relative one is made absolute.
     ///
     /// # Errors
     ///
@@ -451,13 +511,17 @@ impl Builder {
         };
         // Guarded: recorded before the creation (pending), so that a kill at any instant
         // leaves nothing unrecorded; dropped at once if the attempt fails.
-        let pending = self
-            .is_guarded()
+        // Kept by `disable_cleanup`: never swept, so never recorded.
+        let pending = (self.is_guarded() && !self.is_cleanup_disabled())
             .then(|| crate::guard::register_pending(&absolute, crate::guard::EntryKind::Dir));
         if !self.try_create_dir(path)? {
             return Ok(None);
         }
-        TempDir::adopt(absolute, pending).map(Some)
+        let mut dir = TempDir::adopt(absolute, pending)?;
+        if self.is_cleanup_disabled() {
+            dir.armed = false;
+        }
+        Ok(Some(dir))
     }
 
     /// [`Builder::tempdir_in`] the default temporary directory.
@@ -468,4 +532,30 @@ impl Builder {
     pub fn tempdir(&self) -> io::Result<TempDir> {
         self.tempdir_in(env::default_tempdir()?)
     }
+}
+
+/// Creates a [`TempDir`] in the default temporary directory: the `tempfile` crate's
+/// `tempdir()`, the same as [`TempDir::new`].
+///
+/// ```
+/// let dir = ferrotemp::tempdir()?;
+/// std::fs::write(dir.path().join("note"), b"x")?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
+///
+/// # Errors
+///
+/// As [`TempDir::new`].
+pub fn tempdir() -> io::Result<TempDir> {
+    TempDir::new()
+}
+
+/// Creates a [`TempDir`] in `dir`: the `tempfile` crate's `tempdir_in`, the same as
+/// [`TempDir::new_in`].
+///
+/// # Errors
+///
+/// As [`TempDir::new_in`].
+pub fn tempdir_in(dir: impl AsRef<Path>) -> io::Result<TempDir> {
+    TempDir::new_in(dir)
 }

@@ -200,22 +200,24 @@ pub fn default_tempdir() -> io::Result<PathBuf> {
 /// The builder's forms that create in the default temporary directory. They live here, with
 /// discovery, so that `create` does not depend on this module (which uses its loop).
 impl Builder {
-    /// [`Builder::create_file_in`] the default temporary directory.
+    /// [`Builder::create_unowned_file_in`] the default temporary directory: nothing removes
+    /// the file ([`Builder::tempfile`] is the owning form).
     ///
     /// # Errors
     ///
-    /// As [`Builder::create_file_in`], or discovery's error.
-    pub fn create_file(&self) -> io::Result<(File, PathBuf)> {
-        self.create_file_in(default_tempdir()?)
+    /// As [`Builder::create_unowned_file_in`], or discovery's error.
+    pub fn create_unowned_file(&self) -> io::Result<(File, PathBuf)> {
+        self.create_unowned_file_in(default_tempdir()?)
     }
 
-    /// [`Builder::create_dir_in`] the default temporary directory.
+    /// [`Builder::create_unowned_dir_in`] the default temporary directory: nothing removes
+    /// the directory ([`Builder::tempdir`] is the owning form).
     ///
     /// # Errors
     ///
-    /// As [`Builder::create_dir_in`], or discovery's error.
-    pub fn create_dir(&self) -> io::Result<PathBuf> {
-        self.create_dir_in(default_tempdir()?)
+    /// As [`Builder::create_unowned_dir_in`], or discovery's error.
+    pub fn create_unowned_dir(&self) -> io::Result<PathBuf> {
+        self.create_unowned_dir_in(default_tempdir()?)
     }
 }
 

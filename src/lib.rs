@@ -5,6 +5,10 @@
 //! Python. The extension module `ferrotemp._core` is a separate crate (`ferrotemp-python`,
 //! in `crates/`) built on this one.
 //!
+//! The `tempfile` crate's everyday names work here as they do there ([`tempfile()`],
+//! [`tempdir()`], [`NamedTempFile`], [`TempPath`], [`TempDir`], [`Builder`],
+//! [`SpooledTempFile`]), so its users can switch by changing the crate name.
+//!
 //! - [`Builder`] creates uniquely named files (mode 0600, `O_EXCL|O_NOFOLLOW|O_CLOEXEC`) and
 //!   directories (mode 0700) with names from the OS CSPRNG.
 //! - [`TempDir`] owns a temporary directory and removes it with [`remove_tree_nofollow`],
@@ -49,7 +53,7 @@ pub mod spool;
 pub mod python;
 
 pub use create::Builder;
-pub use dir::TempDir;
+pub use dir::{tempdir, tempdir_in, TempDir};
 pub use env::{default_tempdir, set_default_tempdir};
 pub use error::PathError;
 pub use file::{tempfile, tempfile_in, tempfile_in_with};

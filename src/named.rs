@@ -1,7 +1,9 @@
 //! Named temporary files removed by RAII.
 
+use std::ffi::OsStr;
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::ops::Deref;
 use std::path::{Path, PathBuf};
 
 use crate::create::Builder;
@@ -94,11 +96,56 @@ impl TempPath {
         result
     }
 
-    /// Gives up ownership: the path stays, and is returned.
+    /// Takes ownership of an existing `path` to remove it on drop, as the `tempfile` crate's
+    /// `TempPath::from_path` (not recorded with the crash guard).
     #[must_use]
-    pub fn keep(mut self) -> PathBuf {
+    pub fn from_path(path: impl Into<PathBuf>) -> Self {
+        Self::new(path.into(), true)
+    }
+
+    /// [`TempPath::from_path`] with `path` made absolute against the current directory first
+    /// (so a later `chdir` does not change what is removed), as the `tempfile` crate's
+    /// `TempPath::try_from_path`.
+    ///
+    /// # Errors
+    ///
+    /// The current directory's error, for a relative `path`.
+    pub fn try_from_path(path: impl Into<PathBuf>) -> io::Result<Self> {
+        let path = path.into();
+        let absolute = if path.is_absolute() {
+            path
+        } else {
+            std::env::current_dir()?.join(path)
+        };
+        Ok(Self::from_path(absolute))
+    }
+
+    /// Gives up ownership: the path stays, and is returned (the `tempfile` crate's signature;
+    /// it does not fail here: [`TempPath::release`] is the same without the `Result`).
+    ///
+    /// # Errors
+    ///
+    /// None today; the `Result` is the `tempfile` crate's.
+    pub fn keep(self) -> io::Result<PathBuf> {
+        Ok(self.release())
+    }
+
+    /// Gives up ownership: the path stays, its crash-guard record goes, and the path is
+    /// returned.
+    #[must_use]
+    pub fn release(mut self) -> PathBuf {
         self.delete = false;
         std::mem::take(&mut self.path)
+    }
+
+    /// Turns removal on drop off (`true`) or back on (`false`), as the `tempfile` crate's
+    /// `disable_cleanup`. Turning it off also drops the crash-guard record (a kept path must
+    /// not be swept); turning it back on does not record the path again.
+    pub fn disable_cleanup(&mut self, disable: bool) {
+        self.delete = !disable;
+        if disable {
+            self.guard = None;
+        }
     }
 
     fn remove_now(&self) -> io::Result<()> {
@@ -116,6 +163,26 @@ impl Drop for TempPath {
     fn drop(&mut self) {
         // Drop must stay silent; callers who need the error use `close`.
         let _ = self.remove_now();
+    }
+}
+
+impl Deref for TempPath {
+    type Target = Path;
+
+    fn deref(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl AsRef<Path> for TempPath {
+    fn as_ref(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl AsRef<OsStr> for TempPath {
+    fn as_ref(&self) -> &OsStr {
+        self.path.as_os_str()
     }
 }
 
@@ -141,10 +208,11 @@ impl Builder {
         } else {
             ospath::absolute(path)
         };
-        if !self.is_guarded() {
+        if !self.is_guarded() || self.is_cleanup_disabled() {
+            let delete = !self.is_cleanup_disabled();
             return Ok(self
                 .try_create_file(path)?
-                .map(|file| (file, TempPath::new(absolute, true))));
+                .map(|file| (file, TempPath::new(absolute, delete))));
         }
         let registration = crate::guard::register_pending(&absolute, crate::guard::EntryKind::File);
         // On `None` or an error the registration is dropped here: the pending entry goes.
@@ -158,6 +226,25 @@ impl Builder {
         let mut temp = TempPath::new(absolute, true);
         temp.set_guard(registration);
         Ok(Some((file, temp)))
+    }
+
+    /// Creates a [`NamedTempFile`] in the default temporary directory, named as this builder
+    /// says: the `tempfile` crate's `Builder::tempfile`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Builder::tempfile_in`], or discovery's error.
+    pub fn tempfile(&self) -> io::Result<NamedTempFile> {
+        self.tempfile_in(env::default_tempdir()?)
+    }
+
+    /// Creates a [`NamedTempFile`] in `dir`, named as this builder says.
+    ///
+    /// # Errors
+    ///
+    /// The OS error naming the path tried, or `AlreadyExists` once every name tried was taken.
+    pub fn tempfile_in(&self, dir: impl AsRef<Path>) -> io::Result<NamedTempFile> {
+        NamedTempFile::with_builder_in(self, dir)
     }
 }
 
@@ -185,7 +272,7 @@ impl NamedTempFile {
     ///
     /// # Errors
     ///
-    /// As [`Builder::create_file_in`], or discovery's error.
+    /// As [`Builder::tempfile_in`], or discovery's error.
     pub fn new() -> io::Result<Self> {
         Self::new_in(env::default_tempdir()?)
     }
@@ -194,7 +281,7 @@ impl NamedTempFile {
     ///
     /// # Errors
     ///
-    /// As [`Builder::create_file_in`].
+    /// As [`Builder::tempfile_in`].
     pub fn new_in(dir: impl AsRef<Path>) -> io::Result<Self> {
         Self::with_builder_in(&Builder::new(), dir)
     }
@@ -203,7 +290,7 @@ impl NamedTempFile {
     ///
     /// # Errors
     ///
-    /// As [`Builder::create_file_in`].
+    /// As [`Builder::tempfile_in`].
     pub fn with_builder_in(builder: &Builder, dir: impl AsRef<Path>) -> io::Result<Self> {
         let ((file, path), _) = builder.make_in(
             dir.as_ref(),
@@ -214,10 +301,88 @@ impl NamedTempFile {
         Ok(Self { file, path })
     }
 
+    /// A new file in the default temporary directory whose name starts with `prefix`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Builder::tempfile_in`], or discovery's error.
+    pub fn with_prefix(prefix: impl AsRef<OsStr>) -> io::Result<Self> {
+        Builder::new().prefix(prefix).tempfile()
+    }
+
+    /// A new file in `dir` whose name starts with `prefix`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Builder::tempfile_in`].
+    pub fn with_prefix_in(prefix: impl AsRef<OsStr>, dir: impl AsRef<Path>) -> io::Result<Self> {
+        Builder::new().prefix(prefix).tempfile_in(dir)
+    }
+
+    /// A new file in the default temporary directory whose name ends with `suffix`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Builder::tempfile_in`], or discovery's error.
+    pub fn with_suffix(suffix: impl AsRef<OsStr>) -> io::Result<Self> {
+        Builder::new().suffix(suffix).tempfile()
+    }
+
+    /// A new file in `dir` whose name ends with `suffix`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Builder::tempfile_in`].
+    pub fn with_suffix_in(suffix: impl AsRef<OsStr>, dir: impl AsRef<Path>) -> io::Result<Self> {
+        Builder::new().suffix(suffix).tempfile_in(dir)
+    }
+
+    /// Joins an open file and the [`TempPath`] that owns its path (the inverse of
+    /// [`NamedTempFile::into_parts`]).
+    #[must_use]
+    pub fn from_parts(file: File, path: TempPath) -> Self {
+        Self { file, path }
+    }
+
     /// The file's absolute path.
     #[must_use]
     pub fn path(&self) -> &Path {
         self.path.path()
+    }
+
+    /// Opens the file again by its path: a second, independent descriptor (its own offset),
+    /// read and write. The file opened is checked to be this one (same device and inode on
+    /// POSIX), so a file swapped in at the path is refused.
+    ///
+    /// # Errors
+    ///
+    /// The OS error of the open, naming the path; `NotFound` naming the path if another file
+    /// now stands there.
+    pub fn reopen(&self) -> io::Result<File> {
+        imp::reopen(&self.file, self.path())
+    }
+
+    /// Turns removal on drop off (`true`) or back on (`false`): see
+    /// [`TempPath::disable_cleanup`].
+    pub fn disable_cleanup(&mut self, disable: bool) {
+        self.path.disable_cleanup(disable);
+    }
+
+    /// Removes the path now and returns the open file, which lives on unnamed (and vanishes
+    /// when closed).
+    #[must_use]
+    pub fn into_file(self) -> File {
+        let Self { file, path } = self;
+        drop(path);
+        file
+    }
+
+    /// Closes the file and returns the [`TempPath`] that still owns (and removes) its path.
+    #[must_use]
+    pub fn into_temp_path(self) -> TempPath {
+        let Self { file, path } = self;
+        drop(file);
+        path
     }
 
     /// The open file.
@@ -242,11 +407,15 @@ impl NamedTempFile {
         path.close()
     }
 
-    /// Keeps the file: returns it and its path, and nothing removes it.
-    #[must_use]
-    pub fn keep(self) -> (File, PathBuf) {
+    /// Keeps the file: returns it and its path, and nothing removes it (the `tempfile`
+    /// crate's signature; it does not fail here).
+    ///
+    /// # Errors
+    ///
+    /// None today; the `Result` is the `tempfile` crate's.
+    pub fn keep(self) -> io::Result<(File, PathBuf)> {
         let Self { file, path } = self;
-        (file, path.keep())
+        Ok((file, path.release()))
     }
 
     /// Splits into the open file and the [`TempPath`] that owns (and removes) the path.
@@ -275,6 +444,117 @@ impl Write for NamedTempFile {
 impl Seek for NamedTempFile {
     fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
         self.file.seek(pos)
+    }
+}
+
+// As `&File`: reads and writes through a shared reference share the descriptor's offset.
+impl Read for &NamedTempFile {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        (&self.file).read(buf)
+    }
+}
+
+impl Write for &NamedTempFile {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        (&self.file).write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        (&self.file).flush()
+    }
+}
+
+impl Seek for &NamedTempFile {
+    fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
+        (&self.file).seek(pos)
+    }
+}
+
+impl AsRef<Path> for NamedTempFile {
+    fn as_ref(&self) -> &Path {
+        self.path()
+    }
+}
+
+#[cfg(unix)]
+impl std::os::fd::AsFd for NamedTempFile {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.file.as_fd()
+    }
+}
+
+#[cfg(unix)]
+impl std::os::fd::AsRawFd for NamedTempFile {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        self.file.as_raw_fd()
+    }
+}
+
+#[cfg(windows)]
+impl std::os::windows::io::AsHandle for NamedTempFile {
+    fn as_handle(&self) -> std::os::windows::io::BorrowedHandle<'_> {
+        self.file.as_handle()
+    }
+}
+
+#[cfg(windows)]
+impl std::os::windows::io::AsRawHandle for NamedTempFile {
+    fn as_raw_handle(&self) -> std::os::windows::io::RawHandle {
+        self.file.as_raw_handle()
+    }
+}
+
+// Platform code, one module per platform.
+#[cfg(not(unix))]
+use other as imp;
+#[cfg(unix)]
+use unix as imp;
+
+#[cfg(unix)]
+mod unix {
+    use std::fs::{File, OpenOptions};
+    use std::io;
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+    use std::path::Path;
+
+    use crate::error::with_path;
+
+    /// Opens `path` read-write without following a symlink, and checks it is `file`.
+    pub(super) fn reopen(file: &File, path: &Path) -> io::Result<File> {
+        #[allow(clippy::cast_possible_wrap)]
+        let reopened = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+            .open(path)
+            .map_err(|err| with_path(err, path))?;
+        let (was, now) = (file.metadata()?, reopened.metadata()?);
+        if (was.dev(), was.ino()) != (now.dev(), now.ino()) {
+            let err = io::Error::new(
+                io::ErrorKind::NotFound,
+                "the temporary file was replaced at its path",
+            );
+            return Err(with_path(err, path));
+        }
+        Ok(reopened)
+    }
+}
+
+#[cfg(not(unix))]
+mod other {
+    use std::fs::{File, OpenOptions};
+    use std::io;
+    use std::path::Path;
+
+    use crate::error::with_path;
+
+    /// Opens `path` read-write (no identity check: std gives no file index here).
+    pub(super) fn reopen(_file: &File, path: &Path) -> io::Result<File> {
+        OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(path)
+            .map_err(|err| with_path(err, path))
     }
 }
 
@@ -338,9 +618,91 @@ mod tests {
     }
 
     #[test]
+    fn reopen_refuses_a_file_swapped_in_at_the_path() {
+        let dir = scratch("reopen");
+        let file = NamedTempFile::new_in(&dir).unwrap();
+        std::fs::remove_file(file.path()).unwrap();
+        std::fs::write(file.path(), b"someone else's").unwrap();
+        let err = file.reopen().unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::NotFound);
+        assert_eq!(crate::error::error_path(&err), Some(file.path()));
+        drop(file);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn reopen_does_not_follow_a_symlink_swapped_in() {
+        let dir = scratch("reopen-link");
+        let file = NamedTempFile::new_in(&dir).unwrap();
+        let target = dir.join("target");
+        std::fs::write(&target, b"x").unwrap();
+        std::fs::remove_file(file.path()).unwrap();
+        std::os::unix::fs::symlink(&target, file.path()).unwrap();
+        assert!(file.reopen().is_err());
+        drop(file);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn disable_cleanup_keeps_and_reenabling_removes() {
+        let dir = scratch("disable");
+        let mut kept = NamedTempFile::new_in(&dir).unwrap();
+        kept.disable_cleanup(true);
+        let kept_path = kept.path().to_owned();
+        drop(kept);
+        assert!(kept_path.exists());
+        let mut removed = NamedTempFile::new_in(&dir).unwrap();
+        removed.disable_cleanup(true);
+        removed.disable_cleanup(false);
+        let removed_path = removed.path().to_owned();
+        drop(removed);
+        assert!(!removed_path.exists());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn builder_disable_cleanup_is_not_recorded_by_the_guard() {
+        let dir = scratch("disable-guarded");
+        let file = Builder::new()
+            .guarded(true)
+            .disable_cleanup(true)
+            .tempfile_in(&dir)
+            .unwrap();
+        assert!(!file.path.is_guarded());
+        assert!(!file.path.will_delete());
+        drop(file);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn into_file_removes_the_name_and_keeps_the_data() {
+        let dir = scratch("into-file");
+        let mut named = NamedTempFile::new_in(&dir).unwrap();
+        named.write_all(b"data").unwrap();
+        let mut file = named.into_file();
+        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0);
+        file.seek(SeekFrom::Start(0)).unwrap();
+        let mut back = Vec::new();
+        file.read_to_end(&mut back).unwrap();
+        assert_eq!(back, b"data");
+        std::fs::remove_dir(&dir).unwrap();
+    }
+
+    #[test]
+    fn try_from_path_owns_an_absolute_path() {
+        let temp = TempPath::try_from_path("relative-name").unwrap();
+        assert_eq!(
+            temp.path(),
+            std::env::current_dir().unwrap().join("relative-name")
+        );
+        let kept = temp.keep().unwrap();
+        assert!(kept.is_absolute());
+    }
+
+    #[test]
     fn keep_leaves_the_file() {
         let dir = scratch("keep");
-        let (_file, path) = NamedTempFile::new_in(&dir).unwrap().keep();
+        let (_file, path) = NamedTempFile::new_in(&dir).unwrap().keep().unwrap();
         assert!(path.exists());
         std::fs::remove_dir_all(&dir).unwrap();
     }

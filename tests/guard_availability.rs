@@ -65,7 +65,7 @@ fn the_guard_warns_once_when_unavailable() {
     let scratch = scratch("warnonce");
     let registry = scratch.join("missing-parent").join("registry");
     let _config = ConfigRestore::set(config_with_registry(&registry));
-    let (_file, path) = Builder::new().create_file_in(&scratch).unwrap();
+    let (_file, path) = Builder::new().create_unowned_file_in(&scratch).unwrap();
     assert!(guard::take_warning().is_none());
     assert!(matches!(
         guard::register(&path, EntryKind::File, 1, 1),

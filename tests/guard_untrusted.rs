@@ -35,7 +35,7 @@ fn a_registry_that_is_a_symlink_is_refused() {
     std::os::unix::fs::symlink(&target, &registry).unwrap();
     let _config = ConfigRestore::set(config_with_registry(&registry));
     let _ = guard::take_warning();
-    let (_file, path) = Builder::new().create_file_in(&scratch).unwrap();
+    let (_file, path) = Builder::new().create_unowned_file_in(&scratch).unwrap();
     let registration = guard::register(&path, EntryKind::File, 1, 1);
     assert!(matches!(registration, Registration::Unguarded));
     let reason = guard::unavailable_reason().unwrap();
@@ -55,7 +55,7 @@ fn a_registry_owned_by_another_user_or_writable_by_others_is_refused() {
     let scratch = scratch("foreign");
     let registry = scratch.join("registry");
     std::fs::create_dir(&registry).unwrap();
-    let (_file, path) = Builder::new().create_file_in(&scratch).unwrap();
+    let (_file, path) = Builder::new().create_unowned_file_in(&scratch).unwrap();
 
     std::fs::set_permissions(
         &registry,
@@ -225,7 +225,7 @@ fn a_registry_reached_through_another_users_directory_is_refused() {
     std::os::unix::fs::chown(&shared, Some(65534), Some(65534)).unwrap();
     let registry = shared.join("registry");
     let _config = ConfigRestore::set(config_with_registry(&registry));
-    let (_file, path) = Builder::new().create_file_in(&scratch).unwrap();
+    let (_file, path) = Builder::new().create_unowned_file_in(&scratch).unwrap();
     let _ = guard::take_warning();
     assert!(matches!(
         guard::register(&path, EntryKind::File, 1, 1),

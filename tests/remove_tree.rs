@@ -40,7 +40,7 @@ impl Scratch {
     fn new_in(tag: &str, base: &Path) -> Self {
         let path = Builder::new()
             .prefix(format!("ft-rm-{tag}-"))
-            .create_dir_in(base)
+            .create_unowned_dir_in(base)
             .unwrap();
         Self(path)
     }

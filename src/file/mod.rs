@@ -72,7 +72,7 @@ pub fn tempfile_in_with(builder: &Builder, dir: &Path) -> io::Result<File> {
 ///
 /// The error of the creation or the removal, naming the path tried.
 pub fn create_and_unlink(builder: &Builder, dir: &Path) -> io::Result<File> {
-    let (file, path) = builder.create_file_in(dir)?;
+    let (file, path) = builder.create_unowned_file_in(dir)?;
     match std::fs::remove_file(&path) {
         Ok(()) => Ok(file),
         Err(err) => Err(crate::error::with_path(err, path)),

@@ -63,7 +63,7 @@ pub fn spooled_tempfile(max_size: usize) -> SpooledTempFile {
 /// A spool that rolls over past `max_size` bytes to an unnamed file in `dir`:
 /// [`SpooledTempFile::new_in`].
 #[must_use]
-pub fn spooled_tempfile_in(max_size: usize, dir: impl Into<PathBuf>) -> SpooledTempFile {
+pub fn spooled_tempfile_in(max_size: usize, dir: impl AsRef<Path>) -> SpooledTempFile {
     SpooledTempFile::new_in(max_size, dir)
 }
 
@@ -104,11 +104,12 @@ impl SpooledTempFile {
         }
     }
 
-    /// A spool that rolls over past `max_size` bytes to an unnamed file in `dir`.
+    /// A spool that rolls over past `max_size` bytes to an unnamed file in `dir` (any
+    /// `AsRef<Path>`, a [`TempDir`](crate::TempDir) too, as the `tempfile` crate's).
     #[must_use]
-    pub fn new_in(max_size: usize, dir: impl Into<PathBuf>) -> Self {
+    pub fn new_in(max_size: usize, dir: impl AsRef<Path>) -> Self {
         let mut spool = Self::new(max_size);
-        spool.dir = Some(dir.into());
+        spool.dir = Some(dir.as_ref().to_path_buf());
         spool
     }
 

@@ -64,9 +64,9 @@ mod roles {
         keep_alive.push(Box::new(dir));
         // delete=False: guarded at creation, then kept, which unregisters it.
         let kept = ferrotemp::NamedTempFile::with_builder_in(&guarded_builder, work).unwrap();
-        unguarded.push(kept.keep().1);
+        unguarded.push(kept.keep().unwrap().1);
         // mkstemp: never guarded.
-        let (_file, path) = Builder::new().create_file_in(work).unwrap();
+        let (_file, path) = Builder::new().create_unowned_file_in(work).unwrap();
         unguarded.push(path);
         // A guarded-builder file closed normally: removed and unregistered.
         let closed = ferrotemp::NamedTempFile::with_builder_in(&guarded_builder, work).unwrap();

@@ -114,7 +114,7 @@ impl FileCloser {
             Target::Done => return Ok(()),
             Target::Made { path, .. } if !delete => {
                 // Kept: the crash guard forgets it too.
-                drop(path.keep());
+                drop(path.release());
                 return Ok(());
             }
             Target::Made {
@@ -122,7 +122,7 @@ impl FileCloser {
                 armed_at_creation: true,
             } if !path.will_delete() => {
                 // Keep mode kept it at creation.
-                drop(path.keep());
+                drop(path.release());
                 return Ok(());
             }
             Target::ByName(_) if !delete => return Ok(()),
@@ -132,14 +132,14 @@ impl FileCloser {
         let name = self.name.bind(py);
         if let Err(err) = audit::remove(py, name) {
             // The hook refused: the file stays, as with `os.unlink`.
-            drop(path.map(TempPath::keep));
+            drop(path.map(TempPath::release));
             return Err(err);
         }
         let result = match path {
             Some(path) if path.will_delete() => py.detach(|| path.close()),
             // Made with `delete=False`, then `delete` set: removed by its path all the same.
             Some(path) => {
-                let path = path.keep();
+                let path = path.release();
                 py.detach(|| remove_if_present(path))
             }
             None => {
@@ -295,7 +295,7 @@ impl Drop for FileCloser {
             // kept, as `delete` says.
             let state = self.state.get_mut().unwrap_or_else(PoisonError::into_inner);
             match std::mem::replace(&mut state.target, Target::Done) {
-                Target::Made { path, .. } if !state.delete => drop(path.keep()),
+                Target::Made { path, .. } if !state.delete => drop(path.release()),
                 Target::ByName(Some(path)) if state.delete => drop(remove_if_present(path)),
                 _ => {}
             }
@@ -356,7 +356,7 @@ impl NamedOpener {
                 Ok(made.map(|(file, mut path)| {
                     if !delete {
                         // delete=False: the caller's file, which nothing removes.
-                        path = TempPath::new(path.keep(), false);
+                        path = TempPath::new(path.release(), false);
                     }
                     (file, path)
                 }))
@@ -371,7 +371,7 @@ impl NamedOpener {
         });
         // An opener is called once; a second call would orphan the first file.
         if let Some(previous) = previous {
-            py.detach(|| drop(previous.path.keep()));
+            py.detach(|| drop(previous.path.release()));
         }
         Ok(into_raw_descriptor(file))
     }
@@ -419,7 +419,7 @@ impl NamedOpener {
     fn discard(&self, py: Python<'_>) {
         if let Some(made) = lock(&self.made).take() {
             py.detach(|| {
-                let _ = std::fs::remove_file(made.path.keep());
+                let _ = std::fs::remove_file(made.path.release());
             });
         }
     }
