@@ -42,6 +42,7 @@ pub mod guard;
 pub mod named;
 pub mod names;
 pub mod ospath;
+pub mod publish;
 pub mod remove;
 pub mod spool;
 
@@ -56,5 +57,6 @@ pub use file::{tempfile, tempfile_in, tempfile_in_with};
 pub use guard::{GuardToken, Registration};
 pub use named::{NamedTempFile, TempPath};
 pub use names::TMP_MAX;
+pub use publish::{PathPersistError, PersistError, PersistOptions};
 pub use remove::{remove_tree_nofollow, RemoveError};
 pub use spool::{spooled_tempfile, spooled_tempfile_in, SpooledData, SpooledTempFile};
