@@ -294,6 +294,22 @@ impl TempPath {
             .map_err(|(error, path)| PathPersistError { error, path })
     }
 
+    /// As [`TempPath::persist_with`], syncing through `file` (the open file at this path,
+    /// held elsewhere) rather than opening the path again.
+    ///
+    /// # Errors
+    ///
+    /// As [`TempPath::persist_with`].
+    pub fn persist_with_file(
+        self,
+        file: Option<&File>,
+        dest: impl AsRef<Path>,
+        options: PersistOptions,
+    ) -> Result<(), PathPersistError> {
+        self.publish(file, dest.as_ref(), options)
+            .map_err(|(error, path)| PathPersistError { error, path })
+    }
+
     fn publish(
         mut self,
         file: Option<&File>,

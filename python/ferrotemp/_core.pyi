@@ -205,6 +205,11 @@ class _TemporaryFileCloser:
         """Close the file, then remove it if ``delete`` and ``delete_on_close``; idempotent."""
     def cleanup(self) -> None:
         """Close the file if not yet closed, then remove it if ``delete``; idempotent."""
+    def persist(self, dest: Any, overwrite: bool = True, fsync: bool = False) -> None:
+        """Publish the file at ``dest`` (rename; ``overwrite=False``: ``FileExistsError`` if
+        it exists; ``fsync``: sync the file before and the directory after). Once published
+        nothing removes it; on failure (``OSError`` with errno and ``filename``) the closer
+        still owns it. ``ValueError`` if it was already cleaned up or kept."""
 
 @final
 class NamedOpener:
