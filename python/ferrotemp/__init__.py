@@ -304,9 +304,9 @@ def mktemp(suffix: str = "", prefix: str = template, dir: _Optional[_StrPath] = 
 from ._files import NamedTemporaryFile, TemporaryFile  # noqa: E402
 from ._files import _TemporaryFileCloser as _TemporaryFileCloser  # noqa: E402
 from ._files import _TemporaryFileWrapper as _TemporaryFileWrapper  # noqa: E402
+from ._publish import atomic_write, temp_path  # noqa: E402
 from ._spooled import SpooledTemporaryFile  # noqa: E402
 from ._tempdir import TemporaryDirectory  # noqa: E402
-from ._publish import atomic_write, temp_path  # noqa: E402
 
 _original_tempfile: _Any = None
 

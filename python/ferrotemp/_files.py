@@ -222,7 +222,11 @@ class _TemporaryFileWrapper(_WrapperBase[AnyStr]):
         self._closer.close()
 
     def persist(
-        self, dest: Union[str, bytes, _os.PathLike[Any]], overwrite: bool = True, *, fsync: bool = False
+        self,
+        dest: Union[str, bytes, _os.PathLike[Any]],
+        overwrite: bool = True,
+        *,
+        fsync: bool = False,
     ) -> None:
         """Publish the file at ``dest`` (an addition to the standard API, as the Rust
         ``tempfile`` crate's ``NamedTempFile::persist``): flush, then rename it there,

@@ -95,12 +95,11 @@ class atomic_write:  # noqa: N801 - a context manager named as the function user
         if self._temp is not None:
             raise RuntimeError("atomic_write is not reentrant")
         dest = self._dest
-        if isinstance(dest, bytes):
-            directory, base = _os.path.split(_os.path.abspath(dest))
-            prefix, suffix = b"." + base + b".", b".tmp"
-        else:
-            directory, base = _os.path.split(_os.path.abspath(dest))
-            prefix, suffix = "." + base + ".", ".tmp"
+        directory, base = _os.path.split(_os.path.abspath(dest))
+        # The temporary name shows what it will become: `.NAME.XXXXXXXX.tmp` beside it.
+        prefix: Any = (b"." if isinstance(base, bytes) else ".") + base
+        prefix += b"." if isinstance(base, bytes) else "."
+        suffix: Any = b".tmp" if isinstance(base, bytes) else ".tmp"
         if not self._overwrite and _os.path.lexists(dest):
             # Checked again, atomically, at publication; this spares writing for nothing.
             raise FileExistsError(17, _os.strerror(17), dest)
@@ -158,7 +157,7 @@ class temp_path(Generic[AnyStr]):  # noqa: N801 - a context manager named as a f
         prefix: Optional[AnyStr] = None,
         dir: Optional[Union[AnyStr, _os.PathLike[AnyStr]]] = None,
     ) -> None:
-        self._args = (suffix, prefix, dir)
+        self._args: tuple[Any, Any, Any] = (suffix, prefix, dir)
         self._closer: Any = None
 
     def __enter__(self) -> AnyStr:
