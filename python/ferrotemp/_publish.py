@@ -31,6 +31,9 @@ else:
             return object
 
 
+_text_encoding = getattr(_io, "text_encoding", lambda encoding, stacklevel=2: encoding)
+
+
 def current_umask() -> int:
     """The process's umask, read without changing it where Linux shows it (4.7+:
     ``Umask:`` in ``/proc/self/status``); else by setting and restoring it, which another
@@ -57,11 +60,13 @@ class atomic_write:  # noqa: N801 - a context manager named as the function user
 
     ``f`` is a real ``io`` object (text or binary as ``mode`` says) on a temporary file in
     ``path``'s directory. On normal exit the content is published at ``path`` in one step
-    (``rename``; with ``overwrite=False`` ``renameat2(RENAME_NOREPLACE)``, which raises
-    ``FileExistsError`` if ``path`` exists); readers see the old file or the new, never a
-    mix. With ``fsync`` (the default) the file is synced before the rename and the directory
-    after, so the new content survives a power loss once the block has exited. On an
-    exception ``path`` is untouched and the temporary file is removed.
+    (``rename``); readers see the old file or the new, never a mix. With
+    ``overwrite=False`` the file is unnamed (``O_TMPFILE``) until ``linkat`` names it
+    ``path``, or where that cannot be, a named one moved by ``renameat2(RENAME_NOREPLACE)``;
+    either raises ``FileExistsError`` if ``path`` exists. With ``fsync`` (the default) the
+    file is synced before the rename and the directory after, so the new content survives a
+    power loss once the block has exited. On an exception ``path`` is untouched and the
+    temporary file is removed.
 
     A new file gets the mode ``open()`` would give it (``0o666 & ~umask``); a replaced file
     keeps its mode; ``permissions`` sets the mode in both cases. ``path`` must be on a
@@ -90,6 +95,7 @@ class atomic_write:  # noqa: N801 - a context manager named as the function user
         self._errors = errors
         self._permissions = permissions
         self._temp: Any = None
+        self._unnamed = False
 
     def __enter__(self) -> IO[Any]:
         if self._temp is not None:
@@ -103,6 +109,27 @@ class atomic_write:  # noqa: N801 - a context manager named as the function user
         if not self._overwrite and _os.path.lexists(dest):
             # Checked again, atomically, at publication; this spares writing for nothing.
             raise FileExistsError(17, _os.strerror(17), dest)
+        if not self._overwrite:
+            # No name at all until `linkat` gives it the destination's: nothing to sweep.
+            fd = _core.open_linkable_unnamed(directory)
+            if fd is not None:
+                encoding = self._encoding
+                if "b" not in self._mode:
+                    encoding = _text_encoding(encoding)
+                try:
+                    file: IO[Any] = _io.open(
+                        fd,
+                        self._mode,
+                        encoding=encoding,
+                        newline=self._newline,
+                        errors=self._errors,
+                    )
+                except BaseException:
+                    _os.close(fd)
+                    raise
+                self._temp = file
+                self._unnamed = True
+                return file
         self._temp = NamedTemporaryFile(
             self._mode,
             encoding=self._encoding,
@@ -112,8 +139,9 @@ class atomic_write:  # noqa: N801 - a context manager named as the function user
             suffix=suffix,
             dir=directory,
         )
-        file: IO[Any] = self._temp.file
-        return file
+        self._unnamed = False
+        named: IO[Any] = self._temp.file
+        return named
 
     def _final_mode(self) -> int:
         if self._permissions is not None:
@@ -136,9 +164,14 @@ class atomic_write:  # noqa: N801 - a context manager named as the function user
             temp.close()
             return
         try:
-            temp.file.flush()
-            _os.fchmod(temp.file.fileno(), self._final_mode())
-            temp.persist(self._dest, self._overwrite, fsync=self._fsync)
+            if self._unnamed:
+                temp.flush()
+                _os.fchmod(temp.fileno(), self._final_mode())
+                _core.publish_unnamed(temp.fileno(), self._dest, self._overwrite, self._fsync)
+            else:
+                temp.file.flush()
+                _os.fchmod(temp.file.fileno(), self._final_mode())
+                temp.persist(self._dest, self._overwrite, fsync=self._fsync)
         except BaseException:
             temp.close()
             raise

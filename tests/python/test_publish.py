@@ -101,6 +101,21 @@ def test_overwrite_false_publishes_to_a_free_name(tmp_path: Path) -> None:
     assert dest.read_bytes() == b"x"
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="O_TMPFILE and linkat are Linux's")
+@pytest.mark.parametrize("mode", ["w", "wb"])
+def test_overwrite_false_writes_an_unnamed_file_no_name_ever_shows(
+    tmp_path: Path, mode: str
+) -> None:
+    dest = tmp_path / "dest"
+    with ferrotemp.atomic_write(dest, mode, overwrite=False) as f:
+        f.write("text" if mode == "w" else b"text")
+        # (tmp_path is on a filesystem with O_TMPFILE here; the named fallback shows a name.)
+        assert leftovers(tmp_path) == []
+    assert dest.read_bytes() == b"text"
+    assert stat.S_IMODE(dest.stat().st_mode) == 0o666 & ~ferrotemp._publish.current_umask()
+    assert leftovers(tmp_path) == ["dest"]
+
+
 def test_text_options_are_those_of_open(tmp_path: Path) -> None:
     dest = tmp_path / "t"
     with ferrotemp.atomic_write(dest, encoding="utf-16", newline="\r\n", errors="strict") as f:
