@@ -9,6 +9,9 @@
 //!   directories (mode 0700) with names from the OS CSPRNG.
 //! - [`TempDir`] owns a temporary directory and removes it with [`remove_tree_nofollow`],
 //!   which walks by file descriptor and never follows a symlink.
+//! - [`publish`] moves a finished temporary file into place atomically
+//!   ([`NamedTempFile::persist`], `persist_noclobber`, `O_TMPFILE` + `linkat`), with an fsync
+//!   switch and the file given back on failure ([`PersistError`]).
 //! - [`guard`] records named entries so that a later sweep removes what a killed process
 //!   left behind.
 //! - [`env`](mod@env) finds the default temporary directory exactly as Python's `tempfile` does.

@@ -103,11 +103,14 @@ def publish_case(d: str, number: int) -> Case:
     ``os.replace``. Ours also syncs the directory after the rename, which the hand-written
     pattern leaves out (and so promises less)."""
     payload = b"x" * 4096
-    std_dest = f"{d}/publish-std-{os.getpid()}"
-    our_dest = f"{d}/publish-ours-{os.getpid()}"
+    # Both destinations live in a directory removed when the case goes, so the run leaves
+    # nothing behind.
+    home = ferrotemp.TemporaryDirectory(dir=d)
+    std_dest = f"{home.name}/std"
+    our_dest = f"{home.name}/ours"
 
     def by_hand() -> None:
-        with tempfile.NamedTemporaryFile(dir=d, delete=False) as f:
+        with tempfile.NamedTemporaryFile(dir=home.name, delete=False) as f:
             f.write(payload)
             f.flush()
             os.fsync(f.fileno())
@@ -117,6 +120,8 @@ def publish_case(d: str, number: int) -> Case:
         with ferrotemp.atomic_write(our_dest, "wb") as f:
             f.write(payload)
 
+    by_hand.keep = home  # type: ignore[attr-defined]
+    ours.keep = home  # type: ignore[attr-defined]
     return Case("atomic_write 4 KiB fsync", 1.1, number, by_hand, ours)
 
 
