@@ -20,6 +20,7 @@ LABELS = {
     "Spooled 16x write 64 B": "`SpooledTemporaryFile`, 16 writes of 64 B",
     "Spooled 1.25 MiB roll+read": "spool 1.25 MiB, rolled and read back",
     "crash guard on vs off": "crash guard on vs off (std column = guard off)",
+    "atomic_write 4 KiB fsync": "`atomic_write` 4 KiB with fsync (std = hand-written pattern)",
     "wrapper write/seek/read": "wrapper write/seek/read (floor = plain `io` object)",
     "import ferrotemp vs tempfile": "`import`, fresh interpreter (`-X importtime`)",
 }

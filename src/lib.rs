@@ -13,6 +13,9 @@
 //!   directories (mode 0700) with names from the OS CSPRNG.
 //! - [`TempDir`] owns a temporary directory and removes it with [`remove_tree_nofollow`],
 //!   which walks by file descriptor and never follows a symlink.
+//! - [`publish`] moves a finished temporary file into place atomically
+//!   ([`NamedTempFile::persist`], `persist_noclobber`, `O_TMPFILE` + `linkat`), with an fsync
+//!   switch and the file given back on failure ([`PersistError`]).
 //! - [`guard`] records named entries so that a later sweep removes what a killed process
 //!   left behind.
 //! - [`env`](mod@env) finds the default temporary directory exactly as Python's `tempfile` does.
@@ -46,6 +49,7 @@ pub mod guard;
 pub mod named;
 pub mod names;
 pub mod ospath;
+pub mod publish;
 pub mod remove;
 pub mod spool;
 
@@ -60,5 +64,6 @@ pub use file::{tempfile, tempfile_in, tempfile_in_with};
 pub use guard::{GuardToken, Registration};
 pub use named::{NamedTempFile, TempPath};
 pub use names::TMP_MAX;
+pub use publish::{PathPersistError, PersistError, PersistOptions};
 pub use remove::{remove_tree_nofollow, RemoveError};
 pub use spool::{spooled_tempfile, spooled_tempfile_in, SpooledData, SpooledTempFile};

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use crate::create::Builder;
 use crate::error::with_path;
 use crate::guard::{GuardToken, Registration};
+use crate::publish::{PathPersistError, PersistError, PersistOptions};
 use crate::{env, ospath};
 
 /// A path that is removed when this value is dropped (unless disarmed).
@@ -422,6 +423,138 @@ impl NamedTempFile {
     #[must_use]
     pub fn into_parts(self) -> (File, TempPath) {
         (self.file, self.path)
+    }
+}
+
+// --- Publishing (persist): the temp file becomes a permanent one at `dest`. -----------------
+
+impl TempPath {
+    /// Moves the file to `dest`, replacing what is there (`rename`); the path is then no
+    /// longer owned, and the crash guard forgets it. On failure the `TempPath` comes back in
+    /// the error, still owning the path. See [`crate::publish`] for the guarantees.
+    ///
+    /// # Errors
+    ///
+    /// `EXDEV` when `dest` is on another filesystem (nothing is copied), or the rename's error.
+    pub fn persist(self, dest: impl AsRef<Path>) -> Result<(), PathPersistError> {
+        self.persist_with(dest, PersistOptions::new())
+    }
+
+    /// As [`TempPath::persist`], but fails with `EEXIST` (path given back) when `dest` exists.
+    ///
+    /// # Errors
+    ///
+    /// `EEXIST`, `EXDEV`, or the rename's or link's error.
+    pub fn persist_noclobber(self, dest: impl AsRef<Path>) -> Result<(), PathPersistError> {
+        self.persist_with(dest, PersistOptions::new().overwrite(false))
+    }
+
+    /// Publishes as `options` say (overwrite or not, fsync or not).
+    ///
+    /// # Errors
+    ///
+    /// As [`crate::publish::publish_named`]; the path is given back.
+    pub fn persist_with(
+        self,
+        dest: impl AsRef<Path>,
+        options: PersistOptions,
+    ) -> Result<(), PathPersistError> {
+        self.publish(None, dest.as_ref(), options)
+            .map_err(|(error, path)| PathPersistError { error, path })
+    }
+
+    /// As [`TempPath::persist_with`], syncing through `file` (the open file at this path,
+    /// held elsewhere) rather than opening the path again.
+    ///
+    /// # Errors
+    ///
+    /// As [`TempPath::persist_with`].
+    pub fn persist_with_file(
+        self,
+        file: Option<&File>,
+        dest: impl AsRef<Path>,
+        options: PersistOptions,
+    ) -> Result<(), PathPersistError> {
+        self.publish(file, dest.as_ref(), options)
+            .map_err(|(error, path)| PathPersistError { error, path })
+    }
+
+    fn publish(
+        mut self,
+        file: Option<&File>,
+        dest: &Path,
+        options: PersistOptions,
+    ) -> Result<(), (io::Error, Self)> {
+        match crate::publish::publish_named(file, &self.path, dest, options) {
+            Ok(()) => {
+                // Published: nothing to remove, and the guard's entry (whose path is gone)
+                // is unregistered as the token drops.
+                self.delete = false;
+                self.guard = None;
+                Ok(())
+            }
+            // A failed directory sync after the rename: the file is published all the same.
+            Err(error) if !self.path.exists() && dest.exists() => {
+                self.delete = false;
+                self.guard = None;
+                Err((error, self))
+            }
+            Err(error) => Err((error, self)),
+        }
+    }
+}
+
+impl NamedTempFile {
+    /// Moves the file to `dest`, replacing what is there, and returns the open file, which
+    /// nothing removes any more. On failure the `NamedTempFile` comes back in the
+    /// [`PersistError`]. See [`crate::publish`] for the guarantees.
+    ///
+    /// ```
+    /// use std::io::Write;
+    /// let dir = ferrotemp::TempDir::new()?;
+    /// let mut file = ferrotemp::NamedTempFile::new_in(dir.path())?;
+    /// file.write_all(b"config")?;
+    /// file.persist(dir.path().join("app.conf"))?;
+    /// assert_eq!(std::fs::read(dir.path().join("app.conf"))?, b"config");
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// `EXDEV` when `dest` is on another filesystem (nothing is copied), or the rename's error.
+    pub fn persist(self, dest: impl AsRef<Path>) -> Result<File, PersistError> {
+        self.persist_with(dest, PersistOptions::new())
+    }
+
+    /// As [`NamedTempFile::persist`], but fails with `EEXIST` (file given back) when `dest`
+    /// exists.
+    ///
+    /// # Errors
+    ///
+    /// `EEXIST`, `EXDEV`, or the rename's or link's error.
+    pub fn persist_noclobber(self, dest: impl AsRef<Path>) -> Result<File, PersistError> {
+        self.persist_with(dest, PersistOptions::new().overwrite(false))
+    }
+
+    /// Publishes as `options` say (overwrite or not; fsync of the file before the rename and
+    /// of the destination's directory after it).
+    ///
+    /// # Errors
+    ///
+    /// As [`crate::publish::publish_named`]; the file is given back.
+    pub fn persist_with(
+        self,
+        dest: impl AsRef<Path>,
+        options: PersistOptions,
+    ) -> Result<File, PersistError> {
+        let Self { file, path } = self;
+        match path.publish(Some(&file), dest.as_ref(), options) {
+            Ok(()) => Ok(file),
+            Err((error, path)) => Err(PersistError {
+                error,
+                file: Self { file, path },
+            }),
+        }
     }
 }
 

@@ -65,6 +65,9 @@ __all__ = [
     # Beyond the standard module: the crash guard's sweep.
     "sweep",
     "SweepReport",
+    # Beyond the standard module: atomic publish.
+    "atomic_write",
+    "temp_path",
 ]
 
 # The standard module's open flags, kept for code that reads them.
@@ -301,6 +304,7 @@ def mktemp(suffix: str = "", prefix: str = template, dir: _Optional[_StrPath] = 
 from ._files import NamedTemporaryFile, TemporaryFile  # noqa: E402
 from ._files import _TemporaryFileCloser as _TemporaryFileCloser  # noqa: E402
 from ._files import _TemporaryFileWrapper as _TemporaryFileWrapper  # noqa: E402
+from ._publish import atomic_write, temp_path  # noqa: E402
 from ._spooled import SpooledTemporaryFile  # noqa: E402
 from ._tempdir import TemporaryDirectory  # noqa: E402
 

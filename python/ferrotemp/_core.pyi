@@ -41,6 +41,8 @@ __all__ = [
     "mkdtemp",
     "mkstemp",
     "o_tmpfile_enabled",
+    "open_linkable_unnamed",
+    "publish_unnamed",
     "random_name",
     "read_switch",
     "remove_tree",
@@ -205,6 +207,11 @@ class _TemporaryFileCloser:
         """Close the file, then remove it if ``delete`` and ``delete_on_close``; idempotent."""
     def cleanup(self) -> None:
         """Close the file if not yet closed, then remove it if ``delete``; idempotent."""
+    def persist(self, dest: Any, overwrite: bool = True, fsync: bool = False) -> None:
+        """Publish the file at ``dest`` (rename; ``overwrite=False``: ``FileExistsError`` if
+        it exists; ``fsync``: sync the file before and the directory after). Once published
+        nothing removes it; on failure (``OSError`` with errno and ``filename``) the closer
+        still owns it. ``ValueError`` if it was already cleaned up or kept."""
 
 @final
 class NamedOpener:
@@ -429,3 +436,14 @@ def guard_unavailable_reason() -> Optional[str]:
 
 def guard_registry_path() -> str:
     """The registry directory in use (``FERROTEMP_GUARD_DIR``, else the default temp dir's)."""
+
+def open_linkable_unnamed(dir: Any) -> Optional[int]:
+    """An unnamed (``O_TMPFILE``) file in ``dir`` that ``publish_unnamed`` can name, mode
+    0600 (audit event ``open`` first): its descriptor, which the caller owns; ``None`` where
+    the kernel or the filesystem cannot."""
+
+def publish_unnamed(fd: int, dest: Any, overwrite: bool, fsync: bool, /) -> None:
+    """Name the unnamed file at ``fd`` ``dest`` by ``linkat`` (``overwrite``: through a fresh
+    name renamed over ``dest``); ``FileExistsError`` if ``dest`` exists and not
+    ``overwrite``, ``OSError`` ``EXDEV`` across filesystems. ``fsync``: sync the file first
+    and the directory after. The descriptor stays the caller's."""

@@ -13,6 +13,7 @@ and removes the path: no ``__del__``, no wait for the garbage collector. The fil
 from __future__ import annotations
 
 import io as _io
+import os as _os
 import sys
 import sys as _sys
 from _weakref import ref as _weakref_ref
@@ -39,7 +40,6 @@ if not TYPE_CHECKING:
 else:
     # For the type checker the wrapper is an IO[AnyStr], as in typeshed, so misuse such as
     # bytes written to a text file is reported; at run time it only delegates.
-    import os as _os
     from collections.abc import Iterable
     from functools import partial as _partial
     from types import GenericAlias
@@ -220,6 +220,30 @@ class _TemporaryFileWrapper(_WrapperBase[AnyStr]):
     def close(self) -> None:
         """Close the file; remove it too if ``delete`` and ``delete_on_close``."""
         self._closer.close()
+
+    def persist(
+        self,
+        dest: Union[str, bytes, _os.PathLike[Any]],
+        overwrite: bool = True,
+        *,
+        fsync: bool = False,
+    ) -> None:
+        """Publish the file at ``dest`` (an addition to the standard API, as the Rust
+        ``tempfile`` crate's ``NamedTempFile::persist``): flush, then rename it there,
+        replacing what is there; with ``overwrite=False`` raise ``FileExistsError`` if
+        ``dest`` exists. ``fsync=True`` syncs the file before the rename and ``dest``'s
+        directory after. ``dest`` must be on the same filesystem (else ``OSError`` ``EXDEV``;
+        nothing is copied).
+
+        The file stays open and usable; ``name`` becomes ``dest``, and neither ``close()`` nor
+        the end of a ``with`` block removes it any more (the crash guard forgets it too). On
+        failure nothing changes: the temporary file is still owned and still removed later.
+        """
+        self.file.flush()
+        self._closer.persist(dest, overwrite, fsync)
+        self.name = _os.fspath(dest)  # type: ignore[assignment]
+        if _WRAPPER_HAS_DELETE:
+            self.delete = False
 
     def __enter__(self) -> _TemporaryFileWrapper[AnyStr]:
         self.file.__enter__()

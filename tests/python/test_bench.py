@@ -22,6 +22,7 @@ ROWS = [
     "Spooled 16x write 64 B",
     "Spooled 1.25 MiB roll+read",
     "crash guard on vs off",
+    "atomic_write 4 KiB fsync",
     "wrapper write/seek/read",
     "rollover peak above data",
     "import ferrotemp vs tempfile",

@@ -16,6 +16,7 @@ mod create;
 mod env;
 mod guard;
 mod named;
+mod publish;
 mod spool;
 mod tempdir;
 
@@ -53,6 +54,8 @@ fn ferrotemp_core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<named::NamedOpener>()?;
     m.add_class::<named::UnnamedOpener>()?;
     m.add_function(wrap_pyfunction!(named::o_tmpfile_enabled, m)?)?;
+    m.add_function(wrap_pyfunction!(publish::open_linkable_unnamed, m)?)?;
+    m.add_function(wrap_pyfunction!(publish::publish_unnamed, m)?)?;
     m.add_class::<spool::MemorySpoolPy>()?;
     m.add_class::<tempdir::TempDirOwner>()?;
     m.add_function(wrap_pyfunction!(tempdir::create_tempdir, m)?)?;

@@ -85,6 +85,28 @@ impl FileCloser {
         }
     }
 
+    /// The io object's descriptor as a `File` to sync, if it has one; the caller must
+    /// `mem::forget` it (the io object owns the descriptor).
+    #[cfg(unix)]
+    fn fileno_for_sync(&self, py: Python<'_>) -> Option<std::fs::File> {
+        use std::os::fd::FromRawFd;
+        let fd: i32 = self
+            .file
+            .bind(py)
+            .call_method0(pyo3::intern!(py, "fileno"))
+            .ok()?
+            .extract()
+            .ok()?;
+        // SAFETY: `fd` is the open descriptor of the io object this closer holds (alive for
+        // the call); the `File` is never dropped, only forgotten, so it is not closed twice.
+        Some(unsafe { std::fs::File::from_raw_fd(fd) })
+    }
+
+    #[cfg(not(unix))]
+    fn fileno_for_sync(&self, _py: Python<'_>) -> Option<std::fs::File> {
+        None
+    }
+
     fn close_file(&self, py: Python<'_>) -> PyResult<()> {
         self.file
             .bind(py)
@@ -271,6 +293,87 @@ impl FileCloser {
     /// nothing. A file already gone is no error.
     fn cleanup(&self, py: Python<'_>) -> PyResult<()> {
         self.cleanup_impl(py, false)
+    }
+
+    /// Publishes the file at `dest` (see `ferrotemp::publish`): replaces it, or with
+    /// `overwrite=False` fails with `FileExistsError`; with `fsync`, syncs the file before
+    /// the rename and `dest`'s directory after. Once published nothing removes the file (the
+    /// crash guard forgets it too); on failure the closer still owns it. The caller flushes
+    /// the file first.
+    #[pyo3(signature = (dest, overwrite = true, fsync = false))]
+    fn persist(
+        &self,
+        py: Python<'_>,
+        dest: &Bound<'_, PyAny>,
+        overwrite: bool,
+        fsync: bool,
+    ) -> PyResult<()> {
+        let dest_path = fs_path(dest)?;
+        let options = ferrotemp::PersistOptions::new()
+            .overwrite(overwrite)
+            .fsync(fsync);
+        let target = {
+            let mut state = lock(&self.state);
+            if state.cleanup_called {
+                return Err(pyo3::exceptions::PyValueError::new_err(
+                    "cannot persist a temporary file already cleaned up",
+                ));
+            }
+            match std::mem::replace(&mut state.target, Target::Done) {
+                target @ (Target::Made { .. } | Target::ByName(Some(_))) => target,
+                other => {
+                    state.target = other;
+                    return Err(pyo3::exceptions::PyValueError::new_err(
+                        "cannot persist a temporary file that has no path any more",
+                    ));
+                }
+            }
+        };
+        let fd = self.fileno_for_sync(py);
+        let result = py.detach(|| match target {
+            Target::Made {
+                path,
+                armed_at_creation,
+            } => path
+                .persist_with_file(fd.as_ref(), &dest_path, options)
+                .map_err(|err| {
+                    (
+                        err.error,
+                        Target::Made {
+                            path: err.path,
+                            armed_at_creation,
+                        },
+                    )
+                }),
+            Target::ByName(Some(path)) => {
+                ferrotemp::publish::publish_named(fd.as_ref(), &path, &dest_path, options)
+                    .map_err(|err| (err, Target::ByName(Some(path))))
+            }
+            other => Err((std::io::ErrorKind::InvalidInput.into(), other)),
+        });
+        if let Some(fd) = fd {
+            // Borrowed, not owned: the io object closes the descriptor.
+            std::mem::forget(fd);
+        }
+        let mut state = lock(&self.state);
+        match result {
+            Ok(()) => {
+                state.delete = false;
+                Ok(())
+            }
+            Err((err, target)) => {
+                if state.cleanup_called {
+                    // Cleaned up meanwhile (another thread): the file goes now.
+                    drop(state);
+                    if let Target::Made { path, .. } = target {
+                        py.detach(|| drop(path));
+                    }
+                } else {
+                    state.target = target;
+                }
+                Err(to_pyerr(py, &err, self.as_bytes))
+            }
+        }
     }
 
     // PyO3 passes the visitor by value.

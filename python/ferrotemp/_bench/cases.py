@@ -97,6 +97,34 @@ def guard_case(d: str, number: int, floor: Op) -> Case:
     return Case("crash guard on vs off", 1.10, number, side(False), side(True), floor)
 
 
+def publish_case(d: str, number: int) -> Case:
+    """``atomic_write`` of 4 KiB with fsync against the usual hand-written pattern on the
+    standard module: ``NamedTemporaryFile(delete=False)``, write, flush, ``os.fsync``,
+    ``os.replace``. Ours also syncs the directory after the rename, which the hand-written
+    pattern leaves out (and so promises less)."""
+    payload = b"x" * 4096
+    # Both destinations live in a directory removed when the case goes, so the run leaves
+    # nothing behind.
+    home = ferrotemp.TemporaryDirectory(dir=d)
+    std_dest = f"{home.name}/std"
+    our_dest = f"{home.name}/ours"
+
+    def by_hand() -> None:
+        with tempfile.NamedTemporaryFile(dir=home.name, delete=False) as f:
+            f.write(payload)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(f.name, std_dest)
+
+    def ours() -> None:
+        with ferrotemp.atomic_write(our_dest, "wb") as f:
+            f.write(payload)
+
+    by_hand.keep = home  # type: ignore[attr-defined]
+    ours.keep = home  # type: ignore[attr-defined]
+    return Case("atomic_write 4 KiB fsync", 1.1, number, by_hand, ours)
+
+
 class TreeShape:
     """1,000 entries: 20 directories of 50 files. Trees are built before the clock starts,
     and only their removal is timed."""
@@ -400,6 +428,7 @@ def build_cases(d: str, scale: float = 1.0) -> list[Case]:
             spooled_rollover_round_trip(ferrotemp),
         ),
         guard_case(d, n(1000), floor_file),
+        publish_case(d, n(200)),
         Case(
             "wrapper write/seek/read",
             1.1,
