@@ -126,8 +126,8 @@ impl TempPath {
     ///
     /// # Errors
     ///
-    /// None today; the `Result` is the `tempfile` crate's.
-    pub fn keep(self) -> io::Result<PathBuf> {
+    /// None today; the `Result` (and its error type) is the `tempfile` crate's.
+    pub fn keep(self) -> Result<PathBuf, PathPersistError> {
         Ok(self.release())
     }
 
@@ -413,8 +413,8 @@ impl NamedTempFile {
     ///
     /// # Errors
     ///
-    /// None today; the `Result` is the `tempfile` crate's.
-    pub fn keep(self) -> io::Result<(File, PathBuf)> {
+    /// None today; the `Result` (and its error type) is the `tempfile` crate's.
+    pub fn keep(self) -> Result<(File, PathBuf), PersistError> {
         let Self { file, path } = self;
         Ok((file, path.release()))
     }

@@ -284,16 +284,16 @@ fn spooled_tempfile_stays_in_memory_then_rolls_over() -> io::Result<()> {
     Ok(())
 }
 
-// persist: added when the publish branch merges (uncomment the test below)
-// #[test]
-// fn persist_publishes_the_file() -> io::Result<()> {
-//     let dir = tempfile::tempdir()?;
-//     let mut file = NamedTempFile::new_in(&dir)?;
-//     writeln!(file, "Brian was here. Briefly.")?;
-//     let target = dir.path().join("published.txt");
-//     let persisted = file.persist(&target)?;
-//     drop(persisted);
-//     assert_eq!(fs::read_to_string(&target)?, "Brian was here. Briefly.\n");
-//     assert_eq!(fs::read_dir(dir.path())?.count(), 1);
-//     Ok(())
-// }
+// persist (from the publish module)
+#[test]
+fn persist_publishes_the_file() -> io::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let mut file = NamedTempFile::new_in(&dir)?;
+    writeln!(file, "Brian was here. Briefly.")?;
+    let target = dir.path().join("published.txt");
+    let persisted = file.persist(&target)?;
+    drop(persisted);
+    assert_eq!(fs::read_to_string(&target)?, "Brian was here. Briefly.\n");
+    assert_eq!(fs::read_dir(dir.path())?.count(), 1);
+    Ok(())
+}
