@@ -1,5 +1,10 @@
 //! Peak heap use of a spool that rolls over, measured by a counting allocator. A separate
-//! test binary, so no other test's allocations are counted.
+//! test binary without libtest's harness (`harness = false`): the measurements run one after
+//! another on the main thread, so no other test's or the harness's own threads' allocations
+//! are counted.
+
+// Without libtest, the binary reports its tests itself.
+#![allow(clippy::print_stdout)]
 //!
 //! `realloc` is counted as the change in size: large blocks grow in place or by `mremap`
 //! (glibc), so the old and new block are never resident together. The rollover itself is
@@ -8,7 +13,6 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::io::Write;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
 
 use ferrotemp::spool::SpoolBuffer;
 use ferrotemp::SpooledTempFile;
@@ -17,8 +21,6 @@ struct Counting;
 
 static CURRENT: AtomicUsize = AtomicUsize::new(0);
 static PEAK: AtomicUsize = AtomicUsize::new(0);
-/// The two tests reset and read the shared counters: run them one at a time.
-static SERIAL: Mutex<()> = Mutex::new(());
 
 // SAFETY: every call is forwarded unchanged to the system allocator.
 unsafe impl GlobalAlloc for Counting {
@@ -66,9 +68,7 @@ fn peak_of(run: impl FnOnce()) -> usize {
     PEAK.load(Ordering::SeqCst) - base
 }
 
-#[test]
 fn test_rollover_allocates_at_most_64_kib_and_frees_the_buffer() {
-    let _serial = SERIAL.lock().unwrap();
     ferrotemp::default_tempdir().unwrap();
     let mut spool = SpooledTempFile::new(usize::MAX);
     spool.write_all(&vec![b'y'; MAX_SIZE]).unwrap();
@@ -85,9 +85,7 @@ fn test_rollover_allocates_at_most_64_kib_and_frees_the_buffer() {
     assert_eq!(spool.len().unwrap(), MAX_SIZE as u64);
 }
 
-#[test]
 fn test_rollover_peak_stays_within_max_size() {
-    let _serial = SERIAL.lock().unwrap();
     let chunk = vec![b'x'; CHUNK];
     let mut spool = SpooledTempFile::new(MAX_SIZE);
     let peak = peak_of(|| {
@@ -100,9 +98,7 @@ fn test_rollover_peak_stays_within_max_size() {
     assert!(peak <= MAX_SIZE + SLACK, "peak {peak} bytes");
 }
 
-#[test]
 fn test_buffer_spilled_after_the_crossing_write_stays_within_buffer_plus_slack() {
-    let _serial = SERIAL.lock().unwrap();
     // The Python class's protocol: the buffer takes the crossing write, then spills to a
     // file and is dropped, so the crossing chunk is buffered once.
     let chunk = vec![b'x'; CHUNK];
@@ -126,4 +122,26 @@ fn test_buffer_spilled_after_the_crossing_write_stays_within_buffer_plus_slack()
     let file = file.expect("rolled over");
     assert_eq!(file.metadata().unwrap().len(), TOTAL as u64);
     assert!(peak <= MAX_SIZE + CHUNK + SLACK, "peak {peak} bytes");
+}
+
+fn main() {
+    let tests: [(&str, fn()); 3] = [
+        (
+            "test_rollover_allocates_at_most_64_kib_and_frees_the_buffer",
+            test_rollover_allocates_at_most_64_kib_and_frees_the_buffer,
+        ),
+        (
+            "test_rollover_peak_stays_within_max_size",
+            test_rollover_peak_stays_within_max_size,
+        ),
+        (
+            "test_buffer_spilled_after_the_crossing_write_stays_within_buffer_plus_slack",
+            test_buffer_spilled_after_the_crossing_write_stays_within_buffer_plus_slack,
+        ),
+    ];
+    for (name, test) in tests {
+        test();
+        println!("test {name} ... ok");
+    }
+    println!("test result: ok. {} passed", tests.len());
 }
