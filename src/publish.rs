@@ -121,8 +121,8 @@ fn rename_noclobber(from: &Path, to: &Path) -> io::Result<()> {
 }
 
 /// The no-clobber fallback: `link` fails with `EEXIST` when `to` exists; once linked, the
-/// temporary name goes (a failure to remove it is ignored: the publish has happened, and the
-/// crash guard's entry for it still names it).
+/// temporary name goes. A failure to remove it is ignored: the publish has happened, and the
+/// temporary name is left as a second link to the published file (nothing records it).
 fn link_then_unlink(from: &Path, to: &Path) -> io::Result<()> {
     std::fs::hard_link(from, to)?;
     let _ = std::fs::remove_file(from);
@@ -192,6 +192,11 @@ pub fn open_linkable_unnamed(dir: &Path) -> Option<File> {
     #[cfg(target_os = "linux")]
     {
         use rustix::fs::{Mode, OFlags, CWD};
+        // Naming it later goes through `/proc/self/fd` (`AT_EMPTY_PATH` needs a capability
+        // before Linux 6.10): without `/proc` the content could not be named, so none is made.
+        if !Path::new("/proc/self/fd").is_dir() {
+            return None;
+        }
         let flags = OFlags::TMPFILE | OFlags::RDWR | OFlags::NOFOLLOW | OFlags::CLOEXEC;
         rustix::fs::openat(CWD, dir, flags, Mode::from_raw_mode(0o600))
             .ok()

@@ -243,6 +243,12 @@ fn a_claim_whose_sweeper_was_killed_is_taken_over_at_once() {
     let _config = ConfigRestore::set(config_with_registry(&registry));
     let pid_ns = guard::record::pid_namespace();
     assert_ne!(pid_ns, 0, "this test needs /proc/self/ns/pid");
+    let boot: String = guard::record::boot_id()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_ne!(boot, "0".repeat(32), "this test needs the kernel's boot id");
+    let other_boot: String = boot.chars().rev().collect();
     let sleeper = || {
         let child = Command::new("sleep").arg("60").spawn().unwrap();
         let start = guard::record::process_start_time(child.id()).unwrap();
@@ -252,16 +258,36 @@ fn a_claim_whose_sweeper_was_killed_is_taken_over_at_once() {
     killed.kill().unwrap();
     killed.wait().unwrap();
     let (mut running, running_start) = sleeper();
+    let (our_pid, our_start) = (
+        std::process::id(),
+        guard::record::process_start_time(std::process::id()).unwrap(),
+    );
 
     // One dead owner's record per claimer, each renamed as that claimer's sweep left it.
     let claimers = [
         (
             "dead",
-            format!("{pid_ns:x}-{}-{killed_start}-abcdefgh", killed.id()),
+            format!("{boot}-{pid_ns:x}-{}-{killed_start}-abcdefgh", killed.id()),
+        ),
+        // This process's own claim whose cursor went (left because an entry was in use, say).
+        (
+            "ours",
+            format!("{boot}-{pid_ns:x}-{our_pid}-{our_start}-abcdefgh"),
         ),
         (
             "live",
-            format!("{pid_ns:x}-{}-{running_start}-abcdefgh", running.id()),
+            format!(
+                "{boot}-{pid_ns:x}-{}-{running_start}-abcdefgh",
+                running.id()
+            ),
+        ),
+        // Another boot (or machine): its pid means nothing here, dead or alive.
+        (
+            "otherboot",
+            format!(
+                "{other_boot}-{pid_ns:x}-{}-{killed_start}-abcdefgh",
+                killed.id()
+            ),
         ),
         ("old", "abcdefgh".to_owned()),
     ];
@@ -278,9 +304,12 @@ fn a_claim_whose_sweeper_was_killed_is_taken_over_at_once() {
 
     let report = sweep_registry(&registry, false);
     assert!(report.errors.is_empty(), "{:?}", report.errors);
-    assert_eq!(removed_set(&report), BTreeSet::from([files[0].0.clone()]));
-    assert!(!files[0].1.exists(), "the taken-over record is gone");
-    for (file, claimed) in &files[1..] {
+    assert_eq!(
+        removed_set(&report),
+        BTreeSet::from([files[0].0.clone(), files[1].0.clone()])
+    );
+    assert!(!files[0].1.exists() && !files[1].1.exists(), "taken over");
+    for (file, claimed) in &files[2..] {
         assert!(file.exists() && claimed.exists(), "{}", file.display());
     }
 
@@ -288,8 +317,44 @@ fn a_claim_whose_sweeper_was_killed_is_taken_over_at_once() {
     running.kill().unwrap();
     running.wait().unwrap();
     let report = sweep_registry(&registry, false);
-    assert_eq!(removed_set(&report), BTreeSet::from([files[1].0.clone()]));
-    assert!(files[2].0.exists() && files[2].1.exists());
+    assert_eq!(removed_set(&report), BTreeSet::from([files[2].0.clone()]));
+    for (file, claimed) in &files[3..] {
+        assert!(file.exists() && claimed.exists(), "{}", file.display());
+    }
+    cleanup(&scratch);
+}
+
+/// A record another machine's sweeper claimed (a shared registry without `flock`) is never
+/// swept here, however its claimer's pid looks from this machine.
+#[test]
+fn another_hosts_claimed_record_is_left_alone() {
+    let _serial = serial();
+    let scratch = scratch("other-host-claim");
+    let registry = scratch.join("registry");
+    let _config = ConfigRestore::set(config_with_registry(&registry));
+    let boot: String = guard::record::boot_id()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let pid_ns = guard::record::pid_namespace();
+    // As its sweeper would name it if it shared our boot id and namespace numbering: the
+    // record's own machine id must keep it from being taken over.
+    let record = registry.join(format!(
+        "{NO_SUCH_PID}-elsewhere.claimed-{boot}-{pid_ns:x}-{NO_SUCH_PID}-123456-abcdefgh"
+    ));
+    plant_record_file(&record);
+    let entry = scratch.join("entry");
+    std::fs::write(&entry, b"in use on the other host").unwrap();
+    let token = register_file(&entry);
+    copy_record_as_dead(&registry, &record, &|bytes| {
+        for byte in &mut bytes[H_MACHINE..H_MACHINE + 16] {
+            *byte ^= 0xa5;
+        }
+    });
+    drop(token);
+    let report = sweep_registry(&registry, false);
+    assert!(report.removed.is_empty(), "{report:?}");
+    assert!(entry.exists() && record.exists());
     cleanup(&scratch);
 }
 

@@ -69,8 +69,12 @@ class atomic_write:  # noqa: N801 - a context manager named as the function user
     temporary file is removed.
 
     A new file gets the mode ``open()`` would give it (``0o666 & ~umask``); a replaced file
-    keeps its mode; ``permissions`` sets the mode in both cases. ``path`` must be on a
-    filesystem where its directory is writable; nothing is ever copied across filesystems.
+    keeps its permission bits (never set-user-ID, set-group-ID or sticky: the new file may
+    belong to someone else) and, where this process may set them, its owner and group;
+    ``permissions`` sets the mode in both cases. A symbolic link at ``path`` is replaced by
+    the new file, as ``os.replace`` does (its target keeps the old content). ``path`` is made
+    absolute on entry; it must be on a filesystem where its directory is writable; nothing is
+    ever copied across filesystems. Closing ``f`` inside the block loses nothing.
     """
 
     def __init__(
@@ -86,7 +90,8 @@ class atomic_write:  # noqa: N801 - a context manager named as the function user
         permissions: Optional[int] = None,
     ) -> None:
         _check_write_mode(mode)
-        self._dest: Any = _os.fspath(path)
+        # Absolute now: a `chdir` inside the block must not move where the file is published.
+        self._dest: Any = _os.path.abspath(_os.fspath(path))
         self._mode = mode
         self._overwrite = overwrite
         self._fsync = fsync
@@ -96,6 +101,9 @@ class atomic_write:  # noqa: N801 - a context manager named as the function user
         self._permissions = permissions
         self._temp: Any = None
         self._unnamed = False
+        # A duplicate of the temporary file's descriptor: the content is published even if
+        # the caller (or a library handed ``f``) closes ``f`` inside the block.
+        self._fd = -1
 
     def __enter__(self) -> IO[Any]:
         if self._temp is not None:
@@ -129,6 +137,7 @@ class atomic_write:  # noqa: N801 - a context manager named as the function user
                     raise
                 self._temp = file
                 self._unnamed = True
+                self._fd = _os.dup(fd)
                 return file
         self._temp = NamedTemporaryFile(
             self._mode,
@@ -141,15 +150,34 @@ class atomic_write:  # noqa: N801 - a context manager named as the function user
         )
         self._unnamed = False
         named: IO[Any] = self._temp.file
+        try:
+            self._fd = _os.dup(named.fileno())
+        except BaseException:
+            self._temp.close()
+            self._temp = None
+            raise
         return named
 
-    def _final_mode(self) -> int:
+    def _set_mode_and_owner(self, fd: int) -> None:
+        """The new file's mode (and, for a replaced file, its owner where this process may
+        set it). Set-user-ID, set-group-ID and sticky bits come from ``permissions`` only: the
+        new file may belong to another user than the old one."""
         if self._permissions is not None:
-            return self._permissions
+            _os.fchmod(fd, self._permissions)
+            return
         try:
-            return _os.stat(self._dest).st_mode & 0o7777
+            old = _os.stat(self._dest)
         except FileNotFoundError:
-            return 0o666 & ~current_umask()
+            _os.fchmod(fd, 0o666 & ~current_umask())
+            return
+        try:
+            _os.fchown(fd, old.st_uid, old.st_gid)
+        except PermissionError:
+            try:
+                _os.fchown(fd, -1, old.st_gid)
+            except PermissionError:
+                pass
+        _os.fchmod(fd, old.st_mode & 0o777)
 
     def __exit__(
         self,
@@ -158,24 +186,25 @@ class atomic_write:  # noqa: N801 - a context manager named as the function user
         tb: Optional[TracebackType],
     ) -> None:
         temp, self._temp = self._temp, None
+        fd, self._fd = self._fd, -1
         if temp is None:
             return
-        if exc_type is not None:
-            temp.close()
-            return
         try:
+            if exc_type is not None:
+                return
+            file = temp if self._unnamed else temp.file
+            if not file.closed:
+                file.flush()
+            self._set_mode_and_owner(fd)
             if self._unnamed:
-                temp.flush()
-                _os.fchmod(temp.fileno(), self._final_mode())
-                _core.publish_unnamed(temp.fileno(), self._dest, self._overwrite, self._fsync)
+                _core.publish_unnamed(fd, self._dest, self._overwrite, self._fsync)
             else:
-                temp.file.flush()
-                _os.fchmod(temp.file.fileno(), self._final_mode())
-                temp.persist(self._dest, self._overwrite, fsync=self._fsync)
-        except BaseException:
+                if self._fsync:
+                    _os.fsync(fd)  # the wrapper's file may be closed: synced here
+                temp._closer.persist(self._dest, self._overwrite, self._fsync)
+        finally:
+            _os.close(fd)
             temp.close()
-            raise
-        temp.close()
 
 
 class temp_path(Generic[AnyStr]):  # noqa: N801 - a context manager named as a function

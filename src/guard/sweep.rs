@@ -387,35 +387,64 @@ fn owner_group_alive(
     scan.complete.then_some(false)
 }
 
-/// The name a sweeper gives a record it claims: the record's stem, then who claims it (pid
-/// namespace, pid, start time) so that a later sweeper can tell a claim whose sweeper died
-/// mid-way (killed during a sweep slice inside a creating call, say) and take it over at
-/// once, then a random part.
+/// The name a sweeper gives a record it claims: the record's stem, then who claims it (boot
+/// id, pid namespace, pid, start time) so that a later sweeper on the same machine and boot can
+/// tell a claim whose sweeper died mid-way (killed during a sweep slice inside a creating call,
+/// say) and take it over at once, then a random part.
 fn claim_name(stem: &str, random: &str, us: &Identity) -> String {
+    let boot = hex(&us.boot_id);
     let pid = std::process::id();
     let start = us.start_time;
     format!(
-        "{stem}{CLAIMED_INFIX}{:x}-{pid}-{start}-{random}",
+        "{stem}{CLAIMED_INFIX}{boot}-{:x}-{pid}-{start}-{random}",
         us.pid_ns
     )
 }
 
-/// Whether the sweeper that claimed the record named `name` still runs: `None` when its name
-/// does not tell (an older ferrotemp's claim, another pid namespace, an unknown start time),
+/// Lower-case hex of `bytes`.
+fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes.iter().fold(String::new(), |mut out, b| {
+        let _ = write!(out, "{b:02x}");
+        out
+    })
+}
+
+/// Who claimed a record, as far as its claimed name tells.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Claimer {
+    /// A process of this machine, boot and pid namespace that no longer runs.
+    Dead,
+    /// This very process (an earlier sweep of it left the record claimed).
+    Us,
+    /// A process of ours that runs.
+    Running,
+}
+
+/// Who claimed the record named `name`: `None` when its name does not tell (an older
+/// ferrotemp's claim, another machine or boot, another pid namespace, an unknown start time),
 /// and the claim's age must decide.
-fn claimer_alive(name: &str, us: &Identity) -> Option<bool> {
+fn claimer_of(name: &str, us: &Identity) -> Option<Claimer> {
+    const UNKNOWN_BOOT: [u8; 16] = [0; 16];
     let (_, claim) = name.split_once(CLAIMED_INFIX)?;
     let mut parts = claim.split('-');
+    let boot = parts.next()?;
     let pid_ns = u64::from_str_radix(parts.next()?, 16).ok()?;
     let pid: u32 = parts.next()?.parse().ok()?;
     let start: u64 = parts.next()?.parse().ok()?;
     parts.next()?;
+    if us.boot_id == UNKNOWN_BOOT || boot != hex(&us.boot_id) {
+        return None;
+    }
     if pid_ns == 0 || pid_ns != us.pid_ns || start == 0 {
         return None;
     }
+    if pid == std::process::id() && start == us.start_time {
+        return Some(Claimer::Us);
+    }
     match pid_state(pid, start) {
-        OwnerPid::Running => Some(true),
-        OwnerPid::Gone => Some(false),
+        OwnerPid::Running => Some(Claimer::Running),
+        OwnerPid::Gone => Some(Claimer::Dead),
         OwnerPid::Unknown => None,
     }
 }
@@ -615,6 +644,9 @@ impl RecordSweep<'_> {
         let Ok(parsed) = self.read_first(&fd) else {
             return;
         };
+        if self.another_hosts(parsed.as_ref()) {
+            return;
+        }
         let claimed = self.name.contains(CLAIMED_INFIX);
         if claimed {
             // Another sweeper's claim, unless abandoned (its claimer is dead, or, where that
@@ -622,12 +654,11 @@ impl RecordSweep<'_> {
             if resumed.is_none() && self.claim_held(&st) {
                 return;
             }
-        } else if parsed.as_ref().is_some_and(|p| {
-            p.other_host(self.host) || record_live(lock, p, self.us.get_or_init(Identity::current))
-        }) {
-            // Judged by its header even when its entries are damaged. Another machine's (a
-            // shared temp dir) is never judged dead: its lock and its pid say nothing here;
-            // only an age-based sweep removes such entries.
+        } else if parsed
+            .as_ref()
+            .is_some_and(|p| record_live(lock, p, self.us.get_or_init(Identity::current)))
+        {
+            // Judged by its header even when its entries are damaged.
             self.report.records_live += 1;
             return;
         }
@@ -911,11 +942,28 @@ impl RecordSweep<'_> {
         }
     }
 
+    /// Whether `parsed` is another machine's record (a shared temp dir), counted live:
+    /// claimed or not, it is never judged dead here — its lock, its pid and its claimer's say
+    /// nothing on this machine; only an age-based sweep removes such entries.
+    fn another_hosts(&mut self, parsed: Option<&ParsedRecord>) -> bool {
+        let theirs = parsed.is_some_and(|p| p.other_host(self.host));
+        if theirs {
+            self.report.records_live += 1;
+        }
+        theirs
+    }
+
     /// Whether the claimed record being swept (status `st`) is still another sweeper's: its
-    /// claimer runs, or, where its name does not tell, the claim is not old.
+    /// claimer is another process that may still be at work on it, and the claim is not old.
     fn claim_held(&self, st: &Stat) -> bool {
-        claimer_alive(self.name, self.us.get_or_init(Identity::current))
-            .unwrap_or_else(|| age_of(st) < ABANDONED_CLAIM_AGE)
+        match claimer_of(self.name, self.us.get_or_init(Identity::current)) {
+            // Its sweeper died mid-way, or it is this process's own (whose cursor went):
+            // taken over now.
+            Some(Claimer::Dead | Claimer::Us) => false,
+            // Another live sweeper's, or one whose name does not tell: its sweeper may still
+            // be at work, or have left it (an entry was in use); left until the claim is old.
+            Some(Claimer::Running) | None => age_of(st) < ABANDONED_CLAIM_AGE,
+        }
     }
 
     /// Renames the record to a unique claimed name; `None` if another sweeper got it first.

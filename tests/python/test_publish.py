@@ -69,6 +69,59 @@ def test_an_exception_leaves_the_destination_untouched_and_no_temp_file(
     assert leftovers(tmp_path) == (["out.txt"] if existing else [])
 
 
+@pytest.mark.parametrize("overwrite", [True, False], ids=["named", "unnamed"])
+def test_closing_f_inside_the_block_still_publishes(tmp_path: Path, overwrite: bool) -> None:
+    # A library handed ``f`` may close it; the content written is published all the same.
+    dest = tmp_path / "closed.txt"
+    with ferrotemp.atomic_write(dest, overwrite=overwrite) as f:
+        f.write("written, then closed\n")
+        f.close()
+    assert dest.read_text() == "written, then closed\n"
+    assert leftovers(tmp_path) == ["closed.txt"]
+
+
+def test_a_relative_destination_is_fixed_on_entry(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    monkeypatch.chdir(tmp_path / "a")
+    with ferrotemp.atomic_write("out.txt") as f:
+        f.write("here")
+        os.chdir(tmp_path / "b")
+    assert (tmp_path / "a" / "out.txt").read_text() == "here"
+    assert os.listdir(tmp_path / "b") == []
+
+
+def test_a_replaced_setuid_file_loses_the_setuid_bit(tmp_path: Path) -> None:
+    # The new file may belong to the writer: copying set-user-ID would hand out the writer's
+    # rights. The high bits come from ``permissions`` only.
+    dest = tmp_path / "tool"
+    dest.write_text("old")
+    os.chmod(dest, 0o4755)
+    with ferrotemp.atomic_write(dest) as f:
+        f.write("new")
+    assert stat.S_IMODE(dest.stat().st_mode) == 0o755
+    with ferrotemp.atomic_write(dest, permissions=0o4750) as f:
+        f.write("newer")
+    assert stat.S_IMODE(dest.stat().st_mode) == 0o4750
+
+
+@pytest.mark.skipif(
+    os.geteuid() != 0, reason="needs root (CAP_CHOWN) to own a file as another user"
+)
+def test_root_replacing_a_users_file_keeps_its_owner_and_mode(tmp_path: Path) -> None:
+    dest = tmp_path / "users.conf"
+    dest.write_text("old")
+    os.chmod(dest, 0o640)
+    os.chown(dest, 65534, 65534)
+    with ferrotemp.atomic_write(dest) as f:
+        f.write("new")
+    st = dest.stat()
+    assert (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)) == (65534, 65534, 0o640)
+    assert dest.read_text() == "new"
+
+
 def test_overwrite_false_raises_file_exists_with_errno_and_filename(tmp_path: Path) -> None:
     dest = tmp_path / "taken"
     dest.write_text("old")
