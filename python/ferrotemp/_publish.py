@@ -170,6 +170,9 @@ class atomic_write:  # noqa: N801 - a context manager named as the function user
         except FileNotFoundError:
             _os.fchmod(fd, 0o666 & ~current_umask())
             return
+        # The mode first, while the file is still this process's own (after a chown to
+        # another user, fchmod needs CAP_FOWNER); chown keeps the permission bits.
+        _os.fchmod(fd, old.st_mode & 0o777)
         try:
             _os.fchown(fd, old.st_uid, old.st_gid)
         except PermissionError:
@@ -177,7 +180,6 @@ class atomic_write:  # noqa: N801 - a context manager named as the function user
                 _os.fchown(fd, -1, old.st_gid)
             except PermissionError:
                 pass
-        _os.fchmod(fd, old.st_mode & 0o777)
 
     def __exit__(
         self,
