@@ -113,12 +113,13 @@ def test_a_replaced_setuid_file_loses_the_setuid_bit(tmp_path: Path) -> None:
 def test_root_replacing_a_users_file_keeps_its_owner_and_mode(tmp_path: Path) -> None:
     dest = tmp_path / "users.conf"
     dest.write_text("old")
-    os.chmod(dest, 0o640)
+    # Readable by others, so that the check reads it in the run without DAC capabilities too.
+    os.chmod(dest, 0o644)
     os.chown(dest, 65534, 65534)
     with ferrotemp.atomic_write(dest) as f:
         f.write("new")
     st = dest.stat()
-    assert (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)) == (65534, 65534, 0o640)
+    assert (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)) == (65534, 65534, 0o644)
     assert dest.read_text() == "new"
 
 
