@@ -85,10 +85,10 @@ impl FileCloser {
         }
     }
 
-    /// The io object's descriptor as a `File` to sync, if it has one; the caller must
-    /// `mem::forget` it (the io object owns the descriptor).
+    /// The io object's descriptor as a `File` to sync, if it has one; never dropped (the io
+    /// object owns and closes the descriptor), even if the caller unwinds.
     #[cfg(unix)]
-    fn fileno_for_sync(&self, py: Python<'_>) -> Option<std::fs::File> {
+    fn fileno_for_sync(&self, py: Python<'_>) -> Option<std::mem::ManuallyDrop<std::fs::File>> {
         use std::os::fd::FromRawFd;
         let fd: i32 = self
             .file
@@ -98,12 +98,14 @@ impl FileCloser {
             .extract()
             .ok()?;
         // SAFETY: `fd` is the open descriptor of the io object this closer holds (alive for
-        // the call); the `File` is never dropped, only forgotten, so it is not closed twice.
-        Some(unsafe { std::fs::File::from_raw_fd(fd) })
+        // the call); the `File` is in `ManuallyDrop`, so it is never closed here.
+        Some(std::mem::ManuallyDrop::new(unsafe {
+            std::fs::File::from_raw_fd(fd)
+        }))
     }
 
     #[cfg(not(unix))]
-    fn fileno_for_sync(&self, _py: Python<'_>) -> Option<std::fs::File> {
+    fn fileno_for_sync(&self, _py: Python<'_>) -> Option<std::mem::ManuallyDrop<std::fs::File>> {
         None
     }
 
@@ -335,7 +337,7 @@ impl FileCloser {
                 path,
                 armed_at_creation,
             } => path
-                .persist_with_file(fd.as_ref(), &dest_path, options)
+                .persist_with_file(fd.as_deref(), &dest_path, options)
                 .map_err(|err| {
                     (
                         err.error,
@@ -346,15 +348,11 @@ impl FileCloser {
                     )
                 }),
             Target::ByName(Some(path)) => {
-                ferrotemp::publish::publish_named(fd.as_ref(), &path, &dest_path, options)
+                ferrotemp::publish::publish_named(fd.as_deref(), &path, &dest_path, options)
                     .map_err(|err| (err, Target::ByName(Some(path))))
             }
             other => Err((std::io::ErrorKind::InvalidInput.into(), other)),
         });
-        if let Some(fd) = fd {
-            // Borrowed, not owned: the io object closes the descriptor.
-            std::mem::forget(fd);
-        }
         let mut state = lock(&self.state);
         match result {
             Ok(()) => {
