@@ -25,6 +25,7 @@ use std::fs::File;
 use std::io;
 use std::path::Path;
 
+use crate::create::none_if_taken;
 use crate::error::with_path;
 
 /// What a publish does when the destination exists.
@@ -228,21 +229,19 @@ pub fn publish_unnamed(file: &File, to: &Path, options: PersistOptions) -> io::R
                 Some(p) if !p.as_os_str().is_empty() => p,
                 _ => Path::new("."),
             };
-            let mut linked = None;
-            for _ in 0..crate::TMP_MAX {
-                let name = dir.join(format!(".{}.publish", crate::names::random_name(12)?));
-                match link_fd(file, &name) {
-                    Ok(()) => {
-                        linked = Some(name);
-                        break;
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-                    Err(e) => return Err(with_path(e, to)),
-                }
-            }
-            let Some(name) = linked else {
-                return Err(with_path(io::ErrorKind::AlreadyExists.into(), to));
-            };
+            // Linked under a fresh name beside `to` (the crate's one naming loop), then
+            // renamed over it.
+            let ((), name) = crate::Builder::new()
+                .prefix(".")
+                .suffix(".publish")
+                .rand_bytes(12)
+                .make_in(
+                    dir,
+                    "file",
+                    |_, _| Ok::<(), io::Error>(()),
+                    |path| none_if_taken(link_fd(file, path), path),
+                )
+                .map_err(|e| with_path(e, to))?;
             if let Err(e) = std::fs::rename(&name, to) {
                 let _ = std::fs::remove_file(&name);
                 return Err(with_path(e, to));
