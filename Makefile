@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 MATURIN_VERSION := 1.16.0
 # Every supported CPython: `make test` runs the suites on each, from pyenv, in its own venv
 # (.venvs/<version>). A missing one fails the gate. Narrow it while iterating, not in CI.
-PYTHON_VERSIONS ?= 3.9 3.10 3.11 3.12 3.13
+PYTHON_VERSIONS ?= 3.10 3.11 3.12 3.13
 
 # Cargo features of the extension crate (crates/ferrotemp-python) in the wheel that build-dev
 # makes and every test runs: `bench` adds the benchmark's Rust syscall floor (two underscore

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Optional
 
 ROOT = Path(__file__).resolve().parent.parent
-SUPPORTED = ["3.9", "3.10", "3.11", "3.12", "3.13"]
+SUPPORTED = ["3.10", "3.11", "3.12", "3.13"]
 # Root ignores file modes, so the permission tests skip or prove nothing as root; without
 # these capabilities root is held to the modes like any other user.
 DROP_DAC = [

@@ -108,9 +108,9 @@ def _infer_return_type(*args: _Any) -> _Union[_Type[str], _Type[bytes]]:
                 raise TypeError("Can't mix bytes and non-bytes in path components.")
             return_type = str
     if return_type is None:
-        # Python 3.9's module gives str whatever tempdir holds; 3.10+ give bytes for a
-        # tempdir that is neither None nor str (a PathLike too). The running one's rule.
-        if _sys.version_info < (3, 10) or tempdir is None or isinstance(tempdir, str):
+        # The standard module gives bytes for a tempdir that is neither None nor str (a
+        # PathLike too).
+        if tempdir is None or isinstance(tempdir, str):
             return str
         return bytes
     return return_type
@@ -193,14 +193,8 @@ def gettempdirb() -> bytes:
 
 # The common case, no prefix or suffix and a str (or default) dir, gives a str path with the
 # default prefix whatever else holds, so _sanitize_params can be skipped.
-def _resolve_params(
-    prefix: _Any, suffix: _Any, dir: _Any, named: bool = True
-) -> _Tuple[_Any, _Any, _Any]:
-    """(prefix, suffix, dir) with defaults filled in, as _sanitize_params gives them.
-
-    ``named``: the caller joins a name to ``dir`` (all but ``TemporaryFile``), which on
-    Python 3.9 fails for a bytes ``tempdir`` as it does in that version's module.
-    """
+def _resolve_params(prefix: _Any, suffix: _Any, dir: _Any) -> _Tuple[_Any, _Any, _Any]:
+    """(prefix, suffix, dir) with defaults filled in, as _sanitize_params gives them."""
     if prefix is None and suffix is None:
         if type(dir) is str:
             return template, "", dir
@@ -209,18 +203,8 @@ def _resolve_params(
                 return template, "", tempdir
             if tempdir is None:
                 return template, "", gettempdir()
-    if named and dir is None:
-        _check_tempdir_joins(suffix, prefix)
     prefix, suffix, dir, _ = _sanitize_params(prefix, suffix, dir)
     return prefix, suffix, dir
-
-
-def _check_tempdir_joins(*args: _Any) -> None:
-    """Python 3.9's module: the default dir is ``tempdir`` as set, and a bytes one joined
-    with the str name its str inference gives is that module's TypeError."""
-    if _sys.version_info < (3, 10) and isinstance(tempdir, bytes):
-        if _infer_return_type(*args) is str:
-            raise TypeError("Can't mix strings and bytes in path components")
 
 
 if _os.name == "nt":
@@ -290,7 +274,6 @@ def mktemp(suffix: str = "", prefix: str = template, dir: _Optional[_StrPath] = 
     Unsafe: another process may create the path before the caller does. Use ``mkstemp``.
     """
     if dir is None:
-        _check_tempdir_joins(suffix, prefix)
         dir = gettempdir()
     for _ in range(TMP_MAX):
         file = _os.path.join(dir, prefix + _core.random_name() + suffix)

@@ -77,10 +77,8 @@ _CLOSE_ON_EXIT = frozenset(
     {_io.FileIO, _io.BufferedRandom, _io.BufferedReader, _io.BufferedWriter, _io.TextIOWrapper}
 )
 
-# Before 3.10 the standard module's file objects were opened on the descriptor, so their name
-# is the descriptor; from 3.10 a named file's is its path. The wrapper's own `delete`
-# attribute went away in 3.12 (it moved to the closer, with `delete_on_close`).
-_RAW_NAME_IS_PATH = _sys.version_info >= (3, 10)
+# The wrapper's own `delete` attribute went away in 3.12 (it moved to the closer, with
+# `delete_on_close`).
 _WRAPPER_HAS_DELETE = _sys.version_info < (3, 12)
 
 _TemporaryFileCloser = _core._TemporaryFileCloser
@@ -378,7 +376,7 @@ def NamedTemporaryFile(
     try:
         name = opener.name
         raw = _raw(file)
-        raw.name = name if _RAW_NAME_IS_PATH else raw.fileno()
+        raw.name = name
         notice = opener.guard_notice
         if notice is not None:
             _report_guard_notice(notice, name)
@@ -486,7 +484,7 @@ def TemporaryFile(
 ) -> IO[Any]:
     """A temporary file with no name: ``O_TMPFILE`` where the filesystem allows, else created
     and unlinked at once. The kernel frees it when it is closed."""
-    prefix, suffix, dir = _pkg._resolve_params(prefix, suffix, dir, named=False)
+    prefix, suffix, dir = _pkg._resolve_params(prefix, suffix, dir)
     if "b" not in mode:
         encoding = _text_encoding(encoding)
     # The descriptor is made inside the opener, so io validates the mode first and, if

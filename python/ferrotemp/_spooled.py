@@ -58,9 +58,7 @@ else:
 
 def _text_encoding(encoding: Optional[str]) -> Optional[str]:
     """The standard module's ``io.text_encoding(encoding)``, warning at the caller's caller."""
-    if _sys.version_info >= (3, 10):
-        return _io.text_encoding(encoding, 3)  # type: ignore[attr-defined,no-any-return,unused-ignore]
-    return encoding  # Python 3.9 knows no "locale" encoding; None means the same there.
+    return _io.text_encoding(encoding, 3)
 
 
 def _roll_above(max_size: Any) -> Any:

@@ -51,11 +51,6 @@ else:
     _BytesPath = Union[bytes, _os.PathLike[bytes]]
 
 
-#: Whether ``cleanup()`` after a cleanup removes a directory found at the path again, as the
-#: standard module does from 3.10 (3.9's removes nothing once its finalizer is detached).
-_CLEANS_AGAIN = _sys.version_info >= (3, 10)
-
-
 class TemporaryDirectory(_GenericBase[AnyStr]):
     """A directory made as ``mkdtemp`` makes one (mode 0700, a fresh name), removed with
     everything in it when the ``with`` block ends, ``cleanup()`` is called, or the object is
@@ -165,8 +160,8 @@ class TemporaryDirectory(_GenericBase[AnyStr]):
         selects) unless ``ignore_cleanup_errors`` was given."""
         if self._finalizer.detach() is not None:
             self._owner.cleanup(self._ignore_cleanup_errors)
-        elif _CLEANS_AGAIN and not self._kept and _os.path.exists(self.name):
-            # Cleaned up before, yet something is there again: the standard module (3.10+)
+        elif not self._kept and _os.path.exists(self.name):
+            # Cleaned up before, yet something is there again: the standard module
             # removes it.
             self._rmtree(self.name, ignore_errors=self._ignore_cleanup_errors)
 

@@ -289,7 +289,7 @@ pub enum Step<'a> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StepOrder {
     /// Each entry in listing order, a subdirectory removed whole when it comes up (CPython
-    /// 3.9 to 3.12).
+    /// 3.10 to 3.12).
     ListingDepthFirst,
     /// A directory's non-directories in listing order, then its subdirectories, the last
     /// listed first (CPython 3.13's iterative walk).

@@ -163,7 +163,6 @@ def normalise(message: str) -> str:
 def test_mypy_strict_reports_the_same_for_ferrotemp_as_for_tempfile(
     tmp_path: Path, version: str
 ) -> None:
-    # mypy 2 cannot target 3.9; pyright below covers it.
     clients = write_clients(tmp_path)
     out = subprocess.run(
         [
@@ -196,7 +195,7 @@ def test_mypy_strict_reports_the_same_for_ferrotemp_as_for_tempfile(
 PYRIGHT = shutil.which("basedpyright", path=str(Path(sys.executable).parent))
 
 
-@pytest.mark.parametrize("version", ["3.9", "3.10", "3.11", "3.12", "3.13"])
+@pytest.mark.parametrize("version", ["3.10", "3.11", "3.12", "3.13"])
 def test_pyright_strict_reports_the_same_for_ferrotemp_as_for_tempfile(
     tmp_path: Path, version: str
 ) -> None:

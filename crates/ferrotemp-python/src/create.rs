@@ -4,7 +4,6 @@
 use std::ffi::OsStr;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
@@ -14,14 +13,6 @@ use super::audit;
 use super::convert::{fs_os_string, fs_path, path_to_py, tmp_max, to_pyerr};
 use ferrotemp::create::Builder;
 use ferrotemp::ospath;
-
-/// Whether this interpreter's `mkstemp` names its candidates under `abspath(dir)` (3.10+) in
-/// its audit events and errors, rather than under `dir` as given (3.9). `mkdtemp` uses `dir`
-/// as given on every version.
-fn mkstemp_reports_absolute(py: Python<'_>) -> bool {
-    static ABSOLUTE: OnceLock<bool> = OnceLock::new();
-    *ABSOLUTE.get_or_init(|| py.version_info() >= (3, 10))
-}
 
 /// How the standard module of this interpreter names one attempt's candidate (the path the
 /// loop creates: `abspath(dir)` joined with the name as drawn, not normalised) in its audit
@@ -106,8 +97,7 @@ pub(crate) fn random_name(py: Python<'_>) -> PyResult<String> {
 
 /// One call's setting for [`audited_loop`].
 struct Setting {
-    /// `dir` as given: the standard module of 3.9 names `mkstemp`'s candidates under it, and
-    /// `mkdtemp`'s on every version.
+    /// `dir` as given: the standard module names `mkdtemp`'s candidates under it.
     given: PathBuf,
     /// The directory the candidates are made in.
     base: PathBuf,
@@ -219,7 +209,9 @@ pub(crate) fn create_file_audited_with<'py, T: Send>(
     let setting = Setting {
         base: ospath::abspath(&given),
         given,
-        report_absolute: mkstemp_reports_absolute(py),
+        // The standard module's mkstemp names its candidates under `abspath(dir)` in its audit
+        // events and errors; mkdtemp names them under `dir` as given.
+        report_absolute: true,
         as_bytes,
     };
     let mut builder = builder_for(prefix, suffix)?;
