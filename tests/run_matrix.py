@@ -221,10 +221,10 @@ def print_table(rows: list[Row], total: float) -> None:
         )
         for r in rows
     ]
-    widths = [max(len(str(x)) for x in col) for col in zip(head, *lines)]
+    widths = [max(len(str(x)) for x in col) for col in zip(head, *lines, strict=True)]
     print("\n==== matrix summary (f counts failures outside the allowed lists) ====")
     for line in (head, *lines):
-        print("  ".join(str(x).ljust(w) for x, w in zip(line, widths)).rstrip())
+        print("  ".join(str(x).ljust(w) for x, w in zip(line, widths, strict=True)).rstrip())
     passed = sum(r.pytest.passed + r.cpython_install.passed + r.cpython_env.passed for r in rows)
     failed = sum(r.pytest.failed + r.cpython_install.failed + r.cpython_env.failed for r in rows)
     # A run that could not start (no interpreter, no venv) counts as one failure.

@@ -10,7 +10,6 @@ from __future__ import annotations
 import io as _io
 import os as _os
 import sys
-import sys as _sys
 import warnings as _warnings
 from _weakref import ref as _weakref_ref
 

@@ -10,7 +10,6 @@ owner, not the object.
 from __future__ import annotations
 
 import os as _os
-import sys as _sys
 import warnings as _warnings
 
 import ferrotemp as _pkg

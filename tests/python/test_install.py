@@ -176,7 +176,7 @@ def test_every_switch_reads_every_spelling_the_same_way(
     warnings = out.stderr.splitlines()
     if expected is None:
         assert len(warnings) == len(SWITCHES), out.stderr
-        for name, line in zip(SWITCHES, warnings):
+        for name, line in zip(SWITCHES, warnings, strict=True):
             assert line.startswith(f'ferrotemp: {name}="{value}" is not understood'), line
             assert line.endswith("using the default, " + ("on" if SWITCHES[name] else "off"))
     else:

@@ -170,7 +170,7 @@ def draw_chart(report: dict[str, Any], path: str) -> bool:
         return False
     results = report["results"]
     fig, axes = plt.subplots(1, len(results), figsize=(6 * len(results), 4.2), squeeze=False)
-    for ax, result in zip(axes[0], results):
+    for ax, result in zip(axes[0], results, strict=True):
         rows = [
             r for r in result["rows"] if "skip" not in r and r["target_vs"] == "std" and r["std"]
         ]
