@@ -72,6 +72,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.command in (None, "info"):
         return _print_info(getattr(args, "json", False))
     if args.command == "bench":
+        _bench.check_args(args, bench.error)
         return _bench.run_from_args(args)
     parser.error(f"unknown command {args.command!r}")  # argparse exits; keeps mypy informed
     return 2

@@ -57,7 +57,7 @@ else:
 
 def _text_encoding(encoding: Optional[str]) -> Optional[str]:
     """The standard module's ``io.text_encoding(encoding)``, warning at the caller's caller."""
-    return _io.text_encoding(encoding, 3)
+    return _io.text_encoding(encoding, 3)  # type: ignore[attr-defined,no-any-return,unused-ignore]
 
 
 def _roll_above(max_size: Any) -> Any:

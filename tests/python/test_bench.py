@@ -39,8 +39,8 @@ def run_bench(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_bench_quick_prints_every_row_with_positive_ratios(tmp_path: Path) -> None:
-    out = run_bench(tmp_path, "--json", str(tmp_path / "bench.json"))
+def test_bench_targets_prints_every_row_with_positive_ratios(tmp_path: Path) -> None:
+    out = run_bench(tmp_path, "--targets", "--json", str(tmp_path / "bench.json"))
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
     header = next(line for line in lines if line.startswith("case"))
@@ -74,6 +74,50 @@ def test_bench_quick_prints_every_row_with_positive_ratios(tmp_path: Path) -> No
             assert isinstance(row[key], float) and row[key] > 0, (key, row)
     # The bench leaves nothing behind in the directory it measured.
     assert sorted(os.listdir(tmp_path)) == ["bench.json"]
+
+
+def test_bench_for_users_shows_times_and_speed_ups_without_targets(tmp_path: Path) -> None:
+    out = run_bench(tmp_path, "--only", "Temporary")
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert any("noisy" in line for line in lines), out.stdout  # --quick says so
+    header = next(line for line in lines if line.startswith("operation"))
+    assert header.split() == ["operation", "tempfile", "ferrotemp", "speed-up"]
+    rows = [line for line in lines if line.startswith(("TemporaryFile", "TemporaryDirectory"))]
+    assert len(rows) == 3, out.stdout
+    for line in rows:
+        std, ours, speedup = line.rsplit(None, 3)[1:]
+        assert float(std) > 0 and float(ours) > 0
+        # The speed-up is the standard module's time over ferrotemp's, as printed.
+        assert abs(float(speedup.rstrip("×")) - float(std) / float(ours)) < 0.02, line
+    assert any(line.startswith("times in µs") for line in lines), out.stdout  # the legend
+    assert "MISSED" not in out.stdout and " met" not in out.stdout and "target" not in out.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--rounds", "0"], "argument --rounds: must be at least 1, got 0"),
+        (["--rounds", "many"], "argument --rounds: expected a whole number, got 'many'"),
+        (["--dir", "/nonexistent/x"], "argument --dir: '/nonexistent/x' does not exist"),
+        (["--dir", "/etc/hostname"], "argument --dir: '/etc/hostname' is not a directory"),
+        (["--only", "no such case"], "argument --only: no case's name contains 'no such case'"),
+    ],
+)
+def test_bench_rejects_bad_input_with_one_error_line_and_status_2(
+    args: list[str], message: str
+) -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "ferrotemp", "bench", "--quick", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert out.returncode == 2, out
+    assert out.stdout == ""
+    assert out.stderr.splitlines()[-1] == f"ferrotemp bench: error: {message}", out.stderr
+    assert "Traceback" not in out.stderr
 
 
 def test_crash_guard_row_times_both_sides_and_leaves_nothing(tmp_path: Path) -> None:

@@ -19,7 +19,7 @@ this package, so an installed wheel needs nothing from the repository. One conce
 from __future__ import annotations
 
 from .cases import Case, build_cases
-from .cli import add_arguments, main, run_from_args
+from .cli import add_arguments, check_args, main, run_from_args
 from .runner import PROFILES, Profile, run_dir
 
 __all__ = [
@@ -28,6 +28,7 @@ __all__ = [
     "Profile",
     "add_arguments",
     "build_cases",
+    "check_args",
     "main",
     "run_dir",
     "run_from_args",

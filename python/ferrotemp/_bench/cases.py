@@ -354,7 +354,7 @@ def build_cases(d: str, scale: float = 1.0) -> list[Case]:
     cases = [
         Case(
             "NamedTemporaryFile with",
-            0.5,
+            0.6,
             n(1000),
             named_enter_exit(tempfile),
             named_enter_exit(ferrotemp),
@@ -363,7 +363,7 @@ def build_cases(d: str, scale: float = 1.0) -> list[Case]:
         ),
         Case(
             "NamedTemporaryFile vs floor",
-            1.3,
+            1.15,
             n(1000),
             named_enter_exit(tempfile),
             named_enter_exit(ferrotemp),
@@ -399,7 +399,7 @@ def build_cases(d: str, scale: float = 1.0) -> list[Case]:
         ),
         Case(
             "TemporaryDirectory with",
-            0.4,
+            0.45,
             n(2000),
             tempdir_enter_exit(tempfile),
             tempdir_enter_exit(ferrotemp),
@@ -407,7 +407,7 @@ def build_cases(d: str, scale: float = 1.0) -> list[Case]:
         ),
         Case(
             "TemporaryDirectory 1k cleanup",
-            0.6,
+            0.5,
             n(10),
             TreeCleanup(tree, lambda: tempfile.TemporaryDirectory(dir=d)),
             TreeCleanup(tree, lambda: ferrotemp.TemporaryDirectory(dir=d)),
@@ -422,7 +422,7 @@ def build_cases(d: str, scale: float = 1.0) -> list[Case]:
         ),
         Case(
             "Spooled 1.25 MiB roll+read",
-            0.6,
+            1.0,
             n(100),
             spooled_rollover_round_trip(tempfile),
             spooled_rollover_round_trip(ferrotemp),

@@ -21,6 +21,7 @@ __all__ = [
     "format_scaling",
     "format_table",
     "format_threads",
+    "format_user_table",
     "fs_type",
     "machine_info",
 ]
@@ -124,6 +125,52 @@ def format_table(result: dict[str, Any]) -> str:
             f"{_num(row.get('ours_floor'), 11)}  {target:<14}{status}"
         )
     return "\n".join(lines + notes)
+
+
+#: Rows whose "tempfile" column is not the standard module's own operation: what it is instead.
+_BASELINES = {
+    "crash guard on vs off": "the tempfile column is ferrotemp with its crash guard off",
+    "atomic_write 4 KiB fsync": (
+        "the tempfile column is NamedTemporaryFile(delete=False) + write + fsync + os.replace"
+    ),
+    "wrapper write/seek/read": "the tempfile column is the standard module's file wrapper",
+}
+
+USER_LEGEND = (
+    "times in µs per operation (medians); speed-up = tempfile's time ÷ ferrotemp's: "
+    "above 1× ferrotemp is faster"
+)
+
+
+def format_user_table(result: dict[str, Any]) -> str:
+    """The table for users: per operation the standard module's time, ferrotemp's, and the
+    speed-up (``--targets`` gives the developer's table with floors and targets)."""
+    lines = [
+        f"directory: {result['dir']} ({result['fs_type']}), medians of {result['rounds']} rounds",
+        f"{'operation':<34}{'tempfile':>12}{'ferrotemp':>12}{'speed-up':>10}",
+    ]
+    notes = []
+    for row in result["rows"]:
+        if row["target_vs"] == "floor":
+            continue  # a comparison with bare syscalls: the developer's table has it
+        name = row["case"]
+        if name in _BASELINES:
+            notes.append(f"  * {name}: {_BASELINES[name]}")
+            name += " *"
+        if "skip" in row:
+            lines.append(f"{name:<34}  skipped: {row['skip']}")
+            continue
+        if row["unit"] == "KiB":
+            std, ours = f"{row['std']:.0f} KiB", f"{row['ours']:.0f} KiB"
+            notes.append(f"  {row['case']}: memory above the buffered data, lower is better")
+            lines.append(f"{name:<34}{std:>12}{ours:>12}")
+            continue
+        speedup = row["std"] / row["ours"] if row["ours"] else None
+        lines.append(
+            f"{name:<34}{_num(row['std'], 12)}{_num(row['ours'], 12)}"
+            f"{_num(speedup, 9)}{'×' if speedup is not None else ''}"
+        )
+    return "\n".join([*lines, USER_LEGEND, *notes])
 
 
 def format_scaling(d: str, rows: list[dict[str, Any]]) -> str:

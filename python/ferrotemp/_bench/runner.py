@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from .cases import Case, Op, build_cases
 from .fresh import IMPORT_CASE, import_row, memory_row
@@ -45,10 +45,18 @@ def _time(op: Op, number: int) -> float:
     return (time.perf_counter() - start) / number
 
 
-def run(cases: list[Case], rounds: int) -> None:
+Progress = Callable[[str], None]
+
+
+def _silent(_what: str) -> None:
+    pass
+
+
+def run(cases: list[Case], rounds: int, progress: Progress = _silent) -> None:
     for case in cases:
         if case.skip is not None:
             continue
+        progress(case.name)
         warm = min(50, case.number)
         # Warm-up: imports, caches, discovery; once for cases that build trees first.
         for _ in range(1 if hasattr(case.std, "prepare") else 2):
@@ -65,12 +73,16 @@ def run(cases: list[Case], rounds: int) -> None:
                 case.samples.setdefault("floor_rust", []).append(seconds / case.number)
 
 
-def run_dir(d: str, profile: Profile, only: Optional[str] = None) -> dict[str, Any]:
+def run_dir(
+    d: str, profile: Profile, only: Optional[str] = None, progress: Progress = _silent
+) -> dict[str, Any]:
     cases = [c for c in build_cases(d, profile.scale) if only is None or only in c.name]
-    run(cases, profile.rounds)
+    run(cases, profile.rounds, progress)
     rows = [case_row(c) for c in cases]
-    if only is None or only in "rollover peak":
+    if only is None or only in "rollover peak above data":
+        progress("rollover peak")
         rows.append(memory_row(d, profile.memory_mib))
     if only is None or only in IMPORT_CASE:
+        progress("import time")
         rows.append(import_row(d, profile.rounds))
     return {"dir": d, "fs_type": fs_type(d), "rounds": profile.rounds, "rows": rows}
