@@ -78,25 +78,6 @@ class Case:
     samples: dict[str, list[float]] = field(default_factory=dict)
 
 
-def guard_case(d: str, number: int, floor: Op) -> Case:
-    """Crash guard on vs off: ``NamedTemporaryFile`` enter/exit with the guard switched off
-    (the "std" column of this row) and on ("ours"). The switch is process-wide, so each timed
-    batch sets it first, untimed, and both sides run interleaved in one process."""
-
-    def side(enabled: bool) -> Op:
-        def op() -> None:
-            with ferrotemp.NamedTemporaryFile(dir=d):
-                pass
-
-        def prepare(_number: int) -> None:
-            _core._set_guard_enabled(enabled)
-
-        op.prepare = prepare  # type: ignore[attr-defined]
-        return op
-
-    return Case("crash guard on vs off", 1.10, number, side(False), side(True), floor)
-
-
 def publish_case(d: str, number: int) -> Case:
     """``atomic_write`` of 4 KiB with fsync against the usual hand-written pattern on the
     standard module: ``NamedTemporaryFile(delete=False)``, write, flush, ``os.fsync``,
@@ -427,7 +408,6 @@ def build_cases(d: str, scale: float = 1.0) -> list[Case]:
             spooled_rollover_round_trip(tempfile),
             spooled_rollover_round_trip(ferrotemp),
         ),
-        guard_case(d, n(1000), floor_file),
         publish_case(d, n(200)),
         Case(
             "wrapper write/seek/read",

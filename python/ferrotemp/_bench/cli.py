@@ -11,7 +11,7 @@ from typing import Any, Callable, Optional, Sequence
 
 from . import __doc__ as _package_doc
 from .cases import build_cases, tempfile
-from .fresh import IMPORT_CASE
+from .fresh import GUARD_CASE, IMPORT_CASE
 from .report import (
     draw_chart,
     format_scaling,
@@ -52,7 +52,7 @@ def _bench_dir(text: str) -> str:
 def case_names() -> list[str]:
     """Every row's name, for ``--only`` (building the cases creates nothing)."""
     names = [case.name for case in build_cases(os.curdir, 0.0)]
-    return [*names, "rollover peak above data", IMPORT_CASE]
+    return [*names, GUARD_CASE, "rollover peak above data", IMPORT_CASE]
 
 
 def check_args(args: argparse.Namespace, error: Callable[[str], Any]) -> None:

@@ -1,4 +1,5 @@
-"""What needs a fresh interpreter: a rollover's peak memory, and the import time."""
+"""What needs a fresh interpreter: a rollover's peak memory, the import time, and the crash
+guard's cost (switching the guard in a running process starts a new record each time)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,77 @@ import subprocess
 import sys
 from typing import Any
 
-__all__ = ["IMPORT_CASE", "import_row", "measure_import", "measure_rollover_peak", "memory_row"]
+__all__ = [
+    "GUARD_CASE",
+    "IMPORT_CASE",
+    "guard_row",
+    "import_row",
+    "measure_import",
+    "measure_rollover_peak",
+    "memory_row",
+]
 
 IMPORT_CASE = "import ferrotemp vs tempfile"
+GUARD_CASE = "crash guard on vs off"
+
+_GUARD_CHILD = r"""
+import statistics, sys, time
+import ferrotemp
+
+d, number = sys.argv[1], int(sys.argv[2])
+
+def op():
+    with ferrotemp.NamedTemporaryFile(dir=d):
+        pass
+
+for _ in range(min(number, 200)):
+    op()  # warm-up: the record is made, imports and caches are settled
+times = []
+for _ in range(3):
+    start = time.perf_counter()
+    for _ in range(number):
+        op()
+    times.append((time.perf_counter() - start) / number)
+print(statistics.median(times))
+"""
+
+
+def _guard_child(d: str, number: int, enabled: bool) -> float:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FERROTEMP_")}
+    env["FERROTEMP_GUARD"] = "1" if enabled else "0"
+    out = subprocess.run(
+        [sys.executable, "-c", _GUARD_CHILD, d, str(number)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    if out.returncode != 0:
+        raise RuntimeError(out.stderr.strip().splitlines()[-1] if out.stderr else "failed")
+    return float(out.stdout)
+
+
+def guard_row(d: str, rounds: int, number: int) -> dict[str, Any]:
+    """``NamedTemporaryFile`` enter/exit with the crash guard off (the "std" column of this
+    row) and on ("ours"), each in fresh interpreters, in turn (which goes first alternates by
+    round); medians of at least 3 rounds. The registry is the default one; a private
+    ``FERROTEMP_GUARD_DIR`` of the caller is not passed on."""
+    row: dict[str, Any] = {"case": GUARD_CASE, "unit": "us", "target": 1.10, "target_vs": "std"}
+    samples: dict[str, list[float]] = {"std": [], "ours": []}
+    sides = [("std", False), ("ours", True)]
+    try:
+        for i in range(max(3, rounds)):
+            for label, enabled in sides if i % 2 == 0 else sides[::-1]:
+                samples[label].append(_guard_child(d, number, enabled) * 1e6)
+    except (OSError, RuntimeError, ValueError) as e:
+        row["skip"] = f"could not measure: {e}"
+        return row
+    row.update(std=statistics.median(samples["std"]), ours=statistics.median(samples["ours"]))
+    row["ratio"] = row["ours"] / row["std"]
+    row["judged_ratio"] = row["ratio"]
+    row["met"] = row["ratio"] <= row["target"]
+    return row
+
 
 _MEMORY_CHILD = r"""
 import json, sys

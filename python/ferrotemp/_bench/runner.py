@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
 from .cases import Case, Op, build_cases
-from .fresh import IMPORT_CASE, import_row, memory_row
+from .fresh import GUARD_CASE, IMPORT_CASE, guard_row, import_row, memory_row
 from .report import case_row, fs_type
 
 __all__ = ["PROFILES", "Profile", "run", "run_dir"]
@@ -73,12 +73,29 @@ def run(cases: list[Case], rounds: int, progress: Progress = _silent) -> None:
                 case.samples.setdefault("floor_rust", []).append(seconds / case.number)
 
 
+def _n(count: int, profile: Profile) -> int:
+    return max(1, int(count * profile.scale))
+
+
+def _after(rows: list[dict[str, Any]], prefix: str) -> int:
+    """Where a row goes to keep the table's order: after the row named ``prefix…``."""
+    for i, row in enumerate(rows):
+        if row["case"].startswith(prefix):
+            return i + 1
+    return len(rows)
+
+
 def run_dir(
     d: str, profile: Profile, only: Optional[str] = None, progress: Progress = _silent
 ) -> dict[str, Any]:
     cases = [c for c in build_cases(d, profile.scale) if only is None or only in c.name]
     run(cases, profile.rounds, progress)
     rows = [case_row(c) for c in cases]
+    if only is None or only in GUARD_CASE:
+        progress(GUARD_CASE)
+        rows.insert(
+            _after(rows, "Spooled 1.25 MiB"), guard_row(d, profile.rounds, _n(1000, profile))
+        )
     if only is None or only in "rollover peak above data":
         progress("rollover peak")
         rows.append(memory_row(d, profile.memory_mib))
