@@ -14,7 +14,9 @@ PYTHON_VERSIONS ?= 3.9 3.10 3.11 3.12 3.13
 # `ferrotemp bench` reports the Python floor only.
 BUILD_FEATURES ?= bench
 
-.PHONY: venv build-dev lint lint-rust lint-python test test-rust test-python test-cpython test-matrix typecheck bench check-rlib clean
+HYBRID_DIST := dist/hybrid
+
+.PHONY: venv build-dev build-hybrid test-hybrid lint lint-rust lint-python test test-rust test-python test-cpython test-matrix typecheck bench check-rlib clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +35,19 @@ build-dev: $(VENV)/bin/maturin
 	$(VENV)/bin/maturin build -q --release --out dist $(if $(BUILD_FEATURES),--features $(BUILD_FEATURES))
 	$(PY) -m pip install -q --force-reinstall --no-deps dist/ferrotemp-*.whl
 	$(PY) -m pip install -q --find-links dist "ferrotemp[test]"
+	$(MAKE) --no-print-directory build-hybrid
+
+# The example Rust+Python hybrid (examples/hybrid: a PyO3 module of its own, linking its own
+# copy of the core): an abi3 wheel, a debug build (its tests need no speed), installed beside
+# ferrotemp; tests/python/test_hybrid.py tests it on every interpreter (`make test-matrix`).
+build-hybrid: $(VENV)/bin/maturin
+	rm -rf $(HYBRID_DIST)
+	$(VENV)/bin/maturin build -q -m examples/hybrid/Cargo.toml --out $(HYBRID_DIST)
+	$(PY) -m pip install -q --force-reinstall --no-deps $(HYBRID_DIST)/*.whl
+
+# The hybrid's tests alone, on the default interpreter.
+test-hybrid: build-dev
+	$(PY) -m pytest -q -m "not typecheck" tests/python/test_hybrid.py
 
 # The core alone (no pyo3 at all), the core as a hybrid extension takes it (`python`), then
 # the whole workspace: the core as the extension crate uses it, and every feature of both.
@@ -82,7 +97,8 @@ test-cpython: build-dev
 # The pytest suite and CPython's test_tempfile (both modes) against the one wheel built above,
 # on each of PYTHON_VERSIONS, as root and with the DAC capabilities dropped; ends with a table.
 test-matrix: build-dev
-	$(PY) tests/run_matrix.py --wheel "$$(ls dist/ferrotemp-*.whl)" --versions $(PYTHON_VERSIONS)
+	$(PY) tests/run_matrix.py --wheel "$$(ls dist/ferrotemp-*.whl)" --extra-wheels $(HYBRID_DIST)/*.whl \
+		--versions $(PYTHON_VERSIONS)
 
 # Once, not per interpreter: the checkers target each supported version themselves.
 typecheck: build-dev
