@@ -124,10 +124,13 @@ fn read_file(py: Python<'_>, file: TempFileRef<'_>) -> PyResult<Vec<u8>> {
     .map_err(pyerr(py))
 }
 
-/// The path Rust sees for a ferrotemp file passed from Python (`None`: unnamed).
+/// The path Rust sees for a ferrotemp file passed from Python, as `str` (not a `PathBuf`,
+/// which pyo3 would make a `pathlib.Path`); `None`: unnamed.
 #[pyfunction]
-fn file_path(file: TempFileRef<'_>) -> Option<std::path::PathBuf> {
-    file.path().map(std::path::Path::to_path_buf)
+fn file_path<'py>(py: Python<'py>, file: TempFileRef<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
+    file.path()
+        .map(|p| ft::path_to_py(py, p, false))
+        .transpose()
 }
 
 /// The names in a `ferrotemp.TemporaryDirectory` passed from Python, sorted.
