@@ -16,7 +16,7 @@ BUILD_FEATURES ?= bench
 
 HYBRID_DIST := dist/hybrid
 
-.PHONY: venv build-dev build-hybrid test-hybrid lint lint-rust lint-python test test-rust test-python test-cpython test-matrix typecheck bench check-rlib clean
+.PHONY: venv build-dev build-hybrid test-hybrid check-pyo3-pins lint lint-rust lint-python test test-rust test-python test-cpython test-matrix typecheck bench check-rlib clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -68,7 +68,7 @@ lint: lint-rust lint-python
 
 # The core crate alone (the root package: `cargo test` does not build the extension crate),
 # then the `ferrotemp::python` example a hybrid would copy, compiled against pyo3.
-test-rust: check-rlib
+test-rust: check-rlib check-pyo3-pins
 	cargo test
 	cargo test -q -p ferrotemp --features python --doc python
 
@@ -84,6 +84,22 @@ check-rlib:
 	if find "$$scratch/target" -name '*.so' -o -name '*.dylib' -o -name '*.dll' | grep .; then echo "check-rlib: a shared library was built" >&2; exit 1; fi; \
 	if nm "$$scratch/target/debug/rlib-check" | grep PyInit; then echo "check-rlib: PyInit symbol" >&2; exit 1; fi; \
 	echo "check-rlib: a dependent crate builds ferrotemp as an rlib only"
+
+# An extension that pins another patch release of pyo3 0.27 builds against ferrotemp (its
+# `python` feature takes pyo3 as the range "0.27"): the example hybrid's code in a scratch
+# crate, checked with each pin (0.27.2, the lock file's, is the workspace's own). The pins'
+# builds share target/pyo3-pins; the first run fetches them from crates.io.
+PYO3_PINS ?= 0.27.0 0.27.1
+check-pyo3-pins:
+	@set -e; scratch=$$(mktemp -d); trap 'rm -rf "$$scratch"' EXIT; \
+	mkdir "$$scratch/src"; cp examples/hybrid/src/lib.rs "$$scratch/src/lib.rs"; \
+	for pin in $(PYO3_PINS); do \
+		printf '[package]\nname = "pyo3-pin-check"\nversion = "0.0.0"\nedition = "2021"\n\n[lib]\nname = "ferrotemp_hybrid_example"\ncrate-type = ["cdylib"]\n\n[dependencies]\nferrotemp = { path = "%s", features = ["python"] }\npyo3 = { version = "=%s", features = ["abi3-py39"] }\n\n[workspace]\n' "$(CURDIR)" "$$pin" >"$$scratch/Cargo.toml"; \
+		rm -f "$$scratch/Cargo.lock"; \
+		CARGO_TARGET_DIR="$(CURDIR)/target/pyo3-pins" cargo check -q --manifest-path "$$scratch/Cargo.toml"; \
+		cargo tree -q --manifest-path "$$scratch/Cargo.toml" -i pyo3 --depth 0 | grep -qx "pyo3 v$$pin"; \
+		echo "check-pyo3-pins: the example hybrid builds with pyo3 =$$pin"; \
+	done
 
 # The quick loops on the default interpreter only (.venv); `make test` runs them everywhere.
 test-python: build-dev
