@@ -489,6 +489,25 @@ def test_a_live_hybrid_process_entries_survive_a_sweep(tmp_path: Path) -> None:
     assert set(ferrotemp.sweep(root).paths) == set(listed["guarded"])
 
 
+def test_a_normal_exit_leaves_no_record_and_no_entry(tmp_path: Path) -> None:
+    code = textwrap.dedent(
+        """
+        import json, ferrotemp_hybrid_example as hybrid
+        made = hybrid.render("x")
+        d = hybrid.render_dir([("a", "b")])
+        print(json.dumps([made.name, d.name]))
+        """
+    )
+    registry = tmp_path / "registry"
+    env = guard_env(registry, TMPDIR=str(tmp_path))
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert not any(os.path.lexists(p) for p in json.loads(done.stdout))
+    assert records(registry) == []
+
+
 def test_the_guard_switched_off_through_ferrotemp_is_off_for_the_hybrid(tmp_path: Path) -> None:
     _, registry, _, live = run_child(tmp_path, "guard-off")
     assert live == []
