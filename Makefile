@@ -61,8 +61,8 @@ lint-rust:
 	RUSTDOCFLAGS="-D warnings" cargo doc --no-deps -q --workspace --all-features
 
 lint-python: build-dev
-	$(VENV)/bin/ruff check python tests benches
-	$(VENV)/bin/ruff format --check python tests benches
+	$(VENV)/bin/ruff check python tests benches examples/hybrid
+	$(VENV)/bin/ruff format --check python tests benches examples/hybrid
 
 lint: lint-rust lint-python
 

@@ -57,6 +57,19 @@ def shape(wrapper: Any) -> dict[str, Any]:
     }
 
 
+def test_the_extension_exports_its_own_init_only() -> None:
+    # The core is an rlib with no module of its own: a hybrid's shared library must not
+    # carry ferrotemp's `PyInit__core`.
+    import ctypes
+    import glob
+
+    # maturin puts the module in a package beside its stub: the library is inside.
+    (path,) = glob.glob(os.path.join(os.path.dirname(hybrid.__file__), "*.so"))
+    library = ctypes.CDLL(path)
+    assert hasattr(library, "PyInit_ferrotemp_hybrid_example")
+    assert not hasattr(library, "PyInit__core")
+
+
 # -- NamedTemporaryFile ------------------------------------------------------------------------
 
 
