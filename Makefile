@@ -14,7 +14,9 @@ PYTHON_VERSIONS ?= 3.10 3.11 3.12 3.13
 # `ferrotemp bench` reports the Python floor only.
 BUILD_FEATURES ?= bench
 
-.PHONY: venv build-dev lint lint-rust lint-python test test-rust test-python test-cpython test-matrix typecheck bench check-rlib clean
+HYBRID_DIST := dist/hybrid
+
+.PHONY: venv build-dev build-hybrid test-hybrid check-pyo3-pins lint lint-rust lint-python test test-rust test-python test-cpython test-matrix typecheck bench check-rlib clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +35,19 @@ build-dev: $(VENV)/bin/maturin
 	$(VENV)/bin/maturin build -q --release --out dist $(if $(BUILD_FEATURES),--features $(BUILD_FEATURES))
 	$(PY) -m pip install -q --force-reinstall --no-deps dist/ferrotemp-*.whl
 	$(PY) -m pip install -q --find-links dist "ferrotemp[test]"
+	$(MAKE) --no-print-directory build-hybrid
+
+# The example Rust+Python hybrid (examples/hybrid: a PyO3 module of its own, linking its own
+# copy of the core): an abi3 wheel, a debug build (its tests need no speed), installed beside
+# ferrotemp; tests/python/test_hybrid.py tests it on every interpreter (`make test-matrix`).
+build-hybrid: $(VENV)/bin/maturin
+	rm -rf $(HYBRID_DIST)
+	$(VENV)/bin/maturin build -q -m examples/hybrid/Cargo.toml --out $(HYBRID_DIST)
+	$(PY) -m pip install -q --force-reinstall --no-deps $(HYBRID_DIST)/*.whl
+
+# The hybrid's tests alone, on the default interpreter.
+test-hybrid: build-dev
+	$(PY) -m pytest -q -m "not typecheck" tests/python/test_hybrid.py
 
 # The core alone (no pyo3 at all), the core as a hybrid extension takes it (`python`), then
 # the whole workspace: the core as the extension crate uses it, and every feature of both.
@@ -46,14 +61,14 @@ lint-rust:
 	RUSTDOCFLAGS="-D warnings" cargo doc --no-deps -q --workspace --all-features
 
 lint-python: build-dev
-	$(VENV)/bin/ruff check python tests benches
-	$(VENV)/bin/ruff format --check python tests benches
+	$(VENV)/bin/ruff check python tests benches examples/hybrid
+	$(VENV)/bin/ruff format --check python tests benches examples/hybrid
 
 lint: lint-rust lint-python
 
 # The core crate alone (the root package: `cargo test` does not build the extension crate),
 # then the `ferrotemp::python` example a hybrid would copy, compiled against pyo3.
-test-rust: check-rlib
+test-rust: check-rlib check-pyo3-pins
 	cargo test
 	cargo test -q -p ferrotemp --features python --doc python
 
@@ -70,6 +85,22 @@ check-rlib:
 	if nm "$$scratch/target/debug/rlib-check" | grep PyInit; then echo "check-rlib: PyInit symbol" >&2; exit 1; fi; \
 	echo "check-rlib: a dependent crate builds ferrotemp as an rlib only"
 
+# An extension that pins another patch release of pyo3 0.27 builds against ferrotemp (its
+# `python` feature takes pyo3 as the range "0.27"): the example hybrid's code in a scratch
+# crate, checked with each pin (0.27.2, the lock file's, is the workspace's own). The pins'
+# builds share target/pyo3-pins; the first run fetches them from crates.io.
+PYO3_PINS ?= 0.27.0 0.27.1
+check-pyo3-pins:
+	@set -e; scratch=$$(mktemp -d); trap 'rm -rf "$$scratch"' EXIT; \
+	mkdir "$$scratch/src"; cp examples/hybrid/src/lib.rs "$$scratch/src/lib.rs"; \
+	for pin in $(PYO3_PINS); do \
+		printf '[package]\nname = "pyo3-pin-check"\nversion = "0.0.0"\nedition = "2021"\n\n[lib]\nname = "ferrotemp_hybrid_example"\ncrate-type = ["cdylib"]\n\n[dependencies]\nferrotemp = { path = "%s", features = ["python"] }\npyo3 = { version = "=%s", features = ["abi3-py39"] }\n\n[workspace]\n' "$(CURDIR)" "$$pin" >"$$scratch/Cargo.toml"; \
+		rm -f "$$scratch/Cargo.lock"; \
+		CARGO_TARGET_DIR="$(CURDIR)/target/pyo3-pins" cargo check -q --manifest-path "$$scratch/Cargo.toml"; \
+		cargo tree -q --manifest-path "$$scratch/Cargo.toml" -i pyo3 --depth 0 | grep -qx "pyo3 v$$pin"; \
+		echo "check-pyo3-pins: the example hybrid builds with pyo3 =$$pin"; \
+	done
+
 # The quick loops on the default interpreter only (.venv); `make test` runs them everywhere.
 test-python: build-dev
 	$(PY) -m pytest -m "not typecheck"
@@ -82,7 +113,8 @@ test-cpython: build-dev
 # The pytest suite and CPython's test_tempfile (both modes) against the one wheel built above,
 # on each of PYTHON_VERSIONS, as root and with the DAC capabilities dropped; ends with a table.
 test-matrix: build-dev
-	$(PY) tests/run_matrix.py --wheel "$$(ls dist/ferrotemp-*.whl)" --versions $(PYTHON_VERSIONS)
+	$(PY) tests/run_matrix.py --wheel "$$(ls dist/ferrotemp-*.whl)" --extra-wheels $(HYBRID_DIST)/*.whl \
+		--versions $(PYTHON_VERSIONS)
 
 # Once, not per interpreter: the checkers target each supported version themselves.
 typecheck: build-dev

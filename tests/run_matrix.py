@@ -7,7 +7,11 @@ and each mode it runs the pytest suite (the type-checker tests excepted: they ru
 ``make typecheck``) and CPython's own ``test.test_tempfile`` in both of its modes (``install()``
 and ``FERROTEMP_AS_TEMPFILE=1``). An interpreter that is missing fails the run.
 
-    python tests/run_matrix.py --wheel dist/ferrotemp-*.whl [--versions 3.12 3.13]
+    python tests/run_matrix.py --wheel dist/ferrotemp-*.whl [--extra-wheels dist/hybrid/*.whl]
+        [--versions 3.12 3.13]
+
+``--extra-wheels`` are installed beside it without their dependencies: the example hybrid
+(``examples/hybrid``), which ``tests/python/test_hybrid.py`` tests.
 """
 
 from __future__ import annotations
@@ -108,7 +112,9 @@ def run(cmd: list[str], **kwargs: object) -> int:
     return subprocess.run(cmd, **kwargs).returncode  # type: ignore[call-overload,no-any-return]
 
 
-def make_venv(interpreter: Path, venv: Path, wheel: Path) -> Optional[str]:
+def make_venv(
+    interpreter: Path, venv: Path, wheel: Path, extra_wheels: list[Path]
+) -> Optional[str]:
     """Creates (or reuses) the venv and installs the wheel and the test extra into it."""
     python = venv / "bin" / "python"
     want = subprocess.run(
@@ -128,6 +134,8 @@ def make_venv(interpreter: Path, venv: Path, wheel: Path) -> Optional[str]:
         return "installing the wheel failed"
     if run([*pip, "--find-links", str(wheel.parent), "ferrotemp[test]"]) != 0:
         return "installing the test extra failed"
+    if extra_wheels and run([*pip, "--force-reinstall", "--no-deps", *map(str, extra_wheels)]):
+        return "installing the extra wheels failed"
     return None
 
 
@@ -240,6 +248,7 @@ def print_table(rows: list[Row], total: float) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--wheel", required=True, type=Path)
+    parser.add_argument("--extra-wheels", nargs="*", type=Path, default=[])
     parser.add_argument("--versions", nargs="+", default=SUPPORTED)
     parser.add_argument("--venvs", type=Path, default=ROOT / ".venvs")
     parser.add_argument("--modes", nargs="+", default=list(MODES), choices=MODES)
@@ -264,7 +273,8 @@ def main() -> int:
                 row.pytest.note = absent
             continue
         began = time.monotonic()
-        error = make_venv(interpreter, args.venvs / version, wheel)
+        extra = [w.resolve() for w in args.extra_wheels]
+        error = make_venv(interpreter, args.venvs / version, wheel, extra)
         for row in version_rows:
             row.interpreter = str(interpreter)
             if error:

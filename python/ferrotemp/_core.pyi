@@ -105,6 +105,11 @@ class GuardSwitches:
     @property
     def use_flock(self) -> bool:
         """Records are locked with ``flock`` (``FERROTEMP_GUARD_FLOCK``)."""
+    @property
+    def registry_dir(self) -> Optional[str]:
+        """The registry directory set (``FERROTEMP_GUARD_DIR``, absolute); ``None``: the
+        default temp dir's. A Rust+Python hybrid's copy of the core takes the configuration
+        in force from here."""
 
 def guard_switches() -> GuardSwitches:
     """The crash guard's boolean switches as the configuration in force has them."""
@@ -192,6 +197,10 @@ class _TemporaryFileCloser:
         cls, file: Any, name: Any, delete: bool = True, delete_on_close: bool = True
     ) -> _TemporaryFileCloser:
         """A closer for a file made elsewhere: removal is by ``name``."""
+    @staticmethod
+    def _adopt(file: Any, name: Any, owner: Any, delete_on_close: bool, /) -> _TemporaryFileCloser:
+        """A closer for a file a Rust+Python hybrid's copy of the core made: ``owner`` (its
+        ``remove``, ``release``, ``persist``, ``will_delete``) removes or keeps it."""
     @property
     def file(self) -> Any: ...
     @property

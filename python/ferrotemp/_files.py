@@ -518,3 +518,49 @@ def TemporaryFile(
     raw = _raw(file)
     raw.name = raw.fileno()
     return file  # type: ignore[no-any-return]
+
+
+def _adopt_named(
+    fd: int,
+    name: Any,
+    owner: Any,
+    mode: str,
+    buffering: int,
+    encoding: Optional[str],
+    errors: Optional[str],
+    newline: Optional[str],
+    delete_on_close: bool,
+) -> _TemporaryFileWrapper[Any]:
+    """The wrapper ``NamedTemporaryFile`` returns, around ``fd``, a file a Rust+Python hybrid
+    made (``ferrotemp::python``): the same objects, with ``owner`` (of the hybrid's copy of
+    the core) removing the file. ``owner`` ``None``: a file the hybrid keeps (``delete`` off),
+    removed by name if ``delete`` is set later. Owns ``fd`` from the call on."""
+    if "b" not in mode:
+        encoding = _text_encoding(encoding)
+    taken = []
+
+    def opener(path: Any, flags: int) -> int:
+        # From here on io owns the descriptor, and closes it on any failure.
+        taken.append(fd)
+        return fd
+
+    try:
+        file = _open(name, mode, buffering, encoding, errors, newline, opener)
+    except BaseException:
+        if not taken:
+            _os.close(fd)
+        raise
+    try:
+        raw = _raw(file)
+        raw.name = name if _RAW_NAME_IS_PATH else raw.fileno()
+        if owner is None:
+            closer = _TemporaryFileCloser(file, name, False, delete_on_close)
+        else:
+            notice = owner.guard_notice
+            if notice is not None:
+                _report_guard_notice(notice, name)
+            closer = _TemporaryFileCloser._adopt(file, name, owner, delete_on_close)
+    except BaseException:
+        file.close()
+        raise
+    return _wrap(file, name, owner is not None, closer)

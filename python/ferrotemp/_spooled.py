@@ -412,3 +412,30 @@ class SpooledTemporaryFile(_io.IOBase, _GenericBase[AnyStr]):
 
     def detach(self) -> Any:
         return self._file.detach()
+
+
+def _adopt(
+    max_size: int, dir: Any, data: Optional[bytes], position: int, fd: Optional[int]
+) -> SpooledTemporaryFile[bytes]:
+    """The ``SpooledTemporaryFile`` (mode ``w+b``) of a spool a Rust+Python hybrid made
+    (``ferrotemp::python``): ``data`` and ``position`` if it was in memory, else ``fd``, its
+    unnamed file (owned from the call on), at its position. A Rust ``max_size`` of 0 rolls
+    over at the first byte: the object is then on disk from the start."""
+    spool: SpooledTemporaryFile[bytes] = SpooledTemporaryFile(max_size, dir=dir)
+    if fd is None:
+        spool.write(data or b"")
+        spool.seek(position)
+        if max_size == 0:
+            spool.rollover()
+        return spool
+    try:
+        raw = _io.FileIO(fd, "w+")
+    except BaseException:
+        _os.close(fd)
+        raise
+    file = _io.BufferedRandom(raw, raw._blksize)  # type: ignore[attr-defined]
+    spool._file = file
+    spool._rolled = True
+    spool._native_write = None
+    spool.__dict__.pop("_TemporaryFileArgs", None)
+    return spool

@@ -94,14 +94,19 @@ class TemporaryDirectory(_GenericBase[AnyStr]):
     ) -> None:
         prefix, suffix, dir = _pkg._resolve_params(prefix, suffix, dir)
         owner = _core.create_tempdir(dir, prefix, suffix, _pkg.TMP_MAX, delete)
+        notice = self._take(owner, ignore_cleanup_errors, delete)
+        if notice is not None:
+            # Here, so that a warning names the caller.
+            _report_guard_notice(notice, owner.name)
+
+    def _take(self, owner: Any, ignore_cleanup_errors: bool, delete: bool) -> Any:
+        # `owner` is a `_core.TempDirOwner`, or the like from a Rust+Python hybrid (`_adopt`).
+        # Returns its guard notice, for the caller to report.
         self._owner = owner
         self.name = owner.name
         # Keep mode (FERROTEMP_KEEP=1) keeps the directory through every cleanup path.
-        self._kept = False
         notice = owner.guard_notice
-        if notice is not None:
-            self._kept = notice.kept
-            _report_guard_notice(notice, owner.name)
+        self._kept = notice is not None and notice.kept
         self._ignore_cleanup_errors = ignore_cleanup_errors
         self._delete = delete
         # The warning names the object as its repr did at creation; for the usual repr that
@@ -117,6 +122,7 @@ class TemporaryDirectory(_GenericBase[AnyStr]):
             ignore_errors=ignore_cleanup_errors,
             delete=delete,
         )
+        return notice
 
     @classmethod
     def _rmtree(cls, name: Union[str, bytes], ignore_errors: bool = False) -> None:
@@ -165,3 +171,14 @@ class TemporaryDirectory(_GenericBase[AnyStr]):
             self._rmtree(self.name, ignore_errors=self._ignore_cleanup_errors)
 
     __class_getitem__: Any = classmethod(GenericAlias)
+
+
+def _adopt(owner: Any, ignore_cleanup_errors: bool, delete: bool) -> TemporaryDirectory[Any]:
+    """The ``TemporaryDirectory`` of a directory a Rust+Python hybrid made
+    (``ferrotemp::python``): ``owner``, of the hybrid's copy of the core, has what
+    ``_core.TempDirOwner`` has (``name``, ``guard_notice``, ``cleanup``, ``keep``)."""
+    made: TemporaryDirectory[Any] = TemporaryDirectory.__new__(TemporaryDirectory)
+    notice = made._take(owner, ignore_cleanup_errors, delete)
+    if notice is not None:
+        _report_guard_notice(notice, owner.name)
+    return made

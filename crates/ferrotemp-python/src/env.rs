@@ -134,16 +134,25 @@ pub(crate) struct GuardSwitchesPy {
     auto_sweep: bool,
     /// Records are locked with `flock` (`FERROTEMP_GUARD_FLOCK`).
     use_flock: bool,
+    /// The registry directory set (`FERROTEMP_GUARD_DIR`, absolute), `str`; `None`: the
+    /// default temp dir's. A Rust+Python hybrid's copy of the core takes the configuration
+    /// in force from here (`ferrotemp::python::sync_guard_config`).
+    registry_dir: Option<Py<PyAny>>,
 }
 
-/// The crash guard's boolean switches in force (for the tests of the switches).
+/// The crash guard's configuration in force (for the tests of the switches, and for hybrids).
 #[pyfunction]
-pub(crate) fn guard_switches() -> GuardSwitchesPy {
+pub(crate) fn guard_switches(py: Python<'_>) -> PyResult<GuardSwitchesPy> {
     let config = ferrotemp::guard::config();
-    GuardSwitchesPy {
+    let registry_dir = match &config.registry_dir {
+        Some(dir) => Some(path_to_py(py, dir, false)?.unbind()),
+        None => None,
+    };
+    Ok(GuardSwitchesPy {
         enabled: config.enabled,
         keep: config.keep,
         auto_sweep: config.auto_sweep,
         use_flock: config.use_flock,
-    }
+        registry_dir,
+    })
 }

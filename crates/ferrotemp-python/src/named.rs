@@ -36,6 +36,11 @@ enum Target {
     /// A hand-built wrapper's file, removed by its name (`None`: the name is no path, and
     /// cleanup reports that as `os.unlink` would).
     ByName(Option<PathBuf>),
+    /// A file made by another copy of the core, a Rust+Python hybrid's (`ferrotemp::python`):
+    /// its owner object, of that copy, removes it (`remove()`), lets it go (`release()`),
+    /// publishes it (`persist(dest, overwrite, fsync, fd)`) and says whether keep mode kept
+    /// it (`will_delete`); its crash-guard record is that copy's.
+    Adopted(Py<PyAny>),
     /// Removed, kept, or given up.
     Done,
 }
@@ -134,8 +139,11 @@ impl FileCloser {
                 state.delete,
             )
         };
+        if let Target::Adopted(owner) = target {
+            return Self::remove_adopted(py, self.name.bind(py), owner.bind(py), delete);
+        }
         let path = match target {
-            Target::Done => return Ok(()),
+            Target::Done | Target::Adopted(_) => return Ok(()),
             Target::Made { path, .. } if !delete => {
                 // Kept: the crash guard forgets it too.
                 drop(path.release());
@@ -172,6 +180,28 @@ impl FileCloser {
             }
         };
         result.map_err(|e| to_pyerr(py, &e, self.as_bytes))
+    }
+
+    /// `remove` for an adopted file: kept unless `delete` (and keep mode did not keep it);
+    /// the audit event `os.remove` first, as for the files made here.
+    fn remove_adopted(
+        py: Python<'_>,
+        name: &Bound<'_, PyAny>,
+        owner: &Bound<'_, PyAny>,
+        delete: bool,
+    ) -> PyResult<()> {
+        if !delete
+            || !owner
+                .getattr(pyo3::intern!(py, "will_delete"))?
+                .is_truthy()?
+        {
+            return owner.call_method0(pyo3::intern!(py, "release")).map(drop);
+        }
+        if let Err(err) = audit::remove(py, name) {
+            owner.call_method0(pyo3::intern!(py, "release"))?;
+            return Err(err);
+        }
+        owner.call_method0(pyo3::intern!(py, "remove")).map(drop)
     }
 
     fn cleanup_impl(&self, py: Python<'_>, dropping: bool) -> PyResult<()> {
@@ -225,6 +255,26 @@ impl FileCloser {
             delete,
             delete_on_close,
             Target::ByName(path),
+        )
+    }
+
+    /// A closer for a file made by a Rust+Python hybrid's copy of the core, whose `owner`
+    /// (see `Target::Adopted`) removes it.
+    #[staticmethod]
+    #[pyo3(signature = (file, name, owner, delete_on_close, /))]
+    fn _adopt(
+        file: &Bound<'_, PyAny>,
+        name: &Bound<'_, PyAny>,
+        owner: &Bound<'_, PyAny>,
+        delete_on_close: bool,
+    ) -> Self {
+        Self::with_target(
+            file.clone().unbind(),
+            name.clone().unbind(),
+            name.is_instance_of::<PyBytes>(),
+            true,
+            delete_on_close,
+            Target::Adopted(owner.clone().unbind()),
         )
     }
 
@@ -322,7 +372,9 @@ impl FileCloser {
                 ));
             }
             match std::mem::replace(&mut state.target, Target::Done) {
-                target @ (Target::Made { .. } | Target::ByName(Some(_))) => target,
+                target @ (Target::Made { .. } | Target::ByName(Some(_)) | Target::Adopted(_)) => {
+                    target
+                }
                 other => {
                     state.target = other;
                     return Err(pyo3::exceptions::PyValueError::new_err(
@@ -332,6 +384,9 @@ impl FileCloser {
             }
         };
         let fd = self.fileno_for_sync(py);
+        if let Target::Adopted(owner) = target {
+            return self.persist_adopted(py, owner, dest, overwrite, fsync, fd.as_deref());
+        }
         let result = py.detach(|| match target {
             Target::Made {
                 path,
@@ -382,6 +437,41 @@ impl FileCloser {
     }
 }
 
+impl FileCloser {
+    /// `persist` for an adopted file: its owner publishes it (and keeps it on failure).
+    fn persist_adopted(
+        &self,
+        py: Python<'_>,
+        owner: Py<PyAny>,
+        dest: &Bound<'_, PyAny>,
+        overwrite: bool,
+        fsync: bool,
+        file: Option<&std::fs::File>,
+    ) -> PyResult<()> {
+        #[cfg(unix)]
+        let fd = file.map(std::os::fd::AsRawFd::as_raw_fd);
+        #[cfg(not(unix))]
+        let fd: Option<i32> = file.and(None);
+        let result = owner
+            .bind(py)
+            .call_method1(pyo3::intern!(py, "persist"), (dest, overwrite, fsync, fd));
+        let mut state = lock(&self.state);
+        if result.is_ok() {
+            state.delete = false;
+        }
+        if state.cleanup_called {
+            drop(state);
+            // Cleaned up meanwhile (another thread): the owner still holds it on failure.
+            if result.is_err() {
+                drop(owner.bind(py).call_method0(pyo3::intern!(py, "remove")));
+            }
+        } else {
+            state.target = Target::Adopted(owner);
+        }
+        result.map(drop)
+    }
+}
+
 impl Drop for FileCloser {
     fn drop(&mut self) {
         // As the standard module's `__del__`: errors are reported as unraisable, never
@@ -398,6 +488,8 @@ impl Drop for FileCloser {
             match std::mem::replace(&mut state.target, Target::Done) {
                 Target::Made { path, .. } if !state.delete => drop(path.release()),
                 Target::ByName(Some(path)) if state.delete => drop(remove_if_present(path)),
+                // An adopted file's owner is a Python object, not dropped without the
+                // interpreter: its copy's crash-guard record keeps the entry for a sweep.
                 _ => {}
             }
         }

@@ -1,13 +1,27 @@
-//! PyO3 conversions for Rust+Python hybrids (cargo feature `python`): the glue the extension
-//! module `ferrotemp._core` is built on, for any extension that hands ferrotemp's paths and
-//! errors to Python.
+//! PyO3 conversions for Rust+Python hybrids (cargo feature `python`, pyo3 0.27.x): the glue
+//! the extension module `ferrotemp._core` is built on, and what an extension of its own needs
+//! to make temporaries in Rust and hand them to Python as ferrotemp's objects.
 //!
+//! - [`IntoPyObject`] for [`NamedTempFile`](crate::NamedTempFile) (and [`PyNamedTempFile`] for
+//!   other modes), [`TempPath`](crate::TempPath), [`TempDir`](crate::TempDir) and
+//!   [`SpooledTempFile`](crate::SpooledTempFile): the very objects `ferrotemp.NamedTemporaryFile()`,
+//!   `TemporaryDirectory()` and `SpooledTemporaryFile()` return (the package is imported at
+//!   conversion time), whose removal stays with the Rust owner.
+//! - [`TempFileRef`] and [`TempDirRef`] ([`FromPyObject`]): a ferrotemp file (path and
+//!   descriptor) or directory passed from Python, borrowed.
+//! - [`builder`], [`gettempdir`] and [`sync_guard_config`]: create as the Python API does, with
+//!   the crash guard configured as the package's ("one crash guard per process": see
+//!   [`sync_guard_config`]'s module for how many records a process holds, and why that is safe).
 //! - [`fs_path`] and [`fs_os_string`] take a `str`, `bytes` or `os.PathLike` argument as the
 //!   standard `os` functions do; [`path_to_py`] gives a path back as `str` or `bytes`.
 //! - [`to_pyerr`] raises an [`io::Error`] from this crate as the standard module would: the
 //!   `OSError` subclass its `errno` selects (`FileNotFoundError`, `FileExistsError`, …), with
 //!   `errno`, `strerror` and `filename` set. PyO3's own conversion keeps neither `errno`
 //!   through a [`PathError`](crate::PathError) nor the file name.
+//!
+//! A hybrid depends on `ferrotemp` with this feature and on its own `pyo3 = "0.27"` (any
+//! 0.27.x, any abi3 level); the `ferrotemp` package must be installed where it runs. No
+//! `#[pymodule]` is defined here: the rlib exports no `PyInit_*` symbol.
 //!
 //! ```no_run
 //! use pyo3::prelude::*;
@@ -21,7 +35,29 @@
 //!     let made = made.map_err(|e| ferrotemp::python::to_pyerr(py, &e, as_bytes))?;
 //!     ferrotemp::python::path_to_py(py, &made.keep(), as_bytes)
 //! }
+//!
+//! /// A directory of outputs, returned as a `ferrotemp.TemporaryDirectory`.
+//! #[pyfunction]
+//! fn outputs(py: Python<'_>) -> PyResult<ferrotemp::TempDir> {
+//!     let builder = ferrotemp::python::builder(py)?;
+//!     let parent = ferrotemp::python::gettempdir(py)?;
+//!     let made = py.detach(|| {
+//!         let dir = builder.tempdir_in(&parent)?;
+//!         std::fs::write(dir.path().join("out.txt"), b"done")?;
+//!         Ok::<_, std::io::Error>(dir)
+//!     });
+//!     made.map_err(|e| ferrotemp::python::to_pyerr(py, &e, false))
+//! }
 //! ```
+
+mod extract;
+mod guard;
+mod into;
+mod owned;
+
+pub use extract::{TempDirRef, TempFileRef};
+pub use guard::{builder, gettempdir, sync_guard_config};
+pub use into::PyNamedTempFile;
 
 use std::ffi::OsString;
 use std::io;
