@@ -29,6 +29,7 @@ __all__ = [
     "UnnamedOpener",
     "_TemporaryFileCloser",
     "__version__",
+    "_set_guard_enabled",
     "candidate_dirs",
     "create_tempdir",
     "discover_tempdir",
@@ -434,6 +435,10 @@ def sweep_older_than(dir: Any, prefix: Any, older_than: float, dry_run: bool, /)
     older than ``older_than`` seconds, skipping symlinks, other users' entries, other
     filesystems and ``flock``ed entries. Returns as ``sweep``; GIL released throughout.
     Raises ``OSError`` (``EINVAL``) for an empty prefix."""
+
+def _set_guard_enabled(enabled: bool) -> None:
+    """Turn the crash guard on or off for the whole process (tests only; users
+    set ``FERROTEMP_GUARD``). Entries recorded before stay recorded."""
 
 def guard_unavailable_reason() -> Optional[str]:
     """Why the crash guard is off, or ``None`` when it is on (or not yet tried)."""

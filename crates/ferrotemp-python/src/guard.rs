@@ -200,6 +200,18 @@ pub(crate) fn sweep_older_than<'py>(
     SweepOutcomePy::new(py, &report)
 }
 
+/// Turns the crash guard on or off for the whole process, other settings unchanged (a new
+/// record starts with each change). For tests of a change at run time (a hybrid extension
+/// follows it); users set `FERROTEMP_GUARD`.
+#[pyfunction]
+#[pyo3(name = "_set_guard_enabled")]
+pub(crate) fn set_guard_enabled(enabled: bool) {
+    guard::set_config(guard::GuardConfig {
+        enabled,
+        ..guard::config()
+    });
+}
+
 /// Why the crash guard is off, or `None` when it is on (or not yet tried).
 #[pyfunction]
 pub(crate) fn guard_unavailable_reason() -> Option<String> {

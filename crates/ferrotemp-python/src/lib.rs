@@ -42,6 +42,7 @@ fn ferrotemp_core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<env::GuardSwitchesPy>()?;
     m.add_function(wrap_pyfunction!(guard::sweep, m)?)?;
     m.add_function(wrap_pyfunction!(guard::sweep_older_than, m)?)?;
+    m.add_function(wrap_pyfunction!(guard::set_guard_enabled, m)?)?;
     m.add_function(wrap_pyfunction!(guard::guard_unavailable_reason, m)?)?;
     m.add_function(wrap_pyfunction!(guard::guard_registry_path, m)?)?;
     m.add_class::<guard::SweepOutcomePy>()?;
