@@ -94,7 +94,7 @@ check-pyo3-pins:
 	@set -e; scratch=$$(mktemp -d); trap 'rm -rf "$$scratch"' EXIT; \
 	mkdir "$$scratch/src"; cp examples/hybrid/src/lib.rs "$$scratch/src/lib.rs"; \
 	for pin in $(PYO3_PINS); do \
-		printf '[package]\nname = "pyo3-pin-check"\nversion = "0.0.0"\nedition = "2021"\n\n[lib]\nname = "ferrotemp_hybrid_example"\ncrate-type = ["cdylib"]\n\n[dependencies]\nferrotemp = { path = "%s", features = ["python"] }\npyo3 = { version = "=%s", features = ["abi3-py39"] }\n\n[workspace]\n' "$(CURDIR)" "$$pin" >"$$scratch/Cargo.toml"; \
+		printf '[package]\nname = "pyo3-pin-check"\nversion = "0.0.0"\nedition = "2021"\n\n[lib]\nname = "ferrotemp_hybrid_example"\ncrate-type = ["cdylib"]\n\n[dependencies]\nferrotemp = { path = "%s", features = ["python"] }\npyo3 = { version = "=%s", features = ["abi3-py310"] }\n\n[workspace]\n' "$(CURDIR)" "$$pin" >"$$scratch/Cargo.toml"; \
 		rm -f "$$scratch/Cargo.lock"; \
 		CARGO_TARGET_DIR="$(CURDIR)/target/pyo3-pins" cargo check -q --manifest-path "$$scratch/Cargo.toml"; \
 		cargo tree -q --manifest-path "$$scratch/Cargo.toml" -i pyo3 --depth 0 | grep -qx "pyo3 v$$pin"; \

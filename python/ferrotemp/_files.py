@@ -552,7 +552,7 @@ def _adopt_named(
         raise
     try:
         raw = _raw(file)
-        raw.name = name if _RAW_NAME_IS_PATH else raw.fileno()
+        raw.name = name
         if owner is None:
             closer = _TemporaryFileCloser(file, name, False, delete_on_close)
         else:
