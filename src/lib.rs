@@ -52,6 +52,7 @@ pub mod ospath;
 pub mod publish;
 pub mod remove;
 pub mod spool;
+pub mod workspace;
 
 #[cfg(feature = "python")]
 pub mod python;
@@ -67,3 +68,4 @@ pub use names::TMP_MAX;
 pub use publish::{PathPersistError, PersistError, PersistOptions};
 pub use remove::{remove_tree_nofollow, RemoveError};
 pub use spool::{spooled_tempfile, spooled_tempfile_in, SpooledData, SpooledTempFile};
+pub use workspace::{KeepPolicy, Usage, Workspace, WorkspaceBuilder};

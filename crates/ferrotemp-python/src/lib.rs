@@ -19,6 +19,7 @@ mod named;
 mod publish;
 mod spool;
 mod tempdir;
+mod workspace;
 
 use pyo3::prelude::*;
 
@@ -60,6 +61,11 @@ fn ferrotemp_core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<tempdir::TempDirOwner>()?;
     m.add_function(wrap_pyfunction!(tempdir::create_tempdir, m)?)?;
     m.add_function(wrap_pyfunction!(tempdir::remove_tree, m)?)?;
+    m.add_class::<workspace::WorkspaceCore>()?;
+    m.add_class::<workspace::WorkspaceUsagePy>()?;
+    m.add_class::<workspace::WorkspaceEndingPy>()?;
+    m.add_function(wrap_pyfunction!(workspace::parse_size, m)?)?;
+    m.add("QuotaExceeded", m.py().get_type::<workspace::QuotaExceeded>())?;
     #[cfg(feature = "bench")]
     {
         m.add_function(wrap_pyfunction!(bench::floor_create_unlink, m)?)?;
