@@ -62,6 +62,9 @@ fn ferrotemp_core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(tempdir::create_tempdir, m)?)?;
     m.add_function(wrap_pyfunction!(tempdir::remove_tree, m)?)?;
     m.add_function(wrap_pyfunction!(usage::measure_tree, m)?)?;
+    m.add_function(wrap_pyfunction!(usage::stats, m)?)?;
+    m.add_function(wrap_pyfunction!(usage::note_quota_refusal, m)?)?;
+    m.add_class::<usage::StatsPy>()?;
     #[cfg(feature = "bench")]
     {
         m.add_function(wrap_pyfunction!(bench::floor_create_unlink, m)?)?;
