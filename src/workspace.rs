@@ -490,8 +490,7 @@ impl Workspace {
     /// recorded, so a sweep after the process ends finishes the job.
     pub fn finish(&self, ok: bool) -> Result<Ending, RemoveError> {
         let mut end = self.lock_end();
-        let (dir, registration) = match std::mem::replace(&mut *end, End::Ended(Usage::default()))
-        {
+        let (dir, registration) = match std::mem::replace(&mut *end, End::Ended(Usage::default())) {
             End::Running { dir, registration } => (dir, registration),
             End::Ended(usage) => {
                 *end = End::Ended(usage);
@@ -669,7 +668,15 @@ mod tests {
         assert_eq!(parse_size("3 MiB"), Some(3 << 20));
         assert_eq!(parse_size("0.5G"), Some(1 << 29));
         assert_eq!(parse_size("2TB"), Some(2_000_000_000_000));
-        for bad in ["", "GiB", "-1", "1.2.3", "1 XB", "99999999999999999999999", "1e3"] {
+        for bad in [
+            "",
+            "GiB",
+            "-1",
+            "1.2.3",
+            "1 XB",
+            "99999999999999999999999",
+            "1e3",
+        ] {
             assert_eq!(parse_size(bad), None, "{bad:?}");
         }
     }

@@ -13,12 +13,21 @@ fn scratch() -> ferrotemp::TempDir {
 }
 
 fn assert_edquot(err: &std::io::Error, path: &Path) {
-    assert_eq!(ferrotemp::error::raw_os_error(err), Some(libc::EDQUOT), "{err}");
+    assert_eq!(
+        ferrotemp::error::raw_os_error(err),
+        Some(libc::EDQUOT),
+        "{err}"
+    );
     assert_eq!(ferrotemp::error::error_path(err), Some(path));
 }
 
 fn du_bytes(path: &Path) -> u64 {
-    let out = Command::new("du").arg("-B1").arg("-s").arg(path).output().unwrap();
+    let out = Command::new("du")
+        .arg("-B1")
+        .arg("-s")
+        .arg(path)
+        .output()
+        .unwrap();
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).unwrap();
     text.split_whitespace().next().unwrap().parse().unwrap()

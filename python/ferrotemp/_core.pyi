@@ -6,6 +6,7 @@ are raised as the ``OSError`` subclass their ``errno`` selects (``FileNotFoundEr
 set; an embedded NUL byte raises ``ValueError``.
 """
 
+import os
 import weakref
 from collections.abc import Iterator
 from typing import Any, Optional, Union, final, overload
@@ -23,6 +24,7 @@ __all__ = [
     "RejectedDir",
     "RemovedEntry",
     "SkippedEntry",
+    "Stats",
     "SweepOutcome",
     "SwitchReading",
     "TempDirOwner",
@@ -38,6 +40,8 @@ __all__ = [
     "guard_registry_path",
     "guard_switches",
     "guard_unavailable_reason",
+    "measure_tree",
+    "note_quota_refusal",
     "mkdtemp",
     "mkstemp",
     "o_tmpfile_enabled",
@@ -46,6 +50,7 @@ __all__ = [
     "random_name",
     "read_switch",
     "remove_tree",
+    "stats",
     "sweep",
     "sweep_older_than",
 ]
@@ -344,6 +349,47 @@ def create_tempdir(
 def remove_tree(path: Union[str, bytes], ignore_errors: bool = False) -> None:
     """Remove the tree at ``path`` as ``TempDirOwner.cleanup`` does; a symlink at ``path``
     itself is refused (``ELOOP``). Releases the GIL."""
+
+def measure_tree(
+    path: Union[str, bytes, os.PathLike[str], os.PathLike[bytes]],
+) -> tuple[int, int, int]:
+    """``(bytes, files, dirs)`` of the tree at ``path``: bytes allocated on disk as
+    ``du -B1 -s`` counts them (the root directory included, hard links once), files =
+    non-directories and dirs = directories below the root (not the root). Walks by
+    descriptor without following symlinks and stays on the root's mount (as ``du -x``);
+    entries vanishing meanwhile are skipped. Releases the GIL. Raises ``OSError`` naming the
+    entry it could not examine."""
+
+@final
+class Stats:
+    """A snapshot of the core's process-wide counters (they only grow, from zero at start)."""
+
+    @property
+    def created(self) -> int:
+        """Named files and directories created (``mkstemp``/``mkdtemp`` included)."""
+    @property
+    def removed(self) -> int:
+        """Owned entries their owner removed (close, cleanup, garbage collection)."""
+    @property
+    def entries_reclaimed(self) -> int:
+        """Entries removed by sweeps (dead processes' records, age sweeps)."""
+    @property
+    def bytes_reclaimed(self) -> int:
+        """Bytes the entries removed by sweeps held."""
+    @property
+    def cleanup_errors(self) -> int:
+        """Removals by an owner that failed."""
+    @property
+    def quota_refusals(self) -> int:
+        """Creations or writes refused by a workspace's limits."""
+    def as_dict(self) -> dict[str, int]:
+        """The counters by name."""
+
+def stats() -> Stats:
+    """A snapshot of the process-wide counters."""
+
+def note_quota_refusal() -> None:
+    """Count one creation or write refused by a quota (limits checked in Python)."""
 
 # Benchmark floors (ferrotemp._bench), not API: each runs ``n`` rounds of bare syscalls in
 # ``dir`` in Rust with the GIL released and returns the seconds taken. POSIX only

@@ -1069,6 +1069,9 @@ fn sweep_entry(
 ) -> Outcome {
     match examine_and_remove(entry, owner, dry_run, report, budget) {
         Ok(bytes) => {
+            if !dry_run {
+                crate::stats::note_reclaimed(bytes);
+            }
             report.removed.push(SweptEntry {
                 path: entry.path.clone(),
                 kind: entry.kind,

@@ -19,6 +19,7 @@ mod named;
 mod publish;
 mod spool;
 mod tempdir;
+mod usage;
 mod workspace;
 
 use pyo3::prelude::*;
@@ -65,7 +66,14 @@ fn ferrotemp_core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<workspace::WorkspaceUsagePy>()?;
     m.add_class::<workspace::WorkspaceEndingPy>()?;
     m.add_function(wrap_pyfunction!(workspace::parse_size, m)?)?;
-    m.add("QuotaExceeded", m.py().get_type::<workspace::QuotaExceeded>())?;
+    m.add(
+        "QuotaExceeded",
+        m.py().get_type::<workspace::QuotaExceeded>(),
+    )?;
+    m.add_function(wrap_pyfunction!(usage::measure_tree, m)?)?;
+    m.add_function(wrap_pyfunction!(usage::stats, m)?)?;
+    m.add_function(wrap_pyfunction!(usage::note_quota_refusal, m)?)?;
+    m.add_class::<usage::StatsPy>()?;
     #[cfg(feature = "bench")]
     {
         m.add_function(wrap_pyfunction!(bench::floor_create_unlink, m)?)?;

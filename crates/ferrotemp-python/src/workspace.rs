@@ -156,7 +156,9 @@ impl WorkspaceCore {
 
     /// Counts one entry about to be created, or raises `QuotaExceeded`.
     fn reserve_create(&self, py: Python<'_>) -> PyResult<()> {
-        self.inner.reserve_create().map_err(|e| workspace_err(py, &e))
+        self.inner
+            .reserve_create()
+            .map_err(|e| workspace_err(py, &e))
     }
 
     /// Takes back a `reserve_create` whose creation failed.
@@ -175,7 +177,9 @@ impl WorkspaceCore {
 
     /// Reserves `n` bytes about to be written, or raises `QuotaExceeded` (reserving nothing).
     fn reserve_write(&self, py: Python<'_>, n: u64) -> PyResult<()> {
-        self.inner.reserve_write(n).map_err(|e| workspace_err(py, &e))
+        self.inner
+            .reserve_write(n)
+            .map_err(|e| workspace_err(py, &e))
     }
 
     fn release_bytes(&self, n: u64) {
@@ -196,10 +200,7 @@ impl WorkspaceCore {
         let (kept, usage, error) = match py.detach(|| self.inner.finish(ok)) {
             Ok(ending) => (ending.kept, ending.usage, None),
             Err(err) => {
-                let usage = self
-                    .inner
-                    .usage()
-                    .map_err(|e| to_pyerr(py, &e, false))?;
+                let usage = self.inner.usage().map_err(|e| to_pyerr(py, &e, false))?;
                 (false, usage, Some(err.to_string()))
             }
         };
@@ -222,6 +223,5 @@ impl WorkspaceCore {
 /// Reads a size such as `"2 GiB"`, `"500MB"` or `"4096"` (see the core's `parse_size`).
 #[pyfunction]
 pub(crate) fn parse_size(text: &str) -> PyResult<u64> {
-    parse_size_core(text)
-        .ok_or_else(|| PyValueError::new_err(format!("not a size: {text:?}")))
+    parse_size_core(text).ok_or_else(|| PyValueError::new_err(format!("not a size: {text:?}")))
 }

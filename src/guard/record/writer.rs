@@ -189,7 +189,7 @@ impl RecordWriter {
             OFlags::RDWR | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
         // Names are tried relative to the registry's descriptor: joined to an empty directory,
         // each candidate path is the bare name.
-        let made = builder.make_in(
+        let made = builder.make_in_uncounted(
             Path::new(""),
             "record",
             |_, _| Ok(()),
