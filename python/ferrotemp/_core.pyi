@@ -29,6 +29,9 @@ __all__ = [
     "SwitchReading",
     "TempDirOwner",
     "UnnamedOpener",
+    "WorkspaceCore",
+    "WorkspaceEnding",
+    "WorkspaceUsage",
     "_TemporaryFileCloser",
     "__version__",
     "_set_guard_enabled",
@@ -47,6 +50,8 @@ __all__ = [
     "o_tmpfile_enabled",
     "open_linkable_unnamed",
     "publish_unnamed",
+    "parse_size",
+    "QuotaExceeded",
     "random_name",
     "read_switch",
     "remove_tree",
@@ -493,3 +498,93 @@ def publish_unnamed(fd: int, dest: Any, overwrite: bool, fsync: bool, /) -> None
     name renamed over ``dest``); ``FileExistsError`` if ``dest`` exists and not
     ``overwrite``, ``OSError`` ``EXDEV`` across filesystems. ``fsync``: sync the file first
     and the directory after. The descriptor stays the caller's."""
+
+# Workspaces (ferrotemp.Workspace is the Python class built on WorkspaceCore).
+
+class QuotaExceeded(OSError):
+    """A workspace's limit refused a creation or a write: ``errno.EDQUOT``, ``filename`` the
+    workspace's path."""
+
+@final
+class WorkspaceUsage:
+    """What a workspace holds (measured: ``bytes``, ``files``, ``dirs``) and has done."""
+
+    @property
+    def bytes(self) -> int: ...
+    @property
+    def files(self) -> int: ...
+    @property
+    def dirs(self) -> int: ...
+    @property
+    def peak_bytes(self) -> int: ...
+    @property
+    def created(self) -> int: ...
+    @property
+    def removed(self) -> int: ...
+    @property
+    def cleanup_errors(self) -> int: ...
+    @property
+    def elapsed(self) -> float:
+        """Seconds since the workspace was made (to its end, once ended)."""
+
+@final
+class WorkspaceEnding:
+    """How a workspace ended."""
+
+    @property
+    def kept(self) -> bool: ...
+    @property
+    def usage(self) -> WorkspaceUsage: ...
+    @property
+    def error(self) -> Optional[str]:
+        """The removal's first failure, if it failed (the rest is left for a sweep)."""
+
+@final
+class WorkspaceCore:
+    """A workspace's directory (made at construction, GIL released), counters, limits and
+    end. ``keep``: ``"never"``, ``"always"``, ``"on-error"`` or ``None`` (``FERROTEMP_KEEP``'s
+    default); ``ValueError`` for anything else. Refusals raise ``QuotaExceeded``."""
+
+    def __new__(
+        cls,
+        name: str,
+        max_bytes: Optional[int],
+        max_files: Optional[int],
+        keep: Optional[str],
+        dir: Optional[Any],
+    ) -> WorkspaceCore: ...
+    @property
+    def path(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def max_bytes(self) -> Optional[int]: ...
+    @property
+    def max_files(self) -> Optional[int]: ...
+    @property
+    def keep(self) -> str:
+        """The policy in force: ``"always"`` in keep mode whatever was asked."""
+    @property
+    def finished(self) -> bool: ...
+    @property
+    def written_bytes(self) -> int:
+        """Bytes written through the workspace's objects and not given back."""
+    def check_create(self) -> None:
+        """Raise ``QuotaExceeded`` if a creation now would be refused."""
+    def reserve_create(self) -> None:
+        """Count one entry about to be made, or raise ``QuotaExceeded``."""
+    def cancel_create(self) -> None:
+        """Take back a ``reserve_create`` whose creation failed."""
+    def note_removed(self, bytes: int) -> None: ...
+    def note_cleanup_errors(self, count: int) -> None: ...
+    def reserve_write(self, n: int) -> None:
+        """Reserve ``n`` bytes about to be written, or raise ``QuotaExceeded``."""
+    def release_bytes(self, n: int) -> None: ...
+    def usage(self) -> WorkspaceUsage:
+        """Measure the tree (GIL released) and add the counters."""
+    def finish(self, ok: bool) -> WorkspaceEnding:
+        """Remove the tree, or keep it as the policy says for a job that ended ``ok``
+        (GIL released). A failed removal is in the ending, not raised."""
+
+def parse_size(text: str) -> int:
+    """``"2 GiB"``, ``"500MB"``, ``"1.5K"``, ``"4096"`` as bytes; ``ValueError`` otherwise."""

@@ -69,7 +69,8 @@ else:
 
 Usage.__doc__ = """A workspace's usage: ``bytes`` on disk (blocks, hard links once, as ``du -B1``),
 ``files`` and ``dirs`` in the tree (measured; the workspace's own directory not counted),
-``peak_bytes`` (the most seen, measured or written), ``created`` and ``removed`` (entries its
+``peak_bytes`` (the most seen: measured, or written through its objects when it has a
+``max_bytes``), ``created`` and ``removed`` (entries its
 creators made, and of those how many it saw removed), ``cleanup_errors`` and ``elapsed``
 (seconds since it was made, to its end)."""
 
@@ -109,45 +110,69 @@ def _limit(value: Any, what: str, sizes: bool) -> Optional[int]:
 
 
 class _Counted:
-    """The write check shared by a workspace's file objects: before a write, the bytes it
-    adds are reserved (``QuotaExceeded`` if they would pass ``max_bytes``)."""
+    """What a workspace's file objects share: the bytes reserved for the file so far, given
+    back once when the file is removed."""
 
     _core: Any
-    _size: int  # bytes reserved for this file so far
-    _text: bool
-
-    def _reserve(self, file: Any, data: Any) -> None:
-        if self._text:
-            n = len(data.encode(file.encoding or "utf-8", file.errors or "strict"))
-            self._core.reserve_write(n)
-            self._size += n
-            return
-        n = len(data) if type(data) is bytes else memoryview(data).nbytes
-        end = file.tell() + n
-        if end > self._size:
-            self._core.reserve_write(end - self._size)
-            self._size = end
+    _size: int
+    _gone: bool
 
     def _removed(self) -> None:
-        """Counts the file removed once, giving its bytes back."""
         if not self.__dict__.get("_gone", False):
             self._gone = True
             self._core.note_removed(self._size)
 
 
-class _WorkspaceNamedFile(_TemporaryFileWrapper[Any], _Counted):
-    """A workspace's ``NamedTemporaryFile``: the standard wrapper, with writes checked."""
+def _reserve_text(holder: Any, file: Any, data: str) -> None:
+    """Reserves what ``data`` takes encoded, counted as appended (text files cannot say
+    where a write lands without a costly ``tell()``)."""
+    n = len(data.encode(file.encoding or "utf-8", file.errors or "strict"))
+    holder._core.reserve_write(n)
+    holder._size += n
 
-    _deletes_on_close: bool
-    _deletes: bool
+
+# The write checks, only in workspaces with max_bytes: without one, a workspace's file writes
+# as fast as any other.
+
+
+class _BinaryLimit(_Counted):
+    """Before a write, reserves the bytes by which it grows the file (none for overwriting)."""
+
+    file: Any
 
     def write(self, s: Any, /) -> int:
-        self._reserve(self.file, s)
-        return self.file.write(s)  # type: ignore[arg-type]
+        file = self.file
+        end = file.tell() + (len(s) if type(s) is bytes else memoryview(s).nbytes)
+        if end > self._size:
+            self._core.reserve_write(end - self._size)
+            self._size = end
+        return file.write(s)  # type: ignore[no-any-return]
 
     def writelines(self, lines: Iterable[Any]) -> None:
         for line in lines:
             self.write(line)
+
+
+class _TextLimit(_Counted):
+    """Before a write, reserves what it takes encoded."""
+
+    file: Any
+
+    def write(self, s: Any, /) -> int:
+        file = self.file
+        _reserve_text(self, file, s)
+        return file.write(s)  # type: ignore[no-any-return]
+
+    def writelines(self, lines: Iterable[Any]) -> None:
+        for line in lines:
+            self.write(line)
+
+
+class _WorkspaceNamedFile(_TemporaryFileWrapper[Any], _Counted):
+    """A workspace's ``NamedTemporaryFile``: the standard wrapper, counted until removed."""
+
+    _deletes_on_close: bool
+    _deletes: bool
 
     def close(self) -> None:
         super().close()
@@ -160,27 +185,30 @@ class _WorkspaceNamedFile(_TemporaryFileWrapper[Any], _Counted):
             self._removed()
 
 
+class _BinaryLimitedNamedFile(_BinaryLimit, _WorkspaceNamedFile):
+    pass
+
+
+class _TextLimitedNamedFile(_TextLimit, _WorkspaceNamedFile):
+    pass
+
+
 class _WorkspaceFile(_Counted):
     """A workspace's ``TemporaryFile`` (or ``atomic_write``'s file): delegates to the ``io``
-    object ``file``, with writes checked."""
+    object ``file``, counted until closed (when ``removes_on_close``)."""
 
     def __init__(self, file: IO[Any], core: Any, removes_on_close: bool) -> None:
         self.file = file
         self._core = core
         self._size = 0
-        self._text = isinstance(file, _io.TextIOBase)
         self._removes_on_close = removes_on_close
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(self.__dict__["file"], name)
-
-    def write(self, s: Any, /) -> int:
-        self._reserve(self.file, s)
-        return self.file.write(s)  # type: ignore[no-any-return]
-
-    def writelines(self, lines: Iterable[Any]) -> None:
-        for line in lines:
-            self.write(line)
+        # Reached for names not found on the instance: the file's, methods cached.
+        attr = getattr(self.__dict__["file"], name)
+        if callable(attr):
+            setattr(self, name, attr)
+        return attr
 
     def close(self) -> None:
         self.file.close()
@@ -201,6 +229,24 @@ class _WorkspaceFile(_Counted):
         return f"<workspace file {self.file!r}>"
 
 
+class _BinaryLimitedFile(_BinaryLimit, _WorkspaceFile):
+    pass
+
+
+class _TextLimitedFile(_TextLimit, _WorkspaceFile):
+    pass
+
+
+def _workspace_file(file: IO[Any], core: Any, removes_on_close: bool) -> _WorkspaceFile:
+    if core.max_bytes is None:
+        cls: type[_WorkspaceFile] = _WorkspaceFile
+    elif isinstance(file, _io.TextIOBase):
+        cls = _TextLimitedFile
+    else:
+        cls = _BinaryLimitedFile
+    return cls(file, core, removes_on_close)
+
+
 def _spool_size(file: Any) -> int:
     """Bytes a spooled file holds in memory (text is counted encoded, as it is stored)."""
     buffer = file
@@ -216,6 +262,9 @@ def _spool_size(file: Any) -> int:
 class _WorkspaceSpooled(_SpooledTemporaryFile[Any], _Counted):
     """A workspace's ``SpooledTemporaryFile``: counted from its rollover (a creation, and the
     bytes moved to disk); writes after it are checked."""
+
+    _text: bool
+    _limited: bool
 
     def rollover(self) -> None:
         if self._rolled:
@@ -237,11 +286,18 @@ class _WorkspaceSpooled(_SpooledTemporaryFile[Any], _Counted):
         self._size = size
 
     def write(self, s: Any) -> int:
-        if self._rolled:
-            self._reserve(self._file, s)
+        if self._rolled and self._limited:
+            file = self._file
+            if self._text:
+                _reserve_text(self, file, s)
+            else:
+                end = file.tell() + (len(s) if type(s) is bytes else memoryview(s).nbytes)
+                if end > self._size:
+                    self._core.reserve_write(end - self._size)
+                    self._size = end
         return super().write(s)
 
-    def writelines(self, iterable: Iterable[Any]) -> None:  # type: ignore[override]
+    def writelines(self, iterable: Iterable[Any]) -> None:
         for line in iterable:
             self.write(line)
 
@@ -294,7 +350,7 @@ class _WorkspaceAtomicWrite:
         except BaseException:
             self._core.cancel_create()
             raise
-        self._file = _WorkspaceFile(file, self._core, removes_on_close=False)
+        self._file = _workspace_file(file, self._core, removes_on_close=False)
         return self._file  # type: ignore[return-value]
 
     def __exit__(self, exc: Any, value: Any, tb: Any) -> None:
@@ -361,16 +417,16 @@ class Workspace:
 
     @property
     def max_bytes(self) -> Optional[int]:
-        return self._core.max_bytes  # type: ignore[no-any-return]
+        return self._core.max_bytes
 
     @property
     def max_files(self) -> Optional[int]:
-        return self._core.max_files  # type: ignore[no-any-return]
+        return self._core.max_files
 
     @property
     def keep(self) -> str:
         """The keep policy in force (``"always"`` in keep mode, whatever was asked)."""
-        return self._core.keep  # type: ignore[no-any-return]
+        return self._core.keep
 
     def __repr__(self) -> str:
         return f"<Workspace {self.name!r} {self._root!r}>"
@@ -386,9 +442,7 @@ class Workspace:
     ) -> None:
         self.finish(exc_type is None, exc_type)
 
-    def finish(
-        self, ok: bool = True, exc_type: Optional[Type[BaseException]] = None
-    ) -> Usage:
+    def finish(self, ok: bool = True, exc_type: Optional[Type[BaseException]] = None) -> Usage:
         """End the workspace (what the end of the ``with`` block does): remove it, or keep it
         as the policy says for a job that ended ``ok``, and log the outcome. Returns the usage
         measured just before. Later calls change nothing."""
@@ -454,10 +508,14 @@ class Workspace:
         except BaseException:
             core.cancel_create()
             raise
-        wrapper.__class__ = _WorkspaceNamedFile
+        if core.max_bytes is None:
+            wrapper.__class__ = _WorkspaceNamedFile
+        elif "b" in mode:
+            wrapper.__class__ = _BinaryLimitedNamedFile
+        else:
+            wrapper.__class__ = _TextLimitedNamedFile
         wrapper._core = core
         wrapper._size = 0
-        wrapper._text = "b" not in mode
         wrapper._deletes = delete
         wrapper._deletes_on_close = delete and delete_on_close
         return wrapper  # type: ignore[no-any-return]
@@ -486,7 +544,7 @@ class Workspace:
         except BaseException:
             core.cancel_create()
             raise
-        return _WorkspaceFile(file, core, removes_on_close=True)  # type: ignore[return-value]
+        return _workspace_file(file, core, removes_on_close=True)  # type: ignore[return-value]
 
     def SpooledTemporaryFile(  # noqa: N802 - the module's name
         self,
@@ -511,6 +569,7 @@ class Workspace:
         file._core = self._core
         file._size = 0
         file._text = "b" not in mode
+        file._limited = self._core.max_bytes is not None
         return file
 
     def TemporaryDirectory(  # noqa: N802 - the module's name
