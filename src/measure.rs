@@ -128,10 +128,7 @@ mod imp {
         entries.sort_by_key(|e| !e.maybe_dir);
         let subdirs = entries.iter().filter(|e| e.maybe_dir).count();
         let (dirs, files) = entries.split_at(subdirs);
-        let units: Vec<&[Entry]> = dirs
-            .chunks(1)
-            .chain(files.chunks(FILES_PER_UNIT))
-            .collect();
+        let units: Vec<&[Entry]> = dirs.chunks(1).chain(files.chunks(FILES_PER_UNIT)).collect();
         let mut counts = measure_units(base, path, fence, &units)?;
         counts.usage.bytes += disk_bytes(&root_st);
         Ok(counts.total())
@@ -324,8 +321,7 @@ mod imp {
                 Ok(fd) => fd,
                 Err(Errno::NOENT) => return Ok(()),
                 Err(Errno::NOTDIR | Errno::LOOP) => {
-                    return match rfs::statat(parent, name.as_c_str(), AtFlags::SYMLINK_NOFOLLOW)
-                    {
+                    return match rfs::statat(parent, name.as_c_str(), AtFlags::SYMLINK_NOFOLLOW) {
                         // A directory again: swapped twice under the walk; left uncounted.
                         Ok(st) if is_dir(&st) => Ok(()),
                         Ok(st) => {

@@ -354,7 +354,6 @@ impl RemoveOptions {
 /// Linux, costing more than removing (or measuring) a small tree.
 pub(crate) fn available_threads() -> usize {
     static AVAILABLE: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
-    *AVAILABLE.get_or_init(|| {
-        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
-    })
+    *AVAILABLE
+        .get_or_init(|| std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get))
 }
