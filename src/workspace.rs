@@ -204,28 +204,34 @@ impl WorkspaceBuilder {
             Some(policy) => policy,
             None => KeepPolicy::from_env().unwrap_or(KeepPolicy::Never),
         };
-        // Guarded the way every TempDir is (recorded pending before the mkdir, so the
-        // directory is born after this process's record and a sweep will take it), then
-        // recorded again as a workspace with its name and limits; the plain entry then goes.
-        let mut dir = Builder::new()
-            .prefix(dir_prefix(&self.name))
-            .guarded(true)
-            .tempdir_in(&parent)?;
         let meta = guard::WorkspaceMeta {
             name: self.name.clone(),
             max_bytes: self.limits.max_bytes,
             max_files: self.limits.max_files,
         };
-        let registration = {
-            let fd = open_dir(dir.path())?;
-            guard::register_workspace(dir.path(), &fd, &meta)
+        // Recorded as a workspace before each mkdir (pending, so a kill at any instant leaves
+        // nothing unrecorded and the directory is born after this process's record), then
+        // confirmed with the directory's identity; a failed attempt drops its entry.
+        let builder = {
+            let mut builder = Builder::new();
+            builder.prefix(dir_prefix(&self.name));
+            builder
         };
-        if matches!(registration, Registration::Guarded(_)) && dir.is_guarded() {
-            // Drops the TempDir's own token and re-arms its removal.
-            dir.disable_cleanup(true);
-            dir.disable_cleanup(false);
-        }
-        if registration.is_keep() || !dir.will_delete() {
+        let parent = crate::ospath::absolute(&parent);
+        let ((dir, registration), _) = builder.make_in(
+            &parent,
+            "directory",
+            |_, _| Ok::<(), io::Error>(()),
+            |candidate| {
+                let registration = guard::register_workspace_pending(candidate, &meta);
+                let Some(dir) = builder.try_tempdir(candidate)? else {
+                    return Ok(None);
+                };
+                confirm(&registration, dir.path())?;
+                Ok(Some((dir, registration)))
+            },
+        )?;
+        if registration.is_keep() {
             policy = KeepPolicy::Always;
         }
         Ok(Workspace {
@@ -566,11 +572,22 @@ fn own_blocks(path: &Path) -> u64 {
     }
 }
 
+/// Confirms a pending workspace entry with the identity of the directory made at `path`.
 #[cfg(unix)]
-fn open_dir(path: &Path) -> io::Result<std::os::fd::OwnedFd> {
+fn confirm(registration: &Registration, path: &Path) -> io::Result<()> {
     use rustix::fs::{Mode, OFlags, CWD};
-    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-    rustix::fs::openat(CWD, path, flags, Mode::empty()).map_err(|e| with_path(e.into(), path))
+    if let Registration::Guarded(token) = registration {
+        let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        let fd = rustix::fs::openat(CWD, path, flags, Mode::empty())
+            .map_err(|e| with_path(e.into(), path))?;
+        guard::confirm_fd(token, &fd);
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn confirm(_registration: &Registration, _path: &Path) -> io::Result<()> {
+    Ok(())
 }
 
 /// The directory-name prefix for a workspace called `name`: `<name>-`, with every character

@@ -2,14 +2,45 @@
 //! does, and the end removes or keeps the tree as the policy says.
 #![cfg(unix)]
 
+mod guard_support;
+
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Command;
+use std::sync::MutexGuard;
 
+use ferrotemp::guard::{self, OwnerStatus, WorkspaceMeta};
 use ferrotemp::workspace::{KeepPolicy, WorkspaceBuilder};
 
-fn scratch() -> ferrotemp::TempDir {
-    ferrotemp::TempDir::new().unwrap()
+use guard_support::{config_with_registry, serial, ConfigRestore};
+
+/// A scratch parent for workspaces, with this process's guard recording into a registry of
+/// its own inside it (never the real one) while the value lives; one test at a time.
+struct Scratch {
+    dir: ferrotemp::TempDir,
+    _config: ConfigRestore,
+    _serial: MutexGuard<'static, ()>,
+}
+
+impl Scratch {
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn registry(&self) -> std::path::PathBuf {
+        self.dir.path().join("registry")
+    }
+}
+
+fn scratch() -> Scratch {
+    let serial = serial();
+    let dir = ferrotemp::TempDir::new().unwrap();
+    let config = ConfigRestore::set(config_with_registry(&dir.path().join("registry")));
+    Scratch {
+        dir,
+        _config: config,
+        _serial: serial,
+    }
 }
 
 fn assert_edquot(err: &std::io::Error, path: &Path) {
@@ -42,6 +73,11 @@ fn workspace_dir_is_0700_named_after_the_job_in_the_dir_given() {
         .create()
         .unwrap();
     assert_eq!(ws.path().parent(), Some(parent.path()));
+    assert_eq!(
+        std::fs::read_dir(parent.path()).unwrap().count(),
+        2,
+        "the workspace and the registry"
+    );
     let base = ws.path().file_name().unwrap().to_str().unwrap();
     assert!(base.starts_with("resize_42-"), "{base}");
     let meta = std::fs::symlink_metadata(ws.path()).unwrap();
@@ -229,4 +265,42 @@ fn a_drop_without_finish_removes_the_tree() {
     let path = ws.path().to_path_buf();
     drop(ws);
     assert!(!path.exists());
+}
+
+#[test]
+fn the_record_carries_the_workspace_name_and_limits_until_it_is_kept() {
+    let parent = scratch();
+    let ws = WorkspaceBuilder::new("resize-42")
+        .max_bytes(Some(2 << 30))
+        .max_files(Some(10_000))
+        .keep(Some(KeepPolicy::Always))
+        .dir(Some(parent.path().to_path_buf()))
+        .create()
+        .unwrap();
+    let listed = guard::list_records(Some(&parent.registry())).unwrap();
+    let ours: Vec<_> = listed
+        .iter()
+        .filter(|r| r.status == OwnerStatus::Alive && r.pid == std::process::id())
+        .flat_map(|r| r.entries.iter())
+        .filter(|e| e.path == ws.path())
+        .collect();
+    assert_eq!(ours.len(), 1, "{listed:?}");
+    assert_eq!(
+        ours[0].workspace,
+        Some(WorkspaceMeta {
+            name: "resize-42".into(),
+            max_bytes: Some(2 << 30),
+            max_files: Some(10_000),
+        })
+    );
+    assert!(ws.finish(true).unwrap().kept);
+    let listed = guard::list_records(Some(&parent.registry())).unwrap();
+    assert!(
+        listed
+            .iter()
+            .all(|r| r.entries.iter().all(|e| e.path != ws.path())),
+        "{listed:?}"
+    );
+    assert!(ws.path().is_dir());
+    std::fs::remove_dir(ws.path()).unwrap();
 }
