@@ -20,8 +20,7 @@ from typing import Any, Callable
 
 import ferrotemp
 import pytest
-
-from tests.python._support import guard_env
+from _support import guard_env
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="workspaces are POSIX-only here")
 
