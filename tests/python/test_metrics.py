@@ -136,7 +136,7 @@ def test_registering_twice_on_one_registry_is_refused(registry: Any) -> None:
 def test_a_live_workspace_appears_in_the_scrape_and_goes_when_it_ends(
     registry: Any, tmp_path: Path
 ) -> None:
-    with ferrotemp.Workspace("scraped", max_files=10, dir=tmp_path) as ws:  # type: ignore[attr-defined]
+    with ferrotemp.Workspace("scraped", max_files=10, dir=tmp_path) as ws:
         (ws.path / "data").write_bytes(b"y" * 9000)
         labels = {"workspace": "scraped", "path": str(ws.path)}
         samples = scrape(registry)
