@@ -483,4 +483,3 @@ def test_a_workspace_of_a_killed_process_is_reclaimed_by_the_next_sweep(tmp_path
     assert made["kept"] not in report["paths"]
     assert os.path.isdir(made["kept"])
     assert os.listdir(work) == [os.path.basename(made["kept"])]
-
