@@ -46,12 +46,15 @@ pub mod file;
 mod file;
 mod file_id;
 pub mod guard;
+pub mod measure;
 pub mod named;
 pub mod names;
 pub mod ospath;
 pub mod publish;
 pub mod remove;
 pub mod spool;
+pub mod stats;
+pub mod workspace;
 
 #[cfg(feature = "python")]
 pub mod python;
@@ -62,8 +65,10 @@ pub use env::{default_tempdir, set_default_tempdir};
 pub use error::PathError;
 pub use file::{tempfile, tempfile_in, tempfile_in_with};
 pub use guard::{GuardToken, Registration};
+pub use measure::{measure_tree, TreeUsage};
 pub use named::{NamedTempFile, TempPath};
 pub use names::TMP_MAX;
 pub use publish::{PathPersistError, PersistError, PersistOptions};
 pub use remove::{remove_tree_nofollow, RemoveError};
 pub use spool::{spooled_tempfile, spooled_tempfile_in, SpooledData, SpooledTempFile};
+pub use workspace::{KeepPolicy, Usage, Workspace, WorkspaceBuilder};

@@ -41,6 +41,9 @@ else:
 
     from ._guard import SweepReport as SweepReport
     from ._guard import sweep as sweep
+    from ._workspace import QuotaExceeded as QuotaExceeded
+    from ._workspace import Usage as Usage
+    from ._workspace import Workspace as Workspace
 
     _StrPath = _Union[str, _os.PathLike[str]]
     _BytesPath = _Union[bytes, _os.PathLike[bytes]]
@@ -68,6 +71,13 @@ __all__ = [
     # Beyond the standard module: atomic publish.
     "atomic_write",
     "temp_path",
+    # Beyond the standard module: jobs.
+    "Workspace",
+    "QuotaExceeded",
+    "Usage",
+    # Beyond the standard module: process-wide counters (ferrotemp.metrics exports them).
+    "stats",
+    "Stats",
 ]
 
 # The standard module's open flags, kept for code that reads them.
@@ -284,6 +294,7 @@ def mktemp(suffix: str = "", prefix: str = template, dir: _Optional[_StrPath] = 
     raise FileExistsError(_errno.EEXIST, "No usable temporary filename found")
 
 
+from ._core import Stats, stats  # noqa: E402
 from ._files import NamedTemporaryFile, TemporaryFile  # noqa: E402
 from ._files import _TemporaryFileCloser as _TemporaryFileCloser  # noqa: E402
 from ._files import _TemporaryFileWrapper as _TemporaryFileWrapper  # noqa: E402
@@ -308,6 +319,11 @@ _SWITCHES = (
 
 def _warn_unrecognised_switches() -> None:
     for name, default in _SWITCHES:
+        if name == "FERROTEMP_KEEP" and _os.environ.get(name, "").strip().lower() in (
+            "on-error",
+            "on_error",
+        ):
+            continue  # keep failed workspaces only: the Workspace default (the guard: off)
         if name in _os.environ:
             warning = _core.read_switch(name, default).warning
             if warning is not None and _sys.stderr is not None:
@@ -352,11 +368,19 @@ def uninstall() -> None:
 
 # The crash guard's sweeps (and their dataclass report) are seldom called: loaded on first use.
 _LAZY_NAMES = frozenset({"sweep", "SweepReport", "_guard"})
+# Workspaces (and the logging they import) load on first use too.
+_WORKSPACE_NAMES = frozenset({"Workspace", "QuotaExceeded", "Usage"})
 
 if not TYPE_CHECKING:
     # Hidden from type checkers, which would otherwise accept any attribute of the module.
 
     def __getattr__(name: str) -> _Any:
+        if name in _WORKSPACE_NAMES:
+            import ferrotemp._workspace as workspace
+
+            value = getattr(workspace, name)
+            globals()[name] = value
+            return value
         if name not in _LAZY_NAMES:
             raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
         # Not `from . import _guard`: its fromlist check would call this function again.
@@ -369,7 +393,7 @@ if not TYPE_CHECKING:
         return value
 
     def __dir__() -> list[str]:
-        return sorted(globals().keys() | _LAZY_NAMES)
+        return sorted(globals().keys() | _LAZY_NAMES | _WORKSPACE_NAMES)
 
 
 # Names the module binds only to use them above; they are not part of its namespace. The

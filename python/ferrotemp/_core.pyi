@@ -6,6 +6,7 @@ are raised as the ``OSError`` subclass their ``errno`` selects (``FileNotFoundEr
 set; an embedded NUL byte raises ``ValueError``.
 """
 
+import os
 import weakref
 from collections.abc import Iterator
 from typing import Any, Optional, Union, final, overload
@@ -16,17 +17,24 @@ __all__ = [
     "Discovery",
     "FailedEntry",
     "FilesystemInfo",
+    "GuardEntry",
     "GuardNotice",
+    "GuardRecord",
     "GuardSwitches",
     "MemorySpool",
     "NamedOpener",
     "RejectedDir",
     "RemovedEntry",
     "SkippedEntry",
+    "Stats",
     "SweepOutcome",
     "SwitchReading",
     "TempDirOwner",
     "UnnamedOpener",
+    "WorkspaceCore",
+    "WorkspaceEnding",
+    "WorkspaceUsage",
+    "WorkspaceInfo",
     "_TemporaryFileCloser",
     "__version__",
     "_set_guard_enabled",
@@ -38,14 +46,20 @@ __all__ = [
     "guard_registry_path",
     "guard_switches",
     "guard_unavailable_reason",
+    "list_records",
+    "measure_tree",
+    "note_quota_refusal",
     "mkdtemp",
     "mkstemp",
     "o_tmpfile_enabled",
     "open_linkable_unnamed",
     "publish_unnamed",
+    "parse_size",
+    "QuotaExceeded",
     "random_name",
     "read_switch",
     "remove_tree",
+    "stats",
     "sweep",
     "sweep_older_than",
 ]
@@ -354,6 +368,112 @@ def remove_tree(path: Union[str, bytes], ignore_errors: bool = False) -> None:
     """Remove the tree at ``path`` as ``TempDirOwner.cleanup`` does; a symlink at ``path``
     itself is refused (``ELOOP``). Releases the GIL."""
 
+def measure_tree(
+    path: Union[str, bytes, os.PathLike[str], os.PathLike[bytes]],
+) -> tuple[int, int, int]:
+    """``(bytes, files, dirs)`` of the tree at ``path``: bytes allocated on disk as
+    ``du -B1 -s`` counts them (the root directory included, hard links once), files =
+    non-directories and dirs = directories below the root (not the root). Walks by
+    descriptor without following symlinks and stays on the root's mount (as ``du -x``);
+    entries vanishing meanwhile are skipped. Releases the GIL. Raises ``OSError`` naming the
+    entry it could not examine."""
+
+@final
+class Stats:
+    """A snapshot of the core's process-wide counters (they only grow, from zero at start)."""
+
+    @property
+    def created(self) -> int:
+        """Named files and directories created (``mkstemp``/``mkdtemp`` included)."""
+    @property
+    def removed(self) -> int:
+        """Owned entries their owner removed (close, cleanup, garbage collection)."""
+    @property
+    def entries_reclaimed(self) -> int:
+        """Entries removed by sweeps (dead processes' records, age sweeps)."""
+    @property
+    def bytes_reclaimed(self) -> int:
+        """Bytes the entries removed by sweeps held."""
+    @property
+    def cleanup_errors(self) -> int:
+        """Removals by an owner that failed."""
+    @property
+    def quota_refusals(self) -> int:
+        """Creations or writes refused by a workspace's limits."""
+    def as_dict(self) -> dict[str, int]:
+        """The counters by name."""
+
+def stats() -> Stats:
+    """A snapshot of the process-wide counters."""
+
+def note_quota_refusal() -> None:
+    """Count one creation or write refused by a quota (limits checked in Python)."""
+
+@final
+class WorkspaceInfo:
+    """A workspace's name and limits, as its crash-guard record entry keeps them."""
+
+    @property
+    def name(self) -> str:
+        """The job's name (its first 255 bytes, cut at a character boundary)."""
+    @property
+    def max_bytes(self) -> Optional[int]: ...
+    @property
+    def max_files(self) -> Optional[int]: ...
+
+@final
+class GuardEntry:
+    """One guarded entry of a process's record."""
+
+    @property
+    def path(self) -> str: ...
+    @property
+    def kind(self) -> str:
+        """``"file"`` or ``"dir"``."""
+    @property
+    def state(self) -> str:
+        """``"live"``, or ``"pending"`` (recorded before its creation, not yet confirmed)."""
+    @property
+    def recorded_ns(self) -> int:
+        """When it was recorded, ns since the epoch (0 when unknown)."""
+    @property
+    def presence(self) -> str:
+        """What is at its path now: ``"present"`` (the entry recorded, by device, inode,
+        birth time and generation), ``"gone"``, ``"replaced"`` or ``"unknown"``."""
+    @property
+    def workspace(self) -> Optional[WorkspaceInfo]:
+        """The workspace this directory is, or ``None``."""
+
+@final
+class GuardRecord:
+    """One process's crash-guard record."""
+
+    @property
+    def name(self) -> str:
+        """The record's file name in the registry."""
+    @property
+    def pid(self) -> int: ...
+    @property
+    def start_ns(self) -> int:
+        """The owner's start, ns since the epoch (0 when unknown)."""
+    @property
+    def status(self) -> str:
+        """``"alive"``, ``"dead"`` (its entries await a sweep) or ``"other_host"``."""
+    @property
+    def entries(self) -> tuple[GuardEntry, ...]: ...
+    @property
+    def truncated(self) -> bool:
+        """Whether the record ended in something unreadable (the entries before it are
+        listed)."""
+
+def list_records(
+    root: Union[str, bytes, os.PathLike[str], os.PathLike[bytes], None], /
+) -> list[GuardRecord]:
+    """Every record of the registry in the temp dir ``root`` (``None``: the registry in
+    use), in name order, with its owner's status as a sweep would judge it now; a missing
+    registry lists nothing, unreadable records are left out. Nothing is changed. Releases
+    the GIL. Raises ``PermissionError`` if the registry is refused. Empty off POSIX."""
+
 # Benchmark floors (ferrotemp._bench), not API: each runs ``n`` rounds of bare syscalls in
 # ``dir`` in Rust with the GIL released and returns the seconds taken. POSIX only
 # (``NotImplementedError`` elsewhere); OS errors are raised as above.
@@ -456,3 +576,93 @@ def publish_unnamed(fd: int, dest: Any, overwrite: bool, fsync: bool, /) -> None
     name renamed over ``dest``); ``FileExistsError`` if ``dest`` exists and not
     ``overwrite``, ``OSError`` ``EXDEV`` across filesystems. ``fsync``: sync the file first
     and the directory after. The descriptor stays the caller's."""
+
+# Workspaces (ferrotemp.Workspace is the Python class built on WorkspaceCore).
+
+class QuotaExceeded(OSError):
+    """A workspace's limit refused a creation or a write: ``errno.EDQUOT``, ``filename`` the
+    workspace's path."""
+
+@final
+class WorkspaceUsage:
+    """What a workspace holds (measured: ``bytes``, ``files``, ``dirs``) and has done."""
+
+    @property
+    def bytes(self) -> int: ...
+    @property
+    def files(self) -> int: ...
+    @property
+    def dirs(self) -> int: ...
+    @property
+    def peak_bytes(self) -> int: ...
+    @property
+    def created(self) -> int: ...
+    @property
+    def removed(self) -> int: ...
+    @property
+    def cleanup_errors(self) -> int: ...
+    @property
+    def elapsed(self) -> float:
+        """Seconds since the workspace was made (to its end, once ended)."""
+
+@final
+class WorkspaceEnding:
+    """How a workspace ended."""
+
+    @property
+    def kept(self) -> bool: ...
+    @property
+    def usage(self) -> WorkspaceUsage: ...
+    @property
+    def error(self) -> Optional[str]:
+        """The removal's first failure, if it failed (the rest is left for a sweep)."""
+
+@final
+class WorkspaceCore:
+    """A workspace's directory (made at construction, GIL released), counters, limits and
+    end. ``keep``: ``"never"``, ``"always"``, ``"on-error"`` or ``None`` (``FERROTEMP_KEEP``'s
+    default); ``ValueError`` for anything else. Refusals raise ``QuotaExceeded``."""
+
+    def __new__(
+        cls,
+        name: str,
+        max_bytes: Optional[int],
+        max_files: Optional[int],
+        keep: Optional[str],
+        dir: Optional[Any],
+    ) -> WorkspaceCore: ...
+    @property
+    def path(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def max_bytes(self) -> Optional[int]: ...
+    @property
+    def max_files(self) -> Optional[int]: ...
+    @property
+    def keep(self) -> str:
+        """The policy in force: ``"always"`` in keep mode whatever was asked."""
+    @property
+    def finished(self) -> bool: ...
+    @property
+    def written_bytes(self) -> int:
+        """Bytes written through the workspace's objects and not given back."""
+    def check_create(self) -> None:
+        """Raise ``QuotaExceeded`` if a creation now would be refused."""
+    def reserve_create(self) -> None:
+        """Count one entry about to be made, or raise ``QuotaExceeded``."""
+    def cancel_create(self) -> None:
+        """Take back a ``reserve_create`` whose creation failed."""
+    def note_removed(self, bytes: int) -> None: ...
+    def note_cleanup_errors(self, count: int) -> None: ...
+    def reserve_write(self, n: int) -> None:
+        """Reserve ``n`` bytes about to be written, or raise ``QuotaExceeded``."""
+    def release_bytes(self, n: int) -> None: ...
+    def usage(self) -> WorkspaceUsage:
+        """Measure the tree (GIL released) and add the counters."""
+    def finish(self, ok: bool) -> WorkspaceEnding:
+        """Remove the tree, or keep it as the policy says for a job that ended ``ok``
+        (GIL released). A failed removal is in the ending, not raised."""
+
+def parse_size(text: str) -> int:
+    """``"2 GiB"``, ``"500MB"``, ``"1.5K"``, ``"4096"`` as bytes; ``ValueError`` otherwise."""

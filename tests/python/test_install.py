@@ -102,6 +102,10 @@ def test_typed_subclass_of_spooled_file_in_process() -> None:
 # ferrotemp's own documented API beyond the standard module's names (README: "Serving
 # `import tempfile`", "Crash guard", "Atomic publish").
 DOCUMENTED_EXTRAS = {"install", "uninstall", "sweep", "SweepReport", "atomic_write", "temp_path"}
+DOCUMENTED_EXTRAS |= {"Workspace", "QuotaExceeded", "Usage"}  # README "Jobs"
+
+
+DOCUMENTED_EXTRAS |= {"stats", "Stats"}  # README "Monitoring"
 
 
 def test_public_names_are_the_standard_modules_and_the_documented_api() -> None:

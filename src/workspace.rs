@@ -1,0 +1,724 @@
+//! Jobs: a [`Workspace`] is one guarded temporary directory per job, with limits, live
+//! usage and a keep policy.
+//!
+//! A service runs jobs, and each job wants a scratch directory: made at the start with a name
+//! that says which job it is, measured while it runs, removed when the job succeeds and kept
+//! for inspection when it fails. A [`Workspace`] is that directory (mode 0700, named
+//! `<name>-XXXXXXXX`), recorded by the [crash guard](crate::guard) with its name and limits so
+//! a sweep reclaims it if the process is killed, and `ferrotemp ls` can show it.
+//!
+//! # What is enforced, and what is measured
+//!
+//! - **Enforced at write time**, by the callers of [`Workspace::reserve_create`] and
+//!   [`Workspace::reserve_write`] (the Python package's creators and file objects): a creation
+//!   while the workspace is at or over a limit, and a write that would take the bytes written
+//!   through the workspace's own objects past `max_bytes`, fail with `EDQUOT` naming the
+//!   workspace's path, before anything is created or written.
+//! - **Found by measurement**: what anything else writes into the directory (a subprocess, a
+//!   library opening a path inside it). [`Workspace::usage`] walks the tree by descriptor
+//!   (blocks on disk, hard links once, as `du -B1`); a measurement that finds the tree over a
+//!   limit (the directory's own blocks not counted against `max_bytes`) makes later
+//!   creations fail until a measurement finds it back under.
+//!
+//! Kernel project quotas would enforce a limit for every writer; nothing here precludes them
+//! (the directory could be given a project id at creation), but they are not used.
+//!
+//! # The end
+//!
+//! [`Workspace::finish`] (or dropping the value) removes the tree with
+//! [`remove_tree_nofollow`](crate::remove_tree_nofollow), unless the [`KeepPolicy`] keeps it:
+//! `Always`, or `OnError` when the job failed (a drop during a panic counts as failed). A kept
+//! workspace is unrecorded from the crash guard (an age sweep still finds it later). Keep
+//! mode (`FERROTEMP_KEEP=1`) keeps every workspace, as it keeps every guarded entry;
+//! `FERROTEMP_KEEP=on-error` makes `OnError` the default policy.
+
+use std::ffi::OsString;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use crate::create::Builder;
+use crate::dir::TempDir;
+use crate::error::with_path;
+use crate::guard::{self, Registration};
+use crate::remove::RemoveError;
+
+/// When a workspace's directory outlives the job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeepPolicy {
+    /// Always removed at the end (the default).
+    Never,
+    /// Never removed by the workspace (a debugging mode).
+    Always,
+    /// Kept when the job failed, removed when it succeeded.
+    OnError,
+}
+
+impl KeepPolicy {
+    /// `"never"`, `"always"` or `"on-error"` (also `on_error`; any case, spaces around).
+    #[must_use]
+    pub fn parse(text: &str) -> Option<Self> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "never" => Some(Self::Never),
+            "always" => Some(Self::Always),
+            "on-error" | "on_error" => Some(Self::OnError),
+            _ => None,
+        }
+    }
+
+    /// The name [`KeepPolicy::parse`] reads.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Never => "never",
+            Self::Always => "always",
+            Self::OnError => "on-error",
+        }
+    }
+
+    /// The default `FERROTEMP_KEEP` sets: `Always` for a value the crash guard reads as on
+    /// (`1`, `true`, …), `OnError` for `on-error`, `None` otherwise (unset, off, or not
+    /// understood: the guard's reading, which warns about it, stands).
+    #[must_use]
+    pub fn from_env() -> Option<Self> {
+        let value = std::env::var_os("FERROTEMP_KEEP")?;
+        if Self::parse(&value.to_string_lossy()) == Some(Self::OnError) {
+            return Some(Self::OnError);
+        }
+        crate::env::read_switch("FERROTEMP_KEEP", false)
+            .0
+            .then_some(Self::Always)
+    }
+
+    /// Whether a job that ended `ok` keeps its directory under this policy.
+    #[must_use]
+    pub fn keeps(self, ok: bool) -> bool {
+        match self {
+            Self::Never => false,
+            Self::Always => true,
+            Self::OnError => !ok,
+        }
+    }
+}
+
+/// A workspace's limits; `None` is no limit.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Limits {
+    /// The most bytes the workspace may hold.
+    pub max_bytes: Option<u64>,
+    /// The most entries (files and directories, as an inode quota counts them) the workspace
+    /// may hold, its own directory not counted.
+    pub max_files: Option<u64>,
+}
+
+/// What a workspace holds and has done; see [`Workspace::usage`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Usage {
+    /// Bytes on disk in the tree (blocks, hard links once: `du -B1 -s`), measured.
+    pub bytes: u64,
+    /// Non-directory entries in the tree, measured.
+    pub files: u64,
+    /// Directories in the tree, the workspace's own not counted, measured.
+    pub dirs: u64,
+    /// The most bytes seen at once: by measurement, or written through the workspace's own
+    /// objects, whichever was more.
+    pub peak_bytes: u64,
+    /// Entries the workspace's creators made.
+    pub created: u64,
+    /// Of those, how many the workspace saw removed.
+    pub removed: u64,
+    /// Entries that could not be removed (at the end, or reported by a creator's cleanup).
+    pub cleanup_errors: u64,
+    /// Time since the workspace was made (up to its end, once ended).
+    pub elapsed: Duration,
+}
+
+/// How a workspace ended; see [`Workspace::finish`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ending {
+    /// Whether the directory was kept (by the policy or keep mode).
+    pub kept: bool,
+    /// The usage measured just before the end.
+    pub usage: Usage,
+}
+
+/// Makes a [`Workspace`].
+#[derive(Debug, Clone)]
+pub struct WorkspaceBuilder {
+    name: String,
+    limits: Limits,
+    keep: Option<KeepPolicy>,
+    dir: Option<PathBuf>,
+}
+
+impl WorkspaceBuilder {
+    /// A workspace named `name` (the directory's prefix, sanitised, and the record's name).
+    #[must_use]
+    pub fn new(name: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            limits: Limits::default(),
+            keep: None,
+            dir: None,
+        }
+    }
+
+    /// The byte limit (see [`parse_size`] for `"2 GiB"`).
+    pub fn max_bytes(&mut self, max: Option<u64>) -> &mut Self {
+        self.limits.max_bytes = max;
+        self
+    }
+
+    /// The entry limit.
+    pub fn max_files(&mut self, max: Option<u64>) -> &mut Self {
+        self.limits.max_files = max;
+        self
+    }
+
+    /// The keep policy; `None` (the default) is `FERROTEMP_KEEP=on-error`'s `OnError`, else
+    /// `Never`.
+    pub fn keep(&mut self, keep: Option<KeepPolicy>) -> &mut Self {
+        self.keep = keep;
+        self
+    }
+
+    /// The directory to make the workspace in; `None` is the default temp directory.
+    pub fn dir(&mut self, dir: Option<PathBuf>) -> &mut Self {
+        self.dir = dir;
+        self
+    }
+
+    /// Creates the directory and records it with the crash guard.
+    ///
+    /// # Errors
+    ///
+    /// Creation's error (naming the parent directory), or temp-dir discovery's.
+    pub fn create(&self) -> io::Result<Workspace> {
+        let parent = match &self.dir {
+            Some(dir) => dir.clone(),
+            None => crate::env::default_tempdir()?,
+        };
+        let mut policy = match self.keep {
+            Some(policy) => policy,
+            None => KeepPolicy::from_env().unwrap_or(KeepPolicy::Never),
+        };
+        let meta = guard::WorkspaceMeta {
+            name: self.name.clone(),
+            max_bytes: self.limits.max_bytes,
+            max_files: self.limits.max_files,
+        };
+        // Recorded as a workspace before each mkdir (pending, so a kill at any instant leaves
+        // nothing unrecorded and the directory is born after this process's record), then
+        // confirmed with the directory's identity; a failed attempt drops its entry.
+        let builder = {
+            let mut builder = Builder::new();
+            builder.prefix(dir_prefix(&self.name));
+            builder
+        };
+        let parent = crate::ospath::absolute(&parent);
+        let ((dir, registration), _) = builder.make_in(
+            &parent,
+            "directory",
+            |_, _| Ok::<(), io::Error>(()),
+            |candidate| {
+                let registration = guard::register_workspace_pending(candidate, &meta);
+                let Some(dir) = builder.try_tempdir(candidate)? else {
+                    return Ok(None);
+                };
+                confirm(&registration, dir.path())?;
+                Ok(Some((dir, registration)))
+            },
+        )?;
+        if registration.is_keep() {
+            policy = KeepPolicy::Always;
+        }
+        Ok(Workspace {
+            name: self.name.clone(),
+            path: dir.path().to_path_buf(),
+            limits: self.limits,
+            policy,
+            started: Instant::now(),
+            counters: Counters::default(),
+            end: Mutex::new(End::Running { dir, registration }),
+        })
+    }
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    created: AtomicU64,
+    removed: AtomicU64,
+    written: AtomicU64,
+    peak: AtomicU64,
+    cleanup_errors: AtomicU64,
+    /// Set by a measurement that found the tree over a limit; cleared by one under.
+    measured_over: AtomicBool,
+}
+
+#[derive(Debug)]
+enum End {
+    Running {
+        dir: TempDir,
+        registration: Registration,
+    },
+    Ended(Ending),
+}
+
+/// A job's temporary directory with limits, usage and a keep policy (see the module docs).
+///
+/// ```
+/// let ws = ferrotemp::WorkspaceBuilder::new("resize-42").max_files(Some(100)).create()?;
+/// ws.reserve_create()?;
+/// std::fs::write(ws.path().join("out.csv"), b"a,b\n")?;
+/// assert_eq!(ws.usage()?.files, 1);
+/// let ending = ws.finish(true)?;
+/// assert!(!ending.kept);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct Workspace {
+    name: String,
+    path: PathBuf,
+    limits: Limits,
+    policy: KeepPolicy,
+    started: Instant,
+    counters: Counters,
+    end: Mutex<End>,
+}
+
+impl Workspace {
+    /// [`WorkspaceBuilder::new`].
+    #[must_use]
+    pub fn builder(name: impl Into<String>) -> WorkspaceBuilder {
+        WorkspaceBuilder::new(name)
+    }
+
+    /// The name given.
+    #[must_use]
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The directory's absolute path.
+    #[must_use]
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The limits.
+    #[must_use]
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    /// The keep policy in force (keep mode makes it `Always`).
+    #[must_use]
+    pub fn keep_policy(&self) -> KeepPolicy {
+        self.policy
+    }
+
+    /// Whether [`Workspace::finish`] has run.
+    #[must_use]
+    pub fn is_finished(&self) -> bool {
+        matches!(*self.lock_end(), End::Ended(_))
+    }
+
+    /// The `EDQUOT` error naming the workspace, counted in the process's statistics.
+    fn refusal(&self) -> io::Error {
+        crate::stats::note_quota_refusal();
+        with_path(edquot(), &self.path)
+    }
+
+    /// Fails with `EDQUOT` if a creation now would be refused: at or over `max_files` live
+    /// entries, at or over `max_bytes` written, or over a limit at the last measurement.
+    ///
+    /// # Errors
+    ///
+    /// `EDQUOT` naming the workspace's path.
+    pub fn check_create(&self) -> io::Result<()> {
+        let c = &self.counters;
+        let live = c
+            .created
+            .load(Ordering::Relaxed)
+            .saturating_sub(c.removed.load(Ordering::Relaxed));
+        let over_files = self.limits.max_files.is_some_and(|max| live >= max);
+        let over_bytes = self
+            .limits
+            .max_bytes
+            .is_some_and(|max| c.written.load(Ordering::Relaxed) >= max);
+        if over_files || over_bytes || c.measured_over.load(Ordering::Relaxed) {
+            return Err(self.refusal());
+        }
+        Ok(())
+    }
+
+    /// [`Workspace::check_create`], then counts one entry created; if the creation then
+    /// fails, [`Workspace::cancel_create`] takes it back. Concurrent callers cannot pass
+    /// `max_files` together.
+    ///
+    /// # Errors
+    ///
+    /// `EDQUOT` naming the workspace's path.
+    pub fn reserve_create(&self) -> io::Result<()> {
+        self.check_create()?;
+        let created = self.counters.created.fetch_add(1, Ordering::Relaxed) + 1;
+        if let Some(max) = self.limits.max_files {
+            let live = created.saturating_sub(self.counters.removed.load(Ordering::Relaxed));
+            if live > max {
+                self.counters.created.fetch_sub(1, Ordering::Relaxed);
+                return Err(self.refusal());
+            }
+        }
+        Ok(())
+    }
+
+    /// Takes back a [`Workspace::reserve_create`] whose creation failed.
+    pub fn cancel_create(&self) {
+        self.counters.created.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// Counts an entry made by a creator removed, with the `bytes` it was counted for.
+    pub fn note_removed(&self, bytes: u64) {
+        self.counters.removed.fetch_add(1, Ordering::Relaxed);
+        self.release_bytes(bytes);
+    }
+
+    /// Counts entries that could not be removed.
+    pub fn note_cleanup_errors(&self, count: u64) {
+        self.counters
+            .cleanup_errors
+            .fetch_add(count, Ordering::Relaxed);
+    }
+
+    /// Reserves `n` more bytes written through the workspace's objects, or fails with
+    /// `EDQUOT` (reserving nothing) if that would pass `max_bytes`. Call it before writing.
+    ///
+    /// # Errors
+    ///
+    /// `EDQUOT` naming the workspace's path.
+    pub fn reserve_write(&self, n: u64) -> io::Result<()> {
+        let written = &self.counters.written;
+        let now = match self.limits.max_bytes {
+            None => written.fetch_add(n, Ordering::Relaxed).saturating_add(n),
+            Some(max) => {
+                let mut current = written.load(Ordering::Relaxed);
+                loop {
+                    let next = current.saturating_add(n);
+                    if next > max {
+                        return Err(self.refusal());
+                    }
+                    match written.compare_exchange_weak(
+                        current,
+                        next,
+                        Ordering::Relaxed,
+                        Ordering::Relaxed,
+                    ) {
+                        Ok(_) => break next,
+                        Err(seen) => current = seen,
+                    }
+                }
+            }
+        };
+        self.counters.peak.fetch_max(now, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Gives back `n` bytes counted by [`Workspace::reserve_write`] (their file was removed,
+    /// or a write wrote less than reserved).
+    pub fn release_bytes(&self, n: u64) {
+        let _ = self
+            .counters
+            .written
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |w| {
+                Some(w.saturating_sub(n))
+            });
+    }
+
+    /// Bytes written through the workspace's objects and not released: what write-time
+    /// enforcement counts.
+    #[must_use]
+    pub fn written_bytes(&self) -> u64 {
+        self.counters.written.load(Ordering::Relaxed)
+    }
+
+    fn counted_usage(&self, measured: crate::measure::TreeUsage) -> Usage {
+        let c = &self.counters;
+        let dirs = measured.dirs;
+        // The limit is on the content: the directory's own blocks (a few KiB on most
+        // filesystems, none on tmpfs) are not the job's.
+        let content = measured.bytes.saturating_sub(own_blocks(&self.path));
+        let over = self.limits.max_bytes.is_some_and(|m| content > m)
+            || self
+                .limits
+                .max_files
+                .is_some_and(|m| measured.files + dirs > m);
+        c.measured_over.store(over, Ordering::Relaxed);
+        let peak = c.peak.fetch_max(measured.bytes, Ordering::Relaxed);
+        Usage {
+            bytes: measured.bytes,
+            files: measured.files,
+            dirs,
+            peak_bytes: peak.max(measured.bytes),
+            created: c.created.load(Ordering::Relaxed),
+            removed: c.removed.load(Ordering::Relaxed),
+            cleanup_errors: c.cleanup_errors.load(Ordering::Relaxed),
+            elapsed: self.started.elapsed(),
+        }
+    }
+
+    /// Measures the tree (see [`crate::measure::measure_tree`]) and adds the counters. After
+    /// the end, the usage measured then.
+    ///
+    /// # Errors
+    ///
+    /// The walk's error, naming the path it concerns.
+    pub fn usage(&self) -> io::Result<Usage> {
+        if let End::Ended(ending) = &*self.lock_end() {
+            return Ok(ending.usage);
+        }
+        let measured = crate::measure::measure_tree(&self.path)?;
+        Ok(self.counted_usage(measured))
+    }
+
+    fn lock_end(&self) -> MutexGuard<'_, End> {
+        self.end.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Ends the workspace: measures it, then removes the tree unless the policy keeps it for
+    /// a job that ended `ok` (or not). A kept directory is unrecorded from the crash guard.
+    /// Later calls return the first ending (with `kept` as it was).
+    ///
+    /// # Errors
+    ///
+    /// The removal's failures (counted in `cleanup_errors`); the directory's remains then stay
+    /// recorded, so a sweep after the process ends finishes the job.
+    pub fn finish(&self, ok: bool) -> Result<Ending, RemoveError> {
+        let mut end = self.lock_end();
+        let (dir, registration) = match &*end {
+            End::Ended(ending) => return Ok(ending.clone()),
+            End::Running { .. } => match std::mem::replace(
+                &mut *end,
+                End::Ended(Ending {
+                    kept: false,
+                    usage: Usage::default(),
+                }),
+            ) {
+                End::Running { dir, registration } => (dir, registration),
+                End::Ended(_) => unreachable!("matched Running above"),
+            },
+        };
+        let mut usage = match crate::measure::measure_tree(&self.path) {
+            Ok(measured) => self.counted_usage(measured),
+            Err(_) => self.counted_usage(crate::measure::TreeUsage::default()),
+        };
+        let kept = self.policy.keeps(ok);
+        let result = if kept {
+            let _ = dir.keep();
+            drop(registration);
+            Ok(())
+        } else {
+            match dir.close() {
+                Ok(()) => {
+                    drop(registration);
+                    Ok(())
+                }
+                Err(err) => {
+                    let failures = u64::try_from(err.failures().len()).unwrap_or(u64::MAX);
+                    self.note_cleanup_errors(failures);
+                    usage.cleanup_errors += failures;
+                    // What is left stays recorded: a sweep once this process is gone takes it.
+                    std::mem::forget(registration);
+                    Err(err)
+                }
+            }
+        };
+        let ending = Ending { kept, usage };
+        *end = End::Ended(ending.clone());
+        result.map(|()| ending)
+    }
+}
+
+impl Drop for Workspace {
+    /// Ends the workspace if [`Workspace::finish`] was not called: a drop while the thread
+    /// panics is a failed job. Errors are not reported.
+    fn drop(&mut self) {
+        if !self.is_finished() {
+            let _ = self.finish(!std::thread::panicking());
+        }
+    }
+}
+
+fn edquot() -> io::Error {
+    #[cfg(unix)]
+    {
+        io::Error::from_raw_os_error(libc::EDQUOT)
+    }
+    #[cfg(not(unix))]
+    {
+        io::Error::new(io::ErrorKind::QuotaExceeded, "Disk quota exceeded")
+    }
+}
+
+/// The bytes on disk of the directory `path` itself.
+fn own_blocks(path: &Path) -> u64 {
+    #[cfg(unix)]
+    {
+        rustix::fs::lstat(path).map_or(0, |st| {
+            u64::try_from(st.st_blocks).unwrap_or(0).saturating_mul(512)
+        })
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        0
+    }
+}
+
+/// Confirms a pending workspace entry with the identity of the directory made at `path`.
+#[cfg(unix)]
+fn confirm(registration: &Registration, path: &Path) -> io::Result<()> {
+    use rustix::fs::{Mode, OFlags, CWD};
+    if let Registration::Guarded(token) = registration {
+        let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        let fd = rustix::fs::openat(CWD, path, flags, Mode::empty())
+            .map_err(|e| with_path(e.into(), path))?;
+        guard::confirm_fd(token, &fd);
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn confirm(_registration: &Registration, _path: &Path) -> io::Result<()> {
+    Ok(())
+}
+
+/// The directory-name prefix for a workspace called `name`: `<name>-`, with every character
+/// other than ASCII letters, digits, `.`, `_` and `-` made `_` (no `/`, NUL, spaces or control
+/// characters in a name), a leading `.` made `_` (not hidden, never `.` or `..`), at most 64
+/// characters of the name; `ws-` for an empty name.
+#[must_use]
+pub fn dir_prefix(name: &str) -> OsString {
+    let mut prefix: String = name
+        .chars()
+        .take(64)
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if prefix.starts_with('.') {
+        prefix.replace_range(..1, "_");
+    }
+    if prefix.is_empty() {
+        prefix.push_str("ws");
+    }
+    prefix.push('-');
+    prefix.into()
+}
+
+/// Reads a size: an integer count of bytes, or a number (decimals allowed) and a unit, with or
+/// without a space: `B`; `K`, `M`, `G`, `T`, `P` and `KiB` … `PiB` (powers of 1024); `KB` …
+/// `PB` (powers of 1000), as coreutils reads them. Case is ignored except that a lone `b` is
+/// bytes.
+///
+/// ```
+/// use ferrotemp::workspace::parse_size;
+/// assert_eq!(parse_size("2 GiB"), Some(2 << 30));
+/// assert_eq!(parse_size("500MB"), Some(500_000_000));
+/// assert_eq!(parse_size("1.5K"), Some(1536));
+/// assert_eq!(parse_size("4096"), Some(4096));
+/// assert_eq!(parse_size("lots"), None);
+/// ```
+#[must_use]
+pub fn parse_size(text: &str) -> Option<u64> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let unit = unit.trim().to_ascii_lowercase();
+    let multiplier: u128 = match unit.as_str() {
+        "" | "b" => 1,
+        "k" | "kib" => 1 << 10,
+        "m" | "mib" => 1 << 20,
+        "g" | "gib" => 1 << 30,
+        "t" | "tib" => 1 << 40,
+        "p" | "pib" => 1 << 50,
+        "kb" => 1_000,
+        "mb" => 1_000_000,
+        "gb" => 1_000_000_000,
+        "tb" => 1_000_000_000_000,
+        "pb" => 1_000_000_000_000_000,
+        _ => return None,
+    };
+    let (whole, fraction) = number.split_once('.').unwrap_or((number, ""));
+    if whole.is_empty() && fraction.is_empty() || fraction.len() > 18 {
+        return None;
+    }
+    let digits = |s: &str| -> Option<u128> {
+        if s.is_empty() {
+            Some(0)
+        } else {
+            s.parse::<u128>().ok()
+        }
+    };
+    let scale = 10u128.pow(u32::try_from(fraction.len()).ok()?);
+    let value = digits(whole)?
+        .checked_mul(scale)?
+        .checked_add(digits(fraction)?)?
+        .checked_mul(multiplier)?
+        / scale;
+    u64::try_from(value).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_read_binary_and_decimal_units_and_refuse_nonsense() {
+        assert_eq!(parse_size("0"), Some(0));
+        assert_eq!(parse_size(" 10 b "), Some(10));
+        assert_eq!(parse_size("1k"), Some(1024));
+        assert_eq!(parse_size("1KB"), Some(1000));
+        assert_eq!(parse_size("3 MiB"), Some(3 << 20));
+        assert_eq!(parse_size("0.5G"), Some(1 << 29));
+        assert_eq!(parse_size("2TB"), Some(2_000_000_000_000));
+        for bad in [
+            "",
+            "GiB",
+            "-1",
+            "1.2.3",
+            "1 XB",
+            "99999999999999999999999",
+            "1e3",
+        ] {
+            assert_eq!(parse_size(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn prefixes_drop_slashes_nul_and_leading_dots() {
+        assert_eq!(dir_prefix("resize-42"), "resize-42-");
+        assert_eq!(dir_prefix("../etc/passwd"), "_._etc_passwd-");
+        assert_eq!(dir_prefix("a\0b c"), "a_b_c-");
+        assert_eq!(dir_prefix(""), "ws-");
+        assert_eq!(dir_prefix(".hidden"), "_hidden-");
+        assert_eq!(dir_prefix(&"x".repeat(100)).len(), 65);
+    }
+
+    #[test]
+    fn keep_policies_parse_and_decide() {
+        assert_eq!(KeepPolicy::parse(" On-Error"), Some(KeepPolicy::OnError));
+        assert_eq!(KeepPolicy::parse("sometimes"), None);
+        assert!(KeepPolicy::OnError.keeps(false));
+        assert!(!KeepPolicy::OnError.keeps(true));
+        assert!(KeepPolicy::Always.keeps(true));
+        assert!(!KeepPolicy::Never.keeps(false));
+    }
+}
