@@ -89,7 +89,7 @@ class FerrotempCollector:
         """The counters now, and each live workspace measured now."""
         counters, gauges = self._families()
         stats = _core.stats()
-        for family, (_, field, _doc) in zip(counters, _COUNTERS):
+        for family, (_, field, _doc) in zip(counters, _COUNTERS, strict=True):
             family.add_metric([], getattr(stats, field))
         for workspace in list(_metrics_hooks.live_workspaces):
             try:
