@@ -388,6 +388,7 @@ class Stats:
         """Creations or writes refused by a workspace's limits."""
     def as_dict(self) -> dict[str, int]:
         """The counters by name."""
+    def __repr__(self) -> str: ...
 
 def stats() -> Stats:
     """A snapshot of the process-wide counters."""
@@ -406,6 +407,7 @@ class WorkspaceInfo:
     def max_bytes(self) -> Optional[int]: ...
     @property
     def max_files(self) -> Optional[int]: ...
+    def __repr__(self) -> str: ...
 
 @final
 class GuardEntry:
@@ -429,6 +431,7 @@ class GuardEntry:
     @property
     def workspace(self) -> Optional[WorkspaceInfo]:
         """The workspace this directory is, or ``None``."""
+    def __repr__(self) -> str: ...
 
 @final
 class GuardRecord:
@@ -451,6 +454,7 @@ class GuardRecord:
     def truncated(self) -> bool:
         """Whether the record ended in something unreadable (the entries before it are
         listed)."""
+    def __repr__(self) -> str: ...
 
 def list_records(
     root: Union[str, bytes, os.PathLike[str], os.PathLike[bytes], None], /
