@@ -105,6 +105,17 @@ def test_a_live_child_is_listed_with_its_entries_measured_as_du(tmp_path: Path) 
         assert view["total"]["bytes"] >= proc["bytes"]
 
 
+def test_without_dir_the_registry_in_use_is_listed(tmp_path: Path) -> None:
+    root, registry, work = make_root(tmp_path)
+    with Child(LIVE_CHILD, work, guard_env(registry)) as child:
+        made = child.ready()
+        # FERROTEMP_GUARD_DIR names the registry, as for `ferrotemp sweep`.
+        done = run_ls("--json", env=guard_env(registry))
+    assert done.returncode == 0, done.stderr
+    proc = process(json.loads(done.stdout), child.proc.pid)
+    assert proc is not None and made["dir"] in entries_by_path(proc)
+
+
 def test_a_killed_child_is_shown_awaiting_a_sweep_until_swept(tmp_path: Path) -> None:
     root, registry, work = make_root(tmp_path)
     with Child(LIVE_CHILD, work, guard_env(registry)) as child:
