@@ -402,6 +402,7 @@ class Stats:
         """Creations or writes refused by a workspace's limits."""
     def as_dict(self) -> dict[str, int]:
         """The counters by name."""
+    def __repr__(self) -> str: ...
 
 def stats() -> Stats:
     """A snapshot of the process-wide counters."""
@@ -420,6 +421,7 @@ class WorkspaceInfo:
     def max_bytes(self) -> Optional[int]: ...
     @property
     def max_files(self) -> Optional[int]: ...
+    def __repr__(self) -> str: ...
 
 @final
 class GuardEntry:
@@ -443,6 +445,7 @@ class GuardEntry:
     @property
     def workspace(self) -> Optional[WorkspaceInfo]:
         """The workspace this directory is, or ``None``."""
+    def __repr__(self) -> str: ...
 
 @final
 class GuardRecord:
@@ -465,6 +468,7 @@ class GuardRecord:
     def truncated(self) -> bool:
         """Whether the record ended in something unreadable (the entries before it are
         listed)."""
+    def __repr__(self) -> str: ...
 
 def list_records(
     root: Union[str, bytes, os.PathLike[str], os.PathLike[bytes], None], /

@@ -105,6 +105,17 @@ def test_a_live_child_is_listed_with_its_entries_measured_as_du(tmp_path: Path) 
         assert view["total"]["bytes"] >= proc["bytes"]
 
 
+def test_without_dir_the_registry_in_use_is_listed(tmp_path: Path) -> None:
+    root, registry, work = make_root(tmp_path)
+    with Child(LIVE_CHILD, work, guard_env(registry)) as child:
+        made = child.ready()
+        # FERROTEMP_GUARD_DIR names the registry, as for `ferrotemp sweep`.
+        done = run_ls("--json", env=guard_env(registry))
+    assert done.returncode == 0, done.stderr
+    proc = process(json.loads(done.stdout), child.proc.pid)
+    assert proc is not None and made["dir"] in entries_by_path(proc)
+
+
 def test_a_killed_child_is_shown_awaiting_a_sweep_until_swept(tmp_path: Path) -> None:
     root, registry, work = make_root(tmp_path)
     with Child(LIVE_CHILD, work, guard_env(registry)) as child:
@@ -271,3 +282,28 @@ def test_a_closed_stdout_pipe_ends_quietly(tmp_path: Path) -> None:
                 pipe.close()
     assert watch.returncode == 0
     assert err == b""
+
+
+def test_native_records_are_frozen_typed_and_have_a_repr(tmp_path: Path) -> None:
+    root, registry, work = make_root(tmp_path)
+    with Child(LIVE_CHILD, work, guard_env(registry)) as child:
+        made = child.ready()
+        records = ferrotemp._core.list_records(str(root))
+    (record,) = [r for r in records if r.pid == child.proc.pid]
+    assert isinstance(record, ferrotemp._core.GuardRecord)
+    assert record.status == "alive" and record.name.endswith(".rec") and not record.truncated
+    assert f"pid={child.proc.pid}" in repr(record)
+    entries = {e.path: e for e in record.entries}
+    entry = entries[made["dir"]]
+    assert (entry.kind, entry.state, entry.presence, entry.workspace) == (
+        "dir",
+        "live",
+        "present",
+        None,
+    )
+    assert entry.recorded_ns > 0
+    assert repr(entry).startswith("GuardEntry(path=")
+    with pytest.raises(AttributeError):
+        record.pid = 1  # type: ignore[misc]
+    # The registry of a temp dir that has none: nothing.
+    assert ferrotemp._core.list_records(str(work)) == []

@@ -53,6 +53,60 @@ pub(crate) struct GuardRecordPy {
     truncated: bool,
 }
 
+/// A string quoted and escaped for a `repr` (Rust's escapes, close to Python's).
+fn quoted(text: &str) -> String {
+    format!("{text:?}")
+}
+
+fn optional(value: Option<u64>) -> String {
+    value.map_or_else(|| "None".to_owned(), |v| v.to_string())
+}
+
+#[pymethods]
+impl WorkspaceInfoPy {
+    fn __repr__(&self) -> String {
+        format!(
+            "WorkspaceInfo(name={}, max_bytes={}, max_files={})",
+            quoted(&self.name),
+            optional(self.max_bytes),
+            optional(self.max_files)
+        )
+    }
+}
+
+#[pymethods]
+impl GuardEntryPy {
+    fn __repr__(&self, py: Python<'_>) -> String {
+        let path = self
+            .path
+            .bind(py)
+            .repr()
+            .map_or_else(|_| "?".to_owned(), |r| r.to_string());
+        format!(
+            "GuardEntry(path={path}, kind={}, state={}, presence={}, workspace={})",
+            quoted(self.kind),
+            quoted(self.state),
+            quoted(self.presence),
+            self.workspace
+                .as_ref()
+                .map_or_else(|| "None".to_owned(), |w| w.get().__repr__())
+        )
+    }
+}
+
+#[pymethods]
+impl GuardRecordPy {
+    fn __repr__(&self, py: Python<'_>) -> String {
+        format!(
+            "GuardRecord(pid={}, status={}, entries={}, name={})",
+            self.pid,
+            quoted(self.status),
+            self.entries.bind(py).len(),
+            quoted(&self.name)
+        )
+    }
+}
+
 #[cfg(unix)]
 fn record_to_py(
     py: Python<'_>,
