@@ -6,6 +6,7 @@ are raised as the ``OSError`` subclass their ``errno`` selects (``FileNotFoundEr
 set; an embedded NUL byte raises ``ValueError``.
 """
 
+import os
 import weakref
 from collections.abc import Iterator
 from typing import Any, Optional, Union, final, overload
@@ -37,6 +38,7 @@ __all__ = [
     "guard_registry_path",
     "guard_switches",
     "guard_unavailable_reason",
+    "measure_tree",
     "mkdtemp",
     "mkstemp",
     "o_tmpfile_enabled",
@@ -343,6 +345,16 @@ def create_tempdir(
 def remove_tree(path: Union[str, bytes], ignore_errors: bool = False) -> None:
     """Remove the tree at ``path`` as ``TempDirOwner.cleanup`` does; a symlink at ``path``
     itself is refused (``ELOOP``). Releases the GIL."""
+
+def measure_tree(
+    path: Union[str, bytes, os.PathLike[str], os.PathLike[bytes]],
+) -> tuple[int, int, int]:
+    """``(bytes, files, dirs)`` of the tree at ``path``: bytes allocated on disk as
+    ``du -B1 -s`` counts them (the root directory included, hard links once), files =
+    non-directories and dirs = directories below the root (not the root). Walks by
+    descriptor without following symlinks and stays on the root's mount (as ``du -x``);
+    entries vanishing meanwhile are skipped. Releases the GIL. Raises ``OSError`` naming the
+    entry it could not examine."""
 
 # Benchmark floors (ferrotemp._bench), not API: each runs ``n`` rounds of bare syscalls in
 # ``dir`` in Rust with the GIL released and returns the seconds taken. POSIX only

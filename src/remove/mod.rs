@@ -61,11 +61,13 @@ use crate::file_id::FileId;
 // Platform code, one module per platform: the descriptor walk on Unix (its primitives and
 // the root in `unix`, the walkers in `walk` and `observed`), the standard library elsewhere.
 #[cfg(unix)]
+pub(crate) mod levels;
+#[cfg(unix)]
 mod observed;
 #[cfg(not(unix))]
 mod other;
 #[cfg(unix)]
-mod unix;
+pub(crate) mod unix;
 #[cfg(unix)]
 mod walk;
 

@@ -41,7 +41,7 @@ pub fn mount_id(_fd: std::os::fd::BorrowedFd<'_>) -> Option<u64> {
     None
 }
 
-pub(super) const DIR_FLAGS: OFlags = OFlags::RDONLY
+pub(crate) const DIR_FLAGS: OFlags = OFlags::RDONLY
     .union(OFlags::NOFOLLOW)
     .union(OFlags::DIRECTORY)
     .union(OFlags::CLOEXEC)
@@ -54,13 +54,13 @@ fn mode_of(st: &rfs::Stat) -> Mode {
 
 /// The mount the walk stays on: the root's device and mount id.
 #[derive(Clone, Copy)]
-pub(super) struct Fence {
+pub(crate) struct Fence {
     dev: u64,
     mount: Option<u64>,
 }
 
 impl Fence {
-    fn of(fd: BorrowedFd<'_>, st: &rfs::Stat) -> Self {
+    pub(crate) fn of(fd: BorrowedFd<'_>, st: &rfs::Stat) -> Self {
         Self {
             dev: FileId::from_stat(st).dev,
             mount: mount_id(fd),
@@ -76,7 +76,7 @@ impl Fence {
     }
 
     /// Whether the directory behind `fd` (whose `Stat` is `st`) is on another mount.
-    pub(super) fn crossed_by(self, fd: BorrowedFd<'_>, st: &rfs::Stat) -> bool {
+    pub(crate) fn crossed_by(self, fd: BorrowedFd<'_>, st: &rfs::Stat) -> bool {
         if FileId::from_stat(st).dev != self.dev {
             return true;
         }
@@ -92,22 +92,22 @@ pub(super) fn mount_point_error() -> io::Error {
     Errno::BUSY.into()
 }
 
-pub(super) fn changed_error() -> io::Error {
+pub(crate) fn changed_error() -> io::Error {
     io::Error::other("directory was replaced during removal; not entered")
 }
 
-pub(super) fn dir_fd(dir: &Dir) -> io::Result<BorrowedFd<'_>> {
+pub(crate) fn dir_fd(dir: &Dir) -> io::Result<BorrowedFd<'_>> {
     dir.fd().map_err(io::Error::from)
 }
 
 /// An entry of a directory listing, and whether it may be a directory (`DT_UNKNOWN`
 /// counts: opening it with `O_DIRECTORY` settles the question).
-pub(super) struct Entry {
-    pub(super) name: CString,
-    pub(super) maybe_dir: bool,
+pub(crate) struct Entry {
+    pub(crate) name: CString,
+    pub(crate) maybe_dir: bool,
 }
 
-pub(super) fn list(dir: &mut Dir) -> (Vec<Entry>, Option<io::Error>) {
+pub(crate) fn list(dir: &mut Dir) -> (Vec<Entry>, Option<io::Error>) {
     let mut entries = Vec::new();
     while let Some(next) = dir.read() {
         match next {

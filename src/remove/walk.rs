@@ -1,69 +1,28 @@
 //! The bounded-descriptor walker (see the module docs of [`super`]): one serial walker per
 //! thread, and the split of the root's entries between the calling thread and its helpers.
 
-use super::unix::{
-    changed_error, dir_fd, list, mount_point_error, open_dir, Entry, Fence, Sink, DIR_FLAGS,
-};
-use super::{RemoveFailure, RemoveOptions, RemoveStats, ANCHOR_STRIDE, MAX_ANCHORS, WINDOW};
+use super::levels::{Frame, Levels};
+use super::unix::{dir_fd, list, mount_point_error, open_dir, Entry, Fence, Sink};
+use super::{RemoveFailure, RemoveOptions, RemoveStats};
 use crate::file_id::FileId;
-use rustix::fs::{self as rfs, AtFlags, Dir, Mode};
+use rustix::fs::{self as rfs, AtFlags, Dir};
 use rustix::io::Errno;
-use std::collections::VecDeque;
-use std::ffi::{CStr, CString, OsStr};
+use std::ffi::{CStr, CString};
 use std::io;
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
-use std::path::{Path, PathBuf};
+use std::os::fd::{AsFd, BorrowedFd};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-
-struct Frame {
-    name: CString,
-    /// What the directory must still be when it is re-opened by name.
-    id: FileId,
-    dir: Option<Dir>,
-    /// Subdirectories (or maybe-directories) still to remove.
-    pending: Vec<CString>,
-    /// Whether an `EACCES` on unlink may still be answered with an `fchmod`.
-    may_fix: bool,
-}
 
 /// Removes subtrees of one base directory serially, holding a bounded number of
 /// descriptors (see the module documentation).
 struct Walker<'a> {
-    base: BorrowedFd<'a>,
     base_path: &'a Path,
     base_may_fix: bool,
-    stack: Vec<Frame>,
-    /// Indices of held anchors, ascending.
-    anchors: VecDeque<usize>,
+    /// The levels entered; each keeps whether an `EACCES` on unlink may still be answered
+    /// with an `fchmod`.
+    levels: Levels<'a, bool>,
     sink: Sink<'a>,
     fence: Fence,
-}
-
-/// The descriptor of the parent of frame `depth` (`base` for depth 0), which must be open.
-fn parent_fd<'f>(
-    base: BorrowedFd<'f>,
-    stack: &'f [Frame],
-    depth: usize,
-) -> io::Result<BorrowedFd<'f>> {
-    if depth == 0 {
-        return Ok(base);
-    }
-    match &stack[depth - 1].dir {
-        Some(dir) => dir_fd(dir),
-        None => Err(io::Error::other("internal: parent directory not open")),
-    }
-}
-
-fn path_of(base: &Path, stack: &[Frame], depth: usize, name: Option<&CStr>) -> PathBuf {
-    let mut path = base.to_path_buf();
-    for frame in &stack[..depth] {
-        path.push(OsStr::from_bytes(frame.name.to_bytes()));
-    }
-    if let Some(name) = name {
-        path.push(OsStr::from_bytes(name.to_bytes()));
-    }
-    path
 }
 
 impl<'a> Walker<'a> {
@@ -76,12 +35,10 @@ impl<'a> Walker<'a> {
         deadline: Option<std::time::Instant>,
     ) -> Self {
         Self {
-            base,
             base_path,
             fence,
             base_may_fix: true,
-            stack: Vec::new(),
-            anchors: VecDeque::new(),
+            levels: Levels::new(base),
             sink: Sink {
                 failures: Vec::new(),
                 stats: RemoveStats::default(),
@@ -101,7 +58,7 @@ impl<'a> Walker<'a> {
         let mut may_fix = self.base_may_fix;
         let result = self
             .sink
-            .unlink_at(self.base, name, AtFlags::empty(), &mut may_fix);
+            .unlink_at(self.levels.base, name, AtFlags::empty(), &mut may_fix);
         self.base_may_fix = may_fix;
         match result {
             Ok(()) => self.sink.stats.files += 1,
@@ -109,7 +66,7 @@ impl<'a> Walker<'a> {
             // Listed as a non-directory but a directory now: remove it as one.
             Err(Errno::ISDIR) => self.remove_subtree(name.to_owned()),
             Err(err) => {
-                let path = path_of(self.base_path, &[], 0, Some(name));
+                let path = self.levels.path_of(self.base_path, 0, Some(name));
                 self.sink.fail(path, err.into());
             }
         }
@@ -117,13 +74,12 @@ impl<'a> Walker<'a> {
 
     fn remove_subtree(&mut self, name: CString) {
         self.enter(name);
-        while let Some(top) = self.stack.len().checked_sub(1) {
+        while let Some(top) = self.levels.stack.len().checked_sub(1) {
             if self.sink.stopped() {
-                self.stack.clear();
-                self.anchors.clear();
+                self.levels.clear();
                 return;
             }
-            if let Some(child) = self.stack[top].pending.pop() {
+            if let Some(child) = self.levels.stack[top].pending.pop() {
                 if self.ensure_open(top) {
                     self.enter(child);
                 }
@@ -136,8 +92,8 @@ impl<'a> Walker<'a> {
     /// Opens `name` (a child of the top frame, or of the base) and pushes it, unlinking
     /// its non-directories; a `name` that is no longer a directory is unlinked instead.
     fn enter(&mut self, name: CString) {
-        let depth = self.stack.len();
-        let opened = match parent_fd(self.base, &self.stack, depth) {
+        let depth = self.levels.stack.len();
+        let opened = match self.levels.parent_fd(depth) {
             Ok(parent) => open_dir(&mut self.sink, parent, &name).map_err(io::Error::from),
             Err(err) => Err(err),
         };
@@ -150,14 +106,14 @@ impl<'a> Walker<'a> {
                     // the entry itself; O_NOFOLLOW guaranteed nothing was followed.
                     Some(Errno::NOTDIR | Errno::LOOP) => self.unlink_non_dir(depth, &name),
                     _ => {
-                        let path = path_of(self.base_path, &self.stack, depth, Some(&name));
+                        let path = self.levels.path_of(self.base_path, depth, Some(&name));
                         self.sink.fail(path, err);
                     }
                 }
                 return;
             }
         };
-        let path_here = |w: &Self| path_of(w.base_path, &w.stack, depth, Some(&name));
+        let path_here = |w: &Self| w.levels.path_of(w.base_path, depth, Some(&name));
         let st = match rfs::fstat(&fd) {
             Ok(st) => st,
             Err(err) => {
@@ -192,20 +148,19 @@ impl<'a> Walker<'a> {
             let path = path_here(self);
             self.sink.fail(path, err);
         }
-        self.stack.push(Frame {
+        self.levels.push(Frame {
             name,
             id: FileId::from_stat(&st),
             dir: Some(dir),
             pending: Vec::new(),
-            may_fix,
+            extra: may_fix,
         });
-        self.release_beyond_window();
         for entry in entries {
             if self.sink.stopped() {
                 return;
             }
             if entry.maybe_dir {
-                self.stack[depth].pending.push(entry.name);
+                self.levels.stack[depth].pending.push(entry.name);
             } else {
                 self.unlink_in_top(entry.name);
             }
@@ -215,11 +170,11 @@ impl<'a> Walker<'a> {
     /// Unlinks the non-directory `name` in the top frame; a directory found there instead
     /// is queued for removal.
     fn unlink_in_top(&mut self, name: CString) {
-        let depth = self.stack.len() - 1;
-        let Self { stack, sink, .. } = &mut *self;
-        let frame = &mut stack[depth];
+        let depth = self.levels.stack.len() - 1;
+        let Self { levels, sink, .. } = &mut *self;
+        let frame = &mut levels.stack[depth];
         let result = match frame.dir.as_ref().map(dir_fd) {
-            Some(Ok(fd)) => sink.unlink_at(fd, &name, AtFlags::empty(), &mut frame.may_fix),
+            Some(Ok(fd)) => sink.unlink_at(fd, &name, AtFlags::empty(), &mut frame.extra),
             _ => Err(Errno::BADF),
         };
         match result {
@@ -227,7 +182,7 @@ impl<'a> Walker<'a> {
             Err(Errno::NOENT) => {}
             Err(Errno::ISDIR) => frame.pending.push(name),
             Err(err) => {
-                let path = path_of(self.base_path, &self.stack, depth + 1, Some(&name));
+                let path = self.levels.path_of(self.base_path, depth + 1, Some(&name));
                 self.sink.fail(path, err.into());
             }
         }
@@ -237,16 +192,16 @@ impl<'a> Walker<'a> {
     fn unlink_non_dir(&mut self, depth: usize, name: &CStr) {
         let result = if depth == 0 {
             let mut may_fix = self.base_may_fix;
-            let result = self
-                .sink
-                .unlink_at(self.base, name, AtFlags::empty(), &mut may_fix);
+            let result =
+                self.sink
+                    .unlink_at(self.levels.base, name, AtFlags::empty(), &mut may_fix);
             self.base_may_fix = may_fix;
             result
         } else {
-            let Self { stack, sink, .. } = &mut *self;
-            let frame = &mut stack[depth - 1];
+            let Self { levels, sink, .. } = &mut *self;
+            let frame = &mut levels.stack[depth - 1];
             match frame.dir.as_ref().map(dir_fd) {
-                Some(Ok(fd)) => sink.unlink_at(fd, name, AtFlags::empty(), &mut frame.may_fix),
+                Some(Ok(fd)) => sink.unlink_at(fd, name, AtFlags::empty(), &mut frame.extra),
                 _ => Err(Errno::BADF),
             }
         };
@@ -254,135 +209,49 @@ impl<'a> Walker<'a> {
             Ok(()) => self.sink.stats.files += 1,
             Err(Errno::NOENT) => {}
             Err(err) => {
-                let path = path_of(self.base_path, &self.stack, depth, Some(name));
+                let path = self.levels.path_of(self.base_path, depth, Some(name));
                 self.sink.fail(path, err.into());
             }
         }
     }
 
-    /// Closes the descriptor of the level that just left the window, unless it is an
-    /// anchor; closes the shallowest anchor when there are too many.
-    fn release_beyond_window(&mut self) {
-        let Some(old) = self.stack.len().checked_sub(WINDOW + 1) else {
-            return;
-        };
-        if old % ANCHOR_STRIDE == 0 && self.stack[old].dir.is_some() {
-            if self.anchors.back() != Some(&old) {
-                self.push_anchor(old);
-            }
-        } else {
-            self.stack[old].dir = None;
-        }
-    }
-
-    fn push_anchor(&mut self, index: usize) {
-        self.anchors.push_back(index);
-        if self.anchors.len() > MAX_ANCHORS {
-            if let Some(evicted) = self.anchors.pop_front() {
-                self.stack[evicted].dir = None;
-            }
-        }
-    }
-
-    /// Makes sure frame `top` (the top of the stack) has an open descriptor, re-opening
-    /// it from the nearest held ancestor by name, each level checked against its recorded
-    /// identity. On failure the unreachable frames are abandoned (reported) and `false`
-    /// is returned.
+    /// [`Levels::ensure_open`], its failure reported.
     fn ensure_open(&mut self, top: usize) -> bool {
-        if self.stack[top].dir.is_some() {
-            return true;
-        }
-        let mut first = top;
-        while first > 0 && self.stack[first - 1].dir.is_none() {
-            first -= 1;
-        }
-        let mut carry: Option<OwnedFd> = None;
-        for j in first..=top {
-            let opened = {
-                let (below, _) = self.stack.split_at(j);
-                let parent = match &carry {
-                    Some(fd) => Ok(fd.as_fd()),
-                    None if j == 0 => Ok(self.base),
-                    None => match below[j - 1].dir.as_ref() {
-                        Some(dir) => dir_fd(dir),
-                        None => Err(io::Error::other("internal: ancestor not open")),
-                    },
-                };
-                parent.and_then(|parent| {
-                    let fd = rfs::openat(
-                        parent,
-                        self.stack[j].name.as_c_str(),
-                        DIR_FLAGS,
-                        Mode::empty(),
-                    )?;
-                    if FileId::from_stat(&rfs::fstat(&fd)?) == self.stack[j].id {
-                        Ok(fd)
-                    } else {
-                        Err(changed_error())
-                    }
-                })
-            };
-            let fd = match opened {
-                Ok(fd) => fd,
-                Err(err) => {
-                    let path = path_of(self.base_path, &self.stack, j + 1, None);
-                    self.sink.fail(path, err);
-                    self.stack.truncate(j);
-                    while self.anchors.back().is_some_and(|&a| a >= j) {
-                        self.anchors.pop_back();
-                    }
-                    return false;
-                }
-            };
-            let in_window = j + WINDOW > top;
-            let anchor = !in_window && j % ANCHOR_STRIDE == 0;
-            if in_window || anchor {
-                match Dir::new(fd) {
-                    Ok(dir) => self.stack[j].dir = Some(dir),
-                    Err(err) => {
-                        let path = path_of(self.base_path, &self.stack, j + 1, None);
-                        self.sink.fail(path, err.into());
-                        self.stack.truncate(j);
-                        return false;
-                    }
-                }
-                carry = None;
-                if anchor {
-                    self.push_anchor(j);
-                }
-            } else {
-                carry = Some(fd);
+        match self.levels.ensure_open(top, self.base_path) {
+            Ok(()) => true,
+            Err((path, err)) => {
+                self.sink.fail(path, err);
+                false
             }
         }
-        true
     }
 
     /// Removes the (empty) top frame's directory from its parent.
     fn leave(&mut self) {
-        let Some(frame) = self.stack.pop() else {
+        let Some(frame) = self.levels.pop() else {
             return;
         };
-        let depth = self.stack.len();
-        if self.anchors.back() == Some(&depth) {
-            self.anchors.pop_back();
-        }
+        let depth = self.levels.stack.len();
         drop(frame.dir);
         if depth > 0 && !self.ensure_open(depth - 1) {
             return;
         }
         let result = if depth == 0 {
             let mut may_fix = self.base_may_fix;
-            let result =
-                self.sink
-                    .unlink_at(self.base, &frame.name, AtFlags::REMOVEDIR, &mut may_fix);
+            let result = self.sink.unlink_at(
+                self.levels.base,
+                &frame.name,
+                AtFlags::REMOVEDIR,
+                &mut may_fix,
+            );
             self.base_may_fix = may_fix;
             result
         } else {
-            let Self { stack, sink, .. } = &mut *self;
-            let parent = &mut stack[depth - 1];
+            let Self { levels, sink, .. } = &mut *self;
+            let parent = &mut levels.stack[depth - 1];
             match parent.dir.as_ref().map(dir_fd) {
                 Some(Ok(fd)) => {
-                    sink.unlink_at(fd, &frame.name, AtFlags::REMOVEDIR, &mut parent.may_fix)
+                    sink.unlink_at(fd, &frame.name, AtFlags::REMOVEDIR, &mut parent.extra)
                 }
                 _ => Err(Errno::BADF),
             }
@@ -391,7 +260,9 @@ impl<'a> Walker<'a> {
             Ok(()) => self.sink.stats.dirs += 1,
             Err(Errno::NOENT) => {}
             Err(err) => {
-                let path = path_of(self.base_path, &self.stack, depth, Some(&frame.name));
+                let path = self
+                    .levels
+                    .path_of(self.base_path, depth, Some(&frame.name));
                 self.sink.fail(path, err.into());
             }
         }

@@ -19,6 +19,7 @@ mod named;
 mod publish;
 mod spool;
 mod tempdir;
+mod usage;
 
 use pyo3::prelude::*;
 
@@ -59,6 +60,7 @@ fn ferrotemp_core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<tempdir::TempDirOwner>()?;
     m.add_function(wrap_pyfunction!(tempdir::create_tempdir, m)?)?;
     m.add_function(wrap_pyfunction!(tempdir::remove_tree, m)?)?;
+    m.add_function(wrap_pyfunction!(usage::measure_tree, m)?)?;
     #[cfg(feature = "bench")]
     {
         m.add_function(wrap_pyfunction!(bench::floor_create_unlink, m)?)?;
