@@ -144,3 +144,16 @@ def test_rust_floor_loop_times_and_cleans_up(tmp_path: Path) -> None:
     assert _core._floor_create_unlink(str(tmp_path), 50) > 0
     assert _core._floor_mkdir_rmdir(str(tmp_path), 50) > 0
     assert os.listdir(tmp_path) == []
+
+
+def test_bench_threads_compares_two_threads_with_two_processes(tmp_path: Path) -> None:
+    out = run_bench(tmp_path, "--threads", "--no-table", "--json", str(tmp_path / "t.json"))
+    assert out.returncode == 0, out.stderr
+    assert re.search(
+        r"2-thread speed-up is [0-9.]+× its 2-process one .*: (met|MISSED)", out.stdout
+    )
+    threads = json.loads((tmp_path / "t.json").read_text())["threads"]
+    procs = threads["ours_processes"]
+    assert procs["one_process_ops"] > 0 and procs["two_processes_ops"] > 0
+    ratio = threads["ours"]["speedup"] / procs["speedup"]
+    assert abs(threads["threads_vs_processes"] - ratio) < 1e-9
