@@ -353,7 +353,7 @@ fn remove_tree_impl(
         }
     }
     // The root is the tree's own: it gets the same fix as any directory inside.
-    if let Err(err) = root_sink.make_owner_rwx(root_fd.as_fd(), None) {
+    if let Err(err) = root_sink.make_owner_rwx(root_fd.as_fd(), Some(&root_st)) {
         root_sink.fail(path.to_path_buf(), err);
     }
     if let Some((order, observer)) = observed.as_mut() {
