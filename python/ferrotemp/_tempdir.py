@@ -57,7 +57,7 @@ class _DirFinalizer(_weakref_ref):  # type: ignore[type-arg]
     same interface (``detach``, ``peek``, ``alive``, ``atexit``, calling it): ``func(*args)``
     runs once, at the first of an explicit call, the object's collection, or interpreter exit
     (in reverse order of creation, before modules are torn down). Made by
-    :func:`_finalize`."""
+    ``TemporaryDirectory.__init__``."""
 
     __slots__ = ("func", "args", "atexit")
 
@@ -92,8 +92,10 @@ class _DirFinalizer(_weakref_ref):  # type: ignore[type-arg]
 
 
 def _collected(finalizer: _DirFinalizer) -> None:
-    """The weak reference's callback: the directory object was collected."""
-    finalizer()
+    """The weak reference's callback: the directory object was collected. (``finalizer()``
+    written out: this runs at every collection, after ``cleanup()`` too.)"""
+    if _live.pop(id(finalizer), None) is not None and not _shutdown:
+        finalizer.func(*finalizer.args)
 
 
 def _at_exit() -> None:
@@ -120,20 +122,15 @@ def _at_exit() -> None:
             gc.enable()
 
 
-def _finalize(obj: Any, func: Callable[..., Any], *args: Any) -> _DirFinalizer:
-    """``weakref.finalize(obj, func, *args)``, as a :class:`_DirFinalizer`."""
+def _register_exit_hook() -> None:
+    """Registers :func:`_at_exit`, once, at the first directory made (as weakref.finalize
+    registers its own at its first use)."""
     global _exit_hook_registered
     if not _exit_hook_registered:
         import atexit
 
         atexit.register(_at_exit)
         _exit_hook_registered = True
-    finalizer = _DirFinalizer(obj, _collected)
-    finalizer.func = func
-    finalizer.args = args
-    finalizer.atexit = True
-    _live[id(finalizer)] = finalizer
-    return finalizer
 
 
 class TemporaryDirectory(_GenericBase[AnyStr]):
@@ -195,9 +192,15 @@ class TemporaryDirectory(_GenericBase[AnyStr]):
         warn_message = None
         if type(self).__repr__ is not TemporaryDirectory.__repr__:
             warn_message = "Implicitly cleaning up {!r}".format(self)
-        self._finalizer = _finalize(
-            self, self._cleanup, owner, warn_message, ignore_cleanup_errors, delete
-        )
+        # weakref.finalize(self, self._cleanup, owner, ...), written out (a call less).
+        if not _exit_hook_registered:
+            _register_exit_hook()
+        finalizer = _DirFinalizer(self, _collected)
+        finalizer.func = self._cleanup
+        finalizer.args = (owner, warn_message, ignore_cleanup_errors, delete)
+        finalizer.atexit = True
+        _live[id(finalizer)] = finalizer
+        self._finalizer = finalizer
 
     @classmethod
     def _rmtree(cls, name: Union[str, bytes], ignore_errors: bool = False) -> None:
@@ -238,7 +241,14 @@ class TemporaryDirectory(_GenericBase[AnyStr]):
         """Remove the directory and everything in it. Idempotent; a directory already gone
         is no error. Errors are raised (the first, as the ``OSError`` subclass its errno
         selects) unless ``ignore_cleanup_errors`` was given."""
-        if self._finalizer.detach() is not None:
+        finalizer = self._finalizer
+        # Our finalizer's detach() written out (the object is alive: it is self); any other
+        # object put in its place is asked.
+        if (
+            _live.pop(id(finalizer), None) is not None
+            if type(finalizer) is _DirFinalizer
+            else finalizer.detach() is not None
+        ):
             self._owner.cleanup(self._ignore_cleanup_errors)
         elif not self._kept and _os.path.exists(self.name):
             # Cleaned up before, yet something is there again: the standard module
