@@ -189,7 +189,5 @@ def thread_scaling(d: str, ops: int, rounds: int) -> dict[str, Any]:
         "two_processes_ops": statistics.median(two),
         "speedup": statistics.median(two) / statistics.median(one),
     }
-    result["threads_vs_processes"] = (
-        result["ours"]["speedup"] / result["ours_processes"]["speedup"]
-    )
+    result["threads_vs_processes"] = result["ours"]["speedup"] / result["ours_processes"]["speedup"]
     return result
