@@ -317,7 +317,23 @@ impl Builder {
     /// The first error of `per_attempt` or `try_once`, the random source's, or once every
     /// attempt found its name taken `AlreadyExists`, "No usable temporary {what} name found"
     /// (the standard module's `FileExistsError`).
+    ///
+    /// Each entry made counts in [`crate::stats`]' `created`.
     pub fn make_in<T, E: From<io::Error>>(
+        &self,
+        dir: &Path,
+        what: &str,
+        per_attempt: impl FnMut(&Path, &OsStr) -> Result<(), E>,
+        try_once: impl FnMut(&Path) -> Result<Option<T>, E>,
+    ) -> Result<(T, PathBuf), E> {
+        let made = self.make_in_uncounted(dir, what, per_attempt, try_once)?;
+        crate::stats::note_created();
+        Ok(made)
+    }
+
+    /// [`Builder::make_in`] for the crate's own files (guard records, probes, a published
+    /// file's passing name), which are not temporary entries of the user's.
+    pub(crate) fn make_in_uncounted<T, E: From<io::Error>>(
         &self,
         dir: &Path,
         what: &str,

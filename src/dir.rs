@@ -249,7 +249,9 @@ impl TempDir {
         let path = std::mem::take(&mut self.path);
         let (identity, owner) = self.anchor.examine();
         let options = own_tree_options(identity, owner);
-        match crate::remove::remove_tree_observed(&path, &options, order, observer) {
+        let removed = crate::remove::remove_tree_observed(&path, &options, order, observer);
+        crate::stats::note_removal(&removed, |err| is_already_gone(err, &path));
+        match removed {
             Err(err) if is_already_gone(&err, &path) => Ok(()),
             other => other.map(|_| ()),
         }
@@ -289,6 +291,7 @@ impl TempDir {
         let removed = remove_tree_nofollow_fast(&path, &self.anchor);
         #[cfg(not(unix))]
         let removed = remove_tree_nofollow_fast(&path);
+        crate::stats::note_removal(&removed, |err| is_already_gone(err, &path));
         match removed {
             Err(err) if is_already_gone(&err, &path) => Ok(()),
             other => other,
@@ -485,9 +488,10 @@ impl Drop for TempDir {
         if self.armed {
             // Drop cannot report; `close` is the way to see errors.
             #[cfg(unix)]
-            let _ = remove_tree_nofollow_fast(&self.path, &self.anchor);
+            let removed = remove_tree_nofollow_fast(&self.path, &self.anchor);
             #[cfg(not(unix))]
-            let _ = remove_tree_nofollow_fast(&self.path);
+            let removed = remove_tree_nofollow_fast(&self.path);
+            crate::stats::note_removal(&removed, |err| is_already_gone(err, &self.path));
         }
     }
 }

@@ -119,7 +119,7 @@ const PROBE_ATTEMPTS: u32 = 100;
 fn probe_dir(dir: &Path) -> io::Result<()> {
     let mut builder = Builder::new();
     builder.prefix("").max_attempts(PROBE_ATTEMPTS);
-    let (mut file, path) = builder.make_in(
+    let (mut file, path) = builder.make_in_uncounted(
         dir,
         "file",
         |_, _| Ok(()),

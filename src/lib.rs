@@ -53,6 +53,7 @@ pub mod ospath;
 pub mod publish;
 pub mod remove;
 pub mod spool;
+pub mod stats;
 
 #[cfg(feature = "python")]
 pub mod python;

@@ -58,14 +58,22 @@ mod imp {
     use crate::file_id::FileId;
     use crate::remove::levels::{Frame, Levels};
     use crate::remove::unix::{dir_fd, list, Entry, Fence, DIR_FLAGS};
+    use crate::remove::walk::available_threads;
     use rustix::fs::{self as rfs, AtFlags, Dir, FileType, Mode, Stat, CWD};
     use rustix::io::Errno;
-    use std::collections::HashSet;
+    use std::collections::HashMap;
     use std::ffi::{CStr, CString, OsStr};
     use std::io;
     use std::os::fd::{AsFd, BorrowedFd};
     use std::os::unix::ffi::OsStrExt;
     use std::path::Path;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+    /// Non-directories of the root taken as one unit of work.
+    const FILES_PER_UNIT: usize = 256;
+    /// Entries the calling thread examines before helper threads are worth starting (each
+    /// costs tens of microseconds, about what 20 `stat`s cost).
+    const PARALLEL_AFTER: u64 = 1024;
 
     #[allow(
         clippy::unnecessary_cast,
@@ -89,23 +97,21 @@ mod imp {
         }
     }
 
+    fn named(path: &Path, name: &CStr) -> std::path::PathBuf {
+        path.join(OsStr::from_bytes(name.to_bytes()))
+    }
+
     pub(super) fn measure_tree(path: &Path) -> io::Result<TreeUsage> {
         let root = match rfs::openat(CWD, path, DIR_FLAGS, Mode::empty()) {
             Ok(fd) => fd,
             Err(Errno::NOTDIR | Errno::LOOP) => {
                 let st = rfs::lstat(path).map_err(|e| with_path(e.into(), path))?;
-                return Ok(if is_dir(&st) {
-                    // A directory again: it was swapped in meanwhile; its contents are not ours.
-                    TreeUsage {
-                        bytes: disk_bytes(&st),
-                        ..TreeUsage::default()
-                    }
-                } else {
-                    TreeUsage {
-                        bytes: disk_bytes(&st),
-                        files: 1,
-                        dirs: 0,
-                    }
+                // A directory by now was swapped in meanwhile: only its own blocks count.
+                let files = u64::from(!is_dir(&st));
+                return Ok(TreeUsage {
+                    bytes: disk_bytes(&st),
+                    files,
+                    dirs: 0,
                 });
             }
             Err(err) => return Err(with_path(err.into(), path)),
@@ -113,33 +119,145 @@ mod imp {
         let root_st = rfs::fstat(&root).map_err(|e| with_path(e.into(), path))?;
         let fence = Fence::of(root.as_fd(), &root_st);
         let mut root_dir = Dir::new(root).map_err(|e| with_path(e.into(), path))?;
-        let (entries, read_error) = list(&mut root_dir);
+        let (mut entries, read_error) = list(&mut root_dir);
         if let Some(err) = read_error {
             return Err(with_path(err, path));
         }
         let base = dir_fd(&root_dir).map_err(|e| with_path(e, path))?;
-        let mut walk = Measure {
-            base_path: path,
-            levels: Levels::new(base),
-            fence,
-            counts: Counts {
-                usage: TreeUsage {
-                    bytes: disk_bytes(&root_st),
-                    ..TreeUsage::default()
-                },
-                linked: HashSet::new(),
-            },
-        };
-        let mut subdirs = Vec::new();
-        if let Err((bad, err)) = walk.counts.take_listing(base, entries, &mut subdirs) {
-            return Err(with_path(err, path.join(OsStr::from_bytes(bad.to_bytes()))));
-        }
-        for name in subdirs {
-            walk.measure_subtree(name)?;
-        }
-        Ok(walk.counts.usage)
+        // Units of work: each subdirectory, then the other entries in chunks.
+        entries.sort_by_key(|e| !e.maybe_dir);
+        let subdirs = entries.iter().filter(|e| e.maybe_dir).count();
+        let (dirs, files) = entries.split_at(subdirs);
+        let units: Vec<&[Entry]> = dirs.chunks(1).chain(files.chunks(FILES_PER_UNIT)).collect();
+        let mut counts = measure_units(base, path, fence, &units)?;
+        counts.usage.bytes += disk_bytes(&root_st);
+        Ok(counts.total())
     }
 
+    /// Measures `units` (entries of the root), on the calling thread and, once it has
+    /// examined [`PARALLEL_AFTER`] entries with at least two units unclaimed, on helper
+    /// threads; each unit is claimed by exactly one walker. The first error stops them all.
+    fn measure_units(
+        base: BorrowedFd<'_>,
+        path: &Path,
+        fence: Fence,
+        units: &[&[Entry]],
+    ) -> io::Result<Counts> {
+        let next = AtomicUsize::new(0);
+        let stop = AtomicBool::new(false);
+        let run = |walk: &mut Measure<'_>, spawn: &mut dyn FnMut(usize)| -> io::Result<()> {
+            while let Some(unit) = units.get(next.fetch_add(1, Ordering::Relaxed)) {
+                if stop.load(Ordering::Relaxed) {
+                    break;
+                }
+                if let Err(err) = walk.measure_unit(unit) {
+                    stop.store(true, Ordering::Relaxed);
+                    return Err(err);
+                }
+                let unclaimed = units.len().saturating_sub(next.load(Ordering::Relaxed));
+                if walk.counts.examined >= PARALLEL_AFTER && unclaimed >= 2 {
+                    spawn(unclaimed);
+                }
+            }
+            Ok(())
+        };
+        std::thread::scope(|scope| {
+            let mut walk = Measure::new(base, path, fence);
+            let mut handles = Vec::new();
+            let mut may_spawn = true;
+            let mut spawn = |unclaimed: usize| {
+                if !std::mem::replace(&mut may_spawn, false) {
+                    return;
+                }
+                let helpers = available_threads().min(unclaimed + 1).saturating_sub(1);
+                // Too few threads is no failure: the calling thread does the rest.
+                handles.extend((0..helpers).filter_map(|_| {
+                    std::thread::Builder::new()
+                        .spawn_scoped(scope, || {
+                            let mut walk = Measure::new(base, path, fence);
+                            run(&mut walk, &mut |_| {}).map(|()| walk.counts)
+                        })
+                        .ok()
+                }));
+            };
+            let mut result = run(&mut walk, &mut spawn).map(|()| walk.counts);
+            for handle in handles {
+                let joined = handle
+                    .join()
+                    .unwrap_or_else(|_| Err(io::Error::other("a measuring thread panicked")));
+                result = match (result, joined) {
+                    (Ok(mut mine), Ok(theirs)) => {
+                        mine.merge(theirs);
+                        Ok(mine)
+                    }
+                    (Err(err), _) | (_, Err(err)) => Err(err),
+                };
+            }
+            result
+        })
+    }
+
+    /// What one walker counted; hard-linked files are kept apart (by identity, with their
+    /// bytes) so that walkers' counts merge without counting a file twice.
+    #[derive(Default)]
+    struct Counts {
+        usage: TreeUsage,
+        linked: HashMap<FileId, u64>,
+        /// Entries examined, for the decision to start helpers.
+        examined: u64,
+    }
+
+    impl Counts {
+        fn count_file(&mut self, st: &Stat) {
+            self.examined += 1;
+            if st.st_nlink > 1 {
+                self.linked.insert(FileId::from_stat(st), disk_bytes(st));
+            } else {
+                self.usage.files += 1;
+                self.usage.bytes += disk_bytes(st);
+            }
+        }
+
+        fn merge(&mut self, other: Counts) {
+            self.usage.files += other.usage.files;
+            self.usage.dirs += other.usage.dirs;
+            self.usage.bytes += other.usage.bytes;
+            self.linked.extend(other.linked);
+        }
+
+        fn total(&self) -> TreeUsage {
+            let mut usage = self.usage;
+            usage.files += self.linked.len() as u64;
+            usage.bytes += self.linked.values().sum::<u64>();
+            usage
+        }
+
+        /// Counts the non-directories among `entries` of the directory on `fd`, and puts its
+        /// possible subdirectories in `subdirs`; an error comes with the entry's name.
+        fn take_listing<'e>(
+            &mut self,
+            fd: BorrowedFd<'_>,
+            entries: impl IntoIterator<Item = &'e Entry>,
+            subdirs: &mut Vec<CString>,
+        ) -> Result<(), (CString, io::Error)> {
+            for entry in entries {
+                if entry.maybe_dir {
+                    subdirs.push(entry.name.clone());
+                    continue;
+                }
+                match rfs::statat(fd, entry.name.as_c_str(), AtFlags::SYMLINK_NOFOLLOW) {
+                    // Replaced by a directory since the listing.
+                    Ok(st) if is_dir(&st) => subdirs.push(entry.name.clone()),
+                    Ok(st) => self.count_file(&st),
+                    Err(Errno::NOENT) => {}
+                    Err(err) => return Err((entry.name.clone(), err.into())),
+                }
+            }
+            Ok(())
+        }
+    }
+
+    /// One walker: subtrees of the root, one at a time, within the descriptor budget.
     struct Measure<'a> {
         base_path: &'a Path,
         levels: Levels<'a, ()>,
@@ -147,49 +265,33 @@ mod imp {
         counts: Counts,
     }
 
-    struct Counts {
-        usage: TreeUsage,
-        /// Hard-linked files already counted.
-        linked: HashSet<FileId>,
-    }
-
-    impl Counts {
-        fn count_file(&mut self, st: &Stat) {
-            if st.st_nlink > 1 && !self.linked.insert(FileId::from_stat(st)) {
-                return;
+    impl<'a> Measure<'a> {
+        fn new(base: BorrowedFd<'a>, base_path: &'a Path, fence: Fence) -> Self {
+            Self {
+                base_path,
+                levels: Levels::new(base),
+                fence,
+                counts: Counts::default(),
             }
-            self.usage.files += 1;
-            self.usage.bytes += disk_bytes(st);
         }
 
-        /// Counts the non-directories of a listing of the directory on `fd` and puts its
-        /// possible subdirectories in `subdirs`; an error comes with the entry's name.
-        fn take_listing(
-            &mut self,
-            fd: BorrowedFd<'_>,
-            entries: Vec<Entry>,
-            subdirs: &mut Vec<CString>,
-        ) -> Result<(), (CString, io::Error)> {
-            for entry in entries {
-                if entry.maybe_dir {
-                    subdirs.push(entry.name);
-                    continue;
-                }
-                match rfs::statat(fd, entry.name.as_c_str(), AtFlags::SYMLINK_NOFOLLOW) {
-                    // Replaced by a directory since the listing.
-                    Ok(st) if is_dir(&st) => subdirs.push(entry.name),
-                    Ok(st) => self.count_file(&st),
-                    Err(Errno::NOENT) => {}
-                    Err(err) => return Err((entry.name, err.into())),
-                }
-            }
-            Ok(())
-        }
-    }
-
-    impl Measure<'_> {
         fn error_at(&self, depth: usize, name: &CStr, err: io::Error) -> io::Error {
             with_path(err, self.levels.path_of(self.base_path, depth, Some(name)))
+        }
+
+        /// Measures some entries of the root: their files, and their subtrees.
+        fn measure_unit(&mut self, unit: &[Entry]) -> io::Result<()> {
+            let mut subdirs = Vec::new();
+            if let Err((bad, err)) = self
+                .counts
+                .take_listing(self.levels.base, unit, &mut subdirs)
+            {
+                return Err(with_path(err, named(self.base_path, &bad)));
+            }
+            for name in subdirs {
+                self.measure_subtree(name)?;
+            }
+            Ok(())
         }
 
         fn measure_subtree(&mut self, name: CString) -> io::Result<()> {
@@ -236,6 +338,7 @@ mod imp {
             if self.fence.crossed_by(fd.as_fd(), &st) {
                 return Ok(());
             }
+            self.counts.examined += 1;
             self.counts.usage.dirs += 1;
             self.counts.usage.bytes += disk_bytes(&st);
             let mut dir = Dir::new(fd).map_err(|e| self.error_at(depth, &name, e.into()))?;
@@ -245,9 +348,9 @@ mod imp {
             }
             let mut pending = Vec::new();
             let listed = dir_fd(&dir).map_err(|e| self.error_at(depth, &name, e))?;
-            if let Err((bad, err)) = self.counts.take_listing(listed, entries, &mut pending) {
+            if let Err((bad, err)) = self.counts.take_listing(listed, &entries, &mut pending) {
                 let path = self.levels.path_of(self.base_path, depth, Some(&name));
-                return Err(with_path(err, path.join(OsStr::from_bytes(bad.to_bytes()))));
+                return Err(with_path(err, named(&path, &bad)));
             }
             self.levels.push(Frame {
                 name,

@@ -153,7 +153,9 @@ impl TempPath {
         if !self.delete {
             return Ok(());
         }
-        match std::fs::remove_file(&self.path) {
+        let removed = std::fs::remove_file(&self.path);
+        crate::stats::note_removal(&removed, |err| err.kind() == io::ErrorKind::NotFound);
+        match removed {
             Err(err) if err.kind() != io::ErrorKind::NotFound => Err(with_path(err, &self.path)),
             _ => Ok(()),
         }

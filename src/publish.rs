@@ -235,7 +235,7 @@ pub fn publish_unnamed(file: &File, to: &Path, options: PersistOptions) -> io::R
                 .prefix(".")
                 .suffix(".publish")
                 .rand_bytes(12)
-                .make_in(
+                .make_in_uncounted(
                     dir,
                     "file",
                     |_, _| Ok::<(), io::Error>(()),

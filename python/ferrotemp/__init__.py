@@ -68,6 +68,9 @@ __all__ = [
     # Beyond the standard module: atomic publish.
     "atomic_write",
     "temp_path",
+    # Beyond the standard module: process-wide counters (ferrotemp.metrics exports them).
+    "stats",
+    "Stats",
 ]
 
 # The standard module's open flags, kept for code that reads them.
@@ -284,6 +287,7 @@ def mktemp(suffix: str = "", prefix: str = template, dir: _Optional[_StrPath] = 
     raise FileExistsError(_errno.EEXIST, "No usable temporary filename found")
 
 
+from ._core import Stats, stats  # noqa: E402
 from ._files import NamedTemporaryFile, TemporaryFile  # noqa: E402
 from ._files import _TemporaryFileCloser as _TemporaryFileCloser  # noqa: E402
 from ._files import _TemporaryFileWrapper as _TemporaryFileWrapper  # noqa: E402

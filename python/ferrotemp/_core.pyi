@@ -17,17 +17,21 @@ __all__ = [
     "Discovery",
     "FailedEntry",
     "FilesystemInfo",
+    "GuardEntry",
     "GuardNotice",
+    "GuardRecord",
     "GuardSwitches",
     "MemorySpool",
     "NamedOpener",
     "RejectedDir",
     "RemovedEntry",
     "SkippedEntry",
+    "Stats",
     "SweepOutcome",
     "SwitchReading",
     "TempDirOwner",
     "UnnamedOpener",
+    "WorkspaceInfo",
     "_TemporaryFileCloser",
     "__version__",
     "candidate_dirs",
@@ -38,7 +42,9 @@ __all__ = [
     "guard_registry_path",
     "guard_switches",
     "guard_unavailable_reason",
+    "list_records",
     "measure_tree",
+    "note_quota_refusal",
     "mkdtemp",
     "mkstemp",
     "o_tmpfile_enabled",
@@ -47,6 +53,7 @@ __all__ = [
     "random_name",
     "read_switch",
     "remove_tree",
+    "stats",
     "sweep",
     "sweep_older_than",
 ]
@@ -360,6 +367,106 @@ def measure_tree(
     descriptor without following symlinks and stays on the root's mount (as ``du -x``);
     entries vanishing meanwhile are skipped. Releases the GIL. Raises ``OSError`` naming the
     entry it could not examine."""
+
+@final
+class Stats:
+    """A snapshot of the core's process-wide counters (they only grow, from zero at start)."""
+
+    @property
+    def created(self) -> int:
+        """Named files and directories created (``mkstemp``/``mkdtemp`` included)."""
+    @property
+    def removed(self) -> int:
+        """Owned entries their owner removed (close, cleanup, garbage collection)."""
+    @property
+    def entries_reclaimed(self) -> int:
+        """Entries removed by sweeps (dead processes' records, age sweeps)."""
+    @property
+    def bytes_reclaimed(self) -> int:
+        """Bytes the entries removed by sweeps held."""
+    @property
+    def cleanup_errors(self) -> int:
+        """Removals by an owner that failed."""
+    @property
+    def quota_refusals(self) -> int:
+        """Creations or writes refused by a workspace's limits."""
+    def as_dict(self) -> dict[str, int]:
+        """The counters by name."""
+    def __repr__(self) -> str: ...
+
+def stats() -> Stats:
+    """A snapshot of the process-wide counters."""
+
+def note_quota_refusal() -> None:
+    """Count one creation or write refused by a quota (limits checked in Python)."""
+
+@final
+class WorkspaceInfo:
+    """A workspace's name and limits, as its crash-guard record entry keeps them."""
+
+    @property
+    def name(self) -> str:
+        """The job's name (its first 255 bytes, cut at a character boundary)."""
+    @property
+    def max_bytes(self) -> Optional[int]: ...
+    @property
+    def max_files(self) -> Optional[int]: ...
+    def __repr__(self) -> str: ...
+
+@final
+class GuardEntry:
+    """One guarded entry of a process's record."""
+
+    @property
+    def path(self) -> str: ...
+    @property
+    def kind(self) -> str:
+        """``"file"`` or ``"dir"``."""
+    @property
+    def state(self) -> str:
+        """``"live"``, or ``"pending"`` (recorded before its creation, not yet confirmed)."""
+    @property
+    def recorded_ns(self) -> int:
+        """When it was recorded, ns since the epoch (0 when unknown)."""
+    @property
+    def presence(self) -> str:
+        """What is at its path now: ``"present"`` (the entry recorded, by device, inode,
+        birth time and generation), ``"gone"``, ``"replaced"`` or ``"unknown"``."""
+    @property
+    def workspace(self) -> Optional[WorkspaceInfo]:
+        """The workspace this directory is, or ``None``."""
+    def __repr__(self) -> str: ...
+
+@final
+class GuardRecord:
+    """One process's crash-guard record."""
+
+    @property
+    def name(self) -> str:
+        """The record's file name in the registry."""
+    @property
+    def pid(self) -> int: ...
+    @property
+    def start_ns(self) -> int:
+        """The owner's start, ns since the epoch (0 when unknown)."""
+    @property
+    def status(self) -> str:
+        """``"alive"``, ``"dead"`` (its entries await a sweep) or ``"other_host"``."""
+    @property
+    def entries(self) -> tuple[GuardEntry, ...]: ...
+    @property
+    def truncated(self) -> bool:
+        """Whether the record ended in something unreadable (the entries before it are
+        listed)."""
+    def __repr__(self) -> str: ...
+
+def list_records(
+    root: Union[str, bytes, os.PathLike[str], os.PathLike[bytes], None], /
+) -> list[GuardRecord]:
+    """Every record of the registry in the temp dir ``root`` (``None``: the registry in
+    use), in name order, with its owner's status as a sweep would judge it now; a missing
+    registry lists nothing, unreadable records are left out. Nothing is changed. Releases
+    the GIL. Raises ``PermissionError`` if the registry is refused. Empty off POSIX."""
 
 # Benchmark floors (ferrotemp._bench), not API: each runs ``n`` rounds of bare syscalls in
 # ``dir`` in Rust with the GIL released and returns the seconds taken. POSIX only

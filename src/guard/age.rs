@@ -214,6 +214,9 @@ pub(super) fn sweep_older_than(
                 }
             }
         }
+        if !dry_run {
+            crate::stats::note_reclaimed(bytes);
+        }
         report.removed.push(SweptEntry {
             path,
             kind: if is_dir {

@@ -158,6 +158,8 @@ mod fds;
 #[cfg(unix)]
 mod identity;
 #[cfg(unix)]
+mod listing;
+#[cfg(unix)]
 mod procs;
 #[cfg(unix)]
 pub mod record;
@@ -184,6 +186,8 @@ use unix as imp;
 #[cfg(unix)]
 pub use identity::EntryIdentity;
 #[cfg(unix)]
+pub use listing::{EntryPresence, OwnerStatus, RecordListing};
+#[cfg(unix)]
 pub use state::current_record;
 
 /// What kind of entry is guarded; a sweep removes an entry only if it is still of this kind.
@@ -194,6 +198,19 @@ pub enum EntryKind {
     /// A directory, removed with everything in it by
     /// [`remove_tree_nofollow`](crate::remove_tree_nofollow).
     Dir,
+}
+
+/// What a record keeps of a workspace (a temp directory for one job, with limits) besides
+/// its directory entry: for `ferrotemp ls` and other readers of the registry. Sweeps treat a
+/// workspace exactly as any guarded directory.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WorkspaceMeta {
+    /// The job's name (a record keeps its first 255 bytes, cut at a character boundary).
+    pub name: String,
+    /// The most bytes the workspace may hold, if limited.
+    pub max_bytes: Option<u64>,
+    /// The most files the workspace may hold, if limited.
+    pub max_files: Option<u64>,
 }
 
 /// The outcome of [`register`].
@@ -359,12 +376,48 @@ pub fn register_fd(path: &Path, kind: EntryKind, fd: impl std::os::fd::AsFd) -> 
         return Registration::Unguarded;
     }
     match identity::identify(fd) {
-        Ok(id) => state::register(path, kind, Some(&id)),
+        Ok(id) => state::register(path, kind, Some(&id), None),
         Err(err) => {
             state::note_entry_failure(path, &err.into());
             Registration::Unguarded
         }
     }
+}
+
+/// [`register_fd`] for a workspace's directory: a [`EntryKind::Dir`] entry whose record entry
+/// also carries `meta` (its name and limits, read back in
+/// [`RecordEntry::workspace`](record::RecordEntry::workspace)).
+///
+/// Registered after its creation, the directory is never swept if this was the process's
+/// first registration (see [`register`]); [`register_workspace_pending`] then
+/// [`confirm_fd`] leaves no such gap.
+#[cfg(unix)]
+pub fn register_workspace(
+    path: &Path,
+    fd: impl std::os::fd::AsFd,
+    meta: &WorkspaceMeta,
+) -> Registration {
+    let (keep, enabled) = state::switches();
+    if keep {
+        return Registration::Keep;
+    }
+    if !enabled {
+        return Registration::Unguarded;
+    }
+    match identity::identify(fd) {
+        Ok(id) => state::register(path, EntryKind::Dir, Some(&id), Some(meta)),
+        Err(err) => {
+            state::note_entry_failure(path, &err.into());
+            Registration::Unguarded
+        }
+    }
+}
+
+/// [`register_pending`] for a workspace's directory (see [`register_workspace`]): recorded
+/// before its creation, then confirmed with [`confirm_fd`]. (Off Unix, where
+/// [`register_workspace`] does not exist, nothing is recorded.)
+pub fn register_workspace_pending(path: &Path, meta: &WorkspaceMeta) -> Registration {
+    imp::register_workspace_pending(path, meta)
 }
 
 /// Records `path` *before* it is created, as pending, so that no instant exists in which the
@@ -702,6 +755,32 @@ pub fn sweep_older_than(
     dry_run: bool,
 ) -> io::Result<SweepReport> {
     imp::sweep_older_than(dir, prefix, cutoff, dry_run)
+}
+
+/// Lists every record of the registry at `registry` (`None`: [`registry_path`]) with its
+/// owner's status and its entries, for a view of all guarded temp space (`ferrotemp ls`):
+/// see [`RecordListing`]. Nothing is changed; a missing registry lists nothing.
+///
+/// # Errors
+///
+/// The registry's refusal (not ours, a symlink, …), temp-dir discovery's error, or an error
+/// listing it. Unreadable records are left out.
+#[cfg(unix)]
+pub fn list_records(registry: Option<&Path>) -> io::Result<Vec<RecordListing>> {
+    let path = match registry {
+        Some(path) => crate::ospath::abspath(path),
+        None => registry_path()?,
+    };
+    listing::list_records(&path)
+}
+
+/// Whether `entry`'s path still holds what its record says (see [`EntryPresence`]), checked
+/// as a sweep checks identity (device, inode, birth time, generation). For readers such as
+/// `ferrotemp ls`, which measure only what is still the entry.
+#[cfg(unix)]
+#[must_use]
+pub fn entry_presence(entry: &record::RecordEntry) -> EntryPresence {
+    listing::entry_presence(entry)
 }
 
 /// A `stat`'s device (see [`FileId::from_stat`](crate::file_id::FileId::from_stat)).

@@ -6,7 +6,7 @@ use std::io;
 use std::path::Path;
 use std::time::Duration;
 
-use super::{EntryKind, GuardConfig, Registration, SweepOptions, SweepReport};
+use super::{EntryKind, GuardConfig, Registration, SweepOptions, SweepReport, WorkspaceMeta};
 
 pub(super) fn config() -> GuardConfig {
     GuardConfig::from_env()
@@ -31,6 +31,10 @@ pub(super) fn register(_path: &Path, _kind: EntryKind, _dev: u64, _ino: u64) -> 
 }
 
 pub(super) fn register_pending(_path: &Path, _kind: EntryKind) -> Registration {
+    unrecorded()
+}
+
+pub(super) fn register_workspace_pending(_path: &Path, _meta: &WorkspaceMeta) -> Registration {
     unrecorded()
 }
 

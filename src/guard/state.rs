@@ -469,11 +469,13 @@ fn record_path(path: &Path) -> std::borrow::Cow<'_, Path> {
     std::borrow::Cow::Owned(crate::ospath::abspath(path))
 }
 
-/// Records `path`: live with `identity`, or pending (before its creation) without.
+/// Records `path`: live with `identity`, or pending (before its creation) without; a
+/// workspace's directory with its `workspace` metadata.
 pub(super) fn register(
     path: &Path,
     kind: EntryKind,
     identity: Option<&super::EntryIdentity>,
+    workspace: Option<&super::WorkspaceMeta>,
 ) -> Registration {
     install_fork_handlers();
     let path = record_path(path);
@@ -490,7 +492,7 @@ pub(super) fn register(
         let Some((writer, epoch, _created)) = state.current() else {
             return Registration::Unguarded;
         };
-        match writer.add_entry(&path, kind, identity) {
+        match writer.add_entry(&path, kind, identity, workspace) {
             Ok(slot) => {
                 let slice = if auto_sweep {
                     state.next_sweep_slice()

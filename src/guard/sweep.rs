@@ -166,7 +166,7 @@ pub(super) fn sweep(options: &SweepOptions) -> std::io::Result<SweepReport> {
 }
 
 /// The registry's record-like names, in directory order.
-fn list(dir: &OwnedFd) -> rustix::io::Result<Vec<String>> {
+pub(super) fn list(dir: &OwnedFd) -> rustix::io::Result<Vec<String>> {
     let mut names = Vec::new();
     for entry in Dir::read_from(dir)? {
         let entry = entry?;
@@ -451,7 +451,7 @@ fn claimer_of(name: &str, us: &Identity) -> Option<Claimer> {
 
 /// What `flock(LOCK_NB)` on a record said.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum LockState {
+pub(super) enum LockState {
     /// Someone else holds it: the owner is alive, whatever else the record says.
     HeldElsewhere,
     /// Taken by us (and held until the descriptor is closed).
@@ -460,7 +460,7 @@ enum LockState {
     Unsupported,
 }
 
-fn try_lock(fd: &OwnedFd, operation: FlockOperation) -> Result<LockState, Errno> {
+pub(super) fn try_lock(fd: &OwnedFd, operation: FlockOperation) -> Result<LockState, Errno> {
     match rustix::fs::flock(fd, operation) {
         Ok(()) => Ok(LockState::Ours),
         Err(Errno::WOULDBLOCK) => Ok(LockState::HeldElsewhere),
@@ -474,7 +474,7 @@ fn try_lock(fd: &OwnedFd, operation: FlockOperation) -> Result<LockState, Errno>
 /// one means dead, unless the owner's pid still runs with the recorded start time (it
 /// `exec`ed: the lock descriptor is close-on-exec); records without a lock are judged by the
 /// header's identity of the owner.
-fn record_live(lock: LockState, parsed: &ParsedRecord, us: &Identity) -> bool {
+pub(super) fn record_live(lock: LockState, parsed: &ParsedRecord, us: &Identity) -> bool {
     match lock {
         LockState::HeldElsewhere => true,
         LockState::Ours if parsed.locked => exec_survivor(parsed, us),
@@ -989,7 +989,7 @@ impl RecordSweep<'_> {
 
 /// Reads the record open as `fd` from its start (a duplicate shares the file offset, so a
 /// second read of one descriptor must seek back).
-fn read_record(fd: std::os::fd::BorrowedFd<'_>) -> std::io::Result<Parsed> {
+pub(super) fn read_record(fd: std::os::fd::BorrowedFd<'_>) -> std::io::Result<Parsed> {
     use std::io::Seek;
     let mut file = std::fs::File::from(fd.try_clone_to_owned()?);
     file.rewind()?;
@@ -1069,6 +1069,9 @@ fn sweep_entry(
 ) -> Outcome {
     match examine_and_remove(entry, owner, dry_run, report, budget) {
         Ok(bytes) => {
+            if !dry_run {
+                crate::stats::note_reclaimed(bytes);
+            }
             report.removed.push(SweptEntry {
                 path: entry.path.clone(),
                 kind: entry.kind,
@@ -1359,7 +1362,7 @@ pub(super) mod tests {
         };
         let (old, old_id) = make("old");
         let old_slot = writer
-            .add_entry(&old, EntryKind::File, Some(&old_id))
+            .add_entry(&old, EntryKind::File, Some(&old_id), None)
             .unwrap();
         let new = scratch.join("new");
         let hook_new = new.clone();
@@ -1375,7 +1378,7 @@ pub(super) mod tests {
                 let file = std::fs::File::create(&hook_new).unwrap();
                 let id = identity::identify(&file).unwrap();
                 writer
-                    .add_entry(&hook_new, EntryKind::File, Some(&id))
+                    .add_entry(&hook_new, EntryKind::File, Some(&id), None)
                     .unwrap();
                 owner.kill().unwrap();
                 owner.wait().unwrap();

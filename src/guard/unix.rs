@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use super::identity::EntryIdentity;
-use super::{state, EntryKind, Registration};
+use super::{state, EntryKind, Registration, WorkspaceMeta};
 
 pub(super) use super::age::sweep_older_than;
 pub(super) use super::state::{
@@ -25,11 +25,16 @@ pub(super) fn register(path: &Path, kind: EntryKind, dev: u64, ino: u64) -> Regi
             ino,
             ..EntryIdentity::default()
         }),
+        None,
     )
 }
 
 pub(super) fn register_pending(path: &Path, kind: EntryKind) -> Registration {
-    state::register(path, kind, None)
+    state::register(path, kind, None, None)
+}
+
+pub(super) fn register_workspace_pending(path: &Path, meta: &WorkspaceMeta) -> Registration {
+    state::register(path, EntryKind::Dir, None, Some(meta))
 }
 
 pub(super) fn registry_name() -> String {

@@ -69,7 +69,7 @@ mod other;
 #[cfg(unix)]
 pub(crate) mod unix;
 #[cfg(unix)]
-mod walk;
+pub(crate) mod walk;
 
 #[cfg(not(unix))]
 use other as imp;

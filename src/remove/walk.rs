@@ -343,14 +343,17 @@ pub(super) fn remove_entries(
 impl RemoveOptions {
     /// The threads a removal may use (see [`RemoveOptions::threads`]).
     fn thread_count(&self) -> usize {
-        // available_parallelism reads cgroup files on Linux, costing more than removing a
-        // small tree; the answer is taken once per process.
-        static AVAILABLE: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
         if self.threads != 0 {
             return self.threads;
         }
-        *AVAILABLE.get_or_init(|| {
-            std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
-        })
+        available_threads()
     }
+}
+
+/// [`std::thread::available_parallelism`], asked once per process: it reads cgroup files on
+/// Linux, costing more than removing (or measuring) a small tree.
+pub(crate) fn available_threads() -> usize {
+    static AVAILABLE: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *AVAILABLE
+        .get_or_init(|| std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get))
 }

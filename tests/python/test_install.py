@@ -104,6 +104,9 @@ def test_typed_subclass_of_spooled_file_in_process() -> None:
 DOCUMENTED_EXTRAS = {"install", "uninstall", "sweep", "SweepReport", "atomic_write", "temp_path"}
 
 
+DOCUMENTED_EXTRAS |= {"stats", "Stats"}  # README "Monitoring"
+
+
 def test_public_names_are_the_standard_modules_and_the_documented_api() -> None:
     # Compared with the standard module of the interpreter running the test, in a child so
     # that no install() in this process can stand in for it.

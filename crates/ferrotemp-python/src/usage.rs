@@ -21,3 +21,70 @@ pub(crate) fn measure_tree(py: Python<'_>, path: &Bound<'_, PyAny>) -> PyResult<
         .map_err(|err| to_pyerr(py, &err, as_bytes))?;
     Ok((usage.bytes, usage.files, usage.dirs))
 }
+
+/// The process-wide counters of the core (`ferrotemp.stats()`), a snapshot.
+#[pyclass(frozen, get_all, module = "ferrotemp._core", name = "Stats")]
+pub(crate) struct StatsPy {
+    /// Named files and directories created.
+    created: u64,
+    /// Owned entries removed by their owner (close, cleanup, garbage collection).
+    removed: u64,
+    /// Entries removed by sweeps.
+    entries_reclaimed: u64,
+    /// Bytes those entries held.
+    bytes_reclaimed: u64,
+    /// Removals by an owner that failed.
+    cleanup_errors: u64,
+    /// Creations or writes refused by a workspace's limits.
+    quota_refusals: u64,
+}
+
+#[pymethods]
+impl StatsPy {
+    fn __repr__(&self) -> String {
+        format!(
+            "Stats(created={}, removed={}, entries_reclaimed={}, bytes_reclaimed={}, \
+             cleanup_errors={}, quota_refusals={})",
+            self.created,
+            self.removed,
+            self.entries_reclaimed,
+            self.bytes_reclaimed,
+            self.cleanup_errors,
+            self.quota_refusals
+        )
+    }
+
+    /// The counters as a dict (for JSON and logging).
+    fn as_dict(&self) -> std::collections::BTreeMap<&'static str, u64> {
+        [
+            ("created", self.created),
+            ("removed", self.removed),
+            ("entries_reclaimed", self.entries_reclaimed),
+            ("bytes_reclaimed", self.bytes_reclaimed),
+            ("cleanup_errors", self.cleanup_errors),
+            ("quota_refusals", self.quota_refusals),
+        ]
+        .into_iter()
+        .collect()
+    }
+}
+
+/// A snapshot of the process-wide counters.
+#[pyfunction]
+pub(crate) fn stats() -> StatsPy {
+    let s = ferrotemp::stats::stats();
+    StatsPy {
+        created: s.created,
+        removed: s.removed,
+        entries_reclaimed: s.entries_reclaimed,
+        bytes_reclaimed: s.bytes_reclaimed,
+        cleanup_errors: s.cleanup_errors,
+        quota_refusals: s.quota_refusals,
+    }
+}
+
+/// Counts one creation or write refused by a quota (for limits checked in Python).
+#[pyfunction]
+pub(crate) fn note_quota_refusal() {
+    ferrotemp::stats::note_quota_refusal();
+}

@@ -8,12 +8,12 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 
 use crate::guard::identity::EntryIdentity;
-use crate::guard::EntryKind;
+use crate::guard::{EntryKind, WorkspaceMeta};
 
 /// The first bytes of every record.
 pub const MAGIC: &[u8; 8] = b"FTGUARD1";
 /// The layout version written by this code.
-pub const VERSION: u32 = 3;
+pub const VERSION: u32 = 4;
 /// The oldest layout version this code reads.
 pub const OLDEST_VERSION: u32 = 1;
 /// Header flag: the owner locks the record with `flock`.
@@ -43,7 +43,9 @@ pub(super) const H_BOOT: usize = 48;
 pub(super) const H_START_NS: usize = 64;
 pub(super) const H_MACHINE: usize = 72;
 pub(super) const REGION_HDR: usize = 16;
-pub(super) const ENTRY_HDR: usize = 48;
+pub(super) const ENTRY_HDR: usize = 56;
+/// The entry header of version 3.
+pub(super) const ENTRY_HDR_V3: usize = 48;
 /// The entry header of versions 1 and 2.
 pub(super) const ENTRY_HDR_V2: usize = 32;
 pub(super) const E_SLOT: usize = 4;
@@ -55,27 +57,107 @@ pub(super) const E_IDFLAGS: usize = 26;
 pub(super) const E_GENERATION: usize = 28;
 pub(super) const E_BTIME: usize = 32;
 pub(super) const E_RECORDED: usize = 40;
+pub(super) const E_META_LEN: usize = 48;
+/// Metadata tag: a workspace's name and limits.
+pub(super) const META_WORKSPACE: u8 = 1;
+pub(super) const M_TAG: usize = 0;
+pub(super) const M_FLAGS: usize = 1;
+pub(super) const M_NAME_LEN: usize = 2;
+pub(super) const M_MAX_BYTES: usize = 8;
+pub(super) const M_MAX_FILES: usize = 16;
+pub(super) const M_NAME: usize = 24;
+pub(super) const M_HAS_MAX_BYTES: u8 = 1;
+pub(super) const M_HAS_MAX_FILES: u8 = 2;
+/// The longest workspace name a record keeps, in bytes (a longer one is cut, at a character
+/// boundary).
+pub const MAX_META_NAME: usize = 255;
+/// The longest metadata an entry carries; a longer length in a file is damage.
+pub(super) const MAX_META_LEN: usize = M_NAME + MAX_META_NAME;
 pub(super) const LIVE: u8 = 1;
 pub(super) const DEAD: u8 = 2;
 pub(super) const PENDING: u8 = 3;
 pub(super) const ID_BTIME: u8 = 1;
 pub(super) const ID_GENERATION: u8 = 2;
 
-pub(super) fn entry_len(path_len: usize) -> usize {
-    ENTRY_HDR + path_len.next_multiple_of(8)
+/// The length of an entry (this version's layout) with a path and metadata of these lengths.
+pub(super) fn entry_len(path_len: usize, meta_len: usize) -> usize {
+    ENTRY_HDR + path_len.next_multiple_of(8) + meta_len.next_multiple_of(8)
 }
 
-/// The header, entry header and entry length of layout `version`.
-pub(super) fn entry_len_v(version: u32, path_len: usize) -> usize {
-    entry_hdr(version) + path_len.next_multiple_of(8)
+/// The length of an entry of layout `version` (metadata exists from version 4).
+pub(super) fn entry_len_v(version: u32, path_len: usize, meta_len: usize) -> usize {
+    entry_hdr(version) + path_len.next_multiple_of(8) + meta_len.next_multiple_of(8)
 }
 
 pub(super) fn entry_hdr(version: u32) -> usize {
-    if version >= 3 {
-        ENTRY_HDR
-    } else {
-        ENTRY_HDR_V2
+    match version {
+        4.. => ENTRY_HDR,
+        3 => ENTRY_HDR_V3,
+        _ => ENTRY_HDR_V2,
     }
+}
+
+/// The length of the entry the writer stored at `at` (this version's layout).
+pub(super) fn stored_entry_len(buf: &[u8], at: usize) -> usize {
+    let path_len = get_u32(buf, at).unwrap_or(0) as usize;
+    let meta_len = get_u32(buf, at + E_META_LEN).unwrap_or(0) as usize;
+    entry_len(path_len, meta_len)
+}
+
+/// A workspace's metadata as an entry stores it (see the layout table); the name is cut to
+/// [`MAX_META_NAME`] bytes at a character boundary.
+pub(super) fn encode_workspace(meta: &WorkspaceMeta) -> Vec<u8> {
+    let mut end = meta.name.len().min(MAX_META_NAME);
+    while !meta.name.is_char_boundary(end) {
+        end -= 1;
+    }
+    let name = &meta.name.as_bytes()[..end];
+    let mut bytes = vec![0u8; M_NAME + name.len()];
+    bytes[M_TAG] = META_WORKSPACE;
+    let mut flags = 0;
+    if let Some(max) = meta.max_bytes {
+        flags |= M_HAS_MAX_BYTES;
+        put_u64(&mut bytes, M_MAX_BYTES, max);
+    }
+    if let Some(max) = meta.max_files {
+        flags |= M_HAS_MAX_FILES;
+        put_u64(&mut bytes, M_MAX_FILES, max);
+    }
+    bytes[M_FLAGS] = flags;
+    let name_len = u16::try_from(name.len()).unwrap_or(u16::MAX); // at most MAX_META_NAME
+    bytes[M_NAME_LEN..M_NAME_LEN + 2].copy_from_slice(&name_len.to_le_bytes());
+    bytes[M_NAME..].copy_from_slice(name);
+    bytes
+}
+
+/// Reads an entry's metadata: `Err` if it is damaged (lengths that disagree), `Ok(None)` for
+/// a tag this code does not know (written by a later version: the entry itself still
+/// counts).
+fn decode_meta(bytes: &[u8]) -> Result<Option<WorkspaceMeta>, ()> {
+    let tag = *bytes.get(M_TAG).ok_or(())?;
+    if tag != META_WORKSPACE {
+        return Ok(None);
+    }
+    let flags = *bytes.get(M_FLAGS).ok_or(())?;
+    let name_len = usize::from(u16::from_le_bytes(
+        bytes
+            .get(M_NAME_LEN..M_NAME_LEN + 2)
+            .ok_or(())?
+            .try_into()
+            .map_err(|_| ())?,
+    ));
+    if name_len > MAX_META_NAME || M_NAME + name_len != bytes.len() {
+        return Err(());
+    }
+    let limit = |bit: u8, off: usize| -> Result<Option<u64>, ()> {
+        let value = get_u64(bytes, off).ok_or(())?;
+        Ok((flags & bit != 0).then_some(value))
+    };
+    Ok(Some(WorkspaceMeta {
+        name: String::from_utf8_lossy(&bytes[M_NAME..]).into_owned(),
+        max_bytes: limit(M_HAS_MAX_BYTES, M_MAX_BYTES)?,
+        max_files: limit(M_HAS_MAX_FILES, M_MAX_FILES)?,
+    }))
 }
 
 pub(super) fn kind_byte(kind: EntryKind) -> u8 {
@@ -161,6 +243,9 @@ pub struct RecordEntry {
     /// When the entry was written, ns since the epoch on the coarse clock (before the
     /// creation, for a pending one); 0 when unknown (versions 1 and 2).
     pub recorded_ns: i64,
+    /// The workspace this directory is, with its name and limits (version 4 on); sweeps
+    /// treat it as any directory.
+    pub workspace: Option<WorkspaceMeta>,
 }
 
 impl RecordEntry {
@@ -344,12 +429,22 @@ pub fn parse(bytes: &[u8]) -> Option<ParsedRecord> {
 /// One entry at `at`: its size, and the entry if it is live or pending.
 fn parse_entry(bytes: &[u8], at: usize, version: u32) -> Option<(usize, Option<RecordEntry>)> {
     let path_len = get_u32(bytes, at)? as usize;
-    let size = entry_len_v(version, path_len);
+    let meta_len = if version >= 4 {
+        get_u32(bytes, at.checked_add(E_META_LEN)?)? as usize
+    } else {
+        0
+    };
+    if meta_len > MAX_META_LEN {
+        return None;
+    }
+    let size = entry_len_v(version, path_len, meta_len);
     let hdr = entry_hdr(version);
     let path = bytes.get(at.checked_add(hdr)?..at.checked_add(hdr)?.checked_add(path_len)?)?;
     if at.checked_add(size)? > bytes.len() {
         return None;
     }
+    let meta_at = at + hdr + path_len.next_multiple_of(8);
+    let meta = bytes.get(meta_at..meta_at + meta_len)?;
     let state = *bytes.get(at + E_STATE)?;
     let kind = match *bytes.get(at + E_KIND)? {
         b'f' => EntryKind::File,
@@ -384,12 +479,18 @@ fn parse_entry(bytes: &[u8], at: usize, version: u32) -> Option<(usize, Option<R
         }
         recorded_ns = get_i64(bytes, at + E_RECORDED)?;
     }
+    let workspace = if meta_len == 0 {
+        None
+    } else {
+        decode_meta(meta).ok()?
+    };
     let entry = RecordEntry {
         path: PathBuf::from(std::ffi::OsStr::from_bytes(path)),
         kind,
         state,
         identity,
         recorded_ns,
+        workspace,
     };
     Some((size, Some(entry)))
 }

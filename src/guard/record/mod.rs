@@ -4,13 +4,13 @@
 //!
 //! # Layout
 //!
-//! All integers little-endian, offsets in bytes. Version 3 is written; versions 1 and 2 are
+//! All integers little-endian, offsets in bytes. Version 4 is written; versions 1 to 3 are
 //! still read (their differences are noted).
 //!
 //! ```text
 //! header (128 bytes; 64 in versions 1 and 2)
 //!    0  magic "FTGUARD1"
-//!    8  u32 version (3)
+//!    8  u32 version (4)
 //!   12  u32 flags: bit 0 = the owner holds an exclusive flock on this file
 //!                  bit 1 = the machine id is a hash of the host name (no /etc/machine-id)
 //!   16  u64 owner pid
@@ -18,27 +18,43 @@
 //!   32  u64 offset of the active region
 //!   40  u64 the owner's pid namespace: inode of /proc/self/ns/pid (0 = unknown; v2+)
 //!   48  16 bytes boot id (/proc/sys/kernel/random/boot_id, as bytes; zeros = unknown; v2+)
-//!   64  i64 owner start, wall clock, ns since the epoch (0 = unknown; v3)
-//!   72  16 bytes machine id (/etc/machine-id as bytes, else see flag bit 1; zeros = unknown; v3)
+//!   64  i64 owner start, wall clock, ns since the epoch (0 = unknown; v3+)
+//!   72  16 bytes machine id (/etc/machine-id as bytes, else see flag bit 1; zeros = unknown; v3+)
 //!   88  zeros up to 128
 //! region (at a 64-aligned offset)
 //!    0  u64 capacity of the entry area
 //!    8  u64 bytes of entries written (the commit point of an append)
 //!   16  entries, back to back
-//! entry (48 bytes + the path padded to 8; versions 1 and 2: 32 bytes, fields 26..48 absent)
+//! entry (56 bytes + the path padded to 8 + the metadata padded to 8; version 3: 48 bytes,
+//!        fields 48..56 and the metadata absent; versions 1 and 2: 32 bytes, fields 26..56
+//!        absent)
 //!    0  u32 path length
 //!    4  u32 slot (the writer's index; meaningless to readers)
 //!    8  u64 device          (0 while pending)
 //!   16  u64 inode           (0 while pending)
-//!   24  u8  state: 1 live, 2 removed, 3 pending (recorded before its creation; v3)
+//!   24  u8  state: 1 live, 2 removed, 3 pending (recorded before its creation; v3+)
 //!   25  u8  kind: b'f' file, b'd' directory
 //!   26  u8  identity flags: bit 0 = birth time valid, bit 1 = generation valid
 //!   28  u32 inode generation (FS_IOC_GETVERSION)
 //!   32  i64 birth time, ns since the epoch (statx stx_btime)
 //!   40  i64 when the entry was written, ns since the epoch, coarse clock (for a pending
 //!           entry: before the creation was tried)
-//!   48  path bytes (any byte but NUL)
+//!   48  u32 metadata length (0 = none; at most 279; v4)
+//!   52  u32 zero
+//!   56  path bytes (any byte but NUL)
+//!       metadata (v4), after the path's padding:
+//!    0  u8  tag: 1 = a workspace (any other: metadata of a later version, ignored)
+//!    1  u8  flags: bit 0 = max bytes set, bit 1 = max files set
+//!    2  u16 name length (at most 255; the metadata is exactly 24 + this long)
+//!    4  u32 zero
+//!    8  u64 max bytes
+//!   16  u64 max files
+//!   24  name bytes (UTF-8, cut at a character boundary)
 //! ```
+//!
+//! The metadata tells readers (`ferrotemp ls`) what a directory entry is for; sweeps ignore
+//! it. Its length is bounded and checked against the name's, so a damaged length ends the
+//! entry list (`truncated`) as any other damage does.
 //!
 //! An append writes the entry, then stores the region's new length (a release store, so
 //! no reader sees a length before the data it covers); a removal stores one
@@ -78,8 +94,8 @@ mod writer;
 
 pub use layout::{
     classify, parse, read_bounded, EntryState, Parsed, ParsedRecord, RecordEntry, CLAIMED_INFIX,
-    FLAG_HOSTNAME_ID, FLAG_LOCKED, MAGIC, MAX_RECORD_LEN, NEW_SUFFIX, OLDEST_VERSION,
-    RECORD_SUFFIX, VERSION,
+    FLAG_HOSTNAME_ID, FLAG_LOCKED, MAGIC, MAX_META_NAME, MAX_RECORD_LEN, NEW_SUFFIX,
+    OLDEST_VERSION, RECORD_SUFFIX, VERSION,
 };
 pub use probe::{boot_id, machine_id, pid_namespace, process_start_time};
 pub(super) use writer::{flock_unsupported, RecordWriter};

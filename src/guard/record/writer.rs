@@ -13,14 +13,15 @@ use rustix::io::Errno;
 use rustix::mm::{Advice, MapFlags, ProtFlags};
 
 use super::layout::{
-    entry_len, get_u32, kind_byte, put_i64, put_identity, put_u32, put_u64, DEAD, ENTRY_HDR,
-    E_KIND, E_RECORDED, E_SLOT, E_STATE, FLAG_HOSTNAME_ID, FLAG_LOCKED, HEADER_LEN, H_ACTIVE,
-    H_BOOT, H_FLAGS, H_MACHINE, H_PID, H_PIDNS, H_START, H_START_NS, H_VERSION, LIVE, MAGIC,
-    MAX_RECORD_LEN, NEW_SUFFIX, PENDING, RECORD_SUFFIX, REGION_HDR, VERSION,
+    encode_workspace, entry_len, kind_byte, put_i64, put_identity, put_u32, put_u64,
+    stored_entry_len, DEAD, ENTRY_HDR, E_KIND, E_META_LEN, E_RECORDED, E_SLOT, E_STATE,
+    FLAG_HOSTNAME_ID, FLAG_LOCKED, HEADER_LEN, H_ACTIVE, H_BOOT, H_FLAGS, H_MACHINE, H_PID,
+    H_PIDNS, H_START, H_START_NS, H_VERSION, LIVE, MAGIC, MAX_RECORD_LEN, NEW_SUFFIX, PENDING,
+    RECORD_SUFFIX, REGION_HDR, VERSION,
 };
 use super::probe::{boot_id, machine_id, pid_namespace, process_start_time, start_wall_ns};
 use crate::guard::identity::{coarse_now_ns, EntryIdentity};
-use crate::guard::EntryKind;
+use crate::guard::{EntryKind, WorkspaceMeta};
 
 /// Blocks are reserved for the file in steps of this size.
 const RESERVE_STEP: usize = 4096;
@@ -189,7 +190,7 @@ impl RecordWriter {
             OFlags::RDWR | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
         // Names are tried relative to the registry's descriptor: joined to an empty directory,
         // each candidate path is the bare name.
-        let made = builder.make_in(
+        let made = builder.make_in_uncounted(
             Path::new(""),
             "record",
             |_, _| Ok(()),
@@ -316,21 +317,23 @@ impl RecordWriter {
             ino,
             ..EntryIdentity::default()
         };
-        self.add_entry(path, kind, Some(&id))
+        self.add_entry(path, kind, Some(&id), None)
     }
 
     /// Appends an entry and returns its slot: live with `identity`, or pending (recorded
-    /// before its creation is tried) without.
+    /// before its creation is tried) without; a workspace's directory carries `workspace`.
     pub(in crate::guard) fn add_entry(
         &mut self,
         path: &Path,
         kind: EntryKind,
         identity: Option<&EntryIdentity>,
+        workspace: Option<&WorkspaceMeta>,
     ) -> io::Result<u32> {
         let path = path.as_os_str().as_bytes();
         let path_len = u32::try_from(path.len())
             .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path too long"))?;
-        let need = entry_len(path.len());
+        let meta = workspace.map(encode_workspace).unwrap_or_default();
+        let need = entry_len(path.len(), meta.len());
         // Compacted when the region is full, or when removed entries outweigh both the live
         // ones and a few pages: the blocks a record holds then follow its live entries.
         let dead = self.len - self.live_bytes;
@@ -349,12 +352,18 @@ impl RecordWriter {
             slot
         };
         let buf = self.map.bytes();
-        buf[at..at + ENTRY_HDR].fill(0);
+        buf[at..at + need].fill(0);
         put_u32(buf, at, path_len);
         put_u32(buf, at + E_SLOT, slot);
         buf[at + E_KIND] = kind_byte(kind);
         put_i64(buf, at + E_RECORDED, coarse_now_ns());
         buf[at + ENTRY_HDR..at + ENTRY_HDR + path.len()].copy_from_slice(path);
+        if !meta.is_empty() {
+            let meta_len = u32::try_from(meta.len()).unwrap_or(u32::MAX); // at most MAX_META_LEN
+            put_u32(buf, at + E_META_LEN, meta_len);
+            let meta_at = at + ENTRY_HDR + path.len().next_multiple_of(8);
+            buf[meta_at..meta_at + meta.len()].copy_from_slice(&meta);
+        }
         match identity {
             Some(id) => {
                 put_identity(buf, at, id);
@@ -431,8 +440,7 @@ impl RecordWriter {
         // mapping); a byte is always aligned; only this writer touches it, behind `&mut self`.
         unsafe { AtomicU8::from_ptr(buf.as_mut_ptr().add(at + E_STATE)) }
             .store(DEAD, Ordering::Release);
-        let path_len = get_u32(buf, at).unwrap_or(0) as usize;
-        self.live_bytes -= entry_len(path_len);
+        self.live_bytes -= stored_entry_len(buf, at);
     }
 
     /// Moves the live entries to a fresh region with room for `need` more bytes, and switches
@@ -468,7 +476,7 @@ impl RecordWriter {
         let mut written = 0;
         for rel in self.slots.iter_mut().filter(|rel| **rel != FREE) {
             let src = old_data + *rel;
-            let size = entry_len(get_u32(buf, src).unwrap_or(0) as usize);
+            let size = stored_entry_len(buf, src);
             buf.copy_within(src..src + size, new_data + written);
             *rel = written;
             written += size;
@@ -538,8 +546,8 @@ mod tests {
     use std::path::PathBuf;
 
     use super::super::layout::{
-        classify, entry_len_v, parse, EntryState, Parsed, ParsedRecord, ENTRY_HDR_V2, E_DEV, E_INO,
-        HEADER_LEN_V2,
+        classify, entry_hdr, entry_len_v, parse, EntryState, Parsed, ParsedRecord, E_DEV, E_INO,
+        HEADER_LEN_V2, MAX_META_LEN, MAX_META_NAME,
     };
     use super::*;
 
@@ -679,46 +687,66 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
-    /// A record of layout version 1 or 2 (64-byte header, 32-byte entries), by hand.
+    /// A record of layout version 1, 2 (64-byte header, 32-byte entries) or 3 (128-byte
+    /// header, 48-byte entries), by hand.
     fn old_record(version: u32, entries: &[(&[u8], u8, u64, u64)]) -> Vec<u8> {
-        let mut bytes = vec![0u8; HEADER_LEN_V2 + REGION_HDR];
+        let header_len = if version >= 3 {
+            HEADER_LEN
+        } else {
+            HEADER_LEN_V2
+        };
+        let mut bytes = vec![0u8; header_len + REGION_HDR];
         bytes[..8].copy_from_slice(MAGIC);
         put_u32(&mut bytes, H_VERSION, version);
         put_u32(&mut bytes, H_FLAGS, FLAG_LOCKED);
         put_u64(&mut bytes, H_PID, 77);
-        put_u64(&mut bytes, H_ACTIVE, HEADER_LEN_V2 as u64);
+        put_u64(&mut bytes, H_ACTIVE, header_len as u64);
         if version >= 2 {
             put_u64(&mut bytes, H_PIDNS, 9);
             bytes[H_BOOT..H_BOOT + 16].fill(7);
         }
+        if version >= 3 {
+            put_i64(&mut bytes, H_START_NS, 1234);
+            bytes[H_MACHINE..H_MACHINE + 16].fill(5);
+        }
+        let hdr = entry_hdr(version);
         for &(path, kind, dev, ino) in entries {
             let at = bytes.len();
-            bytes.resize(at + entry_len_v(version, path.len()), 0);
+            bytes.resize(at + entry_len_v(version, path.len(), 0), 0);
             put_u32(&mut bytes, at, u32::try_from(path.len()).unwrap());
             put_u64(&mut bytes, at + E_DEV, dev);
             put_u64(&mut bytes, at + E_INO, ino);
             bytes[at + E_STATE] = LIVE;
             bytes[at + E_KIND] = kind;
-            bytes[at + ENTRY_HDR_V2..at + ENTRY_HDR_V2 + path.len()].copy_from_slice(path);
+            if version >= 3 {
+                put_i64(&mut bytes, at + E_RECORDED, 4321);
+            }
+            bytes[at + hdr..at + hdr + path.len()].copy_from_slice(path);
         }
-        let len = (bytes.len() - HEADER_LEN_V2 - REGION_HDR) as u64;
-        put_u64(&mut bytes, HEADER_LEN_V2, len);
-        put_u64(&mut bytes, HEADER_LEN_V2 + 8, len);
+        let len = (bytes.len() - header_len - REGION_HDR) as u64;
+        put_u64(&mut bytes, header_len, len);
+        put_u64(&mut bytes, header_len + 8, len);
         bytes
     }
 
     #[test]
-    fn version_1_and_2_records_are_read_and_unknown_versions_recognised() {
+    fn version_1_to_3_records_are_read_and_unknown_versions_recognised() {
         let entries: [(&[u8], u8, u64, u64); 2] = [
             (b"/tmp/v-file", b'f', 5, 6),
             (b"/tmp/v-dir-longer", b'd', 7, 8),
         ];
-        for version in [1, 2] {
+        for version in [1, 2, 3] {
             let old = parse(&old_record(version, &entries)).unwrap();
             assert!(!old.truncated);
             assert_eq!(old.version, version);
             assert_eq!(old.pid, 77);
-            assert_eq!((old.start_ns, old.machine_id), (0, [0; 16]));
+            if version == 3 {
+                assert_eq!((old.start_ns, old.machine_id), (1234, [5; 16]));
+                assert_eq!(old.entries[1].recorded_ns, 4321);
+            } else {
+                assert_eq!((old.start_ns, old.machine_id), (0, [0; 16]));
+            }
+            assert!(old.entries.iter().all(|e| e.workspace.is_none()));
             if version == 1 {
                 assert_eq!((old.pid_ns, old.boot_id), (0, [0; 16]));
             } else {
@@ -769,7 +797,7 @@ mod tests {
         let mut writer = RecordWriter::create(&fd, true).unwrap();
         let before = coarse_now_ns();
         let slot = writer
-            .add_entry(Path::new("/tmp/pending"), EntryKind::Dir, None)
+            .add_entry(Path::new("/tmp/pending"), EntryKind::Dir, None, None)
             .unwrap();
         let parsed = read(&dir, &writer);
         assert_eq!(parsed.entries.len(), 1);
@@ -886,6 +914,194 @@ mod tests {
         let err = lock_new_record(&File::open(&path).unwrap()).unwrap_err();
         assert_eq!(err.raw_os_error(), Some(libc::EWOULDBLOCK));
         assert!(start.elapsed() < std::time::Duration::from_secs(1));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    fn workspace(name: &str, max_bytes: Option<u64>, max_files: Option<u64>) -> WorkspaceMeta {
+        WorkspaceMeta {
+            name: name.to_owned(),
+            max_bytes,
+            max_files,
+        }
+    }
+
+    #[test]
+    fn workspace_metadata_round_trips_beside_plain_entries_and_through_compaction() {
+        let (dir, fd) = scratch("workspace");
+        let mut writer = RecordWriter::create(&fd, true).unwrap();
+        let full = workspace("resize-42 ✓", Some(2 << 30), Some(10_000));
+        let bare = workspace("", None, None);
+        let only_files = workspace("files", None, Some(7));
+        let id = |ino| EntryIdentity {
+            dev: 1,
+            ino,
+            ..EntryIdentity::default()
+        };
+        let plain = writer
+            .add(Path::new("/tmp/plain"), EntryKind::File, 1, 1)
+            .unwrap();
+        let a = writer
+            .add_entry(
+                Path::new("/tmp/ws-a"),
+                EntryKind::Dir,
+                Some(&id(2)),
+                Some(&full),
+            )
+            .unwrap();
+        writer
+            .add_entry(Path::new("/tmp/ws-bb"), EntryKind::Dir, None, Some(&bare))
+            .unwrap();
+        writer
+            .add_entry(
+                Path::new("/tmp/ws-ccc"),
+                EntryKind::Dir,
+                Some(&id(4)),
+                Some(&only_files),
+            )
+            .unwrap();
+        let expect = |parsed: &ParsedRecord, names: &[(&str, Option<&WorkspaceMeta>)]| {
+            assert!(!parsed.truncated);
+            let got: Vec<_> = parsed
+                .entries
+                .iter()
+                .map(|e| (e.path.to_str().unwrap(), e.workspace.as_ref()))
+                .collect();
+            assert_eq!(got, names);
+        };
+        expect(
+            &read(&dir, &writer),
+            &[
+                ("/tmp/plain", None),
+                ("/tmp/ws-a", Some(&full)),
+                ("/tmp/ws-bb", Some(&bare)),
+                ("/tmp/ws-ccc", Some(&only_files)),
+            ],
+        );
+        // Removals and enough churn to compact: the metadata moves with its entries.
+        writer.remove(plain);
+        writer.remove(a);
+        for i in 0..5_000u64 {
+            let path = PathBuf::from(format!("/tmp/churn-{i}"));
+            let meta = workspace(&format!("job-{i}"), Some(i), None);
+            let slot = writer
+                .add_entry(&path, EntryKind::Dir, Some(&id(i)), Some(&meta))
+                .unwrap();
+            writer.remove(slot);
+        }
+        expect(
+            &read(&dir, &writer),
+            &[
+                ("/tmp/ws-bb", Some(&bare)),
+                ("/tmp/ws-ccc", Some(&only_files)),
+            ],
+        );
+        drop(writer);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_long_workspace_name_is_cut_at_a_character_boundary() {
+        let (dir, fd) = scratch("longname");
+        let mut writer = RecordWriter::create(&fd, true).unwrap();
+        // 'é' is two bytes: 255 falls inside one.
+        let long = "é".repeat(200);
+        writer
+            .add_entry(
+                Path::new("/tmp/long"),
+                EntryKind::Dir,
+                None,
+                Some(&workspace(&long, None, None)),
+            )
+            .unwrap();
+        let parsed = read(&dir, &writer);
+        let name = &parsed.entries[0].workspace.as_ref().unwrap().name;
+        assert_eq!(name.len(), MAX_META_NAME - 1);
+        assert!(long.starts_with(name.as_str()));
+        drop(writer);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A small deterministic generator (xorshift), so a failure reproduces.
+    struct Xorshift(u64);
+
+    #[allow(clippy::cast_possible_truncation)] // a test's random numbers, taken modulo
+    impl Xorshift {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+
+        fn below(&mut self, n: usize) -> usize {
+            (self.next() % n as u64) as usize
+        }
+    }
+
+    #[test]
+    #[allow(clippy::cast_possible_truncation)] // small test values
+    fn damaged_records_with_metadata_never_panic_and_keep_names_bounded() {
+        let (dir, fd) = scratch("fuzz");
+        let mut writer = RecordWriter::create(&fd, true).unwrap();
+        for i in 0..6u64 {
+            let path = PathBuf::from(format!("/tmp/fuzz-{i}"));
+            let meta = (i % 2 == 0).then(|| workspace(&"n".repeat(40 * i as usize), Some(i), None));
+            writer
+                .add_entry(&path, EntryKind::Dir, None, meta.as_ref())
+                .unwrap();
+        }
+        let pristine = std::fs::read(dir.join(writer.name())).unwrap();
+        let used = HEADER_LEN + REGION_HDR + 2048;
+        let mut rng = Xorshift(0x9e37_79b9_7f4a_7c15);
+        let lengths = [0u32, 1, 23, 24, 279, 280, 4096, u32::MAX - 7, u32::MAX];
+        for round in 0..20_000 {
+            let mut bytes = pristine.clone();
+            for _ in 0..=rng.below(4) {
+                if bytes.len() < 8 {
+                    break;
+                }
+                let at = rng.below(used.min(bytes.len() - 4));
+                match rng.below(4) {
+                    // A random byte.
+                    0 => bytes[at] = rng.next() as u8,
+                    // A length-like value at an aligned place (path or metadata lengths).
+                    1 => {
+                        let at = at & !3;
+                        let value = lengths[rng.below(lengths.len())];
+                        bytes[at..at + 4].copy_from_slice(&value.to_le_bytes());
+                    }
+                    // A bit flipped.
+                    2 => bytes[at] ^= 1 << rng.below(8),
+                    // Cut short.
+                    _ => bytes.truncate(at),
+                }
+            }
+            let Some(parsed) = parse(&bytes) else {
+                continue;
+            };
+            for entry in &parsed.entries {
+                if let Some(meta) = &entry.workspace {
+                    assert!(
+                        meta.name.len() <= 3 * MAX_META_NAME,
+                        "round {round}: {meta:?}"
+                    );
+                }
+                assert!(entry.path.as_os_str().len() <= bytes.len(), "round {round}");
+            }
+        }
+        // An entry claiming metadata past the bound is damage, not a read past it.
+        let mut bytes = pristine.clone();
+        let first = HEADER_LEN + REGION_HDR;
+        put_u32(&mut bytes, first + E_META_LEN, (MAX_META_LEN + 1) as u32);
+        let parsed = parse(&bytes).unwrap();
+        assert!(parsed.truncated && parsed.entries.is_empty());
+        // A name length that disagrees with the metadata length is damage too.
+        let mut bytes = pristine;
+        let meta_at = first + ENTRY_HDR + "/tmp/fuzz-0".len().next_multiple_of(8);
+        bytes[meta_at + 2] = 1;
+        let parsed = parse(&bytes).unwrap();
+        assert!(parsed.truncated && parsed.entries.is_empty());
+        drop(writer);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
