@@ -115,7 +115,7 @@ impl TempDir {
         #[cfg(unix)]
         {
             let anchor = match lock_dir(&path) {
-                Ok(Some(lock)) => Anchor::Locked(lock),
+                Ok(Some(lock)) => Anchor::Locked(lock, None),
                 // Lock share used up, or out of descriptors: the standard module needs none for
                 // a live directory, so neither do we; it is kept unlocked, known by its
                 // (device, inode).
@@ -147,8 +147,16 @@ impl TempDir {
             };
             if let Some(registration) = pending {
                 if let crate::guard::Registration::Guarded(token) = &registration {
-                    match &dir.anchor {
-                        Anchor::Locked(lock) => crate::guard::confirm_fd(token, lock),
+                    match &mut dir.anchor {
+                        // The identity the guard reads is kept: removal compares the path
+                        // with it, without examining the descriptor again.
+                        Anchor::Locked(lock, known) => {
+                            *known =
+                                crate::guard::confirm_fd_identity(token, &*lock).map(|id| FileId {
+                                    dev: id.dev,
+                                    ino: id.ino,
+                                });
+                        }
                         Anchor::Unlocked(FileId { dev, ino }) => {
                             let identity = crate::guard::EntryIdentity {
                                 dev: *dev,
@@ -280,7 +288,7 @@ impl TempDir {
         self.armed = false;
         let path = std::mem::take(&mut self.path);
         #[cfg(unix)]
-        let removed = remove_tree_nofollow_fast(&path, self.anchor.examine());
+        let removed = remove_tree_nofollow_fast(&path, &self.anchor);
         #[cfg(not(unix))]
         let removed = remove_tree_nofollow_fast(&path);
         crate::stats::note_removal(&removed, |err| is_already_gone(err, &path));
@@ -313,21 +321,30 @@ fn own_tree_options(identity: Option<FileId>, owner: u32) -> RemoveOptions {
 /// directory that its owner deleted and made again, and so does this. A symlink is never
 /// followed nor removed (`ELOOP`), and a directory of another user is left in place
 /// (`EPERM`): in a shared `dir=` without the sticky bit someone else could have put it there.
+///
+/// The directory's identity is examined (an `fstat` of the lock descriptor) only when it was
+/// not read at creation or the path no longer shows it.
 #[cfg(unix)]
-fn remove_tree_nofollow_fast(
-    path: &Path,
-    (identity, owner): (Option<FileId>, u32),
-) -> Result<(), RemoveError> {
+fn remove_tree_nofollow_fast(path: &Path, anchor: &Anchor) -> Result<(), RemoveError> {
     // The same rule as the walk's, checked before the rmdir. A swap between the check and the
     // rmdir needs write access to the parent, which lets the swapper remove an empty directory
     // there by itself anyway (in a sticky directory it cannot swap ours).
+    let mut examined = None;
     let ours = rustix::fs::lstat(path).is_ok_and(|st| {
-        rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::Directory
-            && (Some(FileId::from_stat(&st)) == identity || st.st_uid == owner)
+        if rustix::fs::FileType::from_raw_mode(st.st_mode) != rustix::fs::FileType::Directory {
+            return false;
+        }
+        let seen = FileId::from_stat(&st);
+        if anchor.known() == Some(seen) {
+            return true;
+        }
+        let (identity, owner) = *examined.get_or_insert_with(|| anchor.examine());
+        Some(seen) == identity || st.st_uid == owner
     });
     if ours && std::fs::remove_dir(path).is_ok() {
         return Ok(());
     }
+    let (identity, owner) = examined.unwrap_or_else(|| anchor.examine());
     remove_tree_nofollow_with(path, &own_tree_options(identity, owner)).map(|_| ())
 }
 
@@ -335,8 +352,9 @@ fn remove_tree_nofollow_fast(
 #[cfg(unix)]
 #[derive(Debug)]
 enum Anchor {
-    /// An `O_RDONLY|O_DIRECTORY` descriptor of it, holding the shared `flock`.
-    Locked(DirLock),
+    /// An `O_RDONLY|O_DIRECTORY` descriptor of it, holding the shared `flock`, and its
+    /// (device, inode) when read at creation (the crash guard reads it to record it).
+    Locked(DirLock, Option<FileId>),
     /// Its (device, inode), when no descriptor was left to hold it with.
     Unlocked(FileId),
 }
@@ -348,11 +366,19 @@ impl Anchor {
     /// `fstat` gives both; an unlocked directory was made by this process's user.
     fn examine(&self) -> (Option<FileId>, u32) {
         match self {
-            Anchor::Locked(lock) => match rustix::fs::fstat(lock) {
+            Anchor::Locked(lock, _) => match rustix::fs::fstat(lock) {
                 Ok(st) => (Some(FileId::from_stat(&st)), st.st_uid),
                 Err(_) => (None, rustix::process::geteuid().as_raw()),
             },
             Anchor::Unlocked(identity) => (Some(*identity), rustix::process::geteuid().as_raw()),
+        }
+    }
+
+    /// The (device, inode) known without a syscall, if any.
+    fn known(&self) -> Option<FileId> {
+        match self {
+            Anchor::Locked(_, known) => *known,
+            Anchor::Unlocked(identity) => Some(*identity),
         }
     }
 }
@@ -462,7 +488,7 @@ impl Drop for TempDir {
         if self.armed {
             // Drop cannot report; `close` is the way to see errors.
             #[cfg(unix)]
-            let removed = remove_tree_nofollow_fast(&self.path, self.anchor.examine());
+            let removed = remove_tree_nofollow_fast(&self.path, &self.anchor);
             #[cfg(not(unix))]
             let removed = remove_tree_nofollow_fast(&self.path);
             crate::stats::note_removal(&removed, |err| is_already_gone(err, &self.path));

@@ -71,12 +71,71 @@ pub fn absolute(path: &Path) -> PathBuf {
     } else {
         path
     };
+    if is_plain_absolute(path) {
+        // What std::path::absolute returns for it, without taking it apart and joining it
+        // again (the usual `dir=` costs that on every creation).
+        return path.to_path_buf();
+    }
     std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
+/// Whether `path` is absolute with nothing for [`absolute`] to drop: one leading `/`, no
+/// empty or `.` component, no trailing separator.
+#[cfg(unix)]
+fn is_plain_absolute(path: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let bytes = path.as_os_str().as_bytes();
+    bytes.len() > 1
+        && bytes.starts_with(b"/")
+        && bytes[1..]
+            .split(|&b| b == b'/')
+            .all(|component| !component.is_empty() && component != b".")
+}
+
+#[cfg(not(unix))]
+fn is_plain_absolute(_path: &Path) -> bool {
+    false
 }
 
 #[cfg(all(test, unix))]
 mod tests {
     use super::*;
+
+    #[test]
+    fn absolute_keeps_plain_absolute_paths_as_std_path_absolute_does() {
+        let cases = [
+            "/",
+            "//",
+            "///",
+            "/a",
+            "/a/",
+            "/a//b",
+            "/a/./b",
+            "/a/.",
+            "/./a",
+            "/a/../b",
+            "/a/..",
+            "/..",
+            "/.a/b.",
+            "/a/b/c",
+            "//a",
+            "/a/.b/..c",
+            "a",
+            ".",
+            "./a",
+        ];
+        for case in cases {
+            let path = Path::new(case);
+            assert_eq!(
+                absolute(path),
+                std::path::absolute(path).unwrap(),
+                "{case}: plain {}",
+                is_plain_absolute(path)
+            );
+        }
+        assert!(is_plain_absolute(Path::new("/dev/shm")));
+        assert!(!is_plain_absolute(Path::new("/dev/shm/")));
+    }
 
     #[test]
     fn normpath_matches_posixpath() {

@@ -282,10 +282,15 @@ class MemorySpool:
     """
 
     def __new__(
-        cls, roll_above: Optional[int], owner: Optional[weakref.ref[Any]] = None
+        cls,
+        roll_above: Optional[int],
+        owner: Optional[weakref.ref[Any]] = None,
+        defer_crossing: bool = False,
     ) -> MemorySpool:
         """``roll_above``: the position past which ``write_checked`` calls
-        ``owner().rollover()`` (``None``: never); the owner's rule decides it."""
+        ``owner().rollover()`` (``None``: never); the owner's rule decides it.
+        ``defer_crossing``: the owner's ``rollover()`` only moves the data (``move_to``), so a
+        ``bytes`` write that crosses ``roll_above`` is handed to it, not copied into memory."""
 
     def write(self, data: Any, /) -> int:
         """``BytesIO.write``, without the rollover check."""

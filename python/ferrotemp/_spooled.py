@@ -165,7 +165,11 @@ class SpooledTemporaryFile(_io.IOBase, _GenericBase[AnyStr]):
         # other (the standard module accepts whatever compares) goes through _check.
         native_limit = type(max_size) is int and -(2**63) <= max_size < 2**63
         roll_above = _roll_above(max_size) if native_limit else None
-        buffer = _core.MemorySpool(roll_above, _weakref_ref(self))
+        # With the class's own rollover(), the write that crosses max_size goes straight to
+        # the new file instead of through the buffer (the rollover's peak stays at the data).
+        cls = type(self)
+        defer = cls.rollover is SpooledTemporaryFile.rollover and "b" in mode
+        buffer = _core.MemorySpool(roll_above, _weakref_ref(self), defer)
         # The fast write: one native call that writes, checks, and calls self.rollover()
         # (through the instance) when crossing. Only the buffer's bound method is kept, never
         # a reference to self, so there is no cycle; rollover() and a change of _max_size

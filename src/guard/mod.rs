@@ -444,6 +444,18 @@ pub fn confirm_fd(token: &GuardToken, fd: impl std::os::fd::AsFd) {
     }
 }
 
+/// [`confirm_fd`], returning the identity it recorded (`None` if it could not be read): a
+/// caller that needs the entry's identity later reads it once, here.
+#[cfg(unix)]
+pub(crate) fn confirm_fd_identity(
+    token: &GuardToken,
+    fd: impl std::os::fd::AsFd,
+) -> Option<EntryIdentity> {
+    let id = identity::identify(fd).ok()?;
+    confirm(token, &id);
+    Some(id)
+}
+
 /// Confirms a [`register_pending`] entry with `identity`; a token of a live entry, or of
 /// another process's record (inherited across `fork`), is left as it is.
 #[cfg(unix)]

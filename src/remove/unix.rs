@@ -107,22 +107,45 @@ pub(crate) struct Entry {
     pub(crate) maybe_dir: bool,
 }
 
+/// Bytes of entries asked of the kernel per `getdents64` on Linux: a directory of a thousand
+/// short names in one call (plus the one that says the end), where `Dir`'s buffer, which
+/// starts at under a kilobyte and doubles, takes seven.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+const LIST_BUFFER: usize = 32 << 10;
+
+/// An entry of a listing, kept unless it is `.` or `..`.
+fn entry_of(name: &CStr, kind: FileType) -> Option<Entry> {
+    let bytes = name.to_bytes();
+    if bytes == b"." || bytes == b".." {
+        return None;
+    }
+    Some(Entry {
+        name: name.to_owned(),
+        maybe_dir: kind == FileType::Directory || kind == FileType::Unknown,
+    })
+}
+
+/// Lists a directory just opened (nothing read from it yet).
 pub(crate) fn list(dir: &mut Dir) -> (Vec<Entry>, Option<io::Error>) {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    if let Ok(fd) = dir.fd() {
+        let mut buf = Vec::with_capacity(LIST_BUFFER);
+        let mut raw = rfs::RawDir::new(fd, buf.spare_capacity_mut());
+        let mut entries = Vec::new();
+        while let Some(next) = raw.next() {
+            match next {
+                Ok(entry) => entries.extend(entry_of(entry.file_name(), entry.file_type())),
+                // The directory was removed while open: it lists as empty (as `Dir` has it).
+                Err(Errno::NOENT) => break,
+                Err(err) => return (entries, Some(err.into())),
+            }
+        }
+        return (entries, None);
+    }
     let mut entries = Vec::new();
     while let Some(next) = dir.read() {
         match next {
-            Ok(entry) => {
-                let name = entry.file_name();
-                let bytes = name.to_bytes();
-                if bytes == b"." || bytes == b".." {
-                    continue;
-                }
-                let kind = entry.file_type();
-                entries.push(Entry {
-                    name: name.to_owned(),
-                    maybe_dir: kind == FileType::Directory || kind == FileType::Unknown,
-                });
-            }
+            Ok(entry) => entries.extend(entry_of(entry.file_name(), entry.file_type())),
             Err(err) => return (entries, Some(err.into())),
         }
     }
@@ -353,7 +376,7 @@ fn remove_tree_impl(
         }
     }
     // The root is the tree's own: it gets the same fix as any directory inside.
-    if let Err(err) = root_sink.make_owner_rwx(root_fd.as_fd(), None) {
+    if let Err(err) = root_sink.make_owner_rwx(root_fd.as_fd(), Some(&root_st)) {
         root_sink.fail(path.to_path_buf(), err);
     }
     if let Some((order, observer)) = observed.as_mut() {

@@ -19,6 +19,7 @@ ROWS = [
     "mkdtemp+rmdir",
     "TemporaryDirectory with",
     "TemporaryDirectory 1k cleanup",
+    "TemporaryDirectory 100k cleanup",
     "Spooled 16x write 64 B",
     "Spooled 1.25 MiB roll+read",
     "crash guard on vs off",
@@ -84,6 +85,11 @@ def test_bench_for_users_shows_times_and_speed_ups_without_targets(tmp_path: Pat
     header = next(line for line in lines if line.startswith("operation"))
     assert header.split() == ["operation", "tempfile", "ferrotemp", "speed-up"]
     rows = [line for line in lines if line.startswith(("TemporaryFile", "TemporaryDirectory"))]
+    # The 100,000-entry cleanup runs in the full profile only; the quick one says so.
+    skipped = [line for line in rows if "skipped" in line]
+    assert [line.split()[1] for line in skipped] == ["100k"], out.stdout
+    assert "full profile only" in skipped[0], out.stdout
+    rows = [line for line in rows if line not in skipped]
     assert len(rows) == 3, out.stdout
     for line in rows:
         std, ours, speedup = line.rsplit(None, 3)[1:]
@@ -138,3 +144,16 @@ def test_rust_floor_loop_times_and_cleans_up(tmp_path: Path) -> None:
     assert _core._floor_create_unlink(str(tmp_path), 50) > 0
     assert _core._floor_mkdir_rmdir(str(tmp_path), 50) > 0
     assert os.listdir(tmp_path) == []
+
+
+def test_bench_threads_compares_two_threads_with_two_processes(tmp_path: Path) -> None:
+    out = run_bench(tmp_path, "--threads", "--no-table", "--json", str(tmp_path / "t.json"))
+    assert out.returncode == 0, out.stderr
+    assert re.search(
+        r"2-thread speed-up is [0-9.]+× its 2-process one .*: (met|MISSED)", out.stdout
+    )
+    threads = json.loads((tmp_path / "t.json").read_text())["threads"]
+    procs = threads["ours_processes"]
+    assert procs["one_process_ops"] > 0 and procs["two_processes_ops"] > 0
+    ratio = threads["ours"]["speedup"] / procs["speedup"]
+    assert abs(threads["threads_vs_processes"] - ratio) < 1e-9

@@ -354,6 +354,39 @@ def test_rollover_into_missing_dir_keeps_the_data_as_the_standard_module(tmp_pat
             assert f._file.getvalue() == b"abc"
 
 
+@pytest.mark.parametrize("start", [0, 3, 8, 12])
+def test_the_crossing_write_lands_where_the_standard_module_puts_it(start: int) -> None:
+    # The write that crosses max_size goes straight to the new file (not through memory):
+    # over the data, at its end, or past it (the gap reads as zeros), as the standard
+    # module's write-then-rollover leaves it.
+    results = []
+    for module in (tempfile, ferrotemp):
+        with module.SpooledTemporaryFile(max_size=10) as f:
+            f.write(b"abcdefgh")
+            f.seek(start)
+            assert f.write(b"XYZW") == 4
+            results.append((f._rolled, f.tell(), f.fileno() > 0))
+            f.seek(0)
+            results.append(f.read())
+    assert results[:2] == results[2:]
+
+
+def test_a_subclass_rollover_sees_the_crossing_write_in_memory() -> None:
+    seen = []
+    for module in (tempfile, ferrotemp):
+
+        class Spool(module.SpooledTemporaryFile):  # type: ignore[name-defined,misc]
+            def rollover(self) -> None:
+                if not self._rolled:
+                    seen.append((self._file.getvalue(), self._file.tell()))
+                super().rollover()
+
+        with Spool(max_size=4) as f:
+            f.write(b"abc")
+            f.write(b"defg")
+    assert seen[0] == seen[1] == (b"abcdefg", 7)
+
+
 def test_rollover_into_dir_leaves_no_entry(tmp_path: Path) -> None:
     with ferrotemp.SpooledTemporaryFile(max_size=1, dir=tmp_path) as f:
         f.write(b"ab")

@@ -346,6 +346,65 @@ def test_refcount_drop_removes_at_once_without_the_collector(scratch: Path) -> N
         gc.enable()
 
 
+def test_finalizer_answers_as_weakref_finalize_does(scratch: Path) -> None:
+    # `tmp._finalizer` is private, yet code in the wild detaches it to keep a directory: it
+    # answers as the standard module's weakref.finalize, side by side.
+    seen = []
+    for module in (tempfile, ferrotemp):
+        tmp = module.TemporaryDirectory(dir=scratch)
+        name = tmp.name
+        fin = tmp._finalizer
+        peeked = fin.peek()
+        assert fin.alive and peeked is not None and peeked[0] is tmp
+        detached = fin.detach()
+        assert detached is not None and detached[0] is tmp
+        assert not fin.alive and fin.detach() is None and fin.peek() is None
+        # Detached: collection (even in a cycle) neither removes nor warns.
+        tmp.cycle = tmp
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", ResourceWarning)
+            del tmp, detached, peeked
+            gc.collect()
+        seen.append(os.path.isdir(name))
+        os.rmdir(name)
+        # Called by hand: cleans up at once, once.
+        tmp = module.TemporaryDirectory(dir=scratch)
+        name = tmp.name
+        with pytest.warns(ResourceWarning):
+            tmp._finalizer()
+        assert not os.path.exists(name) and not tmp._finalizer.alive
+        tmp._finalizer()
+        tmp.cleanup()
+    assert seen == [True, True]
+
+
+def test_directories_alive_at_exit_are_removed_newest_first(scratch: Path) -> None:
+    orders = []
+    for module in ("tempfile", "ferrotemp"):
+        code = f"""
+import {module} as m
+names = []
+class T(m.TemporaryDirectory):
+    @classmethod
+    def _cleanup(cls, first, *args, **kwargs):
+        # The standard module passes the name, ferrotemp the directory's owner.
+        print(names.index(getattr(first, "name", first)), flush=True)
+        super()._cleanup(first, *args, **kwargs)
+keep = [T(dir={str(scratch)!r}) for _ in range(3)]
+names.extend(t.name for t in keep)
+keep.append(keep)  # a cycle: only the exit hook can reach them
+"""
+        proc = subprocess.run(
+            [sys.executable, "-W", "ignore::ResourceWarning", "-c", code],
+            capture_output=True,
+            text=True,
+        )
+        assert proc.returncode == 0, proc.stderr
+        orders.append(proc.stdout.split())
+    assert orders[0] == orders[1] == ["2", "1", "0"]
+    assert list(scratch.iterdir()) == []
+
+
 def test_implicit_cleanup_ignores_errors_when_asked(scratch: Path) -> None:
     # A symlinked root is refused; ignore_cleanup_errors swallows that on collection too.
     tmp = ferrotemp.TemporaryDirectory(dir=scratch, ignore_cleanup_errors=True)

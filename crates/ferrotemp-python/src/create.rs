@@ -24,7 +24,9 @@ struct Candidate<'py> {
 
 impl<'py> Candidate<'py> {
     fn new(py: Python<'py>, setting: &Setting, path: &Path, name: &OsStr) -> PyResult<Self> {
-        let reported_path = (!setting.report_absolute)
+        // Under `given` equal to `base` (an absolute `dir`, the usual case) the candidate
+        // is named as it is: no need to join it again to find that out.
+        let reported_path = (!setting.report_absolute && setting.given != setting.base)
             .then(|| setting.given.join(name))
             .filter(|reported| reported != path);
         let reported = path_to_py(
@@ -254,16 +256,17 @@ pub(crate) fn mkstemp<'py>(
 /// `tempfile.mkdtemp`'s creation: audit events `tempfile.mkdtemp` and `os.mkdir` before each
 /// attempt (naming the candidate under `dir` as given, as the standard module does), GIL
 /// released around `try_create` (see [`audited_loop`]). `guarded` sets the builder's
-/// crash-guard flag. Returns what it made and whether paths are bytes.
-pub(crate) fn create_dir_audited<T: Send>(
-    py: Python<'_>,
-    dir: &Bound<'_, PyAny>,
-    prefix: &Bound<'_, PyAny>,
-    suffix: &Bound<'_, PyAny>,
+/// crash-guard flag. Returns what it made, its absolute path as a Python object, and whether
+/// paths are bytes.
+pub(crate) fn create_dir_audited<'py, T: Send>(
+    py: Python<'py>,
+    dir: &Bound<'py, PyAny>,
+    prefix: &Bound<'py, PyAny>,
+    suffix: &Bound<'py, PyAny>,
     attempts: u32,
     guarded: bool,
     try_create: impl Fn(&Builder, &Path) -> io::Result<Option<T>> + Sync,
-) -> PyResult<(T, bool)> {
+) -> PyResult<(T, Bound<'py, PyAny>, bool)> {
     let as_bytes = prefix.is_instance_of::<PyBytes>();
     let given = fs_path(dir)?;
     let setting = Setting {
@@ -282,8 +285,13 @@ pub(crate) fn create_dir_audited<T: Send>(
         audit::path_event(py, c"tempfile.mkdtemp", reported)?;
         audit::mkdir(py, reported, dir_mode)
     };
-    let (made, _, _) = audited_loop(py, &builder, &setting, "directory", audit, try_create)?;
-    Ok((made, as_bytes))
+    let (made, path, candidate) =
+        audited_loop(py, &builder, &setting, "directory", audit, try_create)?;
+    let name = match candidate {
+        Some(candidate) => candidate.into_name(py, &path, as_bytes)?,
+        None => path_to_py(py, &path, as_bytes)?,
+    };
+    Ok((made, name, as_bytes))
 }
 
 /// Creates a directory as `tempfile.mkdtemp` does, with already-sanitised arguments of one
@@ -299,11 +307,10 @@ pub(crate) fn mkdtemp<'py>(
     attempts: &Bound<'py, PyAny>,
 ) -> PyResult<Bound<'py, PyAny>> {
     let attempts = tmp_max(attempts)?;
-    let (path, as_bytes) =
-        create_dir_audited(py, dir, prefix, suffix, attempts, false, |builder, path| {
-            Ok(builder.try_create_dir(path)?.then(|| path.to_path_buf()))
-        })?;
-    path_to_py(py, &path, as_bytes)
+    let ((), name, _) = create_dir_audited(py, dir, prefix, suffix, attempts, false, |b, path| {
+        Ok(b.try_create_dir(path)?.then_some(()))
+    })?;
+    Ok(name)
 }
 
 #[cfg(unix)]

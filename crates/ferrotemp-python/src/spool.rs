@@ -19,6 +19,7 @@
 //! that would use the file it is switching).
 
 use std::io;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 
 use pyo3::exceptions::{PyMemoryError, PyOverflowError, PyTypeError, PyValueError};
@@ -53,12 +54,29 @@ pub(crate) struct MemorySpoolPy {
     slot: Mutex<Slot>,
     /// Signalled when a move ends (moved, or back to `Open` after a failure).
     settled: Condvar,
+    /// Calls waiting on `settled` (a notification is a syscall, made only for them).
+    waiting: AtomicUsize,
     /// A weak reference to the `SpooledTemporaryFile` whose `rollover()` `write_checked`
     /// calls; a weak one, so that the spool and its buffer form no cycle.
     owner: Option<Py<PyAny>>,
     /// `write_checked` calls the owner's `rollover()` once the position is past this;
     /// `None`: never.
     roll_above: Option<i64>,
+    /// Whether the owner's `rollover()` is the class's own (which moves the data with
+    /// `move_to` and nothing else): a `bytes` write bound to cross `roll_above` is then not
+    /// copied into the buffer but handed to the rollover ([`Pending`]), so the rollover's
+    /// peak is the buffered data, not the data plus the crossing write.
+    defer_crossing: bool,
+    /// The crossing write handed to the rollover, until `move_to` writes it to the file or
+    /// `write_checked` puts it in the buffer after all (the rollover failed or did not move).
+    pending: Mutex<Option<Pending>>,
+}
+
+/// A write whose bytes have not been copied anywhere yet: the position already counts them
+/// (as after the write), and the data goes at `at`.
+struct Pending {
+    data: Py<PyBytes>,
+    at: u64,
 }
 
 /// What a call found: done on the buffer in memory, or to be passed on to the moved data.
@@ -119,6 +137,9 @@ impl MemorySpoolPy {
             }
             drop(slot);
             py.detach(|| {
+                // Counted before the slot is looked at: a move that settles after this sees
+                // the count and notifies (see `settle`).
+                self.waiting.fetch_add(1, Ordering::SeqCst);
                 let mut slot = self.slot.lock().unwrap_or_else(PoisonError::into_inner);
                 while matches!(*slot, Slot::Moving) {
                     slot = self
@@ -126,6 +147,8 @@ impl MemorySpoolPy {
                         .wait(slot)
                         .unwrap_or_else(PoisonError::into_inner);
                 }
+                drop(slot);
+                self.waiting.fetch_sub(1, Ordering::SeqCst);
             });
         }
     }
@@ -133,7 +156,9 @@ impl MemorySpoolPy {
     /// Ends a move: `slot` becomes `next`, and the callers waiting for it go on.
     fn settle(&self, py: Python<'_>, next: Slot) {
         *self.lock(py) = next;
-        self.settled.notify_all();
+        if self.waiting.load(Ordering::SeqCst) > 0 {
+            self.settled.notify_all();
+        }
     }
 
     /// Runs `f` on the open spool; reports a moved buffer's new file instead, or raises the
@@ -166,6 +191,93 @@ impl MemorySpoolPy {
             Found::Here(value) => value.into_bound_py_any(py),
             Found::Moved(binary, text) => forward(py, &binary, text.as_ref(), name, args),
         }
+    }
+
+    /// The owner's `rollover()`, found by ordinary attribute lookup (nothing if the owner
+    /// is gone).
+    fn call_rollover(&self, py: Python<'_>) -> PyResult<()> {
+        if let Some(owner) = &self.owner {
+            let owner = owner.bind(py).call0()?;
+            if !owner.is_none() {
+                owner.call_method0("rollover")?;
+            }
+        }
+        Ok(())
+    }
+
+    /// For `write_checked`: a `bytes` write that would leave the position past `roll_above`
+    /// in an open buffer, when crossing writes are deferred, is not copied: the position
+    /// moves past it, as the write would move it, and the bytes wait in `pending` for the
+    /// rollover. Returns the count then, `None` for every other write.
+    fn defer_if_crossing(
+        &self,
+        py: Python<'_>,
+        data: &Bound<'_, PyAny>,
+    ) -> PyResult<Option<usize>> {
+        let (true, Some(limit)) = (self.defer_crossing, self.roll_above) else {
+            return Ok(None);
+        };
+        let Ok(bytes) = data.cast::<PyBytes>() else {
+            return Ok(None);
+        };
+        let len = bytes.as_bytes().len();
+        let mut slot = self.lock_settled(py);
+        let Slot::Open(buf) = &mut *slot else {
+            return Ok(None);
+        };
+        let at = buf.position();
+        // Only a write the buffer would accept (BytesIO's limits), and only one at a time.
+        let end = match at.checked_add(len as u64) {
+            Some(end) if len > 0 && i64::try_from(end).is_ok() => end,
+            _ => return Ok(None),
+        };
+        if i128::from(end) <= i128::from(limit) {
+            return Ok(None);
+        }
+        let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+        if pending.is_some() {
+            return Ok(None);
+        }
+        buf.seek_whence(i64::try_from(end).unwrap_or(i64::MAX), 0)
+            .map_err(buffer_error)?;
+        *pending = Some(Pending {
+            data: bytes.clone().unbind(),
+            at,
+        });
+        Ok(Some(len))
+    }
+
+    /// Puts a deferred write that no rollover took into the buffer at its place (the
+    /// position stays where it is), or passes it on to the file the data moved to.
+    fn settle_pending(&self, py: Python<'_>) -> PyResult<()> {
+        let Some(Pending { data, at }) = self
+            .pending
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+        else {
+            return Ok(());
+        };
+        let moved = match self.with_open(py, |buf| {
+            let here = buf.position();
+            let placed = buf
+                .seek_whence(i64::try_from(at).unwrap_or(i64::MAX), 0)
+                .and_then(|_| buf.write_bytes(data.bind(py).as_bytes()));
+            buf.seek_whence(i64::try_from(here).unwrap_or(i64::MAX), 0)
+                .map_err(buffer_error)?;
+            placed.map_err(buffer_error)
+        })? {
+            Found::Here(_) => return Ok(()),
+            Found::Moved(binary, text) => (binary, text),
+        };
+        // Moved by a rollover that did not take it (another thread's, begun earlier): the
+        // file gets it at its place, its position kept.
+        let (binary, text) = moved;
+        let here = forward(py, &binary, text.as_ref(), "tell", ())?;
+        forward(py, &binary, text.as_ref(), "seek", (at, 0))?;
+        forward(py, &binary, text.as_ref(), "write", (data,))?;
+        forward(py, &binary, text.as_ref(), "seek", (here, 0))?;
+        Ok(())
     }
 
     fn check_open(&self, py: Python<'_>) -> PyResult<()> {
@@ -286,16 +398,19 @@ impl MemorySpoolPy {
     /// `write_checked` calls once the position is past `roll_above` (never with `None`).
     /// A positive `roll_above` also caps the buffer's geometric growth.
     #[new]
-    #[pyo3(signature = (roll_above, owner = None))]
-    fn new(roll_above: Option<i64>, owner: Option<Py<PyAny>>) -> Self {
+    #[pyo3(signature = (roll_above, owner = None, defer_crossing = false))]
+    fn new(roll_above: Option<i64>, owner: Option<Py<PyAny>>, defer_crossing: bool) -> Self {
         let growth_limit = roll_above
             .and_then(|l| usize::try_from(l).ok())
             .unwrap_or(0);
         Self {
             slot: Mutex::new(Slot::Open(SpoolBuffer::with_growth_limit(growth_limit))),
             settled: Condvar::new(),
+            waiting: AtomicUsize::new(0),
             owner,
             roll_above,
+            defer_crossing,
+            pending: Mutex::new(None),
         }
     }
 
@@ -316,6 +431,14 @@ impl MemorySpoolPy {
         py: Python<'py>,
         data: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyAny>> {
+        if let Some(n) = self.defer_if_crossing(py, data)? {
+            // The owner's rollover takes the bytes along (`move_to`); whatever it did not
+            // take lands in the buffer, before its error (if any) is raised.
+            let rolled = self.call_rollover(py);
+            self.settle_pending(py)?;
+            rolled?;
+            return n.into_bound_py_any(py);
+        }
         let (n, exceeds) = match self.write_any(py, data)? {
             Found::Here(written) => written,
             Found::Moved(binary, text) => {
@@ -323,12 +446,7 @@ impl MemorySpoolPy {
             }
         };
         if exceeds {
-            if let Some(owner) = &self.owner {
-                let owner = owner.bind(py).call0()?;
-                if !owner.is_none() {
-                    owner.call_method0("rollover")?;
-                }
-            }
+            self.call_rollover(py)?;
         }
         n.into_bound_py_any(py)
     }
@@ -517,7 +635,22 @@ impl MemorySpoolPy {
         };
         // A panic from here on must not leave the buffer `Moving`, which callers wait out.
         let unwinding = SettleOnUnwind(self);
-        let copied = py.detach(|| -> io::Result<u64> { buffer.spill(&mut borrow_file(fd)?) });
+        // A crossing write deferred by `write_checked` goes straight to the file, at its
+        // place, after the buffered data; the file's offset stays at the buffer's position.
+        let pending = self
+            .pending
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        let tail = pending.as_ref().map(|p| (p.data.bind(py).as_bytes(), p.at));
+        let copied = py.detach(|| -> io::Result<u64> {
+            let mut file = borrow_file(fd)?;
+            let position = buffer.spill(&mut file)?;
+            if let Some((bytes, at)) = tail {
+                write_all_at(&file, bytes, at)?;
+            }
+            Ok(position)
+        });
         let switched = copied
             .map_err(|err| to_pyerr(py, &err, false))
             .and_then(|position| switch_owner(owner, newfile, pos, position));
@@ -529,11 +662,37 @@ impl MemorySpoolPy {
                 Ok(true)
             }
             Err(err) => {
+                // The deferred write goes back to `write_checked`, which puts it in the
+                // buffer that keeps the data.
+                *self.pending.lock().unwrap_or_else(PoisonError::into_inner) = pending;
                 self.settle(py, Slot::Open(buffer));
                 Err(err)
             }
         }
     }
+}
+
+/// Writes all of `bytes` at offset `at` of `file`, leaving its offset alone.
+#[cfg(unix)]
+fn write_all_at(file: &std::fs::File, bytes: &[u8], at: u64) -> io::Result<()> {
+    std::os::unix::fs::FileExt::write_all_at(file, bytes, at)
+}
+
+#[cfg(windows)]
+fn write_all_at(file: &std::fs::File, bytes: &[u8], at: u64) -> io::Result<()> {
+    // seek_write moves the offset on Windows: put it back.
+    use std::io::Seek;
+    let mut file = file;
+    let here = file.stream_position()?;
+    let mut done = 0;
+    while done < bytes.len() {
+        let offset = at + done as u64;
+        match std::os::windows::fs::FileExt::seek_write(file, &bytes[done..], offset)? {
+            0 => return Err(io::ErrorKind::WriteZero.into()),
+            n => done += n,
+        }
+    }
+    file.seek(io::SeekFrom::Start(here)).map(drop)
 }
 
 /// Closes a buffer whose move panicked (its data is lost with the panic), so that the calls
@@ -578,26 +737,28 @@ fn switch_owner(
     Ok(moved_to)
 }
 
-/// A `File` sharing the caller's open file description (and so its offset), closed on
-/// drop without closing the caller's descriptor.
+/// A `File` on the caller's descriptor itself (no `dup`: two syscalls less per rollover),
+/// never closed: dropping the `ManuallyDrop` leaves the descriptor to the caller.
 #[cfg(unix)]
-fn borrow_file(fd: i64) -> io::Result<std::fs::File> {
-    use std::os::fd::BorrowedFd;
+fn borrow_file(fd: i64) -> io::Result<std::mem::ManuallyDrop<std::fs::File>> {
+    use std::os::fd::FromRawFd;
     let raw = i32::try_from(fd).map_err(|_| io::Error::from_raw_os_error(libc::EBADF))?;
     if raw < 0 {
         return Err(io::Error::from_raw_os_error(libc::EBADF));
     }
     // SAFETY: the caller's io object keeps `raw` open for the duration of this call, and
-    // the borrow is only used to duplicate it.
-    let borrowed = unsafe { BorrowedFd::borrow_raw(raw) };
-    Ok(std::fs::File::from(borrowed.try_clone_to_owned()?))
+    // the `File` is never dropped (so never closes it); it is used only within the call.
+    Ok(std::mem::ManuallyDrop::new(unsafe {
+        std::fs::File::from_raw_fd(raw)
+    }))
 }
 
 #[cfg(windows)]
-fn borrow_file(handle: i64) -> io::Result<std::fs::File> {
-    use std::os::windows::io::{BorrowedHandle, RawHandle};
+fn borrow_file(handle: i64) -> io::Result<std::mem::ManuallyDrop<std::fs::File>> {
+    use std::os::windows::io::{FromRawHandle, RawHandle};
     // SAFETY: the caller's io object keeps the handle open for the duration of this call,
-    // and the borrow is only used to duplicate it.
-    let borrowed = unsafe { BorrowedHandle::borrow_raw(handle as isize as RawHandle) };
-    Ok(std::fs::File::from(borrowed.try_clone_to_owned()?))
+    // and the `File` is never dropped (so never closes it); it is used only within the call.
+    Ok(std::mem::ManuallyDrop::new(unsafe {
+        std::fs::File::from_raw_handle(handle as isize as RawHandle)
+    }))
 }

@@ -8,7 +8,7 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::PyBytes;
 
-use super::convert::{fs_path, path_to_py, tmp_max, to_pyerr};
+use super::convert::{fs_path, tmp_max, to_pyerr};
 use super::create::create_dir_audited;
 use super::guard::GuardNoticePy;
 use ferrotemp::create::Builder;
@@ -250,7 +250,7 @@ pub(crate) fn create_tempdir(
     attempts: &Bound<'_, PyAny>,
     delete: bool,
 ) -> PyResult<TempDirOwner> {
-    let (made, as_bytes) = create_dir_audited(
+    let (made, name, as_bytes) = create_dir_audited(
         py,
         dir,
         prefix,
@@ -260,15 +260,8 @@ pub(crate) fn create_tempdir(
         Builder::try_tempdir,
     )?;
     let notice = GuardNoticePy::for_new_entry(delete && !made.will_delete());
-    let name = match path_to_py(py, made.path(), as_bytes) {
-        Ok(name) => name.unbind(),
-        Err(err) => {
-            py.detach(|| drop(made));
-            return Err(err);
-        }
-    };
     Ok(TempDirOwner {
-        name,
+        name: name.unbind(),
         as_bytes,
         delete,
         dir: Mutex::new(Some(made)),

@@ -107,14 +107,15 @@ def publish_case(d: str, number: int) -> Case:
 
 
 class TreeShape:
-    """1,000 entries: 20 directories of 50 files. Trees are built before the clock starts,
-    and only their removal is timed."""
+    """``dirs`` directories of ``files`` files each: 1,000 entries as 20 of 50, 100,000 as
+    100 of 1,000. Trees are built before the clock starts, and only their removal is
+    timed."""
 
-    def __init__(self, d: str, flags: int) -> None:
+    def __init__(self, d: str, flags: int, dirs: int = 20, files: int = 50) -> None:
         self.d = d
         self.flags = flags
-        self.dirs = [f"d{i:02}" for i in range(20)]
-        self.files = [f"f{j:02}" for j in range(50)]
+        self.dirs = [f"d{i:03}" for i in range(dirs)]
+        self.files = [f"f{j:04}" for j in range(files)]
         self.count = 0
 
     def fill(self, root: str) -> None:
@@ -331,6 +332,10 @@ def build_cases(d: str, scale: float = 1.0) -> list[Case]:
         return op
 
     tree = TreeShape(d, flags)
+    big_tree = TreeShape(d, flags, dirs=100, files=1000)
+    # Building 100,000 files takes a second or more per round and side: the full profile's
+    # (python benches/bench.py) only.
+    big_skip = None if scale >= 1.0 else "full profile only (python benches/bench.py)"
 
     cases = [
         Case(
@@ -393,6 +398,15 @@ def build_cases(d: str, scale: float = 1.0) -> list[Case]:
             TreeCleanup(tree, lambda: tempfile.TemporaryDirectory(dir=d)),
             TreeCleanup(tree, lambda: ferrotemp.TemporaryDirectory(dir=d)),
             FloorTree(tree),
+        ),
+        Case(
+            "TemporaryDirectory 100k cleanup",
+            0.5,
+            1,
+            TreeCleanup(big_tree, lambda: tempfile.TemporaryDirectory(dir=d)),
+            TreeCleanup(big_tree, lambda: ferrotemp.TemporaryDirectory(dir=d)),
+            FloorTree(big_tree),
+            skip=big_skip,
         ),
         Case(
             "Spooled 16x write 64 B",

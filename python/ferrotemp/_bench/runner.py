@@ -98,7 +98,7 @@ def run_dir(
         )
     if only is None or only in "rollover peak above data":
         progress("rollover peak")
-        rows.append(memory_row(d, profile.memory_mib))
+        rows.append(memory_row(d, profile.memory_mib, profile.rounds))
     if only is None or only in IMPORT_CASE:
         progress("import time")
         rows.append(import_row(d, profile.rounds))
