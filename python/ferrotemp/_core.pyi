@@ -253,6 +253,11 @@ class NamedOpener:
         mode keeps it, or the guard is unavailable)."""
     def closer(self, file: Any, delete_on_close: bool, /) -> _TemporaryFileCloser:
         """Hand the file made to a new closer for ``file``, the ``io`` object over it."""
+    def finish(
+        self, file: Any, raw: Any, delete_on_close: bool, /
+    ) -> tuple[_TemporaryFileCloser, Any]:
+        """Set ``raw.name`` to the path, report the guard's notice if any, then ``closer()``:
+        ``(closer, name)`` in one call."""
     def discard(self) -> None:
         """Remove the file made whatever ``delete`` says (creation failed after it)."""
 
