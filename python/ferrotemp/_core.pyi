@@ -277,6 +277,10 @@ class UnnamedOpener:
 def o_tmpfile_enabled() -> bool:
     """Whether ``TemporaryFile`` tries ``O_TMPFILE`` first (Linux, kernel support seen)."""
 
+def _spool_write_method(cls: type, /) -> Any:
+    """A native ``write`` for ``cls`` (a method descriptor): writes to the in-memory buffer
+    that ``_native_write`` is bound to, else calls ``cls._write_py`` with the same arguments."""
+
 @final
 class MemorySpool:
     """The in-memory phase of ``SpooledTemporaryFile``: an ``io.BytesIO`` in Rust.
