@@ -397,7 +397,14 @@ def NamedTemporaryFile(
         file.close()
         opener.discard()
         raise
-    return _wrap(file, name, delete, closer)
+    # _wrap, inlined.
+    wrapper: Any = _new_object(_TemporaryFileWrapper)  # type: ignore[type-abstract]
+    wrapper.file = file
+    wrapper.name = name
+    if _WRAPPER_HAS_DELETE:
+        wrapper.delete = delete
+    wrapper._closer = closer
+    return wrapper  # type: ignore[no-any-return]
 
 
 @overload
