@@ -38,6 +38,7 @@ __all__ = [
     "_TemporaryFileCloser",
     "__version__",
     "_set_guard_enabled",
+    "_spool_write_method",
     "candidate_dirs",
     "create_tempdir",
     "discover_tempdir",

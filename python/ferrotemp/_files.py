@@ -382,7 +382,7 @@ def NamedTemporaryFile(
             and newline is None
         ):
             raw = _FileIO(dir, "w+", opener=opener)
-            file = _BufferedRandom(raw, raw._blksize)
+            file = _BufferedRandom(raw, raw._blksize)  # type: ignore[attr-defined]
         else:
             file = _open(dir, mode, buffering, encoding, errors, newline, opener)
             raw = _raw(file)
@@ -526,7 +526,7 @@ def TemporaryFile(
                 # _open and _raw inlined: the path every default TemporaryFile takes.
                 raw = _FileIO(dir, "w+", opener=_TMPFILE_OPENER)
                 raw.name = raw.fileno()
-                return _BufferedRandom(raw, raw._blksize)  # type: ignore[no-any-return]
+                return _BufferedRandom(raw, raw._blksize)  # type: ignore[attr-defined]
             file = _open(
                 dir,
                 mode,

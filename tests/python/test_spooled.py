@@ -634,7 +634,7 @@ def test_write_calls_of_every_shape_as_the_standard_module() -> None:
     # `write` is native (a method descriptor) with a Python fallback: each way of calling it
     # gives what the standard module's Python method gives, value or error class and text.
     def outcomes(module: Any) -> List[Any]:
-        class Checked(module.SpooledTemporaryFile):  # type: ignore[misc,name-defined]
+        class Checked(module.SpooledTemporaryFile):  # type: ignore[misc]
             def _check(self, file: Any) -> None:
                 seen.append(file.tell())
 
