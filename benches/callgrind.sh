@@ -2,6 +2,7 @@
 # Instructions per operation: benches/callgrind.sh PYTHON OP (see benches/callgrind_ops.py).
 set -euo pipefail
 PY=$1
+export PYTHONHASHSEED="${PYTHONHASHSEED:-0}"  # the same dict layouts in both runs
 op=$2
 ops="$(dirname "$0")/callgrind_ops.py"
 run() {
