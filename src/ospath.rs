@@ -13,6 +13,10 @@ pub fn normpath(path: &Path) -> PathBuf {
     if bytes.is_empty() {
         return PathBuf::from(".");
     }
+    if is_normal_absolute(bytes) {
+        // The common case (a temp dir such as `/tmp`): nothing to collapse or resolve.
+        return path.to_path_buf();
+    }
     let leading = if bytes.starts_with(b"//") && !bytes.starts_with(b"///") {
         2
     } else {
@@ -36,6 +40,19 @@ pub fn normpath(path: &Path) -> PathBuf {
         out.push(b'.');
     }
     PathBuf::from(std::ffi::OsString::from_vec(out))
+}
+
+/// Whether `normpath` returns `bytes` unchanged: one leading `/` and no empty, `.` or `..`
+/// component (so no repeated or trailing separator).
+#[cfg(unix)]
+fn is_normal_absolute(bytes: &[u8]) -> bool {
+    match bytes.strip_prefix(b"/") {
+        Some([]) => true,
+        Some(rest) => rest
+            .split(|&b| b == b'/')
+            .all(|comp| !comp.is_empty() && comp != b"." && comp != b".."),
+        None => false,
+    }
 }
 
 /// Lexical normalisation on Windows: `std::path::absolute` already normalises there.
@@ -151,6 +168,11 @@ mod tests {
             ("/../a", "/a"),
             ("a/b/..", "a"),
             ("./", "."),
+            ("/tmp", "/tmp"),
+            ("/a/.b/..c", "/a/.b/..c"),
+            ("/a/b/", "/a/b"),
+            ("/a//b", "/a/b"),
+            ("/a/.", "/a"),
         ];
         for (input, expected) in cases {
             assert_eq!(normpath(Path::new(input)), Path::new(expected), "{input}");

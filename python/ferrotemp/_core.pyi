@@ -38,6 +38,7 @@ __all__ = [
     "_TemporaryFileCloser",
     "__version__",
     "_set_guard_enabled",
+    "_spool_write_method",
     "candidate_dirs",
     "create_tempdir",
     "discover_tempdir",
@@ -253,6 +254,11 @@ class NamedOpener:
         mode keeps it, or the guard is unavailable)."""
     def closer(self, file: Any, delete_on_close: bool, /) -> _TemporaryFileCloser:
         """Hand the file made to a new closer for ``file``, the ``io`` object over it."""
+    def finish(
+        self, file: Any, raw: Any, delete_on_close: bool, /
+    ) -> tuple[_TemporaryFileCloser, Any]:
+        """Set ``raw.name`` to the path, report the guard's notice if any, then ``closer()``:
+        ``(closer, name)`` in one call."""
     def discard(self) -> None:
         """Remove the file made whatever ``delete`` says (creation failed after it)."""
 
@@ -271,6 +277,10 @@ class UnnamedOpener:
 
 def o_tmpfile_enabled() -> bool:
     """Whether ``TemporaryFile`` tries ``O_TMPFILE`` first (Linux, kernel support seen)."""
+
+def _spool_write_method(cls: type, /) -> Any:
+    """A native ``write`` for ``cls`` (a method descriptor): writes to the in-memory buffer
+    that ``_native_write`` is bound to, else calls ``cls._write_py`` with the same arguments."""
 
 @final
 class MemorySpool:

@@ -82,6 +82,8 @@ _CLOSE_ON_EXIT = frozenset(
 _WRAPPER_HAS_DELETE = _sys.version_info < (3, 12)
 
 _TemporaryFileCloser = _core._TemporaryFileCloser
+# TemporaryFile's first attempt (O_TMPFILE) uses only the directory: one opener serves all.
+_TMPFILE_OPENER = _core.UnnamedOpener("", "", 0, True)
 
 
 class _Hold(_weakref_ref):  # type: ignore[type-arg]
@@ -363,29 +365,46 @@ def NamedTemporaryFile(
     the file survives ``close()`` and goes when the context manager exits or the object is
     dropped. ``delete=False`` leaves the file for the caller.
     """
-    prefix, suffix, dir = _pkg._resolve_params(prefix, suffix, dir)
+    if prefix is None and suffix is None and type(dir) is str:
+        prefix, suffix = _pkg.template, ""  # _resolve_params' first case, inlined
+    else:
+        prefix, suffix, dir = _pkg._resolve_params(prefix, suffix, dir)
     if "b" not in mode:
         encoding = _text_encoding(encoding)
     opener = _core.NamedOpener(prefix, suffix, _pkg.TMP_MAX, delete)
     try:
-        file = _open(dir, mode, buffering, encoding, errors, newline, opener)
+        # _open and _raw inlined: this is the path every default NamedTemporaryFile takes.
+        if (
+            buffering == -1
+            and (mode == "w+b" or mode == "wb+")
+            and encoding is None
+            and errors is None
+            and newline is None
+        ):
+            raw = _FileIO(dir, "w+", opener=opener)
+            file = _BufferedRandom(raw, raw._blksize)  # type: ignore[attr-defined]
+        else:
+            file = _open(dir, mode, buffering, encoding, errors, newline, opener)
+            raw = _raw(file)
     except BaseException:
         # io closed the descriptor if it got one; the path goes whatever `delete` says.
         opener.discard()
         raise
     try:
-        name = opener.name
-        raw = _raw(file)
-        raw.name = name
-        notice = opener.guard_notice
-        if notice is not None:
-            _report_guard_notice(notice, name)
-        closer = opener.closer(file, delete_on_close)
+        # raw.name = the path; the guard's notice, if any, reported; then the closer.
+        closer, name = opener.finish(file, raw, delete_on_close)
     except BaseException:
         file.close()
         opener.discard()
         raise
-    return _wrap(file, name, delete, closer)
+    # _wrap, inlined.
+    wrapper: Any = _new_object(_TemporaryFileWrapper)  # type: ignore[type-abstract]
+    wrapper.file = file
+    wrapper.name = name
+    if _WRAPPER_HAS_DELETE:
+        wrapper.delete = delete
+    wrapper._closer = closer
+    return wrapper  # type: ignore[no-any-return]
 
 
 @overload
@@ -484,7 +503,10 @@ def TemporaryFile(
 ) -> IO[Any]:
     """A temporary file with no name: ``O_TMPFILE`` where the filesystem allows, else created
     and unlinked at once. The kernel frees it when it is closed."""
-    prefix, suffix, dir = _pkg._resolve_params(prefix, suffix, dir)
+    if prefix is None and suffix is None and type(dir) is str:
+        prefix, suffix = _pkg.template, ""  # _resolve_params' first case, inlined
+    else:
+        prefix, suffix, dir = _pkg._resolve_params(prefix, suffix, dir)
     if "b" not in mode:
         encoding = _text_encoding(encoding)
     # The descriptor is made inside the opener, so io validates the mode first and, if
@@ -494,6 +516,17 @@ def TemporaryFile(
     file = None
     if _core.o_tmpfile_enabled():
         try:
+            if (
+                buffering == -1
+                and (mode == "w+b" or mode == "wb+")
+                and encoding is None
+                and errors is None
+                and newline is None
+            ):
+                # _open and _raw inlined: the path every default TemporaryFile takes.
+                raw = _FileIO(dir, "w+", opener=_TMPFILE_OPENER)
+                raw.name = raw.fileno()
+                return _BufferedRandom(raw, raw._blksize)  # type: ignore[attr-defined]
             file = _open(
                 dir,
                 mode,

@@ -418,6 +418,15 @@ class SpooledTemporaryFile(_io.IOBase, _GenericBase[AnyStr]):
         return self._file.detach()
 
 
+if not TYPE_CHECKING:
+    # `write` made native (a method descriptor): a 64-byte write in memory runs no Python
+    # frame; `f.write` is still a bound method holding `f`. Every call it does not serve
+    # itself (text mode, rolled over, keywords, a subclass's `_check`) goes to `_write_py`,
+    # the Python `write` above.
+    SpooledTemporaryFile._write_py = SpooledTemporaryFile.write
+    SpooledTemporaryFile.write = _core._spool_write_method(SpooledTemporaryFile)
+
+
 def _adopt(
     max_size: int, dir: Any, data: Optional[bytes], position: int, fd: Optional[int]
 ) -> SpooledTemporaryFile[bytes]:

@@ -91,7 +91,13 @@ pub fn fs_os_string(obj: &Bound<'_, PyAny>) -> PyResult<OsString> {
     if let Ok(bytes) = obj.cast::<PyBytes>() {
         return Ok(os_string_from_bytes(bytes.as_bytes()));
     }
-    if obj.is_instance_of::<PyString>() {
+    if let Ok(text) = obj.cast::<PyString>() {
+        // ASCII is the same bytes in every filesystem encoding: no encoder call for it.
+        if let Ok(utf8) = text.to_cow() {
+            if utf8.is_ascii() {
+                return Ok(OsString::from(utf8.into_owned()));
+            }
+        }
         return obj.extract::<OsString>();
     }
     let fspath = FSPATH.import(obj.py(), "os", "fspath")?;

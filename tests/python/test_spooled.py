@@ -3,6 +3,7 @@ names clients use, subclassing, warnings, and memory bounds."""
 
 from __future__ import annotations
 
+import functools
 import gc
 import io
 import os
@@ -660,3 +661,63 @@ def test_a_rollover_failing_part_way_keeps_the_data_in_memory() -> None:
     ours.seek(0)
     assert (ours._rolled, ours.read()) == (True, "a")
     ours.close()
+
+
+def test_write_calls_of_every_shape_as_the_standard_module() -> None:
+    # `write` is native (a method descriptor) with a Python fallback: each way of calling it
+    # gives what the standard module's Python method gives, value or error class and text.
+    def outcomes(module: Any) -> List[Any]:
+        class Checked(module.SpooledTemporaryFile):  # type: ignore[misc]
+            def _check(self, file: Any) -> None:
+                seen.append(file.tell())
+
+        seen: List[int] = []
+        results: List[Any] = []
+        calls: List[Callable[[Any], Any]] = [
+            lambda f: f.write(b"ab"),
+            lambda f: f.write(s=b"cd"),
+            lambda f: module.SpooledTemporaryFile.write(f, b"ef"),
+            lambda f: f.write(),
+            lambda f: f.write(b"x", b"y"),
+            lambda f: f.write(b"x", s=b"y"),
+            lambda f: f.write(data=b"x"),
+            lambda f: f.write("text"),
+            lambda f: f.write(memoryview(b"gh")),
+        ]
+        for make in (
+            lambda: module.SpooledTemporaryFile(max_size=100),
+            lambda: module.SpooledTemporaryFile(max_size=3),
+            lambda: module.SpooledTemporaryFile(mode="w+"),
+            lambda: Checked(max_size=100),
+        ):
+            f = make()
+            for call in calls:
+                try:
+                    results.append(call(f))
+                except Exception as exc:  # noqa: BLE001 - compared side by side
+                    results.append((type(exc).__name__, str(exc)))
+            f.seek(0)
+            results.append((f.read(), f._rolled))
+            f.close()
+            results.append(("closed", outcome_of(functools.partial(f.write, b"z"))))
+        results.append(("checked", seen))
+        return results
+
+    def outcome_of(call: Callable[[], Any]) -> Any:
+        try:
+            return call()
+        except Exception as exc:  # noqa: BLE001 - compared side by side
+            return (type(exc).__name__, str(exc))
+
+    assert outcomes(ferrotemp) == outcomes(tempfile)
+
+
+def test_a_cached_native_write_keeps_its_file_alive() -> None:
+    f: Any = ferrotemp.SpooledTemporaryFile(max_size=100)
+    write = f.write
+    assert write.__self__ is f
+    del f
+    gc.collect()
+    assert write(b"abc") == 3
+    assert write.__self__._file.getvalue() == b"abc"
+    write.__self__.close()

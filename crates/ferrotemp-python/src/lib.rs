@@ -19,6 +19,7 @@ mod named;
 mod publish;
 mod records;
 mod spool;
+mod spool_write;
 mod tempdir;
 mod usage;
 mod workspace;
@@ -60,6 +61,7 @@ fn ferrotemp_core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(publish::open_linkable_unnamed, m)?)?;
     m.add_function(wrap_pyfunction!(publish::publish_unnamed, m)?)?;
     m.add_class::<spool::MemorySpoolPy>()?;
+    m.add_function(wrap_pyfunction!(spool_write::spool_write_method, m)?)?;
     m.add_class::<tempdir::TempDirOwner>()?;
     m.add_function(wrap_pyfunction!(tempdir::create_tempdir, m)?)?;
     m.add_function(wrap_pyfunction!(tempdir::remove_tree, m)?)?;

@@ -607,6 +607,36 @@ impl NamedOpener {
         ))
     }
 
+    /// `NamedTemporaryFile`'s three steps after `io` made `file` (`raw` its `FileIO`), in one
+    /// call: sets `raw.name` to the path, reports the crash guard's notice if there is one
+    /// (`ferrotemp._guard_notice.report_notice`), then hands the file made to a new closer.
+    /// Returns `(closer, name)`. On failure the opener still holds the file (`discard()`).
+    #[pyo3(signature = (file, raw, delete_on_close, /))]
+    fn finish(
+        &self,
+        py: Python<'_>,
+        file: Py<PyAny>,
+        raw: &Bound<'_, PyAny>,
+        delete_on_close: bool,
+    ) -> PyResult<(FileCloser, Py<PyAny>)> {
+        static REPORT: pyo3::sync::PyOnceLock<Py<PyAny>> = pyo3::sync::PyOnceLock::new();
+        let (name, notice) = match lock(&self.made).as_ref() {
+            Some(made) => (made.name.clone_ref(py), made.notice.clone()),
+            None => {
+                return Err(pyo3::exceptions::PyRuntimeError::new_err(
+                    "no file was made by this opener",
+                ))
+            }
+        };
+        raw.setattr(pyo3::intern!(py, "name"), &name)?;
+        if let Some(notice) = notice {
+            REPORT
+                .import(py, "ferrotemp._guard_notice", "report_notice")?
+                .call1((notice, &name))?;
+        }
+        Ok((self.closer(file, delete_on_close)?, name))
+    }
+
     /// Removes the file made whatever `delete` says (creation failed after it); the `io`
     /// machinery has closed its descriptor.
     fn discard(&self, py: Python<'_>) {

@@ -426,7 +426,7 @@ impl MemorySpoolPy {
     /// `write`, then the owner's `rollover()` (found by ordinary attribute lookup) if the
     /// position is past `roll_above`.
     #[pyo3(signature = (data, /))]
-    fn write_checked<'py>(
+    pub(crate) fn write_checked<'py>(
         &self,
         py: Python<'py>,
         data: &Bound<'py, PyAny>,

@@ -4,6 +4,7 @@ and the floors (bare ``os`` calls from Python, and the same syscalls in a Rust l
 from __future__ import annotations
 
 import importlib.util
+import io
 import os
 import sysconfig
 import tempfile as _tempfile
@@ -185,6 +186,14 @@ def build_cases(d: str, scale: float = 1.0) -> list[Case]:
         os.close(os.open(path, flags, 0o600))
         os.unlink(path)
 
+    def floor_file_io() -> None:
+        # The io floor of NamedTemporaryFile: the bare floor plus the same io objects on the
+        # descriptor (io.open(fd, "w+b"): FileIO + BufferedRandom), closed through them.
+        counter[0] += 1
+        path = f"{base}i{counter[0]}"
+        io.open(os.open(path, flags, 0o600), "w+b").close()
+        os.unlink(path)
+
     def floor_unnamed() -> None:
         os.close(os.open(d, os.O_RDWR | getattr(os, "O_TMPFILE", 0) | os.O_CLOEXEC, 0o600))
 
@@ -344,7 +353,7 @@ def build_cases(d: str, scale: float = 1.0) -> list[Case]:
             n(1000),
             named_enter_exit(tempfile),
             named_enter_exit(ferrotemp),
-            floor_file,
+            floor_file_io,
             floor_rust=rust_files,
         ),
         Case(
@@ -353,7 +362,7 @@ def build_cases(d: str, scale: float = 1.0) -> list[Case]:
             n(1000),
             named_enter_exit(tempfile),
             named_enter_exit(ferrotemp),
-            floor_file,
+            floor_file_io,
             target_vs="floor",
             floor_rust=rust_files,
         ),
