@@ -8,6 +8,7 @@ on its own, with anyio's thread hops counted through ``anyio.to_thread.run_sync`
 
 from __future__ import annotations
 
+import gc
 import inspect
 import os
 import subprocess
@@ -107,6 +108,9 @@ class HopCounter:
 
 
 def open_fds() -> set[int]:
+    """This process's open descriptors, once collected objects (a TemporaryDirectory holds
+    one while it lives) have let theirs go."""
+    gc.collect()
     return (
         {int(n) for n in os.listdir("/proc/self/fd")} if os.path.isdir("/proc/self/fd") else set()
     )
