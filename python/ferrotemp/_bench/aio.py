@@ -1,0 +1,200 @@
+"""ferrotemp.aio side by side with anyio's temp files (needs ``ferrotemp[aio]``).
+
+- Loop latency: a ``TemporaryDirectory`` holding 100,000 files (100 directories of 1,000) is
+  removed while a ticker task on the same event loop sleeps 1 ms at a time and records the
+  longest gap between its ticks. Three ways: ``ferrotemp.aio.TemporaryDirectory`` (removal in
+  a worker thread, GIL released), ``anyio.TemporaryDirectory`` (the standard module's removal
+  in a worker thread, holding the GIL as it runs Python), and a plain
+  ``tempfile.TemporaryDirectory`` cleaned up synchronously inside the loop.
+- Spooled writes: 10,000 writes of 64 bytes to an in-memory ``SpooledTemporaryFile``,
+  ``ferrotemp.aio``'s against anyio's, interleaved rounds.
+
+    python benches/aio_bench.py [--backend asyncio|trio] [--rounds 3] [--files 100000]
+                                [--dir /tmp] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from typing import Any, Awaitable, Callable, Optional
+
+import anyio
+import anyio.to_thread
+
+import ferrotemp.aio as aio
+
+from .cases import tempfile as std_tempfile
+
+__all__ = ["loop_latency", "main", "spooled_writes"]
+
+TICK = 0.001
+
+
+def populate(root: str, files: int, per_dir: int = 1000) -> None:
+    """``files`` empty files under ``root``, ``per_dir`` to a directory."""
+    made = 0
+    sub = 0
+    while made < files:
+        d = os.path.join(root, f"d{sub}")
+        os.mkdir(d)
+        for i in range(min(per_dir, files - made)):
+            os.close(os.open(os.path.join(d, str(i)), os.O_CREAT | os.O_WRONLY, 0o600))
+        made += min(per_dir, files - made)
+        sub += 1
+
+
+async def _ticking_while(work: Callable[[], Awaitable[None]]) -> tuple[float, float]:
+    """(longest gap between ticks, seconds ``work`` took), the ticker sleeping ``TICK``."""
+    longest = 0.0
+    running = True
+
+    async def ticker() -> None:
+        nonlocal longest
+        last = time.perf_counter()
+        while running:
+            await anyio.sleep(TICK)
+            now = time.perf_counter()
+            longest = max(longest, now - last)
+            last = now
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(ticker)
+        await anyio.sleep(0.05)  # the ticker is in its rhythm
+        longest = 0.0
+        start = time.perf_counter()
+        await work()
+        took = time.perf_counter() - start
+        await anyio.sleep(2 * TICK)  # the gap in which the work ended is counted
+        running = False
+    return longest, took
+
+
+async def _one_latency(kind: str, parent: str, files: int) -> tuple[float, float]:
+    if kind == "ferrotemp.aio":
+        td: Any = aio.TemporaryDirectory(dir=parent)
+    elif kind == "anyio":
+        td = anyio.TemporaryDirectory(dir=parent)
+    else:
+        plain = std_tempfile.TemporaryDirectory(dir=parent)
+        await anyio.to_thread.run_sync(populate, plain.name, files)
+
+        async def sync_cleanup() -> None:
+            plain.cleanup()  # blocks the loop, as sync code in a handler does
+
+        return await _ticking_while(sync_cleanup)
+    name = await td.__aenter__()
+    await anyio.to_thread.run_sync(populate, name, files)
+
+    async def leave() -> None:
+        await td.__aexit__(None, None, None)
+
+    result = await _ticking_while(leave)
+    assert not os.path.exists(name)
+    return result
+
+
+KINDS = ("ferrotemp.aio", "anyio", "tempfile (sync, in the loop)")
+
+
+async def loop_latency(parent: str, files: int, rounds: int) -> dict[str, dict[str, Any]]:
+    """Per kind: the longest tick gaps (ms) and removal times (s) of each round."""
+    out: dict[str, dict[str, Any]] = {k: {"gaps_ms": [], "removal_s": []} for k in KINDS}
+    for _ in range(rounds):
+        for kind in KINDS:
+            gap, took = await _one_latency(kind, parent, files)
+            out[kind]["gaps_ms"].append(gap * 1000)
+            out[kind]["removal_s"].append(took)
+    return out
+
+
+async def _writes(f: Any, data: bytes, count: int) -> float:
+    start = time.perf_counter()
+    for _ in range(count):
+        await f.write(data)
+    took = time.perf_counter() - start
+    assert not f._rolled
+    await f.aclose()
+    return took
+
+
+async def spooled_writes(count: int, rounds: int) -> dict[str, list[float]]:
+    """Seconds for ``count`` writes of 64 bytes to an in-memory spooled file, per round."""
+    data = b"x" * 64
+    out: dict[str, list[float]] = {"ferrotemp.aio": [], "anyio": []}
+    for _ in range(rounds):
+        out["anyio"].append(await _writes(anyio.SpooledTemporaryFile(), data, count))
+        out["ferrotemp.aio"].append(await _writes(aio.SpooledTemporaryFile(), data, count))
+    return out
+
+
+def format_report(report: dict[str, Any]) -> str:
+    lines = [
+        f"ferrotemp.aio vs anyio {report['anyio']} on {report['backend']}, "
+        f"Python {report['python']}, {report['cpus']} CPUs",
+        "",
+        f"Loop latency while a TemporaryDirectory of {report['files']:,} files is removed "
+        f"(ticker sleeping {TICK * 1000:g} ms; {report['rounds']} rounds):",
+        f"  {'':32} {'max gap (median)':>17} {'max gap (worst)':>16} {'removal (median)':>17}",
+    ]
+    for kind, row in report["latency"].items():
+        lines.append(
+            f"  {kind:32} {statistics.median(row['gaps_ms']):14.1f} ms"
+            f" {max(row['gaps_ms']):13.1f} ms {statistics.median(row['removal_s']):15.2f} s"
+        )
+    writes = report["spooled"]
+    ours = statistics.median(writes["ferrotemp.aio"])
+    theirs = statistics.median(writes["anyio"])
+    count = report["writes"]
+    lines += [
+        "",
+        f"{count:,} writes of 64 bytes to an in-memory SpooledTemporaryFile "
+        f"(median of {len(writes['anyio'])} rounds):",
+        f"  ferrotemp.aio {ours * 1e6 / count:8.2f} us/write",
+        f"  anyio         {theirs * 1e6 / count:8.2f} us/write",
+        f"  anyio / ferrotemp.aio = {theirs / ours:.2f}x",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--backend", default="asyncio", choices=["asyncio", "trio"])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--files", type=int, default=100_000)
+    parser.add_argument("--writes", type=int, default=10_000)
+    parser.add_argument("--write-rounds", type=int, default=15)
+    parser.add_argument("--dir", default=None, help="where the directories go (default: TMPDIR)")
+    parser.add_argument("--json", default=None)
+    args = parser.parse_args(argv)
+    parent = args.dir or std_tempfile.gettempdir()
+
+    async def run() -> dict[str, Any]:
+        from importlib.metadata import version
+
+        return {
+            "backend": args.backend,
+            "anyio": version("anyio"),
+            "python": sys.version.split()[0],
+            "cpus": os.cpu_count(),
+            "files": args.files,
+            "rounds": args.rounds,
+            "writes": args.writes,
+            "spooled": await spooled_writes(args.writes, args.write_rounds),
+            "latency": await loop_latency(parent, args.files, args.rounds),
+        }
+
+    report = anyio.run(run, backend=args.backend)
+    print(format_report(report))
+    if args.json:
+        with open(args.json, "w") as out:
+            json.dump(report, out, indent=2)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
