@@ -496,11 +496,31 @@ class TemporaryDirectory(Generic[AnyStr]):
     symlink inside it.
     """
 
+    @overload
+    def __init__(
+        self: TemporaryDirectory[str],
+        suffix: Optional[str] = ...,
+        prefix: Optional[str] = ...,
+        dir: Optional[_StrPath] = ...,
+        *,
+        ignore_cleanup_errors: bool = ...,
+        delete: bool = ...,
+    ) -> None: ...
+    @overload
+    def __init__(
+        self: TemporaryDirectory[bytes],
+        suffix: Optional[bytes] = ...,
+        prefix: Optional[bytes] = ...,
+        dir: Optional[Union[bytes, os.PathLike[bytes]]] = ...,
+        *,
+        ignore_cleanup_errors: bool = ...,
+        delete: bool = ...,
+    ) -> None: ...
     def __init__(
         self,
-        suffix: Optional[AnyStr] = None,
-        prefix: Optional[AnyStr] = None,
-        dir: Optional[Union[AnyStr, os.PathLike[AnyStr]]] = None,
+        suffix: Any = None,
+        prefix: Any = None,
+        dir: Any = None,
         *,
         ignore_cleanup_errors: bool = False,
         delete: bool = True,
