@@ -30,6 +30,7 @@ synchronous ones: they wrap ferrotemp's own.
 
 from __future__ import annotations
 
+import io
 import os
 from typing import TYPE_CHECKING, Any, AnyStr, Callable, Generic, Optional, TypeVar, Union, overload
 
@@ -288,6 +289,13 @@ class _LoopSpool(_SyncSpooledTemporaryFile[Any]):
     def rollover(self) -> None:
         if not self._rolled:
             self._rollover_due = True
+
+    def fileno(self) -> int:
+        # A rollover on the loop would block it: in memory there is no descriptor, as with
+        # anyio's BytesIO (``await f.rollover()`` first).
+        if not self._rolled:
+            raise io.UnsupportedOperation("fileno of an in-memory spooled file")
+        return super().fileno()
 
     def _rollover_now(self) -> None:
         _SyncSpooledTemporaryFile.rollover(self)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gc
 import inspect
+import io
 import os
 import subprocess
 import sys
@@ -398,6 +399,30 @@ async def test_spooled_file_raises_anyios_exceptions(tmp_path: Path) -> None:
     theirs, ours = await side_by_side(tmp_path, case)
     assert ours == theirs
     assert ours[1][:2] == ("raised", FileNotFoundError)
+
+
+@pytest.mark.anyio
+async def test_spooled_fileno_raises_in_memory_as_anyios_and_works_after_rollover(
+    tmp_path: Path,
+) -> None:
+    async def case(module: Any, work: Path) -> Any:
+        async with module.SpooledTemporaryFile(100, dir=str(work)) as f:
+            await f.write(b"x")
+            seen: list[Any] = [await outcome(lambda: checkpointed(f.fileno))]
+            await f.write(b"y")
+            seen.append(f._rolled)
+            await f.rollover()
+            seen.append(type(f.fileno()))
+            await f.seek(0)
+            seen.append(await f.read())
+        return seen
+
+    theirs, ours = await side_by_side(tmp_path, case)
+    assert ours == theirs == [("raised", io.UnsupportedOperation, None), False, int, b"xy"]
+
+
+async def checkpointed(call: Callable[[], Any]) -> Any:
+    return call()
 
 
 @pytest.mark.anyio
