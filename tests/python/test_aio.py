@@ -871,3 +871,32 @@ def test_keep_mode_keeps_aio_entries(tmp_path: Path) -> None:
     assert os.path.exists(os.path.join(names[1], "inside"))
     logged = [line for line in done.stderr.splitlines() if line.startswith("ferrotemp INFO")]
     assert logged == [f"ferrotemp INFO FERROTEMP_KEEP=1: keeping {p}" for p in names]
+
+
+# -- the benchmark ----------------------------------------------------------------------------
+
+
+def test_the_aio_benchmark_runs_small_and_leaves_nothing(tmp_path: Path) -> None:
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ferrotemp._bench.aio",
+            "--files=300",
+            "--rounds=1",
+            "--writes=100",
+            "--write-rounds=1",
+            f"--dir={tmp_path}",
+            f"--json={tmp_path / 'report.json'}",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode == 0, out.stderr
+    for row in ("ferrotemp.aio", "anyio", "tempfile (sync, in the loop)", "anyio / ferrotemp.aio"):
+        assert row in out.stdout
+    import json
+
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert all(gap > 0 for row in report["latency"].values() for gap in row["gaps_ms"])
+    assert os.listdir(tmp_path) == ["report.json"]
