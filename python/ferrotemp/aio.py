@@ -384,10 +384,6 @@ class SpooledTemporaryFile(AsyncFile[AnyStr]):
         # Shielded: the write that asked for it has happened, and the caller gets its result.
         await _shielded(self._fp._rollover_now)
 
-    async def _roll_if_due(self) -> None:
-        if self._fp._rollover_due:
-            await self._roll()
-
     async def read(self, size: int = -1) -> AnyStr:
         if not self._fp._rolled:
             await checkpoint_if_cancelled()
@@ -464,8 +460,12 @@ class SpooledTemporaryFile(AsyncFile[AnyStr]):
         spool = self._fp
         if not spool._rolled:
             await checkpoint_if_cancelled()
-            written: int = spool.write(b)
-            await self._roll_if_due()
+            # The spool's one-call native write (write, check, note a rollover) when it has
+            # one (binary mode, int max_size), without its Python method around it.
+            native_write = spool._native_write
+            written: int = spool.write(b) if native_write is None else native_write(b)
+            if spool._rollover_due:
+                await self._roll()
             return written
         return await super().write(b)  # type: ignore[misc]
 
