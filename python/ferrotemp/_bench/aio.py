@@ -5,7 +5,9 @@
   longest gap between its ticks. Three ways: ``ferrotemp.aio.TemporaryDirectory`` (removal in
   a worker thread, GIL released), ``anyio.TemporaryDirectory`` (the standard module's removal
   in a worker thread, holding the GIL as it runs Python), and a plain
-  ``tempfile.TemporaryDirectory`` cleaned up synchronously inside the loop.
+  ``tempfile.TemporaryDirectory`` cleaned up synchronously inside the loop; then two floors
+  of the machine: the same ticker while a worker thread sleeps, and while one computes
+  without the GIL (what any disk work in a thread costs the loop on a loaded machine).
 - Spooled writes: 10,000 writes of 64 bytes to an in-memory ``SpooledTemporaryFile``,
   ``ferrotemp.aio``'s against anyio's, interleaved rounds.
 
@@ -16,6 +18,7 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import statistics
@@ -75,9 +78,12 @@ async def _ticking_while(work: Callable[[], Awaitable[None]]) -> tuple[float, fl
 
 
 async def _one_latency(kind: str, parent: str, files: int) -> tuple[float, float]:
-    if kind == BASELINE:
+    if kind == IDLE:
         # The machine's own noise: the loop idle while a worker thread sleeps.
-        return await _ticking_while(lambda: anyio.to_thread.run_sync(time.sleep, 0.5))
+        return await _ticking_while(lambda: anyio.to_thread.run_sync(time.sleep, 1.0))
+    if kind == BUSY:
+        # The floor for work that releases the GIL: a worker thread busy on a core for 1 s.
+        return await _ticking_while(lambda: anyio.to_thread.run_sync(_busy_without_gil, 1.0))
     if kind == "ferrotemp.aio":
         td: Any = aio.TemporaryDirectory(dir=parent)
     elif kind == "anyio":
@@ -101,8 +107,16 @@ async def _one_latency(kind: str, parent: str, files: int) -> tuple[float, float
     return result
 
 
-BASELINE = "baseline (a thread sleeping 0.5 s)"
-KINDS = ("ferrotemp.aio", "anyio", "tempfile (sync, in the loop)", BASELINE)
+IDLE = "floor: a thread sleeping 1 s"
+BUSY = "floor: a thread hashing 1 s (no GIL)"
+KINDS = ("ferrotemp.aio", "anyio", "tempfile (sync, in the loop)", IDLE, BUSY)
+
+
+def _busy_without_gil(seconds: float) -> None:
+    data = bytes(8 << 20)  # hashlib releases the GIL for buffers this size
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        hashlib.sha256(data).digest()
 
 
 async def loop_latency(parent: str, files: int, rounds: int) -> dict[str, dict[str, Any]]:
@@ -143,11 +157,11 @@ def format_report(report: dict[str, Any]) -> str:
         "",
         f"Loop latency while a TemporaryDirectory of {report['files']:,} files is removed "
         f"(ticker sleeping {TICK * 1000:g} ms; {report['rounds']} rounds):",
-        f"  {'':32} {'max gap (median)':>17} {'max gap (worst)':>16} {'removal (median)':>17}",
+        f"  {'':36} {'max gap (median)':>17} {'max gap (worst)':>16} {'removal (median)':>17}",
     ]
     for kind, row in report["latency"].items():
         lines.append(
-            f"  {kind:32} {statistics.median(row['gaps_ms']):14.1f} ms"
+            f"  {kind:36} {statistics.median(row['gaps_ms']):14.1f} ms"
             f" {max(row['gaps_ms']):13.1f} ms {statistics.median(row['removal_s']):15.2f} s"
         )
     writes = report["spooled"]
