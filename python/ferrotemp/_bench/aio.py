@@ -77,7 +77,9 @@ async def _ticking_while(work: Callable[[], Awaitable[None]]) -> tuple[list[floa
     return gaps, took
 
 
-async def _one_latency(kind: str, parent: str, files: int) -> tuple[list[float], float]:
+async def _one_latency(
+    kind: str, parent: str, files: int, per_dir: int = 1000
+) -> tuple[list[float], float]:
     if kind == IDLE:
         # The machine's own noise: the loop idle while a worker thread sleeps.
         return await _ticking_while(lambda: anyio.to_thread.run_sync(time.sleep, 1.0))
@@ -90,14 +92,14 @@ async def _one_latency(kind: str, parent: str, files: int) -> tuple[list[float],
         td = anyio.TemporaryDirectory(dir=parent)
     else:
         plain = std_tempfile.TemporaryDirectory(dir=parent)
-        await anyio.to_thread.run_sync(populate, plain.name, files)
+        await anyio.to_thread.run_sync(populate, plain.name, files, per_dir)
 
         async def sync_cleanup() -> None:
             plain.cleanup()  # blocks the loop, as sync code in a handler does
 
         return await _ticking_while(sync_cleanup)
     name = await td.__aenter__()
-    await anyio.to_thread.run_sync(populate, name, files)
+    await anyio.to_thread.run_sync(populate, name, files, per_dir)
 
     async def leave() -> None:
         await td.__aexit__(None, None, None)
@@ -119,14 +121,16 @@ def _busy_without_gil(seconds: float) -> None:
         hashlib.sha256(data).digest()
 
 
-async def loop_latency(parent: str, files: int, rounds: int) -> dict[str, dict[str, Any]]:
+async def loop_latency(
+    parent: str, files: int, rounds: int, per_dir: int = 1000
+) -> dict[str, dict[str, Any]]:
     """Per kind and round: the longest tick gap (ms), the 99th percentile, how many gaps
     exceeded 5 ms, and the removal time (s)."""
     keys = ("gaps_ms", "p99_ms", "over_5ms", "removal_s")
     out: dict[str, dict[str, Any]] = {k: {key: [] for key in keys} for k in KINDS}
     for _ in range(rounds):
         for kind in KINDS:
-            gaps, took = await _one_latency(kind, parent, files)
+            gaps, took = await _one_latency(kind, parent, files, per_dir)
             gaps.sort()
             row = out[kind]
             row["gaps_ms"].append(gaps[-1] * 1000 if gaps else 0.0)
@@ -161,7 +165,8 @@ def format_report(report: dict[str, Any]) -> str:
         f"ferrotemp.aio vs anyio {report['anyio']} on {report['backend']}, "
         f"Python {report['python']}, {report['cpus']} CPUs",
         "",
-        f"Loop latency while a TemporaryDirectory of {report['files']:,} files is removed "
+        f"Loop latency while a TemporaryDirectory of {report['files']:,} files "
+        f"({report['per_dir']:,} a directory) is removed "
         f"(ticker sleeping {TICK * 1000:g} ms; medians of {report['rounds']} rounds):",
         f"  {'':36} {'max gap':>9} {'(worst)':>9} {'p99 gap':>9} {'gaps > 5 ms':>11}"
         f" {'removal':>8}",
@@ -192,6 +197,12 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--backend", default="asyncio", choices=["asyncio", "trio"])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--files", type=int, default=100_000)
+    parser.add_argument(
+        "--per-dir",
+        type=int,
+        default=1000,
+        help="files per subdirectory (as many as --files: one flat directory)",
+    )
     parser.add_argument("--writes", type=int, default=10_000)
     parser.add_argument("--write-rounds", type=int, default=15)
     parser.add_argument("--dir", default=None, help="where the directories go (default: TMPDIR)")
@@ -211,7 +222,8 @@ def main(argv: Optional[list[str]] = None) -> int:
             "rounds": args.rounds,
             "writes": args.writes,
             "spooled": await spooled_writes(args.writes, args.write_rounds),
-            "latency": await loop_latency(parent, args.files, args.rounds),
+            "per_dir": args.per_dir,
+            "latency": await loop_latency(parent, args.files, args.rounds, args.per_dir),
         }
 
     report = anyio.run(run, backend=args.backend)
