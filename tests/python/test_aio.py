@@ -426,6 +426,15 @@ async def checkpointed(call: Callable[[], Any]) -> Any:
 
 
 @pytest.mark.anyio
+async def test_max_size_zero_never_rolls_over_as_in_the_standard_module(tmp_path: Path) -> None:
+    async with aio.SpooledTemporaryFile(dir=str(tmp_path)) as f:
+        await f.write(b"x" * 100_000)
+        await f.writelines([b"y" * 1000] * 10)
+        assert not f._rolled
+        assert await f.tell() == 110_000
+
+
+@pytest.mark.anyio
 async def test_a_failed_rollover_keeps_the_data_in_memory(tmp_path: Path) -> None:
     f = aio.SpooledTemporaryFile(4, dir=str(tmp_path / "missing"))
     async with f:
