@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
-from typing import Any, Optional, Sequence
+from typing import Any, NoReturn, Optional, Sequence
 
 from . import __version__, _core, _ls, _sweep_cli
 
@@ -19,8 +20,43 @@ def _human(size: int) -> str:
     return f"{size} B"
 
 
+def _guard_report() -> dict[str, Any]:
+    """The crash guard's state as this process's configuration has it (nothing is created:
+    whether a record can be made shows at the first guarded entry)."""
+    switches = _core.guard_switches()
+    reason = _core.guard_unavailable_reason()
+    if not switches.enabled:
+        state, why = "off", "FERROTEMP_GUARD turns it off"
+    elif reason is not None:
+        state, why = "unavailable", reason
+    else:
+        state, why = "on", None
+    keep_env = os.environ.get("FERROTEMP_KEEP", "").strip().lower()
+    if switches.keep:
+        keep = "always (FERROTEMP_KEEP): guarded entries and workspaces are kept"
+    elif keep_env == "on-error":
+        keep = "on-error (FERROTEMP_KEEP): failed workspaces are kept"
+    else:
+        keep = "off"
+    try:
+        registry: Optional[str] = _core.guard_registry_path()
+    except OSError as err:
+        registry = None
+        why = why or f"no registry: {err}"
+    return {
+        "state": state,
+        "why": why,
+        "registry": registry,
+        "registry_from": "FERROTEMP_GUARD_DIR" if switches.registry_dir else "the temp dir",
+        "flock": switches.use_flock,
+        "auto_sweep": switches.auto_sweep,
+        "keep": keep,
+    }
+
+
 def info_report() -> dict[str, Any]:
-    """What ``ferrotemp info`` prints: the temp dir, why it was chosen, and its filesystem."""
+    """What ``ferrotemp info`` prints: the temp dir, why it was chosen, its filesystem, and
+    the crash guard's state."""
     found = _core.discovery_report()
     fs = _core.filesystem_info(found.dir)
     return {
@@ -32,6 +68,7 @@ def info_report() -> dict[str, Any]:
         "free_bytes": fs.free_bytes,
         "total_bytes": fs.total_bytes,
         "o_tmpfile": fs.o_tmpfile,
+        "guard": _guard_report(),
     }
 
 
@@ -48,13 +85,27 @@ def _print_info(as_json: bool) -> int:
     print(f"free space:  {_human(report['free_bytes'])} of {_human(report['total_bytes'])}")
     works = "yes" if report["o_tmpfile"] else "no (files are created and unlinked at once)"
     print(f"O_TMPFILE:   {works}")
+    guard = report["guard"]
+    state = guard["state"] + (f" ({guard['why']})" if guard["why"] else "")
+    print(f"crash guard: {state}")
+    if guard["registry"] is not None:
+        print(f"  registry:  {guard['registry']}  (from {guard['registry_from']})")
+    print(f"  flock:     {'yes' if guard['flock'] else 'no (records judged by pid)'}")
+    print(f"  sweeps:    {'automatic, in slices' if guard['auto_sweep'] else 'by hand only'}")
+    print(f"keep mode:   {guard['keep']}")
     return 0
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse's parser with one-line errors: ``ferrotemp sweep: error: …`` and status 2,
+    without the usage block (``--help`` has it). Subcommands' parsers are of this class too."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="ferrotemp", description="Python's tempfile on a Rust core."
-    )
+    parser = _Parser(prog="ferrotemp", description="Python's tempfile on a Rust core.")
     parser.add_argument("--version", action="version", version=f"ferrotemp {__version__}")
     commands = parser.add_subparsers(dest="command")
     info = commands.add_parser("info", help="show the temp dir chosen, why, and its filesystem")

@@ -30,6 +30,15 @@ def parse_duration(text: str) -> float:
     return sum(float(n) * _UNITS[u] for n, u in parts)
 
 
+def existing_dir(text: str) -> str:
+    """``--dir``: a directory that exists (a sweep of a missing one would reclaim nothing
+    and say so, hiding a typo)."""
+    if not os.path.isdir(text):
+        why = "does not exist" if not os.path.lexists(text) else "is not a directory"
+        raise argparse.ArgumentTypeError(f"{text!r} {why}")
+    return text
+
+
 def add_parser(commands: Any) -> None:
     """Adds the ``sweep`` subcommand to ``commands`` (an argparse subparsers action)."""
     parser = commands.add_parser(
@@ -45,6 +54,7 @@ def add_parser(commands: Any) -> None:
     )
     parser.add_argument(
         "--dir",
+        type=existing_dir,
         help="the temp dir to sweep (default: the one ferrotemp uses; FERROTEMP_GUARD_DIR "
         "overrides the registry location)",
     )

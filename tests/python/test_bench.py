@@ -122,7 +122,7 @@ def test_bench_rejects_bad_input_with_one_error_line_and_status_2(
     )
     assert out.returncode == 2, out
     assert out.stdout == ""
-    assert out.stderr.splitlines()[-1] == f"ferrotemp bench: error: {message}", out.stderr
+    assert out.stderr == f"ferrotemp bench: error: {message} (see --help)\n", out.stderr
     assert "Traceback" not in out.stderr
 
 
