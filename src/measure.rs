@@ -51,6 +51,20 @@ pub fn measure_tree(path: &Path) -> io::Result<TreeUsage> {
     imp::measure_tree(path)
 }
 
+/// Measures the tree rooted at the open descriptor `fd` (a directory, or any other file,
+/// measured as one), as [`measure_tree`] measures a path: for callers that checked what they
+/// opened and must measure that very directory, not whatever its path leads to by then. `fd`
+/// is only read (the directory is listed through a descriptor of its own). Errors inside the
+/// tree name paths relative to it (`./sub/entry`; the root itself is `.`).
+///
+/// # Errors
+///
+/// As [`measure_tree`].
+#[cfg(unix)]
+pub fn measure_tree_at(fd: std::os::fd::BorrowedFd<'_>) -> io::Result<TreeUsage> {
+    imp::measure_tree_at(fd)
+}
+
 #[cfg(unix)]
 mod imp {
     use super::TreeUsage;
@@ -59,14 +73,14 @@ mod imp {
     use crate::file_id::FileId;
     use crate::remove::helpers::{out_of_descriptors, share, Unit, Units};
     use crate::remove::levels::{Frame, Levels};
-    use crate::remove::unix::{dir_fd, list, Entry, Fence, DIR_FLAGS};
+    use crate::remove::unix::{changed_error, dir_fd, list, Entry, Fence, DIR_FLAGS};
     use crate::remove::walk::available_threads;
     use rustix::fs::{self as rfs, AtFlags, Dir, FileType, Mode, Stat, CWD};
     use rustix::io::Errno;
     use std::collections::HashMap;
     use std::ffi::{CStr, CString, OsStr};
     use std::io;
-    use std::os::fd::{AsFd, BorrowedFd};
+    use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
     use std::os::unix::ffi::OsStrExt;
     use std::path::Path;
     use std::sync::atomic::{AtomicBool, Ordering};
@@ -108,18 +122,43 @@ mod imp {
             Ok(fd) => fd,
             Err(Errno::NOTDIR | Errno::LOOP) => {
                 let st = rfs::lstat(path).map_err(|e| with_path(e.into(), path))?;
-                // A directory by now was swapped in meanwhile: only its own blocks count.
-                let files = u64::from(!is_dir(&st));
-                return Ok(TreeUsage {
-                    bytes: disk_bytes(&st),
-                    files,
-                    dirs: 0,
-                });
+                return Ok(one_file(&st));
             }
             Err(err) => return Err(with_path(err.into(), path)),
         };
         let root_st = rfs::fstat(&root).map_err(|e| with_path(e.into(), path))?;
-        let fence = Fence::of(root.as_fd(), &root_st);
+        measure_root(root, &root_st, path)
+    }
+
+    pub(super) fn measure_tree_at(fd: BorrowedFd<'_>) -> io::Result<TreeUsage> {
+        let path = Path::new(".");
+        let st = rfs::fstat(fd).map_err(|e| with_path(e.into(), path))?;
+        if !is_dir(&st) {
+            return Ok(one_file(&st));
+        }
+        // A descriptor of its own to list: `fd`'s file offset is the caller's.
+        let root = rfs::openat(fd, c".", DIR_FLAGS, Mode::empty())
+            .map_err(|e| with_path(e.into(), path))?;
+        let root_st = rfs::fstat(&root).map_err(|e| with_path(e.into(), path))?;
+        if FileId::from_stat(&root_st) != FileId::from_stat(&st) {
+            return Err(with_path(changed_error(), path));
+        }
+        measure_root(root, &root_st, path)
+    }
+
+    /// What a root that is not a directory counts: itself, as one file. A directory by now
+    /// was swapped in meanwhile: only its own blocks count.
+    fn one_file(st: &Stat) -> TreeUsage {
+        TreeUsage {
+            bytes: disk_bytes(st),
+            files: u64::from(!is_dir(st)),
+            dirs: 0,
+        }
+    }
+
+    /// Measures the directory open as `root` (stat `root_st`), named `path` in errors.
+    fn measure_root(root: OwnedFd, root_st: &Stat, path: &Path) -> io::Result<TreeUsage> {
+        let fence = Fence::of(root.as_fd(), root_st);
         let mut root_dir = Dir::new(root).map_err(|e| with_path(e.into(), path))?;
         let (mut entries, read_error) = list(&mut root_dir);
         if let Some(err) = read_error {
@@ -132,7 +171,7 @@ mod imp {
         let (dirs, files) = entries.split_at(subdirs);
         let units: Vec<&[Entry]> = dirs.chunks(1).chain(files.chunks(FILES_PER_UNIT)).collect();
         let mut counts = measure_units(base, path, fence, &units)?;
-        counts.usage.bytes += disk_bytes(&root_st);
+        counts.usage.bytes += disk_bytes(root_st);
         Ok(counts.total())
     }
 

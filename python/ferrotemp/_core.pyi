@@ -450,6 +450,14 @@ class GuardEntry:
     @property
     def workspace(self) -> Optional[WorkspaceInfo]:
         """The workspace this directory is, or ``None``."""
+    @property
+    def usage(self) -> Optional[tuple[int, int, int]]:
+        """``(bytes, files, dirs)`` as ``measure_tree`` counts them, measured through the
+        descriptor the presence check opened (``list_records(..., measure=True)``, a present
+        entry), or ``None``."""
+    @property
+    def measure_error(self) -> Optional[OSError]:
+        """The ``OSError`` measuring it met (naming the path inside), or ``None``."""
     def __repr__(self) -> str: ...
 
 @final
@@ -476,12 +484,18 @@ class GuardRecord:
     def __repr__(self) -> str: ...
 
 def list_records(
-    root: Union[str, bytes, os.PathLike[str], os.PathLike[bytes], None], /
+    root: Union[str, bytes, os.PathLike[str], os.PathLike[bytes], None],
+    /,
+    *,
+    measure: bool = False,
 ) -> list[GuardRecord]:
     """Every record of the registry in the temp dir ``root`` (``None``: the registry in
     use), in name order, with its owner's status as a sweep would judge it now; a missing
-    registry lists nothing, unreadable records are left out. Nothing is changed. Releases
-    the GIL. Raises ``PermissionError`` if the registry is refused. Empty off POSIX."""
+    registry lists nothing, unreadable records are left out. Each entry's ``presence`` is
+    checked as a sweep checks it; with ``measure``, each present entry is measured through
+    the descriptor that check opened (``GuardEntry.usage``), never by its path again.
+    Nothing is changed. Releases the GIL. Raises ``PermissionError`` if the registry is
+    refused. Empty off POSIX."""
 
 # Benchmark floors (ferrotemp._bench), not API: each runs ``n`` rounds of bare syscalls in
 # ``dir`` in Rust with the GIL released and returns the seconds taken. POSIX only
