@@ -1,4 +1,5 @@
-//! How much disk a directory tree takes, counted as `du -B1 -s -x` counts it.
+//! How much disk a directory tree takes, counted as `du -B1 -s -x` counts it (but stopping at
+//! every mount inside, bind mounts included: see below).
 //!
 //! [`measure_tree`] walks by file descriptor with the same machinery as
 //! [`crate::remove_tree_nofollow`] (`openat` with `O_NOFOLLOW|O_DIRECTORY`, a bounded number
@@ -17,9 +18,12 @@
 //!   hard-linked file once.
 //! - `dirs`: directories below the root (the root itself is not counted).
 //!
-//! Like `du -x`, the walk stays on the root's mount: a mount point inside (another device,
-//! or a bind mount: another mount id) is neither entered nor counted. A root that is not a
-//! directory (or is a symlink, which is not followed) is measured as one file.
+//! The walk stays on the root's mount, and is stricter than `du -x` there: a mount point
+//! inside is neither entered nor counted, whether it is another filesystem (another device,
+//! where `du -x` stops too) or a bind mount of the root's own filesystem (same device,
+//! another mount id: `du -x` compares devices only and walks into it). Where no mount id can
+//! be read (other systems than Linux), only devices are compared, as `du -x` does. A root
+//! that is not a directory (or is a symlink, which is not followed) is measured as one file.
 //!
 //! Elsewhere than on Unix the walk uses the standard library (still without following
 //! links) and `bytes` is the sum of file lengths, not of allocated blocks.

@@ -379,7 +379,8 @@ def measure_tree(
     """``(bytes, files, dirs)`` of the tree at ``path``: bytes allocated on disk as
     ``du -B1 -s`` counts them (the root directory included, hard links once), files =
     non-directories and dirs = directories below the root (not the root). Walks by
-    descriptor without following symlinks and stays on the root's mount (as ``du -x``);
+    descriptor without following symlinks and stays on the root's mount (stricter than
+    ``du -x``: it stops at a bind mount of the same filesystem too);
     entries vanishing meanwhile are skipped. Releases the GIL. Raises ``OSError`` naming the
     entry it could not examine."""
 
