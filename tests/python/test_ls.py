@@ -378,7 +378,21 @@ def test_native_records_are_frozen_typed_and_have_a_repr(tmp_path: Path) -> None
     )
     assert entry.recorded_ns > 0
     assert repr(entry).startswith("GuardEntry(path=")
+    assert (entry.usage, entry.measure_error) == (None, None)  # not asked to measure
     with pytest.raises(AttributeError):
         record.pid = 1  # type: ignore[misc]
     # The registry of a temp dir that has none: nothing.
     assert ferrotemp._core.list_records(str(work)) == []
+
+
+def test_records_listed_with_measure_carry_each_present_entrys_usage(tmp_path: Path) -> None:
+    root, registry, work = make_root(tmp_path)
+    with Child(LIVE_CHILD, work, guard_env(registry)) as child:
+        made = child.ready()
+        records = ferrotemp._core.list_records(str(root), measure=True)
+        expected = {p: ferrotemp._core.measure_tree(p) for p in made.values()}
+    (record,) = [r for r in records if r.pid == child.proc.pid]
+    entries = {e.path: e for e in record.entries}
+    for path, usage in expected.items():
+        assert (entries[path].usage, entries[path].measure_error) == (usage, None)
+    assert expected[made["dir"]][1:] == (5, 1)
