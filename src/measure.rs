@@ -1,4 +1,5 @@
-//! How much disk a directory tree takes, counted as `du -B1 -s -x` counts it.
+//! How much disk a directory tree takes, counted as `du -B1 -s -x` counts it (but stopping at
+//! every mount inside, bind mounts included: see below).
 //!
 //! [`measure_tree`] walks by file descriptor with the same machinery as
 //! [`crate::remove_tree_nofollow`] (`openat` with `O_NOFOLLOW|O_DIRECTORY`, a bounded number
@@ -17,9 +18,12 @@
 //!   hard-linked file once.
 //! - `dirs`: directories below the root (the root itself is not counted).
 //!
-//! Like `du -x`, the walk stays on the root's mount: a mount point inside (another device,
-//! or a bind mount: another mount id) is neither entered nor counted. A root that is not a
-//! directory (or is a symlink, which is not followed) is measured as one file.
+//! The walk stays on the root's mount, and is stricter than `du -x` there: a mount point
+//! inside is neither entered nor counted, whether it is another filesystem (another device,
+//! where `du -x` stops too) or a bind mount of the root's own filesystem (same device,
+//! another mount id: `du -x` compares devices only and walks into it). Where no mount id can
+//! be read (other systems than Linux), only devices are compared, as `du -x` does. A root
+//! that is not a directory (or is a symlink, which is not followed) is measured as one file.
 //!
 //! Elsewhere than on Unix the walk uses the standard library (still without following
 //! links) and `bytes` is the sum of file lengths, not of allocated blocks.
@@ -51,23 +55,39 @@ pub fn measure_tree(path: &Path) -> io::Result<TreeUsage> {
     imp::measure_tree(path)
 }
 
+/// Measures the tree rooted at the open descriptor `fd` (a directory, or any other file,
+/// measured as one), as [`measure_tree`] measures a path: for callers that checked what they
+/// opened and must measure that very directory, not whatever its path leads to by then. `fd`
+/// is only read (the directory is listed through a descriptor of its own). Errors inside the
+/// tree name paths relative to it (`./sub/entry`; the root itself is `.`).
+///
+/// # Errors
+///
+/// As [`measure_tree`].
+#[cfg(unix)]
+pub fn measure_tree_at(fd: std::os::fd::BorrowedFd<'_>) -> io::Result<TreeUsage> {
+    imp::measure_tree_at(fd)
+}
+
 #[cfg(unix)]
 mod imp {
     use super::TreeUsage;
+    use crate::error::raw_os_error;
     use crate::error::with_path;
     use crate::file_id::FileId;
+    use crate::remove::helpers::{out_of_descriptors, share, Unit, Units};
     use crate::remove::levels::{Frame, Levels};
-    use crate::remove::unix::{dir_fd, list, Entry, Fence, DIR_FLAGS};
+    use crate::remove::unix::{changed_error, dir_fd, list, Entry, Fence, DIR_FLAGS};
     use crate::remove::walk::available_threads;
     use rustix::fs::{self as rfs, AtFlags, Dir, FileType, Mode, Stat, CWD};
     use rustix::io::Errno;
     use std::collections::HashMap;
     use std::ffi::{CStr, CString, OsStr};
     use std::io;
-    use std::os::fd::{AsFd, BorrowedFd};
+    use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
     use std::os::unix::ffi::OsStrExt;
     use std::path::Path;
-    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::atomic::{AtomicBool, Ordering};
 
     /// Non-directories of the root taken as one unit of work.
     const FILES_PER_UNIT: usize = 256;
@@ -106,18 +126,43 @@ mod imp {
             Ok(fd) => fd,
             Err(Errno::NOTDIR | Errno::LOOP) => {
                 let st = rfs::lstat(path).map_err(|e| with_path(e.into(), path))?;
-                // A directory by now was swapped in meanwhile: only its own blocks count.
-                let files = u64::from(!is_dir(&st));
-                return Ok(TreeUsage {
-                    bytes: disk_bytes(&st),
-                    files,
-                    dirs: 0,
-                });
+                return Ok(one_file(&st));
             }
             Err(err) => return Err(with_path(err.into(), path)),
         };
         let root_st = rfs::fstat(&root).map_err(|e| with_path(e.into(), path))?;
-        let fence = Fence::of(root.as_fd(), &root_st);
+        measure_root(root, &root_st, path)
+    }
+
+    pub(super) fn measure_tree_at(fd: BorrowedFd<'_>) -> io::Result<TreeUsage> {
+        let path = Path::new(".");
+        let st = rfs::fstat(fd).map_err(|e| with_path(e.into(), path))?;
+        if !is_dir(&st) {
+            return Ok(one_file(&st));
+        }
+        // A descriptor of its own to list: `fd`'s file offset is the caller's.
+        let root = rfs::openat(fd, c".", DIR_FLAGS, Mode::empty())
+            .map_err(|e| with_path(e.into(), path))?;
+        let root_st = rfs::fstat(&root).map_err(|e| with_path(e.into(), path))?;
+        if FileId::from_stat(&root_st) != FileId::from_stat(&st) {
+            return Err(with_path(changed_error(), path));
+        }
+        measure_root(root, &root_st, path)
+    }
+
+    /// What a root that is not a directory counts: itself, as one file. A directory by now
+    /// was swapped in meanwhile: only its own blocks count.
+    fn one_file(st: &Stat) -> TreeUsage {
+        TreeUsage {
+            bytes: disk_bytes(st),
+            files: u64::from(!is_dir(st)),
+            dirs: 0,
+        }
+    }
+
+    /// Measures the directory open as `root` (stat `root_st`), named `path` in errors.
+    fn measure_root(root: OwnedFd, root_st: &Stat, path: &Path) -> io::Result<TreeUsage> {
+        let fence = Fence::of(root.as_fd(), root_st);
         let mut root_dir = Dir::new(root).map_err(|e| with_path(e.into(), path))?;
         let (mut entries, read_error) = list(&mut root_dir);
         if let Some(err) = read_error {
@@ -130,73 +175,73 @@ mod imp {
         let (dirs, files) = entries.split_at(subdirs);
         let units: Vec<&[Entry]> = dirs.chunks(1).chain(files.chunks(FILES_PER_UNIT)).collect();
         let mut counts = measure_units(base, path, fence, &units)?;
-        counts.usage.bytes += disk_bytes(&root_st);
+        counts.usage.bytes += disk_bytes(root_st);
         Ok(counts.total())
     }
 
     /// Measures `units` (entries of the root), on the calling thread and, once it has
-    /// examined [`PARALLEL_AFTER`] entries with at least two units unclaimed, on helper
-    /// threads; each unit is claimed by exactly one walker. The first error stops them all.
+    /// examined [`PARALLEL_AFTER`] entries with at least two units unclaimed, on as many
+    /// helper threads as the descriptor budget allows (see `remove::helpers`); each
+    /// unit is measured to the end by exactly one walker (one that runs out of descriptors
+    /// hands its unit back, its counts of it dropped). The first error stops them all.
     fn measure_units(
         base: BorrowedFd<'_>,
         path: &Path,
         fence: Fence,
         units: &[&[Entry]],
     ) -> io::Result<Counts> {
-        let next = AtomicUsize::new(0);
+        let queue = Units::new(units.len());
         let stop = AtomicBool::new(false);
-        let run = |walk: &mut Measure<'_>, spawn: &mut dyn FnMut(usize)| -> io::Result<()> {
-            while let Some(unit) = units.get(next.fetch_add(1, Ordering::Relaxed)) {
-                if stop.load(Ordering::Relaxed) {
-                    break;
+        let walk = |walk: &mut Measure<'_>, unit: usize, may_hand_back: bool| {
+            if stop.load(Ordering::Relaxed) {
+                return Unit::Stop;
+            }
+            walk.counts.start_unit();
+            match walk.measure_unit(units[unit]) {
+                Ok(()) => Unit::Done,
+                Err(err) if may_hand_back && out_of_descriptors(raw_os_error(&err)) => {
+                    walk.counts.undo_unit();
+                    walk.levels.clear();
+                    Unit::HandBack
                 }
-                if let Err(err) = walk.measure_unit(unit) {
+                Err(err) => {
                     stop.store(true, Ordering::Relaxed);
-                    return Err(err);
-                }
-                let unclaimed = units.len().saturating_sub(next.load(Ordering::Relaxed));
-                if walk.counts.examined >= PARALLEL_AFTER && unclaimed >= 2 {
-                    spawn(unclaimed);
+                    walk.failure = Some(err);
+                    Unit::Stop
                 }
             }
-            Ok(())
         };
-        std::thread::scope(|scope| {
-            let mut walk = Measure::new(base, path, fence);
-            let mut handles = Vec::new();
-            let mut may_spawn = true;
-            let mut spawn = |unclaimed: usize| {
-                if !std::mem::replace(&mut may_spawn, false) {
-                    return;
-                }
-                let helpers = available_threads().min(unclaimed + 1).saturating_sub(1);
-                // Too few threads is no failure: the calling thread does the rest.
-                handles.extend((0..helpers).filter_map(|_| {
-                    std::thread::Builder::new()
-                        .spawn_scoped(scope, || {
-                            let own = reopen(base);
-                            let base = own.as_ref().map_or(base, AsFd::as_fd);
-                            let mut walk = Measure::new(base, path, fence);
-                            run(&mut walk, &mut |_| {}).map(|()| walk.counts)
-                        })
-                        .ok()
-                }));
-            };
-            let mut result = run(&mut walk, &mut spawn).map(|()| walk.counts);
-            for handle in handles {
-                let joined = handle
-                    .join()
-                    .unwrap_or_else(|_| Err(io::Error::other("a measuring thread panicked")));
-                result = match (result, joined) {
-                    (Ok(mut mine), Ok(theirs)) => {
-                        mine.merge(theirs);
-                        Ok(mine)
-                    }
-                    (Err(err), _) | (_, Err(err)) => Err(err),
-                };
+        let helpers_wanted = |walk: &Measure<'_>| {
+            let unclaimed = units.len() - queue.next_unclaimed();
+            if walk.counts.examined >= PARALLEL_AFTER && unclaimed >= 2 {
+                available_threads().min(unclaimed + 1).saturating_sub(1)
+            } else {
+                0
             }
-            result
-        })
+        };
+        let walk_unit = &walk;
+        let helper = || {
+            let own = reopen(base);
+            let base = own.as_ref().map_or(base, AsFd::as_fd);
+            let mut walk = Measure::new(base, path, fence);
+            queue.run_helper(&mut walk, walk_unit);
+            walk.into_result()
+        };
+        let mut mine = Measure::new(base, path, fence);
+        let joined = share(&queue, &mut mine, walk_unit, helpers_wanted, helper);
+        let mut result = mine.into_result();
+        for theirs in joined {
+            let theirs =
+                theirs.unwrap_or_else(|_| Err(io::Error::other("a measuring thread panicked")));
+            result = match (result, theirs) {
+                (Ok(mut mine), Ok(theirs)) => {
+                    mine.merge(theirs);
+                    Ok(mine)
+                }
+                (Err(err), _) | (_, Err(err)) => Err(err),
+            };
+        }
+        result
     }
 
     /// A descriptor of its own for a helper thread's walk of the root (`openat(root, ".")`,
@@ -219,13 +264,33 @@ mod imp {
         linked: HashMap<FileId, u64>,
         /// Entries examined, for the decision to start helpers.
         examined: u64,
+        /// The usage before the unit being measured, and the hard-linked files it added: what
+        /// [`Counts::undo_unit`] takes back.
+        unit_start: TreeUsage,
+        unit_linked: Vec<FileId>,
     }
 
     impl Counts {
+        fn start_unit(&mut self) {
+            self.unit_start = self.usage;
+            self.unit_linked.clear();
+        }
+
+        /// Forgets what the unit being measured counted (it is handed to another walker).
+        fn undo_unit(&mut self) {
+            self.usage = self.unit_start;
+            for id in self.unit_linked.drain(..) {
+                self.linked.remove(&id);
+            }
+        }
+
         fn count_file(&mut self, st: &Stat) {
             self.examined += 1;
             if st.st_nlink > 1 {
-                self.linked.insert(FileId::from_stat(st), disk_bytes(st));
+                let id = FileId::from_stat(st);
+                if self.linked.insert(id, disk_bytes(st)).is_none() {
+                    self.unit_linked.push(id);
+                }
             } else {
                 self.usage.files += 1;
                 self.usage.bytes += disk_bytes(st);
@@ -277,6 +342,8 @@ mod imp {
         levels: Levels<'a, ()>,
         fence: Fence,
         counts: Counts,
+        /// The error that stopped this walker.
+        failure: Option<io::Error>,
     }
 
     impl<'a> Measure<'a> {
@@ -286,6 +353,14 @@ mod imp {
                 levels: Levels::new(base),
                 fence,
                 counts: Counts::default(),
+                failure: None,
+            }
+        }
+
+        fn into_result(self) -> io::Result<Counts> {
+            match self.failure {
+                Some(err) => Err(err),
+                None => Ok(self.counts),
             }
         }
 

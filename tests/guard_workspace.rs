@@ -120,3 +120,100 @@ fn a_missing_registry_lists_nothing() {
     );
     cleanup(&scratch);
 }
+
+/// The entry of `path` in the registry's records.
+fn listed_entry(registry: &std::path::Path, path: &std::path::Path) -> guard::record::RecordEntry {
+    let records = guard::list_records(Some(registry)).unwrap();
+    records
+        .iter()
+        .flat_map(|r| r.entries.iter())
+        .find(|e| e.path == path)
+        .unwrap()
+        .clone()
+}
+
+#[test]
+#[allow(clippy::print_stderr)] // the reason a skip is taken
+fn a_pending_entrys_path_holding_another_users_older_directory_is_not_present() {
+    if !rustix::process::geteuid().is_root() {
+        eprintln!("skipped: needs root to give the directory to another user");
+        return;
+    }
+    let _serial = serial();
+    let scratch = scratch("presence-other-user");
+    let registry = scratch.join("registry");
+    let _config = ConfigRestore::set(config_with_registry(&registry));
+
+    // Another user's directory, there before anything was recorded.
+    let theirs = scratch.join("job-collided");
+    std::fs::create_dir(&theirs).unwrap();
+    std::fs::write(theirs.join("their-data"), vec![7u8; 100_000]).unwrap();
+    std::os::unix::fs::chown(&theirs, Some(65534), Some(65534)).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(20)); // coarse clock: born before
+
+    // Recorded, as before an attempt whose mkdir will meet EEXIST (a kill here leaves it).
+    let pending = guard::register_workspace_pending(&theirs, &meta("collided"))
+        .into_token()
+        .unwrap();
+    let entry = listed_entry(&registry, &theirs);
+    let presence = guard::entry_presence(&entry);
+    let opened = guard::open_present_entry(&entry).map(drop);
+    drop(pending);
+    cleanup(&scratch);
+    assert_ne!(
+        presence,
+        guard::EntryPresence::Present,
+        "another user's older directory taken for a pending entry (ls would measure it)"
+    );
+    assert_eq!(opened, Err(presence));
+}
+
+#[test]
+fn a_pending_entry_created_after_its_record_is_present_and_measured_through_its_descriptor() {
+    let _serial = serial();
+    let scratch = scratch("presence-pending");
+    let registry = scratch.join("registry");
+    let _config = ConfigRestore::set(config_with_registry(&registry));
+
+    let dir = scratch.join("job-pending");
+    let pending = guard::register_workspace_pending(&dir, &meta("pending"))
+        .into_token()
+        .unwrap();
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(dir.join("data"), vec![7u8; 100_000]).unwrap();
+    let entry = listed_entry(&registry, &dir);
+    assert_eq!(entry.state, guard::record::EntryState::Pending);
+    let fd = guard::open_present_entry(&entry).unwrap();
+    // The path re-pointed after the check: the descriptor still measures what was checked.
+    let moved = scratch.join("moved");
+    std::fs::rename(&dir, &moved).unwrap();
+    std::fs::create_dir(&dir).unwrap();
+    let through_fd = ferrotemp::measure::measure_tree_at(std::os::fd::AsFd::as_fd(&fd)).unwrap();
+    let by_path = ferrotemp::measure_tree(&moved).unwrap();
+    drop(pending);
+    cleanup(&scratch);
+    assert_eq!(through_fd, by_path);
+    assert_eq!(through_fd.files, 1);
+}
+
+#[test]
+fn a_live_entry_replaced_at_its_path_is_not_opened() {
+    let _serial = serial();
+    let scratch = scratch("presence-live");
+    let registry = scratch.join("registry");
+    let _config = ConfigRestore::set(config_with_registry(&registry));
+
+    let dir = scratch.join("job-made");
+    std::fs::create_dir(&dir).unwrap();
+    let token = guard::register_workspace(&dir, std::fs::File::open(&dir).unwrap(), &meta("m"))
+        .into_token()
+        .unwrap();
+    let entry = listed_entry(&registry, &dir);
+    assert!(guard::open_present_entry(&entry).is_ok());
+    std::fs::rename(&dir, scratch.join("moved")).unwrap();
+    std::fs::create_dir(&dir).unwrap();
+    let replaced = guard::open_present_entry(&entry).map(drop);
+    drop(token);
+    cleanup(&scratch);
+    assert_eq!(replaced, Err(guard::EntryPresence::Replaced));
+}

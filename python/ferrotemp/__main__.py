@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import sys
-from typing import Any, NoReturn, Optional, Sequence
+from typing import Any, Callable, NoReturn, Optional, Sequence, TypeVar, cast
 
 from . import __version__, _core, _ls, _sweep_cli
 
@@ -104,6 +105,35 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
+_Command = TypeVar("_Command", bound=Callable[..., int])
+
+
+def _closed_pipe_ends_quietly(command: _Command) -> _Command:
+    """``command``, ending with status 1 and no traceback when its reader goes away
+    (``ferrotemp sweep | head -1``): the recipe of Python's signal docs ("Note on SIGPIPE"),
+    whose status is also the interpreter's for an uncaught ``BrokenPipeError``. (CPython's
+    ``json.tool`` exits with the errno, 32, which no shell convention gives; 141 would claim
+    a SIGPIPE death that did not happen.)"""
+
+    @functools.wraps(command)
+    def run(*args: Any, **kwargs: Any) -> int:
+        try:
+            status = command(*args, **kwargs)
+            # Output to a pipe is buffered: a closed reader shows here, not at exit.
+            if sys.stdout is not None:
+                sys.stdout.flush()
+        except BrokenPipeError:
+            # The interpreter flushes stdout again at exit: let that go to /dev/null.
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            os.close(devnull)
+            return 1
+        return status
+
+    return cast(_Command, run)
+
+
+@_closed_pipe_ends_quietly
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = _Parser(prog="ferrotemp", description="Python's tempfile on a Rust core.")
     parser.add_argument("--version", action="version", version=f"ferrotemp {__version__}")

@@ -389,7 +389,8 @@ def measure_tree(
     """``(bytes, files, dirs)`` of the tree at ``path``: bytes allocated on disk as
     ``du -B1 -s`` counts them (the root directory included, hard links once), files =
     non-directories and dirs = directories below the root (not the root). Walks by
-    descriptor without following symlinks and stays on the root's mount (as ``du -x``);
+    descriptor without following symlinks and stays on the root's mount (stricter than
+    ``du -x``: it stops at a bind mount of the same filesystem too);
     entries vanishing meanwhile are skipped. Releases the GIL. Raises ``OSError`` naming the
     entry it could not examine."""
 
@@ -460,6 +461,14 @@ class GuardEntry:
     @property
     def workspace(self) -> Optional[WorkspaceInfo]:
         """The workspace this directory is, or ``None``."""
+    @property
+    def usage(self) -> Optional[tuple[int, int, int]]:
+        """``(bytes, files, dirs)`` as ``measure_tree`` counts them, measured through the
+        descriptor the presence check opened (``list_records(..., measure=True)``, a present
+        entry), or ``None``."""
+    @property
+    def measure_error(self) -> Optional[OSError]:
+        """The ``OSError`` measuring it met (naming the path inside), or ``None``."""
     def __repr__(self) -> str: ...
 
 @final
@@ -486,12 +495,18 @@ class GuardRecord:
     def __repr__(self) -> str: ...
 
 def list_records(
-    root: Union[str, bytes, os.PathLike[str], os.PathLike[bytes], None], /
+    root: Union[str, bytes, os.PathLike[str], os.PathLike[bytes], None],
+    /,
+    *,
+    measure: bool = False,
 ) -> list[GuardRecord]:
     """Every record of the registry in the temp dir ``root`` (``None``: the registry in
     use), in name order, with its owner's status as a sweep would judge it now; a missing
-    registry lists nothing, unreadable records are left out. Nothing is changed. Releases
-    the GIL. Raises ``PermissionError`` if the registry is refused. Empty off POSIX."""
+    registry lists nothing, unreadable records are left out. Each entry's ``presence`` is
+    checked as a sweep checks it; with ``measure``, each present entry is measured through
+    the descriptor that check opened (``GuardEntry.usage``), never by its path again.
+    Nothing is changed. Releases the GIL. Raises ``PermissionError`` if the registry is
+    refused. Empty off POSIX."""
 
 # Benchmark floors (ferrotemp._bench), not API: each runs ``n`` rounds of bare syscalls in
 # ``dir`` in Rust with the GIL released and returns the seconds taken. POSIX only

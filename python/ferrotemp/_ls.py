@@ -93,26 +93,61 @@ def _entry_view(entry: _core.GuardEntry, now_ns: int) -> dict[str, Any]:
     if entry.presence != "present":
         view["problem"] = entry.presence
         return view
-    try:
-        view["bytes"], view["files"], view["dirs"] = _core.measure_tree(entry.path)
-    except FileNotFoundError:
+    # Measured through the descriptor the presence check opened, never by the path again.
+    err = entry.measure_error
+    if entry.usage is not None:
+        view["bytes"], view["files"], view["dirs"] = entry.usage
+    elif isinstance(err, FileNotFoundError):
         view["problem"] = "gone"
-    except OSError as err:
+    elif err is not None:
         view["problem"] = f"{err.strerror or err}: {err.filename}"
     return view
 
 
+def _container(path: str, dirs: set[str]) -> Optional[str]:
+    """The directory of ``dirs`` that ``path`` lies strictly inside, or ``None``."""
+    here = os.path.normpath(path)
+    while True:
+        parent = os.path.dirname(here)
+        if parent == here:
+            return None
+        if parent in dirs:
+            return parent
+        here = parent
+
+
 def snapshot(root: Optional[str] = None) -> dict[str, Any]:
     """What ``ferrotemp ls --json`` prints: the records of the registry in ``root`` (a temp
-    dir; ``None``: the registry in use), each process with its entries measured now."""
+    dir; ``None``: the registry in use), each process with its entries measured now.
+
+    An entry inside another listed directory entry (a guarded file in a workspace) is
+    measured in both: its bytes count once, in the directory's, in the process's bytes (when
+    the directory is the same process's) and in the total; ``counted_in`` names that
+    directory."""
     now_ns = time.time_ns()
+    records = _core.list_records(root, measure=True)
+    views = [[_entry_view(entry, now_ns) for entry in record.entries] for record in records]
+
+    def measured_dirs(entries: list[dict[str, Any]]) -> set[str]:
+        return {
+            os.path.normpath(e["path"])
+            for e in entries
+            if e["kind"] != "file" and e["bytes"] is not None
+        }
+
+    every_dir = set().union(*(measured_dirs(entries) for entries in views))
     processes = []
     total_bytes = 0
     total_entries = 0
-    for record in _core.list_records(root):
-        entries = [_entry_view(entry, now_ns) for entry in record.entries]
-        measured = sum(e["bytes"] or 0 for e in entries)
-        total_bytes += measured
+    for record, entries in zip(records, views, strict=True):
+        own_dirs = measured_dirs(entries)
+        measured = 0
+        for entry in entries:
+            entry["counted_in"] = _container(entry["path"], every_dir)
+            if _container(entry["path"], own_dirs) is None:
+                measured += entry["bytes"] or 0
+            if entry["counted_in"] is None:
+                total_bytes += entry["bytes"] or 0
         total_entries += len(entries)
         processes.append(
             {
@@ -189,7 +224,8 @@ def render(view: dict[str, Any]) -> str:
                 usage = f"{_human(entry['bytes'])}, {_files(entry['files'])}"
             label = entry["kind"]
             if "workspace" in entry:
-                label = f"workspace {_one_line(entry['workspace']['name'])!r}"
+                # Quoted, not repr'd: _one_line has escaped it once already.
+                label = f"workspace '{_one_line(entry['workspace']['name'])}'"
                 label += _limits(entry["workspace"])
             pending = " (pending)" if entry["state"] == "pending" else ""
             lines.append(
@@ -229,8 +265,10 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     except KeyboardInterrupt:
         return 0
     except BrokenPipeError:
-        # The reader went away (`| head`): end quietly, and keep the interpreter's final
-        # flush from failing on the same pipe.
+        if args.watch is None:
+            raise  # the command's end for a closed pipe (__main__): quiet, status 1
+        # A watch runs until its reader goes away (`| head`): that is its normal end, as
+        # Ctrl-C is. Keep the interpreter's final flush from failing on the same pipe.
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 0

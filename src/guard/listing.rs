@@ -3,7 +3,7 @@
 //! their lock is only tried, shared, for an instant (as an age sweep does).
 
 use std::io;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
 
 use rustix::fs::{FileType, FlockOperation, Mode, OFlags};
@@ -12,8 +12,8 @@ use rustix::io::Errno;
 use super::identity;
 use super::record::{self, EntryState, Parsed, RecordEntry, RECORD_SUFFIX};
 use super::registry;
-use super::sweep::{list, read_record, record_live, try_lock, Identity};
-use super::EntryKind;
+use super::sweep::{judge, list, read_record, record_live, try_lock, Identity, Owner};
+use super::{EntryKind, SkipReason};
 use crate::error::with_path;
 
 /// Whether a record's owner still runs, as a sweep would judge it now.
@@ -109,60 +109,86 @@ pub(super) fn list_records(path: &Path) -> io::Result<Vec<RecordListing>> {
 /// What is at a record entry's path now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EntryPresence {
-    /// The entry recorded (a live one: same device, inode, birth time and generation where
-    /// recorded; a pending one: something of its kind).
+    /// The entry recorded: a live one by its identity (same device, inode, birth time and
+    /// generation where recorded); a pending one by a sweep's rule (something of its kind,
+    /// of the owner's user, born after the entry was written).
     Present,
     /// Nothing.
     Gone,
-    /// Something else: another kind, or another file than the one recorded (an inode number
-    /// reused, told apart by the birth time or generation).
+    /// Something else: another kind, another file than the one recorded (an inode number
+    /// reused, told apart by the birth time or generation), or, for a pending entry, what
+    /// the owner did not create (another user's, or older than the entry).
     Replaced,
-    /// It could not be examined (a parent not searchable, …).
+    /// It could not be examined (a parent not searchable, …), or, for a pending entry, not
+    /// told apart from a name its creation collided with (no birth time here).
     Unknown,
 }
 
-/// Looks at `entry`'s path (without following a symlink) and tells whether it still holds
-/// what was recorded, by the identity a sweep checks. A file or directory is opened
-/// (read-only, non-blocking) only to read its inode generation.
+impl From<SkipReason> for EntryPresence {
+    fn from(reason: SkipReason) -> Self {
+        match reason {
+            SkipReason::Gone => EntryPresence::Gone,
+            SkipReason::Unconfirmed => EntryPresence::Unknown,
+            _ => EntryPresence::Replaced,
+        }
+    }
+}
+
+/// Looks at `entry`'s path (without following a symlink at its end) and tells whether it
+/// still holds what was recorded, by a sweep's checks; see [`open_present_entry`].
 pub(super) fn entry_presence(entry: &RecordEntry) -> EntryPresence {
+    match open_present_entry(entry) {
+        Ok(_) => EntryPresence::Present,
+        Err(presence) => presence,
+    }
+}
+
+/// Opens `entry` (read-only, non-blocking, without following a symlink; a directory with
+/// `O_DIRECTORY`) if its path still holds what was recorded, checked as a sweep checks it
+/// (the owner being this user: records of others are not listed), and returns the
+/// descriptor, checked to be what was examined: a reader then measures that very entry,
+/// whatever the path leads to by then. Otherwise, what is there.
+pub(super) fn open_present_entry(entry: &RecordEntry) -> Result<OwnedFd, EntryPresence> {
     use std::os::unix::ffi::OsStrExt;
-    let Ok(path) = std::ffi::CString::new(entry.path.as_os_str().as_bytes()) else {
-        return EntryPresence::Unknown;
+    let (Some(parent), Some(name)) = (entry.path.parent(), entry.path.file_name()) else {
+        return Err(EntryPresence::Unknown);
     };
-    let seen = match identity::at(rustix::fs::CWD, &path) {
-        Ok(seen) => seen,
-        Err(Errno::NOENT | Errno::NOTDIR) => return EntryPresence::Gone,
-        Err(_) => return EntryPresence::Unknown,
+    let Ok(name) = std::ffi::CString::new(name.as_bytes()) else {
+        return Err(EntryPresence::Unknown);
     };
-    let kind_matches = match entry.kind {
-        EntryKind::File => seen.file_type == FileType::RegularFile,
-        EntryKind::Dir => seen.file_type == FileType::Directory,
+    let gone_or_unknown = |err: Errno| match err {
+        Errno::NOENT | Errno::NOTDIR => EntryPresence::Gone,
+        _ => EntryPresence::Unknown,
     };
-    if !kind_matches {
-        return EntryPresence::Replaced;
-    }
-    if entry.state == EntryState::Pending {
-        return EntryPresence::Present;
-    }
-    if !seen.matches(&entry.identity) {
-        return EntryPresence::Replaced;
-    }
-    let Some(recorded) = entry.identity.generation else {
-        return EntryPresence::Present;
+    // Checks and the open go through one descriptor of the parent (whose path may hold
+    // symlinks: a `dir=` through one), as a sweep's do.
+    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
+    let parent = rustix::fs::openat(rustix::fs::CWD, parent, flags, Mode::empty())
+        .map_err(gone_or_unknown)?;
+    let seen = identity::at(parent.as_fd(), &name).map_err(gone_or_unknown)?;
+    let owner = Owner {
+        floor_ns: 0,
+        uid: rustix::process::geteuid().as_raw(),
     };
-    let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NONBLOCK;
-    match rustix::fs::openat(rustix::fs::CWD, path.as_c_str(), flags, Mode::empty()) {
-        Ok(fd) => match identity::of_fd(fd.as_fd()) {
-            Ok(now) if now.matches(&entry.identity) => {
-                match identity::generation(fd.as_fd(), now.dev) {
-                    Some(generation) if generation != recorded => EntryPresence::Replaced,
-                    _ => EntryPresence::Present,
-                }
-            }
-            Ok(_) => EntryPresence::Replaced,
-            Err(_) => EntryPresence::Unknown,
-        },
-        Err(Errno::NOENT) => EntryPresence::Gone,
-        Err(_) => EntryPresence::Unknown,
+    judge(entry, &owner, &seen)?;
+    let kind = match entry.kind {
+        EntryKind::File => OFlags::NOCTTY,
+        EntryKind::Dir => OFlags::DIRECTORY,
+    };
+    let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NONBLOCK | kind;
+    let fd = match rustix::fs::openat(&parent, name.as_c_str(), flags, Mode::empty()) {
+        Ok(fd) => fd,
+        Err(Errno::LOOP | Errno::NOTDIR | Errno::NXIO) => return Err(EntryPresence::Replaced),
+        Err(err) => return Err(gone_or_unknown(err)),
+    };
+    let now = identity::of_fd(fd.as_fd()).map_err(|_| EntryPresence::Unknown)?;
+    if now.dev != seen.dev || now.ino != seen.ino || now.btime_ns != seen.btime_ns {
+        return Err(EntryPresence::Replaced);
     }
+    if let (EntryState::Live, Some(recorded)) = (entry.state, entry.identity.generation) {
+        if identity::generation(fd.as_fd(), now.dev).is_some_and(|g| g != recorded) {
+            return Err(EntryPresence::Replaced);
+        }
+    }
+    Ok(fd)
 }

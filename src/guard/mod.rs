@@ -775,12 +775,29 @@ pub fn list_records(registry: Option<&Path>) -> io::Result<Vec<RecordListing>> {
 }
 
 /// Whether `entry`'s path still holds what its record says (see [`EntryPresence`]), checked
-/// as a sweep checks identity (device, inode, birth time, generation). For readers such as
-/// `ferrotemp ls`, which measure only what is still the entry.
+/// as a sweep checks it: a live entry by identity (device, inode, birth time, generation), a
+/// pending one by the owner's user (this one: only this user's records are listed) and a
+/// birth after the entry was written.
 #[cfg(unix)]
 #[must_use]
 pub fn entry_presence(entry: &record::RecordEntry) -> EntryPresence {
     listing::entry_presence(entry)
+}
+
+/// [`entry_presence`], and for an entry present, a descriptor of it (read-only, opened
+/// without following a symlink) checked to be what was examined. For readers such as
+/// `ferrotemp ls`, which measure only what is still the entry, through this descriptor
+/// ([`crate::measure::measure_tree_at`]): the path may be re-pointed between the check and
+/// the walk.
+///
+/// # Errors
+///
+/// What is at the path instead ([`EntryPresence::Gone`], `Replaced` or `Unknown`).
+#[cfg(unix)]
+pub fn open_present_entry(
+    entry: &record::RecordEntry,
+) -> Result<std::os::fd::OwnedFd, EntryPresence> {
+    listing::open_present_entry(entry)
 }
 
 /// A `stat`'s device (see [`FileId::from_stat`](crate::file_id::FileId::from_stat)).

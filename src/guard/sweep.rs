@@ -1009,12 +1009,12 @@ fn too_large() -> std::io::Error {
 }
 
 /// What a dead record's entries are checked against besides their own identity.
-struct Owner {
+pub(super) struct Owner {
     /// Nothing born before this (ns since the epoch) can be the owner's: the later of the
     /// owner's start and the record file's birth.
-    floor_ns: i64,
+    pub(super) floor_ns: i64,
     /// The record's user: the owner's entries are its.
-    uid: u32,
+    pub(super) uid: u32,
 }
 
 impl Owner {
@@ -1095,28 +1095,33 @@ fn sweep_entry(
     }
 }
 
-/// Whether what `seen` at a dead record's entry is what the owner recorded (or, pending,
+/// Whether what `seen` at a record's entry (a dead one's, for a sweep; any, for a listing)
+/// is what the owner recorded (or, pending,
 /// went on to create): the kind, the identity the record holds (device, inode, birth time)
 /// or, pending, the owner's user and a birth after the entry was written, and never born
 /// before the owner's record. The generation is checked
 /// on the opened descriptor, by the caller.
-fn judge(entry: &RecordEntry, owner: &Owner, seen: &identity::Observed) -> Result<(), Left> {
+pub(super) fn judge(
+    entry: &RecordEntry,
+    owner: &Owner,
+    seen: &identity::Observed,
+) -> Result<(), SkipReason> {
     let kind_matches = match entry.kind {
         EntryKind::File => seen.file_type == FileType::RegularFile,
         EntryKind::Dir => seen.file_type == FileType::Directory,
     };
     if !kind_matches {
-        return Err(Left::Skipped(SkipReason::Replaced));
+        return Err(SkipReason::Replaced);
     }
     // A live entry's recorded identity says it is the very file the owner made, whoever owns
     // it now (a root owner may have handed it to another user); a pending one has only its
     // name, and a file of another user there is not the owner's.
     if entry.state == EntryState::Pending && seen.uid != owner.uid {
-        return Err(Left::Skipped(SkipReason::OtherOwner));
+        return Err(SkipReason::OtherOwner);
     }
     match entry.state {
         EntryState::Live if !seen.matches(&entry.identity) => {
-            return Err(Left::Skipped(SkipReason::Replaced));
+            return Err(SkipReason::Replaced);
         }
         EntryState::Live => {}
         // Recorded before the creation was tried: the name may be a file the creation
@@ -1124,11 +1129,11 @@ fn judge(entry: &RecordEntry, owner: &Owner, seen: &identity::Observed) -> Resul
         // birth time that cannot be told, and the path is left.
         EntryState::Pending => match seen.btime_ns {
             Some(born) if born >= entry.recorded_ns && entry.recorded_ns > 0 => {}
-            _ => return Err(Left::Skipped(SkipReason::Unconfirmed)),
+            _ => return Err(SkipReason::Unconfirmed),
         },
     }
     if seen.btime_ns.is_some_and(|born| born < owner.floor_ns) {
-        return Err(Left::Skipped(SkipReason::BornBeforeOwner));
+        return Err(SkipReason::BornBeforeOwner);
     }
     Ok(())
 }
@@ -1159,7 +1164,7 @@ fn examine_and_remove(
     let name =
         std::ffi::CString::new(name.as_bytes()).map_err(|_| Left::Skipped(SkipReason::Gone))?;
     let seen = identity::at(parent_fd.as_fd(), &name).map_err(|err| Left::from_errno(err, path))?;
-    judge(entry, owner, &seen)?;
+    judge(entry, owner, &seen).map_err(Left::Skipped)?;
     // The entry is opened and held until it is removed: an inode held open cannot be freed,
     // so its number cannot pass to another file between the checks and the removal. A
     // directory someone still holds a lock on (a worker the dead owner forked, say) is in

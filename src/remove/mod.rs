@@ -27,7 +27,11 @@
 //! (`std::thread::scope`, up to [`std::thread::available_parallelism`]) join in, each
 //! removing whole subtrees serially with its own descriptor budget. Small trees never pay
 //! for a thread; a tree whose bulk sits under a single top-level directory is removed
-//! serially. The root descriptor is shared, read-only, between the threads.
+//! serially. The root descriptor is shared, read-only, between the threads. Helpers are
+//! started only as far as the process's free descriptors allow (each may hold a walker's
+//! bound), and one that meets `EMFILE` hands its entry back to the calling thread rather than
+//! failing the removal: descriptors never make a removal fail where one
+//! walker alone would succeed.
 //!
 //! # Permissions
 //!
@@ -60,6 +64,8 @@ use crate::file_id::FileId;
 
 // Platform code, one module per platform: the descriptor walk on Unix (its primitives and
 // the root in `unix`, the walkers in `walk` and `observed`), the standard library elsewhere.
+#[cfg(unix)]
+pub(crate) mod helpers;
 #[cfg(unix)]
 pub(crate) mod levels;
 #[cfg(unix)]

@@ -159,10 +159,21 @@ pub(super) struct Sink<'a> {
     pub(super) stop: &'a AtomicBool,
     pub(super) continue_on_error: bool,
     pub(super) deadline: Option<std::time::Instant>,
+    /// Whether running out of descriptors is not a failure but a reason to hand the unit
+    /// back (other walkers run: see [`super::helpers`]).
+    pub(super) hand_back_when_out_of_descriptors: bool,
+    /// Set when that happened: the walker stops its unit.
+    pub(super) out_of_descriptors: bool,
 }
 
 impl Sink<'_> {
     pub(super) fn fail(&mut self, path: PathBuf, error: io::Error) {
+        if self.hand_back_when_out_of_descriptors
+            && super::helpers::out_of_descriptors(crate::error::raw_os_error(&error))
+        {
+            self.out_of_descriptors = true;
+            return;
+        }
         self.failures.push(RemoveFailure { path, error });
         if !self.continue_on_error {
             self.stop.store(true, Ordering::Relaxed);
@@ -170,7 +181,7 @@ impl Sink<'_> {
     }
 
     pub(super) fn stopped(&self) -> bool {
-        if self.stop.load(Ordering::Relaxed) {
+        if self.out_of_descriptors || self.stop.load(Ordering::Relaxed) {
             return true;
         }
         let late = self
@@ -343,6 +354,8 @@ fn remove_tree_impl(
         stop: &stop,
         continue_on_error: options.continue_on_error,
         deadline: options.deadline,
+        hand_back_when_out_of_descriptors: false,
+        out_of_descriptors: false,
     };
     let opened = match (&parent_fd, &split) {
         (Some(parent), Some((_, name))) => open_dir(&mut root_sink, parent.as_fd(), name),

@@ -1,6 +1,7 @@
 //! The bounded-descriptor walker (see the module docs of [`super`]): one serial walker per
 //! thread, and the split of the root's entries between the calling thread and its helpers.
 
+use super::helpers::{share, Unit, Units};
 use super::levels::{Frame, Levels};
 use super::unix::{dir_fd, list, mount_point_error, open_dir, Entry, Fence, Sink};
 use super::{RemoveFailure, RemoveOptions, RemoveStats};
@@ -11,7 +12,7 @@ use std::ffi::{CStr, CString};
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::AtomicBool;
 
 /// Removes subtrees of one base directory serially, holding a bounded number of
 /// descriptors (see the module documentation).
@@ -45,6 +46,8 @@ impl<'a> Walker<'a> {
                 stop,
                 continue_on_error,
                 deadline,
+                hand_back_when_out_of_descriptors: false,
+                out_of_descriptors: false,
             },
         }
     }
@@ -275,8 +278,11 @@ const PARALLEL_AFTER: u64 = 64;
 
 /// Removes the root's `entries` (subdirectories first), on the calling thread and, once
 /// it has removed [`PARALLEL_AFTER`] entries with at least two subdirectories still
-/// unclaimed, on up to [`RemoveOptions::threads`]` - 1` helpers. Each walker claims the next entry through
-/// a shared counter, so every entry is removed by exactly one of them.
+/// unclaimed, on up to [`RemoveOptions::threads`]` - 1` helpers, as many as the descriptor
+/// budget allows (see [`super::helpers`]). Each walker claims the next entry from a shared
+/// queue, so every entry is removed by one of them; a helper out of descriptors hands its
+/// entry back (what it removed of it stays removed, its failures there are dropped: the
+/// walker that takes the entry again meets them).
 pub(super) fn remove_entries(
     root: BorrowedFd<'_>,
     fence: Fence,
@@ -286,58 +292,61 @@ pub(super) fn remove_entries(
     stop: &AtomicBool,
     options: &RemoveOptions,
 ) -> Vec<(Vec<RemoveFailure>, RemoveStats)> {
-    let next = AtomicUsize::new(0);
-    let claim = || entries.get(next.fetch_add(1, Ordering::Relaxed));
-    let helper = || {
-        let mut walker = Walker::new(
+    let units = Units::new(entries.len());
+    let new_walker = || {
+        Walker::new(
             root,
             path,
             fence,
             stop,
             options.continue_on_error,
             options.deadline,
-        );
-        while let Some(entry) = claim().filter(|_| !walker.sink.stopped()) {
-            walker.remove_entry(&entry.name, entry.maybe_dir);
+        )
+    };
+    let walk = |walker: &mut Walker<'_>, unit: usize, may_hand_back: bool| {
+        if walker.sink.stopped() {
+            return Unit::Stop;
         }
+        let entry = &entries[unit];
+        let mark = walker.sink.failures.len();
+        walker.sink.hand_back_when_out_of_descriptors = may_hand_back;
+        walker.remove_entry(&entry.name, entry.maybe_dir);
+        if std::mem::take(&mut walker.sink.out_of_descriptors) {
+            walker.sink.failures.truncate(mark);
+            walker.levels.clear();
+            return Unit::HandBack;
+        }
+        Unit::Done
+    };
+    let walk_unit = &walk;
+    let helpers_wanted = |walker: &Walker<'_>| {
+        let done = walker.sink.stats.files + walker.sink.stats.dirs;
+        let unclaimed_dirs = subdirs.saturating_sub(units.next_unclaimed());
+        if done >= PARALLEL_AFTER && unclaimed_dirs >= 2 {
+            options
+                .thread_count()
+                .min(unclaimed_dirs + 1)
+                .saturating_sub(1)
+        } else {
+            0
+        }
+    };
+    let helper = || {
+        let mut walker = new_walker();
+        units.run_helper(&mut walker, walk_unit);
         (walker.sink.failures, walker.sink.stats)
     };
-    std::thread::scope(|scope| {
-        let mut walker = Walker::new(
-            root,
-            path,
-            fence,
-            stop,
-            options.continue_on_error,
-            options.deadline,
-        );
-        let mut handles = Vec::new();
-        let mut may_spawn = true;
-        while let Some(entry) = claim().filter(|_| !walker.sink.stopped()) {
-            walker.remove_entry(&entry.name, entry.maybe_dir);
-            let done = walker.sink.stats.files + walker.sink.stats.dirs;
-            let unclaimed_dirs = subdirs.saturating_sub(next.load(Ordering::Relaxed));
-            if may_spawn && done >= PARALLEL_AFTER && unclaimed_dirs >= 2 {
-                may_spawn = false;
-                let threads = options.thread_count();
-                // Too few threads is no failure: the calling thread does the rest.
-                handles.extend(
-                    (1..threads.min(unclaimed_dirs + 1)).filter_map(|_| {
-                        std::thread::Builder::new().spawn_scoped(scope, helper).ok()
-                    }),
-                );
-            }
-        }
-        let mut results = vec![(walker.sink.failures, walker.sink.stats)];
-        for handle in handles {
-            results.push(handle.join().unwrap_or_else(|_| {
-                let error = io::Error::other("a removal thread panicked");
-                let path = path.to_path_buf();
-                (vec![RemoveFailure { path, error }], RemoveStats::default())
-            }));
-        }
-        results
-    })
+    let mut walker = new_walker();
+    let joined = share(&units, &mut walker, walk_unit, helpers_wanted, helper);
+    let mut results = vec![(walker.sink.failures, walker.sink.stats)];
+    for result in joined {
+        results.push(result.unwrap_or_else(|_| {
+            let error = io::Error::other("a removal thread panicked");
+            let path = path.to_path_buf();
+            (vec![RemoveFailure { path, error }], RemoveStats::default())
+        }));
+    }
+    results
 }
 
 impl RemoveOptions {

@@ -187,6 +187,55 @@ def test_a_workspace_is_shown_with_its_name_limits_and_usage(tmp_path: Path) -> 
         assert entries_by_path(proc)[made["workspace"]]["workspace"]["name"] == "resize-42"
 
 
+NESTED_CHILD = """
+import json, sys, time
+import ferrotemp
+ws = ferrotemp.Workspace("nested", dir=sys.argv[1])
+f = ws.NamedTemporaryFile()
+f.write(b"x" * 1_000_000)
+f.flush()
+print(json.dumps({"workspace": str(ws.path), "file": f.name}), flush=True)
+time.sleep(600)
+"""
+
+
+def test_a_guarded_file_inside_a_workspace_counts_once_in_the_totals(tmp_path: Path) -> None:
+    """Listed as its own entry and measured inside the workspace's tree: the process's bytes
+    and the total count it once, as ``du`` does."""
+    root, registry, work = make_root(tmp_path)
+    with Child(NESTED_CHILD, work, guard_env(registry)) as child:
+        made = child.ready()
+        view = ls_json(root)
+        on_disk = du_bytes(made["workspace"])
+    proc = process(view, child.proc.pid)
+    assert proc is not None
+    entries = entries_by_path(proc)
+    assert entries[made["file"]]["bytes"] >= 1_000_000  # still shown on its own line
+    assert entries[made["file"]]["counted_in"] == made["workspace"]
+    assert entries[made["workspace"]]["counted_in"] is None
+    assert proc["bytes"] == entries[made["workspace"]]["bytes"] <= on_disk
+    assert view["total"]["bytes"] <= on_disk, (view["total"], on_disk)
+
+
+CONTROL_NAME_CHILD = """
+import json, sys, time
+import ferrotemp
+ws = ferrotemp.Workspace("job\\nnext\\tcol", dir=sys.argv[1])
+print(json.dumps({"workspace": str(ws.path)}), flush=True)
+time.sleep(600)
+"""
+
+
+def test_control_characters_in_a_workspace_name_are_shown_escaped_once(tmp_path: Path) -> None:
+    root, registry, work = make_root(tmp_path)
+    with Child(CONTROL_NAME_CHILD, work, guard_env(registry)) as child:
+        child.ready()
+        text = run_ls("--dir", str(root))
+    assert text.returncode == 0, text.stderr
+    assert "workspace 'job\\x0anext\\x09col'" in text.stdout, text.stdout
+    assert "\\\\x" not in text.stdout
+
+
 def test_an_empty_registry_lists_nothing(tmp_path: Path) -> None:
     view = ls_json(tmp_path)
     assert view == {"processes": [], "total": {"processes": 0, "entries": 0, "bytes": 0}}
@@ -284,6 +333,32 @@ def test_a_closed_stdout_pipe_ends_quietly(tmp_path: Path) -> None:
     assert err == b""
 
 
+@pytest.mark.parametrize("command", [["sweep"], ["sweep", "--json"], ["ls"], ["info"]])
+def test_a_command_writing_to_a_closed_pipe_ends_quietly_with_status_1(
+    tmp_path: Path, command: list[str]
+) -> None:
+    """``ferrotemp sweep | head -1`` and the like: no traceback, status 1 (the recipe of
+    Python's signal docs, and the interpreter's status for the same error). The pipe's
+    reader is gone before the command writes, so every write meets EPIPE."""
+    root, registry, _ = make_root(tmp_path)
+    args = [*command, "--dir", str(root)] if command[0] != "info" else command
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "ferrotemp", *args],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            env=guard_env(registry),
+            check=False,
+            timeout=60,
+        )
+    finally:
+        os.close(write_end)
+    assert done.stderr == b""
+    assert done.returncode == 1
+
+
 def test_native_records_are_frozen_typed_and_have_a_repr(tmp_path: Path) -> None:
     root, registry, work = make_root(tmp_path)
     with Child(LIVE_CHILD, work, guard_env(registry)) as child:
@@ -303,7 +378,21 @@ def test_native_records_are_frozen_typed_and_have_a_repr(tmp_path: Path) -> None
     )
     assert entry.recorded_ns > 0
     assert repr(entry).startswith("GuardEntry(path=")
+    assert (entry.usage, entry.measure_error) == (None, None)  # not asked to measure
     with pytest.raises(AttributeError):
         record.pid = 1  # type: ignore[misc]
     # The registry of a temp dir that has none: nothing.
     assert ferrotemp._core.list_records(str(work)) == []
+
+
+def test_records_listed_with_measure_carry_each_present_entrys_usage(tmp_path: Path) -> None:
+    root, registry, work = make_root(tmp_path)
+    with Child(LIVE_CHILD, work, guard_env(registry)) as child:
+        made = child.ready()
+        records = ferrotemp._core.list_records(str(root), measure=True)
+        expected = {p: ferrotemp._core.measure_tree(p) for p in made.values()}
+    (record,) = [r for r in records if r.pid == child.proc.pid]
+    entries = {e.path: e for e in record.entries}
+    for path, usage in expected.items():
+        assert (entries[path].usage, entries[path].measure_error) == (usage, None)
+    assert expected[made["dir"]][1:] == (5, 1)

@@ -34,6 +34,11 @@ pub(crate) struct GuardEntryPy {
     presence: &'static str,
     /// The workspace it is, or `None`.
     workspace: Option<Py<WorkspaceInfoPy>>,
+    /// `(bytes, files, dirs)` measured through the descriptor its presence check opened
+    /// (with `measure=True`, for a present entry), or `None`.
+    usage: Option<(u64, u64, u64)>,
+    /// The `OSError` measuring it raised, or `None`.
+    measure_error: Option<Py<PyAny>>,
 }
 
 /// One process's record.
@@ -111,7 +116,7 @@ impl GuardRecordPy {
 fn record_to_py(
     py: Python<'_>,
     record: &ferrotemp::guard::RecordListing,
-    presences: &[ferrotemp::guard::EntryPresence],
+    presences: &[EntryFound],
 ) -> PyResult<GuardRecordPy> {
     use ferrotemp::guard::record::EntryState;
     use ferrotemp::guard::{EntryKind, EntryPresence, OwnerStatus};
@@ -119,7 +124,7 @@ fn record_to_py(
         .entries
         .iter()
         .zip(presences)
-        .map(|(e, presence)| {
+        .map(|(e, (presence, measured))| {
             let workspace = match &e.workspace {
                 Some(meta) => Some(Py::new(
                     py,
@@ -149,6 +154,14 @@ fn record_to_py(
                     EntryPresence::Unknown => "unknown",
                 },
                 workspace,
+                usage: match measured {
+                    Some(Ok(u)) => Some((u.bytes, u.files, u.dirs)),
+                    _ => None,
+                },
+                measure_error: match measured {
+                    Some(Err(err)) => Some(to_pyerr(py, err, false).into_value(py).into_any()),
+                    _ => None,
+                },
             };
             Bound::new(py, entry)
         })
@@ -167,14 +180,58 @@ fn record_to_py(
     })
 }
 
+/// What is at an entry's path, and with `measure`, its usage measured through the descriptor
+/// the check opened (errors naming paths under the entry's).
+#[cfg(unix)]
+type EntryFound = (
+    ferrotemp::guard::EntryPresence,
+    Option<std::io::Result<ferrotemp::TreeUsage>>,
+);
+
+#[cfg(unix)]
+fn find_entry(entry: &ferrotemp::guard::record::RecordEntry, measure: bool) -> EntryFound {
+    use ferrotemp::error::{error_path, raw_os_error, with_path};
+    use ferrotemp::guard::{self, EntryPresence};
+    use std::os::fd::AsFd;
+    let fd = match guard::open_present_entry(entry) {
+        Ok(fd) => fd,
+        Err(presence) => return (presence, None),
+    };
+    if !measure {
+        return (EntryPresence::Present, None);
+    }
+    let measured = ferrotemp::measure::measure_tree_at(fd.as_fd()).map_err(|err| {
+        // Paths inside are relative to the entry (`./sub`): named under its path.
+        let Some(inside) = error_path(&err).map(|p| {
+            let rel = p.strip_prefix(".").unwrap_or(p);
+            if rel.as_os_str().is_empty() {
+                entry.path.clone()
+            } else {
+                entry.path.join(rel)
+            }
+        }) else {
+            return err;
+        };
+        let source = match raw_os_error(&err) {
+            Some(code) => std::io::Error::from_raw_os_error(code),
+            None => std::io::Error::new(err.kind(), ferrotemp::error::error_message(&err)),
+        };
+        with_path(source, inside)
+    });
+    (EntryPresence::Present, Some(measured))
+}
+
 /// Every record of the registry in `root` (a temp dir), or of the configured registry when
-/// `root` is `None`, in name order, each entry with what is at its path now; a missing
-/// registry lists nothing. The GIL is released while the records are read. Elsewhere than on POSIX there are no records: an empty list.
+/// `root` is `None`, in name order, each entry with what is at its path now and, with
+/// `measure`, the usage of each present entry, measured through the descriptor its check
+/// opened; a missing registry lists nothing. The GIL is released while the records are read
+/// and measured. Elsewhere than on POSIX there are no records: an empty list.
 #[pyfunction]
-#[pyo3(signature = (root, /))]
+#[pyo3(signature = (root, /, *, measure = false))]
 pub(crate) fn list_records<'py>(
     py: Python<'py>,
     root: Option<&Bound<'py, PyAny>>,
+    measure: bool,
 ) -> PyResult<Vec<GuardRecordPy>> {
     #[cfg(unix)]
     {
@@ -183,25 +240,25 @@ pub(crate) fn list_records<'py>(
             Some(root) => Some(guard::registry_path_in(&fs_path(root)?)),
             None => None,
         };
-        let (records, presences) = py
+        let (records, found) = py
             .detach(|| {
                 let records = guard::list_records(registry.as_deref())?;
-                let presences: Vec<Vec<_>> = records
+                let found: Vec<Vec<_>> = records
                     .iter()
-                    .map(|r| r.entries.iter().map(guard::entry_presence).collect())
+                    .map(|r| r.entries.iter().map(|e| find_entry(e, measure)).collect())
                     .collect();
-                Ok::<_, std::io::Error>((records, presences))
+                Ok::<_, std::io::Error>((records, found))
             })
             .map_err(|e| to_pyerr(py, &e, false))?;
         records
             .iter()
-            .zip(&presences)
-            .map(|(r, p)| record_to_py(py, r, p))
+            .zip(&found)
+            .map(|(r, f)| record_to_py(py, r, f))
             .collect()
     }
     #[cfg(not(unix))]
     {
-        let _ = (py, root);
+        let _ = (py, root, measure);
         Ok(Vec::new())
     }
 }
