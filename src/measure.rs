@@ -51,6 +51,17 @@ pub fn measure_tree(path: &Path) -> io::Result<TreeUsage> {
     imp::measure_tree(path)
 }
 
+/// [`measure_tree`] of the directory `dir` is a descriptor of, whatever its path leads to
+/// now (a directory renamed into its place is not measured); `path` only names it in errors.
+///
+/// # Errors
+///
+/// As [`measure_tree`].
+#[cfg(unix)]
+pub fn measure_tree_at(dir: std::os::fd::BorrowedFd<'_>, path: &Path) -> io::Result<TreeUsage> {
+    imp::measure_tree_at(dir, path)
+}
+
 #[cfg(unix)]
 mod imp {
     use super::TreeUsage;
@@ -125,6 +136,28 @@ mod imp {
         }
         let base = dir_fd(&root_dir).map_err(|e| with_path(e, path))?;
         // Units of work: each subdirectory, then the other entries in chunks.
+        entries.sort_by_key(|e| !e.maybe_dir);
+        let subdirs = entries.iter().filter(|e| e.maybe_dir).count();
+        let (dirs, files) = entries.split_at(subdirs);
+        let units: Vec<&[Entry]> = dirs.chunks(1).chain(files.chunks(FILES_PER_UNIT)).collect();
+        let mut counts = measure_units(base, path, fence, &units)?;
+        counts.usage.bytes += disk_bytes(&root_st);
+        Ok(counts.total())
+    }
+
+    /// [`measure_tree`] from a descriptor of the root: a fresh one opened on it (its own
+    /// listing offset), then the same walk.
+    pub(super) fn measure_tree_at(dir: BorrowedFd<'_>, path: &Path) -> io::Result<TreeUsage> {
+        let root = rfs::openat(dir, c".", DIR_FLAGS, Mode::empty())
+            .map_err(|e| with_path(e.into(), path))?;
+        let root_st = rfs::fstat(&root).map_err(|e| with_path(e.into(), path))?;
+        let fence = Fence::of(root.as_fd(), &root_st);
+        let mut root_dir = Dir::new(root).map_err(|e| with_path(e.into(), path))?;
+        let (mut entries, read_error) = list(&mut root_dir);
+        if let Some(err) = read_error {
+            return Err(with_path(err, path));
+        }
+        let base = dir_fd(&root_dir).map_err(|e| with_path(e, path))?;
         entries.sort_by_key(|e| !e.maybe_dir);
         let subdirs = entries.iter().filter(|e| e.maybe_dir).count();
         let (dirs, files) = entries.split_at(subdirs);
