@@ -240,6 +240,53 @@ def test_threads_sharing_one_file_cannot_write_past_max_bytes(tmp_path: Path) ->
     assert worst <= limit, f"a file of {worst} bytes in a workspace limited to {limit}"
 
 
+@pytest.mark.parametrize("mode", ["w+b", "w+"])
+def test_threads_mixing_small_writes_and_flushes_stay_under_max_bytes(
+    tmp_path: Path, mode: str
+) -> None:
+    """Small writes go to the buffer (checked there), flushes reach the raw layer (checked
+    again, under the account's lock, inside the buffer's own lock): threads doing both at
+    once neither deadlock nor pass the limit."""
+    limit = 300_000
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        with ferrotemp.Workspace("mix", max_bytes=limit, dir=tmp_path) as ws:
+            f = ws.NamedTemporaryFile(mode)
+            text = "b" not in mode
+            data: Any = "q" * 97 if text else b"q" * 97
+            raw: Any = f.buffer.raw if text else f.file.raw  # type: ignore[attr-defined]
+            barrier = threading.Barrier(4)
+
+            def writer(i: int) -> None:
+                barrier.wait()
+                for n in range(2_000):
+                    try:
+                        f.write(data)
+                        if n % (7 + i) == 0:
+                            f.flush()
+                        if i == 3 and n % 50 == 0:
+                            raw.write(b"r" * 50)
+                    except OSError:
+                        return
+
+            threads = [threading.Thread(target=writer, args=(i,)) for i in range(4)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(timeout=120)
+            assert not any(t.is_alive() for t in threads), "writers deadlocked"
+            try:
+                f.flush()
+            except OSError:
+                pass
+            size = os.path.getsize(f.name)
+            f.close()
+    finally:
+        sys.setswitchinterval(old)
+    assert 0 < size <= limit
+
+
 @pytest.mark.filterwarnings(
     "ignore::ResourceWarning", "ignore::pytest.PytestUnraisableExceptionWarning"
 )
