@@ -239,22 +239,16 @@ def _open_checked(account: _Account) -> Any:
         opener: Any,
     ) -> Any:
         modes = set(mode)
+        binary = "b" in modes
         if (
             len(modes) != len(mode)
             or not modes <= set("axrwb+t")
             or sum(c in modes for c in "rwax") != 1
-            or ("b" in modes and "t" in modes)
+            or (binary and ("t" in modes or (encoding, errors, newline) != (None,) * 3))
+            or ("r" in modes and "+" not in modes)
         ):
-            raise ValueError(f"invalid mode: {mode!r}")
-        binary = "b" in modes
-        if binary and encoding is not None:
-            raise ValueError("binary mode doesn't take an encoding argument")
-        if binary and errors is not None:
-            raise ValueError("binary mode doesn't take an errors argument")
-        if binary and newline is not None:
-            raise ValueError("binary mode doesn't take a newline argument")
-        if "r" in modes and "+" not in modes:
-            # Read-only: nothing to check.
+            # A mode io refuses (it raises its own error before the opener makes anything),
+            # or a read-only one: nothing to check.
             return _files._open(dir, mode, buffering, encoding, errors, newline, opener)
         if binary and buffering == 1:
             _warnings.warn(

@@ -13,6 +13,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import textwrap
 import threading
 from contextlib import ExitStack
@@ -371,6 +372,55 @@ def test_every_layer_of_a_workspace_file_is_checked(tmp_path: Path, layer: Any) 
             target.write(b"z")
             target.flush()
         f.close()
+
+
+@pytest.mark.parametrize(
+    ("mode", "options"),
+    [("rw", {}), ("wbt", {}), ("ww", {}), ("wb", {"encoding": "utf-8"}), ("w", {"buffering": 0})],
+)
+def test_a_checked_file_refuses_bad_modes_as_the_standard_module_does(
+    tmp_path: Path, mode: str, options: dict[str, Any]
+) -> None:
+    with pytest.raises(ValueError) as standard:
+        tempfile.NamedTemporaryFile(mode, dir=tmp_path, **options)
+    with ferrotemp.Workspace("modes", max_bytes=1000, dir=tmp_path) as ws:
+        with pytest.raises(ValueError) as ours:
+            ws.NamedTemporaryFile(mode, **options)
+        assert str(ours.value) == str(standard.value)
+        assert os.listdir(ws.path) == []
+        assert ws.usage().created == 0
+
+
+@pytest.mark.parametrize(
+    ("mode", "options"),
+    [
+        ("wb", {}),
+        ("ab+", {}),
+        ("a", {}),
+        ("w+b", {"buffering": 0}),
+        ("w+", {"buffering": 1}),
+        ("x+b", {}),
+    ],
+)
+def test_checked_files_have_the_standard_modules_layers_and_refuse_past_the_limit(
+    tmp_path: Path, mode: str, options: dict[str, Any]
+) -> None:
+    plain = tempfile.NamedTemporaryFile(mode, dir=tmp_path, **options)
+    with ferrotemp.Workspace("layers", max_bytes=1000, dir=tmp_path) as ws:
+        f = ws.NamedTemporaryFile(mode, **options)
+        assert f.mode == plain.mode
+        assert isinstance(f.file, type(plain.file))
+        assert getattr(f.file, "line_buffering", None) == getattr(
+            plain.file, "line_buffering", None
+        )
+        data: Any = b"x" * 600 if "b" in mode else "x" * 600
+        f.write(data)
+        with pytest.raises(ferrotemp.QuotaExceeded):
+            f.write(data)
+        f.flush()
+        assert os.path.getsize(f.name) == 600
+        f.close()
+    plain.close()
 
 
 def test_text_files_count_the_bytes_newline_translation_writes(tmp_path: Path) -> None:
