@@ -34,6 +34,7 @@ from . import _core, _files, _metrics_hooks
 from ._files import _TemporaryFileWrapper
 from ._guard_notice import report_notice as _report_guard_notice
 from ._spooled import SpooledTemporaryFile as _SpooledTemporaryFile
+from ._spooled import _os_handle
 from ._tempdir import TemporaryDirectory as _TemporaryDirectory
 
 TYPE_CHECKING = False
@@ -471,8 +472,9 @@ class _LimitedWrites(_WorkspaceFile):
 
 class _WorkspaceSpooled(_SpooledTemporaryFile[Any]):
     """A workspace's ``SpooledTemporaryFile``: counted from its rollover (a creation, and the
-    bytes moved to disk); writes after it are checked. A write that would roll it over
-    reserves the creation and the bytes first: refused, it writes nothing."""
+    bytes moved to disk); with ``max_bytes`` it rolls over to a checked file, so writes after
+    are checked as a ``TemporaryFile``'s. A write that would roll it over reserves the
+    creation and the bytes first: refused, it writes nothing."""
 
     _account: _Account
     _text: bool
@@ -500,13 +502,42 @@ class _WorkspaceSpooled(_SpooledTemporaryFile[Any]):
             except BaseException:
                 core.cancel_create()
                 raise
+        file = self._file
+        args = getattr(self, "_TemporaryFileArgs", None)
+        newfile = None
+        moved = False
         try:
-            super().rollover()
+            if args is not None:
+                # The base class's rollover, onto a checked file when there is a limit.
+                if self._limited:
+                    newfile = _unnamed_checked(account, **args)
+                else:
+                    newfile = _pkg.TemporaryFile(**args)
+                # What moves is written through the descriptor, reserved above.
+                account.size = size
+                if isinstance(file, _io.TextIOWrapper):
+                    pos = file.tell()
+                    buffer = file.buffer
+                else:
+                    pos = None
+                    buffer = file
+                moved = buffer.move_to(self, newfile, _os_handle(newfile.fileno()), pos)
         except BaseException:
+            if newfile is not None and self._file is not newfile:
+                newfile.close()
+            account.size = 0
             core.cancel_create()
             core.release_bytes(size)
             raise
-        account.size = size
+        if not moved:
+            # Another thread's rollover got there first.
+            if newfile is not None:
+                newfile.close()
+            core.cancel_create()
+            core.release_bytes(size)
+            return
+        self._native_write = None
+        self.__dict__.pop("_TemporaryFileArgs", None)
         # On disk now: dropped unclosed, its file goes with its descriptor.
         account.deletes = True
 
@@ -515,12 +546,10 @@ class _WorkspaceSpooled(_SpooledTemporaryFile[Any]):
             roll_above = self._max_size
             if roll_above:
                 file = self._file
-                n = self._write_size(s)
-                size = _spool_size(file)
-                end = (file.buffer if self._text else file).tell() + n
+                end = file.tell() + self._write_size(s)
                 if end > roll_above:
                     core = self._account.core
-                    total = max(size, end)
+                    total = max(_spool_size(file), end)
                     core.reserve_create()
                     try:
                         core.reserve_write(total)
@@ -535,14 +564,6 @@ class _WorkspaceSpooled(_SpooledTemporaryFile[Any]):
                             # It did not roll over after all.
                             core.cancel_create()
                             core.release_bytes(total)
-        elif self._limited:
-            account = self._account
-            with account.lock:
-                if self._text:
-                    account.reserve_to(account.size + self._write_size(s))
-                else:
-                    account.reserve_to(self._file.tell() + _nbytes(s))
-                return super().write(s)
         return super().write(s)
 
     def writelines(self, iterable: Iterable[Any]) -> None:

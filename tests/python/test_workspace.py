@@ -469,6 +469,27 @@ def test_a_refused_spooled_write_writes_nothing(tmp_path: Path) -> None:
     assert content == b"a" * 50 + b"c" * 40
 
 
+def test_a_rolled_spooled_text_file_counts_what_it_writes_to_disk(tmp_path: Path) -> None:
+    """After rollover a spooled file is a checked file: newline translation counts as
+    written, and its layers are checked too."""
+    with ferrotemp.Workspace("spooltext", max_bytes=100, dir=tmp_path) as ws:
+        s = ws.SpooledTemporaryFile(max_size=10, mode="w+", newline="\r\n")
+        s.write("x" * 20)
+        assert s._rolled
+        s.write("\n" * 40)  # 80 bytes on disk
+        with pytest.raises(ferrotemp.QuotaExceeded):
+            s.write("\n")
+        s.flush()
+        with pytest.raises(ferrotemp.QuotaExceeded):
+            s._file.buffer.raw.write(b"r")
+        assert os.fstat(s.fileno()).st_size == 100
+        s.seek(0)
+        assert s.read() == "x" * 20 + "\r\n" * 40  # newline="\r\n" reads untranslated
+        s.close()
+        assert (ws.usage().created, ws.usage().removed) == (1, 1)
+        assert ws._core.written_bytes == 0
+
+
 def test_a_refused_spooled_rollover_at_max_files_writes_nothing(tmp_path: Path) -> None:
     with ferrotemp.Workspace("spoolf", max_files=1, dir=tmp_path) as ws:
         f = ws.SpooledTemporaryFile(max_size=10, mode="w+")
