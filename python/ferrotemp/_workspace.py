@@ -543,10 +543,11 @@ class _WorkspaceSpooled(_SpooledTemporaryFile[Any]):
 
     def write(self, s: Any) -> int:
         if not self._rolled:
-            roll_above = self._max_size
+            # The base class's max_size, without its property.
+            roll_above = self._SpooledTemporaryFile__max_size  # type: ignore[attr-defined]
             if roll_above:
                 file = self._file
-                end = file.tell() + self._write_size(s)
+                end = file.tell() + (len(s) if type(s) is bytes else self._write_size(s))
                 if end > roll_above:
                     core = self._account.core
                     total = max(_spool_size(file), end)
@@ -558,13 +559,13 @@ class _WorkspaceSpooled(_SpooledTemporaryFile[Any]):
                         raise
                     self._reserved = total
                     try:
-                        return super().write(s)
+                        return _spooled_write(self, s)
                     finally:
                         if self.__dict__.pop("_reserved", None) is not None:
                             # It did not roll over after all.
                             core.cancel_create()
                             core.release_bytes(total)
-        return super().write(s)
+        return _spooled_write(self, s)
 
     def writelines(self, iterable: Iterable[Any]) -> None:
         for line in iterable:
@@ -574,6 +575,9 @@ class _WorkspaceSpooled(_SpooledTemporaryFile[Any]):
         super().close()
         if self._rolled:
             self._account.removed()
+
+
+_spooled_write = _SpooledTemporaryFile.write
 
 
 class _WorkspaceTempDir(_TemporaryDirectory[Any]):
