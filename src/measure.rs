@@ -58,15 +58,15 @@ pub fn measure_tree(path: &Path) -> io::Result<TreeUsage> {
 /// Measures the tree rooted at the open descriptor `fd` (a directory, or any other file,
 /// measured as one), as [`measure_tree`] measures a path: for callers that checked what they
 /// opened and must measure that very directory, not whatever its path leads to by then. `fd`
-/// is only read (the directory is listed through a descriptor of its own). Errors inside the
-/// tree name paths relative to it (`./sub/entry`; the root itself is `.`).
+/// is only read (the directory is listed through a descriptor of its own). `path` only names
+/// the root in errors (`path/sub/entry`); nothing is opened by it.
 ///
 /// # Errors
 ///
 /// As [`measure_tree`].
 #[cfg(unix)]
-pub fn measure_tree_at(fd: std::os::fd::BorrowedFd<'_>) -> io::Result<TreeUsage> {
-    imp::measure_tree_at(fd)
+pub fn measure_tree_at(fd: std::os::fd::BorrowedFd<'_>, path: &Path) -> io::Result<TreeUsage> {
+    imp::measure_tree_at(fd, path)
 }
 
 #[cfg(unix)]
@@ -134,8 +134,7 @@ mod imp {
         measure_root(root, &root_st, path)
     }
 
-    pub(super) fn measure_tree_at(fd: BorrowedFd<'_>) -> io::Result<TreeUsage> {
-        let path = Path::new(".");
+    pub(super) fn measure_tree_at(fd: BorrowedFd<'_>, path: &Path) -> io::Result<TreeUsage> {
         let st = rfs::fstat(fd).map_err(|e| with_path(e.into(), path))?;
         if !is_dir(&st) {
             return Ok(one_file(&st));

@@ -26,7 +26,11 @@
 //! # The end
 //!
 //! [`Workspace::finish`] (or dropping the value) removes the tree with
-//! [`remove_tree_nofollow`](crate::remove_tree_nofollow), unless the [`KeepPolicy`] keeps it:
+//! [`remove_tree_nofollow_with`](crate::remove::remove_tree_nofollow_with), unless the
+//! [`KeepPolicy`] keeps it. The workspace holds a descriptor of its directory: it measures
+//! through it and removes only that directory (its device and inode), never another put at
+//! its path since (unlike a [`TempDir`], which removes a same-user replacement as the
+//! standard module does: a workspace is no standard-module object). The policy:
 //! `Always`, or `OnError` when the job failed (a drop during a panic counts as failed). A kept
 //! workspace is unrecorded from the crash guard (an age sweep still finds it later). Keep
 //! mode (`FERROTEMP_KEEP=1`) keeps every workspace, as it keeps every guarded entry;
@@ -114,6 +118,11 @@ pub struct Limits {
 }
 
 /// What a workspace holds and has done; see [`Workspace::usage`].
+///
+/// `bytes` and `peak_bytes` are blocks on disk, as `du -B1` and `ferrotemp ls` show them;
+/// the bytes written through the workspace's objects (what `max_bytes` refuses writes
+/// against, [`Workspace::written_bytes`]) and the process-wide statistics of sweeps
+/// (`bytes_reclaimed`) are file lengths.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Usage {
     /// Bytes on disk in the tree (blocks, hard links once: `du -B1 -s`), measured.
@@ -218,7 +227,7 @@ impl WorkspaceBuilder {
             builder
         };
         let parent = crate::ospath::absolute(&parent);
-        let ((dir, registration), _) = builder.make_in(
+        let ((dir, registration, root), _) = builder.make_in(
             &parent,
             "directory",
             |_, _| Ok::<(), io::Error>(()),
@@ -227,8 +236,8 @@ impl WorkspaceBuilder {
                 let Some(dir) = builder.try_tempdir(candidate)? else {
                     return Ok(None);
                 };
-                confirm(&registration, dir.path())?;
-                Ok(Some((dir, registration)))
+                let root = open_root(&registration, dir.path())?;
+                Ok(Some((dir, registration, root)))
             },
         )?;
         if registration.is_keep() {
@@ -241,6 +250,8 @@ impl WorkspaceBuilder {
             policy,
             started: Instant::now(),
             counters: Counters::default(),
+            measured: Mutex::new(None),
+            root,
             end: Mutex::new(End::Running { dir, registration }),
         })
     }
@@ -256,6 +267,24 @@ struct Counters {
     /// Set by a measurement that found the tree over a limit; cleared by one under.
     measured_over: AtomicBool,
 }
+
+/// What the last measurement found: entries in the tree, and how many the creators had made
+/// when it started. Live entries are at most `entries` plus those made since: a file its
+/// creator did not see removed (dropped unclosed, removed by other code) stops counting
+/// against `max_files` once a measurement finds it gone.
+#[derive(Debug, Clone, Copy)]
+struct Measured {
+    entries: u64,
+    created_before: u64,
+}
+
+/// What holds the workspace's own directory: a descriptor of it (its identity, and what
+/// [`Workspace::usage`] measures through), so that a directory renamed into its path is
+/// neither measured nor removed.
+#[cfg(unix)]
+type Root = std::os::fd::OwnedFd;
+#[cfg(not(unix))]
+type Root = ();
 
 #[derive(Debug)]
 enum End {
@@ -285,6 +314,8 @@ pub struct Workspace {
     policy: KeepPolicy,
     started: Instant,
     counters: Counters,
+    measured: Mutex<Option<Measured>>,
+    root: Root,
     end: Mutex<End>,
 }
 
@@ -339,10 +370,7 @@ impl Workspace {
     /// `EDQUOT` naming the workspace's path.
     pub fn check_create(&self) -> io::Result<()> {
         let c = &self.counters;
-        let live = c
-            .created
-            .load(Ordering::Relaxed)
-            .saturating_sub(c.removed.load(Ordering::Relaxed));
+        let live = self.live(c.created.load(Ordering::Relaxed));
         let over_files = self.limits.max_files.is_some_and(|max| live >= max);
         let over_bytes = self
             .limits
@@ -365,13 +393,26 @@ impl Workspace {
         self.check_create()?;
         let created = self.counters.created.fetch_add(1, Ordering::Relaxed) + 1;
         if let Some(max) = self.limits.max_files {
-            let live = created.saturating_sub(self.counters.removed.load(Ordering::Relaxed));
-            if live > max {
+            if self.live(created) > max {
                 self.counters.created.fetch_sub(1, Ordering::Relaxed);
                 return Err(self.refusal());
             }
         }
         Ok(())
+    }
+
+    /// Live entries of the creators' when `created` had been made: those made and not seen
+    /// removed, or, if less, what the last measurement found plus those made since it
+    /// started.
+    fn live(&self, created: u64) -> u64 {
+        let counted = created.saturating_sub(self.counters.removed.load(Ordering::Relaxed));
+        let measured = *self.measured.lock().unwrap_or_else(PoisonError::into_inner);
+        measured.map_or(counted, |m| {
+            counted.min(
+                m.entries
+                    .saturating_add(created.saturating_sub(m.created_before)),
+            )
+        })
     }
 
     /// Takes back a [`Workspace::reserve_create`] whose creation failed.
@@ -443,12 +484,16 @@ impl Workspace {
         self.counters.written.load(Ordering::Relaxed)
     }
 
-    fn counted_usage(&self, measured: crate::measure::TreeUsage) -> Usage {
+    fn counted_usage(&self, measured: crate::measure::TreeUsage, created_before: u64) -> Usage {
         let c = &self.counters;
         let dirs = measured.dirs;
+        *self.measured.lock().unwrap_or_else(PoisonError::into_inner) = Some(Measured {
+            entries: measured.files.saturating_add(dirs),
+            created_before,
+        });
         // The limit is on the content: the directory's own blocks (a few KiB on most
         // filesystems, none on tmpfs) are not the job's.
-        let content = measured.bytes.saturating_sub(own_blocks(&self.path));
+        let content = measured.bytes.saturating_sub(own_blocks(&self.root));
         let over = self.limits.max_bytes.is_some_and(|m| content > m)
             || self
                 .limits
@@ -478,8 +523,51 @@ impl Workspace {
         if let End::Ended(ending) = &*self.lock_end() {
             return Ok(ending.usage);
         }
-        let measured = crate::measure::measure_tree(&self.path)?;
-        Ok(self.counted_usage(measured))
+        let created_before = self.counters.created.load(Ordering::Relaxed);
+        let measured = self.measure()?;
+        Ok(self.counted_usage(measured, created_before))
+    }
+
+    /// Measures the workspace's own directory, through its descriptor.
+    fn measure(&self) -> io::Result<crate::measure::TreeUsage> {
+        #[cfg(unix)]
+        {
+            use std::os::fd::AsFd;
+            crate::measure::measure_tree_at(self.root.as_fd(), &self.path)
+        }
+        #[cfg(not(unix))]
+        {
+            crate::measure::measure_tree(&self.path)
+        }
+    }
+
+    /// Removes the workspace's own directory: the one its descriptor holds, and nothing
+    /// else put at its path since (left in place, an error). Already gone is no error.
+    #[cfg(unix)]
+    fn remove(&self, dir: TempDir) -> Result<(), RemoveError> {
+        let path = dir.keep();
+        let mut options = crate::remove::RemoveOptions::new();
+        if let Ok(st) = rustix::fs::fstat(&self.root) {
+            let id = crate::file_id::FileId::from_stat(&st);
+            options.expect_root(id.dev, id.ino);
+        }
+        let removed = crate::remove::remove_tree_nofollow_with(&path, &options);
+        let gone = |err: &RemoveError| {
+            let failures = err.failures();
+            failures.len() == 1
+                && failures[0].path == path
+                && failures[0].error.kind() == io::ErrorKind::NotFound
+        };
+        crate::stats::note_removal(&removed, gone);
+        match removed {
+            Err(err) if gone(&err) => Ok(()),
+            other => other.map(|_| ()),
+        }
+    }
+
+    #[cfg(not(unix))]
+    fn remove(&self, dir: TempDir) -> Result<(), RemoveError> {
+        dir.close()
     }
 
     fn lock_end(&self) -> MutexGuard<'_, End> {
@@ -509,9 +597,10 @@ impl Workspace {
                 End::Ended(_) => unreachable!("matched Running above"),
             },
         };
-        let mut usage = match crate::measure::measure_tree(&self.path) {
-            Ok(measured) => self.counted_usage(measured),
-            Err(_) => self.counted_usage(crate::measure::TreeUsage::default()),
+        let created_before = self.counters.created.load(Ordering::Relaxed);
+        let mut usage = match self.measure() {
+            Ok(measured) => self.counted_usage(measured, created_before),
+            Err(_) => self.counted_usage(crate::measure::TreeUsage::default(), created_before),
         };
         let kept = self.policy.keeps(ok);
         let result = if kept {
@@ -519,7 +608,7 @@ impl Workspace {
             drop(registration);
             Ok(())
         } else {
-            match dir.close() {
+            match self.remove(dir) {
                 Ok(()) => {
                     drop(registration);
                     Ok(())
@@ -561,36 +650,37 @@ fn edquot() -> io::Error {
     }
 }
 
-/// The bytes on disk of the directory `path` itself.
-fn own_blocks(path: &Path) -> u64 {
+/// The bytes on disk of the workspace's directory itself.
+fn own_blocks(root: &Root) -> u64 {
     #[cfg(unix)]
     {
-        rustix::fs::lstat(path).map_or(0, |st| {
+        rustix::fs::fstat(root).map_or(0, |st| {
             u64::try_from(st.st_blocks).unwrap_or(0).saturating_mul(512)
         })
     }
     #[cfg(not(unix))]
     {
-        let _ = path;
+        let () = *root;
         0
     }
 }
 
-/// Confirms a pending workspace entry with the identity of the directory made at `path`.
+/// Opens the directory just made at `path` (the workspace's hold on it) and confirms a
+/// pending workspace entry with its identity.
 #[cfg(unix)]
-fn confirm(registration: &Registration, path: &Path) -> io::Result<()> {
+fn open_root(registration: &Registration, path: &Path) -> io::Result<Root> {
     use rustix::fs::{Mode, OFlags, CWD};
+    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let fd = rustix::fs::openat(CWD, path, flags, Mode::empty())
+        .map_err(|e| with_path(e.into(), path))?;
     if let Registration::Guarded(token) = registration {
-        let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-        let fd = rustix::fs::openat(CWD, path, flags, Mode::empty())
-            .map_err(|e| with_path(e.into(), path))?;
         guard::confirm_fd(token, &fd);
     }
-    Ok(())
+    Ok(fd)
 }
 
 #[cfg(not(unix))]
-fn confirm(_registration: &Registration, _path: &Path) -> io::Result<()> {
+fn open_root(_registration: &Registration, _path: &Path) -> io::Result<Root> {
     Ok(())
 }
 
@@ -710,6 +800,41 @@ mod tests {
         assert_eq!(dir_prefix(""), "ws-");
         assert_eq!(dir_prefix(".hidden"), "_hidden-");
         assert_eq!(dir_prefix(&"x".repeat(100)).len(), 65);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_directory_renamed_into_the_path_is_neither_measured_nor_removed() {
+        let parent = crate::TempDir::new().unwrap();
+        let ws = Workspace::builder("swap")
+            .dir(Some(parent.path().to_path_buf()))
+            .create()
+            .unwrap();
+        std::fs::write(ws.path().join("own"), b"x").unwrap();
+        let moved = parent.path().join("moved");
+        std::fs::rename(ws.path(), &moved).unwrap();
+        std::fs::create_dir(ws.path()).unwrap();
+        std::fs::write(ws.path().join("a"), b"a").unwrap();
+        std::fs::write(ws.path().join("b"), b"b").unwrap();
+        assert_eq!(ws.usage().unwrap().files, 1);
+        assert!(ws.finish(true).is_err());
+        assert!(ws.path().join("a").exists());
+        assert!(moved.join("own").exists());
+    }
+
+    #[test]
+    fn a_measurement_lowers_the_live_count() {
+        let parent = crate::TempDir::new().unwrap();
+        let ws = Workspace::builder("live")
+            .dir(Some(parent.path().to_path_buf()))
+            .max_files(Some(1))
+            .create()
+            .unwrap();
+        ws.reserve_create().unwrap();
+        assert!(ws.reserve_create().is_err());
+        assert_eq!(ws.usage().unwrap().files, 0);
+        ws.reserve_create().unwrap();
+        assert!(ws.reserve_create().is_err());
     }
 
     #[test]

@@ -188,7 +188,8 @@ fn a_pending_entry_created_after_its_record_is_present_and_measured_through_its_
     let moved = scratch.join("moved");
     std::fs::rename(&dir, &moved).unwrap();
     std::fs::create_dir(&dir).unwrap();
-    let through_fd = ferrotemp::measure::measure_tree_at(std::os::fd::AsFd::as_fd(&fd)).unwrap();
+    let through_fd =
+        ferrotemp::measure::measure_tree_at(std::os::fd::AsFd::as_fd(&fd), &dir).unwrap();
     let by_path = ferrotemp::measure_tree(&moved).unwrap();
     drop(pending);
     cleanup(&scratch);

@@ -9,9 +9,11 @@ import json
 import logging
 import os
 import pickle
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import textwrap
 import threading
 from contextlib import ExitStack
@@ -202,6 +204,363 @@ def test_a_spooled_file_counts_when_it_rolls_over(tmp_path: Path) -> None:
         small.write(b"q" * 400)
         small.close()
         assert ws.usage().removed == 1
+
+
+def test_threads_sharing_one_file_cannot_write_past_max_bytes(tmp_path: Path) -> None:
+    """Position, reservation and write are one step per file: threads that share a file
+    cannot each reserve for the same end and write twice."""
+    chunk = 20_000
+    limit = 2_000_000
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    worst = 0
+    try:
+        for _ in range(20):
+            with ferrotemp.Workspace("race", max_bytes=limit, dir=tmp_path) as ws:
+                f = ws.NamedTemporaryFile()
+                barrier = threading.Barrier(4)
+
+                def writer(f: Any = f, barrier: threading.Barrier = barrier) -> None:
+                    barrier.wait()
+                    for _ in range(200):
+                        try:
+                            f.write(b"z" * chunk)
+                        except OSError:
+                            return
+
+                threads = [threading.Thread(target=writer) for _ in range(4)]
+                for t in threads:
+                    t.start()
+                for t in threads:
+                    t.join()
+                f.flush()
+                worst = max(worst, os.path.getsize(f.name))
+                f.close()
+    finally:
+        sys.setswitchinterval(old)
+    assert worst <= limit, f"a file of {worst} bytes in a workspace limited to {limit}"
+
+
+@pytest.mark.parametrize("mode", ["w+b", "w+"])
+def test_threads_mixing_small_writes_and_flushes_stay_under_max_bytes(
+    tmp_path: Path, mode: str
+) -> None:
+    """Small writes go to the buffer (checked there), flushes reach the raw layer (checked
+    again, under the account's lock, inside the buffer's own lock): threads doing both at
+    once neither deadlock nor pass the limit."""
+    limit = 300_000
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        with ferrotemp.Workspace("mix", max_bytes=limit, dir=tmp_path) as ws:
+            f = ws.NamedTemporaryFile(mode)
+            text = "b" not in mode
+            data: Any = "q" * 97 if text else b"q" * 97
+            raw: Any = f.buffer.raw if text else f.file.raw  # type: ignore[attr-defined]
+            barrier = threading.Barrier(4)
+
+            def writer(i: int) -> None:
+                barrier.wait()
+                for n in range(2_000):
+                    try:
+                        f.write(data)
+                        if n % (7 + i) == 0:
+                            f.flush()
+                        if i == 3 and n % 50 == 0:
+                            raw.write(b"r" * 50)
+                    except OSError:
+                        return
+
+            threads = [threading.Thread(target=writer, args=(i,)) for i in range(4)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(timeout=120)
+            assert not any(t.is_alive() for t in threads), "writers deadlocked"
+            try:
+                f.flush()
+            except OSError:
+                pass
+            size = os.path.getsize(f.name)
+            f.close()
+    finally:
+        sys.setswitchinterval(old)
+    assert 0 < size <= limit
+
+
+@pytest.mark.filterwarnings(
+    "ignore::ResourceWarning", "ignore::pytest.PytestUnraisableExceptionWarning"
+)
+def test_files_dropped_unclosed_are_counted_removed_and_do_not_block_creations(
+    tmp_path: Path,
+) -> None:
+    """A NamedTemporaryFile dropped without close() is deleted by its closer, as the standard
+    module's is: the workspace counts it removed (once), so max_files does not stay used up."""
+    with ferrotemp.Workspace("gc", max_files=3, dir=tmp_path) as ws:
+        for _ in range(3):
+            f = ws.NamedTemporaryFile()
+            f.write(b"x")
+            del f
+            gc.collect()
+        assert os.listdir(ws.path) == []
+        usage = ws.usage()
+        assert usage.files == 0
+        assert (usage.created, usage.removed) == (3, 3)
+        ws.NamedTemporaryFile().close()
+        assert ws.usage().removed == 4
+
+
+@pytest.mark.filterwarnings(
+    "ignore::ResourceWarning", "ignore::pytest.PytestUnraisableExceptionWarning"
+)
+def test_unclosed_files_give_back_their_bytes_when_dropped(tmp_path: Path) -> None:
+    with ferrotemp.Workspace("gcb", max_bytes=10_000, dir=tmp_path) as ws:
+        for _ in range(4):
+            f = ws.TemporaryFile()
+            f.write(b"x" * 3_000)
+            del f
+            gc.collect()
+        ws.TemporaryFile().close()
+        assert ws.usage().removed == 5
+
+
+def test_a_measurement_lowers_the_live_count_of_entries_removed_by_other_code(
+    tmp_path: Path,
+) -> None:
+    """An entry a creator made and other code removed stops counting against max_files once
+    usage() finds it gone."""
+    with ferrotemp.Workspace("measured", max_files=1, dir=tmp_path) as ws:
+        fd, name = ws.mkstemp()
+        os.close(fd)
+        os.unlink(name)
+        with pytest.raises(ferrotemp.QuotaExceeded):
+            ws.mkdtemp()
+        assert ws.usage().files == 0
+        made = ws.mkdtemp()
+        # Made since the measurement: counted again.
+        with pytest.raises(ferrotemp.QuotaExceeded):
+            ws.mkdtemp()
+        os.rmdir(made)
+
+
+@pytest.mark.parametrize(
+    "layer",
+    [
+        lambda f: f.file,
+        lambda f: f.file.raw,
+        lambda f: f.buffer,
+        lambda f: f.buffer.raw,
+    ],
+    ids=["file", "file.raw", "text.buffer", "text.buffer.raw"],
+)
+def test_every_layer_of_a_workspace_file_is_checked(tmp_path: Path, layer: Any) -> None:
+    """The file's documented ``file`` attribute, a text file's ``buffer`` and the buffer's
+    ``raw`` write through the same check as the file itself."""
+    with ferrotemp.Workspace("attr", max_bytes=100_000, dir=tmp_path) as ws:
+        text = "buffer" in layer.__code__.co_names
+        f = ws.NamedTemporaryFile("w+" if text else "w+b")
+        target = layer(f)
+        with pytest.raises(ferrotemp.QuotaExceeded) as caught:
+            target.write(b"x" * 1_000_000)
+            target.flush()
+        assert_quota(caught.value, ws)
+        f.flush()
+        assert os.path.getsize(f.name) == 0
+        target.write(b"y" * 100_000)
+        target.flush()
+        with pytest.raises(ferrotemp.QuotaExceeded):
+            target.write(b"z")
+            target.flush()
+        f.close()
+
+
+@pytest.mark.parametrize(
+    ("mode", "options"),
+    [("rw", {}), ("wbt", {}), ("ww", {}), ("wb", {"encoding": "utf-8"}), ("w", {"buffering": 0})],
+)
+def test_a_checked_file_refuses_bad_modes_as_the_standard_module_does(
+    tmp_path: Path, mode: str, options: dict[str, Any]
+) -> None:
+    with pytest.raises(ValueError) as standard:
+        tempfile.NamedTemporaryFile(mode, dir=tmp_path, **options)
+    with ferrotemp.Workspace("modes", max_bytes=1000, dir=tmp_path) as ws:
+        with pytest.raises(ValueError) as ours:
+            ws.NamedTemporaryFile(mode, **options)
+        assert str(ours.value) == str(standard.value)
+        assert os.listdir(ws.path) == []
+        assert ws.usage().created == 0
+
+
+@pytest.mark.parametrize(
+    ("mode", "options"),
+    [
+        ("wb", {}),
+        ("ab+", {}),
+        ("a", {}),
+        ("w+b", {"buffering": 0}),
+        ("w+", {"buffering": 1}),
+        ("x+b", {}),
+    ],
+)
+def test_checked_files_have_the_standard_modules_layers_and_refuse_past_the_limit(
+    tmp_path: Path, mode: str, options: dict[str, Any]
+) -> None:
+    plain = tempfile.NamedTemporaryFile(mode, dir=tmp_path, **options)
+    with ferrotemp.Workspace("layers", max_bytes=1000, dir=tmp_path) as ws:
+        f = ws.NamedTemporaryFile(mode, **options)
+        assert f.mode == plain.mode
+        assert isinstance(f.file, type(plain.file))
+        assert getattr(f.file, "line_buffering", None) == getattr(
+            plain.file, "line_buffering", None
+        )
+        data: Any = b"x" * 600 if "b" in mode else "x" * 600
+        f.write(data)
+        with pytest.raises(ferrotemp.QuotaExceeded):
+            f.write(data)
+        f.flush()
+        assert os.path.getsize(f.name) == 600
+        f.close()
+    plain.close()
+
+
+def test_text_files_count_the_bytes_newline_translation_writes(tmp_path: Path) -> None:
+    """newline='\\r\\n' writes two bytes per '\\n': counted as two."""
+    with ferrotemp.Workspace("nl", max_bytes=100_000, dir=tmp_path) as ws:
+        f = ws.NamedTemporaryFile("w+", newline="\r\n")
+        with pytest.raises(ferrotemp.QuotaExceeded):
+            f.write("\n" * 99_000)
+        f.write("\n" * 50_000)
+        with pytest.raises(ferrotemp.QuotaExceeded):
+            f.write("\n")
+        f.flush()
+        assert os.path.getsize(f.name) == 100_000
+        f.close()
+
+
+def test_text_files_count_a_bom_once(tmp_path: Path) -> None:
+    """UTF-16 writes its BOM once, at the start: two writes of 2 characters are 2 + 8 bytes."""
+    with ferrotemp.Workspace("bom", max_bytes=10, dir=tmp_path) as ws:
+        with ws.NamedTemporaryFile("w+", encoding="utf-16") as f:
+            f.write("ab")
+            f.write("cd")
+            with pytest.raises(ferrotemp.QuotaExceeded):
+                f.write("e")
+            f.flush()
+            assert os.path.getsize(f.name) == 10
+            f.seek(0)
+            assert f.read() == "abcd"
+
+
+def test_a_refused_spooled_write_writes_nothing(tmp_path: Path) -> None:
+    """A write that would roll the file over reserves first: refused, nothing of it is in
+    the file, and later writes that fit still work."""
+    with ferrotemp.Workspace("spool", max_bytes=100, dir=tmp_path) as ws:
+        f = ws.SpooledTemporaryFile(max_size=60)
+        f.write(b"a" * 50)
+        with pytest.raises(ferrotemp.QuotaExceeded):
+            f.write(b"b" * 200)
+        assert not f._rolled
+        f.write(b"c" * 40)  # rolls over: 90 bytes
+        assert f._rolled
+        f.seek(0)
+        content = f.read()
+        f.close()
+        assert ws.usage().created == 1
+    assert content == b"a" * 50 + b"c" * 40
+
+
+def test_a_rolled_spooled_text_file_counts_what_it_writes_to_disk(tmp_path: Path) -> None:
+    """After rollover a spooled file is a checked file: newline translation counts as
+    written, and its layers are checked too."""
+    with ferrotemp.Workspace("spooltext", max_bytes=100, dir=tmp_path) as ws:
+        s = ws.SpooledTemporaryFile(max_size=10, mode="w+", newline="\r\n")
+        s.write("x" * 20)
+        assert s._rolled
+        s.write("\n" * 40)  # 80 bytes on disk
+        with pytest.raises(ferrotemp.QuotaExceeded):
+            s.write("\n")
+        s.flush()
+        with pytest.raises(ferrotemp.QuotaExceeded):
+            s._file.buffer.raw.write(b"r")
+        assert os.fstat(s.fileno()).st_size == 100
+        s.seek(0)
+        assert s.read() == "x" * 20 + "\r\n" * 40  # newline="\r\n" reads untranslated
+        s.close()
+        assert (ws.usage().created, ws.usage().removed) == (1, 1)
+        assert ws._core.written_bytes == 0
+
+
+def test_a_refused_spooled_rollover_at_max_files_writes_nothing(tmp_path: Path) -> None:
+    with ferrotemp.Workspace("spoolf", max_files=1, dir=tmp_path) as ws:
+        f = ws.SpooledTemporaryFile(max_size=10, mode="w+")
+        f.write("a" * 5)
+        ws.mkdtemp()
+        with pytest.raises(ferrotemp.QuotaExceeded):
+            f.write("b" * 20)
+        f.seek(0)
+        assert f.read() == "a" * 5
+        f.close()
+
+
+@pytest.mark.parametrize(
+    "creator",
+    [
+        "NamedTemporaryFile",
+        "TemporaryFile",
+        "SpooledTemporaryFile",
+        "mkstemp",
+        "mkdtemp",
+        "TemporaryDirectory",
+        "temp_path",
+    ],
+)
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"prefix": "../escaped-"},
+        {"suffix": "/../../x"},
+        {"prefix": b"../escaped-"},
+        {"prefix": "sub" + os.sep},
+    ],
+    ids=["prefix-dotdot", "suffix-dotdot", "bytes-prefix", "prefix-sep"],
+)
+def test_a_prefix_or_suffix_with_a_separator_is_refused(
+    tmp_path: Path, creator: str, bad: dict[str, Any]
+) -> None:
+    """With ``prefix='../'`` the standard module makes the entry beside ``dir``: a workspace
+    refuses it (ValueError), so nothing is made outside it."""
+    with ferrotemp.Workspace("escape", dir=tmp_path) as ws:
+        with pytest.raises(ValueError, match="path separator"):
+            getattr(ws, creator)(**bad)
+        assert sorted(os.listdir(tmp_path)) == [ws.path.name]
+        assert os.listdir(ws.path) == []
+        assert ws.usage().created == 0
+        # '..' without a separator is part of a name, inside the workspace.
+        fd, name = ws.mkstemp(prefix="..x", suffix="..")
+        os.close(fd)
+        assert os.path.dirname(name) == str(ws.path)
+
+
+def test_finish_removes_only_the_directory_it_made(tmp_path: Path) -> None:
+    """A directory of the same user renamed into the workspace's path before the end is
+    neither measured nor removed: the workspace knows its own by its descriptor."""
+    ws = ferrotemp.Workspace("swap", dir=tmp_path)
+    (ws.path / "own").write_bytes(b"o" * 10_000)
+    other = tmp_path / "precious"
+    other.mkdir()
+    (other / "data").write_text("keep me")
+    moved = tmp_path / "moved"
+    os.rename(ws.path, moved)
+    os.rename(other, ws.path)
+    try:
+        usage = ws.usage()
+        assert (usage.files, usage.bytes) == (1, du_bytes(moved))
+        ws.finish()
+        assert (ws.path / "data").read_text() == "keep me"
+        assert ws.usage().cleanup_errors == 1
+    finally:
+        shutil.rmtree(moved, ignore_errors=True)
+        shutil.rmtree(ws.path, ignore_errors=True)
 
 
 def test_concurrent_creations_never_pass_max_files(tmp_path: Path) -> None:

@@ -190,7 +190,6 @@ type EntryFound = (
 
 #[cfg(unix)]
 fn find_entry(entry: &ferrotemp::guard::record::RecordEntry, measure: bool) -> EntryFound {
-    use ferrotemp::error::{error_path, raw_os_error, with_path};
     use ferrotemp::guard::{self, EntryPresence};
     use std::os::fd::AsFd;
     let fd = match guard::open_present_entry(entry) {
@@ -200,24 +199,7 @@ fn find_entry(entry: &ferrotemp::guard::record::RecordEntry, measure: bool) -> E
     if !measure {
         return (EntryPresence::Present, None);
     }
-    let measured = ferrotemp::measure::measure_tree_at(fd.as_fd()).map_err(|err| {
-        // Paths inside are relative to the entry (`./sub`): named under its path.
-        let Some(inside) = error_path(&err).map(|p| {
-            let rel = p.strip_prefix(".").unwrap_or(p);
-            if rel.as_os_str().is_empty() {
-                entry.path.clone()
-            } else {
-                entry.path.join(rel)
-            }
-        }) else {
-            return err;
-        };
-        let source = match raw_os_error(&err) {
-            Some(code) => std::io::Error::from_raw_os_error(code),
-            None => std::io::Error::new(err.kind(), ferrotemp::error::error_message(&err)),
-        };
-        with_path(source, inside)
-    });
+    let measured = ferrotemp::measure::measure_tree_at(fd.as_fd(), &entry.path);
     (EntryPresence::Present, Some(measured))
 }
 
