@@ -280,7 +280,18 @@ impl TempDir {
     /// # Errors
     ///
     /// Every failure of the removal; see [`RemoveError`].
-    pub fn close(mut self) -> Result<(), RemoveError> {
+    pub fn close(self) -> Result<(), RemoveError> {
+        self.close_with_threads(0)
+    }
+
+    /// [`close`](Self::close), removing with at most `threads` threads (0: one per core, as
+    /// `close` does). One keeps the removal on the calling thread and leaves the other cores
+    /// to other work, such as an event loop waiting for the removal in another thread.
+    ///
+    /// # Errors
+    ///
+    /// As [`close`](Self::close).
+    pub fn close_with_threads(mut self, threads: usize) -> Result<(), RemoveError> {
         if !self.armed {
             // Disarmed by keep mode at creation: the directory stays.
             return Ok(());
@@ -288,9 +299,9 @@ impl TempDir {
         self.armed = false;
         let path = std::mem::take(&mut self.path);
         #[cfg(unix)]
-        let removed = remove_tree_nofollow_fast(&path, &self.anchor);
+        let removed = remove_tree_nofollow_fast(&path, &self.anchor, threads);
         #[cfg(not(unix))]
-        let removed = remove_tree_nofollow_fast(&path);
+        let removed = remove_tree_nofollow_fast(&path, threads);
         crate::stats::note_removal(&removed, |err| is_already_gone(err, &path));
         match removed {
             Err(err) if is_already_gone(&err, &path) => Ok(()),
@@ -325,7 +336,11 @@ fn own_tree_options(identity: Option<FileId>, owner: u32) -> RemoveOptions {
 /// The directory's identity is examined (an `fstat` of the lock descriptor) only when it was
 /// not read at creation or the path no longer shows it.
 #[cfg(unix)]
-fn remove_tree_nofollow_fast(path: &Path, anchor: &Anchor) -> Result<(), RemoveError> {
+fn remove_tree_nofollow_fast(
+    path: &Path,
+    anchor: &Anchor,
+    threads: usize,
+) -> Result<(), RemoveError> {
     // The same rule as the walk's, checked before the rmdir. A swap between the check and the
     // rmdir needs write access to the parent, which lets the swapper remove an empty directory
     // there by itself anyway (in a sticky directory it cannot swap ours).
@@ -345,7 +360,9 @@ fn remove_tree_nofollow_fast(path: &Path, anchor: &Anchor) -> Result<(), RemoveE
         return Ok(());
     }
     let (identity, owner) = examined.unwrap_or_else(|| anchor.examine());
-    remove_tree_nofollow_with(path, &own_tree_options(identity, owner)).map(|_| ())
+    let mut options = own_tree_options(identity, owner);
+    options.threads(threads);
+    remove_tree_nofollow_with(path, &options).map(|_| ())
 }
 
 /// How a [`TempDir`] knows its directory.
@@ -400,7 +417,7 @@ fn is_out_of_descriptors(err: &io::Error) -> bool {
 }
 
 #[cfg(not(unix))]
-fn remove_tree_nofollow_fast(path: &Path) -> Result<(), RemoveError> {
+fn remove_tree_nofollow_fast(path: &Path, _threads: usize) -> Result<(), RemoveError> {
     match std::fs::remove_dir(path) {
         Ok(()) => Ok(()),
         Err(_) => remove_tree_nofollow(path),
@@ -488,9 +505,9 @@ impl Drop for TempDir {
         if self.armed {
             // Drop cannot report; `close` is the way to see errors.
             #[cfg(unix)]
-            let removed = remove_tree_nofollow_fast(&self.path, &self.anchor);
+            let removed = remove_tree_nofollow_fast(&self.path, &self.anchor, 0);
             #[cfg(not(unix))]
-            let removed = remove_tree_nofollow_fast(&self.path);
+            let removed = remove_tree_nofollow_fast(&self.path, 0);
             crate::stats::note_removal(&removed, |err| is_already_gone(err, &self.path));
         }
     }

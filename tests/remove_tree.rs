@@ -1044,3 +1044,20 @@ fn observed_removal_announces_each_step_first_and_stops_before_a_refused_one() {
     // What the first walk left: open, list, open inner, list, unlink g0, rmdir inner, rmdir.
     assert_eq!(steps, 7);
 }
+
+#[test]
+fn a_tempdir_closed_with_one_thread_removes_its_whole_tree() -> std::io::Result<()> {
+    let dir = ferrotemp::TempDir::new()?;
+    for i in 0..20 {
+        let sub = dir.path().join(format!("d{i}"));
+        std::fs::create_dir(&sub)?;
+        for j in 0..50 {
+            std::fs::write(sub.join(format!("f{j}")), b"x")?;
+        }
+    }
+    let path = dir.path().to_path_buf();
+    dir.close_with_threads(1)
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
+    assert!(!path.exists());
+    Ok(())
+}

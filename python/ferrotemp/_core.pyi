@@ -362,8 +362,9 @@ class TempDirOwner:
     @property
     def guard_notice(self) -> Optional[GuardNotice]:
         """``None``, or a ``GuardNotice`` as ``NamedOpener.guard_notice``."""
-    def cleanup(self, ignore_errors: bool = False) -> None:
-        """Remove the tree by descriptor, never following a symlink, with the GIL released.
+    def cleanup(self, ignore_errors: bool = False, threads: int = 0) -> None:
+        """Remove the tree by descriptor, never following a symlink, with the GIL released,
+        with at most ``threads`` threads (0: one per core).
 
         Idempotent. Raises the audit event ``shutil.rmtree`` (as the standard module's
         cleanup does). Entries already gone are no error; otherwise the first failure is

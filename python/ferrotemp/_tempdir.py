@@ -247,6 +247,11 @@ class TemporaryDirectory(_GenericBase[AnyStr]):
         """Remove the directory and everything in it. Idempotent; a directory already gone
         is no error. Errors are raised (the first, as the ``OSError`` subclass its errno
         selects) unless ``ignore_cleanup_errors`` was given."""
+        self._cleanup_with(0)
+
+    def _cleanup_with(self, threads: int) -> None:
+        """``cleanup()`` with at most ``threads`` threads removing (0: one per core).
+        ``ferrotemp.aio`` removes with one, leaving the other cores to the event loop."""
         finalizer = self._finalizer
         # Our finalizer's detach() written out (the object is alive: it is self); any other
         # object put in its place is asked.
@@ -255,7 +260,10 @@ class TemporaryDirectory(_GenericBase[AnyStr]):
             if type(finalizer) is _DirFinalizer
             else finalizer.detach() is not None
         ):
-            self._owner.cleanup(self._ignore_cleanup_errors)
+            if threads and type(self._owner) is _core.TempDirOwner:
+                self._owner.cleanup(self._ignore_cleanup_errors, threads)
+            else:  # a hybrid's owner (`_adopt`) takes no thread count
+                self._owner.cleanup(self._ignore_cleanup_errors)
         elif not self._kept and _os.path.exists(self.name):
             # Cleaned up before, yet something is there again: the standard module
             # removes it.

@@ -561,19 +561,21 @@ class TemporaryDirectory(Generic[AnyStr]):
         exc_value: Optional[BaseException],
         traceback: Optional[TracebackType],
     ) -> None:
-        if self._tempdir is not None:
-            await _shielded(self._tempdir.__exit__, exc_type, exc_value, traceback)
+        if self._tempdir is not None and self._tempdir._delete:
+            await _shielded(_remove_tempdir, self._tempdir)
 
     async def cleanup(self) -> None:
         """Remove the directory and everything in it now (shielded), then check for
         cancellation."""
         if self._tempdir is not None:
-            await _shielded(self._tempdir.cleanup)
+            await _shielded(_remove_tempdir, self._tempdir)
             await checkpoint_if_cancelled()
 
 
 def _remove_tempdir(tempdir: _pkg.TemporaryDirectory[Any]) -> None:
-    tempdir.cleanup()
+    # `cleanup()` with one removing thread: the others would take the cores the event loop
+    # needs while the worker thread removes (see the loop-latency benchmark).
+    tempdir._cleanup_with(1)
 
 
 @overload

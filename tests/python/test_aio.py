@@ -741,7 +741,8 @@ async def test_cancellation_at_each_await_point_leaves_nothing_behind(
     returned: list[Any] = []
     await run(work, returned)
     total = hops.calls
-    assert total >= 2
+    # A creation and an end, each a hop; a kept directory's end has nothing to do (no hop).
+    assert total >= (1 if scenario == "directory_kept" else 2)
     assert sorted(os.listdir(work)) == sorted(os.path.basename(p) for p in returned)
     for k in range(1, total + 1):
         work = tmp_path / str(k)

@@ -184,9 +184,10 @@ impl TempDirOwner {
     }
 
     /// Removes the directory and everything in it, with the GIL released throughout; later
-    /// calls do nothing. A directory already gone is not an error.
-    #[pyo3(signature = (ignore_errors = false))]
-    fn cleanup(&self, py: Python<'_>, ignore_errors: bool) -> PyResult<()> {
+    /// calls do nothing. A directory already gone is not an error. `threads`: at most this
+    /// many threads remove (0: one per core).
+    #[pyo3(signature = (ignore_errors = false, threads = 0))]
+    fn cleanup(&self, py: Python<'_>, ignore_errors: bool, threads: usize) -> PyResult<()> {
         let Some(dir) = lock(&self.dir).take() else {
             return Ok(());
         };
@@ -200,7 +201,7 @@ impl TempDirOwner {
                 dir.close_observed(order, observer)
             })?
         } else {
-            py.detach(|| dir.close())
+            py.detach(|| dir.close_with_threads(threads))
         };
         if ignore_errors {
             return Ok(());
