@@ -108,6 +108,9 @@ class GuardSwitches:
     def enabled(self) -> bool:
         """Entries are recorded (``FERROTEMP_GUARD``)."""
     @property
+    def record_all(self) -> bool:
+        """The callers' own entries are recorded too (``FERROTEMP_GUARD=all``)."""
+    @property
     def keep(self) -> bool:
         """Every guarded entry is kept (``FERROTEMP_KEEP``)."""
     @property
@@ -119,6 +122,11 @@ class GuardSwitches:
 
 def guard_switches() -> GuardSwitches:
     """The crash guard's boolean switches as the configuration in force has them."""
+
+def guard_lease() -> Optional[int]:
+    """A close-on-exec duplicate of the crash guard's current record descriptor, for a child
+    to inherit as a lease on it (``ferrotemp run``); ``None`` without a record, or with one
+    kept without ``flock``. The caller closes it."""
 
 def random_name() -> str:
     """Eight characters of ``a-z0-9_`` from the OS CSPRNG."""
@@ -552,6 +560,7 @@ class WorkspaceCore:
         max_files: Optional[int],
         keep: Optional[str],
         dir: Optional[Any],
+        command: Optional[str] = None,
     ) -> WorkspaceCore: ...
     @property
     def path(self) -> str: ...
