@@ -257,9 +257,9 @@ pub(crate) fn mkstemp<'py>(
 ) -> PyResult<(i64, Bound<'py, PyAny>)> {
     let attempts = tmp_max(attempts)?;
     if ferrotemp::guard::record_all() {
-        let ((file, _), name, _) =
+        let (file, name, _) =
             create_file_audited_with(py, dir, prefix, suffix, text, attempts, false, |b, path| {
-                Ok(create_file_detached(b, path)?.map(|file| (file, ())))
+                create_file_detached(b, path)
             })?;
         return Ok((into_raw_descriptor(file), name));
     }
