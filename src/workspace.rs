@@ -273,7 +273,7 @@ enum End {
         dir: TempDir,
         registration: Registration,
     },
-    Ended(Usage),
+    Ended(Ending),
 }
 
 /// A job's temporary directory with limits, usage and a keep policy (see the module docs).
@@ -485,8 +485,8 @@ impl Workspace {
     ///
     /// The walk's error, naming the path it concerns.
     pub fn usage(&self) -> io::Result<Usage> {
-        if let End::Ended(usage) = &*self.lock_end() {
-            return Ok(*usage);
+        if let End::Ended(ending) = &*self.lock_end() {
+            return Ok(ending.usage);
         }
         let measured = crate::measure::measure_tree(&self.path)?;
         Ok(self.counted_usage(measured))
@@ -506,15 +506,18 @@ impl Workspace {
     /// recorded, so a sweep after the process ends finishes the job.
     pub fn finish(&self, ok: bool) -> Result<Ending, RemoveError> {
         let mut end = self.lock_end();
-        let (dir, registration) = match std::mem::replace(&mut *end, End::Ended(Usage::default())) {
-            End::Running { dir, registration } => (dir, registration),
-            End::Ended(usage) => {
-                *end = End::Ended(usage);
-                return Ok(Ending {
-                    kept: self.path.exists(),
-                    usage,
-                });
-            }
+        let (dir, registration) = match &*end {
+            End::Ended(ending) => return Ok(ending.clone()),
+            End::Running { .. } => match std::mem::replace(
+                &mut *end,
+                End::Ended(Ending {
+                    kept: false,
+                    usage: Usage::default(),
+                }),
+            ) {
+                End::Running { dir, registration } => (dir, registration),
+                End::Ended(_) => unreachable!("matched Running above"),
+            },
         };
         let mut usage = match crate::measure::measure_tree(&self.path) {
             Ok(measured) => self.counted_usage(measured),
@@ -541,8 +544,9 @@ impl Workspace {
                 }
             }
         };
-        *end = End::Ended(usage);
-        result.map(|()| Ending { kept, usage })
+        let ending = Ending { kept, usage };
+        *end = End::Ended(ending.clone());
+        result.map(|()| ending)
     }
 }
 

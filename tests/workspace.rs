@@ -96,7 +96,9 @@ fn creation_at_the_file_limit_is_refused_with_edquot_until_an_entry_goes() {
         .unwrap();
     ws.reserve_create().unwrap();
     ws.reserve_create().unwrap();
+    let refusals = ferrotemp::stats::stats().quota_refusals;
     assert_edquot(&ws.reserve_create().unwrap_err(), ws.path());
+    assert!(ferrotemp::stats::stats().quota_refusals > refusals);
     assert_edquot(&ws.check_create().unwrap_err(), ws.path());
     ws.note_removed(0);
     ws.reserve_create().unwrap();

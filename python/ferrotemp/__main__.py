@@ -1,4 +1,4 @@
-"""The ``ferrotemp`` command: ``python -m ferrotemp info``, ``python -m ferrotemp bench``."""
+"""The ``ferrotemp`` command: ``python -m ferrotemp info``, ``bench``, ``sweep``, ``ls``."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 import sys
 from typing import Any, Optional, Sequence
 
-from . import __version__, _core, _run, _sweep_cli
+from . import __version__, _core, _ls, _run, _sweep_cli
 
 
 def _human(size: int) -> str:
@@ -66,12 +66,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     _bench.add_arguments(bench, default_profile="short")
     _sweep_cli.add_parser(commands)
+    _ls.add_parser(commands)
     _run.add_parser(commands)
     args = parser.parse_args(argv)
     if args.command == "run":
         return _run.run_cli(args, commands.choices["run"])
     if args.command == "sweep":
         return _sweep_cli.run(args, commands.choices["sweep"])
+    if args.command == "ls":
+        return _ls.run(args, commands.choices["ls"])
     if args.command in (None, "info"):
         return _print_info(getattr(args, "json", False))
     if args.command == "bench":

@@ -17,7 +17,9 @@ __all__ = [
     "Discovery",
     "FailedEntry",
     "FilesystemInfo",
+    "GuardEntry",
     "GuardNotice",
+    "GuardRecord",
     "GuardSwitches",
     "MemorySpool",
     "NamedOpener",
@@ -32,6 +34,7 @@ __all__ = [
     "WorkspaceCore",
     "WorkspaceEnding",
     "WorkspaceUsage",
+    "WorkspaceInfo",
     "_TemporaryFileCloser",
     "__version__",
     "_set_guard_enabled",
@@ -43,6 +46,7 @@ __all__ = [
     "guard_registry_path",
     "guard_switches",
     "guard_unavailable_reason",
+    "list_records",
     "measure_tree",
     "note_quota_refusal",
     "mkdtemp",
@@ -403,6 +407,71 @@ def stats() -> Stats:
 
 def note_quota_refusal() -> None:
     """Count one creation or write refused by a quota (limits checked in Python)."""
+
+@final
+class WorkspaceInfo:
+    """A workspace's name and limits, as its crash-guard record entry keeps them."""
+
+    @property
+    def name(self) -> str:
+        """The job's name (its first 255 bytes, cut at a character boundary)."""
+    @property
+    def max_bytes(self) -> Optional[int]: ...
+    @property
+    def max_files(self) -> Optional[int]: ...
+
+@final
+class GuardEntry:
+    """One guarded entry of a process's record."""
+
+    @property
+    def path(self) -> str: ...
+    @property
+    def kind(self) -> str:
+        """``"file"`` or ``"dir"``."""
+    @property
+    def state(self) -> str:
+        """``"live"``, or ``"pending"`` (recorded before its creation, not yet confirmed)."""
+    @property
+    def recorded_ns(self) -> int:
+        """When it was recorded, ns since the epoch (0 when unknown)."""
+    @property
+    def presence(self) -> str:
+        """What is at its path now: ``"present"`` (the entry recorded, by device, inode,
+        birth time and generation), ``"gone"``, ``"replaced"`` or ``"unknown"``."""
+    @property
+    def workspace(self) -> Optional[WorkspaceInfo]:
+        """The workspace this directory is, or ``None``."""
+
+@final
+class GuardRecord:
+    """One process's crash-guard record."""
+
+    @property
+    def name(self) -> str:
+        """The record's file name in the registry."""
+    @property
+    def pid(self) -> int: ...
+    @property
+    def start_ns(self) -> int:
+        """The owner's start, ns since the epoch (0 when unknown)."""
+    @property
+    def status(self) -> str:
+        """``"alive"``, ``"dead"`` (its entries await a sweep) or ``"other_host"``."""
+    @property
+    def entries(self) -> tuple[GuardEntry, ...]: ...
+    @property
+    def truncated(self) -> bool:
+        """Whether the record ended in something unreadable (the entries before it are
+        listed)."""
+
+def list_records(
+    root: Union[str, bytes, os.PathLike[str], os.PathLike[bytes], None], /
+) -> list[GuardRecord]:
+    """Every record of the registry in the temp dir ``root`` (``None``: the registry in
+    use), in name order, with its owner's status as a sweep would judge it now; a missing
+    registry lists nothing, unreadable records are left out. Nothing is changed. Releases
+    the GIL. Raises ``PermissionError`` if the registry is refused. Empty off POSIX."""
 
 # Benchmark floors (ferrotemp._bench), not API: each runs ``n`` rounds of bare syscalls in
 # ``dir`` in Rust with the GIL released and returns the seconds taken. POSIX only

@@ -24,7 +24,7 @@ from pathlib import Path as _Path
 
 import ferrotemp as _pkg
 
-from . import _core
+from . import _core, _metrics_hooks
 from ._files import _TemporaryFileWrapper
 from ._spooled import SpooledTemporaryFile as _SpooledTemporaryFile
 from ._tempdir import TemporaryDirectory as _TemporaryDirectory
@@ -406,6 +406,7 @@ class Workspace:
         self.name = name
         self._root: str = self._core.path
         self.path = _Path(self._root)
+        _metrics_hooks.track(self)
         _log.info(
             "workspace %r created at %s (max_bytes=%s, max_files=%s, keep=%s)",
             name,
@@ -449,6 +450,7 @@ class Workspace:
         if self._core.finished:
             return self.usage()
         ending = self._core.finish(ok)
+        _metrics_hooks.untrack(self)
         usage = _usage(ending.usage)
         _log_end(self, ok, exc_type, ending.kept, ending.error, usage)
         return usage

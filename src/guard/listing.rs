@@ -9,9 +9,11 @@ use std::path::Path;
 use rustix::fs::{FileType, FlockOperation, Mode, OFlags};
 use rustix::io::Errno;
 
-use super::record::{self, Parsed, RecordEntry, RECORD_SUFFIX};
+use super::identity;
+use super::record::{self, EntryState, Parsed, RecordEntry, RECORD_SUFFIX};
 use super::registry;
 use super::sweep::{list, read_record, record_live, try_lock, Identity};
+use super::EntryKind;
 use crate::error::with_path;
 
 /// Whether a record's owner still runs, as a sweep would judge it now.
@@ -102,4 +104,65 @@ pub(super) fn list_records(path: &Path) -> io::Result<Vec<RecordListing>> {
         });
     }
     Ok(listings)
+}
+
+/// What is at a record entry's path now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntryPresence {
+    /// The entry recorded (a live one: same device, inode, birth time and generation where
+    /// recorded; a pending one: something of its kind).
+    Present,
+    /// Nothing.
+    Gone,
+    /// Something else: another kind, or another file than the one recorded (an inode number
+    /// reused, told apart by the birth time or generation).
+    Replaced,
+    /// It could not be examined (a parent not searchable, …).
+    Unknown,
+}
+
+/// Looks at `entry`'s path (without following a symlink) and tells whether it still holds
+/// what was recorded, by the identity a sweep checks. A file or directory is opened
+/// (read-only, non-blocking) only to read its inode generation.
+pub(super) fn entry_presence(entry: &RecordEntry) -> EntryPresence {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(path) = std::ffi::CString::new(entry.path.as_os_str().as_bytes()) else {
+        return EntryPresence::Unknown;
+    };
+    let seen = match identity::at(rustix::fs::CWD, &path) {
+        Ok(seen) => seen,
+        Err(Errno::NOENT | Errno::NOTDIR) => return EntryPresence::Gone,
+        Err(_) => return EntryPresence::Unknown,
+    };
+    let kind_matches = match entry.kind {
+        EntryKind::File => seen.file_type == FileType::RegularFile,
+        EntryKind::Dir => seen.file_type == FileType::Directory,
+    };
+    if !kind_matches {
+        return EntryPresence::Replaced;
+    }
+    if entry.state == EntryState::Pending {
+        return EntryPresence::Present;
+    }
+    if !seen.matches(&entry.identity) {
+        return EntryPresence::Replaced;
+    }
+    let Some(recorded) = entry.identity.generation else {
+        return EntryPresence::Present;
+    };
+    let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NONBLOCK;
+    match rustix::fs::openat(rustix::fs::CWD, path.as_c_str(), flags, Mode::empty()) {
+        Ok(fd) => match identity::of_fd(fd.as_fd()) {
+            Ok(now) if now.matches(&entry.identity) => {
+                match identity::generation(fd.as_fd(), now.dev) {
+                    Some(generation) if generation != recorded => EntryPresence::Replaced,
+                    _ => EntryPresence::Present,
+                }
+            }
+            Ok(_) => EntryPresence::Replaced,
+            Err(_) => EntryPresence::Unknown,
+        },
+        Err(Errno::NOENT) => EntryPresence::Gone,
+        Err(_) => EntryPresence::Unknown,
+    }
 }

@@ -203,7 +203,7 @@ use unix as imp;
 #[cfg(unix)]
 pub use identity::EntryIdentity;
 #[cfg(unix)]
-pub use listing::{OwnerStatus, RecordListing};
+pub use listing::{EntryPresence, OwnerStatus, RecordListing};
 #[cfg(unix)]
 pub use state::current_record;
 
@@ -828,6 +828,15 @@ pub fn list_records(registry: Option<&Path>) -> io::Result<Vec<RecordListing>> {
         None => registry_path()?,
     };
     listing::list_records(&path)
+}
+
+/// Whether `entry`'s path still holds what its record says (see [`EntryPresence`]), checked
+/// as a sweep checks identity (device, inode, birth time, generation). For readers such as
+/// `ferrotemp ls`, which measure only what is still the entry.
+#[cfg(unix)]
+#[must_use]
+pub fn entry_presence(entry: &record::RecordEntry) -> EntryPresence {
+    listing::entry_presence(entry)
 }
 
 /// A `stat`'s device (see [`FileId::from_stat`](crate::file_id::FileId::from_stat)).

@@ -105,6 +105,9 @@ DOCUMENTED_EXTRAS = {"install", "uninstall", "sweep", "SweepReport", "atomic_wri
 DOCUMENTED_EXTRAS |= {"Workspace", "QuotaExceeded", "Usage"}  # README "Jobs"
 
 
+DOCUMENTED_EXTRAS |= {"stats", "Stats"}  # README "Monitoring"
+
+
 def test_public_names_are_the_standard_modules_and_the_documented_api() -> None:
     # Compared with the standard module of the interpreter running the test, in a child so
     # that no install() in this process can stand in for it.

@@ -240,6 +240,7 @@ calls = {
     "gettempprefix": names,
     "gettempprefixb": names,
     "sweep": sweeps,
+    "stats": ferrotemp.stats,
 }
 public = sorted(
     n for n in ferrotemp.__all__

@@ -20,8 +20,7 @@ from typing import Any, Callable
 
 import ferrotemp
 import pytest
-
-from tests.python._support import guard_env
+from _support import guard_env
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="workspaces are POSIX-only here")
 
@@ -139,6 +138,7 @@ def test_creators_take_a_dir_inside_the_workspace_and_refuse_one_outside(tmp_pat
 
 
 def test_a_write_past_max_bytes_raises_before_anything_is_written(tmp_path: Path) -> None:
+    refusals = ferrotemp.stats().quota_refusals
     with ferrotemp.Workspace("bytes", max_bytes=10_000, dir=tmp_path) as ws:
         f = ws.NamedTemporaryFile()
         assert f.write(b"a" * 6000) == 6000
@@ -165,6 +165,8 @@ def test_a_write_past_max_bytes_raises_before_anything_is_written(tmp_path: Path
                 t.writelines([b"e" * 500, b"f" * 501])
             t.flush()
             assert os.fstat(t.fileno()).st_size == 9500
+    # Each refusal is counted in the process's statistics (other threads refuse nothing here).
+    assert ferrotemp.stats().quota_refusals - refusals == 3
 
 
 def test_text_files_count_what_they_write_encoded(tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ mod env;
 mod guard;
 mod named;
 mod publish;
+mod records;
 mod spool;
 mod tempdir;
 mod usage;
@@ -75,6 +76,10 @@ fn ferrotemp_core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(usage::stats, m)?)?;
     m.add_function(wrap_pyfunction!(usage::note_quota_refusal, m)?)?;
     m.add_class::<usage::StatsPy>()?;
+    m.add_function(wrap_pyfunction!(records::list_records, m)?)?;
+    m.add_class::<records::GuardRecordPy>()?;
+    m.add_class::<records::GuardEntryPy>()?;
+    m.add_class::<records::WorkspaceInfoPy>()?;
     #[cfg(feature = "bench")]
     {
         m.add_function(wrap_pyfunction!(bench::floor_create_unlink, m)?)?;

@@ -217,7 +217,7 @@ impl WorkspaceCore {
         format!(
             "<WorkspaceCore {:?} {:?}>",
             self.inner.name(),
-            self.inner.path()
+            self.inner.path().display().to_string()
         )
     }
 }

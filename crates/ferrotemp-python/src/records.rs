@@ -1,0 +1,153 @@
+//! The crash guard's records as a reader sees them, for `ferrotemp ls`: every process's
+//! record with its owner's status and its entries (a workspace's with its name and limits).
+
+use pyo3::prelude::*;
+use pyo3::types::PyTuple;
+
+#[cfg(unix)]
+use super::convert::{fs_path, path_to_py, to_pyerr};
+
+/// A workspace's name and limits, as its record entry keeps them.
+#[pyclass(frozen, get_all, module = "ferrotemp._core", name = "WorkspaceInfo")]
+pub(crate) struct WorkspaceInfoPy {
+    /// The job's name (its first 255 bytes).
+    name: String,
+    /// The most bytes it may hold, or `None`.
+    max_bytes: Option<u64>,
+    /// The most files it may hold, or `None`.
+    max_files: Option<u64>,
+}
+
+/// One guarded entry of a record.
+#[pyclass(frozen, get_all, module = "ferrotemp._core", name = "GuardEntry")]
+pub(crate) struct GuardEntryPy {
+    /// Its path, `str`.
+    path: Py<PyAny>,
+    /// `"file"` or `"dir"`.
+    kind: &'static str,
+    /// `"live"`, or `"pending"` (recorded before its creation, not yet confirmed).
+    state: &'static str,
+    /// When it was recorded, ns since the epoch (0 when unknown).
+    recorded_ns: i64,
+    /// What is at its path now: `"present"` (the entry recorded), `"gone"`, `"replaced"`
+    /// (another file, or another kind) or `"unknown"` (it could not be examined).
+    presence: &'static str,
+    /// The workspace it is, or `None`.
+    workspace: Option<Py<WorkspaceInfoPy>>,
+}
+
+/// One process's record.
+#[pyclass(frozen, get_all, module = "ferrotemp._core", name = "GuardRecord")]
+pub(crate) struct GuardRecordPy {
+    /// The record's file name in the registry.
+    name: String,
+    /// The owner's process id.
+    pid: u32,
+    /// The owner's start, ns since the epoch (0 when unknown).
+    start_ns: i64,
+    /// `"alive"`, `"dead"` (its entries await a sweep) or `"other_host"`.
+    status: &'static str,
+    /// `tuple[GuardEntry, ...]`.
+    entries: Py<PyTuple>,
+    /// Whether the record ended in something unreadable.
+    truncated: bool,
+}
+
+#[cfg(unix)]
+fn record_to_py(
+    py: Python<'_>,
+    record: &ferrotemp::guard::RecordListing,
+    presences: &[ferrotemp::guard::EntryPresence],
+) -> PyResult<GuardRecordPy> {
+    use ferrotemp::guard::record::EntryState;
+    use ferrotemp::guard::{EntryKind, EntryPresence, OwnerStatus};
+    let entries = record
+        .entries
+        .iter()
+        .zip(presences)
+        .map(|(e, presence)| {
+            let workspace = match &e.workspace {
+                Some(meta) => Some(Py::new(
+                    py,
+                    WorkspaceInfoPy {
+                        name: meta.name.clone(),
+                        max_bytes: meta.max_bytes,
+                        max_files: meta.max_files,
+                    },
+                )?),
+                None => None,
+            };
+            let entry = GuardEntryPy {
+                path: path_to_py(py, &e.path, false)?.unbind(),
+                kind: match e.kind {
+                    EntryKind::File => "file",
+                    EntryKind::Dir => "dir",
+                },
+                state: match e.state {
+                    EntryState::Live => "live",
+                    EntryState::Pending => "pending",
+                },
+                recorded_ns: e.recorded_ns,
+                presence: match presence {
+                    EntryPresence::Present => "present",
+                    EntryPresence::Gone => "gone",
+                    EntryPresence::Replaced => "replaced",
+                    EntryPresence::Unknown => "unknown",
+                },
+                workspace,
+            };
+            Bound::new(py, entry)
+        })
+        .collect::<PyResult<Vec<_>>>()?;
+    Ok(GuardRecordPy {
+        name: record.name.clone(),
+        pid: record.pid,
+        start_ns: record.start_ns,
+        status: match record.status {
+            OwnerStatus::Alive => "alive",
+            OwnerStatus::Dead => "dead",
+            OwnerStatus::OtherHost => "other_host",
+        },
+        entries: PyTuple::new(py, entries)?.unbind(),
+        truncated: record.truncated,
+    })
+}
+
+/// Every record of the registry in `root` (a temp dir), or of the configured registry when
+/// `root` is `None`, in name order, each entry with what is at its path now; a missing
+/// registry lists nothing. The GIL is released while the records are read. Elsewhere than on POSIX there are no records: an empty list.
+#[pyfunction]
+#[pyo3(signature = (root, /))]
+pub(crate) fn list_records<'py>(
+    py: Python<'py>,
+    root: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Vec<GuardRecordPy>> {
+    #[cfg(unix)]
+    {
+        use ferrotemp::guard;
+        let registry = match root {
+            Some(root) => Some(guard::registry_path_in(&fs_path(root)?)),
+            None => None,
+        };
+        let (records, presences) = py
+            .detach(|| {
+                let records = guard::list_records(registry.as_deref())?;
+                let presences: Vec<Vec<_>> = records
+                    .iter()
+                    .map(|r| r.entries.iter().map(guard::entry_presence).collect())
+                    .collect();
+                Ok::<_, std::io::Error>((records, presences))
+            })
+            .map_err(|e| to_pyerr(py, &e, false))?;
+        records
+            .iter()
+            .zip(&presences)
+            .map(|(r, p)| record_to_py(py, r, p))
+            .collect()
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (py, root);
+        Ok(Vec::new())
+    }
+}

@@ -1,0 +1,238 @@
+"""``ferrotemp ls``: one view of the temp space every process of this user guards.
+
+ferrotemp ls [--dir D] [--json] [--watch [SECONDS]]
+
+From the crash guard's registry (``FERROTEMP_GUARD_DIR``, or the one in the temp dir): per
+process, its pid, status (alive, or dead with its entries awaiting a sweep), command line and
+start; per guarded entry (files, directories and workspaces, with a workspace's name and
+limits), its size on disk and files as measured now (blocks, as ``du``) and its age. An entry
+whose path no longer holds what was recorded is shown as ``gone`` or ``replaced`` and not
+measured (so a stale record never sends the walk elsewhere).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from typing import Any, Optional
+
+from . import _core
+from ._sweep_cli import _human, shown_path
+
+#: Seconds between refreshes of ``--watch`` without a value.
+DEFAULT_WATCH = 2.0
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"invalid interval {text!r}: use a number of seconds > 0")
+    return value
+
+
+def add_parser(commands: Any) -> None:
+    """Adds the ``ls`` subcommand to ``commands`` (an argparse subparsers action)."""
+    parser = commands.add_parser(
+        "ls",
+        help="list the temp files, directories and workspaces every process guards, with usage",
+        description=(
+            "List, per process of this user, the temp entries its crash-guard record holds "
+            "(files, directories, workspaces) with their size on disk, file count and age; "
+            "the entries of processes that died wait for a sweep (ferrotemp sweep)."
+        ),
+    )
+    parser.add_argument(
+        "--dir",
+        help="the temp dir whose registry to read (default: the one ferrotemp uses; "
+        "FERROTEMP_GUARD_DIR overrides the registry location)",
+    )
+    parser.add_argument("--json", action="store_true", help="print JSON")
+    parser.add_argument(
+        "--watch",
+        nargs="?",
+        const=DEFAULT_WATCH,
+        type=_positive_seconds,
+        metavar="SECONDS",
+        help=f"refresh every SECONDS (default {DEFAULT_WATCH:g}) until Ctrl-C",
+    )
+
+
+def _command_line(pid: int) -> Optional[str]:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            raw = f.read()
+    except OSError:
+        return None
+    args = [os.fsdecode(arg) for arg in raw.split(b"\0") if arg]
+    return " ".join(args) if args else None
+
+
+def _entry_view(entry: _core.GuardEntry, now_ns: int) -> dict[str, Any]:
+    view: dict[str, Any] = {
+        "path": entry.path,
+        "kind": "workspace" if entry.workspace is not None else entry.kind,
+        "state": entry.state,
+        "age_seconds": (now_ns - entry.recorded_ns) / 1e9 if entry.recorded_ns else None,
+        "bytes": None,
+        "files": None,
+        "dirs": None,
+        "problem": None,
+    }
+    if entry.workspace is not None:
+        view["workspace"] = {
+            "name": entry.workspace.name,
+            "max_bytes": entry.workspace.max_bytes,
+            "max_files": entry.workspace.max_files,
+        }
+    if entry.presence != "present":
+        view["problem"] = entry.presence
+        return view
+    try:
+        view["bytes"], view["files"], view["dirs"] = _core.measure_tree(entry.path)
+    except FileNotFoundError:
+        view["problem"] = "gone"
+    except OSError as err:
+        view["problem"] = f"{err.strerror or err}: {err.filename}"
+    return view
+
+
+def snapshot(root: Optional[str] = None) -> dict[str, Any]:
+    """What ``ferrotemp ls --json`` prints: the records of the registry in ``root`` (a temp
+    dir; ``None``: the registry in use), each process with its entries measured now."""
+    now_ns = time.time_ns()
+    processes = []
+    total_bytes = 0
+    total_entries = 0
+    for record in _core.list_records(root):
+        entries = [_entry_view(entry, now_ns) for entry in record.entries]
+        measured = sum(e["bytes"] or 0 for e in entries)
+        total_bytes += measured
+        total_entries += len(entries)
+        processes.append(
+            {
+                "pid": record.pid,
+                "status": record.status,
+                "command": _command_line(record.pid) if record.status == "alive" else None,
+                "start_ns": record.start_ns or None,
+                "age_seconds": (now_ns - record.start_ns) / 1e9 if record.start_ns else None,
+                "record": record.name,
+                "truncated": record.truncated,
+                "bytes": measured,
+                "entries": entries,
+            }
+        )
+    return {
+        "processes": processes,
+        "total": {"processes": len(processes), "entries": total_entries, "bytes": total_bytes},
+    }
+
+
+def _one_line(text: str) -> str:
+    """``text`` (a path or command line) made printable on one line: control characters
+    (newlines included) as ``\\xNN`` escapes, undecodable bytes as ``shown_path`` shows them."""
+    shown = shown_path(text)
+    return "".join(c if c.isprintable() or c == " " else f"\\x{ord(c):02x}" for c in shown)
+
+
+def _files(count: int) -> str:
+    return f"{count} file" if count == 1 else f"{count} files"
+
+
+def _age(seconds: Optional[float]) -> str:
+    if seconds is None:
+        return "?"
+    seconds = max(seconds, 0.0)
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.0f}{unit}"
+    return f"{seconds:.0f}s"
+
+
+_STATUS = {
+    "alive": "alive",
+    "dead": "dead, awaiting sweep",
+    "other_host": "another host's",
+}
+
+
+def _limits(workspace: dict[str, Any]) -> str:
+    parts = []
+    if workspace["max_bytes"] is not None:
+        parts.append(f"max {_human(workspace['max_bytes'])}")
+    if workspace["max_files"] is not None:
+        parts.append(f"max {_files(workspace['max_files'])}")
+    return f" ({', '.join(parts)})" if parts else ""
+
+
+def render(view: dict[str, Any]) -> str:
+    """The text ``ferrotemp ls`` prints for a ``snapshot``."""
+    lines = []
+    for proc in view["processes"]:
+        head = f"pid {proc['pid']}  {_STATUS.get(proc['status'], proc['status'])}"
+        if proc["age_seconds"] is not None:
+            head += f"  up {_age(proc['age_seconds'])}"
+        if proc["command"]:
+            head += f"  {_one_line(proc['command'])}"
+        lines.append(head)
+        if not proc["entries"]:
+            lines.append("  (no entries)")
+        for entry in proc["entries"]:
+            if entry["problem"] is not None:
+                usage = entry["problem"]
+            else:
+                usage = f"{_human(entry['bytes'])}, {_files(entry['files'])}"
+            label = entry["kind"]
+            if "workspace" in entry:
+                label = f"workspace {_one_line(entry['workspace']['name'])!r}"
+                label += _limits(entry["workspace"])
+            pending = " (pending)" if entry["state"] == "pending" else ""
+            lines.append(
+                f"  {label}{pending}  {_one_line(entry['path'])}  {usage}"
+                f"  age {_age(entry['age_seconds'])}"
+            )
+    total = view["total"]
+    lines.append(
+        f"{total['processes']} processes, {total['entries']} entries, {_human(total['bytes'])}"
+    )
+    return "\n".join(lines)
+
+
+def _emit(root: Optional[str], as_json: bool, watching: bool) -> None:
+    view = snapshot(root)
+    if as_json:
+        # One document per refresh; one line each when watching (JSON lines).
+        text = json.dumps(view, indent=None if watching else 2)
+    else:
+        text = render(view)
+        if watching:
+            text = "\x1b[H\x1b[2J" + text
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+
+
+def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    """Runs ``ferrotemp ls``; returns the exit status."""
+    if args.dir is not None and not os.path.isdir(args.dir):
+        parser.error(f"--dir: not a directory: {args.dir!r}")
+    try:
+        while True:
+            _emit(args.dir, args.json, args.watch is not None)
+            if args.watch is None:
+                return 0
+            time.sleep(args.watch)
+    except KeyboardInterrupt:
+        return 0
+    except BrokenPipeError:
+        # The reader went away (`| head`): end quietly, and keep the interpreter's final
+        # flush from failing on the same pipe.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
+    except OSError as err:
+        parser.exit(2, f"ferrotemp ls: {shown_path(str(err))}\n")
