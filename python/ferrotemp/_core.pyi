@@ -419,6 +419,9 @@ class WorkspaceInfo:
     def max_bytes(self) -> Optional[int]: ...
     @property
     def max_files(self) -> Optional[int]: ...
+    @property
+    def command(self) -> Optional[str]:
+        """The command line its job runs (``ferrotemp run``; its first 1,024 bytes)."""
 
 @final
 class GuardEntry:

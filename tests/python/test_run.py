@@ -21,6 +21,7 @@ from typing import Any, Callable
 import ferrotemp
 import pytest
 from _support import guard_env
+from ferrotemp._ls import snapshot
 
 pytestmark = pytest.mark.skipif(
     sys.platform == "win32" or not hasattr(os, "posix_spawnp"), reason="POSIX-only"
@@ -233,9 +234,22 @@ def test_killing_ferrotemp_run_leaves_the_workspace_to_the_command_then_a_sweep(
         wait_for("the command to start", ready.exists)
         seen = json.loads(ready.read_text())
         workspace = Path(seen["tmpdir"])
+        (job,) = [e for p in snapshot(str(root.path))["processes"] for e in p["entries"]]
+        assert job["path"] == str(workspace) and job["files"] == 0 and job["dirs"] == 1
+        command = " ".join(py(LEASE_CMD, str(ready), str(release)))
+        assert job["workspace"] == {
+            "name": os.path.basename(sys.executable),
+            "max_bytes": None,
+            "max_files": None,
+            "command": command,
+        }
         runner.send_signal(signal.SIGKILL)
         runner.wait(timeout=WAIT)
         assert not gone(seen["pid"])
+        # ferrotemp ls still shows the job, alive (held by its command), with its command.
+        (proc,) = snapshot(str(root.path))["processes"]
+        assert proc["status"] == "alive" and proc["command"] is None
+        assert proc["entries"][0]["workspace"]["command"] == command
         # ferrotemp run is dead, its command alive: the record is held by the lease.
         report = ferrotemp.sweep(root.path)
         assert report.entries == 0 and report.records_live == 1
