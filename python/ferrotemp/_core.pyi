@@ -43,6 +43,7 @@ __all__ = [
     "discover_tempdir",
     "discovery_report",
     "filesystem_info",
+    "guard_lease",
     "guard_registry_path",
     "guard_switches",
     "guard_unavailable_reason",

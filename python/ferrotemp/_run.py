@@ -18,24 +18,31 @@ A command that closes the descriptors it inherits lets the lease go; records kep
 ``flock`` (a filesystem without it, ``FERROTEMP_GUARD_FLOCK=0``) give no lease, and a sweep
 after ``ferrotemp`` died may then remove the workspace under a command still running.
 
-Imports stay few (``os``, ``signal``): the command's start is the point.
+Imports stay few (``os``, ``_signal``): the command's start is the point.
 """
 
 from __future__ import annotations
 
 import os
-import signal
 import sys
 import time
 
 from . import _core
 
 TYPE_CHECKING = False
+if not TYPE_CHECKING:
+    # The C module `signal` wraps: the same functions, and constants as plain ints, without
+    # the enum import (a few milliseconds) the wrapper's IntEnums cost at every start.
+    try:
+        import _signal as signal
+    except ImportError:  # an interpreter without it
+        import signal
 if TYPE_CHECKING:
     import argparse
+    import signal
     from typing import Any, Mapping, Optional, Sequence, Union
 
-    StrOrBytesPath = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]"]
+    _PathArg = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]"]
 
 #: Seconds between two measurements of the workspace against ``max_bytes``.
 CHECK_INTERVAL = 0.25
@@ -126,7 +133,7 @@ class _Job:
     def __init__(
         self,
         args: list[Any],
-        dir: Optional[StrOrBytesPath],
+        dir: Optional[_PathArg],
         max_bytes: Optional[int],
         keep: Optional[str],
         name: Optional[str],
@@ -240,6 +247,7 @@ def _wait_forwarding(job: _Job, pid: int, waitset: set[int]) -> None:
     while True:
         now = time.monotonic()
         timeout = job.next_wait(now)
+        info: Optional[signal.struct_siginfo]
         if timeout is None:
             info = signal.sigwaitinfo(waitset)
         else:
@@ -299,9 +307,9 @@ def _check_args(cmd: Any, keep: Optional[str], max_bytes: Any) -> tuple[list[Any
 
 
 def run(
-    cmd: Sequence[StrOrBytesPath],
+    cmd: Sequence[_PathArg],
     *,
-    dir: Optional[StrOrBytesPath] = None,
+    dir: Optional[_PathArg] = None,
     max_bytes: Union[int, str, None] = None,
     keep: Optional[str] = None,
     name: Optional[str] = None,

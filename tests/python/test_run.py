@@ -575,7 +575,7 @@ def test_the_python_api_returns_the_status_and_usage(tmp_path: Path) -> None:
 
 def test_the_python_api_rejects_bad_arguments(tmp_path: Path) -> None:
     with pytest.raises(TypeError):
-        ferrotemp.run("echo hi", dir=tmp_path)  # type: ignore[arg-type]
+        ferrotemp.run("echo hi", dir=tmp_path)  # a str is a sequence, but not of arguments
     with pytest.raises(ValueError):
         ferrotemp.run([], dir=tmp_path)
     with pytest.raises(ValueError):
