@@ -850,3 +850,20 @@ pub(crate) fn stat_dev(st: &rustix::fs::Stat) -> u64 {
 pub(crate) fn stat_ino(st: &rustix::fs::Stat) -> u64 {
     crate::file_id::FileId::from_stat(st).ino
 }
+
+#[cfg(test)]
+mod tests {
+    use super::is_all;
+    use std::ffi::OsStr;
+
+    #[test]
+    fn guard_all_is_read_in_any_case_and_nothing_else_is_all() {
+        for all in ["all", "ALL", " All ", "all\n"] {
+            assert!(is_all(Some(OsStr::new(all))), "{all:?}");
+        }
+        for other in ["1", "0", "", "al", "alll", "all1", "everything"] {
+            assert!(!is_all(Some(OsStr::new(other))), "{other:?}");
+        }
+        assert!(!is_all(None));
+    }
+}
