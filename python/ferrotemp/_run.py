@@ -333,7 +333,9 @@ def run(
     workspace ended as failed before the exception goes on. ``check`` raises
     ``subprocess.CalledProcessError`` for a non-zero status, as ``subprocess.run`` does.
     Returns a ``RunResult``. ``OSError`` if the command cannot be started (the workspace is
-    ended as failed first).
+    ended as failed first). The command inherits a lease on this process's crash-guard
+    record (see the module docs): if this process is killed, what it has recorded stays
+    until the command and its descendants are gone.
     """
     args, limit = _check_args(cmd, keep, max_bytes)
     job = _Job(args, dir, limit, keep, name, kill_on_quota, env, check_interval, grace)
@@ -343,8 +345,9 @@ def run(
         try:
             _wait_plain(job, pid)
         except BaseException:
-            _kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
+            if job.status is None:  # not reaped: the pid is still the command's
+                _kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
             raise
         ok = job.status == 0
     finally:

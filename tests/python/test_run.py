@@ -293,6 +293,18 @@ def test_keep_on_error_keeps_a_failed_job_and_says_where(tmp_path: Path) -> None
     root.assert_clean()
 
 
+def test_ferrotemp_keep_sets_the_default_and_keep_never_overrides_it(tmp_path: Path) -> None:
+    root = Root(tmp_path, FERROTEMP_KEEP="on-error")
+    kept = root.run(["sh", "-c", "exit 1"])
+    assert kept.returncode == 1
+    (name,) = root.leftovers()
+    assert kept.stderr == f"ferrotemp run: kept {root.path / name}\n"
+    ferrotemp._core.remove_tree(str(root.path / name))
+    removed = root.run(["sh", "-c", "exit 1"], "--keep", "never")
+    assert removed.returncode == 1 and removed.stderr == ""
+    root.assert_clean()
+
+
 QUOTA_CMD = """
 import os, signal, sys, tempfile, time
 if sys.argv[1] == "stubborn":
@@ -571,6 +583,31 @@ def test_the_python_api_returns_the_status_and_usage(tmp_path: Path) -> None:
     done = subprocess.run(py(code), env=root.env, capture_output=True, text=True, timeout=WAIT)
     assert json.loads(done.stdout) == [3, False, True, 1, True, "CalledProcessError"], done.stderr
     root.assert_clean()
+
+
+def test_the_python_api_kills_the_command_when_its_wait_is_interrupted(tmp_path: Path) -> None:
+    root = Root(tmp_path)
+    ready, release = tmp_path / "ready", tmp_path / "never"
+    code = f"""
+    import ferrotemp
+    try:
+        ferrotemp.run({py(LEASE_CMD, str(ready), str(release))!r}, dir={str(root.path)!r})
+    except KeyboardInterrupt:
+        print("interrupted", flush=True)
+    """
+    caller = subprocess.Popen(py(code), env=root.env, stdout=subprocess.PIPE, text=True)
+    try:
+        wait_for("the command to start", ready.exists)
+        command = json.loads(ready.read_text())["pid"]
+        caller.send_signal(signal.SIGINT)
+        out, _ = caller.communicate(timeout=WAIT)
+        assert out == "interrupted\n" and caller.returncode == 0
+        assert gone(command)
+        root.assert_clean()
+    finally:
+        if caller.poll() is None:
+            caller.kill()
+            caller.communicate(timeout=WAIT)
 
 
 def test_the_python_api_rejects_bad_arguments(tmp_path: Path) -> None:
