@@ -473,7 +473,8 @@ def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
     if ready:
         scratch = tempfile.mkdtemp(prefix="backend-")
         with open(ready + ".tmp", "w") as out:
-            json.dump({"pip": os.getppid(), "tmpdir": tempfile.gettempdir(),
+            json.dump({"pip": os.getppid(), "backend": os.getpid(),
+                       "tmpdir": tempfile.gettempdir(),
                        "scratch": scratch, "entries": os.listdir(tempfile.gettempdir())}, out)
         os.rename(ready + ".tmp", ready)
         parent = os.getppid()
@@ -565,6 +566,41 @@ def test_pip_install_killed_mid_build_leaves_nothing(tmp_path: Path) -> None:
         if runner.poll() is None:
             runner.kill()
             runner.communicate(timeout=WAIT)
+
+
+@pytest.mark.parametrize("guard", ["all", "1"])
+def test_pip_killed_mid_build_under_guard_all_leaves_nothing_after_a_sweep(
+    tmp_path: Path, guard: str
+) -> None:
+    # The observation, without ferrotemp run: pip serving `import tempfile` from
+    # ferrotemp, killed mid-build, leaves its pip-* directories (mkdtemp: the caller's) to
+    # no sweep; with FERROTEMP_GUARD=all the next sweep reclaims them all.
+    root = Root(tmp_path, FERROTEMP_AS_TEMPFILE="1", FERROTEMP_GUARD=guard)
+    root.env["TMPDIR"] = str(root.path)
+    root.env["FTRUN_READY"] = str(tmp_path / "ready")
+    pkg, target = make_package(tmp_path), tmp_path / "target"
+    cmd = [*PIP, "install", "-q", "--no-build-isolation", "--no-deps", "--target", str(target)]
+    pip = subprocess.Popen([*cmd, str(pkg)], env=root.env, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for("the build to start", (tmp_path / "ready").exists)
+        seen = json.loads((tmp_path / "ready").read_text())
+        assert seen["tmpdir"] == str(root.path) and seen["pip"] == pip.pid
+        pip.kill()
+        _, err = pip.communicate(timeout=WAIT)
+        wait_for("the backend to notice", lambda: gone(seen["backend"]))
+        left = root.leftovers()
+        assert any(n.startswith("pip-") for n in left) and "not understood" not in err, left
+        report = ferrotemp.sweep(root.path)
+        if guard == "all":
+            assert root.leftovers() == [] and report.errors == ()
+            assert root.records() == []
+        else:  # its guarded entries (a TemporaryDirectory) go, its mkdtemp ones stay
+            pip_dirs = [n for n in left if n.startswith("pip-")]
+            assert [n for n in root.leftovers() if n.startswith("pip-")] == pip_dirs
+    finally:
+        if pip.poll() is None:
+            pip.kill()
+            pip.communicate(timeout=WAIT)
 
 
 def test_the_python_api_returns_the_status_and_usage(tmp_path: Path) -> None:
