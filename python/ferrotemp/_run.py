@@ -18,7 +18,9 @@ A command that closes the descriptors it inherits lets the lease go; records kep
 ``flock`` (a filesystem without it, ``FERROTEMP_GUARD_FLOCK=0``) give no lease, and a sweep
 after ``ferrotemp`` died may then remove the workspace under a command still running.
 
-Imports stay few (``os``, ``_signal``): the command's start is the point.
+Signals are taken with ``sigtimedwait``, which tells who sent them; where it is missing
+(macOS), none is passed on, and a ``KeyboardInterrupt`` kills the command. Imports stay
+few (``os``, ``_signal``): the command's start is the point.
 """
 
 from __future__ import annotations
@@ -443,10 +445,16 @@ def run_cli(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             _say(f"{cmd[0]}: {err.strerror or err}")
             status = 127 if isinstance(err, FileNotFoundError) else 126
             return status
-        if sigwait:
-            _wait_forwarding(job, pid, waitset)
-        else:
-            _wait_plain(job, pid)
+        try:
+            if sigwait:
+                _wait_forwarding(job, pid, waitset)
+            else:  # no sigtimedwait (macOS): no signal is passed on
+                _wait_plain(job, pid)
+        except BaseException:
+            if job.status is None:
+                _kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+            raise
         code = job.status if job.status is not None else 1
         status = 128 - code if code < 0 else code
         return status
