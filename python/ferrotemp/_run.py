@@ -125,8 +125,20 @@ def _say(message: str) -> None:
         sys.stderr.flush()
 
 
+_SAFE = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789@%+=:,./-_")
+
+
+def _quoted(arg: str) -> str:
+    """``arg`` as a POSIX shell would need it (``shlex.quote``'s rule, without importing
+    ``re`` at every start)."""
+    if arg and all(c in _SAFE for c in arg):
+        return arg
+    return "'" + arg.replace("'", "'\"'\"'") + "'"
+
+
 def _command_line(args: Sequence[Any]) -> str:
-    return " ".join(os.fsdecode(a) for a in args)
+    """The command line as the record keeps it for ``ferrotemp ls``: quoted for a shell."""
+    return " ".join(_quoted(os.fsdecode(a)) for a in args)
 
 
 class _Job:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -236,7 +237,7 @@ def test_killing_ferrotemp_run_leaves_the_workspace_to_the_command_then_a_sweep(
         workspace = Path(seen["tmpdir"])
         (job,) = [e for p in snapshot(str(root.path))["processes"] for e in p["entries"]]
         assert job["path"] == str(workspace) and job["files"] == 0 and job["dirs"] == 1
-        command = " ".join(py(LEASE_CMD, str(ready), str(release)))
+        command = shlex.join(py(LEASE_CMD, str(ready), str(release)))
         assert job["workspace"] == {
             "name": os.path.basename(sys.executable),
             "max_bytes": None,
@@ -733,3 +734,12 @@ def test_guard_all_switch_reads_as_enabled_and_all(tmp_path: Path) -> None:
         env = guard_env(tmp_path / "reg", FERROTEMP_GUARD=value)
         done = subprocess.run(py(code), env=env, capture_output=True, text=True, timeout=WAIT)
         assert done.stdout.split() == expect.split() and done.stderr == "", value
+
+
+def test_the_recorded_command_line_is_quoted_as_shlex_quotes() -> None:
+    from ferrotemp._run import _command_line
+
+    args = ["", "a b", "it's", "x\ny", "$HOME", "a'b\"c", "plain-1.2/x", "ü", "*", "~", "#"]
+    args += [chr(c) for c in range(32, 127)]
+    assert _command_line(args) == shlex.join(args)
+    assert _command_line([b"bytes arg", Path("/p q")]) == "'bytes arg' '/p q'"
