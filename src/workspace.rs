@@ -160,6 +160,7 @@ pub struct WorkspaceBuilder {
     limits: Limits,
     keep: Option<KeepPolicy>,
     dir: Option<PathBuf>,
+    command: Option<String>,
 }
 
 impl WorkspaceBuilder {
@@ -171,6 +172,7 @@ impl WorkspaceBuilder {
             limits: Limits::default(),
             keep: None,
             dir: None,
+            command: None,
         }
     }
 
@@ -199,6 +201,13 @@ impl WorkspaceBuilder {
         self
     }
 
+    /// The command line the job runs (`ferrotemp run`), kept in the record for readers such
+    /// as `ferrotemp ls`.
+    pub fn command(&mut self, command: Option<String>) -> &mut Self {
+        self.command = command;
+        self
+    }
+
     /// Creates the directory and records it with the crash guard.
     ///
     /// # Errors
@@ -215,6 +224,7 @@ impl WorkspaceBuilder {
         };
         let meta = guard::WorkspaceMeta {
             name: self.name.clone(),
+            command: self.command.clone(),
             max_bytes: self.limits.max_bytes,
             max_files: self.limits.max_files,
         };

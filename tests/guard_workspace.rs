@@ -17,6 +17,7 @@ use guard_support::{
 fn meta(name: &str) -> WorkspaceMeta {
     WorkspaceMeta {
         name: name.to_owned(),
+        command: None,
         max_bytes: Some(2 << 30),
         max_files: None,
     }

@@ -291,6 +291,7 @@ fn the_record_carries_the_workspace_name_and_limits_until_it_is_kept() {
         ours[0].workspace,
         Some(WorkspaceMeta {
             name: "resize-42".into(),
+            command: None,
             max_bytes: Some(2 << 30),
             max_files: Some(10_000),
         })

@@ -41,6 +41,8 @@ else:
 
     from ._guard import SweepReport as SweepReport
     from ._guard import sweep as sweep
+    from ._run import RunResult as RunResult
+    from ._run import run as run
     from ._workspace import QuotaExceeded as QuotaExceeded
     from ._workspace import Usage as Usage
     from ._workspace import Workspace as Workspace
@@ -324,6 +326,8 @@ def _warn_unrecognised_switches() -> None:
             "on_error",
         ):
             continue  # keep failed workspaces only: the Workspace default (the guard: off)
+        if name == "FERROTEMP_GUARD" and _os.environ.get(name, "").strip().lower() == "all":
+            continue  # also the callers' own entries (mkstemp, mkdtemp, delete=False)
         if name in _os.environ:
             warning = _core.read_switch(name, default).warning
             if warning is not None and _sys.stderr is not None:
@@ -370,11 +374,19 @@ def uninstall() -> None:
 _LAZY_NAMES = frozenset({"sweep", "SweepReport", "_guard"})
 # Workspaces (and the logging they import) load on first use too.
 _WORKSPACE_NAMES = frozenset({"Workspace", "QuotaExceeded", "Usage"})
+# `ferrotemp.run` (a command in a workspace of its own) too.
+_RUN_NAMES = frozenset({"run", "RunResult"})
 
 if not TYPE_CHECKING:
     # Hidden from type checkers, which would otherwise accept any attribute of the module.
 
     def __getattr__(name: str) -> _Any:
+        if name in _RUN_NAMES:
+            import ferrotemp._run as run_module
+
+            value = getattr(run_module, name)
+            globals()[name] = value
+            return value
         if name in _WORKSPACE_NAMES:
             import ferrotemp._workspace as workspace
 
@@ -393,7 +405,7 @@ if not TYPE_CHECKING:
         return value
 
     def __dir__() -> list[str]:
-        return sorted(globals().keys() | _LAZY_NAMES | _WORKSPACE_NAMES)
+        return sorted(globals().keys() | _LAZY_NAMES | _WORKSPACE_NAMES | _RUN_NAMES)
 
 
 # Names the module binds only to use them above; they are not part of its namespace. The

@@ -9,7 +9,7 @@ import os
 import sys
 from typing import Any, Callable, NoReturn, Optional, Sequence, TypeVar, cast
 
-from . import __version__, _core, _ls, _sweep_cli
+from . import __version__, _core, _ls, _run, _sweep_cli
 
 
 def _human(size: int) -> str:
@@ -148,7 +148,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     _bench.add_arguments(bench, default_profile="short")
     _sweep_cli.add_parser(commands)
     _ls.add_parser(commands)
+    _run.add_parser(commands)
     args = parser.parse_args(argv)
+    if args.command == "run":
+        return _run.run_cli(args, commands.choices["run"])
     if args.command == "sweep":
         return _sweep_cli.run(args, commands.choices["sweep"])
     if args.command == "ls":

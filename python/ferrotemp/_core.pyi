@@ -44,6 +44,7 @@ __all__ = [
     "discover_tempdir",
     "discovery_report",
     "filesystem_info",
+    "guard_lease",
     "guard_registry_path",
     "guard_switches",
     "guard_unavailable_reason",
@@ -113,6 +114,9 @@ class GuardSwitches:
     def enabled(self) -> bool:
         """Entries are recorded (``FERROTEMP_GUARD``)."""
     @property
+    def record_all(self) -> bool:
+        """The callers' own entries are recorded too (``FERROTEMP_GUARD=all``)."""
+    @property
     def keep(self) -> bool:
         """Every guarded entry is kept (``FERROTEMP_KEEP``)."""
     @property
@@ -129,6 +133,11 @@ class GuardSwitches:
 
 def guard_switches() -> GuardSwitches:
     """The crash guard's boolean switches as the configuration in force has them."""
+
+def guard_lease() -> Optional[int]:
+    """A close-on-exec duplicate of the crash guard's current record descriptor, for a child
+    to inherit as a lease on it (``ferrotemp run``); ``None`` without a record, or with one
+    kept without ``flock``. The caller closes it."""
 
 def random_name() -> str:
     """Eight characters of ``a-z0-9_`` from the OS CSPRNG."""
@@ -438,6 +447,9 @@ class WorkspaceInfo:
     def max_bytes(self) -> Optional[int]: ...
     @property
     def max_files(self) -> Optional[int]: ...
+    @property
+    def command(self) -> Optional[str]:
+        """The command line its job runs (``ferrotemp run``; its first 1,024 bytes)."""
     def __repr__(self) -> str: ...
 
 @final
@@ -665,6 +677,7 @@ class WorkspaceCore:
         max_files: Optional[int],
         keep: Optional[str],
         dir: Optional[Any],
+        command: Optional[str] = None,
     ) -> WorkspaceCore: ...
     @property
     def path(self) -> str: ...

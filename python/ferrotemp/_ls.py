@@ -89,6 +89,7 @@ def _entry_view(entry: _core.GuardEntry, now_ns: int) -> dict[str, Any]:
             "name": entry.workspace.name,
             "max_bytes": entry.workspace.max_bytes,
             "max_files": entry.workspace.max_files,
+            "command": entry.workspace.command,
         }
     if entry.presence != "present":
         view["problem"] = entry.presence
@@ -227,6 +228,8 @@ def render(view: dict[str, Any]) -> str:
                 # Quoted, not repr'd: _one_line has escaped it once already.
                 label = f"workspace '{_one_line(entry['workspace']['name'])}'"
                 label += _limits(entry["workspace"])
+                if entry["workspace"]["command"]:
+                    label += f" running {_one_line(entry['workspace']['command'])!r}"
             pending = " (pending)" if entry["state"] == "pending" else ""
             lines.append(
                 f"  {label}{pending}  {_one_line(entry['path'])}  {usage}"

@@ -106,6 +106,20 @@
 //! page, which reads as zero in any child (Linux; elsewhere a `getpid`). In a child the
 //! inherited records are let go as above, with no write and no unlink.
 //!
+//! # Lease
+//!
+//! [`lease`] gives a duplicate of the current record's descriptor, to be inherited by a child
+//! process (`ferrotemp run` passes it to the command it runs). An `flock` belongs to the open
+//! file description, so while any process holds a duplicate the record stays locked: if its
+//! writer is killed, sweeps go on judging the record live (a lock held by anyone means live)
+//! until the last holder exits or closes it, and the first sweep after that reclaims its
+//! entries. Everything the record holds is leased, so a process that leases records nothing
+//! else it wants swept at once. Records kept without `flock` have no lease ([`lease`] answers
+//! `None`): they are judged by their writer's pid alone, so a sweep after the writer's death
+//! removes their entries even while a child still uses them (unless it holds something
+//! open inside, or runs in a process group the writer led). A child that closes the
+//! descriptors it inherited lets the lease go with them.
+//!
 //! # Exit
 //!
 //! At normal exit a C `atexit` hook ([`shutdown`]) removes the process's records that hold no
@@ -136,6 +150,9 @@
 //! Read once per process ([`reload_config`] re-reads it; [`set_config`] overrides it):
 //!
 //! - `FERROTEMP_GUARD=0` disables the guard.
+//! - `FERROTEMP_GUARD=all` records, besides the entries their owners remove, the ones the
+//!   caller owns: [`GuardConfig::record_all`] (the Python package's `mkstemp`, `mkdtemp` and
+//!   `NamedTemporaryFile(delete=False)` then register with [`detach`]).
 //! - `FERROTEMP_KEEP=1` keeps every guarded entry: [`register`] returns
 //!   [`Registration::Keep`], records nothing, and the RAII types do not remove the entry.
 //! - `FERROTEMP_GUARD_DIR=/path` uses that registry directory instead of the default (a
@@ -207,6 +224,9 @@ pub enum EntryKind {
 pub struct WorkspaceMeta {
     /// The job's name (a record keeps its first 255 bytes, cut at a character boundary).
     pub name: String,
+    /// The command line the job runs, if it runs one (`ferrotemp run`; a record keeps its
+    /// first 1,024 bytes, cut at a character boundary).
+    pub command: Option<String>,
     /// The most bytes the workspace may hold, if limited.
     pub max_bytes: Option<u64>,
     /// The most files the workspace may hold, if limited.
@@ -268,6 +288,13 @@ impl Drop for GuardToken {
 pub struct GuardConfig {
     /// Record entries (`FERROTEMP_GUARD`, default on).
     pub enabled: bool,
+    /// Record the entries their callers own too (`FERROTEMP_GUARD=all`, default off): the
+    /// Python package's `mkstemp`, `mkdtemp` and `NamedTemporaryFile(delete=False)` then
+    /// register with [`detach`], so a process killed leaves nothing a sweep does not
+    /// reclaim. The price: a program that means to keep such an entry after it is killed
+    /// (or after it `exec`s and the new program ends) loses it; at normal exit they stay.
+    /// Implies `enabled`.
+    pub record_all: bool,
     /// Keep every guarded entry (`FERROTEMP_KEEP`, default off).
     pub keep: bool,
     /// The registry directory; `None` means [`default_registry_path`] (`FERROTEMP_GUARD_DIR`).
@@ -289,6 +316,7 @@ impl Default for GuardConfig {
     fn default() -> Self {
         Self {
             enabled: true,
+            record_all: false,
             keep: false,
             registry_dir: None,
             auto_sweep: true,
@@ -303,8 +331,10 @@ impl GuardConfig {
     pub fn from_env() -> Self {
         // Unrecognised values give the default; the Python package shows their warnings.
         let flag = |name: &str, default: bool| crate::env::read_switch(name, default).0;
+        let all = is_all(std::env::var_os("FERROTEMP_GUARD").as_deref());
         Self {
-            enabled: flag("FERROTEMP_GUARD", true),
+            enabled: all || flag("FERROTEMP_GUARD", true),
+            record_all: all,
             keep: flag("FERROTEMP_KEEP", false),
             // Absolute now: a chdir later must not move the registry.
             registry_dir: std::env::var_os("FERROTEMP_GUARD_DIR")
@@ -314,6 +344,14 @@ impl GuardConfig {
             use_flock: flag("FERROTEMP_GUARD_FLOCK", true),
         }
     }
+}
+
+/// Whether a `FERROTEMP_GUARD` value is `all` (any case, spaces around).
+#[must_use]
+pub fn is_all(value: Option<&OsStr>) -> bool {
+    value
+        .and_then(OsStr::to_str)
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("all"))
 }
 
 /// The configuration in force (read from the environment on first use).
@@ -461,6 +499,36 @@ pub(crate) fn confirm_fd_identity(
 #[cfg(unix)]
 pub fn confirm(token: &GuardToken, identity: &EntryIdentity) {
     state::confirm(token.epoch, token.slot, identity);
+}
+
+/// Whether entries their callers own are recorded too ([`GuardConfig::record_all`]).
+#[must_use]
+pub fn record_all() -> bool {
+    imp::record_all()
+}
+
+/// Hands a recorded entry to its caller, who removes it (or keeps it) as it likes: it stays
+/// recorded while the process runs, so a kill leaves it to a sweep, and is unregistered —
+/// not removed — when the process exits normally. Nothing unregisters it earlier: an entry
+/// its caller removed stays in the record (a sweep finds it gone, or another file at its
+/// path, and leaves it), one per detached entry until exit, so a process that makes many
+/// fills its record (up to [`record::MAX_RECORD_LEN`]; later entries then go unrecorded).
+pub fn detach(token: GuardToken) {
+    let (epoch, slot) = (token.epoch, token.slot);
+    std::mem::forget(token);
+    imp::detach(epoch, slot);
+}
+
+/// A duplicate (close-on-exec) of the current record's descriptor, for a child process to
+/// inherit as a lease (see the module docs): `None` when there is no current record, or it
+/// is kept without `flock` (no lease is possible then).
+///
+/// # Errors
+///
+/// Duplicating the descriptor failed (out of descriptors).
+#[cfg(unix)]
+pub fn lease() -> io::Result<Option<std::os::fd::OwnedFd>> {
+    state::lease()
 }
 
 /// Unregisters an entry after its normal removal (the same as dropping the token).
@@ -810,4 +878,21 @@ pub(crate) fn stat_dev(st: &rustix::fs::Stat) -> u64 {
 #[cfg(unix)]
 pub(crate) fn stat_ino(st: &rustix::fs::Stat) -> u64 {
     crate::file_id::FileId::from_stat(st).ino
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_all;
+    use std::ffi::OsStr;
+
+    #[test]
+    fn guard_all_is_read_in_any_case_and_nothing_else_is_all() {
+        for all in ["all", "ALL", " All ", "all\n"] {
+            assert!(is_all(Some(OsStr::new(all))), "{all:?}");
+        }
+        for other in ["1", "0", "", "al", "alll", "all1", "everything"] {
+            assert!(!is_all(Some(OsStr::new(other))), "{other:?}");
+        }
+        assert!(!is_all(None));
+    }
 }

@@ -40,6 +40,12 @@ pub(super) fn register_workspace_pending(_path: &Path, _meta: &WorkspaceMeta) ->
 
 pub(super) fn unregister(_epoch: u64, _slot: u32) {}
 
+pub(super) fn detach(_epoch: u64, _slot: u32) {}
+
+pub(super) fn record_all() -> bool {
+    config().record_all
+}
+
 pub(super) fn shutdown() {}
 
 pub(super) fn take_warning() -> Option<String> {

@@ -48,6 +48,9 @@ struct State {
     /// Set by [`shutdown`] at exit: from then on a record left with no live entry is removed
     /// at once rather than left for a sweep.
     exiting: bool,
+    /// Entries handed to their callers ([`super::detach`]): unregistered, not removed, at
+    /// normal exit.
+    detached: Vec<(u64, u32)>,
     /// The process the records belong to (0 before first use). A child forked without the
     /// `pthread_atfork` handlers (a raw `clone`, `_Fork`) finds another pid here and lets the
     /// records go without a write: their mappings do not exist in it (`MADV_DONTFORK`).
@@ -197,6 +200,7 @@ static STATE: Mutex<State> = Mutex::new(State {
     warned: false,
     auto_sweep: AutoSweep::Idle,
     exiting: false,
+    detached: Vec::new(),
     pid: 0,
 });
 
@@ -355,6 +359,7 @@ impl State {
         for record in self.records.drain(..) {
             record.writer.abandon_after_fork();
         }
+        self.detached.clear();
         self.epoch += 1;
         self.auto_sweep = AutoSweep::Idle;
         self.clear_retry();
@@ -410,6 +415,40 @@ fn cwd_fallback(tempdir: &Path, cwd: Option<&Path>, named: &[PathBuf]) -> bool {
 
 pub(super) fn config() -> GuardConfig {
     lock().config().clone()
+}
+
+/// Whether callers' own entries are recorded too (`FERROTEMP_GUARD=all`), without cloning
+/// the configuration.
+pub(super) fn record_all() -> bool {
+    let mut state = lock();
+    let config = state.config();
+    config.enabled && config.record_all
+}
+
+/// Keeps a recorded entry until normal exit, then unregisters it (see [`super::detach`]).
+pub(super) fn detach(epoch: u64, slot: u32) {
+    let mut state = lock();
+    if state.exiting {
+        drop(state);
+        unregister(epoch, slot);
+        return;
+    }
+    if state.records.iter().any(|r| r.epoch == epoch) {
+        state.detached.push((epoch, slot));
+    }
+}
+
+/// A close-on-exec duplicate of the current record's descriptor, if it is `flock`ed.
+pub(super) fn lease() -> io::Result<Option<std::os::fd::OwnedFd>> {
+    let state = lock();
+    let Some(record) = state.records.last() else {
+        return Ok(None);
+    };
+    if record.epoch != state.epoch || !record.writer.locked() {
+        return Ok(None);
+    }
+    let fd = rustix::io::fcntl_dupfd_cloexec(record.writer.file(), 3)?;
+    Ok(Some(fd))
 }
 
 /// `(keep, enabled)` without cloning the configuration: the per-entry fast path.
@@ -547,6 +586,12 @@ pub(super) fn shutdown() {
     };
     state.check_owner();
     state.exiting = true;
+    // The callers' own entries stay where they are: a normal exit is not a crash.
+    for (epoch, slot) in std::mem::take(&mut state.detached) {
+        if let Some(record) = state.records.iter_mut().find(|r| r.epoch == epoch) {
+            record.writer.remove(slot);
+        }
+    }
     state.discard_empty();
 }
 

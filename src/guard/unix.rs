@@ -8,7 +8,7 @@ use super::{state, EntryKind, Registration, WorkspaceMeta};
 
 pub(super) use super::age::sweep_older_than;
 pub(super) use super::state::{
-    config, set_config, shutdown, take_warning, unavailable_reason, unregister,
+    config, detach, record_all, set_config, shutdown, take_warning, unavailable_reason, unregister,
 };
 pub(super) use super::sweep::sweep;
 

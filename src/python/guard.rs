@@ -47,8 +47,14 @@ pub fn sync_guard_config(py: Python<'_>) -> PyResult<()> {
         Ok(dir) => Some(fs_path(&dir)?),
         Err(_) => current.registry_dir.clone(),
     };
+    // A package without `record_all` (older) had no such mode.
+    let record_all = match switches.getattr("record_all") {
+        Ok(value) => value.extract()?,
+        Err(_) => false,
+    };
     let wanted = GuardConfig {
         enabled: flag("enabled")?,
+        record_all,
         keep: flag("keep")?,
         registry_dir,
         auto_sweep: flag("auto_sweep")?,

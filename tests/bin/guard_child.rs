@@ -160,6 +160,36 @@ mod roles {
                 );
                 sleep_forever();
             }
+            "lease" => {
+                // A guarded directory, and `sleep` holding a lease on the record (its
+                // close-on-exec flag cleared in the child only, as `ferrotemp run` passes it).
+                let mut builder = Builder::new();
+                builder.guarded(true);
+                let dir = builder.tempdir_in(&work).unwrap();
+                let lease = guard::lease().unwrap().expect("a record locked with flock");
+                let raw = std::os::fd::AsRawFd::as_raw_fd(&lease);
+                let mut holder = std::process::Command::new("sleep");
+                holder.arg("600");
+                // SAFETY: only fcntl, async-signal-safe, runs between fork and exec.
+                unsafe {
+                    std::os::unix::process::CommandExt::pre_exec(&mut holder, move || {
+                        if libc::fcntl(raw, libc::F_SETFD, 0) == -1 {
+                            return Err(std::io::Error::last_os_error());
+                        }
+                        Ok(())
+                    });
+                }
+                let holder = holder.spawn().unwrap();
+                drop(lease);
+                write_list(&scratch.join("leased"), &[dir.path().to_path_buf()]);
+                write_list(
+                    &scratch.join("holder"),
+                    &[PathBuf::from(holder.id().to_string())],
+                );
+                let _dir = dir;
+                let _holder = holder; // outlives this process, which is killed: never waited
+                sleep_forever();
+            }
             "exit" => {
                 // Entries created and removed, one left live, then a normal exit.
                 let mut builder = Builder::new();

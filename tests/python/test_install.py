@@ -106,6 +106,7 @@ DOCUMENTED_EXTRAS |= {"Workspace", "QuotaExceeded", "Usage"}  # README "Jobs"
 
 
 DOCUMENTED_EXTRAS |= {"stats", "Stats"}  # README "Monitoring"
+DOCUMENTED_EXTRAS |= {"run", "RunResult"}  # README "Any program"
 
 
 def test_public_names_are_the_standard_modules_and_the_documented_api() -> None:

@@ -175,7 +175,12 @@ def test_a_workspace_is_shown_with_its_name_limits_and_usage(tmp_path: Path) -> 
         assert proc is not None and proc["status"] == "alive"
         entry = entries_by_path(proc)[made["workspace"]]
         assert entry["kind"] == "workspace"
-        assert entry["workspace"] == {"name": "resize-42", "max_bytes": 1 << 20, "max_files": 100}
+        assert entry["workspace"] == {
+            "name": "resize-42",
+            "max_bytes": 1 << 20,
+            "max_files": 100,
+            "command": None,
+        }
         assert entry["bytes"] == du_bytes(made["workspace"])
         assert entry["files"] == 2
         text = run_ls("--dir", str(root))

@@ -12,6 +12,7 @@ use pyo3::types::{PyBytes, PyString};
 use super::audit;
 use super::convert::{fs_os_string, fs_path, path_to_py, tmp_max, to_pyerr};
 use ferrotemp::create::Builder;
+use ferrotemp::guard;
 use ferrotemp::ospath;
 
 /// How the standard module of this interpreter names one attempt's candidate (the path the
@@ -248,9 +249,62 @@ pub(crate) fn mkstemp<'py>(
     text: bool,
     attempts: &Bound<'py, PyAny>,
 ) -> PyResult<(i64, Bound<'py, PyAny>)> {
-    let (file, _, name, _) =
-        create_file_audited(py, dir, prefix, suffix, text, tmp_max(attempts)?)?;
+    let attempts = tmp_max(attempts)?;
+    if ferrotemp::guard::record_all() {
+        let (file, name, _) =
+            create_file_audited_with(py, dir, prefix, suffix, text, attempts, false, |b, path| {
+                create_file_detached(b, path)
+            })?;
+        return Ok((into_raw_descriptor(file), name));
+    }
+    let (file, _, name, _) = create_file_audited(py, dir, prefix, suffix, text, attempts)?;
     Ok((into_raw_descriptor(file), name))
+}
+
+/// `FERROTEMP_GUARD=all`: creates the file at `path` (absolute) recorded with the crash guard
+/// first (pending, then confirmed) and hands the entry to the caller ([`guard::detach`]): a
+/// kill leaves it to a sweep, a normal exit leaves it be.
+pub(crate) fn create_file_detached(
+    builder: &Builder,
+    path: &Path,
+) -> io::Result<Option<std::fs::File>> {
+    let registration = guard::register_pending(path, guard::EntryKind::File);
+    // On `None` or an error the registration is dropped: the pending entry goes with it.
+    let Some(file) = builder.try_create_file(path)? else {
+        return Ok(None);
+    };
+    if let guard::Registration::Guarded(token) = registration {
+        #[cfg(unix)]
+        guard::confirm_fd(&token, &file);
+        guard::detach(token);
+    }
+    Ok(Some(file))
+}
+
+/// [`create_file_detached`] for a directory (`mkdtemp` under `FERROTEMP_GUARD=all`).
+fn create_dir_detached(builder: &Builder, path: &Path) -> io::Result<bool> {
+    let registration = guard::register_pending(path, guard::EntryKind::Dir);
+    if !builder.try_create_dir(path)? {
+        return Ok(false);
+    }
+    if let guard::Registration::Guarded(token) = registration {
+        // Unconfirmed if it cannot be opened: a sweep then handles it as a pending entry.
+        #[cfg(unix)]
+        if let Ok(dir) = open_dir_nofollow(path) {
+            guard::confirm_fd(&token, &dir);
+        }
+        guard::detach(token);
+    }
+    Ok(true)
+}
+
+#[cfg(unix)]
+fn open_dir_nofollow(path: &Path) -> io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(path)
 }
 
 /// `tempfile.mkdtemp`'s creation: audit events `tempfile.mkdtemp` and `os.mkdir` before each
@@ -307,8 +361,14 @@ pub(crate) fn mkdtemp<'py>(
     attempts: &Bound<'py, PyAny>,
 ) -> PyResult<Bound<'py, PyAny>> {
     let attempts = tmp_max(attempts)?;
+    let detached = ferrotemp::guard::record_all();
     let ((), name, _) = create_dir_audited(py, dir, prefix, suffix, attempts, false, |b, path| {
-        Ok(b.try_create_dir(path)?.then_some(()))
+        let made = if detached {
+            create_dir_detached(b, path)?
+        } else {
+            b.try_create_dir(path)?
+        };
+        Ok(made.then_some(()))
     })?;
     Ok(name)
 }

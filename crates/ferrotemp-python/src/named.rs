@@ -15,7 +15,7 @@ use pyo3::{PyTraverseError, PyVisit};
 
 use super::audit;
 use super::convert::{fs_path, tmp_max, to_pyerr};
-use super::create::{create_file_audited_with, into_raw_descriptor};
+use super::create::{create_file_audited_with, create_file_detached, into_raw_descriptor};
 use super::guard::GuardNoticePy;
 use ferrotemp::file::{open_unnamed, unnamed_open_flags};
 use ferrotemp::named::TempPath;
@@ -536,6 +536,8 @@ impl NamedOpener {
     #[pyo3(signature = (dir, _flags, /))]
     fn __call__(&self, py: Python<'_>, dir: &Bound<'_, PyAny>, _flags: i32) -> PyResult<i64> {
         let delete = self.delete;
+        // delete=False under FERROTEMP_GUARD=all: recorded, and handed to the caller.
+        let detached = !delete && ferrotemp::guard::record_all();
         let ((file, path), name, as_bytes) = create_file_audited_with(
             py,
             dir,
@@ -545,6 +547,10 @@ impl NamedOpener {
             tmp_max(self.attempts.bind(py))?,
             delete,
             |builder, candidate| {
+                if detached {
+                    return Ok(create_file_detached(builder, candidate)?
+                        .map(|file| (file, TempPath::new(candidate.to_path_buf(), false))));
+                }
                 let made = builder.try_create_temp_path(candidate)?;
                 Ok(made.map(|(file, mut path)| {
                     if !delete {

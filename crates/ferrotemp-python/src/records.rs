@@ -16,6 +16,8 @@ pub(crate) struct WorkspaceInfoPy {
     max_bytes: Option<u64>,
     /// The most files it may hold, or `None`.
     max_files: Option<u64>,
+    /// The command line its job runs (`ferrotemp run`; its first 1,024 bytes), or `None`.
+    command: Option<String>,
 }
 
 /// One guarded entry of a record.
@@ -132,6 +134,7 @@ fn record_to_py(
                         name: meta.name.clone(),
                         max_bytes: meta.max_bytes,
                         max_files: meta.max_files,
+                        command: meta.command.clone(),
                     },
                 )?),
                 None => None,

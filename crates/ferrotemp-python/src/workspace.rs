@@ -81,7 +81,7 @@ impl WorkspaceCore {
     /// Creates the directory (GIL released). `keep` is `"never"`, `"always"`, `"on-error"` or
     /// `None` (FERROTEMP_KEEP's default).
     #[new]
-    #[pyo3(signature = (name, max_bytes, max_files, keep, dir))]
+    #[pyo3(signature = (name, max_bytes, max_files, keep, dir, command = None))]
     fn new(
         py: Python<'_>,
         name: String,
@@ -89,6 +89,7 @@ impl WorkspaceCore {
         max_files: Option<u64>,
         keep: Option<&str>,
         dir: Option<&Bound<'_, PyAny>>,
+        command: Option<String>,
     ) -> PyResult<Self> {
         let keep = match keep {
             None => None,
@@ -104,7 +105,8 @@ impl WorkspaceCore {
             .max_bytes(max_bytes)
             .max_files(max_files)
             .keep(keep)
-            .dir(dir);
+            .dir(dir)
+            .command(command);
         let inner = py
             .detach(|| builder.create())
             .map_err(|e| to_pyerr(py, &e, false))?;

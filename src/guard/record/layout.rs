@@ -63,6 +63,7 @@ pub(super) const META_WORKSPACE: u8 = 1;
 pub(super) const M_TAG: usize = 0;
 pub(super) const M_FLAGS: usize = 1;
 pub(super) const M_NAME_LEN: usize = 2;
+pub(super) const M_COMMAND_LEN: usize = 4;
 pub(super) const M_MAX_BYTES: usize = 8;
 pub(super) const M_MAX_FILES: usize = 16;
 pub(super) const M_NAME: usize = 24;
@@ -71,8 +72,11 @@ pub(super) const M_HAS_MAX_FILES: u8 = 2;
 /// The longest workspace name a record keeps, in bytes (a longer one is cut, at a character
 /// boundary).
 pub const MAX_META_NAME: usize = 255;
+/// The longest command line a record keeps for a workspace, in bytes (a longer one is cut,
+/// at a character boundary).
+pub const MAX_META_COMMAND: usize = 1024;
 /// The longest metadata an entry carries; a longer length in a file is damage.
-pub(super) const MAX_META_LEN: usize = M_NAME + MAX_META_NAME;
+pub(super) const MAX_META_LEN: usize = M_NAME + MAX_META_NAME + MAX_META_COMMAND;
 pub(super) const LIVE: u8 = 1;
 pub(super) const DEAD: u8 = 2;
 pub(super) const PENDING: u8 = 3;
@@ -107,12 +111,16 @@ pub(super) fn stored_entry_len(buf: &[u8], at: usize) -> usize {
 /// A workspace's metadata as an entry stores it (see the layout table); the name is cut to
 /// [`MAX_META_NAME`] bytes at a character boundary.
 pub(super) fn encode_workspace(meta: &WorkspaceMeta) -> Vec<u8> {
-    let mut end = meta.name.len().min(MAX_META_NAME);
-    while !meta.name.is_char_boundary(end) {
-        end -= 1;
-    }
-    let name = &meta.name.as_bytes()[..end];
-    let mut bytes = vec![0u8; M_NAME + name.len()];
+    let cut = |text: &str, max: usize| {
+        let mut end = text.len().min(max);
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.as_bytes()[..end].to_vec()
+    };
+    let name = cut(&meta.name, MAX_META_NAME);
+    let command = cut(meta.command.as_deref().unwrap_or(""), MAX_META_COMMAND);
+    let mut bytes = vec![0u8; M_NAME + name.len() + command.len()];
     bytes[M_TAG] = META_WORKSPACE;
     let mut flags = 0;
     if let Some(max) = meta.max_bytes {
@@ -126,7 +134,10 @@ pub(super) fn encode_workspace(meta: &WorkspaceMeta) -> Vec<u8> {
     bytes[M_FLAGS] = flags;
     let name_len = u16::try_from(name.len()).unwrap_or(u16::MAX); // at most MAX_META_NAME
     bytes[M_NAME_LEN..M_NAME_LEN + 2].copy_from_slice(&name_len.to_le_bytes());
-    bytes[M_NAME..].copy_from_slice(name);
+    let command_len = u16::try_from(command.len()).unwrap_or(u16::MAX); // ≤ MAX_META_COMMAND
+    bytes[M_COMMAND_LEN..M_COMMAND_LEN + 2].copy_from_slice(&command_len.to_le_bytes());
+    bytes[M_NAME..M_NAME + name.len()].copy_from_slice(&name);
+    bytes[M_NAME + name.len()..].copy_from_slice(&command);
     bytes
 }
 
@@ -146,15 +157,28 @@ fn decode_meta(bytes: &[u8]) -> Result<Option<WorkspaceMeta>, ()> {
             .try_into()
             .map_err(|_| ())?,
     ));
-    if name_len > MAX_META_NAME || M_NAME + name_len != bytes.len() {
+    let command_len = usize::from(u16::from_le_bytes(
+        bytes
+            .get(M_COMMAND_LEN..M_COMMAND_LEN + 2)
+            .ok_or(())?
+            .try_into()
+            .map_err(|_| ())?,
+    ));
+    if name_len > MAX_META_NAME
+        || command_len > MAX_META_COMMAND
+        || M_NAME + name_len + command_len != bytes.len()
+    {
         return Err(());
     }
+    let name_end = M_NAME + name_len;
     let limit = |bit: u8, off: usize| -> Result<Option<u64>, ()> {
         let value = get_u64(bytes, off).ok_or(())?;
         Ok((flags & bit != 0).then_some(value))
     };
     Ok(Some(WorkspaceMeta {
-        name: String::from_utf8_lossy(&bytes[M_NAME..]).into_owned(),
+        name: String::from_utf8_lossy(&bytes[M_NAME..name_end]).into_owned(),
+        command: (command_len > 0)
+            .then(|| String::from_utf8_lossy(&bytes[name_end..]).into_owned()),
         max_bytes: limit(M_HAS_MAX_BYTES, M_MAX_BYTES)?,
         max_files: limit(M_HAS_MAX_FILES, M_MAX_FILES)?,
     }))

@@ -39,17 +39,20 @@
 //!   32  i64 birth time, ns since the epoch (statx stx_btime)
 //!   40  i64 when the entry was written, ns since the epoch, coarse clock (for a pending
 //!           entry: before the creation was tried)
-//!   48  u32 metadata length (0 = none; at most 279; v4)
+//!   48  u32 metadata length (0 = none; at most 1,303; v4)
 //!   52  u32 zero
 //!   56  path bytes (any byte but NUL)
 //!       metadata (v4), after the path's padding:
 //!    0  u8  tag: 1 = a workspace (any other: metadata of a later version, ignored)
 //!    1  u8  flags: bit 0 = max bytes set, bit 1 = max files set
-//!    2  u16 name length (at most 255; the metadata is exactly 24 + this long)
-//!    4  u32 zero
+//!    2  u16 name length (at most 255)
+//!    4  u16 command line length (at most 1,024; the metadata is exactly 24 + the two
+//!           lengths long)
+//!    6  u16 zero
 //!    8  u64 max bytes
 //!   16  u64 max files
-//!   24  name bytes (UTF-8, cut at a character boundary)
+//!   24  name bytes (UTF-8, cut at a character boundary), then the command line's (UTF-8,
+//!       cut likewise; `ferrotemp run`'s job)
 //! ```
 //!
 //! The metadata tells readers (`ferrotemp ls`) what a directory entry is for; sweeps ignore

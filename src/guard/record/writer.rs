@@ -276,6 +276,11 @@ impl RecordWriter {
         &self.name
     }
 
+    /// The record's file, whose open file description holds the `flock` (for a lease).
+    pub(in crate::guard) fn file(&self) -> &File {
+        &self.file
+    }
+
     /// Whether the record is protected by `flock` (else by pid and start time).
     pub(in crate::guard) fn locked(&self) -> bool {
         self.locked
@@ -920,6 +925,7 @@ mod tests {
     fn workspace(name: &str, max_bytes: Option<u64>, max_files: Option<u64>) -> WorkspaceMeta {
         WorkspaceMeta {
             name: name.to_owned(),
+            command: None,
             max_bytes,
             max_files,
         }
@@ -1017,6 +1023,31 @@ mod tests {
         let name = &parsed.entries[0].workspace.as_ref().unwrap().name;
         assert_eq!(name.len(), MAX_META_NAME - 1);
         assert!(long.starts_with(name.as_str()));
+        drop(writer);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_workspace_keeps_its_command_line_cut_at_a_character_boundary() {
+        let (dir, fd) = scratch("command");
+        let mut writer = RecordWriter::create(&fd, true).unwrap();
+        let mut short = workspace("pip", Some(7), None);
+        short.command = Some("pip install ./pkg".to_owned());
+        let mut long = workspace("cc", None, None);
+        // 1,201 bytes; byte 1,024 falls inside a character.
+        long.command = Some(format!("x{}", "é".repeat(600)));
+        for (path, meta) in [("/tmp/ws-cmd", &short), ("/tmp/ws-long", &long)] {
+            writer
+                .add_entry(Path::new(path), EntryKind::Dir, None, Some(meta))
+                .unwrap();
+        }
+        let parsed = read(&dir, &writer);
+        assert_eq!(parsed.entries[0].workspace.as_ref(), Some(&short));
+        let kept = parsed.entries[1].workspace.as_ref().unwrap();
+        let command = kept.command.as_deref().unwrap();
+        assert_eq!(command.len(), super::super::layout::MAX_META_COMMAND - 1);
+        assert!(long.command.as_deref().unwrap().starts_with(command));
+        assert_eq!(kept.name, "cc");
         drop(writer);
         std::fs::remove_dir_all(&dir).unwrap();
     }

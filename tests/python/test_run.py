@@ -1,0 +1,745 @@
+"""``ferrotemp run`` and ``ferrotemp.run`` with real commands, and ``FERROTEMP_GUARD=all``.
+
+Each test makes a temp root holding the workspaces (``--dir``) and a registry of its own
+(``FERROTEMP_GUARD_DIR`` inside the root, so ``ferrotemp.sweep(root)`` sweeps it); "nothing
+left" means the root holds nothing but that registry, and the registry no record. Waits are
+on events (a line on a pipe, a file appearing, a process ending), never on a fixed sleep.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import ferrotemp
+import pytest
+from _support import guard_env
+from ferrotemp._ls import snapshot
+
+pytestmark = pytest.mark.skipif(
+    sys.platform == "win32" or not hasattr(os, "posix_spawnp"), reason="POSIX-only"
+)
+
+REGISTRY_NAME = f"ferrotemp-guard-{os.geteuid()}" if hasattr(os, "geteuid") else ""
+WAIT = 60.0  # the most any event is waited for (a loaded machine), then the test fails
+
+
+def wait_for(what: str, done: Callable[[], bool]) -> None:
+    """Polls ``done`` (a file appearing, a process gone) until it holds, failing after WAIT."""
+    deadline = time.monotonic() + WAIT
+    delay = 0.001
+    while not done():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"gave up waiting for {what}")
+        time.sleep(delay)
+        delay = min(delay * 2, 0.05)
+
+
+class Root:
+    """A temp root for workspaces with its own registry."""
+
+    def __init__(self, tmp_path: Path, **env: str) -> None:
+        self.path = tmp_path / "root"
+        self.path.mkdir()
+        self.registry = self.path / REGISTRY_NAME
+        self.env = guard_env(self.registry, **env)
+
+    def leftovers(self) -> list[str]:
+        return sorted(n for n in os.listdir(self.path) if n != REGISTRY_NAME)
+
+    def records(self) -> list[str]:
+        if not self.registry.exists():
+            return []
+        return sorted(n for n in os.listdir(self.registry) if n.endswith(".rec"))
+
+    def assert_clean(self) -> None:
+        assert self.leftovers() == []
+        assert self.records() == []
+
+    def argv(self, *options: str) -> list[str]:
+        return [sys.executable, "-m", "ferrotemp", "run", "--dir", str(self.path), *options]
+
+    def run(self, cmd: list[str], *options: str, **kw: Any) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*self.argv(*options), "--", *cmd],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=WAIT,
+            **kw,
+        )
+
+    def popen(self, cmd: list[str], *options: str, **kw: Any) -> subprocess.Popen[str]:
+        kw.setdefault("stdout", subprocess.PIPE)
+        kw.setdefault("stderr", subprocess.PIPE)
+        return subprocess.Popen([*self.argv(*options), "--", *cmd], env=self.env, text=True, **kw)
+
+
+def py(code: str, *args: str) -> list[str]:
+    return [sys.executable, "-c", textwrap.dedent(code), *args]
+
+
+def state_of(pid: int) -> str:
+    """The state letter of ``pid`` (``R``, ``S``, ``T``, ``Z``…), ``""`` once it is reaped."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return ""
+
+
+def gone(pid: int) -> bool:
+    """Whether ``pid`` has exited (a zombie counts: it holds no descriptor any more)."""
+    return state_of(pid) in ("Z", "")
+
+
+MAKES_ENTRIES = """
+import json, os, signal, sys, tempfile
+d = tempfile.mkdtemp()
+fd, f = tempfile.mkstemp()
+os.write(fd, b"x" * 5000)
+with open(os.path.join(d, "inner"), "wb") as out:
+    out.write(b"y" * 5000)
+print(json.dumps({"tmpdir": tempfile.gettempdir(), "made": [d, f]}), flush=True)
+if sys.argv[1] == "kill":
+    os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+@pytest.mark.parametrize("how", ["exit", "kill"])
+def test_a_python_program_leaves_nothing_exiting_or_killed(tmp_path: Path, how: str) -> None:
+    root = Root(tmp_path)
+    done = root.run(py(MAKES_ENTRIES, how))
+    assert done.returncode == (0 if how == "exit" else 128 + signal.SIGKILL), done.stderr
+    seen = json.loads(done.stdout)
+    # The command's temp dir was a workspace in the root, its entries inside it.
+    workspace = Path(seen["tmpdir"])
+    assert workspace.parent == root.path and workspace.name.startswith("python")
+    assert all(Path(p).parent == workspace for p in seen["made"])
+    root.assert_clean()
+
+
+def test_a_shell_script_with_mktemp_leaves_nothing(tmp_path: Path) -> None:
+    root = Root(tmp_path)
+    script = 'd=$(mktemp -d) && f=$(mktemp) && echo "$d $f $TMP $TEMP" && echo data > "$d/x"'
+    done = root.run(["sh", "-c", script], "--name", "script")
+    assert done.returncode == 0, done.stderr
+    d, f, tmp, temp = done.stdout.split()
+    workspace = Path(d).parent
+    assert workspace.parent == root.path and workspace.name.startswith("script-")
+    assert Path(f).parent == workspace and tmp == temp == str(workspace)
+    root.assert_clean()
+
+
+@pytest.mark.parametrize(
+    ("script", "status"),
+    [
+        ("exit 0", 0),
+        ("exit 3", 3),
+        ("kill -TERM $$", 128 + signal.SIGTERM),
+        ("kill -USR1 $$", 128 + signal.SIGUSR1),
+        ("kill -KILL $$", 128 + signal.SIGKILL),
+    ],
+)
+def test_exit_statuses_pass_through(tmp_path: Path, script: str, status: int) -> None:
+    root = Root(tmp_path)
+    done = root.run(["sh", "-c", script])
+    assert done.returncode == status, done.stderr
+    assert done.stderr == ""
+    root.assert_clean()
+
+
+def test_a_command_not_found_is_127_and_leaves_nothing(tmp_path: Path) -> None:
+    root = Root(tmp_path)
+    done = root.run(["ferrotemp-no-such-command"])
+    assert done.returncode == 127
+    assert done.stderr.count("\n") == 1 and "ferrotemp-no-such-command" in done.stderr
+    root.assert_clean()
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        [],
+        ["--max-bytes", "12 parsecs", "--", "true"],
+        ["--keep", "maybe", "--", "true"],
+        ["--kill-on-quota", "--", "true"],
+        ["--dir", "/nonexistent-ferrotemp", "--", "true"],
+    ],
+)
+def test_bad_input_is_one_line_and_status_2(tmp_path: Path, options: list[str]) -> None:
+    root = Root(tmp_path)
+    done = subprocess.run(
+        [sys.executable, "-m", "ferrotemp", "run", *options],
+        env=root.env,
+        capture_output=True,
+        text=True,
+        timeout=WAIT,
+    )
+    assert done.returncode == 2
+    assert len([ln for ln in done.stderr.splitlines() if "error:" in ln]) == 1
+    assert "Traceback" not in done.stderr
+    assert root.leftovers() == []
+
+
+def test_the_command_inherits_the_lease_and_no_other_descriptor(tmp_path: Path) -> None:
+    root = Root(tmp_path)
+    code = """
+    import json, os
+    fds = {}
+    for name in os.listdir("/proc/self/fd"):
+        try:
+            fds[name] = os.readlink(f"/proc/self/fd/{name}")
+        except OSError:
+            pass  # the listing's own descriptor, closed already
+    print(json.dumps(fds))
+    """
+    done = root.run(py(code), stdin=subprocess.DEVNULL)
+    assert done.returncode == 0, done.stderr
+    extra = {
+        int(n): target
+        for n, target in json.loads(done.stdout).items()
+        if int(n) > 2 and not target.startswith("/proc/")
+    }
+    assert len(extra) == 1, extra
+    (target,) = extra.values()
+    assert Path(target).parent == root.registry and target.endswith(".rec")
+
+
+LEASE_CMD = """
+import json, os, sys, tempfile, time
+os.mkdir(os.path.join(tempfile.gettempdir(), "work"))
+with open(sys.argv[1] + ".tmp", "w") as out:
+    json.dump({"pid": os.getpid(), "tmpdir": tempfile.gettempdir()}, out)
+os.rename(sys.argv[1] + ".tmp", sys.argv[1])
+while not os.path.exists(sys.argv[2]):
+    time.sleep(0.01)
+"""
+
+
+def test_killing_ferrotemp_run_leaves_the_workspace_to_the_command_then_a_sweep(
+    tmp_path: Path,
+) -> None:
+    root = Root(tmp_path)
+    ready, release = tmp_path / "ready", tmp_path / "release"
+    runner = root.popen(py(LEASE_CMD, str(ready), str(release)))
+    try:
+        wait_for("the command to start", ready.exists)
+        seen = json.loads(ready.read_text())
+        workspace = Path(seen["tmpdir"])
+        (job,) = [e for p in snapshot(str(root.path))["processes"] for e in p["entries"]]
+        assert job["path"] == str(workspace) and job["files"] == 0 and job["dirs"] == 1
+        command = shlex.join(py(LEASE_CMD, str(ready), str(release)))
+        assert job["workspace"] == {
+            "name": os.path.basename(sys.executable),
+            "max_bytes": None,
+            "max_files": None,
+            "command": command,
+        }
+        runner.send_signal(signal.SIGKILL)
+        runner.wait(timeout=WAIT)
+        assert not gone(seen["pid"])
+        # ferrotemp ls still shows the job, alive (held by its command), with its command.
+        (proc,) = snapshot(str(root.path))["processes"]
+        assert proc["status"] == "alive" and proc["command"] is None
+        assert proc["entries"][0]["workspace"]["command"] == command
+        # ferrotemp run is dead, its command alive: the record is held by the lease.
+        report = ferrotemp.sweep(root.path)
+        assert report.entries == 0 and report.records_live == 1
+        assert (workspace / "work").is_dir()
+        release.touch()
+        wait_for("the command to exit", lambda: gone(seen["pid"]))
+        report = ferrotemp.sweep(root.path)
+        assert list(report.paths) == [str(workspace)]
+        root.assert_clean()
+    finally:
+        release.touch()
+        if runner.poll() is None:
+            runner.kill()
+        runner.communicate(timeout=WAIT)
+
+
+def test_without_flock_no_lease_is_given(tmp_path: Path) -> None:
+    # Records kept without flock give no lease (documented: the workspace is then judged by
+    # ferrotemp run's own pid); the command starts all the same, with no extra descriptor.
+    root = Root(tmp_path, FERROTEMP_GUARD_FLOCK="0")
+    code = "import os; print(len([n for n in os.listdir('/proc/self/fd') if int(n) > 2]))"
+    done = root.run(py(code), stdin=subprocess.DEVNULL)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "1"  # the listing's own descriptor
+    root.assert_clean()
+
+
+def test_keep_on_error_keeps_a_failed_job_and_says_where(tmp_path: Path) -> None:
+    root = Root(tmp_path)
+    failed = root.run(["sh", "-c", 'echo out > "$TMPDIR/result"; exit 5'], "--keep", "on-error")
+    assert failed.returncode == 5
+    (kept,) = root.leftovers()
+    path = root.path / kept
+    assert failed.stderr == f"ferrotemp run: kept {path}\n"
+    assert (path / "result").read_text() == "out\n"
+    # Kept means unrecorded: a sweep leaves it.
+    assert ferrotemp.sweep(root.path).entries == 0 and path.exists()
+    ferrotemp._core.remove_tree(str(path))
+    ok = root.run(["sh", "-c", 'echo out > "$TMPDIR/result"'], "--keep", "on-error")
+    assert ok.returncode == 0 and ok.stderr == ""
+    root.assert_clean()
+
+
+def test_ferrotemp_keep_sets_the_default_and_keep_never_overrides_it(tmp_path: Path) -> None:
+    root = Root(tmp_path, FERROTEMP_KEEP="on-error")
+    kept = root.run(["sh", "-c", "exit 1"])
+    assert kept.returncode == 1
+    (name,) = root.leftovers()
+    assert kept.stderr == f"ferrotemp run: kept {root.path / name}\n"
+    ferrotemp._core.remove_tree(str(root.path / name))
+    removed = root.run(["sh", "-c", "exit 1"], "--keep", "never")
+    assert removed.returncode == 1 and removed.stderr == ""
+    root.assert_clean()
+
+
+QUOTA_CMD = """
+import os, signal, sys, tempfile, time
+if sys.argv[1] == "stubborn":
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+with open(os.path.join(tempfile.gettempdir(), "big"), "wb") as out:
+    out.write(os.urandom(1 << 20))
+    out.flush()
+    os.fsync(out.fileno())
+while not os.path.exists(sys.argv[2]):
+    time.sleep(0.01)
+"""
+
+
+def test_max_bytes_reports_one_line_and_lets_the_command_run(tmp_path: Path) -> None:
+    root = Root(tmp_path)
+    release = tmp_path / "release"
+    runner = root.popen(py(QUOTA_CMD, "plain", str(release)), "--max-bytes", "64KiB")
+    assert runner.stderr is not None
+    line = runner.stderr.readline()
+    assert "over --max-bytes 64.0 KiB" in line and str(root.path) in line
+    release.touch()
+    out, err = runner.communicate(timeout=WAIT)
+    assert runner.returncode == 0 and err == ""
+    root.assert_clean()
+
+
+def test_kill_on_quota_stops_the_command(tmp_path: Path) -> None:
+    root = Root(tmp_path)
+    release = tmp_path / "never"
+    done = root.run(py(QUOTA_CMD, "plain", str(release)), "--max-bytes", "64KiB", "--kill-on-quota")
+    assert done.returncode == 128 + signal.SIGTERM
+    assert done.stderr.count("\n") == 1 and "stopping" in done.stderr
+    root.assert_clean()
+
+
+def test_kill_on_quota_kills_a_command_deaf_to_sigterm_after_the_grace(tmp_path: Path) -> None:
+    root = Root(tmp_path)
+    env = guard_env(root.registry)
+    code = f"""
+    import ferrotemp, sys
+    cmd = {py(QUOTA_CMD, "stubborn", str(tmp_path / "never"))!r}
+    r = ferrotemp.run(cmd, dir={str(root.path)!r}, max_bytes="64KiB", kill_on_quota=True,
+                      grace=0.2, check_interval=0.05)
+    print(r.returncode, r.over_quota, r.kept, r.usage.bytes >= 1 << 20)
+    """
+    done = subprocess.run(py(code), env=env, capture_output=True, text=True, timeout=WAIT)
+    assert done.stdout.split() == [str(-signal.SIGKILL), "True", "False", "True"], done.stderr
+    root.assert_clean()
+
+
+def test_signals_sent_to_ferrotemp_run_are_passed_on(tmp_path: Path) -> None:
+    root = Root(tmp_path)
+    code = """
+    import os, signal, sys
+    got = []
+    signal.signal(signal.SIGUSR1, lambda *a: got.append("usr1"))
+    signal.signal(signal.SIGTERM, lambda *a: got.append("term"))
+    print("ready", flush=True)
+    while len(got) < 2:
+        signal.pause()
+    print(" ".join(got), flush=True)
+    sys.exit(7)
+    """
+    runner = root.popen(py(code))
+    assert runner.stdout is not None
+    assert runner.stdout.readline() == "ready\n"
+    runner.send_signal(signal.SIGUSR1)
+    runner.send_signal(signal.SIGTERM)
+    out, err = runner.communicate(timeout=WAIT)
+    assert sorted(out.split()) == ["term", "usr1"] and runner.returncode == 7, err
+    root.assert_clean()
+
+
+CTRL_C_CMD = """
+import os, signal, sys
+# Every SIGINT is taken with its sender: the terminal's comes from the kernel (si_code
+# SI_KERNEL); one passed on by ferrotemp run would be from its pid.
+signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGUSR1})
+print("ready", flush=True)
+senders = []
+while True:
+    info = signal.sigwaitinfo({signal.SIGINT, signal.SIGUSR1})
+    if info.si_signo == signal.SIGUSR1:
+        break
+    senders.append(info.si_pid)
+    if len(senders) == 1:
+        # ferrotemp run is stopped: this waits, pending there after the terminal's SIGINT,
+        # and comes back after any SIGINT it passes on (lower numbers go first).
+        os.kill(os.getppid(), signal.SIGUSR1)
+        print("got", flush=True)
+sys.exit(10 * senders.count(os.getppid()) + len(senders))
+"""
+
+
+def test_ctrl_c_in_a_terminal_reaches_the_command_once(tmp_path: Path) -> None:
+    import pty
+    import termios
+
+    root = Root(tmp_path)
+    master, slave = pty.openpty()
+    tty_name = os.ttyname(slave)
+
+    def take_terminal() -> None:  # in the child, after setsid: the pty becomes its terminal
+        fd = os.open(tty_name, os.O_RDWR)
+        os.close(fd)
+
+    runner = subprocess.Popen(
+        [*root.argv(), "--", *py(CTRL_C_CMD)],
+        env=root.env,
+        stdin=slave,
+        stdout=slave,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+        preexec_fn=take_terminal,
+        text=True,
+    )
+    os.close(slave)
+
+    def read_until(word: bytes) -> None:
+        seen = b""
+        while word not in seen:
+            chunk = os.read(master, 1024)
+            assert chunk, f"the command ended before saying {word!r}"
+            seen += chunk
+
+    try:
+        read_until(b"ready")
+        assert termios.tcgetattr(master)[3] & termios.ISIG
+        # ferrotemp run stopped, so that the command takes the terminal's SIGINT before
+        # ferrotemp run could pass one on (two pending SIGINTs would merge into one).
+        runner.send_signal(signal.SIGSTOP)
+        wait_for("ferrotemp run to stop", lambda: state_of(runner.pid) == "T")
+        os.write(master, b"\x03")
+        read_until(b"got")
+        runner.send_signal(signal.SIGCONT)
+        _, err = runner.communicate(timeout=WAIT)
+        assert runner.returncode == 1, err  # one SIGINT, from the terminal
+    finally:
+        if runner.poll() is None:
+            runner.kill()
+            runner.communicate(timeout=WAIT)
+        os.close(master)
+    root.assert_clean()
+
+
+BACKEND = '''
+"""A PEP 517 backend for the test's package: builds a wheel with zipfile, and when the
+environment asks, announces itself and waits inside build_wheel (to be killed there)."""
+import base64, hashlib, json, os, tempfile, time, zipfile
+
+NAME, VERSION = "ftrundemo", "0.1"
+DIST = f"{NAME}-{VERSION}.dist-info"
+
+def get_requires_for_build_wheel(config_settings=None):
+    return []
+
+def _record(files):
+    lines = []
+    for path, data in files.items():
+        digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=")
+        lines.append(f"{path},sha256={digest.decode()},{len(data)}")
+    return "\\n".join(lines + [f"{DIST}/RECORD,,"]) + "\\n"
+
+def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
+    ready = os.environ.get("FTRUN_READY")
+    if ready:
+        scratch = tempfile.mkdtemp(prefix="backend-")
+        with open(ready + ".tmp", "w") as out:
+            json.dump({"pip": os.getppid(), "backend": os.getpid(),
+                       "tmpdir": tempfile.gettempdir(),
+                       "scratch": scratch, "entries": os.listdir(tempfile.gettempdir())}, out)
+        os.rename(ready + ".tmp", ready)
+        parent = os.getppid()
+        while os.getppid() == parent:  # until pip is gone; then nothing more is written
+            time.sleep(0.01)
+        os._exit(1)
+    files = {
+        f"{NAME}/__init__.py": b"VALUE = 42\\n",
+        f"{DIST}/METADATA": (
+            f"Metadata-Version: 2.1\\nName: {NAME}\\nVersion: {VERSION}\\n".encode()
+        ),
+        f"{DIST}/WHEEL": (
+            b"Wheel-Version: 1.0\\nGenerator: test\\nRoot-Is-Purelib: true\\n"
+            b"Tag: py3-none-any\\n"
+        ),
+    }
+    wheel = f"{NAME}-{VERSION}-py3-none-any.whl"
+    with zipfile.ZipFile(os.path.join(wheel_directory, wheel), "w") as zf:
+        for path, data in files.items():
+            zf.writestr(path, data)
+        zf.writestr(f"{DIST}/RECORD", _record(files))
+    return wheel
+'''
+
+
+def make_package(tmp_path: Path) -> Path:
+    """A local source package built by an in-tree backend the test writes: no network, and
+    no dependence on setuptools (absent from 3.12+ venvs) or wheel."""
+    pkg = tmp_path / "pkg"
+    pkg.mkdir()
+    (pkg / "backend.py").write_text(BACKEND)
+    (pkg / "pyproject.toml").write_text(
+        '[build-system]\nrequires = []\nbuild-backend = "backend"\nbackend-path = ["."]\n'
+        '[project]\nname = "ftrundemo"\nversion = "0.1"\n'
+    )
+    return pkg
+
+
+PIP = [sys.executable, "-m", "pip", "--disable-pip-version-check", "--no-input"]
+
+
+def test_pip_install_of_a_local_package_leaves_nothing(tmp_path: Path) -> None:
+    root = Root(tmp_path)
+    pkg, target = make_package(tmp_path), tmp_path / "target"
+    cmd = [
+        *PIP,
+        "install",
+        "-q",
+        "--no-build-isolation",
+        "--no-deps",
+        "--target",
+        str(target),
+        str(pkg),
+    ]
+    done = root.run(cmd)
+    assert done.returncode == 0, done.stderr
+    assert (target / "ftrundemo" / "__init__.py").exists()
+    root.assert_clean()
+
+
+def test_pip_install_killed_mid_build_leaves_nothing(tmp_path: Path) -> None:
+    root = Root(tmp_path)
+    root.env["FTRUN_READY"] = str(tmp_path / "ready")
+    pkg, target = make_package(tmp_path), tmp_path / "target"
+    cmd = [
+        *PIP,
+        "install",
+        "-q",
+        "--no-build-isolation",
+        "--no-deps",
+        "--target",
+        str(target),
+        str(pkg),
+    ]
+    runner = root.popen(cmd)
+    try:
+        wait_for("the build to start", (tmp_path / "ready").exists)
+        seen = json.loads((tmp_path / "ready").read_text())
+        workspace = Path(seen["tmpdir"])
+        assert workspace.parent == root.path
+        # pip made its temp dirs in the workspace (pip-*), the backend its own.
+        assert any(n.startswith("pip-") for n in seen["entries"]), seen
+        assert Path(seen["scratch"]).parent == workspace
+        os.kill(seen["pip"], signal.SIGKILL)
+        _, err = runner.communicate(timeout=WAIT)
+        assert runner.returncode == 128 + signal.SIGKILL, err
+        root.assert_clean()
+    finally:
+        if runner.poll() is None:
+            runner.kill()
+            runner.communicate(timeout=WAIT)
+
+
+@pytest.mark.parametrize("guard", ["all", "1"])
+def test_pip_killed_mid_build_under_guard_all_leaves_nothing_after_a_sweep(
+    tmp_path: Path, guard: str
+) -> None:
+    # The issue's observation, without ferrotemp run: pip serving `import tempfile` from
+    # ferrotemp, killed mid-build, leaves its pip-* directories (mkdtemp: the caller's) to
+    # no sweep; with FERROTEMP_GUARD=all the next sweep reclaims them all.
+    root = Root(tmp_path, FERROTEMP_AS_TEMPFILE="1", FERROTEMP_GUARD=guard)
+    root.env["TMPDIR"] = str(root.path)
+    root.env["FTRUN_READY"] = str(tmp_path / "ready")
+    pkg, target = make_package(tmp_path), tmp_path / "target"
+    cmd = [*PIP, "install", "-q", "--no-build-isolation", "--no-deps", "--target", str(target)]
+    pip = subprocess.Popen([*cmd, str(pkg)], env=root.env, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for("the build to start", (tmp_path / "ready").exists)
+        seen = json.loads((tmp_path / "ready").read_text())
+        assert seen["tmpdir"] == str(root.path) and seen["pip"] == pip.pid
+        pip.kill()
+        _, err = pip.communicate(timeout=WAIT)
+        wait_for("the backend to notice", lambda: gone(seen["backend"]))
+        left = root.leftovers()
+        assert any(n.startswith("pip-") for n in left) and "not understood" not in err, left
+        report = ferrotemp.sweep(root.path)
+        if guard == "all":
+            assert root.leftovers() == [] and report.errors == ()
+            assert root.records() == []
+        else:  # its guarded entries (a TemporaryDirectory) go, its mkdtemp ones stay
+            pip_dirs = [n for n in left if n.startswith("pip-")]
+            assert [n for n in root.leftovers() if n.startswith("pip-")] == pip_dirs
+    finally:
+        if pip.poll() is None:
+            pip.kill()
+            pip.communicate(timeout=WAIT)
+
+
+def test_the_python_api_returns_the_status_and_usage(tmp_path: Path) -> None:
+    root = Root(tmp_path)
+    code = f"""
+    import ferrotemp, json
+    cmd = ["sh", "-c", 'head -c 100000 /dev/zero > "$TMPDIR/f"; exit 3']
+    r = ferrotemp.run(cmd, dir={str(root.path)!r}, name="api", keep="never")
+    try:
+        r.check_returncode()
+    except Exception as err:
+        raised = type(err).__name__
+    print(json.dumps([r.returncode, r.kept, r.usage.bytes >= 100000, r.usage.files,
+                      r.path.startswith({str(root.path)!r} + "/api-"), raised]))
+    """
+    done = subprocess.run(py(code), env=root.env, capture_output=True, text=True, timeout=WAIT)
+    assert json.loads(done.stdout) == [3, False, True, 1, True, "CalledProcessError"], done.stderr
+    root.assert_clean()
+
+
+def test_the_python_api_kills_the_command_when_its_wait_is_interrupted(tmp_path: Path) -> None:
+    root = Root(tmp_path)
+    ready, release = tmp_path / "ready", tmp_path / "never"
+    code = f"""
+    import ferrotemp
+    try:
+        ferrotemp.run({py(LEASE_CMD, str(ready), str(release))!r}, dir={str(root.path)!r})
+    except KeyboardInterrupt:
+        print("interrupted", flush=True)
+    """
+    caller = subprocess.Popen(py(code), env=root.env, stdout=subprocess.PIPE, text=True)
+    try:
+        wait_for("the command to start", ready.exists)
+        command = json.loads(ready.read_text())["pid"]
+        caller.send_signal(signal.SIGINT)
+        out, _ = caller.communicate(timeout=WAIT)
+        assert out == "interrupted\n" and caller.returncode == 0
+        assert gone(command)
+        root.assert_clean()
+    finally:
+        if caller.poll() is None:
+            caller.kill()
+            caller.communicate(timeout=WAIT)
+
+
+def test_the_python_api_rejects_bad_arguments(tmp_path: Path) -> None:
+    with pytest.raises(TypeError):
+        ferrotemp.run("echo hi", dir=tmp_path)  # a str is a sequence, but not of arguments
+    with pytest.raises(ValueError):
+        ferrotemp.run([], dir=tmp_path)
+    with pytest.raises(ValueError):
+        ferrotemp.run(["true"], dir=tmp_path, keep="sometimes")
+    with pytest.raises(ValueError):
+        ferrotemp.run(["true"], dir=tmp_path, max_bytes="lots")
+    assert os.listdir(tmp_path) == []
+
+
+GUARD_ALL_CHILD = """
+import json, os, sys, time
+import ferrotemp
+work = sys.argv[1]
+d = ferrotemp.mkdtemp(dir=work)
+with open(os.path.join(d, "inside"), "wb") as out:
+    out.write(b"x" * 100)
+fd, f = ferrotemp.mkstemp(dir=work)
+os.close(fd)
+kept = ferrotemp.NamedTemporaryFile(dir=work, delete=False)
+kept.close()
+bd = ferrotemp.mkdtemp(dir=os.fsencode(work))
+print(json.dumps([d, f, kept.name, os.fsdecode(bd)]), flush=True)
+if sys.argv[2] == "exit":
+    sys.exit(0)
+time.sleep(600)
+"""
+
+
+@pytest.mark.parametrize("mode", ["all", "1"])
+def test_guard_all_records_the_callers_entries_for_a_crash(tmp_path: Path, mode: str) -> None:
+    root = Root(tmp_path, FERROTEMP_GUARD=mode)
+    work = tmp_path / "work"
+    work.mkdir()
+    child = subprocess.Popen(
+        py(GUARD_ALL_CHILD, str(work), "wait"),
+        env=root.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert child.stdout is not None
+    made = json.loads(child.stdout.readline())
+    child.kill()
+    _, err = child.communicate(timeout=WAIT)
+    assert "not understood" not in err
+    report = ferrotemp.sweep(root.path)
+    if mode == "all":
+        assert sorted(report.paths) == sorted(made)
+        assert os.listdir(work) == []
+        assert root.records() == []
+    else:  # as before: the callers' own entries are theirs, a crash or not
+        assert report.entries == 0
+        assert sorted(str(work / n) for n in os.listdir(work)) == sorted(made)
+
+
+def test_guard_all_leaves_the_callers_entries_at_a_normal_exit(tmp_path: Path) -> None:
+    root = Root(tmp_path, FERROTEMP_GUARD="all")
+    work = tmp_path / "work"
+    work.mkdir()
+    done = subprocess.run(
+        py(GUARD_ALL_CHILD, str(work), "exit"),
+        env=root.env,
+        capture_output=True,
+        text=True,
+        timeout=WAIT,
+    )
+    assert done.returncode == 0 and done.stderr == ""
+    made = json.loads(done.stdout)
+    assert root.records() == []  # unregistered at exit, record gone
+    assert ferrotemp.sweep(root.path).entries == 0
+    assert sorted(str(work / n) for n in os.listdir(work)) == sorted(made)
+
+
+def test_guard_all_switch_reads_as_enabled_and_all(tmp_path: Path) -> None:
+    code = "import ferrotemp; s = ferrotemp._core.guard_switches(); print(s.enabled, s.record_all)"
+    for value, expect in [
+        ("all", "True True"),
+        (" ALL ", "True True"),
+        ("1", "True False"),
+        ("0", "False False"),
+    ]:
+        env = guard_env(tmp_path / "reg", FERROTEMP_GUARD=value)
+        done = subprocess.run(py(code), env=env, capture_output=True, text=True, timeout=WAIT)
+        assert done.stdout.split() == expect.split() and done.stderr == "", value
+
+
+def test_the_recorded_command_line_is_quoted_as_shlex_quotes() -> None:
+    from ferrotemp._run import _command_line
+
+    args = ["", "a b", "it's", "x\ny", "$HOME", "a'b\"c", "plain-1.2/x", "ü", "*", "~", "#"]
+    args += [chr(c) for c in range(32, 127)]
+    assert _command_line(args) == shlex.join(args)
+    assert _command_line([b"bytes arg", Path("/p q")]) == "'bytes arg' '/p q'"
