@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import argparse
 import functools
-import json
 import os
 import sys
 from typing import Any, Callable, NoReturn, Optional, Sequence, TypeVar, cast
 
-from . import __version__, _core, _ls, _run, _sweep_cli
+from . import __version__, _core
 
 
 def _human(size: int) -> str:
@@ -76,6 +75,8 @@ def info_report() -> dict[str, Any]:
 def _print_info(as_json: bool) -> int:
     report = info_report()
     if as_json:
+        import json
+
         print(json.dumps(report, indent=2))
         return 0
     print(f"ferrotemp {report['version']}")
@@ -138,6 +139,17 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = _Parser(prog="ferrotemp", description="Python's tempfile on a Rust core.")
     parser.add_argument("--version", action="version", version=f"ferrotemp {__version__}")
     commands = parser.add_subparsers(dest="command")
+    words = sys.argv[1:] if argv is None else list(argv)
+    if next((word for word in words if not word.startswith("-")), None) == "run":
+        # `ferrotemp run` starts a job: only its own parser, and none of the other commands'
+        # modules (the sweep's pulls in dataclasses, the bench's much more).
+        from . import _run
+
+        _run.add_parser(commands)
+        args = parser.parse_args(argv)
+        return _run.run_cli(args, commands.choices["run"])
+    from . import _ls, _run, _sweep_cli
+
     info = commands.add_parser("info", help="show the temp dir chosen, why, and its filesystem")
     info.add_argument("--json", action="store_true", help="print JSON")
     bench = commands.add_parser(
