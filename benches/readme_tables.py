@@ -11,12 +11,13 @@ from typing import Any
 
 LABELS = {
     "NamedTemporaryFile with": "`NamedTemporaryFile()` with",
-    "NamedTemporaryFile vs floor": "`NamedTemporaryFile()` with, judged against the floor",
+    "NamedTemporaryFile vs floor": "`NamedTemporaryFile()` with, judged against the io floor",
     "TemporaryFile with": "`TemporaryFile()` with",
     "mkstemp+close+unlink": "`mkstemp`+close+unlink",
     "mkdtemp+rmdir": "`mkdtemp`+rmdir",
     "TemporaryDirectory with": "`TemporaryDirectory()` with, empty",
     "TemporaryDirectory 1k cleanup": "`TemporaryDirectory` cleanup, 1,000 entries",
+    "TemporaryDirectory 100k cleanup": "`TemporaryDirectory` cleanup, 100,000 entries",
     "Spooled 16x write 64 B": "`SpooledTemporaryFile`, 16 writes of 64 B",
     "Spooled 1.25 MiB roll+read": "spool 1.25 MiB, rolled and read back",
     "crash guard on vs off": "crash guard on vs off (std column = guard off)",
