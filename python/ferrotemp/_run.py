@@ -40,9 +40,8 @@ if not TYPE_CHECKING:
     except ImportError:  # an interpreter without it
         import signal
 if TYPE_CHECKING:
-    import argparse
     import signal
-    from typing import Any, Mapping, Optional, Sequence, Union
+    from typing import Any, Callable, Mapping, NoReturn, Optional, Sequence, Union
 
     _PathArg = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]"]
 
@@ -420,15 +419,86 @@ def _size(text: str) -> int:
         ) from None
 
 
-def run_cli(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    """``ferrotemp run``: the command's exit status (``128 + N`` for a signal ``N``)."""
+class _Options:
+    """``ferrotemp run``'s options as argparse's namespace holds them."""
+
+    def __init__(self) -> None:
+        self.dir: Optional[str] = None
+        self.max_bytes: Optional[int] = None
+        self.keep: Optional[str] = None
+        self.name: Optional[str] = None
+        self.kill_on_quota = False
+        self.cmd: list[str] = []
+
+
+# The options taking a value, by their spelling, and the attribute each sets.
+_VALUED = {"--dir": "dir", "--max-bytes": "max_bytes", "--keep": "keep", "--name": "name"}
+
+
+def parse_plain(words: Sequence[str]) -> Optional[_Options]:
+    """``ferrotemp run``'s arguments (after ``run``) read without argparse, whose import is
+    most of the command's start: only options spelled out in full (``--dir D`` or
+    ``--dir=D``), every value valid, then ``--`` or the first word that is not an option, and
+    a command. Anything else (``--help``, an abbreviation, a value that starts with ``-``,
+    a bad size, no command) gives ``None``, and the full parser reads the line: it reaches
+    the same options, or the error and the help."""
+    options = _Options()
+    at = 0
+    while at < len(words):
+        word = words[at]
+        if word == "--":
+            options.cmd = list(words[at + 1 :])
+            break
+        if not word.startswith("-") or word == "-":
+            options.cmd = list(words[at:])
+            break
+        name, equals, value = word.partition("=")
+        if name == "--kill-on-quota" and not equals:
+            options.kill_on_quota = True
+            at += 1
+            continue
+        attribute = _VALUED.get(name)
+        if attribute is None:
+            return None
+        if equals:
+            at += 1
+        elif at + 1 < len(words) and not words[at + 1].startswith("-"):
+            value = words[at + 1]
+            at += 2
+        else:
+            return None
+        if attribute == "max_bytes":
+            try:
+                options.max_bytes = _core.parse_size(value)
+            except ValueError:
+                return None
+        elif attribute == "keep" and value not in _KEEP_CHOICES:
+            return None
+        else:
+            setattr(options, attribute, value)
+    if not options.cmd or (options.kill_on_quota and options.max_bytes is None):
+        return None
+    return options
+
+
+def usage_error(message: str) -> NoReturn:
+    """Ends ``ferrotemp run`` as its argparse parser ends on an error: one line, status 2."""
+    if sys.stderr is not None:
+        sys.stderr.write(f"ferrotemp run: error: {message} (see --help)\n")
+    raise SystemExit(2)
+
+
+def run_cli(args: Any, error: Callable[[str], NoReturn]) -> int:
+    """``ferrotemp run``: the command's exit status (``128 + N`` for a signal ``N``).
+    ``args`` holds the options (argparse's namespace or ``parse_plain``'s); ``error`` ends
+    the command with a usage error."""
     cmd = list(args.cmd)
     if cmd and cmd[0] == "--":
         del cmd[0]
     if not cmd:
-        parser.error("no command: ferrotemp run [OPTIONS] -- CMD ARGS...")
+        error("no command: ferrotemp run [OPTIONS] -- CMD ARGS...")
     if args.kill_on_quota and args.max_bytes is None:
-        parser.error("--kill-on-quota needs --max-bytes")
+        error("--kill-on-quota needs --max-bytes")
     waitset = set(_FORWARDED)
     waitset.add(signal.SIGCHLD)
     sigwait = hasattr(signal, "sigtimedwait")
@@ -445,7 +515,7 @@ def run_cli(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             KILL_GRACE,
         )
     except OSError as err:
-        parser.error(f"cannot make the workspace: {err}")
+        error(f"cannot make the workspace: {err}")
     status = 1
     try:
         if sigwait:

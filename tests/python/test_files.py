@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import errno
 import functools
 import gc
 import io
@@ -39,22 +38,12 @@ def no_gc() -> Iterator[None]:
         gc.enable()
 
 
-# Python 3.9's NamedTemporaryFile and TemporaryFile close the descriptor a second time when
-# io.open fails after taking it: that close's OSError(EBADF) replaces the real error (3.10's
-# opener fixed it). ferrotemp raises the real one, as 3.10+ does.
-MASKED_BY_39 = "the real error, masked by 3.9's double close"
-
-
 def error_class(exc: BaseException) -> Any:
-    if sys.version_info < (3, 10) and isinstance(exc, OSError) and exc.errno == errno.EBADF:
-        return MASKED_BY_39
     return type(exc)
 
 
 def same_outcome(ours: Any, std: Any) -> bool:
-    """Whether ferrotemp's result is the standard module's (3.9's masked errors aside)."""
-    if isinstance(std, tuple) and len(std) == 2 and std[1] == MASKED_BY_39:
-        return bool(ours[0] == std[0] and isinstance(ours[1], type) and ours[1] is not OSError)
+    """Whether ferrotemp's result is the standard module's."""
     return bool(ours == std)
 
 

@@ -28,6 +28,7 @@ NOT_AT_IMPORT = {
     "ferrotemp._sweep_cli",
     "ferrotemp._bench",
     "ferrotemp.__main__",
+    "ferrotemp._cli",
 }
 
 

@@ -163,10 +163,6 @@ def test_an_entry_replaced_since_it_was_recorded_is_not_measured(tmp_path: Path)
     assert proc["bytes"] == 0
 
 
-@pytest.mark.skipif(
-    not hasattr(ferrotemp, "Workspace"),
-    reason="ferrotemp.Workspace is built on the ws branch of issue 15; runs once merged",
-)
 def test_a_workspace_is_shown_with_its_name_limits_and_usage(tmp_path: Path) -> None:
     root, registry, work = make_root(tmp_path)
     with Child(WORKSPACE_CHILD, work, guard_env(registry)) as child:

@@ -129,10 +129,6 @@ def test_registering_twice_on_one_registry_is_refused(registry: Any) -> None:
         metrics.register(registry)
 
 
-@pytest.mark.skipif(
-    not hasattr(ferrotemp, "Workspace"),
-    reason="ferrotemp.Workspace is built on the ws branch of issue 15; runs once merged",
-)
 def test_a_live_workspace_appears_in_the_scrape_and_goes_when_it_ends(
     registry: Any, tmp_path: Path
 ) -> None:

@@ -17,12 +17,14 @@ import sys
 import textwrap
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, NoReturn, Optional
 
 import ferrotemp
 import pytest
 from _support import guard_env
 from ferrotemp._ls import snapshot
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 pytestmark = pytest.mark.skipif(
     sys.platform == "win32" or not hasattr(os, "posix_spawnp"), reason="POSIX-only"
@@ -186,8 +188,152 @@ def test_bad_input_is_one_line_and_status_2(tmp_path: Path, options: list[str]) 
     )
     assert done.returncode == 2
     assert len([ln for ln in done.stderr.splitlines() if "error:" in ln]) == 1
+    assert done.stderr.startswith("ferrotemp run: error: ")
     assert "Traceback" not in done.stderr
     assert root.leftovers() == []
+
+
+def argparse_reading(words: list[str]) -> Optional[tuple[Any, ...]]:
+    """What the full parser (``ferrotemp run``'s argparse parser, as ``_cli`` builds it)
+    makes of ``words`` after ``run``, as ``run_cli`` reads it; None for a usage error."""
+    from ferrotemp import _cli, _run
+
+    parser = _cli._Parser(prog="ferrotemp")
+    commands = parser.add_subparsers(dest="command")
+    _run.add_parser(commands)
+    errors: list[str] = []
+
+    def error(message: str) -> NoReturn:
+        errors.append(message)
+        raise SystemExit(2)
+
+    commands.choices["run"].error = error  # type: ignore[method-assign]
+    try:
+        args = parser.parse_args(["run", *words])
+    except SystemExit:
+        return None
+    cmd = list(args.cmd)
+    if cmd[:1] == ["--"]:
+        del cmd[0]
+    if not cmd or (args.kill_on_quota and args.max_bytes is None):
+        return None
+    return (args.dir, args.max_bytes, args.keep, args.name, args.kill_on_quota, cmd)
+
+
+def plain_reading(words: list[str]) -> Optional[tuple[Any, ...]]:
+    from ferrotemp import _run
+
+    got = _run.parse_plain(words)
+    if got is None:
+        return None
+    return (got.dir, got.max_bytes, got.keep, got.name, got.kill_on_quota, got.cmd)
+
+
+@pytest.mark.parametrize(
+    "words",
+    [
+        ["--", "true"],
+        ["true", "--dir", "x"],
+        ["--dir", "d", "--", "sh", "-c", "exit 3"],
+        ["--dir=d", "--name=", "--keep", "on-error", "make", "-j2"],
+        ["--max-bytes", "2GiB", "--kill-on-quota", "--", "cmd", "--", "x"],
+        ["--max-bytes=500MB", "--max-bytes", "1", "--kill-on-quota", "cmd"],
+        ["--name", "", "--dir", "", "--", "-x"],
+        ["--keep", "always", "--keep=never", "-", "arg"],
+        ["--name=-n", "cmd"],
+    ],
+)
+def test_the_plain_reading_is_argparses(words: list[str]) -> None:
+    # `ferrotemp run` reads its common command lines without argparse (its start is the
+    # point): each of these is read alike by both.
+    plain = plain_reading(words)
+    assert plain is not None
+    assert plain == argparse_reading(words)
+
+
+@pytest.mark.parametrize(
+    "words",
+    [
+        [],
+        ["--"],
+        ["--help", "--", "true"],
+        ["-h", "true"],
+        ["--di", "d", "true"],  # an abbreviation: argparse's
+        ["--dir"],
+        ["--dir", "-x", "true"],
+        ["--max-bytes", "12 parsecs", "true"],
+        ["--keep", "maybe", "true"],
+        ["--kill-on-quota", "true"],
+        ["--kill-on-quota=1", "--max-bytes", "1", "true"],
+        ["--verbose", "true"],
+        ["-1", "true"],
+    ],
+)
+def test_the_plain_reading_leaves_the_rest_to_argparse(words: list[str]) -> None:
+    assert plain_reading(words) is None
+
+
+_WORDS = st.sampled_from(
+    [
+        "--",
+        "-",
+        "-x",
+        "-h",
+        "--help",
+        "--dir",
+        "--dir=a",
+        "--max-bytes",
+        "--max-bytes=1KiB",
+        "--max-bytes=bad",
+        "--keep",
+        "--keep=on-error",
+        "--keep=maybe",
+        "never",
+        "always",
+        "on-error",
+        "--name",
+        "--name=",
+        "--kill-on-quota",
+        "--kill-on-quota=",
+        "--di",
+        "cmd",
+        "arg",
+        "",
+        "2GiB",
+        "500MB",
+        "-5",
+    ]
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(_WORDS, max_size=8))
+def test_the_plain_reading_never_differs_from_argparses(words: list[str]) -> None:
+    plain = plain_reading(words)
+    if plain is not None:
+        assert plain == argparse_reading(words)
+
+
+def test_run_starts_without_argparse_typing_or_re(tmp_path: Path) -> None:
+    # What `python -X importtime` shows ferrotemp run importing: none of the modules that
+    # made most of its start (argparse pulls in re, enum, gettext, locale and shutil).
+    root = Root(tmp_path)
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", *root.argv()[1:], "--", "true"],
+        env=root.env,
+        capture_output=True,
+        text=True,
+        timeout=WAIT,
+    )
+    assert done.returncode == 0, done.stderr
+    imported = {
+        line.rsplit("|", 1)[1].strip()
+        for line in done.stderr.splitlines()
+        if line.startswith("import time:") and "|" in line
+    }
+    assert "ferrotemp._run" in imported
+    assert imported & {"argparse", "typing", "re", "enum", "shutil", "ferrotemp._cli"} == set()
+    root.assert_clean()
 
 
 def test_the_command_inherits_the_lease_and_no_other_descriptor(tmp_path: Path) -> None:

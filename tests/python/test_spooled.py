@@ -601,8 +601,7 @@ def test_rollover_failure_raises_the_io_error_alone() -> None:
     for module in (tempfile, ferrotemp):
         before = open_fds()
         f = module.SpooledTemporaryFile(5, "w+", buffering=0)
-        double_close = module is tempfile and sys.version_info < (3, 10)
-        with pytest.raises(OSError if double_close else ValueError) as info:
+        with pytest.raises(ValueError) as info:
             f.write("hello world")
         context = info.value.__context__
         outcomes.append(

@@ -178,8 +178,8 @@ def test_cleanup_is_idempotent_and_a_vanished_directory_is_no_error(scratch: Pat
 def test_a_directory_recreated_after_cleanup_is_treated_as_the_standard_module_does(
     scratch: Path,
 ) -> None:
-    # From 3.10 the standard module's cleanup() checks os.path.exists once its finalizer is
-    # detached and removes what is there again; 3.9's does nothing.
+    # The standard module's cleanup() checks os.path.exists once its finalizer is detached
+    # and removes what is there again.
     left = {}
     for module in (tempfile, ferrotemp):
         tmp = module.TemporaryDirectory(dir=scratch)
@@ -190,7 +190,7 @@ def test_a_directory_recreated_after_cleanup_is_treated_as_the_standard_module_d
         left[module.__name__] = os.path.exists(tmp.name)
         if left[module.__name__]:
             shutil.rmtree(tmp.name)
-    assert left["ferrotemp"] == left["tempfile"] == (sys.version_info < (3, 10)), left
+    assert left == {"tempfile": False, "ferrotemp": False}
 
 
 def test_missing_parent_raises_file_not_found_like_standard_module(scratch: Path) -> None:
@@ -936,8 +936,6 @@ def test_a_directory_reset_by_its_owner_is_removed_as_the_standard_module_does(
     tmp_path: Path, module: Any, how: str
 ) -> None:
     kwargs = {"ignore_cleanup_errors": True} if how == "ignore_cleanup_errors" else {}
-    if kwargs and module is tempfile and sys.version_info < (3, 10):
-        pytest.skip("the standard module's TemporaryDirectory has ignore_cleanup_errors from 3.10")
     td = module.TemporaryDirectory(dir=tmp_path, **kwargs)
     name = td.__enter__() if how == "exit" else td.name
     reset_by_owner(name)
