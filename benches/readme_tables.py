@@ -44,6 +44,9 @@ def table(result: dict[str, Any]) -> str:
             lines.append(f"| {name} | | | | | | | | {target} | skipped: {row['skip']} |")
             continue
         status = "**met**" if row["met"] else "missed"
+        floor_ratio = row.get("floor_ratio")
+        if not row["met"] and row["target_vs"] == "std" and (floor_ratio or 0) > row["target"]:
+            status = "missed: the floor is above the target here"
         if row.get("unit") == "KiB":
             label = f"rollover peak above buffered data ({name.split('(')[-1].rstrip(')')} spool)"
             lines.append(
@@ -61,12 +64,64 @@ def table(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def scaling(report: dict[str, Any]) -> str:
+    runs = report.get("scaling") or []
+    head = " | ".join(f"{r['dir']} std | {r['dir']} ours | {r['dir']} floor (rust)" for r in runs)
+    lines = [f"| live files | {head} |", "| ---: |" + " ---: |" * (3 * len(runs))]
+    for at, row in enumerate(runs[0]["rows"] if runs else []):
+        cells = []
+        for run in runs:
+            got = run["rows"][at]
+            cells += [
+                cell(got["std_us"], 1),
+                cell(got["ours_us"], 1),
+                cell(got["floor_rust_us"], 1),
+            ]
+        lines.append(f"| {row['live_files']:,} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def threads(report: dict[str, Any]) -> str:
+    got = report["threads"]
+    lines = [
+        f"`{got['dir']}`, operations per second:",
+        "",
+        "| | 1 thread | 2 threads | speed-up |",
+        "| --- | ---: | ---: | ---: |",
+    ]
+    for key, label in (("ours", "ferrotemp"), ("std", "standard module"), ("floor", "bare `os`")):
+        row = got[key]
+        lines.append(
+            f"| {label} | {row['one_thread_ops']:,.0f} | {row['two_threads_ops']:,.0f}"
+            f" | {row['speedup']:.2f}× |"
+        )
+    procs = got["ours_processes"]
+    lines.append(
+        f"| ferrotemp, 1 and 2 processes | {procs['one_process_ops']:,.0f}"
+        f" | {procs['two_processes_ops']:,.0f} | {procs['speedup']:.2f}× |"
+    )
+    lines.append("")
+    lines.append(
+        f"Threads reach {got['threads_vs_processes']:.2f}× of the processes' speed-up"
+        f" (target ≥{got['target']:g}×)."
+    )
+    return "\n".join(lines)
+
+
 def main() -> int:
     with open(sys.argv[1]) as source:
         report = json.load(source)
     for result in report["results"]:
         print(f"`{result['dir']}`:\n")
         print(table(result))
+        print()
+    if report.get("scaling"):
+        print("Scaling, µs per operation by live files in the directory:\n")
+        print(scaling(report))
+        print()
+    if report.get("threads"):
+        print("Threads:\n")
+        print(threads(report))
         print()
     return 0
 
