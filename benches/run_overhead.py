@@ -8,9 +8,10 @@ interleaved, the minimum and the median reported:
 - ``python -c 'import ferrotemp'``: the package's import;
 - ``ferrotemp.run(['true'])`` from ``python -c``: the job itself (workspace, lease, spawn,
   wait, removal) on top;
-- ``ferrotemp --version``: the CLI's start (the console script and ``ferrotemp.__main__``'s
-  imports), before any command runs;
-- ``ferrotemp run -- true``: the whole command line.
+- ``ferrotemp --version``: the full CLI's start (the console script, argparse and the
+  commands' modules in ``ferrotemp._cli``), before any command runs;
+- ``ferrotemp run -- true``: the whole command line (read without argparse: ``__main__``
+  hands it to ``_run`` directly).
 
 And in one process, ``ferrotemp.run(['true'])`` against ``os.posix_spawnp('true')`` plus
 ``waitpid``: the job's own cost without any interpreter start.

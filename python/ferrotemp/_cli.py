@@ -141,9 +141,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--version", action="version", version=f"ferrotemp {__version__}")
     commands = parser.add_subparsers(dest="command")
     words = sys.argv[1:] if argv is None else list(argv)
-    if next((word for word in words if not word.startswith("-")), None) == "run":
-        # `ferrotemp run` starts a job: only its own parser, and none of the other commands'
-        # modules (the sweep's pulls in dataclasses, the bench's much more).
+    if words[:1] == ["run"]:
+        # `ferrotemp run` with a line __main__ left to argparse (help, an error, an unusual
+        # form): only its own parser, and none of the other commands' modules (the sweep's
+        # pulls in dataclasses, the bench's much more). `ferrotemp -h run` gets them all.
         from . import _run
 
         _run.add_parser(commands)

@@ -269,7 +269,9 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         return 0
     except BrokenPipeError:
         if args.watch is None:
-            raise  # the command's end for a closed pipe (__main__): quiet, status 1
+            # The command's end for a closed pipe (_cli._closed_pipe_ends_quietly): quiet,
+            # status 1.
+            raise
         # A watch runs until its reader goes away (`| head`): that is its normal end, as
         # Ctrl-C is. Keep the interpreter's final flush from failing on the same pipe.
         devnull = os.open(os.devnull, os.O_WRONLY)

@@ -440,17 +440,21 @@ def parse_plain(words: Sequence[str]) -> Optional[_Options]:
     most of the command's start: only options spelled out in full (``--dir D`` or
     ``--dir=D``), every value valid, then ``--`` or the first word that is not an option, and
     a command. Anything else (``--help``, an abbreviation, a value that starts with ``-``,
-    a bad size, no command) gives ``None``, and the full parser reads the line: it reaches
-    the same options, or the error and the help."""
+    a bad size, no command, a command word starting with ``-`` with no ``--`` before it,
+    which argparse checks against the options) gives ``None``, and the full parser reads the
+    line: it reaches the same options, or the error and the help. ``cmd`` keeps the ``--``,
+    as argparse's does, for ``run_cli`` to drop."""
     options = _Options()
     at = 0
     while at < len(words):
         word = words[at]
         if word == "--":
-            options.cmd = list(words[at + 1 :])
-            break
-        if not word.startswith("-") or word == "-":
             options.cmd = list(words[at:])
+            break
+        if not word.startswith("-"):
+            options.cmd = list(words[at:])
+            if any(later.startswith("-") for later in options.cmd):
+                return None
             break
         name, equals, value = word.partition("=")
         if name == "--kill-on-quota" and not equals:
@@ -476,7 +480,7 @@ def parse_plain(words: Sequence[str]) -> Optional[_Options]:
             return None
         else:
             setattr(options, attribute, value)
-    if not options.cmd or (options.kill_on_quota and options.max_bytes is None):
+    if options.cmd in ([], ["--"]) or (options.kill_on_quota and options.max_bytes is None):
         return None
     return options
 

@@ -502,7 +502,7 @@ def test_file_object_repr_and_name_match_stdlib(tmp_path: Path, kwargs: dict[str
     ours = ferrotemp.NamedTemporaryFile(dir=tmp_path, **kwargs)
     try:
         assert shape(ours) == shape(std)
-        assert ours.file.name == (ours.name if sys.version_info >= (3, 10) else ours.fileno())
+        assert ours.file.name == ours.name
     finally:
         std.close()
         ours.close()

@@ -372,10 +372,7 @@ def test_bytes_tempdir_makes_bytes_defaults(tmp_path: Path, monkeypatch: Any) ->
 
     expected = made(tempfile)
     assert made(ferrotemp) == expected
-    if sys.version_info >= (3, 10):
-        assert expected[:3] == [bytes, bytes, str]  # mktemp's defaults are str
-    else:
-        assert expected[:3] == [(TypeError, "Can't mix strings and bytes in path components")] * 3
+    assert expected[:3] == [bytes, bytes, str]  # mktemp's defaults are str
     assert ferrotemp.gettempdir() == str(tmp_path)
 
 
@@ -606,20 +603,19 @@ def test_names_join_abspath_dir_with_the_name_as_created(
         assert real_dir == std[3], "made in the same directory as the standard module's"
         assert expected_name(kept_dotdot(str(root), directory), prefix, suffix, path), path
     else:
-        # mkstemp makes the file under abspath(dir) (3.10+; ferrotemp on every version).
+        # mkstemp makes the file under abspath(dir), in both.
         assert expected_name(absdir, prefix, suffix, path), path
-        if sys.version_info >= (3, 10):
-            assert real_dir == std[3], "made in the same directory as the standard module's"
+        assert real_dir == std[3], "made in the same directory as the standard module's"
     masked = without_random(std[1], suffix)
-    if func == "mkstemp" and sys.version_info >= (3, 10):
+    if func == "mkstemp":
         assert expected_name(absdir, prefix, suffix, std[1])
         assert std[2]
     elif func == "mkdtemp" and sys.version_info < (3, 12):
         # Before 3.12 mkdtemp returned join(dir, name) unchanged (relative here).
         assert masked == os.path.join(directory, prefix + "R" * 8 + suffix)
     elif ".." not in prefix + suffix:
-        # mkstemp on 3.9 and mkdtemp on 3.12+ normalise the joined path (a documented
-        # difference: after a symlink, ".." then names another path).
+        # mkdtemp on 3.12+ normalises the joined path (a documented difference: after a
+        # symlink, ".." then names another path).
         expected = os.path.normpath(without_random(path, suffix))
         at = expected.index("R" * 8)  # the affixes' alphabet has no "R"
         assert std[1][:at] + "R" * 8 + std[1][at + 8 :] == expected

@@ -226,20 +226,26 @@ def plain_reading(words: list[str]) -> Optional[tuple[Any, ...]]:
     got = _run.parse_plain(words)
     if got is None:
         return None
-    return (got.dir, got.max_bytes, got.keep, got.name, got.kill_on_quota, got.cmd)
+    cmd = list(got.cmd)
+    if cmd[:1] == ["--"]:  # as run_cli drops it
+        del cmd[0]
+    return (got.dir, got.max_bytes, got.keep, got.name, got.kill_on_quota, cmd)
 
 
 @pytest.mark.parametrize(
     "words",
     [
         ["--", "true"],
-        ["true", "--dir", "x"],
+        ["true", "x"],
         ["--dir", "d", "--", "sh", "-c", "exit 3"],
-        ["--dir=d", "--name=", "--keep", "on-error", "make", "-j2"],
+        ["--dir=d", "--name=", "--keep", "on-error", "make", "all"],
+        ["--", "--", "x"],
+        ["--", "--"],
+        ["--", "true", "--k", "--dir", "-"],
         ["--max-bytes", "2GiB", "--kill-on-quota", "--", "cmd", "--", "x"],
         ["--max-bytes=500MB", "--max-bytes", "1", "--kill-on-quota", "cmd"],
         ["--name", "", "--dir", "", "--", "-x"],
-        ["--keep", "always", "--keep=never", "-", "arg"],
+        ["--keep", "always", "--keep=never", "cmd", "arg"],
         ["--name=-n", "cmd"],
     ],
 )
@@ -267,6 +273,14 @@ def test_the_plain_reading_is_argparses(words: list[str]) -> None:
         ["--kill-on-quota=1", "--max-bytes", "1", "true"],
         ["--verbose", "true"],
         ["-1", "true"],
+        # Words of the command starting with "-" and no "--" before it: argparse checks
+        # them against the options (`--k` is ambiguous there, an error).
+        ["true", "--dir", "x"],
+        ["make", "-j2"],
+        ["make", "--k"],
+        ["true", "--k=1"],
+        ["true", "--=x"],
+        ["-", "arg"],
     ],
 )
 def test_the_plain_reading_leaves_the_rest_to_argparse(words: list[str]) -> None:
@@ -298,6 +312,9 @@ _WORDS = st.sampled_from(
         "--di",
         "cmd",
         "arg",
+        "--k",
+        "--k=1",
+        "--=x",
         "",
         "2GiB",
         "500MB",
