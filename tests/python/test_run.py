@@ -159,6 +159,47 @@ def test_exit_statuses_pass_through(tmp_path: Path, script: str, status: int) ->
     root.assert_clean()
 
 
+@pytest.mark.parametrize(
+    ("separator", "reader"), [(["--"], "plain"), ([], "argparse")], ids=["plain", "argparse"]
+)
+def test_both_readings_run_the_same_job(tmp_path: Path, separator: list[str], reader: str) -> None:
+    # `-- sh -c ...` is read by _run.parse_plain; `sh -c ...` (a word starting with "-" and no
+    # "--" before it) by argparse. -X importtime shows which one read it.
+    root = Root(tmp_path)
+    script = 'echo "$TMPDIR" > "$TMPDIR/where"; exit 4'
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-X",
+            "importtime",
+            *root.argv("--keep", "on-error", "--name", "job")[1:],
+            *separator,
+            "sh",
+            "-c",
+            script,
+        ],
+        env=root.env,
+        capture_output=True,
+        text=True,
+        timeout=WAIT,
+    )
+    assert done.returncode == 4, done.stderr
+    imported = {
+        line.rsplit("|", 1)[1].strip()
+        for line in done.stderr.splitlines()
+        if line.startswith("import time:") and "|" in line
+    }
+    assert ("argparse" in imported) == (reader == "argparse")
+    messages = [ln for ln in done.stderr.splitlines() if not ln.startswith("import time:")]
+    (kept,) = root.leftovers()
+    path = root.path / kept
+    assert kept.startswith("job")
+    assert messages == [f"ferrotemp run: kept {path}"]
+    assert (path / "where").read_text() == f"{path}\n"
+    ferrotemp._core.remove_tree(str(path))
+    root.assert_clean()
+
+
 def test_a_command_not_found_is_127_and_leaves_nothing(tmp_path: Path) -> None:
     root = Root(tmp_path)
     done = root.run(["ferrotemp-no-such-command"])
