@@ -159,6 +159,26 @@ def test_exit_statuses_pass_through(tmp_path: Path, script: str, status: int) ->
     root.assert_clean()
 
 
+def run_importtime(
+    root: Root, words: list[str]
+) -> tuple[subprocess.CompletedProcess[str], set[str]]:
+    """``ferrotemp run --dir ROOT WORDS...`` under ``python -X importtime``: the result and
+    the names of the modules it imported."""
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", *root.argv()[1:], *words],
+        env=root.env,
+        capture_output=True,
+        text=True,
+        timeout=WAIT,
+    )
+    imported = {
+        line.rsplit("|", 1)[1].strip()
+        for line in done.stderr.splitlines()
+        if line.startswith("import time:") and "|" in line
+    }
+    return done, imported
+
+
 @pytest.mark.parametrize(
     ("separator", "reader"), [(["--"], "plain"), ([], "argparse")], ids=["plain", "argparse"]
 )
@@ -167,28 +187,10 @@ def test_both_readings_run_the_same_job(tmp_path: Path, separator: list[str], re
     # "--" before it) by argparse. -X importtime shows which one read it.
     root = Root(tmp_path)
     script = 'echo "$TMPDIR" > "$TMPDIR/where"; exit 4'
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-X",
-            "importtime",
-            *root.argv("--keep", "on-error", "--name", "job")[1:],
-            *separator,
-            "sh",
-            "-c",
-            script,
-        ],
-        env=root.env,
-        capture_output=True,
-        text=True,
-        timeout=WAIT,
+    done, imported = run_importtime(
+        root, ["--keep", "on-error", "--name", "job", *separator, "sh", "-c", script]
     )
     assert done.returncode == 4, done.stderr
-    imported = {
-        line.rsplit("|", 1)[1].strip()
-        for line in done.stderr.splitlines()
-        if line.startswith("import time:") and "|" in line
-    }
     assert ("argparse" in imported) == (reader == "argparse")
     messages = [ln for ln in done.stderr.splitlines() if not ln.startswith("import time:")]
     (kept,) = root.leftovers()
@@ -376,19 +378,8 @@ def test_run_starts_without_argparse_typing_or_re(tmp_path: Path) -> None:
     # What `python -X importtime` shows ferrotemp run importing: none of the modules that
     # made most of its start (argparse pulls in re, enum, gettext, locale and shutil).
     root = Root(tmp_path)
-    done = subprocess.run(
-        [sys.executable, "-X", "importtime", *root.argv()[1:], "--", "true"],
-        env=root.env,
-        capture_output=True,
-        text=True,
-        timeout=WAIT,
-    )
+    done, imported = run_importtime(root, ["--", "true"])
     assert done.returncode == 0, done.stderr
-    imported = {
-        line.rsplit("|", 1)[1].strip()
-        for line in done.stderr.splitlines()
-        if line.startswith("import time:") and "|" in line
-    }
     assert "ferrotemp._run" in imported
     assert imported & {"argparse", "typing", "re", "enum", "shutil", "ferrotemp._cli"} == set()
     root.assert_clean()
