@@ -554,13 +554,15 @@ def test_kill_on_quota_kills_a_command_deaf_to_sigterm_after_the_grace(tmp_path:
 def test_signals_sent_to_ferrotemp_run_are_passed_on(tmp_path: Path) -> None:
     root = Root(tmp_path)
     code = """
-    import os, signal, sys
+    import os, signal, sys, time
     got = []
     signal.signal(signal.SIGUSR1, lambda *a: got.append("usr1"))
     signal.signal(signal.SIGTERM, lambda *a: got.append("term"))
     print("ready", flush=True)
+    # Not signal.pause(): a signal handled between the check and the pause would leave it
+    # waiting for a third that never comes.
     while len(got) < 2:
-        signal.pause()
+        time.sleep(0.005)
     print(" ".join(got), flush=True)
     sys.exit(7)
     """
@@ -569,7 +571,12 @@ def test_signals_sent_to_ferrotemp_run_are_passed_on(tmp_path: Path) -> None:
     assert runner.stdout.readline() == "ready\n"
     runner.send_signal(signal.SIGUSR1)
     runner.send_signal(signal.SIGTERM)
-    out, err = runner.communicate(timeout=WAIT)
+    try:
+        out, err = runner.communicate(timeout=WAIT)
+    finally:
+        if runner.poll() is None:  # a hang fails this test alone, leaving no process behind
+            runner.kill()
+            runner.communicate()
     assert sorted(out.split()) == ["term", "usr1"] and runner.returncode == 7, err
     root.assert_clean()
 
