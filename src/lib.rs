@@ -52,6 +52,8 @@ pub mod names;
 pub mod ospath;
 pub mod publish;
 pub mod remove;
+#[cfg(unix)]
+pub mod run;
 pub mod spool;
 pub mod stats;
 pub mod workspace;
