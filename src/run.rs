@@ -339,7 +339,7 @@ impl Job {
                 pause = Some(pause.map_or(left, |p| p.min(left)));
             }
             if let Some(fd) = &pidfd {
-                poll_readable(fd, pause)
+                poll_readable(fd, pause);
             } else {
                 let step = pause.map_or(delay, |p| p.min(delay));
                 std::thread::sleep(step);
