@@ -548,6 +548,96 @@ pub fn command_line(args: &[OsString]) -> String {
     quoted.join(" ")
 }
 
+/// `ferrotemp run`'s options and command, as [`parse_plain`] reads them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PlainCommandLine {
+    /// `--dir`.
+    pub dir: Option<OsString>,
+    /// `--max-bytes`, read by [`parse_size`](crate::workspace::parse_size).
+    pub max_bytes: Option<u64>,
+    /// `--keep`.
+    pub keep: Option<KeepPolicy>,
+    /// `--name`.
+    pub name: Option<String>,
+    /// `--kill-on-quota`.
+    pub kill_on_quota: bool,
+    /// The command and its arguments (without the `--` before them).
+    pub cmd: Vec<OsString>,
+}
+
+/// `ferrotemp run`'s arguments (the words after `run`) in their common forms, read without
+/// a general parser: options spelled out in full (`--dir D` or `--dir=D`), every value valid
+/// (`--keep` one of `never`, `always`, `on-error`; `--max-bytes` a size; `--name` UTF-8),
+/// then `--` or the first word that is not an option, and a command. Anything else gives
+/// `None`, for the full parser (the Python package's argparse one, which has the help, the
+/// abbreviations and the error messages) to read: `--help`, an abbreviation, a value that
+/// starts with `-`, a bad value, no command, `--kill-on-quota` without `--max-bytes`, and a
+/// command word starting with `-` with no `--` before the command (argparse checks those
+/// against the options). Where this reads a line, argparse reads it the same way.
+#[must_use]
+pub fn parse_plain(words: &[OsString]) -> Option<PlainCommandLine> {
+    let mut line = PlainCommandLine::default();
+    let mut at = 0;
+    while at < words.len() {
+        let word = words[at].as_bytes();
+        if word == b"--" {
+            line.cmd = words[at + 1..].to_vec();
+            break;
+        }
+        if !word.starts_with(b"-") {
+            line.cmd = words[at..].to_vec();
+            if line.cmd.iter().any(|w| w.as_bytes().starts_with(b"-")) {
+                return None;
+            }
+            break;
+        }
+        let (name, value) = match word.iter().position(|&b| b == b'=') {
+            Some(eq) => (&word[..eq], Some(&word[eq + 1..])),
+            None => (word, None),
+        };
+        if name == b"--kill-on-quota" && value.is_none() {
+            line.kill_on_quota = true;
+            at += 1;
+            continue;
+        }
+        if !matches!(name, b"--dir" | b"--max-bytes" | b"--keep" | b"--name") {
+            return None;
+        }
+        let value = if let Some(value) = value {
+            at += 1;
+            value
+        } else {
+            let next = words.get(at + 1)?.as_bytes();
+            if next.starts_with(b"-") {
+                return None;
+            }
+            at += 2;
+            next
+        };
+        match name {
+            b"--dir" => line.dir = Some(OsStr::from_bytes(value).to_owned()),
+            b"--max-bytes" => {
+                line.max_bytes = Some(crate::workspace::parse_size(
+                    std::str::from_utf8(value).ok()?,
+                )?);
+            }
+            b"--keep" => {
+                line.keep = match value {
+                    b"never" => Some(KeepPolicy::Never),
+                    b"always" => Some(KeepPolicy::Always),
+                    b"on-error" => Some(KeepPolicy::OnError),
+                    _ => return None,
+                };
+            }
+            _ => line.name = Some(std::str::from_utf8(value).ok()?.to_owned()),
+        }
+    }
+    if line.cmd.is_empty() || (line.kill_on_quota && line.max_bytes.is_none()) {
+        return None;
+    }
+    Some(line)
+}
+
 fn c_string(bytes: &[u8]) -> io::Result<CString> {
     CString::new(bytes)
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "embedded null byte"))
@@ -687,6 +777,43 @@ mod tests {
     fn default_name_is_the_programs_file_name() {
         assert_eq!(default_name(OsStr::new("/usr/bin/make")), "make");
         assert_eq!(default_name(OsStr::new("/")), "run");
+    }
+
+    #[test]
+    fn the_plain_reading_takes_the_common_forms_only() {
+        let line = parse_plain(&os(&[
+            "--dir=d",
+            "--keep",
+            "on-error",
+            "--max-bytes",
+            "2GiB",
+            "--kill-on-quota",
+            "--",
+            "make",
+            "-j8",
+        ]))
+        .unwrap();
+        assert_eq!(line.dir.as_deref(), Some(OsStr::new("d")));
+        assert_eq!(line.keep, Some(KeepPolicy::OnError));
+        assert_eq!(line.max_bytes, Some(2 << 30));
+        assert!(line.kill_on_quota);
+        assert_eq!(line.cmd, os(&["make", "-j8"]));
+        assert_eq!(
+            parse_plain(&os(&["--", "--", "x"])).unwrap().cmd,
+            os(&["--", "x"])
+        );
+        for refused in [
+            &["make", "-j8"][..],
+            &["--help"],
+            &["--max", "1", "--", "x"],
+            &["--keep", "maybe", "x"],
+            &["--name", "-n", "x"],
+            &["--kill-on-quota", "x"],
+            &["--"],
+            &[],
+        ] {
+            assert_eq!(parse_plain(&os(refused)), None, "{refused:?}");
+        }
     }
 
     #[test]
