@@ -29,9 +29,11 @@ $(VENV)/bin/maturin: | $(PY)
 venv: $(VENV)/bin/maturin
 
 # Builds the abi3 wheel and installs it (not an editable install: the tests then run against
-# exactly what users get, .pth hook included), with the test dependencies.
+# exactly what users get, .pth hook included, and the native `ferrotemp` command the build
+# backend puts in it), with the test dependencies.
 build-dev: $(VENV)/bin/maturin
 	rm -rf dist
+	$(PY) build_backend/ferrotemp_build.py >/dev/null
 	$(VENV)/bin/maturin build -q --release --out dist $(if $(BUILD_FEATURES),--features $(BUILD_FEATURES))
 	$(PY) -m pip install -q --force-reinstall --no-deps dist/ferrotemp-*.whl
 	$(PY) -m pip install -q --find-links dist "ferrotemp[test]"
