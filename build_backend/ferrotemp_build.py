@@ -27,6 +27,8 @@ from typing import Any, Optional
 from maturin import *  # noqa: F403 (every PEP 517 hook maturin has, unchanged)
 from maturin import build_editable as _maturin_build_editable
 from maturin import build_wheel as _maturin_build_wheel
+from maturin import prepare_metadata_for_build_editable as _maturin_metadata_editable
+from maturin import prepare_metadata_for_build_wheel as _maturin_metadata_wheel
 
 ROOT = Path(__file__).resolve().parent.parent
 #: ``[tool.maturin] data`` in pyproject.toml: its ``scripts`` go to the environment's ``bin``.
@@ -57,6 +59,21 @@ def build_command() -> Path:
     shutil.copy2(built, dest)
     dest.chmod(0o755)
     return dest
+
+
+def prepare_metadata_for_build_wheel(
+    metadata_directory: str, config_settings: Optional[dict[str, Any]] = None
+) -> str:
+    # maturin reads `data` for the metadata too, and refuses a directory that is not there.
+    WHEEL_DATA.mkdir(parents=True, exist_ok=True)
+    return str(_maturin_metadata_wheel(metadata_directory, config_settings))
+
+
+def prepare_metadata_for_build_editable(
+    metadata_directory: str, config_settings: Optional[dict[str, Any]] = None
+) -> str:
+    WHEEL_DATA.mkdir(parents=True, exist_ok=True)
+    return str(_maturin_metadata_editable(metadata_directory, config_settings))
 
 
 def build_wheel(
