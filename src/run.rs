@@ -236,6 +236,29 @@ impl Job {
         }
     }
 
+    /// Kills the command (`SIGKILL`) if it has not been reaped, and reaps it (blocking).
+    pub fn kill_and_reap(&mut self) {
+        let (Some(pid), None) = (self.pid, self.status) else {
+            return;
+        };
+        let mut raw = 0;
+        // SAFETY: kill(2) and waitpid(2) on our own unreaped child; `raw` is an out-pointer.
+        let done = unsafe {
+            libc::kill(pid, libc::SIGKILL);
+            loop {
+                let done = libc::waitpid(pid, &raw mut raw, 0);
+                if done >= 0 || io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+                    break done;
+                }
+            }
+        };
+        self.status = Some(if done > 0 {
+            exit_code(raw)
+        } else {
+            -libc::SIGKILL
+        });
+    }
+
     /// The time until the next thing [`Job::tick`] has to do, or `None`: nothing to do.
     #[must_use]
     pub fn next_wait(&self, now: Instant) -> Option<Duration> {
@@ -548,9 +571,10 @@ pub fn command_line(args: &[OsString]) -> String {
     quoted.join(" ")
 }
 
-/// `ferrotemp run`'s options and command, as [`parse_plain`] reads them.
+/// `ferrotemp run`'s options and command ([`parse_plain`] reads them from words; the Python
+/// package's argparse parser gives the same).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct PlainCommandLine {
+pub struct CommandLine {
     /// `--dir`.
     pub dir: Option<OsString>,
     /// `--max-bytes`, read by [`parse_size`](crate::workspace::parse_size).
@@ -575,8 +599,8 @@ pub struct PlainCommandLine {
 /// command word starting with `-` with no `--` before the command (argparse checks those
 /// against the options). Where this reads a line, argparse reads it the same way.
 #[must_use]
-pub fn parse_plain(words: &[OsString]) -> Option<PlainCommandLine> {
-    let mut line = PlainCommandLine::default();
+pub fn parse_plain(words: &[OsString]) -> Option<CommandLine> {
+    let mut line = CommandLine::default();
     let mut at = 0;
     while at < words.len() {
         let word = words[at].as_bytes();
@@ -636,6 +660,147 @@ pub fn parse_plain(words: &[OsString]) -> Option<PlainCommandLine> {
         return None;
     }
     Some(line)
+}
+
+impl QuotaNotice {
+    /// The line `ferrotemp run` reports it with (after `ferrotemp run: `): the workspace at
+    /// `path`, what it holds and the limit, and if `program` is being stopped, that.
+    #[must_use]
+    pub fn describe(&self, path: &Path, program: &str) -> String {
+        let what = format!(
+            "{} holds {}, over --max-bytes {}",
+            path.display(),
+            human_size(self.used),
+            human_size(self.limit)
+        );
+        if self.stopping {
+            format!("{what}; stopping {program} (SIGTERM)")
+        } else {
+            what
+        }
+    }
+}
+
+/// A size for people: `512 B`, `1.5 KiB`, … `2.0 TiB` (one decimal, powers of 1024).
+#[must_use]
+pub fn human_size(size: u64) -> String {
+    #[allow(clippy::cast_precision_loss)] // one decimal shown
+    let mut value = size as f64;
+    for unit in ["B", "KiB", "MiB", "GiB"] {
+        if value < 1024.0 {
+            return if unit == "B" {
+                format!("{size} B")
+            } else {
+                format!("{value:.1} {unit}")
+            };
+        }
+        value /= 1024.0;
+    }
+    format!("{value:.1} TiB")
+}
+
+/// An error as Python prints an `OSError`: `[Errno 2] No such file or directory: '/x'`.
+fn describe_error(err: &io::Error) -> String {
+    use crate::error::{error_message, error_path, raw_os_error};
+    let text = match raw_os_error(err) {
+        Some(code) => format!("[Errno {code}] {}", error_message(err)),
+        None => error_message(err),
+    };
+    match error_path(err) {
+        Some(path) => format!("{text}: '{}'", path.display()),
+        None => text,
+    }
+}
+
+/// `ferrotemp run`: runs `line`'s command in a workspace of its own, passing signals on
+/// (Linux), reporting on `stderr` (lines starting `ferrotemp run: `), and returns the status
+/// to exit with: the command's, `128 + N` for a signal `N`, 127 for a program not found, 126
+/// for one that cannot run, 2 (with the usage error's one line) when the workspace cannot be
+/// made, 1 when waiting failed. The native command and `python -m ferrotemp run` both end
+/// here. The signals passed on stay blocked in the calling thread when it returns (a signal
+/// after the command's end must not become this process's death); the caller exits.
+pub fn run_command_line(line: &CommandLine, stderr: &mut dyn io::Write) -> i32 {
+    let options = RunOptions {
+        dir: line.dir.clone().map(std::path::PathBuf::from),
+        max_bytes: line.max_bytes,
+        keep: line.keep,
+        name: line.name.clone(),
+        kill_on_quota: line.kill_on_quota,
+        ..RunOptions::default()
+    };
+    let mut job = match Job::new(&line.cmd, &options) {
+        Ok(job) => job,
+        Err(err) => {
+            let _ = writeln!(
+                stderr,
+                "ferrotemp run: error: cannot make the workspace: {} (see --help)",
+                describe_error(&err)
+            );
+            return 2;
+        }
+    };
+    let program = line.cmd[0].to_string_lossy().into_owned();
+    let status = run_job(&mut job, &program, stderr);
+    let path = job.path().display().to_string();
+    match job.finish(status == 0) {
+        Ok(ending) if ending.kept => {
+            let _ = writeln!(stderr, "ferrotemp run: kept {path}");
+        }
+        Ok(_) => {}
+        Err(err) => {
+            let _ = writeln!(stderr, "ferrotemp run: could not remove {path}: {err}");
+        }
+    }
+    status
+}
+
+fn run_job(job: &mut Job, program: &str, stderr: &mut dyn io::Write) -> i32 {
+    let path = job.path().to_path_buf();
+    // Blocked from before the start, so that none is lost; the command starts with an empty
+    // mask.
+    #[cfg(target_os = "linux")]
+    let forwarding = match Forwarding::block() {
+        Ok(forwarding) => forwarding,
+        Err(err) => {
+            let _ = writeln!(
+                stderr,
+                "ferrotemp run: cannot block signals: {}",
+                describe_error(&err)
+            );
+            return 1;
+        }
+    };
+    if let Err(err) = job.spawn() {
+        let _ = writeln!(
+            stderr,
+            "ferrotemp run: {program}: {}",
+            crate::error::error_message(&err)
+        );
+        return if err.kind() == io::ErrorKind::NotFound {
+            127
+        } else {
+            126
+        };
+    }
+    let mut notice = |n: &QuotaNotice| {
+        let _ = writeln!(stderr, "ferrotemp run: {}", n.describe(&path, program));
+    };
+    #[cfg(target_os = "linux")]
+    let waited = job.wait_forwarding(&forwarding, &mut notice);
+    // No sigtimedwait (macOS): no signal is passed on.
+    #[cfg(not(target_os = "linux"))]
+    let waited = job.wait(None, &mut notice).map(|_| ());
+    if let Err(err) = waited {
+        let _ = writeln!(
+            stderr,
+            "ferrotemp run: waiting for {program}: {}",
+            describe_error(&err)
+        );
+        return 1; // dropping the job kills and reaps the command
+    }
+    #[cfg(target_os = "linux")]
+    std::mem::forget(forwarding);
+    shell_status(job.status().unwrap_or(1))
 }
 
 fn c_string(bytes: &[u8]) -> io::Result<CString> {

@@ -1,9 +1,10 @@
 """The ``ferrotemp`` command: ``python -m ferrotemp info``, ``bench``, ``sweep``, ``ls``, ``run``.
 
 ``ferrotemp run`` starts a job, and its start is the point: a command line in the common
-forms goes straight to ``_run`` without argparse (whose import, with ``re``, ``enum`` and
-``shutil``, was most of the start). Everything else, ``run --help`` and its errors included,
-goes to the full parser in ``_cli``."""
+forms (read by the core, ``_core.parse_run_plain``, as the native ``ferrotemp`` command reads
+it) goes straight to the core's job without argparse (whose import, with ``re``, ``enum`` and
+``shutil``, costs more than the rest). Everything else, ``run --help`` and its errors
+included, goes to the full parser in ``_cli``."""
 
 from __future__ import annotations
 
@@ -17,11 +18,11 @@ if TYPE_CHECKING:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     words = sys.argv[1:] if argv is None else list(argv)
     if words[:1] == ["run"]:
-        from . import _run
+        from . import _core, _run
 
-        options = _run.parse_plain(words[1:])
-        if options is not None:
-            return _run.run_cli(options, _run.usage_error)
+        line = _core.parse_run_plain(words[1:])
+        if line is not None:
+            return _run.run_line(line)
     from . import _cli
 
     return _cli.main(words)

@@ -9,7 +9,7 @@ set; an embedded NUL byte raises ``ValueError``.
 import os
 import weakref
 from collections.abc import Iterator
-from typing import Any, Optional, Union, final, overload
+from typing import Any, Callable, Optional, Union, final, overload
 
 __all__ = [
     "_floor_create_unlink",
@@ -31,6 +31,8 @@ __all__ = [
     "SwitchReading",
     "TempDirOwner",
     "UnnamedOpener",
+    "RunCommandLine",
+    "RunJob",
     "WorkspaceCore",
     "WorkspaceEnding",
     "WorkspaceUsage",
@@ -44,7 +46,6 @@ __all__ = [
     "discover_tempdir",
     "discovery_report",
     "filesystem_info",
-    "guard_lease",
     "guard_registry_path",
     "guard_switches",
     "guard_unavailable_reason",
@@ -57,6 +58,9 @@ __all__ = [
     "open_linkable_unnamed",
     "publish_unnamed",
     "parse_size",
+    "parse_run_plain",
+    "run_command_line",
+    "shell_command_line",
     "QuotaExceeded",
     "random_name",
     "read_switch",
@@ -133,11 +137,6 @@ class GuardSwitches:
 
 def guard_switches() -> GuardSwitches:
     """The crash guard's boolean switches as the configuration in force has them."""
-
-def guard_lease() -> Optional[int]:
-    """A close-on-exec duplicate of the crash guard's current record descriptor, for a child
-    to inherit as a lease on it (``ferrotemp run``); ``None`` without a record, or with one
-    kept without ``flock``. The caller closes it."""
 
 def random_name() -> str:
     """Eight characters of ``a-z0-9_`` from the OS CSPRNG."""
@@ -711,6 +710,80 @@ class WorkspaceCore:
     def finish(self, ok: bool) -> WorkspaceEnding:
         """Remove the tree, or keep it as the policy says for a job that ended ``ok``
         (GIL released). A failed removal is in the ending, not raised."""
+
+class RunCommandLine:
+    """``ferrotemp run``'s options and command. ``ValueError`` for an empty ``cmd`` or a
+    ``keep`` other than ``"never"``, ``"always"``, ``"on-error"``."""
+
+    def __init__(
+        self,
+        cmd: list[str],
+        *,
+        dir: Optional[str] = None,
+        max_bytes: Optional[int] = None,
+        keep: Optional[str] = None,
+        name: Optional[str] = None,
+        kill_on_quota: bool = False,
+    ) -> None: ...
+    @property
+    def dir(self) -> Optional[str]: ...
+    @property
+    def max_bytes(self) -> Optional[int]: ...
+    @property
+    def keep(self) -> Optional[str]: ...
+    @property
+    def name(self) -> Optional[str]: ...
+    @property
+    def kill_on_quota(self) -> bool: ...
+    @property
+    def cmd(self) -> list[str]:
+        """The command and its arguments, without a ``--`` before them."""
+
+def parse_run_plain(words: list[str]) -> Optional[RunCommandLine]:
+    """``ferrotemp run``'s words after ``run`` in their common forms (options spelled out in
+    full, valid values, ``--`` or the first non-option word, a command), as the native
+    ``ferrotemp`` command reads them; ``None`` for anything else (argparse's to read)."""
+
+def run_command_line(line: RunCommandLine) -> int:
+    """Runs ``line`` as ``ferrotemp run`` does (GIL released): signals passed on (Linux),
+    messages on file descriptor 2; the status to exit with. The signals passed on stay
+    blocked in the calling thread: the caller exits."""
+
+def shell_command_line(args: list[Any]) -> str:
+    """``args`` quoted for a POSIX shell, as ``shlex.join`` (the record's command line)."""
+
+class RunJob:
+    """One command in a workspace of its own, for ``ferrotemp.run`` (the workspace made at
+    construction, GIL released)."""
+
+    def __init__(
+        self,
+        cmd: list[Any],
+        *,
+        dir: Any,
+        max_bytes: Optional[int],
+        keep: Optional[str],
+        name: Optional[str],
+        kill_on_quota: bool,
+        env: Optional[list[tuple[str, str]]],
+        check_interval: float,
+        grace: float,
+    ) -> None: ...
+    @property
+    def path(self) -> str: ...
+    @property
+    def status(self) -> Optional[int]:
+        """The status once reaped (``-N`` for a signal ``N``)."""
+    @property
+    def over_quota(self) -> bool: ...
+    def spawn(self) -> int:
+        """Start the command (its pid); ``OSError`` naming the program if it cannot."""
+    def wait(self, on_notice: Callable[[str], object]) -> int:
+        """Wait for the command (GIL released; signal handlers run every 50 ms); its status.
+        ``on_notice`` gets each quota overrun's line. A handler's exception kills and reaps
+        the command before it goes on."""
+    def finish(self, ok: bool) -> WorkspaceEnding:
+        """Kill and reap the command if it still runs, then end the workspace."""
 
 def parse_size(text: str) -> int:
     """``"2 GiB"``, ``"500MB"``, ``"1.5K"``, ``"4096"`` as bytes; ``ValueError`` otherwise."""

@@ -18,29 +18,23 @@ A command that closes the descriptors it inherits lets the lease go; records kep
 ``flock`` (a filesystem without it, ``FERROTEMP_GUARD_FLOCK=0``) give no lease, and a sweep
 after ``ferrotemp`` died may then remove the workspace under a command still running.
 
-Signals are taken with ``sigtimedwait``, which tells who sent them; where it is missing
-(macOS), none is passed on, and a ``KeyboardInterrupt`` kills the command. Imports stay
-few (``os``, ``_signal``): the command's start is the point.
+The job is the core's (``ferrotemp::run``, in Rust): the command line ``ferrotemp run``
+reads without argparse (``_core.parse_run_plain``), the whole CLI job
+(``_core.run_command_line``: signals taken with ``sigtimedwait``, which tells who sent them;
+where it is missing, on macOS, none is passed on) and the API's (``_core.RunJob``). The
+native ``ferrotemp`` command (crates/ferrotemp-cli) runs the same core function without
+starting Python; this module is ``python -m ferrotemp run``'s and ``ferrotemp.run``'s.
 """
 
 from __future__ import annotations
 
 import os
 import sys
-import time
 
 from . import _core
 
 TYPE_CHECKING = False
-if not TYPE_CHECKING:
-    # The C module `signal` wraps: the same functions, and constants as plain ints, without
-    # the enum import (a few milliseconds) the wrapper's IntEnums cost at every start.
-    try:
-        import _signal as signal
-    except ImportError:  # an interpreter without it
-        import signal
 if TYPE_CHECKING:
-    import signal
     from typing import Any, Callable, Mapping, NoReturn, Optional, Sequence, Union
 
     _PathArg = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]"]
@@ -49,28 +43,6 @@ if TYPE_CHECKING:
 CHECK_INTERVAL = 0.25
 #: Seconds between ``SIGTERM`` and ``SIGKILL`` when a quota stops the command.
 KILL_GRACE = 5.0
-
-# Passed on to the command when sent to ``ferrotemp run`` (by kill(2), not by a terminal).
-_FORWARDED = tuple(
-    getattr(signal, name)
-    for name in (
-        "SIGINT",
-        "SIGTERM",
-        "SIGHUP",
-        "SIGQUIT",
-        "SIGUSR1",
-        "SIGUSR2",
-        "SIGALRM",
-        "SIGWINCH",
-        "SIGCONT",
-    )
-    if hasattr(signal, name)
-)
-# si_code of a signal the kernel sent (a terminal's ^C, ^\ and hangup go to the whole
-# foreground process group, the command included): Linux's SI_KERNEL.
-_SI_KERNEL = 0x80
-# Dispositions Python changes at startup that a child must not inherit ignored.
-_RESTORED = tuple(getattr(signal, n) for n in ("SIGPIPE", "SIGXFSZ") if hasattr(signal, n))
 
 _KEEP_CHOICES = ("never", "always", "on-error")
 
@@ -109,197 +81,10 @@ class RunResult:
         )
 
 
-def _human(size: int) -> str:
-    value = float(size)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024:
-            return f"{size} B" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} TiB"
-
-
 def _say(message: str) -> None:
     if sys.stderr is not None:
         sys.stderr.write(f"ferrotemp run: {message}\n")
         sys.stderr.flush()
-
-
-_SAFE = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789@%+=:,./-_")
-
-
-def _quoted(arg: str) -> str:
-    """``arg`` as a POSIX shell would need it (``shlex.quote``'s rule, without importing
-    ``re`` at every start)."""
-    if arg and all(c in _SAFE for c in arg):
-        return arg
-    return "'" + arg.replace("'", "'\"'\"'") + "'"
-
-
-def _command_line(args: Sequence[Any]) -> str:
-    """The command line as the record keeps it for ``ferrotemp ls``: quoted for a shell."""
-    return " ".join(_quoted(os.fsdecode(a)) for a in args)
-
-
-class _Job:
-    """One command in its workspace: start, wait (with quota checks), end."""
-
-    def __init__(
-        self,
-        args: list[Any],
-        dir: Optional[_PathArg],
-        max_bytes: Optional[int],
-        keep: Optional[str],
-        name: Optional[str],
-        kill_on_quota: bool,
-        env: Optional[Mapping[str, str]],
-        check_interval: float,
-        grace: float,
-    ) -> None:
-        self.args = args
-        self.max_bytes = max_bytes
-        self.kill_on_quota = kill_on_quota
-        self.check_interval = check_interval
-        self.grace = grace
-        self.over_quota = False
-        self.check_at: Optional[float] = None if max_bytes is None else 0.0
-        self.kill_at: Optional[float] = None
-        self.status: Optional[int] = None
-        if name is None:
-            name = os.path.basename(os.fsdecode(args[0])) or "run"
-        self.ws = _core.WorkspaceCore(name, max_bytes, None, keep, dir, command=_command_line(args))
-        self.path = self.ws.path
-        self.env = dict(os.environ if env is None else env)
-        for var in ("TMPDIR", "TEMP", "TMP"):
-            self.env[var] = self.path
-
-    def spawn(self) -> int:
-        """Starts the command; returns its pid. Raises ``OSError`` if it cannot start."""
-        lease = _core.guard_lease()
-        actions = []
-        carrier = None
-        try:
-            if lease is not None:
-                # The lease is close-on-exec; the child gets it as `carrier` (a number free
-                # here, close-on-exec too, which the child's dup2 replaces), so no other
-                # process started meanwhile by another thread inherits it.
-                carrier = os.dup(lease)
-                actions.append((os.POSIX_SPAWN_DUP2, lease, carrier))
-            return os.posix_spawnp(
-                self.args[0],
-                self.args,
-                self.env,
-                file_actions=actions,
-                setsigmask=(),
-                setsigdef=_RESTORED,
-            )
-        finally:
-            if carrier is not None:
-                os.close(carrier)
-            if lease is not None:
-                os.close(lease)
-
-    def tick(self, pid: int, now: float) -> None:
-        """The measurement against ``max_bytes`` and the quota's kill, when they are due."""
-        if self.kill_at is not None and now >= self.kill_at:
-            self.kill_at = None
-            _kill(pid, signal.SIGKILL)
-        if self.check_at is None or now < self.check_at or self.max_bytes is None:
-            return
-        self.check_at = now + self.check_interval
-        try:
-            used = self.ws.usage().bytes
-        except OSError:
-            return  # the next measurement may do better (the tree changed under the walk)
-        if used <= self.max_bytes:
-            return
-        self.over_quota = True
-        self.check_at = None  # one line per run
-        what = f"{self.path} holds {_human(used)}, over --max-bytes {_human(self.max_bytes)}"
-        if self.kill_on_quota:
-            _say(f"{what}; stopping {os.fsdecode(self.args[0])} (SIGTERM)")
-            _kill(pid, signal.SIGTERM)
-            self.kill_at = now + self.grace
-        else:
-            _say(what)
-
-    def next_wait(self, now: float) -> Optional[float]:
-        """Seconds until the next thing ``tick`` has to do, or ``None``: nothing to do."""
-        due = [at for at in (self.check_at, self.kill_at) if at is not None]
-        return max(min(due) - now, 0.0) if due else None
-
-    def reap(self, pid: int) -> bool:
-        try:
-            done, status = os.waitpid(pid, os.WNOHANG)
-        except ChildProcessError:
-            self.status = 0  # reaped by someone else (a SIGCHLD handler): status unknown
-            return True
-        if done == 0:
-            return False
-        self.status = os.waitstatus_to_exitcode(status)
-        return True
-
-    def end(self, ok: bool) -> Any:
-        ending = self.ws.finish(ok)
-        if ending.kept:
-            _say(f"kept {self.path}")
-        if ending.error is not None:
-            _say(f"could not remove {self.path}: {ending.error}")
-        return ending
-
-
-def _kill(pid: int, signo: int) -> None:
-    try:
-        os.kill(pid, signo)
-    except ProcessLookupError:
-        pass
-
-
-def _wait_forwarding(job: _Job, pid: int, waitset: set[int]) -> None:
-    """The CLI's wait: the signals in ``waitset`` are blocked; each one sent to us (not by
-    the kernel for a terminal) is passed on, ``SIGCHLD`` tells the command's end."""
-    while True:
-        now = time.monotonic()
-        timeout = job.next_wait(now)
-        info: Optional[signal.struct_siginfo]
-        if timeout is None:
-            info = signal.sigwaitinfo(waitset)
-        else:
-            info = signal.sigtimedwait(waitset, timeout)
-        if info is not None:
-            if info.si_signo == signal.SIGCHLD:
-                if job.reap(pid):
-                    return
-            elif info.si_code != _SI_KERNEL:
-                _kill(pid, info.si_signo)
-        job.tick(pid, time.monotonic())
-
-
-def _wait_plain(job: _Job, pid: int) -> None:
-    """The API's wait, signals untouched: on the process's pidfd where there is one, else by
-    polling ``waitpid``."""
-    import select
-
-    pidfd = None
-    if hasattr(os, "pidfd_open"):
-        try:
-            pidfd = os.pidfd_open(pid)
-        except OSError:
-            pidfd = None
-    try:
-        delay = 0.001
-        while not job.reap(pid):
-            now = time.monotonic()
-            timeout = job.next_wait(now)
-            if pidfd is not None:
-                select.select([pidfd], [], [], timeout)
-            else:
-                pause = delay if timeout is None else min(delay, timeout)
-                select.select([], [], [], pause)
-                delay = min(delay * 2, 0.05)
-            job.tick(pid, time.monotonic())
-    finally:
-        if pidfd is not None:
-            os.close(pidfd)
 
 
 def _check_args(cmd: Any, keep: Optional[str], max_bytes: Any) -> tuple[list[Any], Optional[int]]:
@@ -351,22 +136,29 @@ def run(
     until the command and its descendants are gone.
     """
     args, limit = _check_args(cmd, keep, max_bytes)
-    job = _Job(args, dir, limit, keep, name, kill_on_quota, env, check_interval, grace)
+    job = _core.RunJob(
+        [os.fsdecode(a) for a in args],
+        dir=dir,
+        max_bytes=limit,
+        keep=keep,
+        name=name,
+        kill_on_quota=kill_on_quota,
+        env=None if env is None else [(os.fsdecode(k), os.fsdecode(v)) for k, v in env.items()],
+        check_interval=check_interval,
+        grace=grace,
+    )
     ok = False
     try:
-        pid = job.spawn()
-        try:
-            _wait_plain(job, pid)
-        except BaseException:
-            if job.status is None:  # not reaped: the pid is still the command's
-                _kill(pid, signal.SIGKILL)
-                os.waitpid(pid, 0)
-            raise
-        ok = job.status == 0
+        job.spawn()
+        status = job.wait(_say)
+        ok = status == 0
     finally:
-        ending = job.end(ok)
-    assert job.status is not None
-    result = RunResult(args, job.status, job.path, ending.kept, ending.usage, job.over_quota)
+        ending = job.finish(ok)
+        if ending.kept:
+            _say(f"kept {job.path}")
+        if ending.error is not None:
+            _say(f"could not remove {job.path}: {ending.error}")
+    result = RunResult(args, status, job.path, ending.kept, ending.usage, job.over_quota)
     if check:
         result.check_returncode()
     return result
@@ -419,83 +211,17 @@ def _size(text: str) -> int:
         ) from None
 
 
-class _Options:
-    """``ferrotemp run``'s options as argparse's namespace holds them."""
-
-    def __init__(self) -> None:
-        self.dir: Optional[str] = None
-        self.max_bytes: Optional[int] = None
-        self.keep: Optional[str] = None
-        self.name: Optional[str] = None
-        self.kill_on_quota = False
-        self.cmd: list[str] = []
-
-
-# The options taking a value, by their spelling, and the attribute each sets.
-_VALUED = {"--dir": "dir", "--max-bytes": "max_bytes", "--keep": "keep", "--name": "name"}
-
-
-def parse_plain(words: Sequence[str]) -> Optional[_Options]:
-    """``ferrotemp run``'s arguments (after ``run``) read without argparse, whose import is
-    most of the command's start: only options spelled out in full (``--dir D`` or
-    ``--dir=D``), every value valid, then ``--`` or the first word that is not an option, and
-    a command. Anything else (``--help``, an abbreviation, a value that starts with ``-``,
-    a bad size, no command, a command word starting with ``-`` with no ``--`` before it,
-    which argparse checks against the options) gives ``None``, and the full parser reads the
-    line: it reaches the same options, or the error and the help. ``cmd`` keeps the ``--``,
-    as argparse's does, for ``run_cli`` to drop."""
-    options = _Options()
-    at = 0
-    while at < len(words):
-        word = words[at]
-        if word == "--":
-            options.cmd = list(words[at:])
-            break
-        if not word.startswith("-"):
-            options.cmd = list(words[at:])
-            if any(later.startswith("-") for later in options.cmd):
-                return None
-            break
-        name, equals, value = word.partition("=")
-        if name == "--kill-on-quota" and not equals:
-            options.kill_on_quota = True
-            at += 1
-            continue
-        attribute = _VALUED.get(name)
-        if attribute is None:
-            return None
-        if equals:
-            at += 1
-        elif at + 1 < len(words) and not words[at + 1].startswith("-"):
-            value = words[at + 1]
-            at += 2
-        else:
-            return None
-        if attribute == "max_bytes":
-            try:
-                options.max_bytes = _core.parse_size(value)
-            except ValueError:
-                return None
-        elif attribute == "keep" and value not in _KEEP_CHOICES:
-            return None
-        else:
-            setattr(options, attribute, value)
-    if options.cmd in ([], ["--"]) or (options.kill_on_quota and options.max_bytes is None):
-        return None
-    return options
-
-
-def usage_error(message: str) -> NoReturn:
-    """Ends ``ferrotemp run`` as its argparse parser ends on an error: one line, status 2."""
+def run_line(line: _core.RunCommandLine) -> int:
+    """Runs a ``ferrotemp run`` command line (the core's job, messages on file descriptor
+    2); the status to exit with."""
     if sys.stderr is not None:
-        sys.stderr.write(f"ferrotemp run: error: {message} (see --help)\n")
-    raise SystemExit(2)
+        sys.stderr.flush()
+    return _core.run_command_line(line)
 
 
 def run_cli(args: Any, error: Callable[[str], NoReturn]) -> int:
-    """``ferrotemp run``: the command's exit status (``128 + N`` for a signal ``N``).
-    ``args`` holds the options (argparse's namespace or ``parse_plain``'s); ``error`` ends
-    the command with a usage error."""
+    """``ferrotemp run`` as argparse read it: the command's exit status (``128 + N`` for a
+    signal ``N``). ``error`` ends the command with a usage error."""
     cmd = list(args.cmd)
     if cmd and cmd[0] == "--":
         del cmd[0]
@@ -503,46 +229,12 @@ def run_cli(args: Any, error: Callable[[str], NoReturn]) -> int:
         error("no command: ferrotemp run [OPTIONS] -- CMD ARGS...")
     if args.kill_on_quota and args.max_bytes is None:
         error("--kill-on-quota needs --max-bytes")
-    waitset = set(_FORWARDED)
-    waitset.add(signal.SIGCHLD)
-    sigwait = hasattr(signal, "sigtimedwait")
-    try:
-        job = _Job(
-            cmd,
-            args.dir,
-            args.max_bytes,
-            args.keep,
-            args.name,
-            args.kill_on_quota,
-            None,
-            CHECK_INTERVAL,
-            KILL_GRACE,
-        )
-    except OSError as err:
-        error(f"cannot make the workspace: {err}")
-    status = 1
-    try:
-        if sigwait:
-            # Blocked from before the start, so none is lost; the child's mask is emptied.
-            signal.pthread_sigmask(signal.SIG_BLOCK, waitset)
-        try:
-            pid = job.spawn()
-        except OSError as err:
-            _say(f"{cmd[0]}: {err.strerror or err}")
-            status = 127 if isinstance(err, FileNotFoundError) else 126
-            return status
-        try:
-            if sigwait:
-                _wait_forwarding(job, pid, waitset)
-            else:  # no sigtimedwait (macOS): no signal is passed on
-                _wait_plain(job, pid)
-        except BaseException:
-            if job.status is None:
-                _kill(pid, signal.SIGKILL)
-                os.waitpid(pid, 0)
-            raise
-        code = job.status if job.status is not None else 1
-        status = 128 - code if code < 0 else code
-        return status
-    finally:
-        job.end(status == 0)
+    line = _core.RunCommandLine(
+        cmd,
+        dir=args.dir,
+        max_bytes=args.max_bytes,
+        keep=args.keep,
+        name=args.name,
+        kill_on_quota=args.kill_on_quota,
+    )
+    return run_line(line)

@@ -31,6 +31,10 @@ pytestmark = pytest.mark.skipif(
 )
 
 REGISTRY_NAME = f"ferrotemp-guard-{os.geteuid()}" if hasattr(os, "geteuid") else ""
+# The two ways to start ferrotemp run: the native command the wheel installs as its script
+# (crates/ferrotemp-cli), and the Python package's CLI. Both end in the core's job.
+NATIVE = Path(sys.executable).parent / "ferrotemp"
+LAUNCHERS = {"native": [str(NATIVE)], "python": [sys.executable, "-m", "ferrotemp"]}
 WAIT = 60.0  # the most any event is waited for (a loaded machine), then the test fails
 
 
@@ -45,10 +49,20 @@ def wait_for(what: str, done: Callable[[], bool]) -> None:
         delay = min(delay * 2, 0.05)
 
 
-class Root:
-    """A temp root for workspaces with its own registry."""
+@pytest.fixture(params=sorted(LAUNCHERS))
+def launcher(request: pytest.FixtureRequest) -> list[str]:
+    """``ferrotemp`` as each launcher starts it; a wheel without the native one fails."""
+    if request.param == "native" and not NATIVE.is_file():
+        pytest.fail(f"the native ferrotemp command is not installed: {NATIVE}")
+    return LAUNCHERS[request.param]
 
-    def __init__(self, tmp_path: Path, **env: str) -> None:
+
+class Root:
+    """A temp root for workspaces with its own registry; ``ferrotemp run`` started by
+    ``launcher`` (the Python CLI's by default)."""
+
+    def __init__(self, tmp_path: Path, launcher: Optional[list[str]] = None, **env: str) -> None:
+        self.launcher = LAUNCHERS["python"] if launcher is None else launcher
         self.path = tmp_path / "root"
         self.path.mkdir()
         self.registry = self.path / REGISTRY_NAME
@@ -67,7 +81,7 @@ class Root:
         assert self.records() == []
 
     def argv(self, *options: str) -> list[str]:
-        return [sys.executable, "-m", "ferrotemp", "run", "--dir", str(self.path), *options]
+        return [*self.launcher, "run", "--dir", str(self.path), *options]
 
     def run(self, cmd: list[str], *options: str, **kw: Any) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
@@ -117,8 +131,10 @@ if sys.argv[1] == "kill":
 
 
 @pytest.mark.parametrize("how", ["exit", "kill"])
-def test_a_python_program_leaves_nothing_exiting_or_killed(tmp_path: Path, how: str) -> None:
-    root = Root(tmp_path)
+def test_a_python_program_leaves_nothing_exiting_or_killed(
+    tmp_path: Path, launcher: list[str], how: str
+) -> None:
+    root = Root(tmp_path, launcher)
     done = root.run(py(MAKES_ENTRIES, how))
     assert done.returncode == (0 if how == "exit" else 128 + signal.SIGKILL), done.stderr
     seen = json.loads(done.stdout)
@@ -129,8 +145,8 @@ def test_a_python_program_leaves_nothing_exiting_or_killed(tmp_path: Path, how: 
     root.assert_clean()
 
 
-def test_a_shell_script_with_mktemp_leaves_nothing(tmp_path: Path) -> None:
-    root = Root(tmp_path)
+def test_a_shell_script_with_mktemp_leaves_nothing(tmp_path: Path, launcher: list[str]) -> None:
+    root = Root(tmp_path, launcher)
     script = 'd=$(mktemp -d) && f=$(mktemp) && echo "$d $f $TMP $TEMP" && echo data > "$d/x"'
     done = root.run(["sh", "-c", script], "--name", "script")
     assert done.returncode == 0, done.stderr
@@ -151,8 +167,10 @@ def test_a_shell_script_with_mktemp_leaves_nothing(tmp_path: Path) -> None:
         ("kill -KILL $$", 128 + signal.SIGKILL),
     ],
 )
-def test_exit_statuses_pass_through(tmp_path: Path, script: str, status: int) -> None:
-    root = Root(tmp_path)
+def test_exit_statuses_pass_through(
+    tmp_path: Path, launcher: list[str], script: str, status: int
+) -> None:
+    root = Root(tmp_path, launcher)
     done = root.run(["sh", "-c", script])
     assert done.returncode == status, done.stderr
     assert done.stderr == ""
@@ -183,8 +201,8 @@ def run_importtime(
     ("separator", "reader"), [(["--"], "plain"), ([], "argparse")], ids=["plain", "argparse"]
 )
 def test_both_readings_run_the_same_job(tmp_path: Path, separator: list[str], reader: str) -> None:
-    # `-- sh -c ...` is read by _run.parse_plain; `sh -c ...` (a word starting with "-" and no
-    # "--" before it) by argparse. -X importtime shows which one read it.
+    # `-- sh -c ...` is read by the core's plain reading; `sh -c ...` (a word starting with
+    # "-" and no "--" before it) by argparse. -X importtime shows which one read it.
     root = Root(tmp_path)
     script = 'echo "$TMPDIR" > "$TMPDIR/where"; exit 4'
     done, imported = run_importtime(
@@ -202,8 +220,61 @@ def test_both_readings_run_the_same_job(tmp_path: Path, separator: list[str], re
     root.assert_clean()
 
 
-def test_a_command_not_found_is_127_and_leaves_nothing(tmp_path: Path) -> None:
-    root = Root(tmp_path)
+@pytest.mark.parametrize(
+    ("words", "handed"),
+    [
+        (["--keep", "on-error", "--name", "job", "--", "sh", "-c", "exit 4"], False),
+        (["--keep", "on-error", "--name", "job", "sh", "-c", "exit 4"], True),
+        (["--keep=on-error", "--na", "job", "--", "sh", "-c", "exit 4"], True),
+    ],
+    ids=["plain", "dash-word", "abbreviation"],
+)
+def test_the_native_command_hands_to_python_only_what_it_does_not_read(
+    tmp_path: Path, words: list[str], handed: bool
+) -> None:
+    # FERROTEMP_PYTHON names the interpreter the native command hands other lines to: here
+    # a wrapper that notes each start. The same job either way.
+    root = Root(tmp_path, LAUNCHERS["native"])
+    log = tmp_path / "handed"
+    wrapper = tmp_path / "python-wrapper"
+    note, python = shlex.quote(str(log)), shlex.quote(sys.executable)
+    wrapper.write_text(f'#!/bin/sh\necho "$@" >> {note}\nexec {python} "$@"\n')
+    wrapper.chmod(0o755)
+    root.env["FERROTEMP_PYTHON"] = str(wrapper)
+    done = subprocess.run(
+        [*root.argv(), *words], env=root.env, capture_output=True, text=True, timeout=WAIT
+    )
+    assert done.returncode == 4, done.stderr
+    (kept,) = root.leftovers()
+    assert kept.startswith("job-")
+    assert done.stderr == f"ferrotemp run: kept {root.path / kept}\n"
+    assert log.exists() == handed
+    if handed:
+        assert log.read_text().startswith("-m ferrotemp run --dir ")
+    ferrotemp._core.remove_tree(str(root.path / kept))
+    root.assert_clean()
+
+
+def test_the_native_command_hands_other_commands_to_python(tmp_path: Path) -> None:
+    env = dict(os.environ, FERROTEMP_PYTHON=sys.executable)
+    native = subprocess.run(
+        [str(NATIVE), "--version"], env=env, capture_output=True, text=True, timeout=WAIT
+    )
+    python = subprocess.run(
+        [sys.executable, "-m", "ferrotemp", "--version"], capture_output=True, text=True
+    )
+    assert native.returncode == python.returncode == 0
+    assert native.stdout == python.stdout and native.stdout.startswith("ferrotemp ")
+    env["FERROTEMP_PYTHON"] = str(tmp_path / "no-such-python")
+    missing = subprocess.run(
+        [str(NATIVE), "info"], env=env, capture_output=True, text=True, timeout=WAIT
+    )
+    assert missing.returncode == 2 and missing.stderr.count("\n") == 1
+    assert missing.stderr.startswith("ferrotemp: error: cannot start Python")
+
+
+def test_a_command_not_found_is_127_and_leaves_nothing(tmp_path: Path, launcher: list[str]) -> None:
+    root = Root(tmp_path, launcher)
     done = root.run(["ferrotemp-no-such-command"])
     assert done.returncode == 127
     assert done.stderr.count("\n") == 1 and "ferrotemp-no-such-command" in done.stderr
@@ -220,10 +291,12 @@ def test_a_command_not_found_is_127_and_leaves_nothing(tmp_path: Path) -> None:
         ["--dir", "/nonexistent-ferrotemp", "--", "true"],
     ],
 )
-def test_bad_input_is_one_line_and_status_2(tmp_path: Path, options: list[str]) -> None:
-    root = Root(tmp_path)
+def test_bad_input_is_one_line_and_status_2(
+    tmp_path: Path, launcher: list[str], options: list[str]
+) -> None:
+    root = Root(tmp_path, launcher)
     done = subprocess.run(
-        [sys.executable, "-m", "ferrotemp", "run", *options],
+        [*launcher, "run", *options],
         env=root.env,
         capture_output=True,
         text=True,
@@ -264,15 +337,12 @@ def argparse_reading(words: list[str]) -> Optional[tuple[Any, ...]]:
 
 
 def plain_reading(words: list[str]) -> Optional[tuple[Any, ...]]:
-    from ferrotemp import _run
-
-    got = _run.parse_plain(words)
+    """What the core's plain reading (the native command's, and ``python -m ferrotemp``'s
+    before argparse) makes of ``words``; None: left to argparse."""
+    got = ferrotemp._core.parse_run_plain(words)
     if got is None:
         return None
-    cmd = list(got.cmd)
-    if cmd[:1] == ["--"]:  # as run_cli drops it
-        del cmd[0]
-    return (got.dir, got.max_bytes, got.keep, got.name, got.kill_on_quota, cmd)
+    return (got.dir, got.max_bytes, got.keep, got.name, got.kill_on_quota, got.cmd)
 
 
 @pytest.mark.parametrize(
@@ -385,8 +455,10 @@ def test_run_starts_without_argparse_typing_or_re(tmp_path: Path) -> None:
     root.assert_clean()
 
 
-def test_the_command_inherits_the_lease_and_no_other_descriptor(tmp_path: Path) -> None:
-    root = Root(tmp_path)
+def test_the_command_inherits_the_lease_and_no_other_descriptor(
+    tmp_path: Path, launcher: list[str]
+) -> None:
+    root = Root(tmp_path, launcher)
     code = """
     import json, os
     fds = {}
@@ -422,8 +494,9 @@ while not os.path.exists(sys.argv[2]):
 
 def test_killing_ferrotemp_run_leaves_the_workspace_to_the_command_then_a_sweep(
     tmp_path: Path,
+    launcher: list[str],
 ) -> None:
-    root = Root(tmp_path)
+    root = Root(tmp_path, launcher)
     ready, release = tmp_path / "ready", tmp_path / "release"
     runner = root.popen(py(LEASE_CMD, str(ready), str(release)))
     try:
@@ -462,10 +535,10 @@ def test_killing_ferrotemp_run_leaves_the_workspace_to_the_command_then_a_sweep(
         runner.communicate(timeout=WAIT)
 
 
-def test_without_flock_no_lease_is_given(tmp_path: Path) -> None:
+def test_without_flock_no_lease_is_given(tmp_path: Path, launcher: list[str]) -> None:
     # Records kept without flock give no lease (documented: the workspace is then judged by
     # ferrotemp run's own pid); the command starts all the same, with no extra descriptor.
-    root = Root(tmp_path, FERROTEMP_GUARD_FLOCK="0")
+    root = Root(tmp_path, launcher, FERROTEMP_GUARD_FLOCK="0")
     code = "import os; print(len([n for n in os.listdir('/proc/self/fd') if int(n) > 2]))"
     done = root.run(py(code), stdin=subprocess.DEVNULL)
     assert done.returncode == 0, done.stderr
@@ -473,8 +546,10 @@ def test_without_flock_no_lease_is_given(tmp_path: Path) -> None:
     root.assert_clean()
 
 
-def test_keep_on_error_keeps_a_failed_job_and_says_where(tmp_path: Path) -> None:
-    root = Root(tmp_path)
+def test_keep_on_error_keeps_a_failed_job_and_says_where(
+    tmp_path: Path, launcher: list[str]
+) -> None:
+    root = Root(tmp_path, launcher)
     failed = root.run(["sh", "-c", 'echo out > "$TMPDIR/result"; exit 5'], "--keep", "on-error")
     assert failed.returncode == 5
     (kept,) = root.leftovers()
@@ -489,8 +564,10 @@ def test_keep_on_error_keeps_a_failed_job_and_says_where(tmp_path: Path) -> None
     root.assert_clean()
 
 
-def test_ferrotemp_keep_sets_the_default_and_keep_never_overrides_it(tmp_path: Path) -> None:
-    root = Root(tmp_path, FERROTEMP_KEEP="on-error")
+def test_ferrotemp_keep_sets_the_default_and_keep_never_overrides_it(
+    tmp_path: Path, launcher: list[str]
+) -> None:
+    root = Root(tmp_path, launcher, FERROTEMP_KEEP="on-error")
     kept = root.run(["sh", "-c", "exit 1"])
     assert kept.returncode == 1
     (name,) = root.leftovers()
@@ -514,8 +591,10 @@ while not os.path.exists(sys.argv[2]):
 """
 
 
-def test_max_bytes_reports_one_line_and_lets_the_command_run(tmp_path: Path) -> None:
-    root = Root(tmp_path)
+def test_max_bytes_reports_one_line_and_lets_the_command_run(
+    tmp_path: Path, launcher: list[str]
+) -> None:
+    root = Root(tmp_path, launcher)
     release = tmp_path / "release"
     runner = root.popen(py(QUOTA_CMD, "plain", str(release)), "--max-bytes", "64KiB")
     assert runner.stderr is not None
@@ -527,8 +606,8 @@ def test_max_bytes_reports_one_line_and_lets_the_command_run(tmp_path: Path) -> 
     root.assert_clean()
 
 
-def test_kill_on_quota_stops_the_command(tmp_path: Path) -> None:
-    root = Root(tmp_path)
+def test_kill_on_quota_stops_the_command(tmp_path: Path, launcher: list[str]) -> None:
+    root = Root(tmp_path, launcher)
     release = tmp_path / "never"
     done = root.run(py(QUOTA_CMD, "plain", str(release)), "--max-bytes", "64KiB", "--kill-on-quota")
     assert done.returncode == 128 + signal.SIGTERM
@@ -551,8 +630,8 @@ def test_kill_on_quota_kills_a_command_deaf_to_sigterm_after_the_grace(tmp_path:
     root.assert_clean()
 
 
-def test_signals_sent_to_ferrotemp_run_are_passed_on(tmp_path: Path) -> None:
-    root = Root(tmp_path)
+def test_signals_sent_to_ferrotemp_run_are_passed_on(tmp_path: Path, launcher: list[str]) -> None:
+    root = Root(tmp_path, launcher)
     code = """
     import os, signal, sys, time
     got = []
@@ -602,11 +681,11 @@ sys.exit(10 * senders.count(os.getppid()) + len(senders))
 """
 
 
-def test_ctrl_c_in_a_terminal_reaches_the_command_once(tmp_path: Path) -> None:
+def test_ctrl_c_in_a_terminal_reaches_the_command_once(tmp_path: Path, launcher: list[str]) -> None:
     import pty
     import termios
 
-    root = Root(tmp_path)
+    root = Root(tmp_path, launcher)
     master, slave = pty.openpty()
     tty_name = os.ttyname(slave)
 
@@ -719,8 +798,8 @@ def make_package(tmp_path: Path) -> Path:
 PIP = [sys.executable, "-m", "pip", "--disable-pip-version-check", "--no-input"]
 
 
-def test_pip_install_of_a_local_package_leaves_nothing(tmp_path: Path) -> None:
-    root = Root(tmp_path)
+def test_pip_install_of_a_local_package_leaves_nothing(tmp_path: Path, launcher: list[str]) -> None:
+    root = Root(tmp_path, launcher)
     pkg, target = make_package(tmp_path), tmp_path / "target"
     cmd = [
         *PIP,
@@ -738,8 +817,8 @@ def test_pip_install_of_a_local_package_leaves_nothing(tmp_path: Path) -> None:
     root.assert_clean()
 
 
-def test_pip_install_killed_mid_build_leaves_nothing(tmp_path: Path) -> None:
-    root = Root(tmp_path)
+def test_pip_install_killed_mid_build_leaves_nothing(tmp_path: Path, launcher: list[str]) -> None:
+    root = Root(tmp_path, launcher)
     root.env["FTRUN_READY"] = str(tmp_path / "ready")
     pkg, target = make_package(tmp_path), tmp_path / "target"
     cmd = [
@@ -939,9 +1018,7 @@ def test_guard_all_switch_reads_as_enabled_and_all(tmp_path: Path) -> None:
 
 
 def test_the_recorded_command_line_is_quoted_as_shlex_quotes() -> None:
-    from ferrotemp._run import _command_line
-
+    quoted = ferrotemp._core.shell_command_line
     args = ["", "a b", "it's", "x\ny", "$HOME", "a'b\"c", "plain-1.2/x", "ü", "*", "~", "#"]
     args += [chr(c) for c in range(32, 127)]
-    assert _command_line(args) == shlex.join(args)
-    assert _command_line([b"bytes arg", Path("/p q")]) == "'bytes arg' '/p q'"
+    assert quoted(args) == shlex.join(args)

@@ -142,26 +142,6 @@ pub(crate) struct GuardSwitchesPy {
     registry_dir: Option<Py<PyAny>>,
 }
 
-/// A duplicate of the crash guard's current record descriptor (close-on-exec), for a child
-/// process to inherit as a lease on it (`ferrotemp run`), or `None` when there is no lease
-/// to give (no record, or one kept without `flock`). The caller closes it.
-#[pyfunction]
-pub(crate) fn guard_lease(py: Python<'_>) -> PyResult<Option<i64>> {
-    #[cfg(unix)]
-    {
-        use std::os::fd::IntoRawFd;
-        match ferrotemp::guard::lease() {
-            Ok(fd) => Ok(fd.map(|fd| i64::from(fd.into_raw_fd()))),
-            Err(err) => Err(super::convert::to_pyerr(py, &err, false)),
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = py;
-        Ok(None)
-    }
-}
-
 /// The crash guard's configuration in force (for the tests of the switches, and for hybrids).
 #[pyfunction]
 pub(crate) fn guard_switches(py: Python<'_>) -> PyResult<GuardSwitchesPy> {

@@ -18,6 +18,8 @@ mod guard;
 mod named;
 mod publish;
 mod records;
+#[cfg(unix)]
+mod run;
 mod spool;
 mod spool_write;
 mod tempdir;
@@ -39,7 +41,6 @@ fn ferrotemp_core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(env::filesystem_info, m)?)?;
     m.add_function(wrap_pyfunction!(env::read_switch, m)?)?;
     m.add_function(wrap_pyfunction!(env::guard_switches, m)?)?;
-    m.add_function(wrap_pyfunction!(env::guard_lease, m)?)?;
     m.add_class::<env::DiscoveryPy>()?;
     m.add_class::<env::RejectedDirPy>()?;
     m.add_class::<env::FilesystemInfoPy>()?;
@@ -66,6 +67,15 @@ fn ferrotemp_core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<tempdir::TempDirOwner>()?;
     m.add_function(wrap_pyfunction!(tempdir::create_tempdir, m)?)?;
     m.add_function(wrap_pyfunction!(tempdir::remove_tree, m)?)?;
+    // `ferrotemp run` and `ferrotemp.run`: POSIX only (posix_spawnp, signals).
+    #[cfg(unix)]
+    {
+        m.add_class::<run::RunCommandLinePy>()?;
+        m.add_class::<run::RunJobPy>()?;
+        m.add_function(wrap_pyfunction!(run::parse_run_plain, m)?)?;
+        m.add_function(wrap_pyfunction!(run::run_command_line, m)?)?;
+        m.add_function(wrap_pyfunction!(run::shell_command_line, m)?)?;
+    }
     m.add_class::<workspace::WorkspaceCore>()?;
     m.add_class::<workspace::WorkspaceUsagePy>()?;
     m.add_class::<workspace::WorkspaceEndingPy>()?;

@@ -70,6 +70,26 @@ pub(crate) struct WorkspaceEndingPy {
     error: Option<String>,
 }
 
+/// Ends `workspace` (GIL released): a removal failure comes back as the ending's `error`.
+pub(crate) fn finish_workspace(
+    py: Python<'_>,
+    workspace: &Workspace,
+    ok: bool,
+) -> PyResult<WorkspaceEndingPy> {
+    let (kept, usage, error) = match py.detach(|| workspace.finish(ok)) {
+        Ok(ending) => (ending.kept, ending.usage, None),
+        Err(err) => {
+            let usage = workspace.usage().map_err(|e| to_pyerr(py, &e, false))?;
+            (false, usage, Some(err.to_string()))
+        }
+    };
+    Ok(WorkspaceEndingPy {
+        kept,
+        usage: Py::new(py, WorkspaceUsagePy::from(usage))?,
+        error,
+    })
+}
+
 /// A workspace's directory, counters, limits and end.
 #[pyclass(frozen, module = "ferrotemp._core", name = "WorkspaceCore")]
 pub(crate) struct WorkspaceCore {
@@ -199,18 +219,7 @@ impl WorkspaceCore {
     /// Ends the workspace (GIL released): removes the tree unless the policy keeps it for a
     /// job that ended `ok`. Never raises for a failed removal: the ending says it.
     fn finish(&self, py: Python<'_>, ok: bool) -> PyResult<WorkspaceEndingPy> {
-        let (kept, usage, error) = match py.detach(|| self.inner.finish(ok)) {
-            Ok(ending) => (ending.kept, ending.usage, None),
-            Err(err) => {
-                let usage = self.inner.usage().map_err(|e| to_pyerr(py, &e, false))?;
-                (false, usage, Some(err.to_string()))
-            }
-        };
-        Ok(WorkspaceEndingPy {
-            kept,
-            usage: Py::new(py, WorkspaceUsagePy::from(usage))?,
-            error,
-        })
+        finish_workspace(py, &self.inner, ok)
     }
 
     fn __repr__(&self) -> String {
