@@ -711,12 +711,13 @@ class WorkspaceCore:
         """Remove the tree, or keep it as the policy says for a job that ended ``ok``
         (GIL released). A failed removal is in the ending, not raised."""
 
+@final
 class RunCommandLine:
     """``ferrotemp run``'s options and command. ``ValueError`` for an empty ``cmd`` or a
     ``keep`` other than ``"never"``, ``"always"``, ``"on-error"``."""
 
-    def __init__(
-        self,
+    def __new__(
+        cls,
         cmd: list[str],
         *,
         dir: Optional[str] = None,
@@ -724,7 +725,7 @@ class RunCommandLine:
         keep: Optional[str] = None,
         name: Optional[str] = None,
         kill_on_quota: bool = False,
-    ) -> None: ...
+    ) -> RunCommandLine: ...
     @property
     def dir(self) -> Optional[str]: ...
     @property
@@ -752,13 +753,14 @@ def run_command_line(line: RunCommandLine) -> int:
 def shell_command_line(args: list[Any]) -> str:
     """``args`` quoted for a POSIX shell, as ``shlex.join`` (the record's command line)."""
 
+@final
 class RunJob:
     """One command in a workspace of its own, for ``ferrotemp.run`` (the workspace made at
     construction, GIL released)."""
 
-    def __init__(
-        self,
-        cmd: list[Any],
+    def __new__(
+        cls,
+        cmd: list[str],
         *,
         dir: Any,
         max_bytes: Optional[int],
@@ -768,7 +770,7 @@ class RunJob:
         env: Optional[list[tuple[str, str]]],
         check_interval: float,
         grace: float,
-    ) -> None: ...
+    ) -> RunJob: ...
     @property
     def path(self) -> str: ...
     @property
