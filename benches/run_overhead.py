@@ -8,10 +8,12 @@ interleaved, the minimum and the median reported:
 - ``python -c 'import ferrotemp'``: the package's import;
 - ``ferrotemp.run(['true'])`` from ``python -c``: the job itself (workspace, lease, spawn,
   wait, removal) on top;
-- ``ferrotemp --version``: the full CLI's start (the console script, argparse and the
-  commands' modules in ``ferrotemp._cli``), before any command runs;
-- ``ferrotemp run -- true``: the whole command line (read without argparse: ``__main__``
-  hands it to ``_run`` directly).
+- ``python -m ferrotemp --version``: the full Python CLI's start (argparse and the commands'
+  modules in ``ferrotemp._cli``), before any command runs;
+- ``python -m ferrotemp run -- true``: the whole command line in Python (read without
+  argparse by the core's plain reading, the core's job);
+- ``ferrotemp run -- true``: the native command the wheel installs (crates/ferrotemp-cli):
+  the same reading and job, no interpreter.
 
 And in one process, ``ferrotemp.run(['true'])`` against ``os.posix_spawnp('true')`` plus
 ``waitpid``: the job's own cost without any interpreter start.
@@ -72,11 +74,14 @@ def main() -> int:
             ],
         ),
     ]
-    if cli is not None:
-        rows += [
-            ("ferrotemp --version", [cli, "--version"]),
-            ("ferrotemp run -- true", [cli, "run", "--", "true"]),
-        ]
+    module = [sys.executable, "-m", "ferrotemp"]
+    rows += [
+        ("python -m ferrotemp --version", [*module, "--version"]),
+        ("python -m ferrotemp run -- true", [*module, "run", "--", "true"]),
+    ]
+    if cli is None:
+        raise SystemExit("the native ferrotemp command is not installed (see pyproject.toml)")
+    rows.append(("ferrotemp run -- true (native)", [cli, "run", "--", "true"]))
     samples: dict[str, list[float]] = {name: [] for name, _ in rows}
     try:
         for _ in range(args.rounds):

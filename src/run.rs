@@ -739,6 +739,11 @@ pub fn run_command_line(line: &CommandLine, stderr: &mut dyn io::Write) -> i32 {
             return 2;
         }
     };
+    // Once per process: the guard could not record the workspace (the job runs, but a kill
+    // of this process leaves it to an age sweep).
+    if let Some(warning) = crate::guard::take_warning() {
+        let _ = writeln!(stderr, "ferrotemp run: warning: {warning}");
+    }
     let program = line.cmd[0].to_string_lossy().into_owned();
     let status = run_job(&mut job, &program, stderr);
     let path = job.path().display().to_string();

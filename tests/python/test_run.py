@@ -273,6 +273,20 @@ def test_the_native_command_hands_other_commands_to_python(tmp_path: Path) -> No
     assert missing.stderr.startswith("ferrotemp: error: cannot start Python")
 
 
+def test_a_guard_that_cannot_record_says_so_once_and_the_job_runs(
+    tmp_path: Path, launcher: list[str]
+) -> None:
+    root = Root(tmp_path, launcher)
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("")
+    root.env["FERROTEMP_GUARD_DIR"] = str(blocker / "registry")
+    done = root.run(["sh", "-c", 'test -d "$TMPDIR" && exit 3'])
+    assert done.returncode == 3
+    (line,) = done.stderr.splitlines()
+    assert line.startswith("ferrotemp run: warning: crash guard ") and str(blocker) in line
+    assert root.leftovers() == []
+
+
 def test_a_command_not_found_is_127_and_leaves_nothing(tmp_path: Path, launcher: list[str]) -> None:
     root = Root(tmp_path, launcher)
     done = root.run(["ferrotemp-no-such-command"])
