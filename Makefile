@@ -16,7 +16,7 @@ BUILD_FEATURES ?= bench
 
 HYBRID_DIST := dist/hybrid
 
-.PHONY: venv build-dev build-hybrid test-hybrid check-pyo3-pins lint lint-rust lint-python test test-rust test-python test-cpython test-matrix typecheck bench check-rlib clean
+.PHONY: venv build-dev check-install build-hybrid test-hybrid check-pyo3-pins lint lint-rust lint-python test test-rust test-python test-cpython test-matrix typecheck bench check-rlib clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,21 @@ build-dev: $(VENV)/bin/maturin
 	$(PY) -m pip install -q --force-reinstall --no-deps dist/ferrotemp-*.whl
 	$(PY) -m pip install -q --find-links dist "ferrotemp[test]"
 	$(MAKE) --no-print-directory build-hybrid
+
+# What a user's install gets, from the sdist (as pip builds it, through the build backend,
+# in an isolated environment with maturin from PyPI): the wheel's `ferrotemp` script is the
+# native command, which runs a job itself and hands `--version` to the venv's Python.
+check-install: $(VENV)/bin/maturin
+	@set -e; scratch=$$(mktemp -d); trap 'rm -rf "$$scratch"' EXIT; \
+	$(VENV)/bin/maturin sdist -o "$$scratch/sdist" >"$$scratch/sdist.log" 2>&1 \
+		|| { cat "$$scratch/sdist.log"; exit 1; }; \
+	$(PYTHON) -m venv "$$scratch/venv"; \
+	"$$scratch/venv/bin/pip" install -q "$$scratch"/sdist/ferrotemp-*.tar.gz; \
+	test "$$(head -c 4 "$$scratch/venv/bin/ferrotemp" | tail -c 3)" = ELF; \
+	"$$scratch/venv/bin/ferrotemp" run --dir "$$scratch" -- sh -c 'test "$$TMPDIR" != "$$0"' "$$scratch"; \
+	"$$scratch/venv/bin/ferrotemp" --version; \
+	test -z "$$(ls "$$scratch" | grep -v -e '^sdist' -e '^venv$$')"; \
+	echo "check-install: the sdist installs the native ferrotemp command"
 
 # The example Rust+Python hybrid (examples/hybrid: a PyO3 module of its own, linking its own
 # copy of the core): an abi3 wheel, a debug build (its tests need no speed), installed beside
@@ -124,7 +139,7 @@ typecheck: build-dev
 	$(PY) -m mypy.stubtest ferrotemp --allowlist tests/stubtest_allowlist.txt
 	$(PY) -m pytest -p no:cacheprovider -m typecheck
 
-test: lint test-rust typecheck test-matrix
+test: lint test-rust typecheck check-install test-matrix
 
 bench: build-dev
 	$(PY) benches/bench.py

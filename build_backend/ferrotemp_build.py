@@ -21,6 +21,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any, Optional
 
@@ -36,21 +37,63 @@ WHEEL_DATA = ROOT / "target" / "wheel-data"
 COMMAND = "ferrotemp.exe" if sys.platform == "win32" else "ferrotemp"
 
 
-def build_command() -> Path:
-    """Builds crates/ferrotemp-cli and copies its executable into the wheel's scripts."""
+def _cargo_build(argv: list[str]) -> str:
+    """Runs ``cargo build … --message-format=json-render-diagnostics``; the path of the
+    ``ferrotemp`` executable it built."""
     cargo = os.environ.get("CARGO", "cargo")
-    argv = [cargo, "build", "--release", "-p", "ferrotemp-cli"]
-    argv += ["--message-format=json-render-diagnostics"]
-    done = subprocess.run(argv, cwd=ROOT, stdout=subprocess.PIPE, text=True, check=True)
-    built: Optional[str] = None
+    done = subprocess.run(
+        [cargo, "build", "--release", "--message-format=json-render-diagnostics", *argv],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+        check=True,
+    )
     for line in done.stdout.splitlines():
         message = json.loads(line)
         target = message.get("target", {})
         if message.get("reason") == "compiler-artifact" and "bin" in target.get("kind", []):
-            if target.get("name") == "ferrotemp":
-                built = message.get("executable")
-    if built is None:
-        raise RuntimeError("cargo built no `ferrotemp` executable (crates/ferrotemp-cli)")
+            if target.get("name") == "ferrotemp" and message.get("executable"):
+                return str(message["executable"])
+    raise RuntimeError("cargo built no `ferrotemp` executable (crates/ferrotemp-cli)")
+
+
+def _in_workspace() -> bool:
+    """Whether crates/ferrotemp-cli is a member of the workspace here: it is in the
+    repository; an sdist's Cargo.toml, which maturin rewrites, lists only the module's crate."""
+    cargo = os.environ.get("CARGO", "cargo")
+    done = subprocess.run(
+        [cargo, "metadata", "--no-deps", "--format-version", "1"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+        check=True,
+    )
+    return any(p["name"] == "ferrotemp-cli" for p in json.loads(done.stdout)["packages"])
+
+
+def _build_outside_workspace(scratch: Path) -> str:
+    """Builds the command as a workspace of its own in ``scratch`` (sources, a manifest
+    depending on the core here, the lock file), into this tree's target directory."""
+    shutil.copytree(ROOT / "crates" / "ferrotemp-cli" / "src", scratch / "src")
+    shutil.copy2(ROOT / "Cargo.lock", scratch / "Cargo.lock")
+    manifest = (
+        '[package]\nname = "ferrotemp-cli"\nversion = "0.0.0"\nedition = "2021"\n'
+        'publish = false\n\n[[bin]]\nname = "ferrotemp"\npath = "src/main.rs"\n\n'
+        f"[dependencies]\nferrotemp = {{ path = {json.dumps(str(ROOT))} }}\n\n"
+        '[workspace]\n\n[profile.release]\nlto = "fat"\ncodegen-units = 1\n'
+    )
+    (scratch / "Cargo.toml").write_text(manifest)
+    target = ["--target-dir", str(ROOT / "target")]
+    return _cargo_build(["--manifest-path", str(scratch / "Cargo.toml"), *target])
+
+
+def build_command() -> Path:
+    """Builds crates/ferrotemp-cli and copies its executable into the wheel's scripts."""
+    if _in_workspace():
+        built = _cargo_build(["-p", "ferrotemp-cli"])
+    else:
+        with tempfile.TemporaryDirectory(prefix="ferrotemp-cli-") as scratch:
+            built = _build_outside_workspace(Path(scratch))
     scripts = WHEEL_DATA / "scripts"
     if scripts.exists():
         shutil.rmtree(scripts)
