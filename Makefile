@@ -49,7 +49,7 @@ check-install: $(VENV)/bin/maturin
 	$(PYTHON) -m venv "$$scratch/venv"; \
 	"$$scratch/venv/bin/pip" install -q "$$scratch"/sdist/ferrotemp-*.tar.gz; \
 	test "$$(head -c 4 "$$scratch/venv/bin/ferrotemp" | tail -c 3)" = ELF; \
-	"$$scratch/venv/bin/ferrotemp" run --dir "$$scratch" -- sh -c 'test "$$TMPDIR" != "$$0"' "$$scratch"; \
+	"$$scratch/venv/bin/ferrotemp" run --dir "$$scratch" -- sh -c 'case "$$TMPDIR" in "$$0"/sh-*) test -d "$$TMPDIR";; *) exit 1;; esac' "$$scratch"; \
 	"$$scratch/venv/bin/ferrotemp" --version; \
 	test -z "$$(ls "$$scratch" | grep -v -e '^sdist' -e '^venv$$')"; \
 	echo "check-install: the sdist installs the native ferrotemp command"
