@@ -41,14 +41,16 @@ build-dev: $(VENV)/bin/maturin
 
 # What a user's install gets, from the sdist (as pip builds it, through the build backend,
 # in an isolated environment with maturin from PyPI): the wheel's `ferrotemp` script is the
-# native command, which runs a job itself and hands `--version` to the venv's Python.
+# native command (an executable, not a script), which runs a job itself and hands `--version`
+# to the Python command line installed beside it.
 check-install: $(VENV)/bin/maturin
 	@set -e; scratch=$$(mktemp -d); trap 'rm -rf "$$scratch"' EXIT; \
+	mkdir -p target/wheel-data; \
 	$(VENV)/bin/maturin sdist -o "$$scratch/sdist" >"$$scratch/sdist.log" 2>&1 \
 		|| { cat "$$scratch/sdist.log"; exit 1; }; \
 	$(PYTHON) -m venv "$$scratch/venv"; \
 	"$$scratch/venv/bin/pip" install -q "$$scratch"/sdist/ferrotemp-*.tar.gz; \
-	test "$$(head -c 4 "$$scratch/venv/bin/ferrotemp" | tail -c 3)" = ELF; \
+	test "$$(head -c 2 "$$scratch/venv/bin/ferrotemp")" != "#!"; \
 	"$$scratch/venv/bin/ferrotemp" run --dir "$$scratch" -- sh -c 'case "$$TMPDIR" in "$$0"/sh-*) test -d "$$TMPDIR";; *) exit 1;; esac' "$$scratch"; \
 	"$$scratch/venv/bin/ferrotemp" --version; \
 	test -z "$$(ls "$$scratch" | grep -v -e '^sdist' -e '^venv$$')"; \

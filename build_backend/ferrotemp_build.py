@@ -28,13 +28,14 @@ from typing import Any, Optional
 from maturin import *  # noqa: F403 (every PEP 517 hook maturin has, unchanged)
 from maturin import build_editable as _maturin_build_editable
 from maturin import build_wheel as _maturin_build_wheel
-from maturin import prepare_metadata_for_build_editable as _maturin_metadata_editable
-from maturin import prepare_metadata_for_build_wheel as _maturin_metadata_wheel
 
 ROOT = Path(__file__).resolve().parent.parent
 #: ``[tool.maturin] data`` in pyproject.toml: its ``scripts`` go to the environment's ``bin``.
 WHEEL_DATA = ROOT / "target" / "wheel-data"
 COMMAND = "ferrotemp.exe" if sys.platform == "win32" else "ferrotemp"
+# maturin refuses a `data` directory that is not there, in every hook (the metadata's, the
+# sdist's too), so it is made whenever this backend is loaded; only the wheel hooks fill it.
+WHEEL_DATA.mkdir(parents=True, exist_ok=True)
 
 
 def _cargo_build(argv: list[str]) -> str:
@@ -102,21 +103,6 @@ def build_command() -> Path:
     shutil.copy2(built, dest)
     dest.chmod(0o755)
     return dest
-
-
-def prepare_metadata_for_build_wheel(
-    metadata_directory: str, config_settings: Optional[dict[str, Any]] = None
-) -> str:
-    # maturin reads `data` for the metadata too, and refuses a directory that is not there.
-    WHEEL_DATA.mkdir(parents=True, exist_ok=True)
-    return str(_maturin_metadata_wheel(metadata_directory, config_settings))
-
-
-def prepare_metadata_for_build_editable(
-    metadata_directory: str, config_settings: Optional[dict[str, Any]] = None
-) -> str:
-    WHEEL_DATA.mkdir(parents=True, exist_ok=True)
-    return str(_maturin_metadata_editable(metadata_directory, config_settings))
 
 
 def build_wheel(

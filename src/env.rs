@@ -263,6 +263,36 @@ pub fn read_switch(name: &str, default: bool) -> (bool, Option<String>) {
     (default, Some(warning))
 }
 
+/// ferrotemp's on/off switches and their defaults, as the environment may set them.
+pub const SWITCHES: [(&str, bool); 5] = [
+    ("FERROTEMP_AS_TEMPFILE", false),
+    ("FERROTEMP_KEEP", false),
+    ("FERROTEMP_GUARD", true),
+    ("FERROTEMP_GUARD_SWEEP", true),
+    ("FERROTEMP_GUARD_FLOCK", true),
+];
+
+/// The warnings for every switch in [`SWITCHES`] the environment sets to a value not
+/// understood (see [`read_switch`]), for a program to show once at its start (the Python
+/// package at import, the `ferrotemp` command before a job). `FERROTEMP_KEEP=on-error` and
+/// `FERROTEMP_GUARD=all` are understood: they are more than on/off.
+#[must_use]
+pub fn switch_warnings() -> Vec<String> {
+    SWITCHES
+        .iter()
+        .filter(|(name, _)| {
+            let value =
+                std::env::var_os(name).map(|v| v.to_string_lossy().trim().to_ascii_lowercase());
+            !matches!(
+                (*name, value.as_deref()),
+                ("FERROTEMP_KEEP", Some("on-error" | "on_error"))
+                    | ("FERROTEMP_GUARD", Some("all"))
+            )
+        })
+        .filter_map(|(name, default)| read_switch(name, *default).1)
+        .collect()
+}
+
 #[cfg(all(test, unix))]
 mod tests {
     use super::*;

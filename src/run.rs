@@ -9,7 +9,8 @@
 //! first sweep after them reclaims it.
 //!
 //! The command starts with `posix_spawnp` (a `PATH` search as a shell does), an empty signal
-//! mask and `SIGPIPE`/`SIGXFSZ` at their default (a Python or Rust parent ignores them), and
+//! mask and `SIGPIPE`/`SIGXFSZ`/`SIGCHLD` at their default (a Python or Rust parent ignores
+//! the first two; an ignored `SIGCHLD` is inherited across exec), and
 //! no descriptor but the standard ones and the lease beyond what the caller left inheritable.
 //!
 //! Two ways to wait: [`Job::wait`] leaves signals alone (a library's caller keeps its own
@@ -463,8 +464,20 @@ impl Forwarding {
     ///
     /// `pthread_sigmask`'s.
     pub fn block() -> io::Result<Self> {
-        // SAFETY: sigset_t is plain data, initialised by sigemptyset before any use.
+        // SAFETY: sigset_t and sigaction are plain data, initialised before any use.
         unsafe {
+            // An ignored SIGCHLD (inherited across exec from a parent that set it) makes the
+            // kernel reap the command itself and send nothing: the wait would never end and
+            // the status would be lost. Only `SIG_IGN` is undone; a handler stays.
+            let mut current: libc::sigaction = std::mem::zeroed();
+            if libc::sigaction(libc::SIGCHLD, std::ptr::null(), &raw mut current) == 0
+                && current.sa_sigaction == libc::SIG_IGN
+            {
+                let mut default: libc::sigaction = std::mem::zeroed();
+                default.sa_sigaction = libc::SIG_DFL;
+                libc::sigemptyset(&raw mut default.sa_mask);
+                libc::sigaction(libc::SIGCHLD, &raw const default, std::ptr::null_mut());
+            }
             let mut set: libc::sigset_t = std::mem::zeroed();
             let mut previous: libc::sigset_t = std::mem::zeroed();
             libc::sigemptyset(&raw mut set);
@@ -638,6 +651,10 @@ pub fn parse_plain(words: &[OsString]) -> Option<CommandLine> {
             at += 2;
             next
         };
+        // argparse before 3.13 drops a value that is `--` (`--dir=--` leaves `dir` empty).
+        if value == b"--" {
+            return None;
+        }
         match name {
             b"--dir" => line.dir = Some(OsStr::from_bytes(value).to_owned()),
             b"--max-bytes" => {
@@ -761,11 +778,12 @@ pub fn run_command_line(line: &CommandLine, stderr: &mut dyn io::Write) -> i32 {
 
 fn run_job(job: &mut Job, program: &str, stderr: &mut dyn io::Write) -> i32 {
     let path = job.path().to_path_buf();
-    // Blocked from before the start, so that none is lost; the command starts with an empty
-    // mask.
+    // Blocked from before the start, so that none is lost (the command starts with an empty
+    // mask), and left blocked on every return: a signal that comes once the command has ended
+    // must not turn into this process's death before the workspace is ended.
     #[cfg(target_os = "linux")]
     let forwarding = match Forwarding::block() {
-        Ok(forwarding) => forwarding,
+        Ok(forwarding) => std::mem::ManuallyDrop::new(forwarding),
         Err(err) => {
             let _ = writeln!(
                 stderr,
@@ -796,15 +814,15 @@ fn run_job(job: &mut Job, program: &str, stderr: &mut dyn io::Write) -> i32 {
     #[cfg(not(target_os = "linux"))]
     let waited = job.wait(None, &mut notice).map(|_| ());
     if let Err(err) = waited {
+        // Killed and reaped before the workspace ends.
+        job.kill_and_reap();
         let _ = writeln!(
             stderr,
             "ferrotemp run: waiting for {program}: {}",
             describe_error(&err)
         );
-        return 1; // dropping the job kills and reaps the command
+        return 1;
     }
-    #[cfg(target_os = "linux")]
-    std::mem::forget(forwarding);
     shell_status(job.status().unwrap_or(1))
 }
 
@@ -821,7 +839,7 @@ fn exit_code(raw: i32) -> i32 {
     }
 }
 
-/// `posix_spawnp` with an empty signal mask, `SIGPIPE`/`SIGXFSZ` at their default, and
+/// `posix_spawnp` with an empty signal mask, `SIGPIPE`/`SIGXFSZ`/`SIGCHLD` at their default, and
 /// `lease` (source, carrier) dup2'd so that the child inherits it.
 fn spawnp(
     argv: &[CString],
@@ -855,6 +873,7 @@ fn spawnp(
         libc::sigemptyset(&raw mut defaults);
         libc::sigaddset(&raw mut defaults, libc::SIGPIPE);
         libc::sigaddset(&raw mut defaults, libc::SIGXFSZ);
+        libc::sigaddset(&raw mut defaults, libc::SIGCHLD);
         for step in [
             libc::posix_spawnattr_setsigmask(&raw mut attr, &raw const empty),
             libc::posix_spawnattr_setsigdefault(&raw mut attr, &raw const defaults),
@@ -979,6 +998,7 @@ mod tests {
             &["--keep", "maybe", "x"],
             &["--name", "-n", "x"],
             &["--kill-on-quota", "x"],
+            &["--dir=--", "x"],
             &["--"],
             &[],
         ] {

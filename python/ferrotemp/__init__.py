@@ -306,32 +306,16 @@ from ._tempdir import TemporaryDirectory  # noqa: E402
 
 _original_tempfile: _Any = None
 
+
 # The boolean FERROTEMP_* switches and their defaults. The core reads each of them with one
 # parser (FERROTEMP_AS_TEMPFILE in _startup below, the others in the crash guard); a value it
 # does not understand means the default, and gets one warning on stderr when ferrotemp is
 # imported.
-_SWITCHES = (
-    ("FERROTEMP_AS_TEMPFILE", False),
-    ("FERROTEMP_KEEP", False),
-    ("FERROTEMP_GUARD", True),
-    ("FERROTEMP_GUARD_SWEEP", True),
-    ("FERROTEMP_GUARD_FLOCK", True),
-)
-
-
 def _warn_unrecognised_switches() -> None:
-    for name, default in _SWITCHES:
-        if name == "FERROTEMP_KEEP" and _os.environ.get(name, "").strip().lower() in (
-            "on-error",
-            "on_error",
-        ):
-            continue  # keep failed workspaces only: the Workspace default (the guard: off)
-        if name == "FERROTEMP_GUARD" and _os.environ.get(name, "").strip().lower() == "all":
-            continue  # also the callers' own entries (mkstemp, mkdtemp, delete=False)
-        if name in _os.environ:
-            warning = _core.read_switch(name, default).warning
-            if warning is not None and _sys.stderr is not None:
-                _sys.stderr.write(f"ferrotemp: {warning}\n")
+    # The core's list and reading, shared with the native ferrotemp command.
+    if _sys.stderr is not None:
+        for warning in _core.switch_warnings():
+            _sys.stderr.write(f"ferrotemp: {warning}\n")
 
 
 _warn_unrecognised_switches()

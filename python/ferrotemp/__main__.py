@@ -20,7 +20,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if words[:1] == ["run"]:
         from . import _core, _run
 
-        line = _core.parse_run_plain(words[1:])
+        # POSIX only: elsewhere argparse reads every line (and `run` is not there).
+        parse = getattr(_core, "parse_run_plain", None)
+        line = None if parse is None else parse(words[1:])
         if line is not None:
             return _run.run_line(line)
     from . import _cli

@@ -68,6 +68,7 @@ __all__ = [
     "stats",
     "sweep",
     "sweep_older_than",
+    "switch_warnings",
 ]
 __version__: str
 
@@ -104,6 +105,9 @@ class SwitchReading:
     @property
     def warning(self) -> Optional[str]:
         """``None``, unless the text is not understood: then the warning to show."""
+
+def switch_warnings() -> list[str]:
+    """A warning for each ``FERROTEMP_*`` on/off switch set to a value not understood."""
 
 def read_switch(name: str, default: bool, /) -> SwitchReading:
     """The boolean ``FERROTEMP_*`` switch ``name`` from the environment: ``1/true/yes/on`` on,

@@ -250,7 +250,7 @@ def test_the_native_command_hands_to_python_only_what_it_does_not_read(
     assert done.stderr == f"ferrotemp run: kept {root.path / kept}\n"
     assert log.exists() == handed
     if handed:
-        assert log.read_text().startswith("-m ferrotemp run --dir ")
+        assert log.read_text().startswith("-c ") and " run --dir " in log.read_text()
     ferrotemp._core.remove_tree(str(root.path / kept))
     root.assert_clean()
 
@@ -270,7 +270,48 @@ def test_the_native_command_hands_other_commands_to_python(tmp_path: Path) -> No
         [str(NATIVE), "info"], env=env, capture_output=True, text=True, timeout=WAIT
     )
     assert missing.returncode == 2 and missing.stderr.count("\n") == 1
-    assert missing.stderr.startswith("ferrotemp: error: cannot start Python")
+    assert missing.stderr.startswith("ferrotemp: error: cannot start the Python command line")
+
+
+@pytest.mark.parametrize("python", ["beside", "FERROTEMP_PYTHON"])
+def test_the_native_command_never_runs_a_ferrotemp_package_from_the_current_directory(
+    tmp_path: Path, python: str
+) -> None:
+    # `python -m ferrotemp` would import ./ferrotemp first: the hand-over must not.
+    (tmp_path / "ferrotemp").mkdir()
+    (tmp_path / "ferrotemp" / "__init__.py").write_text("")
+    (tmp_path / "ferrotemp" / "__main__.py").write_text("print('HIJACKED')\n")
+    env = {k: v for k, v in os.environ.items() if k != "FERROTEMP_PYTHON"}
+    if python == "FERROTEMP_PYTHON":
+        env["FERROTEMP_PYTHON"] = sys.executable
+    done = subprocess.run(
+        [str(NATIVE), "--version"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=WAIT,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("ferrotemp ") and "HIJACKED" not in done.stdout
+
+
+def test_a_caller_ignoring_sigchld_gets_the_status_and_no_hang(
+    tmp_path: Path, launcher: list[str]
+) -> None:
+    # An ignored SIGCHLD survives exec: the kernel would reap the command itself, send no
+    # SIGCHLD, and the status would be lost. ferrotemp run undoes it, for itself and CMD.
+    root = Root(tmp_path, launcher)
+    code = """
+    import signal, sys, time
+    time.sleep(0.2)
+    print(signal.getsignal(signal.SIGCHLD) == signal.SIG_DFL)
+    sys.exit(3)
+    """
+    done = root.run(py(code), preexec_fn=lambda: signal.signal(signal.SIGCHLD, signal.SIG_IGN))
+    assert done.returncode == 3, done.stderr
+    assert done.stdout == "True\n"  # SIGCHLD at its default in CMD too
+    root.assert_clean()
 
 
 def test_a_guard_that_cannot_record_says_so_once_and_the_job_runs(
@@ -952,6 +993,34 @@ def test_the_python_api_rejects_bad_arguments(tmp_path: Path) -> None:
     with pytest.raises(ValueError):
         ferrotemp.run(["true"], dir=tmp_path, max_bytes="lots")
     assert os.listdir(tmp_path) == []
+
+
+def test_the_api_job_ends_while_another_thread_reads_it(tmp_path: Path) -> None:
+    # finish() releases the GIL while it removes the tree; a thread reading the job's state
+    # meanwhile must not leave it waiting for the GIL forever.
+    root = Root(tmp_path)
+    code = f"""
+    import threading
+    from ferrotemp import _core
+    job = _core.RunJob(["sh", "-c", 'cd "$TMPDIR" && for i in $(seq 3000); do : > f$i; done'],
+                       dir={str(root.path)!r}, max_bytes=None, keep=None, name="t",
+                       kill_on_quota=False, env=None, check_interval=0.25, grace=5.0)
+    job.spawn()
+    job.wait(print)
+    stop = False
+    def read():
+        while not stop:
+            job.over_quota, job.status, job.path
+    reader = threading.Thread(target=read)
+    reader.start()
+    ending = job.finish(True)
+    stop = True
+    reader.join()
+    print(ending.kept, ending.usage.files)
+    """
+    done = subprocess.run(py(code), env=root.env, capture_output=True, text=True, timeout=WAIT)
+    assert done.stdout.split() == ["False", "3000"], done.stderr
+    root.assert_clean()
 
 
 GUARD_ALL_CHILD = """

@@ -4,24 +4,36 @@
 //! runs here ([`ferrotemp::run::run_command_line`]), without starting Python: a job's start
 //! costs what `posix_spawnp` and a workspace cost. Every other command line (`run --help`,
 //! an abbreviated option, an error, `info`, `sweep`, `ls`, `bench`) is handed to the Python
-//! package, `python -m ferrotemp`, which reads it with argparse and runs `run` through the
-//! same core function: the same options, help, messages and statuses either way.
+//! package's command line, which reads it with argparse and runs `run` through the same core
+//! function: the same options, help, messages and statuses either way.
 //!
-//! The Python interpreter is `FERROTEMP_PYTHON` if set, else the `python3` (or `python`)
-//! beside this executable (a venv's or a prefix's `bin`, where pip installs this script),
-//! else `python3` on `PATH`.
+//! The Python command line is, in order: `FERROTEMP_PYTHON` (an interpreter) if set; else
+//! the `ferrotemp-py` console script beside this executable, which pip installs with it and
+//! which names the interpreter the package was installed for; else `python3` on `PATH`. An
+//! interpreter is started with `-c`, not `-m`, and drops the current directory from its
+//! path first: a `ferrotemp` package in the directory the command runs from is never run.
 
-// The command's one message of its own goes to stderr.
+// The command's own messages go to stderr.
 #![allow(clippy::print_stderr)]
 
 use std::ffi::OsString;
+use std::path::PathBuf;
 use std::process;
+
+/// What an interpreter runs: the package's command line, the current directory (which `-c`
+/// puts first on the path) taken off the path before the import.
+const PYTHON_MAIN: &str =
+    "import sys; del sys.path[0]; from ferrotemp.__main__ import main; sys.exit(main())";
 
 fn main() {
     let args: Vec<OsString> = std::env::args_os().skip(1).collect();
     #[cfg(unix)]
     if args.first().is_some_and(|w| w == "run") {
         if let Some(line) = ferrotemp::run::parse_plain(&args[1..]) {
+            // What the Python package says at import, said here too.
+            for warning in ferrotemp::env::switch_warnings() {
+                eprintln!("ferrotemp: {warning}");
+            }
             process::exit(ferrotemp::run::run_command_line(
                 &line,
                 &mut std::io::stderr(),
@@ -31,12 +43,11 @@ fn main() {
     process::exit(hand_to_python(&args));
 }
 
-/// Replaces this process with `python -m ferrotemp ARGS`; returns only on failure (status 2,
-/// having said why).
+/// Replaces this process with the Python package's command line (see the crate docs);
+/// returns only on failure (status 2, having said why).
 fn hand_to_python(args: &[OsString]) -> i32 {
-    let python = python_interpreter();
-    let mut command = process::Command::new(&python);
-    command.arg("-m").arg("ferrotemp").args(args);
+    let (program, mut command) = python_command();
+    command.args(args);
     #[cfg(unix)]
     let err = {
         use std::os::unix::process::CommandExt;
@@ -48,27 +59,30 @@ fn hand_to_python(args: &[OsString]) -> i32 {
         Err(err) => err,
     };
     eprintln!(
-        "ferrotemp: error: cannot start Python ({}): {err}; set FERROTEMP_PYTHON to an \
-         interpreter with ferrotemp installed",
-        python.to_string_lossy()
+        "ferrotemp: error: cannot start the Python command line ({}): {err}; set \
+         FERROTEMP_PYTHON to an interpreter with ferrotemp installed",
+        program.display()
     );
     2
 }
 
-fn python_interpreter() -> OsString {
+fn python_command() -> (PathBuf, process::Command) {
+    let interpreter = |python: PathBuf| {
+        let mut command = process::Command::new(&python);
+        command.arg("-c").arg(PYTHON_MAIN);
+        (python, command)
+    };
     if let Some(python) = std::env::var_os("FERROTEMP_PYTHON").filter(|p| !p.is_empty()) {
-        return python;
+        return interpreter(python.into());
     }
-    let bindir = std::env::current_exe()
+    let script = format!("ferrotemp-py{}", std::env::consts::EXE_SUFFIX);
+    let beside = std::env::current_exe()
         .ok()
-        .and_then(|exe| exe.parent().map(std::path::Path::to_path_buf));
-    if let Some(dir) = bindir {
-        for name in ["python3", "python"] {
-            let candidate = dir.join(name);
-            if candidate.is_file() {
-                return candidate.into_os_string();
-            }
-        }
+        .and_then(|exe| exe.parent().map(|dir| dir.join(&script)))
+        .filter(|path| path.is_file());
+    if let Some(script) = beside {
+        let command = process::Command::new(&script);
+        return (script, command);
     }
-    OsString::from("python3")
+    interpreter(PathBuf::from("python3"))
 }

@@ -122,6 +122,12 @@ pub(crate) fn read_switch(name: &str, default: bool) -> SwitchReadingPy {
     SwitchReadingPy { value, warning }
 }
 
+/// The warnings for the `FERROTEMP_*` switches set to a value not understood.
+#[pyfunction]
+pub(crate) fn switch_warnings() -> Vec<String> {
+    env::switch_warnings()
+}
+
 /// The crash guard's boolean switches as the configuration in force has them.
 #[pyclass(frozen, get_all, module = "ferrotemp._core", name = "GuardSwitches")]
 #[allow(clippy::struct_excessive_bools)] // one per switch, as in the core's `GuardConfig`

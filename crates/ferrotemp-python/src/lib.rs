@@ -41,6 +41,7 @@ fn ferrotemp_core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(env::filesystem_info, m)?)?;
     m.add_function(wrap_pyfunction!(env::read_switch, m)?)?;
     m.add_function(wrap_pyfunction!(env::guard_switches, m)?)?;
+    m.add_function(wrap_pyfunction!(env::switch_warnings, m)?)?;
     m.add_class::<env::DiscoveryPy>()?;
     m.add_class::<env::RejectedDirPy>()?;
     m.add_class::<env::FilesystemInfoPy>()?;

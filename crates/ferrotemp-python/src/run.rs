@@ -11,7 +11,7 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
 use super::convert::{fs_path, path_to_py, to_pyerr};
-use super::workspace::{finish_workspace, WorkspaceEndingPy};
+use super::workspace::{end_workspace, ending_to_py, WorkspaceEndingPy};
 use ferrotemp::run::{CommandLine, Job, RunOptions};
 use ferrotemp::workspace::KeepPolicy;
 
@@ -121,6 +121,7 @@ pub(crate) fn run_command_line(py: Python<'_>, line: &RunCommandLinePy) -> i32 {
 pub(crate) struct RunJobPy {
     job: Mutex<Job>,
     program: String,
+    path: std::path::PathBuf,
 }
 
 impl RunJobPy {
@@ -175,6 +176,7 @@ impl RunJobPy {
                 _ => to_pyerr(py, &e, false),
             })?;
         Ok(Self {
+            path: job.path().to_path_buf(),
             job: Mutex::new(job),
             program,
         })
@@ -183,7 +185,7 @@ impl RunJobPy {
     /// The workspace's path, `str`.
     #[getter]
     fn path<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        path_to_py(py, self.lock().path(), false)
+        path_to_py(py, &self.path, false)
     }
 
     /// The status once reaped (`-N` for a signal `N`), else `None`.
@@ -236,7 +238,13 @@ impl RunJobPy {
     /// Ends the workspace (removed unless the keep policy keeps it for a job that ended
     /// `ok`); kills and reaps the command first if it still runs.
     fn finish(&self, py: Python<'_>, ok: bool) -> PyResult<WorkspaceEndingPy> {
-        py.detach(|| self.lock().kill_and_reap());
-        finish_workspace(py, self.lock().workspace(), ok)
+        // Kill, reap and end under the lock with the GIL released: a getter another thread
+        // calls meanwhile waits for the lock without holding up this thread's return.
+        let ended = py.detach(|| {
+            let mut job = self.lock();
+            job.kill_and_reap();
+            end_workspace(job.workspace(), ok)
+        });
+        ending_to_py(py, ended)
     }
 }

@@ -70,19 +70,24 @@ pub(crate) struct WorkspaceEndingPy {
     error: Option<String>,
 }
 
-/// Ends `workspace` (GIL released): a removal failure comes back as the ending's `error`.
-pub(crate) fn finish_workspace(
-    py: Python<'_>,
+/// Ends `workspace` (call it with the GIL released): whether it was kept, its usage, and a
+/// removal failure as text (the remains stay recorded for a sweep).
+pub(crate) fn end_workspace(
     workspace: &Workspace,
     ok: bool,
+) -> (bool, std::io::Result<Usage>, Option<String>) {
+    match workspace.finish(ok) {
+        Ok(ending) => (ending.kept, Ok(ending.usage), None),
+        Err(err) => (false, workspace.usage(), Some(err.to_string())),
+    }
+}
+
+/// [`end_workspace`]'s result as the Python-visible ending.
+pub(crate) fn ending_to_py(
+    py: Python<'_>,
+    (kept, usage, error): (bool, std::io::Result<Usage>, Option<String>),
 ) -> PyResult<WorkspaceEndingPy> {
-    let (kept, usage, error) = match py.detach(|| workspace.finish(ok)) {
-        Ok(ending) => (ending.kept, ending.usage, None),
-        Err(err) => {
-            let usage = workspace.usage().map_err(|e| to_pyerr(py, &e, false))?;
-            (false, usage, Some(err.to_string()))
-        }
-    };
+    let usage = usage.map_err(|e| to_pyerr(py, &e, false))?;
     Ok(WorkspaceEndingPy {
         kept,
         usage: Py::new(py, WorkspaceUsagePy::from(usage))?,
@@ -219,7 +224,8 @@ impl WorkspaceCore {
     /// Ends the workspace (GIL released): removes the tree unless the policy keeps it for a
     /// job that ended `ok`. Never raises for a failed removal: the ending says it.
     fn finish(&self, py: Python<'_>, ok: bool) -> PyResult<WorkspaceEndingPy> {
-        finish_workspace(py, &self.inner, ok)
+        let ended = py.detach(|| end_workspace(&self.inner, ok));
+        ending_to_py(py, ended)
     }
 
     fn __repr__(&self) -> String {
