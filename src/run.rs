@@ -282,7 +282,8 @@ impl Job {
         if self.check_at.is_none_or(|at| now < at) {
             return None;
         }
-        self.check_at = Some(now + self.check_interval);
+        // A time too far to reach (an infinite interval from Python) is never.
+        self.check_at = now.checked_add(self.check_interval);
         // A failed walk (the tree changed under it): the next measurement may do better.
         let used = self.workspace.usage().ok()?.bytes;
         if used <= limit {
@@ -292,7 +293,7 @@ impl Job {
         self.check_at = None;
         if self.kill_on_quota {
             self.kill(libc::SIGTERM);
-            self.kill_at = Some(now + self.grace);
+            self.kill_at = now.checked_add(self.grace);
         }
         Some(QuotaNotice {
             used,
@@ -553,14 +554,13 @@ pub fn shell_status(status: i32) -> i32 {
 /// The workspace name `ferrotemp run` gives a job: the program's file name, or `run`.
 #[must_use]
 pub fn default_name(program: &OsStr) -> String {
-    let name = Path::new(program)
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    // What follows the last `/`, as `os.path.basename` reads it (`make/` names nothing).
+    let bytes = program.as_bytes();
+    let name = bytes.rsplit(|&b| b == b'/').next().unwrap_or_default();
     if name.is_empty() {
         "run".to_owned()
     } else {
-        name
+        String::from_utf8_lossy(name).into_owned()
     }
 }
 
@@ -966,6 +966,8 @@ mod tests {
     fn default_name_is_the_programs_file_name() {
         assert_eq!(default_name(OsStr::new("/usr/bin/make")), "make");
         assert_eq!(default_name(OsStr::new("/")), "run");
+        assert_eq!(default_name(OsStr::new("make/")), "run");
+        assert_eq!(default_name(OsStr::new(".")), ".");
     }
 
     #[test]

@@ -1023,6 +1023,21 @@ def test_the_api_job_ends_while_another_thread_reads_it(tmp_path: Path) -> None:
     root.assert_clean()
 
 
+def test_the_python_api_takes_infinite_times_as_never(tmp_path: Path) -> None:
+    done = ferrotemp.run(
+        ["sh", "-c", "exit 6"],
+        dir=tmp_path,
+        max_bytes=1,
+        grace=float("inf"),
+        check_interval=float("inf"),
+    )
+    assert done.returncode == 6 and not done.over_quota
+    for bad in (-1.0, float("nan")):
+        with pytest.raises(ValueError):
+            ferrotemp.run(["true"], dir=tmp_path, grace=bad)
+    assert os.listdir(tmp_path) == []
+
+
 GUARD_ALL_CHILD = """
 import json, os, sys, time
 import ferrotemp

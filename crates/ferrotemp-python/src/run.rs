@@ -148,7 +148,11 @@ impl RunJobPy {
         check_interval: f64,
         grace: f64,
     ) -> PyResult<Self> {
+        // An infinite time is never (no more measurements, or no SIGKILL after SIGTERM).
         let seconds = |value: f64, what: &str| {
+            if value == f64::INFINITY {
+                return Ok(Duration::MAX);
+            }
             Duration::try_from_secs_f64(value).map_err(|_| {
                 PyValueError::new_err(format!(
                     "{what} must be a number of seconds >= 0, not {value}"
