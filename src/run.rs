@@ -286,7 +286,9 @@ impl Job {
         self.check_at = now.checked_add(self.check_interval);
         // A failed walk (the tree changed under it): the next measurement may do better.
         let used = self.workspace.usage().ok()?.bytes;
-        if used <= limit {
+        // The workspace's own reading (the limit is on the content, not the directory's own
+        // blocks), as its creators' refusals use.
+        if !self.workspace.measured_over() {
             return None;
         }
         self.over_quota = true;

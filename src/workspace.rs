@@ -523,6 +523,13 @@ impl Workspace {
         }
     }
 
+    /// Whether the last measurement ([`Workspace::usage`]) found the tree over a limit: for
+    /// `max_bytes`, its content (the directory's own blocks not counted).
+    #[must_use]
+    pub fn measured_over(&self) -> bool {
+        self.counters.measured_over.load(Ordering::Relaxed)
+    }
+
     /// Measures the tree (see [`crate::measure::measure_tree`]) and adds the counters. After
     /// the end, the usage measured then.
     ///

@@ -661,6 +661,17 @@ def test_max_bytes_reports_one_line_and_lets_the_command_run(
     root.assert_clean()
 
 
+def test_max_bytes_counts_the_content_not_the_workspace_directory(
+    tmp_path: Path, launcher: list[str]
+) -> None:
+    root = Root(tmp_path, launcher)
+    empty = root.run(["sh", "-c", "sleep 0.6"], "--max-bytes", "1")
+    assert empty.returncode == 0 and empty.stderr == ""
+    full = root.run(["sh", "-c", 'echo x > "$TMPDIR/f"; sync; sleep 0.6'], "--max-bytes", "1")
+    assert full.returncode == 0 and "over --max-bytes 1 B" in full.stderr
+    root.assert_clean()
+
+
 def test_kill_on_quota_stops_the_command(tmp_path: Path, launcher: list[str]) -> None:
     root = Root(tmp_path, launcher)
     release = tmp_path / "never"
