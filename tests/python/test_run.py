@@ -273,7 +273,7 @@ def test_the_native_command_hands_other_commands_to_python(tmp_path: Path) -> No
     assert missing.stderr.startswith("ferrotemp: error: cannot start the Python command line")
 
 
-@pytest.mark.parametrize("python", ["beside", "FERROTEMP_PYTHON"])
+@pytest.mark.parametrize("python", ["beside", "FERROTEMP_PYTHON", "PYTHONSAFEPATH"])
 def test_the_native_command_never_runs_a_ferrotemp_package_from_the_current_directory(
     tmp_path: Path, python: str
 ) -> None:
@@ -282,8 +282,10 @@ def test_the_native_command_never_runs_a_ferrotemp_package_from_the_current_dire
     (tmp_path / "ferrotemp" / "__init__.py").write_text("")
     (tmp_path / "ferrotemp" / "__main__.py").write_text("print('HIJACKED')\n")
     env = {k: v for k, v in os.environ.items() if k != "FERROTEMP_PYTHON"}
-    if python == "FERROTEMP_PYTHON":
+    if python != "beside":
         env["FERROTEMP_PYTHON"] = sys.executable
+    if python == "PYTHONSAFEPATH":  # 3.11+: -c puts no '' first, and nothing is taken off
+        env["PYTHONSAFEPATH"] = "1"
     done = subprocess.run(
         [str(NATIVE), "--version"],
         cwd=tmp_path,

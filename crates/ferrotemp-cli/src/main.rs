@@ -20,10 +20,11 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process;
 
-/// What an interpreter runs: the package's command line, the current directory (which `-c`
-/// puts first on the path) taken off the path before the import.
-const PYTHON_MAIN: &str =
-    "import sys; del sys.path[0]; from ferrotemp.__main__ import main; sys.exit(main())";
+/// What an interpreter runs: the package's command line, the current directory (the `''`
+/// that `-c` puts first on the path, unless `-P`/`PYTHONSAFEPATH` is in force) taken off the
+/// path before the import.
+const PYTHON_MAIN: &str = "import sys\nif sys.path[:1] == ['']: del sys.path[0]\n\
+                           from ferrotemp.__main__ import main\nsys.exit(main())";
 
 fn main() {
     let args: Vec<OsString> = std::env::args_os().skip(1).collect();
