@@ -52,7 +52,7 @@ check-install: $(VENV)/bin/maturin
 	"$$scratch/venv/bin/pip" install -q "$$scratch"/sdist/ferrotemp-*.tar.gz; \
 	test "$$(head -c 2 "$$scratch/venv/bin/ferrotemp")" != "#!"; \
 	"$$scratch/venv/bin/ferrotemp" run --dir "$$scratch" -- sh -c 'case "$$TMPDIR" in "$$0"/sh-*) test -d "$$TMPDIR";; *) exit 1;; esac' "$$scratch"; \
-	"$$scratch/venv/bin/ferrotemp" --version; \
+	env -u FERROTEMP_PYTHON "$$scratch/venv/bin/ferrotemp" --version; \
 	test -z "$$(ls "$$scratch" | grep -v -e '^sdist' -e '^venv$$')"; \
 	echo "check-install: the sdist installs the native ferrotemp command"
 

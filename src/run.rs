@@ -467,20 +467,8 @@ impl Forwarding {
     ///
     /// `pthread_sigmask`'s.
     pub fn block() -> io::Result<Self> {
-        // SAFETY: sigset_t and sigaction are plain data, initialised before any use.
+        // SAFETY: sigset_t is plain data, initialised by sigemptyset before any use.
         unsafe {
-            // An ignored SIGCHLD (inherited across exec from a parent that set it) makes the
-            // kernel reap the command itself and send nothing: the wait would never end and
-            // the status would be lost. Only `SIG_IGN` is undone; a handler stays.
-            let mut current: libc::sigaction = std::mem::zeroed();
-            if libc::sigaction(libc::SIGCHLD, std::ptr::null(), &raw mut current) == 0
-                && current.sa_sigaction == libc::SIG_IGN
-            {
-                let mut default: libc::sigaction = std::mem::zeroed();
-                default.sa_sigaction = libc::SIG_DFL;
-                libc::sigemptyset(&raw mut default.sa_mask);
-                libc::sigaction(libc::SIGCHLD, &raw const default, std::ptr::null_mut());
-            }
             let mut set: libc::sigset_t = std::mem::zeroed();
             let mut previous: libc::sigset_t = std::mem::zeroed();
             libc::sigemptyset(&raw mut set);
@@ -778,8 +766,30 @@ pub fn run_command_line(line: &CommandLine, stderr: &mut dyn io::Write) -> i32 {
     status
 }
 
+/// Sets `SIGCHLD` back to its default disposition if it is ignored, for the whole process: an
+/// ignored `SIGCHLD` (inherited across exec from a parent that set it) makes the kernel reap
+/// children itself and send nothing, so a wait for one would never end and its status would be
+/// lost. A handler is left alone. [`run_command_line`] calls it; a library should not, unless
+/// it owns the process's signal handling.
+pub fn default_ignored_sigchld() {
+    // SAFETY: sigaction is plain data, initialised before use; the calls only read and set
+    // SIGCHLD's disposition.
+    unsafe {
+        let mut current: libc::sigaction = std::mem::zeroed();
+        if libc::sigaction(libc::SIGCHLD, std::ptr::null(), &raw mut current) == 0
+            && current.sa_sigaction == libc::SIG_IGN
+        {
+            let mut default: libc::sigaction = std::mem::zeroed();
+            default.sa_sigaction = libc::SIG_DFL;
+            libc::sigemptyset(&raw mut default.sa_mask);
+            libc::sigaction(libc::SIGCHLD, &raw const default, std::ptr::null_mut());
+        }
+    }
+}
+
 fn run_job(job: &mut Job, program: &str, stderr: &mut dyn io::Write) -> i32 {
     let path = job.path().to_path_buf();
+    default_ignored_sigchld();
     // Blocked from before the start, so that none is lost (the command starts with an empty
     // mask), and left blocked on every return: a signal that comes once the command has ended
     // must not turn into this process's death before the workspace is ended.

@@ -307,12 +307,11 @@ from ._tempdir import TemporaryDirectory  # noqa: E402
 _original_tempfile: _Any = None
 
 
-# The boolean FERROTEMP_* switches and their defaults. The core reads each of them with one
-# parser (FERROTEMP_AS_TEMPFILE in _startup below, the others in the crash guard); a value it
-# does not understand means the default, and gets one warning on stderr when ferrotemp is
-# imported.
+# The boolean FERROTEMP_* switches (the core's list, `ferrotemp::env::SWITCHES`) are read by
+# one parser (FERROTEMP_AS_TEMPFILE in _startup below, the others in the crash guard); a value
+# it does not understand means the default, and gets one warning on stderr when ferrotemp is
+# imported (and when the native ferrotemp command runs a job).
 def _warn_unrecognised_switches() -> None:
-    # The core's list and reading, shared with the native ferrotemp command.
     if _sys.stderr is not None:
         for warning in _core.switch_warnings():
             _sys.stderr.write(f"ferrotemp: {warning}\n")

@@ -282,9 +282,15 @@ def test_the_native_command_never_runs_a_ferrotemp_package_from_the_current_dire
     (tmp_path / "ferrotemp" / "__init__.py").write_text("")
     (tmp_path / "ferrotemp" / "__main__.py").write_text("print('HIJACKED')\n")
     env = {k: v for k, v in os.environ.items() if k != "FERROTEMP_PYTHON"}
-    if python != "beside":
+    if python == "FERROTEMP_PYTHON":
         env["FERROTEMP_PYTHON"] = sys.executable
-    if python == "PYTHONSAFEPATH":  # 3.11+: -c puts no '' first, and nothing is taken off
+    if python == "PYTHONSAFEPATH":
+        # 3.11+: -c puts no '' first, and nothing may be taken off: here the first entry is
+        # what finds ferrotemp (the base interpreter, with this venv's packages on PYTHONPATH).
+        import sysconfig
+
+        env["FERROTEMP_PYTHON"] = getattr(sys, "_base_executable", sys.executable)
+        env["PYTHONPATH"] = sysconfig.get_paths()["purelib"]
         env["PYTHONSAFEPATH"] = "1"
     done = subprocess.run(
         [str(NATIVE), "--version"],

@@ -77,10 +77,15 @@ fn python_command() -> (PathBuf, process::Command) {
         return interpreter(python.into());
     }
     let script = format!("ferrotemp-py{}", std::env::consts::EXE_SUFFIX);
-    let beside = std::env::current_exe()
-        .ok()
-        .and_then(|exe| exe.parent().map(|dir| dir.join(&script)))
-        .filter(|path| path.is_file());
+    // Beside the path this was started by, or (where that is a symlink not resolved, as on
+    // macOS) beside the file it leads to.
+    let exe = std::env::current_exe().ok();
+    let real = exe.as_ref().and_then(|exe| exe.canonicalize().ok());
+    let beside = [exe, real]
+        .into_iter()
+        .flatten()
+        .filter_map(|exe| exe.parent().map(|dir| dir.join(&script)))
+        .find(|path| path.is_file());
     if let Some(script) = beside {
         let command = process::Command::new(&script);
         return (script, command);

@@ -148,16 +148,16 @@ impl RunJobPy {
         check_interval: f64,
         grace: f64,
     ) -> PyResult<Self> {
-        // An infinite time is never (no more measurements, or no SIGKILL after SIGTERM).
+        // A time too long to reach (infinity included) is never: no more measurements, or
+        // no SIGKILL after SIGTERM.
         let seconds = |value: f64, what: &str| {
-            if value == f64::INFINITY {
-                return Ok(Duration::MAX);
-            }
-            Duration::try_from_secs_f64(value).map_err(|_| {
-                PyValueError::new_err(format!(
+            if value.is_nan() || value < 0.0 {
+                return Err(PyValueError::new_err(format!(
                     "{what} must be a number of seconds >= 0, not {value}"
-                ))
-            })
+                )));
+            }
+            // Beyond what a Duration holds (infinity included): never.
+            Ok(Duration::try_from_secs_f64(value).unwrap_or(Duration::MAX))
         };
         let options = RunOptions {
             dir: dir.map(fs_path).transpose()?,
@@ -194,13 +194,14 @@ impl RunJobPy {
 
     /// The status once reaped (`-N` for a signal `N`), else `None`.
     #[getter]
-    fn status(&self) -> Option<i32> {
-        self.lock().status()
+    fn status(&self, py: Python<'_>) -> Option<i32> {
+        // The lock is taken with the GIL released: `wait` and `finish` hold it for long.
+        py.detach(|| self.lock().status())
     }
 
     #[getter]
-    fn over_quota(&self) -> bool {
-        self.lock().over_quota()
+    fn over_quota(&self, py: Python<'_>) -> bool {
+        py.detach(|| self.lock().over_quota())
     }
 
     /// Starts the command; its pid. `OSError` naming the program if it cannot start.
