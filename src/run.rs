@@ -77,7 +77,8 @@ impl Default for RunOptions {
 /// A measurement found the workspace over `max_bytes` (reported once per job).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct QuotaNotice {
-    /// Bytes on disk in the workspace.
+    /// Bytes on disk in the workspace, its directory's own blocks not counted (what the limit
+    /// is compared with).
     pub used: u64,
     /// The limit.
     pub limit: u64,
@@ -285,12 +286,13 @@ impl Job {
         // A time too far to reach (an infinite interval from Python) is never.
         self.check_at = now.checked_add(self.check_interval);
         // A failed walk (the tree changed under it): the next measurement may do better.
-        let used = self.workspace.usage().ok()?.bytes;
+        let usage = self.workspace.usage().ok()?;
         // The workspace's own reading (the limit is on the content, not the directory's own
-        // blocks), as its creators' refusals use.
+        // blocks), as its creators' refusals use; the content is what is reported.
         if !self.workspace.measured_over() {
             return None;
         }
+        let used = self.workspace.content_bytes(&usage);
         self.over_quota = true;
         self.check_at = None;
         if self.kill_on_quota {

@@ -530,6 +530,13 @@ impl Workspace {
         self.counters.measured_over.load(Ordering::Relaxed)
     }
 
+    /// What `max_bytes` is compared with in a measurement's `usage`: its bytes without the
+    /// workspace directory's own blocks.
+    #[must_use]
+    pub fn content_bytes(&self, usage: &Usage) -> u64 {
+        usage.bytes.saturating_sub(own_blocks(&self.root))
+    }
+
     /// Measures the tree (see [`crate::measure::measure_tree`]) and adds the counters. After
     /// the end, the usage measured then.
     ///
