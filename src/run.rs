@@ -679,8 +679,8 @@ impl QuotaNotice {
         let what = format!(
             "{} holds {}, over --max-bytes {}",
             path.display(),
-            human_size(self.used),
-            human_size(self.limit)
+            crate::workspace::human_size(self.used),
+            crate::workspace::human_size(self.limit)
         );
         if self.stopping {
             format!("{what}; stopping {program} (SIGTERM)")
@@ -688,24 +688,6 @@ impl QuotaNotice {
             what
         }
     }
-}
-
-/// A size for people: `512 B`, `1.5 KiB`, … `2.0 TiB` (one decimal, powers of 1024).
-#[must_use]
-pub fn human_size(size: u64) -> String {
-    #[allow(clippy::cast_precision_loss)] // one decimal shown
-    let mut value = size as f64;
-    for unit in ["B", "KiB", "MiB", "GiB"] {
-        if value < 1024.0 {
-            return if unit == "B" {
-                format!("{size} B")
-            } else {
-                format!("{value:.1} {unit}")
-            };
-        }
-        value /= 1024.0;
-    }
-    format!("{value:.1} TiB")
 }
 
 /// An error as Python prints an `OSError`: `[Errno 2] No such file or directory: '/x'`.

@@ -735,6 +735,25 @@ pub fn dir_prefix(name: &str) -> OsString {
     prefix.into()
 }
 
+/// A size for people, as the command line shows sizes: `512 B`, `1.5 KiB`, … `2.0 TiB`
+/// (one decimal, powers of 1024).
+#[must_use]
+pub fn human_size(size: u64) -> String {
+    #[allow(clippy::cast_precision_loss)] // one decimal shown
+    let mut value = size as f64;
+    for unit in ["B", "KiB", "MiB", "GiB"] {
+        if value < 1024.0 {
+            return if unit == "B" {
+                format!("{size} B")
+            } else {
+                format!("{value:.1} {unit}")
+            };
+        }
+        value /= 1024.0;
+    }
+    format!("{value:.1} TiB")
+}
+
 /// Reads a size: an integer count of bytes, or a number (decimals allowed) and a unit, with or
 /// without a space: `B`; `K`, `M`, `G`, `T`, `P` and `KiB` … `PiB` (powers of 1024); `KB` …
 /// `PB` (powers of 1000), as coreutils reads them. Case is ignored except that a lone `b` is

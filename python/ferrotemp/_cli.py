@@ -11,14 +11,8 @@ from typing import Any, Callable, NoReturn, Optional, Sequence, TypeVar, cast
 
 from . import __version__, _core
 
-
-def _human(size: int) -> str:
-    value = float(size)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if value < 1024 or unit == "TiB":
-            return f"{value:.1f} {unit}" if unit != "B" else f"{size} B"
-        value /= 1024
-    return f"{size} B"
+# Sizes as the command line shows them (the core's formatter, shared with ferrotemp run).
+_human = _core.human_size
 
 
 def _guard_report() -> dict[str, Any]:

@@ -58,6 +58,7 @@ __all__ = [
     "open_linkable_unnamed",
     "publish_unnamed",
     "parse_size",
+    "human_size",
     "parse_run_plain",
     "run_command_line",
     "shell_command_line",
@@ -790,6 +791,9 @@ class RunJob:
         the command before it goes on."""
     def finish(self, ok: bool) -> WorkspaceEnding:
         """Kill and reap the command if it still runs, then end the workspace."""
+
+def human_size(size: int) -> str:
+    """``512 B``, ``1.5 KiB``, … ``2.0 TiB``: a size as the command line shows it."""
 
 def parse_size(text: str) -> int:
     """``"2 GiB"``, ``"500MB"``, ``"1.5K"``, ``"4096"`` as bytes; ``ValueError`` otherwise."""

@@ -20,7 +20,10 @@ import time
 from typing import Any, Optional
 
 from . import _core
-from ._sweep_cli import _human, shown_path
+from ._sweep_cli import shown_path
+
+# Sizes as the command line shows them (the core's formatter, shared with ferrotemp run).
+_human = _core.human_size
 
 #: Seconds between refreshes of ``--watch`` without a value.
 DEFAULT_WATCH = 2.0

@@ -13,6 +13,7 @@ import os
 import re
 from typing import Any
 
+from . import _core
 from ._guard import SweepReport, sweep, sweep_older_than
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -69,15 +70,6 @@ def add_parser(commands: Any) -> None:
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
 
 
-def _human(size: int) -> str:
-    value = float(size)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024:
-            return f"{size} B" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} TiB"
-
-
 def shown_path(path: str) -> str:
     """A path as text any output accepts: the bytes of a name that is not valid UTF-8 are
     shown as ``\\xNN`` escapes, as ``ls -b`` would (the report's paths hold them as
@@ -101,7 +93,7 @@ def _print(report: SweepReport, as_json: bool) -> None:
         return
     verb = "would reclaim" if report.dry_run else "reclaimed"
     noun = "entry" if report.entries == 1 else "entries"
-    print(f"{verb} {report.entries} {noun}, {_human(report.bytes)}")
+    print(f"{verb} {report.entries} {noun}, {_core.human_size(report.bytes)}")
     for path in report.paths:
         print(f"  {shown_path(path)}")
     for path, message in report.errors:

@@ -81,6 +81,7 @@ fn ferrotemp_core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<workspace::WorkspaceUsagePy>()?;
     m.add_class::<workspace::WorkspaceEndingPy>()?;
     m.add_function(wrap_pyfunction!(workspace::parse_size, m)?)?;
+    m.add_function(wrap_pyfunction!(workspace::human_size, m)?)?;
     m.add(
         "QuotaExceeded",
         m.py().get_type::<workspace::QuotaExceeded>(),

@@ -242,3 +242,9 @@ impl WorkspaceCore {
 pub(crate) fn parse_size(text: &str) -> PyResult<u64> {
     parse_size_core(text).ok_or_else(|| PyValueError::new_err(format!("not a size: {text:?}")))
 }
+
+/// A size for people: `512 B`, `1.5 KiB`, … (the core's `human_size`).
+#[pyfunction]
+pub(crate) fn human_size(size: u64) -> String {
+    ferrotemp::workspace::human_size(size)
+}
